@@ -1,0 +1,270 @@
+//! Schema v1 (CONTRACT.md §3) and the builder that turns merged rows into Arrow record batches,
+//! reusing its column builders from one batch to the next.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, Int64Builder, MapBuilder, MapFieldNames, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+use crate::merge::Row;
+
+pub const SCHEMA_VERSION: &str = "1";
+
+/// Timezone of the `timestamp` column: instants are stored in UTC.
+const TS_TZ: &str = "UTC";
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        s("record_id", false),
+        s("report_type", false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some(TS_TZ.into())),
+            false,
+        ),
+        s("status", false),
+        Field::new("duration_ms", DataType::Int64, true),
+        s("host", true),
+        s("redis_status", false),
+        s("database_status", false),
+        s("api_status", false),
+        s("launchagent_optimizer", false),
+        s("launchagent_digest", false),
+        Field::new("checks", checks_type(), true),
+        s("source", false),
+    ]))
+});
+
+/// The Arrow schema every export has, without file-level metadata.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+fn map_names() -> MapFieldNames {
+    // Parquet's own names for a MAP group, so every reader sees the canonical layout.
+    MapFieldNames {
+        entry: "key_value".into(),
+        key: "key".into(),
+        value: "value".into(),
+    }
+}
+
+fn checks_type() -> DataType {
+    let names = map_names();
+    let entries = Fields::from(vec![
+        Field::new(names.key, DataType::Utf8, false),
+        Field::new(names.value, DataType::Utf8, true),
+    ]);
+    DataType::Map(
+        Arc::new(Field::new(names.entry, DataType::Struct(entries), false)),
+        false,
+    )
+}
+
+/// Column builders for schema v1; `finish` empties them for the next batch.
+pub struct BatchBuilder {
+    record_id: StringBuilder,
+    report_type: StringBuilder,
+    timestamp: TimestampMillisecondBuilder,
+    status: StringBuilder,
+    duration_ms: Int64Builder,
+    host: StringBuilder,
+    redis_status: StringBuilder,
+    database_status: StringBuilder,
+    api_status: StringBuilder,
+    launchagent_optimizer: StringBuilder,
+    launchagent_digest: StringBuilder,
+    checks: MapBuilder<StringBuilder, StringBuilder>,
+    source: StringBuilder,
+    rows: usize,
+}
+
+impl BatchBuilder {
+    pub fn with_capacity(rows: usize) -> Self {
+        let s = || StringBuilder::with_capacity(rows, rows * 8);
+        BatchBuilder {
+            record_id: StringBuilder::with_capacity(rows, rows * 40),
+            report_type: s(),
+            timestamp: TimestampMillisecondBuilder::with_capacity(rows).with_timezone(TS_TZ),
+            status: s(),
+            duration_ms: Int64Builder::with_capacity(rows),
+            host: s(),
+            redis_status: s(),
+            database_status: s(),
+            api_status: s(),
+            launchagent_optimizer: s(),
+            launchagent_digest: s(),
+            checks: MapBuilder::new(Some(map_names()), StringBuilder::new(), StringBuilder::new()),
+            source: s(),
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn append(&mut self, row: &Row) {
+        let r = &row.record;
+        self.record_id.append_value(&r.record_id);
+        self.report_type.append_value(&r.report_type);
+        self.timestamp.append_value(r.ts_ms);
+        self.status.append_value(r.status.as_str());
+        self.duration_ms.append_option(r.duration_ms);
+        self.host.append_option(r.host.as_deref());
+        self.redis_status.append_value(r.redis_status.as_str());
+        self.database_status.append_value(r.database_status.as_str());
+        self.api_status.append_value(r.api_status.as_str());
+        self.launchagent_optimizer
+            .append_value(r.launchagent_optimizer.as_str());
+        self.launchagent_digest.append_value(r.launchagent_digest.as_str());
+        for (k, v) in &r.checks {
+            self.checks.keys().append_value(k);
+            self.checks.values().append_value(v);
+        }
+        // Keys are never null here, so append cannot fail.
+        self.checks
+            .append(!r.checks.is_empty())
+            .expect("map keys are never null");
+        self.source.append_value(row.source.as_str());
+        self.rows += 1;
+    }
+
+    /// The rows appended since the last call, as one batch of schema v1.
+    pub fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.record_id.finish()),
+            Arc::new(self.report_type.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.duration_ms.finish()),
+            Arc::new(self.host.finish()),
+            Arc::new(self.redis_status.finish()),
+            Arc::new(self.database_status.finish()),
+            Arc::new(self.api_status.finish()),
+            Arc::new(self.launchagent_optimizer.finish()),
+            Arc::new(self.launchagent_digest.finish()),
+            Arc::new(self.checks.finish()),
+            Arc::new(self.source.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(schema(), columns).expect("builders match schema v1")
+    }
+}
+
+/// Splits sorted rows into batches of at most `batch_rows`, reusing one builder.
+pub fn batches(rows: &[Row], batch_rows: usize) -> impl Iterator<Item = RecordBatch> + '_ {
+    let batch_rows = batch_rows.max(1);
+    let mut builder = BatchBuilder::with_capacity(batch_rows.min(rows.len().max(1)));
+    rows.chunks(batch_rows).map(move |chunk| {
+        for row in chunk {
+            builder.append(row);
+        }
+        builder.finish()
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::{AgentStatus, CheckStatus, Record, Source, Status};
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::TimestampMillisecondType;
+
+    pub(crate) fn row(id: &str, ts: i64, checks: &[(&str, &str)]) -> Row {
+        Row {
+            record: Record {
+                record_id: id.into(),
+                report_type: "heartbeat".into(),
+                ts_ms: ts,
+                status: Status::Warnings,
+                duration_ms: (ts % 2 == 0).then_some(ts),
+                host: Some("mac-1".into()),
+                redis_status: CheckStatus::Ok,
+                database_status: CheckStatus::Warn,
+                api_status: CheckStatus::Error,
+                launchagent_optimizer: AgentStatus::Loaded,
+                launchagent_digest: AgentStatus::NotLoaded,
+                checks: checks
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            source: Source::Both,
+        }
+    }
+
+    #[test]
+    fn schema_v1_columns_in_order() {
+        let names: Vec<_> = schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(
+            names,
+            [
+                "record_id",
+                "report_type",
+                "timestamp",
+                "status",
+                "duration_ms",
+                "host",
+                "redis_status",
+                "database_status",
+                "api_status",
+                "launchagent_optimizer",
+                "launchagent_digest",
+                "checks",
+                "source"
+            ]
+        );
+        let schema = schema();
+        let nullable: Vec<_> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.is_nullable())
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(nullable, ["duration_ms", "host", "checks"]);
+    }
+
+    #[test]
+    fn builder_fills_every_column_and_resets() {
+        let rows = vec![row("a", 1, &[("disk", "ok")]), row("b", 2, &[])];
+        let mut b = BatchBuilder::with_capacity(4);
+        for r in &rows {
+            b.append(r);
+        }
+        let batch = b.finish();
+        assert_eq!(batch.num_rows(), 2);
+        assert!(b.is_empty());
+        let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(ts.value(1), 2);
+        let dur = batch.column(4).as_primitive::<arrow::datatypes::Int64Type>();
+        assert!(dur.is_null(0));
+        assert_eq!(dur.value(1), 2);
+        let checks = batch.column(11).as_map();
+        assert!(checks.is_valid(0));
+        assert!(checks.is_null(1), "no extra checks is a null map");
+        assert_eq!(checks.keys().as_string::<i32>().value(0), "disk");
+        assert_eq!(batch.column(12).as_string::<i32>().value(0), "both");
+        assert_eq!(batch.column(8).as_string::<i32>().value(0), "error");
+        assert_eq!(batch.column(10).as_string::<i32>().value(0), "not_loaded");
+        // Reused: a second batch starts empty.
+        b.append(&rows[0]);
+        assert_eq!(b.finish().num_rows(), 1);
+    }
+
+    #[test]
+    fn batches_split_by_size() {
+        let rows: Vec<_> = (0..5).map(|i| row(&i.to_string(), i, &[])).collect();
+        let sizes: Vec<_> = batches(&rows, 2).map(|b| b.num_rows()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert_eq!(batches(&[], 2).count(), 0);
+    }
+}

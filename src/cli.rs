@@ -1,0 +1,191 @@
+//! Command line: the clap derive types. Doc comments here are the `--help` text; everything is
+//! validated into a `Config` (see config.rs) before any work starts.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success: the day was exported (rejected records, if any, are in the rejects file)
+  1  failed: an error stopped the run (bad table layout, unwritable directory, ...)
+  2  usage: bad flags, environment or config file
+  3  partial: a configured source was unreachable; exported from the others
+  4  empty: no record for the day; a valid zero-row file was written
+  5  no source: no configured source could be read; nothing was written
+
+Environment: every export flag can be set as PARQUET_EXPORTER_<FLAG> (e.g.
+PARQUET_EXPORTER_SQLITE, PARQUET_EXPORTER_REDIS_URL); the Redis password as
+PARQUET_EXPORTER_REDIS_PASSWORD. Precedence: flag > environment > config file > default.
+RUST_LOG sets log filtering (default: info; -v debug, -q warnings only).";
+
+/// Exports one day of OPS-Atomic heartbeat records from Redis and SQLite into a schema-v1,
+/// SNAPPY-compressed Parquet file plus a markdown summary.
+///
+/// Without a subcommand it runs `export`, so `parquet-exporter --dry` works.
+#[derive(Debug, Parser)]
+#[command(name = "parquet-exporter", version, after_help = EXIT_CODES)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export a day (the default command).
+    Export(ExportArgs),
+    /// Print output schema v1 as a table.
+    Schema {
+        /// Print it as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the canonical SQLite DDL (table and `ts` index) that writers should create.
+    SqliteDdl {
+        /// Table name.
+        #[arg(long, default_value = "ops_atomic_heartbeats")]
+        table: String,
+    },
+    /// Write a realistic simulated day of heartbeats into a SQLite file and/or a Redis stream.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML config file [default: ~/02luka/config/parquet_exporter.toml when it exists].
+    #[arg(long, global = true, env = "PARQUET_EXPORTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less logging: warnings and errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct ExportArgs {
+    /// Day to export, YYYY-MM-DD [default: yesterday in --tz].
+    #[arg(long, env = "PARQUET_EXPORTER_DATE", value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+
+    /// IANA time zone that defines the day, e.g. Asia/Bangkok [default: the system's zone].
+    #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]
+    pub tz: Option<String>,
+
+    /// Redis URL (redis://, unix:// or redis+unix://). Also PARQUET_EXPORTER_REDIS_URL.
+    /// A URL with a password is refused here: put it in the environment or the config file,
+    /// or give the password alone in PARQUET_EXPORTER_REDIS_PASSWORD.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Redis stream key [default: ops:atomic:heartbeats].
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_STREAM", value_name = "KEY")]
+    pub redis_stream: Option<String>,
+
+    /// Minutes the stream's entry-ID range is widened on each side of the day [default: 60].
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_MARGIN_MINUTES", value_name = "MINUTES")]
+    pub redis_margin_minutes: Option<u32>,
+
+    /// Entries fetched per XRANGE call [default: 1000].
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE", value_name = "N")]
+    pub redis_page_size: Option<usize>,
+
+    /// SQLite database file (opened read-only).
+    #[arg(long, env = "PARQUET_EXPORTER_SQLITE", value_name = "PATH")]
+    pub sqlite: Option<PathBuf>,
+
+    /// SQLite table [default: ops_atomic_heartbeats].
+    #[arg(long, env = "PARQUET_EXPORTER_SQLITE_TABLE", value_name = "NAME")]
+    pub sqlite_table: Option<String>,
+
+    /// Directory for ops_atomic_YYYYMMDD.parquet and its rejects file
+    /// [default: ~/02luka/g/analytics].
+    #[arg(long, env = "PARQUET_EXPORTER_OUT_DIR", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Directory for parquet_export_summary_YYYYMMDD.md [default: ~/02luka/g/reports/parquet].
+    #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
+    pub summary_dir: Option<PathBuf>,
+
+    /// Read, normalize, merge and build the batch, print what would be written; write nothing.
+    #[arg(long, env = "PARQUET_EXPORTER_DRY")]
+    pub dry: bool,
+
+    /// Print one JSON object describing the run on stdout.
+    #[arg(long, env = "PARQUET_EXPORTER_JSON")]
+    pub json: bool,
+
+    /// Rows per Arrow record batch [default: 8192].
+    #[arg(long, env = "PARQUET_EXPORTER_BATCH_ROWS", value_name = "N", hide_short_help = true)]
+    pub batch_rows: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Day to simulate, YYYY-MM-DD [default: yesterday in --tz].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+
+    /// IANA time zone of the day [default: the system's zone].
+    #[arg(long, value_name = "IANA_NAME")]
+    pub tz: Option<String>,
+
+    /// Hosts sending heartbeats, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "ops-mini")]
+    pub hosts: Vec<String>,
+
+    /// SQLite file to write (created with the canonical table if needed).
+    #[arg(long, value_name = "PATH")]
+    pub sqlite: Option<PathBuf>,
+
+    /// SQLite table.
+    #[arg(long, default_value = "ops_atomic_heartbeats")]
+    pub sqlite_table: String,
+
+    /// Redis URL to XADD into (also PARQUET_EXPORTER_REDIS_URL).
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Redis stream key.
+    #[arg(long, default_value = "ops:atomic:heartbeats")]
+    pub redis_stream: String,
+
+    /// Also write this many malformed records, to see rejects at work.
+    #[arg(long, default_value_t = 0)]
+    pub bad: usize,
+
+    /// Seed for the pseudo-random statuses and durations (same seed, same day).
+    #[arg(long, default_value_t = 2)]
+    pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_flags_mean_export() {
+        let cli = Cli::try_parse_from(["parquet-exporter", "--dry", "--sqlite", "x.db"]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.export.dry);
+        let cli = Cli::try_parse_from(["parquet-exporter", "export", "--dry"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Export(ExportArgs { dry: true, .. }))));
+    }
+}

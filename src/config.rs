@@ -1,0 +1,340 @@
+//! Validated configuration: flags and environment (via clap), then the TOML config file, then
+//! defaults, resolved once into a `Config` that the pipeline takes by reference.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::cli::ExportArgs;
+use crate::day::Day;
+use crate::source::redis::{url_has_password, Target};
+use crate::source::sqlite::valid_table_name;
+
+pub const DEFAULT_STREAM: &str = "ops:atomic:heartbeats";
+pub const DEFAULT_TABLE: &str = "ops_atomic_heartbeats";
+pub const DEFAULT_CONFIG: &str = "02luka/config/parquet_exporter.toml";
+pub const DEFAULT_OUT_DIR: &str = "02luka/g/analytics";
+pub const DEFAULT_SUMMARY_DIR: &str = "02luka/g/reports/parquet";
+const DEFAULT_MARGIN_MINUTES: u32 = 60;
+const DEFAULT_PAGE_SIZE: usize = 1000;
+const DEFAULT_BATCH_ROWS: usize = 8192;
+pub const ENV_REDIS_URL: &str = "PARQUET_EXPORTER_REDIS_URL";
+pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
+
+/// A problem with how the tool was invoked or configured (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// The config file: the export flags, snake_case, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub tz: Option<String>,
+    pub redis_url: Option<String>,
+    pub redis_password: Option<String>,
+    pub redis_stream: Option<String>,
+    pub redis_margin_minutes: Option<u32>,
+    pub redis_page_size: Option<usize>,
+    pub sqlite: Option<PathBuf>,
+    pub sqlite_table: Option<String>,
+    pub out_dir: Option<PathBuf>,
+    pub summary_dir: Option<PathBuf>,
+    pub batch_rows: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub target: Target,
+    pub stream: String,
+    pub margin: Duration,
+    pub page_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    pub path: PathBuf,
+    pub table: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub day: Day,
+    pub redis: Option<RedisConfig>,
+    pub sqlite: Option<SqliteConfig>,
+    pub out_dir: PathBuf,
+    pub summary_dir: PathBuf,
+    pub dry: bool,
+    pub json: bool,
+    pub batch_rows: usize,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn parquet_path(&self) -> PathBuf {
+        self.out_dir
+            .join(format!("ops_atomic_{}.parquet", self.day.compact()))
+    }
+
+    pub fn rejects_path(&self) -> PathBuf {
+        self.out_dir
+            .join(format!("ops_atomic_{}.rejects.ndjson", self.day.compact()))
+    }
+
+    pub fn summary_path(&self) -> PathBuf {
+        self.summary_dir
+            .join(format!("parquet_export_summary_{}.md", self.day.compact()))
+    }
+}
+
+pub fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `~/x` → `$HOME/x`; config files are not expanded by a shell.
+fn expand(p: PathBuf) -> PathBuf {
+    match (p.strip_prefix("~"), home()) {
+        (Ok(rest), Some(h)) => h.join(rest),
+        _ => p,
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads the config file: the one named (which must exist), else the default one if present.
+pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> {
+    let path = match named {
+        Some(p) => expand(p.to_path_buf()),
+        None => match home().map(|h| h.join(DEFAULT_CONFIG)) {
+            Some(p) if p.exists() => p,
+            _ => return Ok((FileConfig::default(), None)),
+        },
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading config file {}", path.display()))
+        .map_err(|e| usage(format!("{e:#}")))?;
+    let file: FileConfig = toml::from_str(&text)
+        .map_err(|e| usage(format!("config file {}: {e}", path.display())))?;
+    Ok((file, Some(path)))
+}
+
+/// The time zone: the given name, else `TZ`, else the system's.
+pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => match env_nonempty("TZ") {
+            Some(tz) => tz.trim_start_matches(':').to_string(),
+            None => iana_time_zone::get_timezone().map_err(|e| {
+                usage(format!(
+                    "cannot tell the system's time zone ({e}); pass --tz, e.g. --tz Asia/Bangkok"
+                ))
+            })?,
+        },
+    };
+    name.parse::<Tz>()
+        .map_err(|_| usage(format!("unknown time zone {name:?}: use an IANA name like Asia/Bangkok")))
+}
+
+impl Config {
+    pub fn resolve(args: &ExportArgs, config: Option<&Path>) -> Result<Config> {
+        let (file, config_file) = load_file(config)?;
+        let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
+        let day = match args.date {
+            Some(d) => Day::new(d, tz)?,
+            None => Day::yesterday(Utc::now(), tz)?,
+        };
+
+        if args.redis_url.as_deref().is_some_and(url_has_password) {
+            return Err(usage(format!(
+                "--redis-url must not carry a password (command lines are visible to every user); \
+                 set {ENV_REDIS_PASSWORD} or {ENV_REDIS_URL}, or redis_url in the config file"
+            )));
+        }
+        let redis_url = args
+            .redis_url
+            .clone()
+            .or_else(|| env_nonempty(ENV_REDIS_URL))
+            .or(file.redis_url);
+        let redis = match redis_url {
+            None => None,
+            Some(url) => {
+                let page_size = args
+                    .redis_page_size
+                    .or(file.redis_page_size)
+                    .unwrap_or(DEFAULT_PAGE_SIZE);
+                if page_size == 0 {
+                    return Err(usage("--redis-page-size must be at least 1"));
+                }
+                if url.starts_with("rediss://") {
+                    return Err(usage(
+                        "rediss:// (TLS) is not supported by this build; use redis:// through a \
+                         local TLS tunnel or a unix socket",
+                    ));
+                }
+                Some(RedisConfig {
+                    target: Target {
+                        url,
+                        password: env_nonempty(ENV_REDIS_PASSWORD).or(file.redis_password),
+                    },
+                    stream: args
+                        .redis_stream
+                        .clone()
+                        .or(file.redis_stream)
+                        .unwrap_or_else(|| DEFAULT_STREAM.into()),
+                    margin: Duration::from_secs(
+                        60 * u64::from(
+                            args.redis_margin_minutes
+                                .or(file.redis_margin_minutes)
+                                .unwrap_or(DEFAULT_MARGIN_MINUTES),
+                        ),
+                    ),
+                    page_size,
+                })
+            }
+        };
+
+        let sqlite = match args.sqlite.clone().or(file.sqlite).map(expand) {
+            None => None,
+            Some(path) => {
+                let table = args
+                    .sqlite_table
+                    .clone()
+                    .or(file.sqlite_table)
+                    .unwrap_or_else(|| DEFAULT_TABLE.into());
+                if !valid_table_name(&table) {
+                    return Err(usage(format!(
+                        "--sqlite-table {table:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
+                    )));
+                }
+                Some(SqliteConfig { path, table })
+            }
+        };
+
+        if redis.is_none() && sqlite.is_none() {
+            return Err(usage(
+                "no source configured: give --sqlite PATH and/or --redis-url URL (or \
+                 PARQUET_EXPORTER_SQLITE / PARQUET_EXPORTER_REDIS_URL, or sqlite / redis_url in \
+                 the config file ~/02luka/config/parquet_exporter.toml)",
+            ));
+        }
+
+        let dir = |flag: &Option<PathBuf>, file: Option<PathBuf>, default: &str| -> Result<PathBuf> {
+            match flag.clone().or(file).map(expand) {
+                Some(p) => Ok(p),
+                None => home().map(|h| h.join(default)).ok_or_else(|| {
+                    usage(format!("HOME is not set, so there is no default for {default}; pass the directory"))
+                }),
+            }
+        };
+        let batch_rows = args
+            .batch_rows
+            .or(file.batch_rows)
+            .unwrap_or(DEFAULT_BATCH_ROWS);
+        if batch_rows == 0 {
+            return Err(usage("--batch-rows must be at least 1"));
+        }
+        Ok(Config {
+            day,
+            redis,
+            sqlite,
+            out_dir: dir(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?,
+            summary_dir: dir(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?,
+            dry: args.dry,
+            json: args.json,
+            batch_rows,
+            config_file,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ExportArgs {
+        ExportArgs {
+            tz: Some("UTC".into()),
+            date: chrono::NaiveDate::from_ymd_opt(2025, 10, 30),
+            out_dir: Some("/o".into()),
+            summary_dir: Some("/s".into()),
+            ..Default::default()
+        }
+    }
+
+    fn file_with(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    fn is_usage(e: &anyhow::Error) -> bool {
+        e.downcast_ref::<UsageError>().is_some()
+    }
+
+    #[test]
+    fn no_source_is_a_usage_error_that_says_how() {
+        let (_d, cfg) = file_with("");
+        let e = Config::resolve(&args(), Some(&cfg)).unwrap_err();
+        assert!(is_usage(&e));
+        assert!(e.to_string().contains("--sqlite PATH"), "{e}");
+    }
+
+    #[test]
+    fn flag_beats_file_and_file_beats_default() {
+        let (_d, cfg) = file_with("sqlite = \"/from/file.db\"\nsqlite_table = \"t_file\"\n");
+        let c = Config::resolve(&args(), Some(&cfg)).unwrap();
+        let s = c.sqlite.unwrap();
+        assert_eq!(s.path, PathBuf::from("/from/file.db"));
+        assert_eq!(s.table, "t_file");
+        let mut a = args();
+        a.sqlite = Some("/from/flag.db".into());
+        let c = Config::resolve(&a, Some(&cfg)).unwrap();
+        assert_eq!(c.sqlite.as_ref().unwrap().path, PathBuf::from("/from/flag.db"));
+        assert!(c.redis.is_none());
+        assert_eq!(c.parquet_path(), PathBuf::from("/o/ops_atomic_20251030.parquet"));
+    }
+
+    #[test]
+    fn password_on_the_command_line_is_refused() {
+        let mut a = args();
+        a.redis_url = Some("redis://:hunter2@localhost".into());
+        let (_d, cfg) = file_with("");
+        let e = Config::resolve(&a, Some(&cfg)).unwrap_err();
+        assert!(is_usage(&e));
+        assert!(!e.to_string().contains("hunter2"));
+        // ... but from the config file it is fine.
+        let (_d, cfg) = file_with("redis_url = \"redis://:hunter2@localhost\"\n");
+        let c = Config::resolve(&args(), Some(&cfg)).unwrap();
+        assert_eq!(c.redis.unwrap().stream, DEFAULT_STREAM);
+    }
+
+    #[test]
+    fn bad_inputs_are_usage_errors() {
+        let (_d, cfg) = file_with("sqlite = \"/x.db\"\n");
+        let mut a = args();
+        a.tz = Some("Mars/Olympus".into());
+        assert!(is_usage(&Config::resolve(&a, Some(&cfg)).unwrap_err()));
+        let mut a = args();
+        a.sqlite_table = Some("t; drop".into());
+        assert!(is_usage(&Config::resolve(&a, Some(&cfg)).unwrap_err()));
+        let (_d, bad) = file_with("no_such_key = 1\n");
+        let e = Config::resolve(&args(), Some(&bad)).unwrap_err();
+        assert!(is_usage(&e) && e.to_string().contains("no_such_key"), "{e}");
+        let e = Config::resolve(&args(), Some(Path::new("/nonexistent/c.toml"))).unwrap_err();
+        assert!(is_usage(&e));
+    }
+}

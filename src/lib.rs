@@ -1,0 +1,17 @@
+//! parquet-exporter: one day of OPS-Atomic heartbeat records from Redis and SQLite into a
+//! schema-v1 Parquet file and a truthful markdown summary. The binary is a thin shell over `app`.
+
+pub mod app;
+pub mod atomic;
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod day;
+pub mod export;
+pub mod merge;
+pub mod record;
+pub mod simulate;
+pub mod source;
+pub mod summary;
+pub mod verify;
+pub mod writer;

@@ -1,0 +1,35 @@
+//! Entry point: parse the command line, run it, map the outcome to the exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use parquet_exporter::app::{self, Exit};
+use parquet_exporter::cli::Cli;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+
+    let mut stdout = std::io::stdout().lock();
+    let exit = match app::run(cli, &mut stdout) {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("parquet-exporter: error: {e:#}");
+            Exit::of_error(&e)
+        }
+    };
+    ExitCode::from(exit as u8)
+}

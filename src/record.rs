@@ -1,0 +1,814 @@
+//! Record normalization: turns the raw fields a source read into a schema-v1 record or a reject
+//! with its reason, exactly as CONTRACT.md §1 describes. Pure functions only; no I/O.
+
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+use serde_json::{Map as JsonMap, Value as Json};
+
+use crate::day::Day;
+
+/// Where a record came from. `Both` only exists after the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    Redis,
+    Sqlite,
+    Both,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Redis => "redis",
+            Source::Sqlite => "sqlite",
+            Source::Both => "both",
+        }
+    }
+}
+
+/// One raw field value as a source delivered it, before any interpretation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue {
+    Null,
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Bytes that are not valid UTF-8 (Redis values and SQLite BLOBs).
+    Bytes(Vec<u8>),
+    /// A nested JSON object or array (only from JSON entries).
+    Json(Json),
+}
+
+impl RawValue {
+    /// Decodes bytes from Redis: valid UTF-8 becomes text, anything else stays bytes so the
+    /// normalizer can reject it with the field's name.
+    pub fn from_bytes(bytes: Vec<u8>) -> RawValue {
+        match String::from_utf8(bytes) {
+            Ok(s) => RawValue::Text(s),
+            Err(e) => RawValue::Bytes(e.into_bytes()),
+        }
+    }
+
+    pub fn from_json(v: Json) -> RawValue {
+        match v {
+            Json::Null => RawValue::Null,
+            Json::Bool(b) => RawValue::Bool(b),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => RawValue::Int(i),
+                None => RawValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Json::String(s) => RawValue::Text(s),
+            other => RawValue::Json(other),
+        }
+    }
+
+    /// The value as it goes into the rejects file: JSON, with invalid UTF-8 shown lossily.
+    pub fn to_json(&self) -> Json {
+        match self {
+            RawValue::Null => Json::Null,
+            RawValue::Text(s) => Json::String(s.clone()),
+            RawValue::Int(i) => Json::from(*i),
+            RawValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Json::Number)
+                .unwrap_or_else(|| Json::String(f.to_string())),
+            RawValue::Bool(b) => Json::Bool(*b),
+            RawValue::Bytes(b) => Json::String(String::from_utf8_lossy(b).into_owned()),
+            RawValue::Json(j) => j.clone(),
+        }
+    }
+
+    /// A short rendering for reject reasons.
+    fn show(&self) -> String {
+        let s = match self {
+            RawValue::Text(s) => format!("{s:?}"),
+            other => other.to_json().to_string(),
+        };
+        if s.chars().count() > 60 {
+            format!("{}…", s.chars().take(60).collect::<String>())
+        } else {
+            s
+        }
+    }
+}
+
+/// A record as read from a source: field name → value, plus where it was found
+/// (a stream entry ID or a SQLite rowid) so a reject can be traced back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    pub source: Source,
+    pub locator: String,
+    pub fields: BTreeMap<String, RawValue>,
+    /// Set when the entry itself could not be read into fields (e.g. a `json` field that is not
+    /// a JSON object); such a record is rejected with this reason.
+    pub defect: Option<RejectReason>,
+}
+
+impl RawRecord {
+    pub fn new(source: Source, locator: impl Into<String>) -> Self {
+        RawRecord {
+            source,
+            locator: locator.into(),
+            fields: BTreeMap::new(),
+            defect: None,
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: RawValue) -> Self {
+        self.fields.insert(name.to_string(), value);
+        self
+    }
+
+    fn get(&self, name: &str) -> Option<&RawValue> {
+        match self.fields.get(name) {
+            None | Some(RawValue::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn fields_json(&self) -> Json {
+        Json::Object(
+            self.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect::<JsonMap<_, _>>(),
+        )
+    }
+}
+
+/// Why a record could not be normalized. The `code` groups reasons in the summary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RejectReason {
+    #[error("no timestamp")]
+    MissingTimestamp,
+    #[error("unparsable timestamp {0}")]
+    BadTimestamp(String),
+    #[error("no status")]
+    MissingStatus,
+    #[error("unknown status {0}")]
+    UnknownStatus(String),
+    #[error("negative duration_ms {0}")]
+    NegativeDuration(String),
+    #[error("non-numeric duration_ms {0}")]
+    BadDuration(String),
+    #[error("invalid value {value} for check {name}")]
+    BadCheck { name: String, value: String },
+    #[error("invalid UTF-8 in field {0}")]
+    InvalidUtf8(String),
+    #[error("invalid report_type {0} (expected [a-z0-9_]+)")]
+    BadReportType(String),
+    #[error("invalid record_id {0}")]
+    BadRecordId(String),
+    #[error("invalid entry: {0}")]
+    BadEntry(String),
+}
+
+impl RejectReason {
+    /// Stable short name of the reason, for counting and for the rejects file.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::MissingTimestamp => "missing_timestamp",
+            RejectReason::BadTimestamp(_) => "bad_timestamp",
+            RejectReason::MissingStatus => "missing_status",
+            RejectReason::UnknownStatus(_) => "unknown_status",
+            RejectReason::NegativeDuration(_) => "negative_duration",
+            RejectReason::BadDuration(_) => "bad_duration",
+            RejectReason::BadCheck { .. } => "bad_check",
+            RejectReason::InvalidUtf8(_) => "invalid_utf8",
+            RejectReason::BadReportType(_) => "bad_report_type",
+            RejectReason::BadRecordId(_) => "bad_record_id",
+            RejectReason::BadEntry(_) => "bad_entry",
+        }
+    }
+}
+
+/// Overall verdict of a check run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Healthy,
+    Warnings,
+    Critical,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Healthy, Status::Warnings, Status::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Warnings => "warnings",
+            Status::Critical => "critical",
+        }
+    }
+}
+
+/// Result of one of the three fixed service checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Error,
+    Unknown,
+}
+
+impl CheckStatus {
+    pub const VALUES: [&'static str; 4] = ["ok", "warn", "error", "unknown"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::VALUES[self as usize]
+    }
+}
+
+/// State of one of the two fixed launch agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentStatus {
+    Loaded,
+    NotLoaded,
+    Unknown,
+}
+
+impl AgentStatus {
+    pub const VALUES: [&'static str; 3] = ["loaded", "not_loaded", "unknown"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::VALUES[self as usize]
+    }
+}
+
+/// A normalized record: one row of schema v1 less its `source` column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub record_id: String,
+    pub report_type: String,
+    /// UTC instant in Unix milliseconds.
+    pub ts_ms: i64,
+    pub status: Status,
+    pub duration_ms: Option<i64>,
+    pub host: Option<String>,
+    pub redis_status: CheckStatus,
+    pub database_status: CheckStatus,
+    pub api_status: CheckStatus,
+    pub launchagent_optimizer: AgentStatus,
+    pub launchagent_digest: AgentStatus,
+    /// Extra checks, name → status; empty means none (written as a null map).
+    pub checks: BTreeMap<String, String>,
+}
+
+/// What became of one raw record for a given day.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Classified {
+    Record(Record),
+    Rejected(RejectReason),
+    /// A valid timestamp on another day: not this day's record, not counted as read.
+    OtherDay,
+}
+
+/// Normalizes `raw` and decides whether it belongs to `day`. A record whose timestamp cannot be
+/// read belongs to the day of `hint_ms` (the time the source filed it under, e.g. a stream entry
+/// ID); `None` means the source already selected it for this day.
+pub fn classify(raw: &RawRecord, day: &Day, hint_ms: Option<i64>) -> Classified {
+    match normalize(raw) {
+        Ok(rec) if day.contains(rec.ts_ms) => Classified::Record(rec),
+        Ok(_) => Classified::OtherDay,
+        Err(reason) => {
+            let belongs = match timestamp(raw) {
+                Ok(ts) => day.contains(ts),
+                Err(_) => hint_ms.is_none_or(|h| day.contains(h)),
+            };
+            if belongs {
+                Classified::Rejected(reason)
+            } else {
+                Classified::OtherDay
+            }
+        }
+    }
+}
+
+/// Field names that are part of the record itself, not extra checks.
+const FIXED_CHECKS: [&str; 3] = ["redis_status", "database_status", "api_status"];
+const AGENT_CHECKS: [&str; 2] = ["launchagent_optimizer", "launchagent_digest"];
+
+pub fn normalize(raw: &RawRecord) -> Result<Record, RejectReason> {
+    if let Some(defect) = &raw.defect {
+        return Err(defect.clone());
+    }
+    if let Some((name, _)) = raw
+        .fields
+        .iter()
+        .find(|(_, v)| matches!(v, RawValue::Bytes(_)))
+    {
+        return Err(RejectReason::InvalidUtf8(name.clone()));
+    }
+    let ts_ms = timestamp(raw)?;
+    let status = status(raw.get("status").ok_or(RejectReason::MissingStatus)?)?;
+    let report_type = report_type(raw.get("report_type"))?;
+    let duration_ms = duration(raw.get("duration_ms"))?;
+    let host = text_or_absent(raw.get("host"));
+
+    let [redis_status, database_status, api_status] =
+        FIXED_CHECKS.map(|name| check_status(name, raw.get(name)));
+    let [launchagent_optimizer, launchagent_digest] =
+        AGENT_CHECKS.map(|name| agent_status(name, raw.get(name)));
+
+    let record_id = match raw.get("record_id") {
+        None => None,
+        Some(RawValue::Text(s)) if s.trim().is_empty() => None,
+        Some(RawValue::Text(s)) => Some(s.clone()),
+        Some(RawValue::Int(i)) => Some(i.to_string()),
+        Some(other) => return Err(RejectReason::BadRecordId(other.show())),
+    };
+    let record_id = record_id.unwrap_or_else(|| {
+        format!(
+            "{report_type}:{}:{ts_ms}",
+            host.as_deref().unwrap_or("-")
+        )
+    });
+
+    Ok(Record {
+        record_id,
+        report_type,
+        ts_ms,
+        status,
+        duration_ms,
+        host,
+        redis_status: redis_status?,
+        database_status: database_status?,
+        api_status: api_status?,
+        launchagent_optimizer: launchagent_optimizer?,
+        launchagent_digest: launchagent_digest?,
+        checks: extra_checks(raw)?,
+    })
+}
+
+/// The record's timestamp as UTC Unix milliseconds: RFC 3339 with an offset, or integer epoch
+/// milliseconds (also as a string of digits, which is how Redis delivers every value).
+pub fn timestamp(raw: &RawRecord) -> Result<i64, RejectReason> {
+    let value = raw.get("timestamp");
+    match value {
+        None => Err(RejectReason::MissingTimestamp),
+        Some(RawValue::Int(ms)) => epoch_ms(*ms, value.unwrap()),
+        Some(RawValue::Text(s)) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return Err(RejectReason::MissingTimestamp);
+            }
+            if t.bytes().all(|b| b.is_ascii_digit()) {
+                let ms = t
+                    .parse::<i64>()
+                    .map_err(|_| RejectReason::BadTimestamp(value.unwrap().show()))?;
+                return epoch_ms(ms, value.unwrap());
+            }
+            DateTime::parse_from_rfc3339(t)
+                .map(|dt| dt.timestamp_millis())
+                .map_err(|_| RejectReason::BadTimestamp(value.unwrap().show()))
+        }
+        Some(other) => Err(RejectReason::BadTimestamp(other.show())),
+    }
+}
+
+fn epoch_ms(ms: i64, shown: &RawValue) -> Result<i64, RejectReason> {
+    // Outside what chrono (and so Arrow's readers) can show as a date is not a real heartbeat.
+    if DateTime::from_timestamp_millis(ms).is_some() && ms >= 0 {
+        Ok(ms)
+    } else {
+        Err(RejectReason::BadTimestamp(shown.show()))
+    }
+}
+
+/// Lowercases and strips the emoji, punctuation and spaces that the legacy monitor wrapped
+/// around its verdicts (`"⚠️  WARNINGS"`).
+fn bare_word(s: &str) -> String {
+    s.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .to_lowercase()
+}
+
+fn status(v: &RawValue) -> Result<Status, RejectReason> {
+    let RawValue::Text(s) = v else {
+        return Err(RejectReason::UnknownStatus(v.show()));
+    };
+    match bare_word(s).as_str() {
+        "healthy" | "ok" | "pass" => Ok(Status::Healthy),
+        "warnings" | "warn" | "warning" => Ok(Status::Warnings),
+        "critical" | "fail" | "error" => Ok(Status::Critical),
+        "" => Err(RejectReason::MissingStatus),
+        _ => Err(RejectReason::UnknownStatus(v.show())),
+    }
+}
+
+fn report_type(v: Option<&RawValue>) -> Result<String, RejectReason> {
+    match v {
+        None => Ok("heartbeat".to_string()),
+        Some(RawValue::Text(s)) if s.is_empty() => Ok("heartbeat".to_string()),
+        Some(RawValue::Text(s))
+            if s
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            Ok(s.clone())
+        }
+        Some(other) => Err(RejectReason::BadReportType(other.show())),
+    }
+}
+
+fn duration(v: Option<&RawValue>) -> Result<Option<i64>, RejectReason> {
+    let text = match v {
+        None => return Ok(None),
+        Some(RawValue::Int(i)) if *i < 0 => {
+            return Err(RejectReason::NegativeDuration(i.to_string()))
+        }
+        Some(RawValue::Int(i)) => return Ok(Some(*i)),
+        Some(RawValue::Text(s)) => s,
+        Some(other) => return Err(RejectReason::BadDuration(other.show())),
+    };
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let digits = t.strip_suffix("ms").map(str::trim_end).unwrap_or(t);
+    if let Some(rest) = digits.strip_prefix('-') {
+        if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RejectReason::NegativeDuration(v.unwrap().show()));
+        }
+    }
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RejectReason::BadDuration(v.unwrap().show()));
+    }
+    digits
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| RejectReason::BadDuration(v.unwrap().show()))
+}
+
+fn text_or_absent(v: Option<&RawValue>) -> Option<String> {
+    match v {
+        None => None,
+        Some(RawValue::Text(s)) if s.is_empty() => None,
+        Some(RawValue::Text(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_json().to_string()),
+    }
+}
+
+/// A fixed check's value as a lowercase word, `None` when absent or empty.
+fn check_word(name: &str, v: Option<&RawValue>) -> Result<Option<String>, RejectReason> {
+    match v {
+        None => Ok(None),
+        Some(RawValue::Text(s)) => {
+            let w = s.trim().to_lowercase();
+            Ok((!w.is_empty()).then_some(w))
+        }
+        Some(other) => Err(RejectReason::BadCheck {
+            name: name.to_string(),
+            value: other.show(),
+        }),
+    }
+}
+
+fn check_status(name: &str, v: Option<&RawValue>) -> Result<CheckStatus, RejectReason> {
+    match check_word(name, v)?.as_deref() {
+        None | Some("unknown") => Ok(CheckStatus::Unknown),
+        Some("ok" | "pass") => Ok(CheckStatus::Ok),
+        Some("warn") => Ok(CheckStatus::Warn),
+        Some("error" | "fail") => Ok(CheckStatus::Error),
+        Some(_) => Err(RejectReason::BadCheck {
+            name: name.to_string(),
+            value: v.unwrap().show(),
+        }),
+    }
+}
+
+fn agent_status(name: &str, v: Option<&RawValue>) -> Result<AgentStatus, RejectReason> {
+    match check_word(name, v)?.as_deref() {
+        None | Some("unknown") => Ok(AgentStatus::Unknown),
+        Some("loaded" | "ok") => Ok(AgentStatus::Loaded),
+        Some("not_loaded" | "error") => Ok(AgentStatus::NotLoaded),
+        Some(_) => Err(RejectReason::BadCheck {
+            name: name.to_string(),
+            value: v.unwrap().show(),
+        }),
+    }
+}
+
+/// Extra checks from whichever form the source used: flat `check.<name>` fields (Redis), a
+/// `checks` object (JSON entries), or `checks` as JSON text (SQLite's `checks_json` column).
+fn extra_checks(raw: &RawRecord) -> Result<BTreeMap<String, String>, RejectReason> {
+    let mut out = BTreeMap::new();
+    for (key, value) in &raw.fields {
+        if let Some(name) = key.strip_prefix("check.") {
+            insert_check(&mut out, name, value)?;
+        }
+    }
+    let nested = match raw.get("checks") {
+        None => None,
+        Some(RawValue::Json(j)) => Some(j.clone()),
+        Some(RawValue::Text(s)) if s.trim().is_empty() => None,
+        Some(RawValue::Text(s)) => Some(serde_json::from_str::<Json>(s).map_err(|e| {
+            RejectReason::BadCheck {
+                name: "checks".into(),
+                value: format!("not JSON ({e})"),
+            }
+        })?),
+        Some(other) => {
+            return Err(RejectReason::BadCheck {
+                name: "checks".into(),
+                value: other.show(),
+            })
+        }
+    };
+    match nested {
+        None | Some(Json::Null) => {}
+        Some(Json::Object(map)) => {
+            for (name, value) in map {
+                insert_check(&mut out, &name, &RawValue::from_json(value))?;
+            }
+        }
+        Some(other) => {
+            return Err(RejectReason::BadCheck {
+                name: "checks".into(),
+                value: format!("expected an object, got {other}"),
+            })
+        }
+    }
+    Ok(out)
+}
+
+fn insert_check(
+    out: &mut BTreeMap<String, String>,
+    name: &str,
+    value: &RawValue,
+) -> Result<(), RejectReason> {
+    let bad = || RejectReason::BadCheck {
+        name: name.to_string(),
+        value: value.show(),
+    };
+    if name.trim().is_empty() {
+        return Err(bad());
+    }
+    let text = match value {
+        RawValue::Text(s) => s.trim().to_string(),
+        RawValue::Int(i) => i.to_string(),
+        RawValue::Bool(b) => b.to_string(),
+        _ => return Err(bad()),
+    };
+    if text.is_empty() {
+        return Err(bad());
+    }
+    out.insert(name.to_string(), text);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(fields: &[(&str, RawValue)]) -> RawRecord {
+        let mut r = RawRecord::new(Source::Redis, "1-0");
+        for (k, v) in fields {
+            r.fields.insert(k.to_string(), v.clone());
+        }
+        r
+    }
+
+    fn t(s: &str) -> RawValue {
+        RawValue::Text(s.to_string())
+    }
+
+    fn base() -> Vec<(&'static str, RawValue)> {
+        vec![
+            ("timestamp", t("2025-10-30T19:25:43.068Z")),
+            ("status", t("healthy")),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, RawValue)]) -> RawRecord {
+        let mut f = base();
+        f.extend(extra.iter().cloned());
+        rec(&f)
+    }
+
+    fn reject(r: &RawRecord) -> RejectReason {
+        normalize(r).expect_err("should reject")
+    }
+
+    #[test]
+    fn minimal_record_gets_defaults_and_derived_id() {
+        let r = normalize(&with(&[])).unwrap();
+        assert_eq!(r.ts_ms, 1_761_852_343_068);
+        assert_eq!(r.report_type, "heartbeat");
+        assert_eq!(r.record_id, "heartbeat:-:1761852343068");
+        assert_eq!(r.host, None);
+        assert_eq!(r.duration_ms, None);
+        assert_eq!(r.redis_status, CheckStatus::Unknown);
+        assert_eq!(r.launchagent_digest, AgentStatus::Unknown);
+        assert!(r.checks.is_empty());
+    }
+
+    #[test]
+    fn derived_id_uses_host_and_report_type() {
+        let r = normalize(&with(&[("host", t("mac-1")), ("report_type", t("deploy_2"))])).unwrap();
+        assert_eq!(r.record_id, "deploy_2:mac-1:1761852343068");
+    }
+
+    #[test]
+    fn timestamp_forms_agree() {
+        for v in [
+            t("2025-10-30T19:25:43.068Z"),
+            t("2025-10-31T02:25:43.068+07:00"),
+            t("2025-10-30T14:25:43.068-05:00"),
+            t("1761852343068"),
+            RawValue::Int(1_761_852_343_068),
+            t("2025-10-30T19:25:43.068999Z"), // sub-millisecond is truncated
+        ] {
+            let r = rec(&[("timestamp", v.clone()), ("status", t("ok"))]);
+            assert_eq!(timestamp(&r), Ok(1_761_852_343_068), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn timestamp_rejects() {
+        assert_eq!(
+            reject(&rec(&[("status", t("ok"))])),
+            RejectReason::MissingTimestamp
+        );
+        for bad in [
+            t("yesterday"),
+            t("2025-10-30T19:25:43"), // no offset: ambiguous
+            t("2025-13-30T19:25:43Z"),
+            RawValue::Float(1.5),
+            RawValue::Int(-5),
+            RawValue::Bool(true),
+        ] {
+            let r = rec(&[("timestamp", bad.clone()), ("status", t("ok"))]);
+            assert_eq!(reject(&r).code(), "bad_timestamp", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn status_forms() {
+        for (input, want) in [
+            ("healthy", Status::Healthy),
+            ("✅ HEALTHY", Status::Healthy),
+            ("OK", Status::Healthy),
+            ("pass", Status::Healthy),
+            ("⚠️  WARNINGS", Status::Warnings),
+            ("warn", Status::Warnings),
+            ("Warning", Status::Warnings),
+            ("❌ CRITICAL", Status::Critical),
+            ("fail", Status::Critical),
+            (" error ", Status::Critical),
+        ] {
+            let r = rec(&[("timestamp", RawValue::Int(1)), ("status", t(input))]);
+            assert_eq!(normalize(&r).unwrap().status, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn status_rejects() {
+        let r = rec(&[("timestamp", RawValue::Int(1))]);
+        assert_eq!(reject(&r), RejectReason::MissingStatus);
+        for bad in [t("degraded"), t("🔥"), RawValue::Int(1)] {
+            let r = rec(&[("timestamp", RawValue::Int(1)), ("status", bad.clone())]);
+            let code = reject(&r).code();
+            assert!(code == "unknown_status" || code == "missing_status", "{bad:?}");
+        }
+        let r = rec(&[("timestamp", RawValue::Int(1)), ("status", t("degraded"))]);
+        assert_eq!(reject(&r).code(), "unknown_status");
+    }
+
+    #[test]
+    fn duration_forms() {
+        for (v, want) in [
+            (t("954"), Some(954)),
+            (t("954ms"), Some(954)),
+            (t("954 ms"), Some(954)),
+            (t(""), None),
+            (RawValue::Int(0), Some(0)),
+            (RawValue::Null, None),
+        ] {
+            let r = with(&[("duration_ms", v.clone())]);
+            assert_eq!(normalize(&r).unwrap().duration_ms, want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn duration_rejects() {
+        for (v, code) in [
+            (t("-3"), "negative_duration"),
+            (t("-3ms"), "negative_duration"),
+            (RawValue::Int(-1), "negative_duration"),
+            (t("fast"), "bad_duration"),
+            (t("1.5"), "bad_duration"),
+            (t("ms"), "bad_duration"),
+            (RawValue::Float(2.0), "bad_duration"),
+        ] {
+            assert_eq!(reject(&with(&[("duration_ms", v.clone())])).code(), code, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn fixed_check_forms() {
+        let r = normalize(&with(&[
+            ("redis_status", t("pass")),
+            ("database_status", t("FAIL")),
+            ("api_status", t("warn")),
+            ("launchagent_optimizer", t("ok")),
+            ("launchagent_digest", t("error")),
+        ]))
+        .unwrap();
+        assert_eq!(r.redis_status, CheckStatus::Ok);
+        assert_eq!(r.database_status, CheckStatus::Error);
+        assert_eq!(r.api_status, CheckStatus::Warn);
+        assert_eq!(r.launchagent_optimizer, AgentStatus::Loaded);
+        assert_eq!(r.launchagent_digest, AgentStatus::NotLoaded);
+        let r = normalize(&with(&[("launchagent_digest", t("not_loaded"))])).unwrap();
+        assert_eq!(r.launchagent_digest, AgentStatus::NotLoaded);
+    }
+
+    #[test]
+    fn fixed_check_rejects() {
+        for (name, v) in [
+            ("redis_status", t("loaded")),
+            ("api_status", t("down")),
+            ("launchagent_digest", t("warn")),
+            ("database_status", RawValue::Int(1)),
+        ] {
+            let err = reject(&with(&[(name, v)]));
+            assert!(
+                matches!(&err, RejectReason::BadCheck { name: n, .. } if n == name),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn extra_checks_from_every_form() {
+        let flat = with(&[("check.disk", t("ok")), ("check.backup", t(" warn "))]);
+        let json = with(&[(
+            "checks",
+            RawValue::Json(serde_json::json!({"disk": "ok", "backup": "warn"})),
+        )]);
+        let sqlite = with(&[("checks", t(r#"{"disk":"ok","backup":"warn"}"#))]);
+        let want: BTreeMap<_, _> = [("backup", "warn"), ("disk", "ok")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        for r in [flat, json, sqlite] {
+            assert_eq!(normalize(&r).unwrap().checks, want);
+        }
+    }
+
+    #[test]
+    fn extra_check_rejects() {
+        for r in [
+            with(&[("check.disk", t(""))]),
+            with(&[("checks", t("{not json"))]),
+            with(&[("checks", t("[1,2]"))]),
+            with(&[("checks", RawValue::Json(serde_json::json!({"disk": {"a": 1}})))]),
+            with(&[("checks", RawValue::Json(serde_json::json!({"disk": null})))]),
+        ] {
+            assert_eq!(reject(&r).code(), "bad_check", "{r:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_field() {
+        let r = with(&[("host", RawValue::from_bytes(vec![0x66, 0xff, 0xfe]))]);
+        assert_eq!(reject(&r), RejectReason::InvalidUtf8("host".into()));
+    }
+
+    #[test]
+    fn report_type_rules() {
+        assert_eq!(
+            reject(&with(&[("report_type", t("Heart-Beat"))])).code(),
+            "bad_report_type"
+        );
+        assert_eq!(
+            normalize(&with(&[("report_type", t("deploy_2"))])).unwrap().report_type,
+            "deploy_2"
+        );
+    }
+
+    #[test]
+    fn explicit_record_id_is_kept() {
+        let r = normalize(&with(&[("record_id", t("abc"))])).unwrap();
+        assert_eq!(r.record_id, "abc");
+        let r = normalize(&with(&[("record_id", t("  "))])).unwrap();
+        assert_eq!(r.record_id, "heartbeat:-:1761852343068", "blank id is derived");
+    }
+
+    #[test]
+    fn classify_by_timestamp_then_hint() {
+        let tz: chrono_tz::Tz = "UTC".parse().unwrap();
+        let day = Day::new(chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(), tz).unwrap();
+        assert!(matches!(classify(&with(&[]), &day, None), Classified::Record(_)));
+        let next = rec(&[("timestamp", t("2025-10-31T00:00:00Z")), ("status", t("ok"))]);
+        assert_eq!(classify(&next, &day, None), Classified::OtherDay);
+        // A bad status with a timestamp on another day is the other day's reject.
+        let other_bad = rec(&[("timestamp", t("2025-10-31T00:00:00Z")), ("status", t("?"))]);
+        assert_eq!(classify(&other_bad, &day, None), Classified::OtherDay);
+        // No timestamp: the source's hint decides.
+        let no_ts = rec(&[("status", t("ok"))]);
+        let in_day = day.start_ms() + 10;
+        assert!(matches!(classify(&no_ts, &day, Some(in_day)), Classified::Rejected(_)));
+        assert_eq!(classify(&no_ts, &day, Some(day.end_ms())), Classified::OtherDay);
+    }
+}

@@ -1,0 +1,293 @@
+//! Redis source (the hot buffer): pages through the day's stream entry-ID range, widened by a
+//! margin, with `XRANGE … COUNT n`, and reads flat and JSON entries. Never writes to the stream.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use redis::{Client, Connection, IntoConnectionInfo, Value};
+
+use super::{Collector, SourceError};
+use crate::day::Day;
+use crate::record::{RawRecord, RawValue, RejectReason, Source};
+
+/// How long to wait for a connection, and for each reply.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where and how to connect. The password comes from the URL or from `password` (an environment
+/// variable), never from the command line.
+#[derive(Clone)]
+pub struct Target {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &redact(&self.url))
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, safe for logs and summaries.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Whether a URL carries a password (used to refuse one given on the command line).
+pub fn url_has_password(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| &rest[..rest.find('/').unwrap_or(rest.len())])
+        .and_then(|a| a.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+pub fn connect(target: &Target) -> Result<Connection> {
+    let mut info = target
+        .url
+        .as_str()
+        .into_connection_info()
+        .with_context(|| format!("parsing Redis URL {}", redact(&target.url)))?;
+    if info.redis_settings().password().is_none() {
+        if let Some(pw) = &target.password {
+            let settings = info.redis_settings().clone().set_password(pw);
+            info = info.set_redis_settings(settings);
+        }
+    }
+    let client = Client::open(info).with_context(|| format!("Redis at {}", redact(&target.url)))?;
+    let conn = client
+        .get_connection_with_timeout(TIMEOUT)
+        .with_context(|| format!("connecting to Redis at {}", redact(&target.url)))?;
+    conn.set_read_timeout(Some(TIMEOUT))?;
+    conn.set_write_timeout(Some(TIMEOUT))?;
+    Ok(conn)
+}
+
+/// Reads the entries of `key` whose IDs fall in the day widened by `margin`, `page` at a time.
+pub fn read(
+    target: &Target,
+    key: &str,
+    day: &Day,
+    margin: Duration,
+    page: usize,
+    sink: &mut Collector,
+) -> Result<(), SourceError> {
+    let mut conn = connect(target).map_err(SourceError::Unavailable)?;
+    let kind: String = redis::cmd("TYPE")
+        .arg(key)
+        .query(&mut conn)
+        .with_context(|| format!("asking Redis for the type of {key}"))
+        .map_err(SourceError::Unavailable)?;
+    match kind.as_str() {
+        "stream" => {}
+        "none" => {
+            tracing::warn!(key, "Redis stream does not exist; reading it as empty");
+            return Ok(());
+        }
+        other => {
+            return Err(SourceError::Invalid(anyhow!(
+                "Redis key {key} is a {other}, not a stream"
+            )))
+        }
+    }
+    let margin = margin.as_millis() as i64;
+    let first = (day.start_ms() - margin).max(0);
+    let last = day.end_ms() - 1 + margin;
+    let mut start = format!("{first}-0");
+    let end = last.to_string(); // an ID without a sequence ends at that millisecond's last entry
+    let page = page.max(1);
+    loop {
+        let reply: Value = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(&start)
+            .arg(&end)
+            .arg("COUNT")
+            .arg(page)
+            .query(&mut conn)
+            .with_context(|| format!("XRANGE {key} {start} {end}"))
+            .map_err(SourceError::Unavailable)?;
+        let entries = parse_entries(reply)
+            .with_context(|| format!("reading the reply to XRANGE {key}"))
+            .map_err(SourceError::Invalid)?;
+        let n = entries.len();
+        let Some(last_id) = entries.last().map(|(id, _)| id.clone()) else {
+            break;
+        };
+        for (id, fields) in entries {
+            let hint = id_ms(&id);
+            sink.push(&entry_record(id, fields), hint);
+        }
+        if n < page {
+            break;
+        }
+        start = format!("({last_id}");
+    }
+    Ok(())
+}
+
+/// The millisecond part of a stream entry ID.
+fn id_ms(id: &str) -> Option<i64> {
+    id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()
+}
+
+type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+fn bytes(v: Value) -> Result<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.into_bytes()),
+        Value::Int(i) => Ok(i.to_string().into_bytes()),
+        other => bail!("expected a string, got {other:?}"),
+    }
+}
+
+fn parse_entries(reply: Value) -> Result<Vec<Entry>> {
+    let Value::Array(items) = reply else {
+        bail!("expected an array of entries, got {reply:?}");
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::Array(mut parts) = item else {
+                bail!("expected an [id, fields] pair");
+            };
+            if parts.len() != 2 {
+                bail!("expected an [id, fields] pair, got {} parts", parts.len());
+            }
+            let fields = parts.pop().unwrap();
+            let id = String::from_utf8(bytes(parts.pop().unwrap())?)?;
+            let pairs = match fields {
+                Value::Array(flat) => {
+                    if flat.len() % 2 != 0 {
+                        bail!("entry {id} has an odd number of field values");
+                    }
+                    let mut it = flat.into_iter();
+                    let mut pairs = Vec::new();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        pairs.push((bytes(k)?, bytes(v)?));
+                    }
+                    pairs
+                }
+                Value::Map(m) => m
+                    .into_iter()
+                    .map(|(k, v)| Ok((bytes(k)?, bytes(v)?)))
+                    .collect::<Result<_>>()?,
+                Value::Nil => Vec::new(),
+                other => bail!("entry {id}: unexpected fields {other:?}"),
+            };
+            Ok((id, pairs))
+        })
+        .collect()
+}
+
+/// One stream entry as a raw record: flat fields (`check.<name>` for extra checks) or a single
+/// `json` field holding the record as a JSON object.
+pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
+    let mut raw = RawRecord::new(Source::Redis, id);
+    let mut json = None;
+    for (k, v) in fields {
+        let name = String::from_utf8_lossy(&k).into_owned();
+        if name == "json" {
+            json = Some(v);
+        } else {
+            raw.fields.insert(name, RawValue::from_bytes(v));
+        }
+    }
+    let Some(json) = json else {
+        return raw;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&json) {
+        Ok(serde_json::Value::Object(map)) => {
+            for (k, v) in map {
+                raw.fields.insert(k, RawValue::from_json(v));
+            }
+        }
+        Ok(other) => {
+            raw.fields.insert("json".into(), RawValue::Json(other));
+            raw.defect = Some(RejectReason::BadEntry("json field is not an object".into()));
+        }
+        Err(e) => {
+            raw.defect = Some(match std::str::from_utf8(&json) {
+                Err(_) => RejectReason::InvalidUtf8("json".into()),
+                Ok(_) => RejectReason::BadEntry(format!("json field is not JSON: {e}")),
+            });
+            raw.fields.insert("json".into(), RawValue::from_bytes(json));
+        }
+    }
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::normalize;
+
+    #[test]
+    fn redaction_hides_passwords_only() {
+        assert_eq!(redact("redis://:s3cret@host:6379/0"), "redis://:***@host:6379/0");
+        assert_eq!(redact("rediss://user:pw@h/1"), "rediss://user:***@h/1");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact("unix:///tmp/r.sock"), "unix:///tmp/r.sock");
+        assert!(url_has_password("redis://:pw@h"));
+        assert!(url_has_password("redis://u:pw@h"));
+        assert!(!url_has_password("redis://u@h"));
+        assert!(!url_has_password("redis://h:6379"));
+        let t = Target { url: "redis://:pw@h".into(), password: Some("x".into()) };
+        assert!(!format!("{t:?}").contains("pw"));
+    }
+
+    fn kv(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn flat_and_json_entries_normalize_alike() {
+        let flat = entry_record(
+            "1-0".into(),
+            kv(&[
+                ("timestamp", "2025-10-30T19:25:43.068Z"),
+                ("status", "✅ HEALTHY"),
+                ("duration_ms", "954ms"),
+                ("check.disk", "ok"),
+            ]),
+        );
+        let json = entry_record(
+            "1-1".into(),
+            kv(&[(
+                "json",
+                r#"{"timestamp":1761852343068,"status":"healthy","duration_ms":954,"checks":{"disk":"ok"}}"#,
+            )]),
+        );
+        assert_eq!(normalize(&flat).unwrap(), normalize(&json).unwrap());
+    }
+
+    #[test]
+    fn broken_json_entries_are_rejected_with_a_reason() {
+        let r = entry_record("1-0".into(), kv(&[("json", "{oops")]));
+        assert_eq!(normalize(&r).unwrap_err().code(), "bad_entry");
+        let r = entry_record("1-0".into(), kv(&[("json", "[1]")]));
+        assert_eq!(normalize(&r).unwrap_err().code(), "bad_entry");
+        let r = entry_record("1-0".into(), vec![(b"json".to_vec(), vec![0xff])]);
+        assert_eq!(normalize(&r).unwrap_err().code(), "invalid_utf8");
+    }
+
+    #[test]
+    fn entry_id_ms() {
+        assert_eq!(id_ms("1761852343068-3"), Some(1_761_852_343_068));
+        assert_eq!(id_ms("junk"), None);
+    }
+}

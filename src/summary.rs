@@ -1,0 +1,244 @@
+//! The markdown summary of a run, rendered from its report: every line is computed, none is
+//! fixed text, so a partial, empty or failed run never reads as a success.
+
+use std::fmt::Write as _;
+
+use crate::export::{RunReport, Verdict, CADENCE_MS};
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.2} MiB ({bytes} bytes)", bytes as f64 / (1u64 << 20) as f64)
+    } else if bytes >= 1 << 10 {
+        format!("{:.1} KiB ({bytes} bytes)", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+fn headline(r: &RunReport) -> String {
+    let unavailable: Vec<String> = r
+        .sources
+        .iter()
+        .filter(|s| s.state != "ok")
+        .map(|s| s.name.to_string())
+        .collect();
+    match r.verdict {
+        Verdict::Success => format!("✅ success: {} rows exported", r.rows),
+        Verdict::Partial => format!(
+            "⚠️ partial: {} rows exported, but {} could not be read; this is not the full day",
+            r.rows,
+            unavailable.join(" and ")
+        ),
+        Verdict::Empty => "⚠️ empty: no record for this day; a zero-row file was written".into(),
+        Verdict::Failed => "❌ failed: the written file did not pass its read-back".into(),
+    }
+}
+
+pub fn render(r: &RunReport) -> String {
+    let mut md = String::new();
+    let w = &mut md;
+    let _ = writeln!(w, "# Parquet export summary: {} ({})\n", r.day, r.timezone);
+    let _ = writeln!(w, "**Verdict:** {}\n", headline(r));
+
+    let _ = writeln!(w, "| | |\n|---|---|");
+    let _ = writeln!(w, "| Day | {} in {} ({} hours) |", r.day, r.timezone, r.day_hours);
+    if let Some(p) = &r.parquet {
+        let _ = writeln!(w, "| Output file | `{p}` |");
+    }
+    let _ = writeln!(w, "| Rows | {} |", r.rows);
+    if let Some(b) = r.bytes {
+        let _ = writeln!(w, "| File size | {} |", size(b));
+    }
+    if let Some(c) = &r.readback {
+        let _ = writeln!(w, "| Compression | {} |", c.compression());
+        let _ = writeln!(
+            w,
+            "| Schema version | {} (fingerprint {}) |",
+            c.schema_version.as_deref().unwrap_or("?"),
+            c.schema_fingerprint.as_deref().unwrap_or("?")
+        );
+    }
+    let _ = writeln!(w, "| Duration | {} ms |", r.duration_ms);
+    let _ = writeln!(w, "| Exporter | {} |", r.exporter);
+
+    let _ = writeln!(w, "\n## Sources\n");
+    let _ = writeln!(w, "| source | where | state | read | rejected | other days (ignored) |");
+    let _ = writeln!(w, "|---|---|---|---:|---:|---:|");
+    for s in &r.sources {
+        let state = match &s.error {
+            Some(e) => format!("{}: {}", s.state, e.replace('|', "\\|")),
+            None => s.state.to_string(),
+        };
+        let _ = writeln!(
+            w,
+            "| {} | `{}` | {} | {} | {} | {} |",
+            s.name, s.location, state, s.counts.read, s.counts.rejected, s.counts.other_day
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\nRecords read {} = rows written {} + duplicates merged {} + rejected {}.",
+        r.read, r.rows, r.merged, r.rejected
+    );
+    let _ = writeln!(
+        w,
+        "Conflicts (copies of one record_id that differed; the SQLite copy was kept): {}.",
+        r.conflicts
+    );
+
+    let _ = writeln!(w, "\n## Rejected: {}\n", r.rejected);
+    if r.reject_reasons.is_empty() {
+        let _ = writeln!(w, "No record was rejected.");
+    } else {
+        if let Some(f) = &r.rejects_file {
+            let _ = writeln!(w, "Each rejected record, with its reason, is in `{f}`.\n");
+        }
+        let _ = writeln!(w, "| reason | count |\n|---|---:|");
+        for (reason, n) in r.reject_reasons.iter().take(10) {
+            let _ = writeln!(w, "| {reason} | {n} |");
+        }
+    }
+
+    let _ = writeln!(w, "\n## Status breakdown\n");
+    let _ = writeln!(w, "| status | rows | share |\n|---|---:|---:|");
+    for (status, n) in &r.statuses {
+        let share = if r.rows == 0 { 0.0 } else { *n as f64 * 100.0 / r.rows as f64 };
+        let _ = writeln!(w, "| {status} | {n} | {share:.1}% |");
+    }
+
+    let _ = writeln!(w, "\n## Timeline\n");
+    let _ = writeln!(
+        w,
+        "- First record: {}\n- Last record: {}\n- Hosts: {}",
+        r.first_timestamp.as_deref().unwrap_or("none"),
+        r.last_timestamp.as_deref().unwrap_or("none"),
+        if r.hosts.is_empty() { "none".to_string() } else { r.hosts.join(", ") }
+    );
+    let _ = writeln!(
+        w,
+        "- Gaps in the {}-minute heartbeat cadence: {} (about {} missed heartbeats)",
+        CADENCE_MS / 60_000,
+        r.gaps.count,
+        r.gaps.missed_beats
+    );
+    if !r.gaps.longest.is_empty() {
+        let _ = writeln!(w, "\n| host | silent from | until | minutes |\n|---|---|---|---:|");
+        for g in &r.gaps.longest {
+            let _ = writeln!(w, "| {} | {} | {} | {:.1} |", g.host, g.from, g.to, g.minutes);
+        }
+    }
+
+    let _ = writeln!(w, "\n## Read-back of the written file\n");
+    match &r.readback {
+        None => {
+            let _ = writeln!(w, "Not read back: nothing was written.");
+        }
+        Some(c) => {
+            let _ = writeln!(
+                w,
+                "- Rows in footer: {}",
+                c.rows.map_or("unreadable".to_string(), |n| n.to_string())
+            );
+            let codecs: Vec<String> = c.codecs.iter().map(|(col, codec)| format!("{col} {codec}")).collect();
+            let _ = writeln!(w, "- Codec per column: {}", codecs.join(", "));
+            let _ = writeln!(
+                w,
+                "- Schema: version {}, fingerprint {}",
+                c.schema_version.as_deref().unwrap_or("absent"),
+                c.schema_fingerprint.as_deref().unwrap_or("?")
+            );
+            if c.ok() {
+                let _ = writeln!(w, "- Validation: OK");
+            } else {
+                let _ = writeln!(w, "- Validation: FAILED");
+                for p in &c.problems {
+                    let _ = writeln!(w, "  - {p}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(w, "\n---\n*Generated by {}*", r.exporter);
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{GapReport, SourceReport};
+    use crate::source::SourceCounts;
+
+    fn report(verdict: Verdict) -> RunReport {
+        RunReport {
+            day: "2025-10-30".into(),
+            timezone: "Asia/Bangkok".into(),
+            day_hours: 24.0,
+            verdict,
+            dry: false,
+            exporter: "parquet-exporter 0.0.0".into(),
+            sources: vec![
+                SourceReport {
+                    name: "sqlite",
+                    location: "/a.db table t".into(),
+                    state: "ok",
+                    error: None,
+                    counts: SourceCounts { read: 7, rejected: 1, other_day: 0 },
+                },
+                SourceReport {
+                    name: "redis",
+                    location: "redis://h stream s".into(),
+                    state: if verdict == Verdict::Partial { "unavailable" } else { "ok" },
+                    error: (verdict == Verdict::Partial).then(|| "connection refused".into()),
+                    counts: SourceCounts::default(),
+                },
+            ],
+            read: 7,
+            rows: 5,
+            merged: 1,
+            conflicts: 1,
+            rejected: 1,
+            reject_reasons: vec![("unknown_status".into(), 1)],
+            statuses: [("healthy".to_string(), 4), ("critical".to_string(), 1)].into_iter().collect(),
+            hosts: vec!["mac-1".into()],
+            first_timestamp: Some("2025-10-30T00:01:00.000+07:00".into()),
+            last_timestamp: Some("2025-10-30T23:56:00.000+07:00".into()),
+            gaps: GapReport::default(),
+            parquet: Some("/out/ops_atomic_20251030.parquet".into()),
+            bytes: Some(2048),
+            rejects_file: Some("/out/ops_atomic_20251030.rejects.ndjson".into()),
+            summary: None,
+            readback: None,
+            duration_ms: 12,
+        }
+    }
+
+    #[test]
+    fn success_summary_has_the_facts() {
+        let md = render(&report(Verdict::Success));
+        for want in [
+            "✅ success: 5 rows exported",
+            "Asia/Bangkok",
+            "| Rows | 5 |",
+            "2.0 KiB (2048 bytes)",
+            "Records read 7 = rows written 5 + duplicates merged 1 + rejected 1",
+            "| unknown_status | 1 |",
+            "| healthy | 4 | 80.0% |",
+            "First record: 2025-10-30T00:01:00.000+07:00",
+            "ops_atomic_20251030.rejects.ndjson",
+        ] {
+            assert!(md.contains(want), "missing {want:?} in\n{md}");
+        }
+    }
+
+    #[test]
+    fn partial_and_empty_never_say_success() {
+        let md = render(&report(Verdict::Partial));
+        assert!(md.contains("partial") && md.contains("redis could not be read"), "{md}");
+        assert!(md.contains("connection refused"));
+        assert!(!md.contains("success"));
+        let mut r = report(Verdict::Empty);
+        r.rows = 0;
+        let md = render(&r);
+        assert!(md.contains("empty: no record") && !md.contains("success"), "{md}");
+        assert!(md.contains("| healthy | 4 | 0.0% |"), "no division by zero");
+    }
+}

@@ -1,0 +1,365 @@
+//! Read-back validation of an exported file: footer, codecs, schema v1, row counts, order,
+//! uniqueness, day bounds and allowed values. The export's own read-back uses this same code.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Schema, TimestampMillisecondType};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Serialize;
+
+use crate::batch::{self, SCHEMA_VERSION};
+use crate::day::Day;
+use crate::record::{AgentStatus, CheckStatus, Status};
+
+/// What reading a file back found. `problems` empty means valid.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileCheck {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub rows: Option<i64>,
+    /// Codec of each column chunk, by column path (one entry per column; "mixed" if they differ).
+    pub codecs: BTreeMap<String, String>,
+    pub schema_version: Option<String>,
+    pub schema_fingerprint: Option<String>,
+    pub day: Option<String>,
+    pub timezone: Option<String>,
+    pub problems: Vec<String>,
+}
+
+impl FileCheck {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// "snappy" when every column chunk is SNAPPY, else the distinct codecs.
+    pub fn compression(&self) -> String {
+        let set: BTreeSet<&str> = self.codecs.values().map(String::as_str).collect();
+        set.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A stable fingerprint of an Arrow schema's names, types and nullability (FNV-1a, 64 bits).
+pub fn fingerprint(schema: &Schema) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for f in schema.fields() {
+        for b in format!("{}:{}:{};", f.name(), f.data_type(), f.is_nullable()).bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Checks one file. Never panics on a bad file: every defect becomes a problem line.
+pub fn check_file(path: &Path) -> FileCheck {
+    let mut check = FileCheck {
+        path: path.to_path_buf(),
+        ..Default::default()
+    };
+    if let Err(e) = inspect(path, &mut check) {
+        check.problems.push(e);
+    }
+    check
+}
+
+fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    check.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let meta = builder.metadata().clone();
+    let fm = meta.file_metadata();
+    check.rows = Some(fm.num_rows());
+
+    let kv: BTreeMap<String, String> = fm
+        .key_value_metadata()
+        .map(|kvs| {
+            kvs.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    check.schema_version = kv.get("ops_atomic.schema_version").cloned();
+    check.day = kv.get("ops_atomic.day").cloned();
+    check.timezone = kv.get("ops_atomic.timezone").cloned();
+    check.schema_fingerprint = Some(fingerprint(builder.schema()));
+
+    for rg in meta.row_groups() {
+        for col in rg.columns() {
+            let name = col.column_path().string();
+            let codec = format!("{:?}", col.compression()).to_lowercase();
+            let codec = codec.split('(').next().unwrap_or_default().to_string();
+            match check.codecs.get(&name) {
+                Some(c) if *c != codec => {
+                    check.codecs.insert(name, "mixed".into());
+                }
+                Some(_) => {}
+                None => {
+                    check.codecs.insert(name, codec);
+                }
+            }
+        }
+    }
+    let not_snappy: Vec<&String> = check
+        .codecs
+        .iter()
+        .filter(|(_, c)| c.as_str() != "snappy")
+        .map(|(n, _)| n)
+        .collect();
+    if !not_snappy.is_empty() {
+        check.problems.push(format!(
+            "column chunks not SNAPPY-compressed: {}",
+            not_snappy.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+
+    if check.schema_version.as_deref() != Some(SCHEMA_VERSION) {
+        check.problems.push(format!(
+            "schema version is {}, expected {SCHEMA_VERSION}",
+            check.schema_version.as_deref().unwrap_or("absent")
+        ));
+    }
+    let want = batch::schema();
+    let got = builder.schema();
+    if got.fields() != want.fields() {
+        check.problems.push(schema_difference(&want, got));
+        // The data checks below assume schema v1.
+        return Ok(());
+    }
+    if let Some(rows) = kv.get("ops_atomic.rows") {
+        if rows.parse::<i64>().ok() != Some(fm.num_rows()) {
+            check.problems.push(format!(
+                "footer has {} rows but its metadata says {rows}",
+                fm.num_rows()
+            ));
+        }
+    }
+    let day = match (&check.day, &check.timezone) {
+        (Some(d), Some(tz)) => match (d.parse(), tz.parse()) {
+            (Ok(d), Ok(tz)) => Day::new(d, tz).ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    if day.is_none() {
+        check
+            .problems
+            .push("metadata lacks a valid ops_atomic.day and ops_atomic.timezone".into());
+    }
+    if let (Some(d), Some(name)) = (&day, path.file_name().and_then(|n| n.to_str())) {
+        let expected = format!("ops_atomic_{}.parquet", d.compact());
+        if name.starts_with("ops_atomic_") && name != expected {
+            check
+                .problems
+                .push(format!("file name {name} does not match its day {d}"));
+        }
+    }
+
+    let reader = builder
+        .build()
+        .map_err(|e| format!("cannot read the data: {e}"))?;
+    let mut rows = RowChecks::new(day);
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("cannot read the data: {e}"))?;
+        rows.batch(&batch);
+    }
+    if rows.seen as i64 != fm.num_rows() {
+        check.problems.push(format!(
+            "read {} rows but the footer says {}",
+            rows.seen,
+            fm.num_rows()
+        ));
+    }
+    check.problems.extend(rows.into_problems());
+    Ok(())
+}
+
+fn schema_difference(want: &Schema, got: &Schema) -> String {
+    let show = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}{}",
+                    f.name(),
+                    f.data_type(),
+                    if f.is_nullable() { "" } else { " not null" }
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (w, g) = (show(want), show(got));
+    let missing: Vec<_> = w.iter().filter(|c| !g.contains(c)).cloned().collect();
+    let extra: Vec<_> = g.iter().filter(|c| !w.contains(c)).cloned().collect();
+    if missing.is_empty() && extra.is_empty() {
+        "schema is not v1: columns are out of order".to_string()
+    } else {
+        format!(
+            "schema is not v1: missing [{}]; unexpected [{}]",
+            missing.join(", "),
+            extra.join(", ")
+        )
+    }
+}
+
+/// Row-level checks, streamed batch by batch.
+struct RowChecks {
+    day: Option<Day>,
+    seen: usize,
+    last: Option<(i64, String)>,
+    ids: HashSet<String>,
+    unsorted: usize,
+    duplicate_ids: usize,
+    outside_day: usize,
+    bad_values: BTreeMap<&'static str, usize>,
+    problems: Vec<String>,
+}
+
+impl RowChecks {
+    fn new(day: Option<Day>) -> Self {
+        RowChecks {
+            day,
+            seen: 0,
+            last: None,
+            ids: HashSet::new(),
+            unsorted: 0,
+            duplicate_ids: 0,
+            outside_day: 0,
+            bad_values: BTreeMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn batch(&mut self, batch: &RecordBatch) {
+        let ids = batch.column(0).as_string::<i32>();
+        let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
+        for i in 0..batch.num_rows() {
+            let key = (ts.value(i), ids.value(i).to_string());
+            if self.last.as_ref().is_some_and(|l| *l > key) {
+                self.unsorted += 1;
+            }
+            if let Some(d) = &self.day {
+                if !d.contains(key.0) {
+                    self.outside_day += 1;
+                }
+            }
+            if !self.ids.insert(key.1.clone()) {
+                self.duplicate_ids += 1;
+            }
+            self.last = Some(key);
+        }
+        let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        let sources = ["redis", "sqlite", "both", "legacy"];
+        let enums: [(usize, &'static str, &[&str]); 7] = [
+            (3, "status", &statuses),
+            (6, "redis_status", &CheckStatus::VALUES),
+            (7, "database_status", &CheckStatus::VALUES),
+            (8, "api_status", &CheckStatus::VALUES),
+            (9, "launchagent_optimizer", &AgentStatus::VALUES),
+            (10, "launchagent_digest", &AgentStatus::VALUES),
+            (12, "source", &sources),
+        ];
+        for (col, name, allowed) in enums {
+            let values = batch.column(col).as_string::<i32>();
+            let bad = values
+                .iter()
+                .filter(|v| v.is_none_or(|v| !allowed.contains(&v)))
+                .count();
+            if bad > 0 {
+                *self.bad_values.entry(name).or_default() += bad;
+            }
+        }
+        self.seen += batch.num_rows();
+    }
+
+    fn into_problems(mut self) -> Vec<String> {
+        if self.unsorted > 0 {
+            self.problems.push(format!(
+                "{} rows out of (timestamp, record_id) order",
+                self.unsorted
+            ));
+        }
+        if self.duplicate_ids > 0 {
+            self.problems
+                .push(format!("{} duplicate record_id values", self.duplicate_ids));
+        }
+        if self.outside_day > 0 {
+            self.problems.push(format!(
+                "{} timestamps outside the file's day",
+                self.outside_day
+            ));
+        }
+        for (name, n) in &self.bad_values {
+            self.problems
+                .push(format!("{n} values of {name} are not allowed values"));
+        }
+        self.problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::tests::row;
+
+    fn write(dir: &Path, name: &str, rows: &[crate::merge::Row], kv: Vec<(String, String)>) -> PathBuf {
+        let p = dir.join(name);
+        let f = File::create(&p).unwrap();
+        crate::writer::write_parquet(f, rows, kv, 100).unwrap();
+        p
+    }
+
+    fn kv(rows: usize) -> Vec<(String, String)> {
+        vec![
+            ("ops_atomic.schema_version".into(), "1".into()),
+            ("ops_atomic.day".into(), "1970-01-01".into()),
+            ("ops_atomic.timezone".into(), "UTC".into()),
+            ("ops_atomic.rows".into(), rows.to_string()),
+        ]
+    }
+
+    #[test]
+    fn a_good_file_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![row("a", 1, &[]), row("b", 1, &[("disk", "ok")]), row("a2", 5, &[])];
+        let c = check_file(&write(dir.path(), "ops_atomic_19700101.parquet", &rows, kv(3)));
+        assert!(c.ok(), "{:?}", c.problems);
+        assert_eq!(c.rows, Some(3));
+        assert_eq!(c.compression(), "snappy");
+        assert_eq!(c.codecs.len(), 14, "13 columns, the map has two leaves");
+        assert_eq!(c.schema_fingerprint.as_deref(), Some(fingerprint(&batch::schema()).as_str()));
+    }
+
+    #[test]
+    fn row_defects_are_each_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = row("b", 1, &[]);
+        bad.record.ts_ms = 86_400_000; // next day
+        let rows = vec![row("b", 2, &[]), row("a", 1, &[]), bad];
+        let c = check_file(&write(dir.path(), "ops_atomic_19700102.parquet", &rows, kv(9)));
+        let all = c.problems.join("\n");
+        for want in ["out of (timestamp, record_id) order", "duplicate record_id", "outside the file's day", "metadata says 9", "does not match its day"] {
+            assert!(all.contains(want), "missing {want:?} in {all}");
+        }
+    }
+
+    #[test]
+    fn junk_files_fail_without_panicking() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.parquet");
+        std::fs::write(&empty, b"").unwrap();
+        let text = dir.path().join("text.parquet");
+        std::fs::write(&text, b"hello, this is not parquet at all").unwrap();
+        let good = write(dir.path(), "ops_atomic_19700101.parquet", &[row("a", 1, &[])], kv(1));
+        let bytes = std::fs::read(&good).unwrap();
+        let cut = dir.path().join("cut.parquet");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        for p in [empty, text, cut, dir.path().join("missing.parquet")] {
+            let c = check_file(&p);
+            assert!(!c.ok(), "{}", p.display());
+        }
+    }
+}
