@@ -56,7 +56,9 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         }
         Some(Command::SqliteDdl { table }) => {
             if !source::sqlite::valid_table_name(&table) {
-                return Err(UsageError(format!("table name {table:?} is not a plain identifier")).into());
+                return Err(
+                    UsageError(format!("table name {table:?} is not a plain identifier")).into(),
+                );
             }
             write!(out, "{}", source::sqlite::ddl(&table))?;
             Ok(Exit::Success)
@@ -68,11 +70,20 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
     }
 }
 
-fn run_export(args: &ExportArgs, config_path: Option<&std::path::Path>, out: &mut impl Write) -> Result<Exit> {
+fn run_export(
+    args: &ExportArgs,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
     let cfg = Config::resolve(args, config_path)?;
     tracing::info!(day = %cfg.day, tz = cfg.day.tz().name(), dry = cfg.dry, "export starting");
     let report = export::run(&cfg)?;
-    tracing::info!(verdict = report.verdict.as_str(), rows = report.rows, ms = report.duration_ms, "export finished");
+    tracing::info!(
+        verdict = report.verdict.as_str(),
+        rows = report.rows,
+        ms = report.duration_ms,
+        "export finished"
+    );
     if cfg.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
@@ -88,16 +99,28 @@ fn print_report(r: &RunReport, dry: bool, out: &mut impl Write) -> Result<()> {
         print_schema(false, out)?;
         writeln!(out)?;
     }
-    writeln!(out, "day:      {} ({}, {} h)", r.day, r.timezone, r.day_hours)?;
+    writeln!(
+        out,
+        "day:      {} ({}, {} h)",
+        r.day, r.timezone, r.day_hours
+    )?;
     writeln!(out, "verdict:  {}", r.verdict.as_str())?;
     for s in &r.sources {
-        write!(out, "source:   {} {}: {}, read {}, rejected {}", s.name, s.location, s.state, s.counts.read, s.counts.rejected)?;
+        write!(
+            out,
+            "source:   {} {}: {}, read {}, rejected {}",
+            s.name, s.location, s.state, s.counts.read, s.counts.rejected
+        )?;
         match &s.error {
             Some(e) => writeln!(out, " ({e})")?,
             None => writeln!(out)?,
         }
     }
-    writeln!(out, "rows:     {} (merged {}, conflicts {}, rejected {})", r.rows, r.merged, r.conflicts, r.rejected)?;
+    writeln!(
+        out,
+        "rows:     {} (merged {}, conflicts {}, rejected {})",
+        r.rows, r.merged, r.conflicts, r.rejected
+    )?;
     if let Some(p) = &r.parquet {
         writeln!(out, "parquet:  {p} ({} bytes)", r.bytes.unwrap_or(0))?;
     }
@@ -129,10 +152,22 @@ fn print_schema(json: bool, out: &mut impl Write) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "schema v{} (fingerprint {})", batch::SCHEMA_VERSION, crate::verify::fingerprint(&schema))?;
+    writeln!(
+        out,
+        "schema v{} (fingerprint {})",
+        batch::SCHEMA_VERSION,
+        crate::verify::fingerprint(&schema)
+    )?;
     writeln!(out, "{:>3}  {:<22} {:<40} nullable", "#", "column", "type")?;
     for (i, f) in schema.fields().iter().enumerate() {
-        writeln!(out, "{:>3}  {:<22} {:<40} {}", i + 1, f.name(), f.data_type().to_string(), if f.is_nullable() { "yes" } else { "no" })?;
+        writeln!(
+            out,
+            "{:>3}  {:<22} {:<40} {}",
+            i + 1,
+            f.name(),
+            f.data_type().to_string(),
+            if f.is_nullable() { "yes" } else { "no" }
+        )?;
     }
     Ok(())
 }
@@ -144,11 +179,19 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         None => Day::yesterday(Utc::now(), tz)?,
     };
     if args.redis_url.as_deref().is_some_and(url_has_password) {
-        return Err(UsageError(format!("--redis-url must not carry a password; use {ENV_REDIS_PASSWORD}")).into());
+        return Err(UsageError(format!(
+            "--redis-url must not carry a password; use {ENV_REDIS_PASSWORD}"
+        ))
+        .into());
     }
-    let redis_url = args.redis_url.clone().or_else(|| std::env::var(ENV_REDIS_URL).ok().filter(|u| !u.is_empty()));
+    let redis_url = args
+        .redis_url
+        .clone()
+        .or_else(|| std::env::var(ENV_REDIS_URL).ok().filter(|u| !u.is_empty()));
     if args.sqlite.is_none() && redis_url.is_none() {
-        return Err(UsageError("simulate needs --sqlite PATH and/or --redis-url URL".into()).into());
+        return Err(
+            UsageError("simulate needs --sqlite PATH and/or --redis-url URL".into()).into(),
+        );
     }
     if args.hosts.iter().any(|h| h.trim().is_empty()) {
         return Err(UsageError("--hosts has an empty name".into()).into());
@@ -161,7 +204,11 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         let noon = day.start_ms() + 12 * 3_600_000;
         let last_hour = day.end_ms() - 3_600_000;
         (
-            beats.iter().filter(|b| b.ts_ms < last_hour).cloned().collect(),
+            beats
+                .iter()
+                .filter(|b| b.ts_ms < last_hour)
+                .cloned()
+                .collect(),
             beats.iter().filter(|b| b.ts_ms >= noon).cloned().collect(),
         )
     } else {
@@ -170,12 +217,30 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     if let Some(path) = &args.sqlite {
         simulate::write_sqlite(path, &args.sqlite_table, &sqlite_beats)
             .with_context(|| format!("simulating into {}", path.display()))?;
-        writeln!(out, "wrote {} records for {} ({}) to {} table {}", sqlite_beats.len(), day, day.tz().name(), path.display(), args.sqlite_table)?;
+        writeln!(
+            out,
+            "wrote {} records for {} ({}) to {} table {}",
+            sqlite_beats.len(),
+            day,
+            day.tz().name(),
+            path.display(),
+            args.sqlite_table
+        )?;
     }
     if let Some(url) = redis_url {
-        let target = Target { url, password: std::env::var(ENV_REDIS_PASSWORD).ok() };
+        let target = Target {
+            url,
+            password: std::env::var(ENV_REDIS_PASSWORD).ok(),
+        };
         simulate::write_redis(&target, &args.redis_stream, &redis_beats)?;
-        writeln!(out, "wrote {} records for {} ({}) to Redis stream {}", redis_beats.len(), day, day.tz().name(), args.redis_stream)?;
+        writeln!(
+            out,
+            "wrote {} records for {} ({}) to Redis stream {}",
+            redis_beats.len(),
+            day,
+            day.tz().name(),
+            args.redis_stream
+        )?;
     }
     Ok(())
 }

@@ -26,6 +26,14 @@ pub fn replace<T>(
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    // tempfile creates 0600; an export is meant to be read by DuckDB/Grafana under other users.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting permissions on {}", tmp.path().display()))?;
+    }
     let value = {
         let mut out = BufWriter::new(tmp.as_file());
         let value = write(&mut out).with_context(|| format!("writing {}", path.display()))?;

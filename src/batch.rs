@@ -98,7 +98,11 @@ impl BatchBuilder {
             api_status: s(),
             launchagent_optimizer: s(),
             launchagent_digest: s(),
-            checks: MapBuilder::new(Some(map_names()), StringBuilder::new(), StringBuilder::new()),
+            checks: MapBuilder::new(
+                Some(map_names()),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            ),
             source: s(),
             rows: 0,
         }
@@ -121,11 +125,13 @@ impl BatchBuilder {
         self.duration_ms.append_option(r.duration_ms);
         self.host.append_option(r.host.as_deref());
         self.redis_status.append_value(r.redis_status.as_str());
-        self.database_status.append_value(r.database_status.as_str());
+        self.database_status
+            .append_value(r.database_status.as_str());
         self.api_status.append_value(r.api_status.as_str());
         self.launchagent_optimizer
             .append_value(r.launchagent_optimizer.as_str());
-        self.launchagent_digest.append_value(r.launchagent_digest.as_str());
+        self.launchagent_digest
+            .append_value(r.launchagent_digest.as_str());
         for (k, v) in &r.checks {
             self.checks.keys().append_value(k);
             self.checks.values().append_value(v);
@@ -245,7 +251,9 @@ pub(crate) mod tests {
         assert!(b.is_empty());
         let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
         assert_eq!(ts.value(1), 2);
-        let dur = batch.column(4).as_primitive::<arrow::datatypes::Int64Type>();
+        let dur = batch
+            .column(4)
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert!(dur.is_null(0));
         assert_eq!(dur.value(1), 2);
         let checks = batch.column(11).as_map();

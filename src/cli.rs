@@ -61,7 +61,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// TOML config file [default: ~/02luka/config/parquet_exporter.toml when it exists].
-    #[arg(long, global = true, env = "PARQUET_EXPORTER_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PARQUET_EXPORTER_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     /// More logging (-v debug, -vv trace).
@@ -94,7 +99,11 @@ pub struct ExportArgs {
     pub redis_stream: Option<String>,
 
     /// Minutes the stream's entry-ID range is widened on each side of the day [default: 60].
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_MARGIN_MINUTES", value_name = "MINUTES")]
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_REDIS_MARGIN_MINUTES",
+        value_name = "MINUTES"
+    )]
     pub redis_margin_minutes: Option<u32>,
 
     /// Entries fetched per XRANGE call [default: 1000].
@@ -127,7 +136,12 @@ pub struct ExportArgs {
     pub json: bool,
 
     /// Rows per Arrow record batch [default: 8192].
-    #[arg(long, env = "PARQUET_EXPORTER_BATCH_ROWS", value_name = "N", hide_short_help = true)]
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_BATCH_ROWS",
+        value_name = "N",
+        hide_short_help = true
+    )]
     pub batch_rows: Option<usize>,
 }
 
@@ -186,6 +200,9 @@ mod tests {
         assert!(cli.command.is_none());
         assert!(cli.export.dry);
         let cli = Cli::try_parse_from(["parquet-exporter", "export", "--dry"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Export(ExportArgs { dry: true, .. }))));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Export(ExportArgs { dry: true, .. }))
+        ));
     }
 }

@@ -126,8 +126,8 @@ pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> 
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading config file {}", path.display()))
         .map_err(|e| usage(format!("{e:#}")))?;
-    let file: FileConfig = toml::from_str(&text)
-        .map_err(|e| usage(format!("config file {}: {e}", path.display())))?;
+    let file: FileConfig =
+        toml::from_str(&text).map_err(|e| usage(format!("config file {}: {e}", path.display())))?;
     Ok((file, Some(path)))
 }
 
@@ -144,8 +144,11 @@ pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
             })?,
         },
     };
-    name.parse::<Tz>()
-        .map_err(|_| usage(format!("unknown time zone {name:?}: use an IANA name like Asia/Bangkok")))
+    name.parse::<Tz>().map_err(|_| {
+        usage(format!(
+            "unknown time zone {name:?}: use an IANA name like Asia/Bangkok"
+        ))
+    })
 }
 
 impl Config {
@@ -231,11 +234,16 @@ impl Config {
             ));
         }
 
-        let dir = |flag: &Option<PathBuf>, file: Option<PathBuf>, default: &str| -> Result<PathBuf> {
+        let dir = |flag: &Option<PathBuf>,
+                   file: Option<PathBuf>,
+                   default: &str|
+         -> Result<PathBuf> {
             match flag.clone().or(file).map(expand) {
                 Some(p) => Ok(p),
                 None => home().map(|h| h.join(default)).ok_or_else(|| {
-                    usage(format!("HOME is not set, so there is no default for {default}; pass the directory"))
+                    usage(format!(
+                        "HOME is not set, so there is no default for {default}; pass the directory"
+                    ))
                 }),
             }
         };
@@ -303,9 +311,15 @@ mod tests {
         let mut a = args();
         a.sqlite = Some("/from/flag.db".into());
         let c = Config::resolve(&a, Some(&cfg)).unwrap();
-        assert_eq!(c.sqlite.as_ref().unwrap().path, PathBuf::from("/from/flag.db"));
+        assert_eq!(
+            c.sqlite.as_ref().unwrap().path,
+            PathBuf::from("/from/flag.db")
+        );
         assert!(c.redis.is_none());
-        assert_eq!(c.parquet_path(), PathBuf::from("/o/ops_atomic_20251030.parquet"));
+        assert_eq!(
+            c.parquet_path(),
+            PathBuf::from("/o/ops_atomic_20251030.parquet")
+        );
     }
 
     #[test]

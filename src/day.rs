@@ -159,11 +159,15 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(
-            Day::yesterday(now, "Asia/Bangkok".parse().unwrap()).unwrap().to_string(),
+            Day::yesterday(now, "Asia/Bangkok".parse().unwrap())
+                .unwrap()
+                .to_string(),
             "2025-10-30"
         );
         assert_eq!(
-            Day::yesterday(now, "UTC".parse().unwrap()).unwrap().to_string(),
+            Day::yesterday(now, "UTC".parse().unwrap())
+                .unwrap()
+                .to_string(),
             "2025-10-29"
         );
     }

@@ -153,7 +153,11 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         let mut c = Collector::new(day, Source::Sqlite);
         let r = source::sqlite::read(&s.path, &s.table, day, &mut c).map(|()| c.finish());
         tracing::debug!(elapsed = ?t.elapsed(), "read SQLite");
-        outcome("sqlite", format!("{} table {}", s.path.display(), s.table), r)?;
+        outcome(
+            "sqlite",
+            format!("{} table {}", s.path.display(), s.table),
+            r,
+        )?;
     }
     if let Some(r) = &cfg.redis {
         let t = Instant::now();
@@ -161,7 +165,11 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         let res = redis_source::read(&r.target, &r.stream, day, r.margin, r.page_size, &mut c)
             .map(|()| c.finish());
         tracing::debug!(elapsed = ?t.elapsed(), "read Redis");
-        let location = format!("{} stream {}", redis_source::redact(&r.target.url), r.stream);
+        let location = format!(
+            "{} stream {}",
+            redis_source::redact(&r.target.url),
+            r.stream
+        );
         outcome("redis", location, res)?;
     }
     Ok((reports, ingested))
@@ -221,7 +229,10 @@ fn reject_reasons(rejects: &[Reject]) -> Vec<(String, u64)> {
 
 fn file_metadata(cfg: &Config, report: &RunReport) -> Vec<(String, String)> {
     let mut kv = vec![
-        ("ops_atomic.schema_version".to_string(), SCHEMA_VERSION.to_string()),
+        (
+            "ops_atomic.schema_version".to_string(),
+            SCHEMA_VERSION.to_string(),
+        ),
         ("ops_atomic.day".into(), report.day.clone()),
         ("ops_atomic.timezone".into(), report.timezone.clone()),
         ("ops_atomic.exporter".into(), report.exporter.clone()),
@@ -229,11 +240,20 @@ fn file_metadata(cfg: &Config, report: &RunReport) -> Vec<(String, String)> {
         ("ops_atomic.merged".into(), report.merged.to_string()),
         ("ops_atomic.conflicts".into(), report.conflicts.to_string()),
         ("ops_atomic.rejected".into(), report.rejected.to_string()),
-        ("ops_atomic.verdict".into(), report.verdict.as_str().to_string()),
+        (
+            "ops_atomic.verdict".into(),
+            report.verdict.as_str().to_string(),
+        ),
     ];
     for s in &report.sources {
-        kv.push((format!("ops_atomic.source.{}.state", s.name), s.state.into()));
-        kv.push((format!("ops_atomic.source.{}.read", s.name), s.counts.read.to_string()));
+        kv.push((
+            format!("ops_atomic.source.{}.state", s.name),
+            s.state.into(),
+        ));
+        kv.push((
+            format!("ops_atomic.source.{}.read", s.name),
+            s.counts.read.to_string(),
+        ));
         kv.push((
             format!("ops_atomic.source.{}.rejected", s.name),
             s.counts.rejected.to_string(),
@@ -268,10 +288,18 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         }
         rejects.extend(i.rejects);
     }
-    let (rows, MergeStats { duplicates, conflicts }) = merger.into_sorted();
+    let (
+        rows,
+        MergeStats {
+            duplicates,
+            conflicts,
+        },
+    ) = merger.into_sorted();
 
-    let mut statuses: BTreeMap<String, u64> =
-        Status::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let mut statuses: BTreeMap<String, u64> = Status::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
     let mut hosts = std::collections::BTreeSet::new();
     for r in &rows {
         *statuses.entry(r.record.status.as_str().into()).or_default() += 1;
@@ -328,7 +356,10 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         // Build the batches exactly as a real run would, and check they match schema v1.
         let mut built = 0;
         for b in batch::batches(&rows, cfg.batch_rows) {
-            anyhow::ensure!(b.schema().fields() == batch::schema().fields(), "batch schema drifted from v1");
+            anyhow::ensure!(
+                b.schema().fields() == batch::schema().fields(),
+                "batch schema drifted from v1"
+            );
             built += b.num_rows();
         }
         anyhow::ensure!(built == rows.len(), "built {built} rows of {}", rows.len());
@@ -376,7 +407,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     std::fs::create_dir_all(&cfg.summary_dir)
         .with_context(|| format!("creating summary directory {}", cfg.summary_dir.display()))?;
     report.duration_ms = started.elapsed().as_millis() as u64;
-    atomic::replace(&summary_path, |w| Ok(w.write_all(summary::render(&report).as_bytes())?))?;
+    atomic::replace(&summary_path, |w| {
+        Ok(w.write_all(summary::render(&report).as_bytes())?)
+    })?;
     Ok(report)
 }
 
@@ -417,7 +450,9 @@ mod tests {
             "UTC".parse().unwrap(),
         )
         .unwrap();
-        let rows: Vec<Row> = (0..288).map(|i| row(&i.to_string(), i * CADENCE_MS + 1_000, &[])).collect();
+        let rows: Vec<Row> = (0..288)
+            .map(|i| row(&i.to_string(), i * CADENCE_MS + 1_000, &[]))
+            .collect();
         assert_eq!(gaps(&rows, &day).count, 0);
     }
 }

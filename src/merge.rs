@@ -108,7 +108,13 @@ mod tests {
         let (rows, stats) = m.into_sorted();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].source, Source::Both);
-        assert_eq!(stats, MergeStats { duplicates: 1, conflicts: 0 });
+        assert_eq!(
+            stats,
+            MergeStats {
+                duplicates: 1,
+                conflicts: 0
+            }
+        );
     }
 
     #[test]
@@ -124,9 +130,19 @@ mod tests {
                 m.add(s, Source::Sqlite);
             }
             let (rows, stats) = m.into_sorted();
-            assert_eq!(rows[0].record.status, Status::Healthy, "sqlite_first={sqlite_first}");
+            assert_eq!(
+                rows[0].record.status,
+                Status::Healthy,
+                "sqlite_first={sqlite_first}"
+            );
             assert_eq!(rows[0].source, Source::Both);
-            assert_eq!(stats, MergeStats { duplicates: 1, conflicts: 1 });
+            assert_eq!(
+                stats,
+                MergeStats {
+                    duplicates: 1,
+                    conflicts: 1
+                }
+            );
         }
     }
 
@@ -138,7 +154,13 @@ mod tests {
         m.add(rec("a", 1, Status::Critical), Source::Redis);
         let (rows, stats) = m.into_sorted();
         assert_eq!(rows[0].record.status, Status::Healthy);
-        assert_eq!(stats, MergeStats { duplicates: 2, conflicts: 1 });
+        assert_eq!(
+            stats,
+            MergeStats {
+                duplicates: 2,
+                conflicts: 1
+            }
+        );
     }
 
     #[test]
@@ -158,7 +180,12 @@ mod tests {
         m.add(rec("b", 2, Status::Healthy), Source::Redis);
         m.add(rec("z", 1, Status::Healthy), Source::Sqlite);
         m.add(rec("a", 2, Status::Healthy), Source::Sqlite);
-        let ids: Vec<_> = m.into_sorted().0.into_iter().map(|r| r.record.record_id).collect();
+        let ids: Vec<_> = m
+            .into_sorted()
+            .0
+            .into_iter()
+            .map(|r| r.record.record_id)
+            .collect();
         assert_eq!(ids, ["z", "a", "b"]);
     }
 }

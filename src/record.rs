@@ -317,12 +317,8 @@ pub fn normalize(raw: &RawRecord) -> Result<Record, RejectReason> {
         Some(RawValue::Int(i)) => Some(i.to_string()),
         Some(other) => return Err(RejectReason::BadRecordId(other.show())),
     };
-    let record_id = record_id.unwrap_or_else(|| {
-        format!(
-            "{report_type}:{}:{ts_ms}",
-            host.as_deref().unwrap_or("-")
-        )
-    });
+    let record_id = record_id
+        .unwrap_or_else(|| format!("{report_type}:{}:{ts_ms}", host.as_deref().unwrap_or("-")));
 
     Ok(Record {
         record_id,
@@ -400,8 +396,7 @@ fn report_type(v: Option<&RawValue>) -> Result<String, RejectReason> {
         None => Ok("heartbeat".to_string()),
         Some(RawValue::Text(s)) if s.is_empty() => Ok("heartbeat".to_string()),
         Some(RawValue::Text(s))
-            if s
-                .bytes()
+            if s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
         {
             Ok(s.clone())
@@ -501,12 +496,14 @@ fn extra_checks(raw: &RawRecord) -> Result<BTreeMap<String, String>, RejectReaso
         None => None,
         Some(RawValue::Json(j)) => Some(j.clone()),
         Some(RawValue::Text(s)) if s.trim().is_empty() => None,
-        Some(RawValue::Text(s)) => Some(serde_json::from_str::<Json>(s).map_err(|e| {
-            RejectReason::BadCheck {
-                name: "checks".into(),
-                value: format!("not JSON ({e})"),
-            }
-        })?),
+        Some(RawValue::Text(s)) => {
+            Some(
+                serde_json::from_str::<Json>(s).map_err(|e| RejectReason::BadCheck {
+                    name: "checks".into(),
+                    value: format!("not JSON ({e})"),
+                })?,
+            )
+        }
         Some(other) => {
             return Err(RejectReason::BadCheck {
                 name: "checks".into(),
@@ -604,7 +601,11 @@ mod tests {
 
     #[test]
     fn derived_id_uses_host_and_report_type() {
-        let r = normalize(&with(&[("host", t("mac-1")), ("report_type", t("deploy_2"))])).unwrap();
+        let r = normalize(&with(&[
+            ("host", t("mac-1")),
+            ("report_type", t("deploy_2")),
+        ]))
+        .unwrap();
         assert_eq!(r.record_id, "deploy_2:mac-1:1761852343068");
     }
 
@@ -668,7 +669,10 @@ mod tests {
         for bad in [t("degraded"), t("🔥"), RawValue::Int(1)] {
             let r = rec(&[("timestamp", RawValue::Int(1)), ("status", bad.clone())]);
             let code = reject(&r).code();
-            assert!(code == "unknown_status" || code == "missing_status", "{bad:?}");
+            assert!(
+                code == "unknown_status" || code == "missing_status",
+                "{bad:?}"
+            );
         }
         let r = rec(&[("timestamp", RawValue::Int(1)), ("status", t("degraded"))]);
         assert_eq!(reject(&r).code(), "unknown_status");
@@ -700,7 +704,11 @@ mod tests {
             (t("ms"), "bad_duration"),
             (RawValue::Float(2.0), "bad_duration"),
         ] {
-            assert_eq!(reject(&with(&[("duration_ms", v.clone())])).code(), code, "{v:?}");
+            assert_eq!(
+                reject(&with(&[("duration_ms", v.clone())])).code(),
+                code,
+                "{v:?}"
+            );
         }
     }
 
@@ -762,7 +770,10 @@ mod tests {
             with(&[("check.disk", t(""))]),
             with(&[("checks", t("{not json"))]),
             with(&[("checks", t("[1,2]"))]),
-            with(&[("checks", RawValue::Json(serde_json::json!({"disk": {"a": 1}})))]),
+            with(&[(
+                "checks",
+                RawValue::Json(serde_json::json!({"disk": {"a": 1}})),
+            )]),
             with(&[("checks", RawValue::Json(serde_json::json!({"disk": null})))]),
         ] {
             assert_eq!(reject(&r).code(), "bad_check", "{r:?}");
@@ -782,7 +793,9 @@ mod tests {
             "bad_report_type"
         );
         assert_eq!(
-            normalize(&with(&[("report_type", t("deploy_2"))])).unwrap().report_type,
+            normalize(&with(&[("report_type", t("deploy_2"))]))
+                .unwrap()
+                .report_type,
             "deploy_2"
         );
     }
@@ -792,15 +805,24 @@ mod tests {
         let r = normalize(&with(&[("record_id", t("abc"))])).unwrap();
         assert_eq!(r.record_id, "abc");
         let r = normalize(&with(&[("record_id", t("  "))])).unwrap();
-        assert_eq!(r.record_id, "heartbeat:-:1761852343068", "blank id is derived");
+        assert_eq!(
+            r.record_id, "heartbeat:-:1761852343068",
+            "blank id is derived"
+        );
     }
 
     #[test]
     fn classify_by_timestamp_then_hint() {
         let tz: chrono_tz::Tz = "UTC".parse().unwrap();
         let day = Day::new(chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(), tz).unwrap();
-        assert!(matches!(classify(&with(&[]), &day, None), Classified::Record(_)));
-        let next = rec(&[("timestamp", t("2025-10-31T00:00:00Z")), ("status", t("ok"))]);
+        assert!(matches!(
+            classify(&with(&[]), &day, None),
+            Classified::Record(_)
+        ));
+        let next = rec(&[
+            ("timestamp", t("2025-10-31T00:00:00Z")),
+            ("status", t("ok")),
+        ]);
         assert_eq!(classify(&next, &day, None), Classified::OtherDay);
         // A bad status with a timestamp on another day is the other day's reject.
         let other_bad = rec(&[("timestamp", t("2025-10-31T00:00:00Z")), ("status", t("?"))]);
@@ -808,7 +830,13 @@ mod tests {
         // No timestamp: the source's hint decides.
         let no_ts = rec(&[("status", t("ok"))]);
         let in_day = day.start_ms() + 10;
-        assert!(matches!(classify(&no_ts, &day, Some(in_day)), Classified::Rejected(_)));
-        assert_eq!(classify(&no_ts, &day, Some(day.end_ms())), Classified::OtherDay);
+        assert!(matches!(
+            classify(&no_ts, &day, Some(in_day)),
+            Classified::Rejected(_)
+        ));
+        assert_eq!(
+            classify(&no_ts, &day, Some(day.end_ms())),
+            Classified::OtherDay
+        );
     }
 }

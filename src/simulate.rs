@@ -117,8 +117,7 @@ pub fn write_sqlite(path: &Path, table: &str, beats: &[Beat]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut conn =
-        Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.execute_batch(&ddl(table))
         .with_context(|| format!("creating table {table} in {}", path.display()))?;
@@ -223,13 +222,15 @@ pub fn write_redis(target: &Target, stream: &str, beats: &[Beat]) -> Result<()> 
         }
         cmd.ignore();
         if i % 500 == 499 {
-            pipe.query::<()>(&mut conn)
-                .with_context(|| format!("XADD to {stream} (the stream must not already hold later entries)"))?;
+            pipe.query::<()>(&mut conn).with_context(|| {
+                format!("XADD to {stream} (the stream must not already hold later entries)")
+            })?;
             pipe.clear();
         }
     }
-    pipe.query::<()>(&mut conn)
-        .with_context(|| format!("XADD to {stream} (the stream must not already hold later entries)"))?;
+    pipe.query::<()>(&mut conn).with_context(|| {
+        format!("XADD to {stream} (the stream must not already hold later entries)")
+    })?;
     Ok(())
 }
 
@@ -255,6 +256,9 @@ mod tests {
         assert_eq!(beats.iter().filter(|b| b.bad).count(), 3);
         // Deterministic.
         let again = super::beats(&day, &hosts, 3, 7);
-        assert_eq!(again.iter().map(|b| b.ts_ms).collect::<Vec<_>>(), beats.iter().map(|b| b.ts_ms).collect::<Vec<_>>());
+        assert_eq!(
+            again.iter().map(|b| b.ts_ms).collect::<Vec<_>>(),
+            beats.iter().map(|b| b.ts_ms).collect::<Vec<_>>()
+        );
     }
 }

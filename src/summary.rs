@@ -7,7 +7,10 @@ use crate::export::{RunReport, Verdict, CADENCE_MS};
 
 fn size(bytes: u64) -> String {
     if bytes >= 1 << 20 {
-        format!("{:.2} MiB ({bytes} bytes)", bytes as f64 / (1u64 << 20) as f64)
+        format!(
+            "{:.2} MiB ({bytes} bytes)",
+            bytes as f64 / (1u64 << 20) as f64
+        )
     } else if bytes >= 1 << 10 {
         format!("{:.1} KiB ({bytes} bytes)", bytes as f64 / 1024.0)
     } else {
@@ -41,7 +44,11 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(w, "**Verdict:** {}\n", headline(r));
 
     let _ = writeln!(w, "| | |\n|---|---|");
-    let _ = writeln!(w, "| Day | {} in {} ({} hours) |", r.day, r.timezone, r.day_hours);
+    let _ = writeln!(
+        w,
+        "| Day | {} in {} ({} hours) |",
+        r.day, r.timezone, r.day_hours
+    );
     if let Some(p) = &r.parquet {
         let _ = writeln!(w, "| Output file | `{p}` |");
     }
@@ -62,7 +69,10 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(w, "| Exporter | {} |", r.exporter);
 
     let _ = writeln!(w, "\n## Sources\n");
-    let _ = writeln!(w, "| source | where | state | read | rejected | other days (ignored) |");
+    let _ = writeln!(
+        w,
+        "| source | where | state | read | rejected | other days (ignored) |"
+    );
     let _ = writeln!(w, "|---|---|---|---:|---:|---:|");
     for s in &r.sources {
         let state = match &s.error {
@@ -102,7 +112,11 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(w, "\n## Status breakdown\n");
     let _ = writeln!(w, "| status | rows | share |\n|---|---:|---:|");
     for (status, n) in &r.statuses {
-        let share = if r.rows == 0 { 0.0 } else { *n as f64 * 100.0 / r.rows as f64 };
+        let share = if r.rows == 0 {
+            0.0
+        } else {
+            *n as f64 * 100.0 / r.rows as f64
+        };
         let _ = writeln!(w, "| {status} | {n} | {share:.1}% |");
     }
 
@@ -112,7 +126,11 @@ pub fn render(r: &RunReport) -> String {
         "- First record: {}\n- Last record: {}\n- Hosts: {}",
         r.first_timestamp.as_deref().unwrap_or("none"),
         r.last_timestamp.as_deref().unwrap_or("none"),
-        if r.hosts.is_empty() { "none".to_string() } else { r.hosts.join(", ") }
+        if r.hosts.is_empty() {
+            "none".to_string()
+        } else {
+            r.hosts.join(", ")
+        }
     );
     let _ = writeln!(
         w,
@@ -122,9 +140,16 @@ pub fn render(r: &RunReport) -> String {
         r.gaps.missed_beats
     );
     if !r.gaps.longest.is_empty() {
-        let _ = writeln!(w, "\n| host | silent from | until | minutes |\n|---|---|---|---:|");
+        let _ = writeln!(
+            w,
+            "\n| host | silent from | until | minutes |\n|---|---|---|---:|"
+        );
         for g in &r.gaps.longest {
-            let _ = writeln!(w, "| {} | {} | {} | {:.1} |", g.host, g.from, g.to, g.minutes);
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {:.1} |",
+                g.host, g.from, g.to, g.minutes
+            );
         }
     }
 
@@ -139,7 +164,11 @@ pub fn render(r: &RunReport) -> String {
                 "- Rows in footer: {}",
                 c.rows.map_or("unreadable".to_string(), |n| n.to_string())
             );
-            let codecs: Vec<String> = c.codecs.iter().map(|(col, codec)| format!("{col} {codec}")).collect();
+            let codecs: Vec<String> = c
+                .codecs
+                .iter()
+                .map(|(col, codec)| format!("{col} {codec}"))
+                .collect();
             let _ = writeln!(w, "- Codec per column: {}", codecs.join(", "));
             let _ = writeln!(
                 w,
@@ -181,12 +210,20 @@ mod tests {
                     location: "/a.db table t".into(),
                     state: "ok",
                     error: None,
-                    counts: SourceCounts { read: 7, rejected: 1, other_day: 0 },
+                    counts: SourceCounts {
+                        read: 7,
+                        rejected: 1,
+                        other_day: 0,
+                    },
                 },
                 SourceReport {
                     name: "redis",
                     location: "redis://h stream s".into(),
-                    state: if verdict == Verdict::Partial { "unavailable" } else { "ok" },
+                    state: if verdict == Verdict::Partial {
+                        "unavailable"
+                    } else {
+                        "ok"
+                    },
                     error: (verdict == Verdict::Partial).then(|| "connection refused".into()),
                     counts: SourceCounts::default(),
                 },
@@ -197,7 +234,9 @@ mod tests {
             conflicts: 1,
             rejected: 1,
             reject_reasons: vec![("unknown_status".into(), 1)],
-            statuses: [("healthy".to_string(), 4), ("critical".to_string(), 1)].into_iter().collect(),
+            statuses: [("healthy".to_string(), 4), ("critical".to_string(), 1)]
+                .into_iter()
+                .collect(),
             hosts: vec!["mac-1".into()],
             first_timestamp: Some("2025-10-30T00:01:00.000+07:00".into()),
             last_timestamp: Some("2025-10-30T23:56:00.000+07:00".into()),
@@ -232,13 +271,19 @@ mod tests {
     #[test]
     fn partial_and_empty_never_say_success() {
         let md = render(&report(Verdict::Partial));
-        assert!(md.contains("partial") && md.contains("redis could not be read"), "{md}");
+        assert!(
+            md.contains("partial") && md.contains("redis could not be read"),
+            "{md}"
+        );
         assert!(md.contains("connection refused"));
         assert!(!md.contains("success"));
         let mut r = report(Verdict::Empty);
         r.rows = 0;
         let md = render(&r);
-        assert!(md.contains("empty: no record") && !md.contains("success"), "{md}");
+        assert!(
+            md.contains("empty: no record") && !md.contains("success"),
+            "{md}"
+        );
         assert!(md.contains("| healthy | 4 | 0.0% |"), "no division by zero");
     }
 }

@@ -112,7 +112,11 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     if !not_snappy.is_empty() {
         check.problems.push(format!(
             "column chunks not SNAPPY-compressed: {}",
-            not_snappy.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            not_snappy
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
 
@@ -305,7 +309,12 @@ mod tests {
     use super::*;
     use crate::batch::tests::row;
 
-    fn write(dir: &Path, name: &str, rows: &[crate::merge::Row], kv: Vec<(String, String)>) -> PathBuf {
+    fn write(
+        dir: &Path,
+        name: &str,
+        rows: &[crate::merge::Row],
+        kv: Vec<(String, String)>,
+    ) -> PathBuf {
         let p = dir.join(name);
         let f = File::create(&p).unwrap();
         crate::writer::write_parquet(f, rows, kv, 100).unwrap();
@@ -324,13 +333,25 @@ mod tests {
     #[test]
     fn a_good_file_passes() {
         let dir = tempfile::tempdir().unwrap();
-        let rows = vec![row("a", 1, &[]), row("b", 1, &[("disk", "ok")]), row("a2", 5, &[])];
-        let c = check_file(&write(dir.path(), "ops_atomic_19700101.parquet", &rows, kv(3)));
+        let rows = vec![
+            row("a", 1, &[]),
+            row("b", 1, &[("disk", "ok")]),
+            row("a2", 5, &[]),
+        ];
+        let c = check_file(&write(
+            dir.path(),
+            "ops_atomic_19700101.parquet",
+            &rows,
+            kv(3),
+        ));
         assert!(c.ok(), "{:?}", c.problems);
         assert_eq!(c.rows, Some(3));
         assert_eq!(c.compression(), "snappy");
         assert_eq!(c.codecs.len(), 14, "13 columns, the map has two leaves");
-        assert_eq!(c.schema_fingerprint.as_deref(), Some(fingerprint(&batch::schema()).as_str()));
+        assert_eq!(
+            c.schema_fingerprint.as_deref(),
+            Some(fingerprint(&batch::schema()).as_str())
+        );
     }
 
     #[test]
@@ -339,9 +360,20 @@ mod tests {
         let mut bad = row("b", 1, &[]);
         bad.record.ts_ms = 86_400_000; // next day
         let rows = vec![row("b", 2, &[]), row("a", 1, &[]), bad];
-        let c = check_file(&write(dir.path(), "ops_atomic_19700102.parquet", &rows, kv(9)));
+        let c = check_file(&write(
+            dir.path(),
+            "ops_atomic_19700102.parquet",
+            &rows,
+            kv(9),
+        ));
         let all = c.problems.join("\n");
-        for want in ["out of (timestamp, record_id) order", "duplicate record_id", "outside the file's day", "metadata says 9", "does not match its day"] {
+        for want in [
+            "out of (timestamp, record_id) order",
+            "duplicate record_id",
+            "outside the file's day",
+            "metadata says 9",
+            "does not match its day",
+        ] {
             assert!(all.contains(want), "missing {want:?} in {all}");
         }
     }
@@ -353,7 +385,12 @@ mod tests {
         std::fs::write(&empty, b"").unwrap();
         let text = dir.path().join("text.parquet");
         std::fs::write(&text, b"hello, this is not parquet at all").unwrap();
-        let good = write(dir.path(), "ops_atomic_19700101.parquet", &[row("a", 1, &[])], kv(1));
+        let good = write(
+            dir.path(),
+            "ops_atomic_19700101.parquet",
+            &[row("a", 1, &[])],
+            kv(1),
+        );
         let bytes = std::fs::read(&good).unwrap();
         let cut = dir.path().join("cut.parquet");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

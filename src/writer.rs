@@ -69,7 +69,9 @@ mod tests {
 
     #[test]
     fn writes_snappy_with_metadata_to_memory() {
-        let rows: Vec<_> = (0..10).map(|i| row(&format!("id{i}"), i, &[("disk", "ok")])).collect();
+        let rows: Vec<_> = (0..10)
+            .map(|i| row(&format!("id{i}"), i, &[("disk", "ok")]))
+            .collect();
         let mut buf = Vec::new();
         let meta = write_parquet(
             &mut buf,
@@ -81,7 +83,12 @@ mod tests {
         assert_eq!(meta.file_metadata().num_rows(), 10);
         for rg in meta.row_groups() {
             for col in rg.columns() {
-                assert_eq!(col.compression(), Compression::SNAPPY, "{}", col.column_path());
+                assert_eq!(
+                    col.compression(),
+                    Compression::SNAPPY,
+                    "{}",
+                    col.column_path()
+                );
                 assert!(col.statistics().is_some(), "{}", col.column_path());
             }
         }

@@ -30,8 +30,30 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// The URL with any password replaced, safe for logs and summaries.
+/// The URL with any password replaced, safe for logs and summaries: the `user:password@` form
+/// and the `?pass=` / `?password=` query form that socket URLs use.
 pub fn redact(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((u, q)) => (u, Some(q)),
+        None => (url, None),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k @ ("pass" | "password"), _)) => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    let base = redact_userinfo(url);
+    match query {
+        Some(q) => format!("{base}?{q}"),
+        None => base,
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -47,10 +69,7 @@ pub fn redact(url: &str) -> String {
 
 /// Whether a URL carries a password (used to refuse one given on the command line).
 pub fn url_has_password(url: &str) -> bool {
-    url.split_once("://")
-        .map(|(_, rest)| &rest[..rest.find('/').unwrap_or(rest.len())])
-        .and_then(|a| a.rsplit_once('@'))
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    redact(url) != url
 }
 
 pub fn connect(target: &Target) -> Result<Connection> {
@@ -235,15 +254,26 @@ mod tests {
 
     #[test]
     fn redaction_hides_passwords_only() {
-        assert_eq!(redact("redis://:s3cret@host:6379/0"), "redis://:***@host:6379/0");
+        assert_eq!(
+            redact("redis://:s3cret@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
         assert_eq!(redact("rediss://user:pw@h/1"), "rediss://user:***@h/1");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact("unix:///tmp/r.sock"), "unix:///tmp/r.sock");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?db=1&pass=pw"),
+            "redis+unix:///tmp/r.sock?db=1&pass=***"
+        );
+        assert!(url_has_password("unix:///tmp/r.sock?pass=pw"));
         assert!(url_has_password("redis://:pw@h"));
         assert!(url_has_password("redis://u:pw@h"));
         assert!(!url_has_password("redis://u@h"));
         assert!(!url_has_password("redis://h:6379"));
-        let t = Target { url: "redis://:pw@h".into(), password: Some("x".into()) };
+        let t = Target {
+            url: "redis://:pw@h".into(),
+            password: Some("x".into()),
+        };
         assert!(!format!("{t:?}").contains("pw"));
     }
 

@@ -160,7 +160,8 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
                 if !present.contains(col) {
                     continue;
                 }
-                raw.fields.insert(field.to_string(), raw_value(row.get_ref(i + 1)?));
+                raw.fields
+                    .insert(field.to_string(), raw_value(row.get_ref(i + 1)?));
             }
             sink.push(&raw, None);
         }
@@ -182,13 +183,15 @@ fn raw_value(v: ValueRef<'_>) -> RawValue {
 
 /// Whether SQLite would serve the day query from an index on `ts` (used by tests and `--dry`).
 pub fn query_plan(conn: &Connection, table: &str) -> anyhow::Result<Vec<String>> {
-    let cols: Vec<String> = columns_of(conn, table, Path::new("?"))
-        .map_err(|e| anyhow!("{e}"))?;
+    let cols: Vec<String> = columns_of(conn, table, Path::new("?")).map_err(|e| anyhow!("{e}"))?;
     if cols.is_empty() {
         bail!("no table {table}");
     }
     let present: Vec<&str> = cols.iter().map(String::as_str).collect();
-    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", day_query(table, &present)))?;
+    let mut stmt = conn.prepare(&format!(
+        "EXPLAIN QUERY PLAN {}",
+        day_query(table, &present)
+    ))?;
     let rows = stmt.query_map(rusqlite::params![0, 1, "a", "b"], |r| r.get::<_, String>(3))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -211,7 +214,13 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(&ddl("ops_atomic_heartbeats")).unwrap();
         let plan = query_plan(&conn, "ops_atomic_heartbeats").unwrap();
-        assert_eq!(plan.iter().filter(|l| l.contains("USING INDEX ops_atomic_heartbeats_ts")).count(), 2, "{plan:?}");
+        assert_eq!(
+            plan.iter()
+                .filter(|l| l.contains("USING INDEX ops_atomic_heartbeats_ts"))
+                .count(),
+            2,
+            "{plan:?}"
+        );
         assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{plan:?}");
     }
 
@@ -243,7 +252,11 @@ mod tests {
         let mut c = Collector::new(&day, Source::Sqlite);
         read(&path, "t", &day, &mut c).unwrap();
         let out = c.finish();
-        let mut hosts: Vec<_> = out.records.iter().map(|r| r.host.clone().unwrap()).collect();
+        let mut hosts: Vec<_> = out
+            .records
+            .iter()
+            .map(|r| r.host.clone().unwrap())
+            .collect();
         hosts.sort();
         assert_eq!(hosts, ["int-first-ms", "text-last-ms"]);
         assert_eq!(out.counts.read, 3);
@@ -271,6 +284,9 @@ mod tests {
         assert!(err.to_string().contains("no column status"), "{err}");
         let err = read(&dir.path().join("missing.db"), "t", &day, &mut c).unwrap_err();
         assert!(matches!(err, SourceError::Unavailable(_)), "{err}");
-        assert!(!dir.path().join("missing.db").exists(), "read-only open creates nothing");
+        assert!(
+            !dir.path().join("missing.db").exists(),
+            "read-only open creates nothing"
+        );
     }
 }

@@ -1,0 +1,172 @@
+//! Shared test fixtures: a private redis-server per test on a unix socket, the binary with a
+//! clean environment, and helpers to read an exported Parquet file back.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use assert_cmd::cargo::CommandCargoExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::ParquetMetaData;
+use tempfile::TempDir;
+
+/// A redis-server of this test's own, on a unix socket in a temp dir, never on 6379. Stopped by
+/// its PID when dropped.
+pub struct Redis {
+    child: Child,
+    pub socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("redis.sock");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir.path())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install -y redis-server)");
+        let mut redis = Redis {
+            child,
+            socket,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !redis.socket.exists() {
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                panic!("redis-server exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn conn_with_password(&self, pw: &str) -> redis::Connection {
+        redis::Client::open(format!("redis+unix://{}?pass={pw}", self.socket.display()))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// XADD with an explicit entry ID and flat field/value pairs.
+    pub fn xadd(conn: &mut redis::Connection, key: &str, id: &str, fields: &[(&str, &str)]) {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(key).arg(id);
+        for (k, v) in fields {
+            cmd.arg(*k).arg(*v);
+        }
+        let _: String = cmd.query(conn).unwrap();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The binary with none of the exporter's environment, HOME in `home` and no TZ, so nothing
+/// from the machine running the tests leaks in.
+pub fn exporter(home: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("parquet-exporter").unwrap();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PARQUET_EXPORTER_") || k == "TZ" || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home).current_dir(home);
+    cmd
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// All batches of a Parquet file, and its footer.
+pub fn read_parquet(path: &Path) -> (Vec<RecordBatch>, ParquetMetaData) {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    let meta = builder.metadata().as_ref().clone();
+    let batches = builder
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (batches, meta)
+}
+
+/// Every file below `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Creates the canonical table in a new SQLite file and runs `inserts`.
+pub fn sqlite_db(path: &Path, inserts: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let ddl = Command::cargo_bin("parquet-exporter")
+        .unwrap()
+        .arg("sqlite-ddl")
+        .output()
+        .unwrap();
+    assert!(ddl.status.success());
+    conn.execute_batch(std::str::from_utf8(&ddl.stdout).unwrap())
+        .unwrap();
+    conn.execute_batch(inserts).unwrap();
+}

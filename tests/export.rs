@@ -1,0 +1,740 @@
+//! End-to-end export: the binary against a private redis-server and a real SQLite file, with the
+//! Parquet file, rejects and summary read back.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
+use common::{exporter, files_under, read_parquet, run, sqlite_db, Redis};
+use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit as PqTimeUnit};
+
+const DAY: &str = "2025-10-30";
+const TZ: &str = "Asia/Bangkok";
+/// 2025-10-30 in Bangkok is [2025-10-29T17:00Z, 2025-10-30T17:00Z).
+const START: i64 = 1_761_757_200_000;
+const END: i64 = 1_761_843_600_000;
+const STREAM: &str = "ops:atomic:heartbeats";
+
+fn sqlite_rows(path: &Path) {
+    sqlite_db(
+        path,
+        &format!(
+            "INSERT INTO ops_atomic_heartbeats VALUES
+               ('r-both-same', 'heartbeat', {both_ts}, 'healthy', 100, 'mini', 'ok', 'ok', 'ok', 'loaded', 'loaded', '{{\"disk\":\"ok\"}}'),
+               ('r-conflict', NULL, '2025-10-30T08:00:00+07:00', 'healthy', 50, 'mini', 'pass', NULL, NULL, NULL, NULL, NULL),
+               (NULL, NULL, {last_ms}, 'Warnings', NULL, 'mini', NULL, 'warn', NULL, NULL, 'not_loaded', NULL),
+               ('s-next-day', NULL, {END}, 'healthy', NULL, 'mini', NULL, NULL, NULL, NULL, NULL, NULL),
+               ('s-bad', NULL, {bad_ts}, 'degraded', NULL, 'mini', NULL, NULL, NULL, NULL, NULL, NULL),
+               (NULL, NULL, '2025-10-29T17:00:00Z', 'ok', 7, 'book', NULL, NULL, NULL, NULL, NULL, NULL);",
+            both_ts = START + 3_600_000,
+            last_ms = END - 1,
+            bad_ts = START + 7_200_000,
+        ),
+    );
+}
+
+fn redis_entries(redis: &Redis) {
+    let mut c = redis.conn();
+    // In entry-ID order, as XADD requires.
+    // ID half an hour before the day (inside the margin), timestamp inside it: read.
+    Redis::xadd(
+        &mut c,
+        STREAM,
+        &format!("{}-0", START - 1_800_000),
+        &[
+            ("timestamp", "2025-10-30T00:10:00+07:00"),
+            ("status", "ok"),
+            ("host", "mini"),
+        ],
+    );
+    Redis::xadd(
+        &mut c,
+        STREAM,
+        &format!("{}-0", START + 3_600_000),
+        &[
+            ("record_id", "r-both-same"),
+            ("timestamp", "2025-10-29T18:00:00Z"),
+            ("status", "✅ HEALTHY"),
+            ("duration_ms", "100ms"),
+            ("host", "mini"),
+            ("redis_status", "ok"),
+            ("database_status", "ok"),
+            ("api_status", "ok"),
+            ("launchagent_optimizer", "loaded"),
+            ("launchagent_digest", "loaded"),
+            ("check.disk", "ok"),
+        ],
+    );
+    Redis::xadd(
+        &mut c,
+        STREAM,
+        "1761786000000-0",
+        &[(
+            "json",
+            r#"{"record_id":"r-conflict","timestamp":1761786000000,"status":"critical","host":"mini"}"#,
+        )],
+    );
+    Redis::xadd(
+        &mut c,
+        STREAM,
+        "1761800400000-0",
+        &[
+            ("timestamp", "2025-10-30T12:00:00+07:00"),
+            ("status", "⚠️  WARNINGS"),
+            ("duration_ms", ""),
+            ("host", "book"),
+            ("check.backup", "late"),
+        ],
+    );
+    // ID inside the day, timestamp on the next day: not this day's record.
+    Redis::xadd(
+        &mut c,
+        STREAM,
+        "1761800400001-0",
+        &[
+            ("timestamp", "2025-10-31T00:30:00+07:00"),
+            ("status", "ok"),
+            ("host", "book"),
+        ],
+    );
+    Redis::xadd(&mut c, STREAM, "1761810000000-0", &[("json", "{oops")]);
+    let _: String = redis::cmd("XADD")
+        .arg(STREAM)
+        .arg("1761810000001-0")
+        .arg("timestamp")
+        .arg("2025-10-30T20:00:00+07:00")
+        .arg("status")
+        .arg("ok")
+        .arg("host")
+        .arg(&b"m\xffni"[..])
+        .query(&mut c)
+        .unwrap();
+    // Two hours after the day: outside the margin, never read although its timestamp is in it.
+    Redis::xadd(
+        &mut c,
+        STREAM,
+        &format!("{}-0", END + 7_200_000),
+        &[
+            ("timestamp", "2025-10-30T15:00:00+07:00"),
+            ("status", "ok"),
+            ("host", "late"),
+        ],
+    );
+}
+
+fn strings(b: &RecordBatch, col: usize) -> Vec<Option<String>> {
+    b.column(col)
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+fn export_args(home: &Path, db: &Path, redis_url: &str) -> std::process::Command {
+    let mut cmd = exporter(home);
+    cmd.args([
+        "--date",
+        DAY,
+        "--tz",
+        TZ,
+        "--json",
+        "--out-dir",
+        "out",
+        "--summary-dir",
+        "reports",
+    ])
+    .arg("--sqlite")
+    .arg(db)
+    .env("PARQUET_EXPORTER_REDIS_URL", redis_url);
+    cmd
+}
+
+#[test]
+fn a_day_from_both_sources_is_merged_typed_and_complete() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    let redis = Redis::start();
+    redis_entries(&redis);
+
+    let out = run(&mut export_args(home.path(), &db, &redis.url()));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "success");
+    assert_eq!(report["rows"], 6);
+    assert_eq!(report["merged"], 2);
+    assert_eq!(report["conflicts"], 1);
+    assert_eq!(report["rejected"], 3);
+    assert_eq!(report["read"], 11, "read = rows + merged + rejected");
+    let by_source: BTreeMap<String, (u64, u64, u64)> = report["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                (
+                    s["read"].as_u64().unwrap(),
+                    s["rejected"].as_u64().unwrap(),
+                    s["other_day"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_source["sqlite"],
+        (5, 1, 0),
+        "the next day's INTEGER ts is outside the range"
+    );
+    assert_eq!(by_source["redis"], (6, 2, 1));
+
+    let path = home.path().join("out/ops_atomic_20251030.parquet");
+    let (batches, meta) = read_parquet(&path);
+    let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(b.num_rows(), 6);
+
+    assert_eq!(
+        strings(&b, 0)
+            .into_iter()
+            .map(Option::unwrap)
+            .collect::<Vec<_>>(),
+        [
+            "heartbeat:book:1761757200000",
+            "heartbeat:mini:1761757800000",
+            "r-both-same",
+            "r-conflict",
+            "heartbeat:book:1761800400000",
+            "heartbeat:mini:1761843599999",
+        ]
+    );
+    let ts = b.column(2).as_primitive::<TimestampMillisecondType>();
+    assert_eq!(
+        ts.values().to_vec(),
+        [
+            START,
+            START + 600_000,
+            START + 3_600_000,
+            1_761_786_000_000,
+            1_761_800_400_000,
+            END - 1
+        ]
+    );
+    assert_eq!(
+        strings(&b, 12)
+            .into_iter()
+            .map(Option::unwrap)
+            .collect::<Vec<_>>(),
+        ["sqlite", "redis", "both", "both", "redis", "sqlite"]
+    );
+    assert_eq!(
+        strings(&b, 3)
+            .into_iter()
+            .map(Option::unwrap)
+            .collect::<Vec<_>>(),
+        ["healthy", "healthy", "healthy", "healthy", "warnings", "warnings"],
+        "the conflict keeps SQLite's healthy over Redis' critical"
+    );
+    assert!(strings(&b, 1)
+        .iter()
+        .all(|t| t.as_deref() == Some("heartbeat")));
+    let dur = b.column(4).as_primitive::<Int64Type>();
+    assert_eq!(
+        (0..6)
+            .map(|i| dur.is_valid(i).then(|| dur.value(i)))
+            .collect::<Vec<_>>(),
+        [Some(7), None, Some(100), Some(50), None, None]
+    );
+    assert_eq!(strings(&b, 5)[4].as_deref(), Some("book"));
+    assert_eq!(strings(&b, 6)[3].as_deref(), Some("ok"), "pass -> ok");
+    assert_eq!(strings(&b, 7)[5].as_deref(), Some("warn"));
+    assert_eq!(
+        strings(&b, 8)[0].as_deref(),
+        Some("unknown"),
+        "absent -> unknown"
+    );
+    assert_eq!(strings(&b, 10)[5].as_deref(), Some("not_loaded"));
+    let checks = b.column(11).as_map();
+    assert!(checks.is_null(0));
+    let entries = checks.value(2);
+    assert_eq!(entries.column(0).as_string::<i32>().value(0), "disk");
+    assert_eq!(entries.column(1).as_string::<i32>().value(0), "ok");
+    assert_eq!(
+        checks.value(4).column(0).as_string::<i32>().value(0),
+        "backup"
+    );
+
+    // Types and nullability as the contract's schema v1 says, in Arrow and in Parquet.
+    let schema = b.schema();
+    assert_eq!(schema.fields().len(), 13);
+    assert_eq!(
+        schema.field(2).data_type(),
+        &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+    );
+    assert!(matches!(
+        schema.field(11).data_type(),
+        DataType::Map(_, false)
+    ));
+    let root = meta
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .to_vec();
+    for f in &root {
+        let want = if ["duration_ms", "host", "checks"].contains(&f.name()) {
+            Repetition::OPTIONAL
+        } else {
+            Repetition::REQUIRED
+        };
+        assert_eq!(f.get_basic_info().repetition(), want, "{}", f.name());
+    }
+    let ts_col = meta.file_metadata().schema_descr().column(2);
+    assert_eq!(
+        ts_col.logical_type_ref(),
+        Some(&LogicalType::timestamp(true, PqTimeUnit::MILLIS))
+    );
+    for rg in meta.row_groups() {
+        for col in rg.columns() {
+            assert_eq!(
+                col.compression(),
+                Compression::SNAPPY,
+                "{}",
+                col.column_path()
+            );
+            assert!(
+                col.statistics().is_some(),
+                "{} has statistics",
+                col.column_path()
+            );
+        }
+    }
+    let kv: BTreeMap<String, String> = meta
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(kv["ops_atomic.schema_version"], "1");
+    assert_eq!(kv["ops_atomic.day"], DAY);
+    assert_eq!(kv["ops_atomic.timezone"], TZ);
+    assert!(kv["ops_atomic.exporter"].starts_with("parquet-exporter "));
+    assert_eq!(kv["ops_atomic.source.redis.read"], "6");
+    assert_eq!(kv["ops_atomic.source.sqlite.read"], "5");
+    assert_eq!(kv["ops_atomic.rejected"], "3");
+    assert!(kv.contains_key("ARROW:schema"));
+
+    // Every reject is in the rejects file with its source and reason.
+    let rejects =
+        std::fs::read_to_string(home.path().join("out/ops_atomic_20251030.rejects.ndjson"))
+            .unwrap();
+    let mut reasons: Vec<(String, String)> = rejects
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["source"].as_str().unwrap().into(),
+                v["reason_code"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("redis".to_string(), "bad_entry".to_string()),
+            ("redis".into(), "invalid_utf8".into()),
+            ("sqlite".into(), "unknown_status".into())
+        ]
+    );
+
+    let summary = std::fs::read_to_string(
+        home.path()
+            .join("reports/parquet_export_summary_20251030.md"),
+    )
+    .unwrap();
+    for want in [
+        "✅ success: 6 rows exported",
+        "Records read 11 = rows written 6 + duplicates merged 2 + rejected 3",
+        "Validation: OK",
+        "| Compression | snappy |",
+    ] {
+        assert!(summary.contains(want), "summary lacks {want:?}:\n{summary}");
+    }
+}
+
+#[test]
+fn rerunning_a_day_gives_the_same_file() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    let redis = Redis::start();
+    redis_entries(&redis);
+    let path = home.path().join("out/ops_atomic_20251030.parquet");
+    assert_eq!(
+        run(&mut export_args(home.path(), &db, &redis.url())).code,
+        0
+    );
+    let first = std::fs::read(&path).unwrap();
+    assert_eq!(
+        run(&mut export_args(home.path(), &db, &redis.url())).code,
+        0
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        first,
+        "same rows, same bytes"
+    );
+    // Nothing but the three outputs: no temp files left behind.
+    assert_eq!(
+        files_under(home.path())
+            .into_iter()
+            .filter(|f| f != "ops.db")
+            .collect::<Vec<_>>(),
+        [
+            "out/ops_atomic_20251030.parquet",
+            "out/ops_atomic_20251030.rejects.ndjson",
+            "reports/parquet_export_summary_20251030.md"
+        ]
+    );
+}
+
+#[test]
+fn dry_run_reads_and_builds_but_creates_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    let redis = Redis::start();
+    redis_entries(&redis);
+    let before = files_under(home.path());
+    let out = run(exporter(home.path())
+        .args([
+            "--dry",
+            "--date",
+            DAY,
+            "--tz",
+            TZ,
+            "--redis-url",
+            &redis.url(),
+        ])
+        .arg("--sqlite")
+        .arg(&db));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("dry run: nothing written"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("record_id"), "prints the schema");
+    assert!(
+        out.stdout
+            .contains("rows:     6 (merged 2, conflicts 1, rejected 3)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        files_under(home.path()),
+        before,
+        "no file and no directory created"
+    );
+    assert!(!home.path().join("02luka").exists());
+}
+
+#[test]
+fn unreachable_redis_is_a_partial_run() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    let dead = home.path().join("no-redis.sock");
+    let out = run(&mut export_args(
+        home.path(),
+        &db,
+        &format!("unix://{}", dead.display()),
+    ));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "partial");
+    assert_eq!(report["rows"], 4, "everything SQLite had for the day");
+    let summary = std::fs::read_to_string(
+        home.path()
+            .join("reports/parquet_export_summary_20251030.md"),
+    )
+    .unwrap();
+    assert!(
+        summary.contains("partial") && summary.contains("redis could not be read"),
+        "{summary}"
+    );
+    assert!(!summary.contains("success"));
+    let (_, meta) = read_parquet(&home.path().join("out/ops_atomic_20251030.parquet"));
+    let kv = meta.file_metadata().key_value_metadata().unwrap();
+    assert!(kv
+        .iter()
+        .any(|k| k.key == "ops_atomic.verdict" && k.value.as_deref() == Some("partial")));
+}
+
+#[test]
+fn no_reachable_source_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(exporter(home.path())
+        .args(["--date", DAY, "--tz", TZ, "--sqlite", "missing.db"])
+        .env(
+            "PARQUET_EXPORTER_REDIS_URL",
+            "unix:///nonexistent/redis.sock",
+        ));
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no configured source could be read"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("missing.db"));
+    assert!(files_under(home.path()).is_empty());
+}
+
+#[test]
+fn a_missing_table_fails_and_keeps_the_previous_file() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    let args = [
+        "--date",
+        DAY,
+        "--tz",
+        TZ,
+        "--out-dir",
+        "out",
+        "--summary-dir",
+        "out",
+    ];
+    assert_eq!(
+        run(exporter(home.path()).args(args).arg("--sqlite").arg(&db)).code,
+        0
+    );
+    let path = home.path().join("out/ops_atomic_20251030.parquet");
+    let good = std::fs::read(&path).unwrap();
+    let before = files_under(home.path());
+
+    let out = run(exporter(home.path())
+        .args(args)
+        .arg("--sqlite")
+        .arg(&db)
+        .args(["--sqlite-table", "heartbeats_v2"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no table heartbeats_v2"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    assert_eq!(files_under(home.path()), before);
+
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE no_status (ts INTEGER)")
+        .unwrap();
+    let out = run(exporter(home.path())
+        .args(args)
+        .arg("--sqlite")
+        .arg(&db)
+        .args(["--sqlite-table", "no_status"]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no column status"), "{}", out.stderr);
+}
+
+#[test]
+fn a_day_without_records_is_an_empty_valid_file() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    let out = run(exporter(home.path())
+        .args([
+            "--date",
+            "2025-11-05",
+            "--tz",
+            TZ,
+            "--json",
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "out",
+        ])
+        .arg("--sqlite")
+        .arg(&db));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "empty");
+    let (batches, meta) = read_parquet(&home.path().join("out/ops_atomic_20251105.parquet"));
+    assert_eq!(meta.file_metadata().num_rows(), 0);
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    assert_eq!(
+        meta.file_metadata().schema_descr().num_columns(),
+        14,
+        "13 columns, map has 2 leaves"
+    );
+    let summary =
+        std::fs::read_to_string(home.path().join("out/parquet_export_summary_20251105.md"))
+            .unwrap();
+    assert!(summary.contains("empty: no record"), "{summary}");
+    assert!(!home
+        .path()
+        .join("out/ops_atomic_20251105.rejects.ndjson")
+        .exists());
+}
+
+#[test]
+fn a_password_stays_out_of_argv_and_logs() {
+    let home = tempfile::tempdir().unwrap();
+    let redis = Redis::start_with(&["--requirepass", "s3cret-pw"]);
+    {
+        let mut c = redis.conn_with_password("s3cret-pw");
+        Redis::xadd(
+            &mut c,
+            STREAM,
+            "1761760800000-0",
+            &[("timestamp", "2025-10-29T18:00:00Z"), ("status", "ok")],
+        );
+    }
+    let url_with_pw = format!("redis+unix://{}?pass=s3cret-pw", redis.socket.display());
+    let url = format!("unix://{}", redis.socket.display());
+    let base = [
+        "--date",
+        DAY,
+        "--tz",
+        TZ,
+        "-v",
+        "--out-dir",
+        "out",
+        "--summary-dir",
+        "out",
+    ];
+
+    // On the command line: refused (a URL with user:password@ form).
+    let out = run(exporter(home.path())
+        .args(base)
+        .args(["--redis-url", "redis://:s3cret-pw@localhost:1"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(!out.stderr.contains("s3cret-pw"));
+
+    // Without the password: the server refuses, which is an unreachable source.
+    let out = run(exporter(home.path()).args(base).args(["--redis-url", &url]));
+    assert_eq!(out.code, 5, "{}", out.stderr);
+
+    // From the environment: works, and is never printed.
+    let out = run(exporter(home.path())
+        .args(base)
+        .args(["--redis-url", &url])
+        .env("PARQUET_EXPORTER_REDIS_PASSWORD", "s3cret-pw"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out2 = run(exporter(home.path())
+        .args(base)
+        .env("PARQUET_EXPORTER_REDIS_URL", &url_with_pw));
+    assert_eq!(out2.code, 0, "{}", out2.stderr);
+    for o in [&out, &out2] {
+        assert!(!o.stdout.contains("s3cret-pw") && !o.stderr.contains("s3cret-pw"));
+    }
+    let summary =
+        std::fs::read_to_string(home.path().join("out/parquet_export_summary_20251030.md"))
+            .unwrap();
+    assert!(!summary.contains("s3cret-pw"));
+}
+
+#[test]
+fn export_reads_sqlite_while_a_writer_holds_a_transaction() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    let writer = rusqlite::Connection::open(&db).unwrap();
+    writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO ops_atomic_heartbeats (ts, status) VALUES (1761760900000, 'ok');").unwrap();
+    let out = run(exporter(home.path())
+        .args(["--dry", "--json", "--date", DAY, "--tz", TZ])
+        .arg("--sqlite")
+        .arg(&db));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["rows"], 4, "the uncommitted row is not seen");
+    writer.execute_batch("COMMIT").unwrap();
+}
+
+#[test]
+fn help_documents_exit_codes_and_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(exporter(home.path()).arg("--help"));
+    assert_eq!(out.code, 0);
+    for want in [
+        "Exit status:",
+        "3  partial",
+        "PARQUET_EXPORTER_REDIS_PASSWORD",
+        "--dry",
+        "--sqlite <PATH>",
+        "schema",
+        "sqlite-ddl",
+        "simulate",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "help lacks {want:?}:\n{}",
+            out.stdout
+        );
+    }
+    let out = run(exporter(home.path()).arg("--dry"));
+    assert_eq!(out.code, 2, "no source configured is a usage error");
+    assert!(out.stderr.contains("--sqlite PATH"), "{}", out.stderr);
+}
+
+#[test]
+fn simulated_day_exports_with_shared_and_single_source_rows() {
+    let home = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let sim = run(exporter(home.path()).args([
+        "simulate",
+        "--date",
+        DAY,
+        "--tz",
+        TZ,
+        "--hosts",
+        "mini,book",
+        "--bad",
+        "4",
+        "--sqlite",
+        "sim.db",
+        "--redis-url",
+        &redis.url(),
+    ]));
+    assert_eq!(sim.code, 0, "{}", sim.stderr);
+    let out = run(exporter(home.path())
+        .args([
+            "--date",
+            DAY,
+            "--tz",
+            TZ,
+            "--json",
+            "--sqlite",
+            "sim.db",
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "out",
+        ])
+        .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["rows"], 2 * 288, "{r:#}");
+    assert_eq!(r["conflicts"], 0);
+    assert!(r["rejected"].as_u64().unwrap() >= 4);
+    let (batches, _) = read_parquet(&home.path().join("out/ops_atomic_20251030.parquet"));
+    let mut sources: BTreeMap<String, usize> = BTreeMap::new();
+    for b in &batches {
+        for s in strings(b, 12) {
+            *sources.entry(s.unwrap()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        sources.keys().collect::<Vec<_>>(),
+        ["both", "redis", "sqlite"],
+        "{sources:?}"
+    );
+}
