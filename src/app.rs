@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-use crate::cli::{Cli, Command, ExportArgs, SimulateArgs};
+use crate::cli::{Cli, Command, ExportArgs, SimulateArgs, VerifyArgs};
 use crate::config::{self, Config, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::day::Day;
 use crate::export::{self, NoSourceError, RunReport, Verdict};
@@ -67,7 +67,27 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
             run_simulate(&args, out)?;
             Ok(Exit::Success)
         }
+        Some(Command::Verify(args)) => run_verify(&args, out),
     }
+}
+
+fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
+    if !(args.max_size.is_finite() && args.max_size > 0.0) {
+        return Err(UsageError("--max-size must be a positive number of MB".into()).into());
+    }
+    let max_bytes = (args.max_size * 1e6) as u64;
+    let report = crate::verify::verify_paths(&args.paths, max_bytes);
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", crate::verify::render_text(&report, max_bytes))?;
+    }
+    Ok(if report.ok {
+        Exit::Success
+    } else {
+        Exit::Failed
+    })
 }
 
 fn run_export(

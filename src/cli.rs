@@ -14,6 +14,7 @@ Exit status:
   3  partial: a configured source was unreachable; exported from the others
   4  empty: no record for the day; a valid zero-row file was written
   5  no source: no configured source could be read; nothing was written
+`verify` exits 0 when every file is valid and 1 when any is not.
 
 Environment: every export flag can be set as PARQUET_EXPORTER_<FLAG> (e.g.
 PARQUET_EXPORTER_SQLITE, PARQUET_EXPORTER_REDIS_URL); the Redis password as
@@ -56,6 +57,25 @@ pub enum Command {
     },
     /// Write a realistic simulated day of heartbeats into a SQLite file and/or a Redis stream.
     Simulate(SimulateArgs),
+    /// Validate exported files: footer, SNAPPY codecs, schema v1, row counts, order, unique
+    /// ids, day bounds, allowed values, size; across files, schema drift and missing days.
+    /// Exit status 0 when everything is valid, 1 when anything is not.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Files, or directories meaning every ops_atomic_*.parquet in them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Largest acceptable file, in MB (10^6 bytes).
+    #[arg(long, default_value_t = 5.0, value_name = "MB")]
+    pub max_size: f64,
+
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

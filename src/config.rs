@@ -137,11 +137,12 @@ pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
         Some(n) => n.to_string(),
         None => match env_nonempty("TZ") {
             Some(tz) => tz.trim_start_matches(':').to_string(),
-            None => iana_time_zone::get_timezone().map_err(|e| {
-                usage(format!(
-                    "cannot tell the system's time zone ({e}); pass --tz, e.g. --tz Asia/Bangkok"
-                ))
-            })?,
+            // Without /etc/localtime the C library itself runs in UTC, so that is the
+            // system's zone; say so in the log rather than fail a scheduled run.
+            None => iana_time_zone::get_timezone().unwrap_or_else(|e| {
+                tracing::warn!("cannot tell the system's time zone ({e}); using UTC (set --tz)");
+                "UTC".to_string()
+            }),
         },
     };
     name.parse::<Tz>().map_err(|_| {
@@ -234,19 +235,17 @@ impl Config {
             ));
         }
 
-        let dir = |flag: &Option<PathBuf>,
-                   file: Option<PathBuf>,
-                   default: &str|
-         -> Result<PathBuf> {
-            match flag.clone().or(file).map(expand) {
-                Some(p) => Ok(p),
-                None => home().map(|h| h.join(default)).ok_or_else(|| {
-                    usage(format!(
+        let dir =
+            |flag: &Option<PathBuf>, file: Option<PathBuf>, default: &str| -> Result<PathBuf> {
+                match flag.clone().or(file).map(expand) {
+                    Some(p) => Ok(p),
+                    None => home().map(|h| h.join(default)).ok_or_else(|| {
+                        usage(format!(
                         "HOME is not set, so there is no default for {default}; pass the directory"
                     ))
-                }),
-            }
-        };
+                    }),
+                }
+            };
         let batch_rows = args
             .batch_rows
             .or(file.batch_rows)

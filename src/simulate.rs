@@ -55,7 +55,13 @@ pub fn beats(day: &Day, hosts: &[String], bad: usize, seed: u64) -> Vec<Beat> {
     for (h, host) in hosts.iter().enumerate() {
         // Each host's monitor fires at its own second within the cadence.
         let mut t = day.start_ms() + (h as i64 * 7_919 + rng.below(60_000) as i64) % CADENCE_MS;
-        while t < day.end_ms() {
+        loop {
+            // Monitors fire a little late, never early; the jitter must not carry a beat
+            // over into the next day.
+            let ts_ms = t + rng.below(900) as i64;
+            if ts_ms >= day.end_ms() {
+                break;
+            }
             let roll = rng.below(1000);
             let (status, redis, database, api) = match roll {
                 0..=9 => ("critical", "error", "ok", "error"),
@@ -64,7 +70,7 @@ pub fn beats(day: &Day, hosts: &[String], bad: usize, seed: u64) -> Vec<Beat> {
             };
             out.push(Beat {
                 host: host.clone(),
-                ts_ms: t + rng.below(900) as i64,
+                ts_ms,
                 status,
                 duration_ms: 40 + rng.below(200) as u32 + if roll < 60 { 800 } else { 0 },
                 redis,
@@ -221,16 +227,14 @@ pub fn write_redis(target: &Target, stream: &str, beats: &[Beat]) -> Result<()> 
             }
         }
         cmd.ignore();
-        if i % 500 == 499 {
+        // Flush every 500 entries and after the last one (an empty pipeline is an error).
+        if i % 500 == 499 || i + 1 == beats.len() {
             pipe.query::<()>(&mut conn).with_context(|| {
                 format!("XADD to {stream} (the stream must not already hold later entries)")
             })?;
             pipe.clear();
         }
     }
-    pipe.query::<()>(&mut conn).with_context(|| {
-        format!("XADD to {stream} (the stream must not already hold later entries)")
-    })?;
     Ok(())
 }
 

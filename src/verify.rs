@@ -53,8 +53,12 @@ pub fn fingerprint(schema: &Schema) -> String {
     format!("{h:016x}")
 }
 
-/// Checks one file. Never panics on a bad file: every defect becomes a problem line.
-pub fn check_file(path: &Path) -> FileCheck {
+/// The size limit the ops acceptance script has always used: 5 MB.
+pub const DEFAULT_MAX_BYTES: u64 = 5_000_000;
+
+/// Checks one file, and its size against `max_bytes` when given. Never panics on a bad file:
+/// every defect becomes a problem line.
+pub fn check_file(path: &Path, max_bytes: Option<u64>) -> FileCheck {
     let mut check = FileCheck {
         path: path.to_path_buf(),
         ..Default::default()
@@ -62,7 +66,192 @@ pub fn check_file(path: &Path) -> FileCheck {
     if let Err(e) = inspect(path, &mut check) {
         check.problems.push(e);
     }
+    if let Some(max) = max_bytes {
+        if check.bytes > max {
+            check.problems.push(format!(
+                "file is {} bytes, over the {max}-byte limit",
+                check.bytes
+            ));
+        }
+    }
     check
+}
+
+/// The result of `verify` over files and directories.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub files: Vec<FileCheck>,
+    /// Fingerprint → files that have it; one key means the schema never drifts.
+    pub fingerprints: BTreeMap<String, Vec<PathBuf>>,
+    /// Days between the first and the last file that have no file.
+    pub missing_days: Vec<String>,
+    /// Problems that concern the set rather than one file.
+    pub problems: Vec<String>,
+    pub ok: bool,
+}
+
+/// The day in a file name `ops_atomic_YYYYMMDD.parquet`.
+fn day_of_name(path: &Path) -> Option<chrono::NaiveDate> {
+    let name = path.file_name()?.to_str()?;
+    let digits = name.strip_prefix("ops_atomic_")?.strip_suffix(".parquet")?;
+    chrono::NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
+}
+
+/// Expands directories to their `ops_atomic_*.parquet` files and checks everything.
+pub fn verify_paths(paths: &[PathBuf], max_bytes: u64) -> VerifyReport {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = match std::fs::read_dir(p) {
+                Ok(rd) => rd
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| {
+                        f.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                            n.starts_with("ops_atomic_") && n.ends_with(".parquet")
+                        })
+                    })
+                    .collect(),
+                Err(e) => {
+                    problems.push(format!("cannot list {}: {e}", p.display()));
+                    continue;
+                }
+            };
+            if found.is_empty() {
+                problems.push(format!("no ops_atomic_*.parquet file in {}", p.display()));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let checks: Vec<FileCheck> = files
+        .iter()
+        .map(|f| check_file(f, Some(max_bytes)))
+        .collect();
+
+    let mut fingerprints: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for c in &checks {
+        if let Some(fp) = &c.schema_fingerprint {
+            fingerprints
+                .entry(fp.clone())
+                .or_default()
+                .push(c.path.clone());
+        }
+    }
+    if fingerprints.len() > 1 {
+        problems.push(format!(
+            "schema differs between files: {} distinct fingerprints",
+            fingerprints.len()
+        ));
+    }
+    let days: BTreeSet<chrono::NaiveDate> = files.iter().filter_map(|f| day_of_name(f)).collect();
+    let mut missing_days = Vec::new();
+    if let (Some(first), Some(last)) = (days.first(), days.last()) {
+        let mut d = *first;
+        while d < *last {
+            if !days.contains(&d) {
+                missing_days.push(d.to_string());
+            }
+            d = d.succ_opt().expect("dates between two real dates exist");
+        }
+    }
+    let ok = problems.is_empty() && checks.iter().all(FileCheck::ok);
+    VerifyReport {
+        files: checks,
+        fingerprints,
+        missing_days,
+        problems,
+        ok,
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.2} MB ({bytes} bytes)", bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} KB ({bytes} bytes)", bytes as f64 / 1e3)
+    }
+}
+
+/// The text `verify` prints: one block per file, then the set.
+pub fn render_text(r: &VerifyReport, max_bytes: u64) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for c in &r.files {
+        let _ = writeln!(out, "{}", c.path.display());
+        let _ = writeln!(
+            out,
+            "  Rows: {}",
+            c.rows.map_or("unreadable".to_string(), |n| n.to_string())
+        );
+        let _ = writeln!(
+            out,
+            "  Size: {} (limit {})",
+            human_size(c.bytes),
+            human_size(max_bytes)
+        );
+        let _ = writeln!(
+            out,
+            "  Compression: {}",
+            if c.codecs.is_empty() {
+                "unknown".to_string()
+            } else {
+                c.compression()
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  Schema: version {}, fingerprint {}",
+            c.schema_version.as_deref().unwrap_or("absent"),
+            c.schema_fingerprint.as_deref().unwrap_or("none")
+        );
+        let _ = writeln!(
+            out,
+            "  Day: {} ({})",
+            c.day.as_deref().unwrap_or("absent"),
+            c.timezone.as_deref().unwrap_or("no time zone")
+        );
+        if c.ok() {
+            let _ = writeln!(out, "  Validation: OK");
+        } else {
+            let _ = writeln!(out, "  Validation: FAILED");
+            for p in &c.problems {
+                let _ = writeln!(out, "    - {p}");
+            }
+        }
+    }
+    let valid = r.files.iter().filter(|c| c.ok()).count();
+    let _ = writeln!(
+        out,
+        "
+Files: {}, valid: {valid}",
+        r.files.len()
+    );
+    let _ = writeln!(
+        out,
+        "Schema across files: {}",
+        match r.fingerprints.len() {
+            0 => "no readable schema".to_string(),
+            1 => "consistent".to_string(),
+            n => format!("{n} different schemas"),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Missing days: {}",
+        if r.missing_days.is_empty() {
+            "none".to_string()
+        } else {
+            r.missing_days.join(", ")
+        }
+    );
+    for p in &r.problems {
+        let _ = writeln!(out, "Problem: {p}");
+    }
+    let _ = writeln!(out, "Validation: {}", if r.ok { "OK" } else { "FAILED" });
+    out
 }
 
 fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
@@ -182,31 +371,47 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
 }
 
 fn schema_difference(want: &Schema, got: &Schema) -> String {
-    let show = |s: &Schema| {
-        s.fields()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} {}{}",
-                    f.name(),
-                    f.data_type(),
-                    if f.is_nullable() { "" } else { " not null" }
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let (w, g) = (show(want), show(got));
-    let missing: Vec<_> = w.iter().filter(|c| !g.contains(c)).cloned().collect();
-    let extra: Vec<_> = g.iter().filter(|c| !w.contains(c)).cloned().collect();
-    if missing.is_empty() && extra.is_empty() {
-        "schema is not v1: columns are out of order".to_string()
-    } else {
+    let show = |f: &arrow::datatypes::Field| {
         format!(
-            "schema is not v1: missing [{}]; unexpected [{}]",
-            missing.join(", "),
-            extra.join(", ")
+            "{}{}",
+            f.data_type(),
+            if f.is_nullable() { "" } else { " not null" }
         )
+    };
+    let mut parts = Vec::new();
+    let missing: Vec<&str> = want
+        .fields()
+        .iter()
+        .filter(|f| got.field_with_name(f.name()).is_err())
+        .map(|f| f.name().as_str())
+        .collect();
+    if !missing.is_empty() {
+        parts.push(format!("missing columns {}", missing.join(", ")));
     }
+    let extra: Vec<&str> = got
+        .fields()
+        .iter()
+        .filter(|f| want.field_with_name(f.name()).is_err())
+        .map(|f| f.name().as_str())
+        .collect();
+    if !extra.is_empty() {
+        parts.push(format!("unexpected columns {}", extra.join(", ")));
+    }
+    let changed: Vec<String> = got
+        .fields()
+        .iter()
+        .filter_map(|g| {
+            let w = want.field_with_name(g.name()).ok()?;
+            (show(w) != show(g)).then(|| format!("{} is {} (v1: {})", g.name(), show(g), show(w)))
+        })
+        .collect();
+    if !changed.is_empty() {
+        parts.push(changed.join("; "));
+    }
+    if parts.is_empty() {
+        parts.push("columns are out of order".into());
+    }
+    format!("schema is not v1: {}", parts.join("; "))
 }
 
 /// Row-level checks, streamed batch by batch.
@@ -321,6 +526,10 @@ mod tests {
         p
     }
 
+    fn check_file_unsized(p: &Path) -> FileCheck {
+        check_file(p, None)
+    }
+
     fn kv(rows: usize) -> Vec<(String, String)> {
         vec![
             ("ops_atomic.schema_version".into(), "1".into()),
@@ -338,7 +547,7 @@ mod tests {
             row("b", 1, &[("disk", "ok")]),
             row("a2", 5, &[]),
         ];
-        let c = check_file(&write(
+        let c = check_file_unsized(&write(
             dir.path(),
             "ops_atomic_19700101.parquet",
             &rows,
@@ -360,7 +569,7 @@ mod tests {
         let mut bad = row("b", 1, &[]);
         bad.record.ts_ms = 86_400_000; // next day
         let rows = vec![row("b", 2, &[]), row("a", 1, &[]), bad];
-        let c = check_file(&write(
+        let c = check_file_unsized(&write(
             dir.path(),
             "ops_atomic_19700102.parquet",
             &rows,
@@ -376,6 +585,45 @@ mod tests {
         ] {
             assert!(all.contains(want), "missing {want:?} in {all}");
         }
+    }
+
+    #[test]
+    fn a_directory_reports_drift_and_missing_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv3 = kv(1);
+        kv3[1].1 = "1970-01-03".into();
+        write(
+            dir.path(),
+            "ops_atomic_19700101.parquet",
+            &[row("a", 1, &[])],
+            kv(1),
+        );
+        write(
+            dir.path(),
+            "ops_atomic_19700103.parquet",
+            &[row("a", 2 * 86_400_000 + 1, &[])],
+            kv3,
+        );
+        let r = verify_paths(&[dir.path().to_path_buf()], DEFAULT_MAX_BYTES);
+        assert!(r.ok, "{:?}", r.problems);
+        assert_eq!(r.missing_days, ["1970-01-02"]);
+        assert_eq!(r.fingerprints.len(), 1);
+        let text = render_text(&r, DEFAULT_MAX_BYTES);
+        assert!(
+            text.contains("Rows: 1") && text.contains("Compression: snappy"),
+            "{text}"
+        );
+        assert!(text.contains("Missing days: 1970-01-02"));
+        // Over the size limit.
+        let r = verify_paths(&[dir.path().to_path_buf()], 10);
+        assert!(!r.ok);
+        assert!(r.files[0]
+            .problems
+            .iter()
+            .any(|p| p.contains("over the 10-byte limit")));
+        // A directory with no exports.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(!verify_paths(&[empty.path().to_path_buf()], DEFAULT_MAX_BYTES).ok);
     }
 
     #[test]
@@ -395,7 +643,7 @@ mod tests {
         let cut = dir.path().join("cut.parquet");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         for p in [empty, text, cut, dir.path().join("missing.parquet")] {
-            let c = check_file(&p);
+            let c = check_file(&p, None);
             assert!(!c.ok(), "{}", p.display());
         }
     }

@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::day::Day;
-use crate::record::{classify, Classified, RawRecord, Record, RejectReason, Source};
+use crate::merge::Row;
+use crate::record::{classify, Classified, RawRecord, RejectReason, Source};
 
 /// How a configured source failed. Callers branch on it: an unavailable source makes the run
 /// partial, an invalid one fails it.
@@ -58,7 +59,8 @@ pub struct SourceCounts {
 #[derive(Debug)]
 pub struct Ingested {
     pub source: Source,
-    pub records: Vec<Record>,
+    /// Normalized records, each tagged with this source, ready for the merge.
+    pub records: Vec<Row>,
     pub rejects: Vec<Reject>,
     pub counts: SourceCounts,
 }
@@ -88,7 +90,10 @@ impl<'d> Collector<'d> {
         match classify(raw, self.day, hint_ms) {
             Classified::Record(r) => {
                 self.out.counts.read += 1;
-                self.out.records.push(r);
+                self.out.records.push(Row {
+                    record: r,
+                    source: self.out.source,
+                });
             }
             Classified::Rejected(reason) => {
                 self.out.counts.read += 1;

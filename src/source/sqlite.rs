@@ -145,6 +145,13 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             .unwrap_or_default()
     };
     let sql = day_query(table, &present);
+    // (result column, field name) of the columns the table has; column 0 is the rowid.
+    let wanted: Vec<(usize, &str)> = COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(_, (col, _))| present.contains(col))
+        .map(|(i, (_, field))| (i + 1, *field))
+        .collect();
     let mut read = || -> anyhow::Result<()> {
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params![
@@ -156,12 +163,9 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         while let Some(row) = rows.next()? {
             let rowid: i64 = row.get(0)?;
             let mut raw = RawRecord::new(Source::Sqlite, format!("rowid {rowid}"));
-            for (i, (col, field)) in COLUMNS.iter().enumerate() {
-                if !present.contains(col) {
-                    continue;
-                }
+            for &(i, field) in &wanted {
                 raw.fields
-                    .insert(field.to_string(), raw_value(row.get_ref(i + 1)?));
+                    .insert(field.to_string(), raw_value(row.get_ref(i)?));
             }
             sink.push(&raw, None);
         }
@@ -255,7 +259,7 @@ mod tests {
         let mut hosts: Vec<_> = out
             .records
             .iter()
-            .map(|r| r.host.clone().unwrap())
+            .map(|r| r.record.host.clone().unwrap())
             .collect();
         hosts.sort();
         assert_eq!(hosts, ["int-first-ms", "text-last-ms"]);
