@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use parquet_exporter::config::{Config, RedisConfig, SqliteConfig};
+use parquet_exporter::config::{Config, Plan, RedisConfig, SqliteConfig};
 use parquet_exporter::day::Day;
 use parquet_exporter::export;
 use parquet_exporter::simulate;
@@ -34,6 +34,9 @@ fn hosts(n: usize) -> Vec<String> {
 fn child(kind: &str, arg: &str, out: &Path) {
     let mut cfg = Config {
         day: day(),
+        plan: Plan::Single,
+        yesterday: day().date(),
+        lock_timeout: Duration::ZERO,
         redis: None,
         sqlite: None,
         out_dir: out.to_path_buf(),

@@ -1,16 +1,17 @@
 //! Runs a parsed command line and decides the exit status, in one place.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
 
 use crate::cli::{Cli, Command, ExportArgs, SimulateArgs, VerifyArgs};
-use crate::config::{self, Config, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
+use crate::cli::{LaunchdAction, SystemdAction};
+use crate::config::{self, Config, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::day::Day;
 use crate::export::{self, NoSourceError, RunReport, Verdict};
 use crate::source::redis::{url_has_password, Target};
-use crate::{batch, simulate, source};
+use crate::{batch, launchd, schedule, simulate, source};
 
 /// Documented exit statuses (see `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,7 @@ pub enum Exit {
     Partial = 3,
     Empty = 4,
     NoSource = 5,
+    Busy = 6,
 }
 
 impl Exit {
@@ -33,10 +35,30 @@ impl Exit {
         }
     }
 
+    /// Of two days' statuses, the one a multi-day run reports.
+    pub fn worse(self, other: Exit) -> Exit {
+        let rank = |e: Exit| match e {
+            Exit::Success => 0,
+            Exit::Empty => 1,
+            Exit::Partial => 2,
+            Exit::NoSource => 3,
+            Exit::Busy => 4,
+            Exit::Usage => 5,
+            Exit::Failed => 6,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// The status for an error that stopped a run.
     pub fn of_error(e: &anyhow::Error) -> Exit {
         if e.downcast_ref::<UsageError>().is_some() {
             Exit::Usage
+        } else if e.downcast_ref::<schedule::LockBusy>().is_some() {
+            Exit::Busy
         } else if e.downcast_ref::<NoSourceError>().is_some() {
             Exit::NoSource
         } else {
@@ -68,6 +90,38 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
             Ok(Exit::Success)
         }
         Some(Command::Verify(args)) => run_verify(&args, out),
+        Some(Command::Launchd { action, wrapper }) => {
+            let paths = launchd::Paths::discover(wrapper.as_deref(), config_path)?;
+            match action {
+                LaunchdAction::Print => write!(out, "{}", launchd::render_plist(&paths)?)?,
+                LaunchdAction::Install => {
+                    let p = launchd::install(&paths)?;
+                    writeln!(out, "installed and loaded {} (daily at 02:30)", p.display())?;
+                }
+                LaunchdAction::Uninstall => {
+                    let p = launchd::uninstall(&paths)?;
+                    writeln!(out, "unloaded and removed {}", p.display())?;
+                }
+            }
+            Ok(Exit::Success)
+        }
+        Some(Command::Systemd {
+            action: SystemdAction::Print,
+            wrapper,
+        }) => {
+            let paths = launchd::Paths::discover(wrapper.as_deref(), config_path)?;
+            let (service, timer) = launchd::systemd_units(&paths);
+            writeln!(
+                out,
+                "# ~/.config/systemd/user/parquet-exporter.service\n{service}"
+            )?;
+            writeln!(
+                out,
+                "# ~/.config/systemd/user/parquet-exporter.timer\n{timer}"
+            )?;
+            writeln!(out, "# then: systemctl --user daemon-reload && systemctl --user enable --now parquet-exporter.timer")?;
+            Ok(Exit::Success)
+        }
     }
 }
 
@@ -96,8 +150,101 @@ fn run_export(
     out: &mut impl Write,
 ) -> Result<Exit> {
     let cfg = Config::resolve(args, config_path)?;
+    let days = match &cfg.plan {
+        Plan::Single => vec![cfg.day.date()],
+        Plan::Range(from, to) => schedule::range_days(*from, *to),
+        Plan::CatchUp(max) => {
+            let existing = schedule::existing_days(&cfg.out_dir)?;
+            let days = schedule::catch_up_days(&existing, cfg.yesterday, *max);
+            if let (Some(newest), Some(last)) = (existing.last(), days.last()) {
+                if *last < cfg.yesterday {
+                    tracing::warn!(%newest, %last, "more days are missing than --max-days allows; the next run continues");
+                }
+            }
+            days
+        }
+    };
+    // A dry run creates nothing, not even the lock file.
+    let _lock = if cfg.dry {
+        None
+    } else {
+        Some(schedule::acquire(&cfg.out_dir, cfg.lock_timeout)?)
+    };
+    if cfg.plan == Plan::Single {
+        return export_one(&cfg, out);
+    }
+    if days.is_empty() {
+        tracing::info!(yesterday = %cfg.yesterday, "every day up to yesterday is exported; nothing to do");
+    }
+
+    let bar = (std::io::stderr().is_terminal() && days.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(days.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} days {msg}")
+                .expect("valid template"),
+        );
+        bar
+    });
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    let mut worst = Exit::Success;
+    for date in &days {
+        if let Some(b) = &bar {
+            b.set_message(date.to_string());
+        }
+        let exit = match cfg.for_day(*date).and_then(|c| export::run(&c)) {
+            Ok(report) => {
+                tracing::info!(day = %date, verdict = report.verdict.as_str(), rows = report.rows, "day exported");
+                let exit = Exit::of_verdict(report.verdict);
+                reports.push(report);
+                exit
+            }
+            Err(e) => {
+                tracing::error!(day = %date, "export failed: {e:#}");
+                let exit = Exit::of_error(&e);
+                errors.push(serde_json::json!({"day": date.to_string(), "error": format!("{e:#}"), "exit": exit as u8}));
+                exit
+            }
+        };
+        worst = worst.worse(exit);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if cfg.json {
+        let doc = serde_json::json!({"days": reports, "errors": errors, "exit": worst as u8});
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+    } else {
+        for r in &reports {
+            print_report(r, cfg.dry, out)?;
+            writeln!(out)?;
+        }
+        for e in &errors {
+            writeln!(
+                out,
+                "day {}: FAILED: {}",
+                e["day"].as_str().unwrap_or("?"),
+                e["error"].as_str().unwrap_or("?")
+            )?;
+        }
+        writeln!(
+            out,
+            "days: {} attempted, {} exported, {} failed",
+            days.len(),
+            reports.len(),
+            errors.len()
+        )?;
+    }
+    Ok(worst)
+}
+
+fn export_one(cfg: &Config, out: &mut impl Write) -> Result<Exit> {
     tracing::info!(day = %cfg.day, tz = cfg.day.tz().name(), dry = cfg.dry, "export starting");
-    let report = export::run(&cfg)?;
+    let report = export::run(cfg)?;
     tracing::info!(
         verdict = report.verdict.as_str(),
         rows = report.rows,

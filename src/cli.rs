@@ -14,6 +14,9 @@ Exit status:
   3  partial: a configured source was unreachable; exported from the others
   4  empty: no record for the day; a valid zero-row file was written
   5  no source: no configured source could be read; nothing was written
+  6  busy: another run holds the lock (see --lock-timeout); nothing was touched
+With several days (--from/--to, --catch-up) the status is the worst day's, in the order
+1, 5, 3, 4, 0; every day is attempted.
 `verify` exits 0 when every file is valid and 1 when any is not.
 
 Environment: every export flag can be set as PARQUET_EXPORTER_<FLAG> (e.g.
@@ -61,6 +64,38 @@ pub enum Command {
     /// ids, day bounds, allowed values, size; across files, schema drift and missing days.
     /// Exit status 0 when everything is valid, 1 when anything is not.
     Verify(VerifyArgs),
+    /// The macOS launchd agent that runs the wrapper with --catch-up daily at 02:30.
+    Launchd {
+        #[arg(value_enum)]
+        action: LaunchdAction,
+        /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
+        #[arg(long, value_name = "PATH")]
+        wrapper: Option<PathBuf>,
+    },
+    /// A systemd user service and timer doing the same on Linux hosts.
+    Systemd {
+        #[arg(value_enum)]
+        action: SystemdAction,
+        /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
+        #[arg(long, value_name = "PATH")]
+        wrapper: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LaunchdAction {
+    /// Print the plist for this machine.
+    Print,
+    /// Write it to ~/Library/LaunchAgents and load it with launchctl bootstrap.
+    Install,
+    /// Unload it with launchctl bootout and remove it.
+    Uninstall,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SystemdAction {
+    /// Print the service and timer units for this machine.
+    Print,
 }
 
 #[derive(Debug, Args)]
@@ -101,8 +136,33 @@ pub struct GlobalArgs {
 #[derive(Debug, Args, Default, Clone)]
 pub struct ExportArgs {
     /// Day to export, YYYY-MM-DD [default: yesterday in --tz].
-    #[arg(long, env = "PARQUET_EXPORTER_DATE", value_name = "YYYY-MM-DD")]
+    #[arg(long, env = "PARQUET_EXPORTER_DATE", value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "catch_up"])]
     pub date: Option<NaiveDate>,
+
+    /// Backfill: export every day from this one through --to, each as its own atomic export.
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "catch_up")]
+    pub from: Option<NaiveDate>,
+
+    /// Last day of a --from backfill [default: yesterday].
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+    pub to: Option<NaiveDate>,
+
+    /// Export every complete day after the newest ops_atomic_*.parquet in --out-dir up to
+    /// yesterday, oldest first (yesterday alone when there is none). The schedule uses this.
+    #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP")]
+    pub catch_up: bool,
+
+    /// Most days one --catch-up run exports [default: 7]; the next run continues.
+    #[arg(long, env = "PARQUET_EXPORTER_MAX_DAYS", value_name = "N")]
+    pub max_days: Option<u32>,
+
+    /// Seconds to wait for another run's lock before giving up (exit 6) [default: 0].
+    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+
+    /// Take this date as today (for replays and tests): "yesterday" is the day before.
+    #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
+    pub today: Option<NaiveDate>,
 
     /// IANA time zone that defines the day, e.g. Asia/Bangkok [default: the system's zone].
     #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
@@ -22,6 +22,7 @@ pub const DEFAULT_SUMMARY_DIR: &str = "02luka/g/reports/parquet";
 const DEFAULT_MARGIN_MINUTES: u32 = 60;
 const DEFAULT_PAGE_SIZE: usize = 1000;
 const DEFAULT_BATCH_ROWS: usize = 8192;
+const DEFAULT_MAX_DAYS: u32 = 7;
 pub const ENV_REDIS_URL: &str = "PARQUET_EXPORTER_REDIS_URL";
 pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
 
@@ -65,9 +66,25 @@ pub struct SqliteConfig {
     pub table: String,
 }
 
+/// Which days a run exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// `--date`, or yesterday.
+    Single,
+    /// `--from … --to …`, inclusive.
+    Range(NaiveDate, NaiveDate),
+    /// `--catch-up`: after the newest export, up to yesterday, at most this many days.
+    CatchUp(u32),
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The day to export (for several days: the one being exported now).
     pub day: Day,
+    pub plan: Plan,
+    /// Yesterday in the configured zone: the last complete day.
+    pub yesterday: NaiveDate,
+    pub lock_timeout: Duration,
     pub redis: Option<RedisConfig>,
     pub sqlite: Option<SqliteConfig>,
     pub out_dir: PathBuf,
@@ -80,6 +97,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The same configuration for another day of a multi-day run.
+    pub fn for_day(&self, date: NaiveDate) -> Result<Config> {
+        Ok(Config {
+            day: Day::new(date, self.day.tz())?,
+            ..self.clone()
+        })
+    }
+
     pub fn parquet_path(&self) -> PathBuf {
         self.out_dir
             .join(format!("ops_atomic_{}.parquet", self.day.compact()))
@@ -156,10 +181,31 @@ impl Config {
     pub fn resolve(args: &ExportArgs, config: Option<&Path>) -> Result<Config> {
         let (file, config_file) = load_file(config)?;
         let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
-        let day = match args.date {
-            Some(d) => Day::new(d, tz)?,
-            None => Day::yesterday(Utc::now(), tz)?,
+        let today = match args.today {
+            Some(t) => t,
+            None => Utc::now().with_timezone(&tz).date_naive(),
         };
+        let yesterday = today
+            .pred_opt()
+            .ok_or_else(|| usage("--today has no day before it"))?;
+        let plan = match (args.from, args.catch_up) {
+            (Some(from), _) => {
+                let to = args.to.unwrap_or(yesterday);
+                if from > to {
+                    return Err(usage(format!("--from {from} is after --to {to}")));
+                }
+                Plan::Range(from, to)
+            }
+            (None, true) => {
+                let n = args.max_days.unwrap_or(DEFAULT_MAX_DAYS);
+                if n == 0 {
+                    return Err(usage("--max-days must be at least 1"));
+                }
+                Plan::CatchUp(n)
+            }
+            (None, false) => Plan::Single,
+        };
+        let day = Day::new(args.date.unwrap_or(yesterday), tz)?;
 
         if args.redis_url.as_deref().is_some_and(url_has_password) {
             return Err(usage(format!(
@@ -255,6 +301,9 @@ impl Config {
         }
         Ok(Config {
             day,
+            plan,
+            yesterday,
+            lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
             redis,
             sqlite,
             out_dir: dir(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?,

@@ -91,7 +91,7 @@ pub struct VerifyReport {
 }
 
 /// The day in a file name `ops_atomic_YYYYMMDD.parquet`.
-fn day_of_name(path: &Path) -> Option<chrono::NaiveDate> {
+pub fn day_of_name(path: &Path) -> Option<chrono::NaiveDate> {
     let name = path.file_name()?.to_str()?;
     let digits = name.strip_prefix("ops_atomic_")?.strip_suffix(".parquet")?;
     chrono::NaiveDate::parse_from_str(digits, "%Y%m%d").ok()

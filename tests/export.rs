@@ -395,6 +395,7 @@ fn rerunning_a_day_gives_the_same_file() {
             .filter(|f| f != "ops.db")
             .collect::<Vec<_>>(),
         [
+            "out/.parquet-exporter.lock",
             "out/ops_atomic_20251030.parquet",
             "out/ops_atomic_20251030.rejects.ndjson",
             "reports/parquet_export_summary_20251030.md"
@@ -491,7 +492,11 @@ fn no_reachable_source_writes_nothing() {
         out.stderr
     );
     assert!(out.stderr.contains("missing.db"));
-    assert!(files_under(home.path()).is_empty());
+    assert_eq!(
+        files_under(home.path()),
+        ["02luka/g/analytics/.parquet-exporter.lock"],
+        "only the run lock: no export, no summary"
+    );
 }
 
 #[test]

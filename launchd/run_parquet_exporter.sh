@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# run_parquet_exporter.sh: what ops scripts and the launchd/systemd schedule call.
+#
+# Finds the binary ($PARQUET_EXPORTER_BIN, then next to this script, then PATH), passes every
+# argument through (so `run_parquet_exporter.sh --dry` works), appends a timestamped header,
+# the run's output (stdout and stderr, merged) and its exit status to the log, shows the same
+# output on stdout, and exits with the exporter's own status.
+#
+# Environment:
+#   PARQUET_EXPORTER_BIN   the binary to run
+#   PARQUET_EXPORTER_LOG   the log file [default: ~/02luka/g/logs/parquet_exporter.log]
+# Written for bash 3.2, the /bin/bash macOS ships.
+set -u
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -n "${PARQUET_EXPORTER_BIN:-}" ]; then
+  bin=$PARQUET_EXPORTER_BIN
+elif [ -x "$script_dir/parquet-exporter" ]; then
+  bin=$script_dir/parquet-exporter
+elif command -v parquet-exporter >/dev/null 2>&1; then
+  bin=$(command -v parquet-exporter)
+else
+  echo "run_parquet_exporter.sh: parquet-exporter not found (set PARQUET_EXPORTER_BIN, put it next to this script, or on PATH)" >&2
+  exit 127
+fi
+if [ ! -x "$bin" ]; then
+  echo "run_parquet_exporter.sh: $bin is not an executable file" >&2
+  exit 127
+fi
+
+log=${PARQUET_EXPORTER_LOG:-${HOME:?HOME is not set}/02luka/g/logs/parquet_exporter.log}
+if ! mkdir -p "$(dirname "$log")"; then
+  echo "run_parquet_exporter.sh: cannot create the log directory for $log" >&2
+  exit 1
+fi
+
+{
+  printf '\n===== %s parquet-exporter' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+  printf ' %q' "$@"
+  printf ' (pid %s, %s)\n' "$$" "$bin"
+} >>"$log"
+
+# PIPESTATUS keeps the exporter's status; tee's would otherwise replace it.
+"$bin" "$@" 2>&1 | tee -a "$log"
+status=${PIPESTATUS[0]}
+
+printf '===== %s exit %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$status" >>"$log"
+exit "$status"

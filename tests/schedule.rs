@@ -1,0 +1,415 @@
+//! Unattended runs: the launchd plist and systemd units, the ops wrapper, catch-up and backfill,
+//! and one run at a time.
+
+mod common;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{exporter, files_under, run};
+
+const TZ: &str = "Asia/Bangkok";
+
+fn wrapper() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh")
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_parquet-exporter"))
+}
+
+/// A SQLite archive with a simulated day for each date.
+fn archive(home: &Path, dates: &[&str]) -> PathBuf {
+    for d in dates {
+        let out =
+            run(exporter(home).args(["simulate", "--date", d, "--tz", TZ, "--sqlite", "ops.db"]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    home.join("ops.db")
+}
+
+fn parquet_days(dir: &Path) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .collect()
+}
+
+#[test]
+fn launchd_print_renders_this_machines_plist_without_secrets() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("02luka/config/parquet_exporter.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, "redis_url = \"redis://:topsecret@127.0.0.1:6379\"\n").unwrap();
+    let out = run(exporter(home.path())
+        .args(["launchd", "print"])
+        .env("PARQUET_EXPORTER_REDIS_PASSWORD", "topsecret"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("topsecret"));
+    let v = plist::Value::from_reader_xml(out.stdout.as_bytes()).expect("a valid plist");
+    let d = v.as_dictionary().unwrap();
+    assert_eq!(d["Label"].as_string(), Some("com.02luka.analytics.parquet"));
+    let when = d["StartCalendarInterval"].as_dictionary().unwrap();
+    assert_eq!(
+        (
+            when["Hour"].as_signed_integer(),
+            when["Minute"].as_signed_integer()
+        ),
+        (Some(2), Some(30))
+    );
+    let args: Vec<String> = d["ProgramArguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_string().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "/bin/bash".to_string(),
+            wrapper().canonicalize().unwrap().display().to_string(),
+            "--catch-up".into()
+        ]
+    );
+    let home_s = home.path().display().to_string();
+    assert_eq!(
+        d["StandardOutPath"].as_string().unwrap(),
+        format!("{home_s}/02luka/g/logs/parquet_exporter.launchd.out.log")
+    );
+    assert_eq!(
+        d["StandardErrorPath"].as_string().unwrap(),
+        format!("{home_s}/02luka/g/logs/parquet_exporter.launchd.err.log")
+    );
+    let env = d["EnvironmentVariables"].as_dictionary().unwrap();
+    assert_eq!(
+        env["PARQUET_EXPORTER_BIN"].as_string().unwrap(),
+        bin().canonicalize().unwrap().display().to_string()
+    );
+    assert_eq!(
+        env["PARQUET_EXPORTER_CONFIG"].as_string().unwrap(),
+        cfg.display().to_string()
+    );
+    assert!(env["PATH"]
+        .as_string()
+        .unwrap()
+        .contains("/opt/homebrew/bin"));
+
+    if !cfg!(target_os = "macos") {
+        let out = run(exporter(home.path()).args(["launchd", "install"]));
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("works only on macOS"), "{}", out.stderr);
+        assert!(!home.path().join("Library").exists());
+    }
+    let out = run(exporter(home.path()).args(["systemd", "print"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("OnCalendar=*-*-* 02:30:00") && out.stdout.contains("Persistent=true")
+    );
+    assert!(out.stdout.contains("--catch-up"));
+}
+
+#[test]
+fn the_wrapper_logs_and_keeps_the_exit_status() {
+    let home = tempfile::tempdir().unwrap();
+    let db = archive(home.path(), &["2025-10-30"]);
+    let wrap = |args: &[&str]| {
+        let out = Command::new("bash")
+            .arg(wrapper())
+            .args(args)
+            .env("HOME", home.path())
+            .env("PARQUET_EXPORTER_BIN", bin())
+            .env_remove("PARQUET_EXPORTER_LOG")
+            .current_dir(home.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let log = home.path().join("02luka/g/logs/parquet_exporter.log");
+    let db_s = db.display().to_string();
+
+    let (code, stdout) = wrap(&[
+        "--dry",
+        "--date",
+        "2025-10-30",
+        "--tz",
+        TZ,
+        "--sqlite",
+        &db_s,
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("dry run: nothing written"),
+        "--dry passed through: {stdout}"
+    );
+    assert!(!home.path().join("02luka/g/analytics").exists());
+
+    let (code, _) = wrap(&["--date", "2025-10-30", "--tz", TZ, "--sqlite", &db_s]);
+    assert_eq!(code, 0);
+    assert!(home
+        .path()
+        .join("02luka/g/analytics/ops_atomic_20251030.parquet")
+        .exists());
+
+    let (code, _) = wrap(&["--date", "2025-10-30", "--tz", TZ]);
+    assert_eq!(code, 2, "a usage error's status comes through the wrapper");
+    let (code, _) = wrap(&[
+        "--date",
+        "2025-10-30",
+        "--tz",
+        TZ,
+        "--sqlite",
+        "/nonexistent/ops.db",
+    ]);
+    assert_eq!(code, 5, "so does no-source");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text.matches("===== ").count(),
+        8,
+        "a header and a footer per run:\n{text}"
+    );
+    assert!(
+        text.contains("parquet-exporter --dry --date 2025-10-30"),
+        "{text}"
+    );
+    assert!(text.contains("summary:"));
+    assert!(text.contains("no source configured"));
+    let exits: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" exit "))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(exits, ["0", "0", "2", "5"]);
+
+    // A log path of the caller's choosing, and a binary that is not there.
+    let other = home.path().join("elsewhere/run.log");
+    let out = Command::new("bash")
+        .arg(wrapper())
+        .arg("--help")
+        .env("HOME", home.path())
+        .env("PARQUET_EXPORTER_BIN", bin())
+        .env("PARQUET_EXPORTER_LOG", &other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(std::fs::read_to_string(&other)
+        .unwrap()
+        .contains("Exit status:"));
+    let out = Command::new("bash")
+        .arg(wrapper())
+        .env("HOME", home.path())
+        .env("PARQUET_EXPORTER_BIN", home.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+}
+
+#[test]
+fn the_wrapper_passes_shellcheck() {
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(wrapper())
+        .status()
+        .unwrap();
+    assert!(syntax.success());
+    let out = Command::new("shellcheck")
+        .arg(wrapper())
+        .output()
+        .expect("shellcheck must be installed (apt-get install -y shellcheck; .ci/run does)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn catch_up_fills_a_three_day_hole_and_nothing_else() {
+    let home = tempfile::tempdir().unwrap();
+    let db = archive(
+        home.path(),
+        &["2025-10-26", "2025-10-27", "2025-10-28", "2025-10-29"],
+    );
+    let base = |cmd: &mut Command| {
+        cmd.args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "out"])
+            .arg("--sqlite")
+            .arg(&db);
+    };
+    let mut first = exporter(home.path());
+    base(first.args(["--date", "2025-10-26"]));
+    assert_eq!(run(&mut first).code, 0);
+    let before = std::fs::read(home.path().join("out/ops_atomic_20251026.parquet")).unwrap();
+
+    let mut cmd = exporter(home.path());
+    base(cmd.args(["--catch-up", "--today", "2025-10-30", "--json"]));
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let days: Vec<&str> = v["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["day"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        days,
+        ["2025-10-27", "2025-10-28", "2025-10-29"],
+        "oldest first"
+    );
+    assert_eq!(
+        parquet_days(&home.path().join("out")),
+        [
+            "ops_atomic_20251026.parquet",
+            "ops_atomic_20251027.parquet",
+            "ops_atomic_20251028.parquet",
+            "ops_atomic_20251029.parquet"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(home.path().join("out/ops_atomic_20251026.parquet")).unwrap(),
+        before,
+        "existing day untouched"
+    );
+
+    // Up to date: nothing to do.
+    let mut again = exporter(home.path());
+    base(again.args(["--catch-up", "--today", "2025-10-30"]));
+    let out = run(&mut again);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("days: 0 attempted"), "{}", out.stdout);
+
+    // --max-days bounds a long hole; the next run continues where it stopped.
+    let mut later = exporter(home.path());
+    base(later.args([
+        "--catch-up",
+        "--today",
+        "2025-11-05",
+        "--max-days",
+        "2",
+        "--json",
+    ]));
+    let out = run(&mut later);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let days: Vec<&str> = v["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["day"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, ["2025-10-30", "2025-10-31"]);
+    assert_eq!(out.code, 4, "days with no records are empty");
+}
+
+#[test]
+fn a_backfill_continues_past_a_failed_day_and_reports_it() {
+    let home = tempfile::tempdir().unwrap();
+    let db = archive(home.path(), &["2025-10-27", "2025-10-28", "2025-10-29"]);
+    // A directory where the 28th's file should go makes that day's write fail.
+    std::fs::create_dir_all(home.path().join("out/ops_atomic_20251028.parquet/blocker")).unwrap();
+    let out = run(exporter(home.path())
+        .args([
+            "--from",
+            "2025-10-27",
+            "--to",
+            "2025-10-29",
+            "--tz",
+            TZ,
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "out",
+        ])
+        .arg("--sqlite")
+        .arg(&db));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("day 2025-10-28: FAILED"),
+        "{}",
+        out.stdout
+    );
+    assert!(out
+        .stdout
+        .contains("days: 3 attempted, 2 exported, 1 failed"));
+    assert!(home
+        .path()
+        .join("out/ops_atomic_20251027.parquet")
+        .is_file());
+    assert!(home
+        .path()
+        .join("out/ops_atomic_20251029.parquet")
+        .is_file());
+    assert!(
+        !files_under(&home.path().join("out"))
+            .iter()
+            .any(|f| f.ends_with(".tmp")),
+        "no temp file left"
+    );
+}
+
+#[test]
+fn a_second_run_fails_cleanly_or_waits_for_the_lock() {
+    let home = tempfile::tempdir().unwrap();
+    let db = archive(home.path(), &["2025-10-30"]);
+    let args = [
+        "--date",
+        "2025-10-30",
+        "--tz",
+        TZ,
+        "--out-dir",
+        "out",
+        "--summary-dir",
+        "out",
+    ];
+    assert_eq!(
+        run(exporter(home.path()).args(args).arg("--sqlite").arg(&db)).code,
+        0
+    );
+    let before = std::fs::read(home.path().join("out/ops_atomic_20251030.parquet")).unwrap();
+
+    // Another run holds the lock.
+    let lock = File::options()
+        .write(true)
+        .open(home.path().join("out/.parquet-exporter.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let started = Instant::now();
+    let out = run(exporter(home.path()).args(args).arg("--sqlite").arg(&db));
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("another parquet-exporter run holds the lock"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "default timeout 0 fails at once"
+    );
+    assert_eq!(
+        std::fs::read(home.path().join("out/ops_atomic_20251030.parquet")).unwrap(),
+        before
+    );
+
+    // With a timeout, the second run waits for the first to finish.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        drop(lock);
+    });
+    let out = run(exporter(home.path())
+        .args(args)
+        .args(["--lock-timeout", "20"])
+        .arg("--sqlite")
+        .arg(&db));
+    releaser.join().unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(home.path().join("out/ops_atomic_20251030.parquet")).unwrap(),
+        before,
+        "same day, same file"
+    );
+}
