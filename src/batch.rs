@@ -80,7 +80,6 @@ pub struct BatchBuilder {
     launchagent_digest: StringBuilder,
     checks: MapBuilder<StringBuilder, StringBuilder>,
     source: StringBuilder,
-    rows: usize,
 }
 
 impl BatchBuilder {
@@ -104,16 +103,7 @@ impl BatchBuilder {
                 StringBuilder::new(),
             ),
             source: s(),
-            rows: 0,
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     pub fn append(&mut self, row: &Row) {
@@ -141,7 +131,6 @@ impl BatchBuilder {
             .append(!r.checks.is_empty())
             .expect("map keys are never null");
         self.source.append_value(row.source.as_str());
-        self.rows += 1;
     }
 
     /// The rows appended since the last call, as one batch of schema v1.
@@ -161,7 +150,6 @@ impl BatchBuilder {
             Arc::new(self.checks.finish()),
             Arc::new(self.source.finish()),
         ];
-        self.rows = 0;
         RecordBatch::try_new(schema(), columns).expect("builders match schema v1")
     }
 }
@@ -248,7 +236,6 @@ pub(crate) mod tests {
         }
         let batch = b.finish();
         assert_eq!(batch.num_rows(), 2);
-        assert!(b.is_empty());
         let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
         assert_eq!(ts.value(1), 2);
         let dur = batch

@@ -227,7 +227,7 @@ fn reject_reasons(rejects: &[Reject]) -> Vec<(String, u64)> {
     v
 }
 
-fn file_metadata(cfg: &Config, report: &RunReport) -> Vec<(String, String)> {
+fn file_metadata(report: &RunReport) -> Vec<(String, String)> {
     let mut kv = vec![
         (
             "ops_atomic.schema_version".to_string(),
@@ -259,7 +259,6 @@ fn file_metadata(cfg: &Config, report: &RunReport) -> Vec<(String, String)> {
             s.counts.rejected.to_string(),
         ));
     }
-    debug_assert_eq!(cfg.day.to_string(), report.day);
     kv
 }
 
@@ -348,7 +347,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         report.merged,
         report.rejected
     );
-    let metadata = file_metadata(cfg, &report);
+    let metadata = file_metadata(&report);
 
     if cfg.dry {
         // Build the batches exactly as a real run would, and check they match schema v1.

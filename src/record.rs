@@ -114,11 +114,6 @@ impl RawRecord {
         }
     }
 
-    pub fn with(mut self, name: &str, value: RawValue) -> Self {
-        self.fields.insert(name.to_string(), value);
-        self
-    }
-
     fn get(&self, name: &str) -> Option<&RawValue> {
         match self.fields.get(name) {
             None | Some(RawValue::Null) => None,

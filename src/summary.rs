@@ -4,19 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::export::{RunReport, Verdict, CADENCE_MS};
-
-fn size(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!(
-            "{:.2} MiB ({bytes} bytes)",
-            bytes as f64 / (1u64 << 20) as f64
-        )
-    } else if bytes >= 1 << 10 {
-        format!("{:.1} KiB ({bytes} bytes)", bytes as f64 / 1024.0)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
+use crate::verify::human_size;
 
 fn headline(r: &RunReport) -> String {
     let unavailable: Vec<String> = r
@@ -54,7 +42,7 @@ pub fn render(r: &RunReport) -> String {
     }
     let _ = writeln!(w, "| Rows | {} |", r.rows);
     if let Some(b) = r.bytes {
-        let _ = writeln!(w, "| File size | {} |", size(b));
+        let _ = writeln!(w, "| File size | {} |", human_size(b));
     }
     if let Some(c) = &r.readback {
         let _ = writeln!(w, "| Compression | {} |", c.compression());
@@ -257,7 +245,7 @@ mod tests {
             "✅ success: 5 rows exported",
             "Asia/Bangkok",
             "| Rows | 5 |",
-            "2.0 KiB (2048 bytes)",
+            "2.0 KB (2048 bytes)",
             "Records read 7 = rows written 5 + duplicates merged 1 + rejected 1",
             "| unknown_status | 1 |",
             "| healthy | 4 | 80.0% |",

@@ -167,7 +167,8 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: u64) -> VerifyReport {
     }
 }
 
-fn human_size(bytes: u64) -> String {
+/// Bytes in decimal units (the size limit is in MB), with the exact count.
+pub fn human_size(bytes: u64) -> String {
     if bytes >= 1_000_000 {
         format!("{:.2} MB ({bytes} bytes)", bytes as f64 / 1e6)
     } else {

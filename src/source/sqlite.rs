@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
@@ -185,25 +185,27 @@ fn raw_value(v: ValueRef<'_>) -> RawValue {
     }
 }
 
-/// Whether SQLite would serve the day query from an index on `ts` (used by tests and `--dry`).
-pub fn query_plan(conn: &Connection, table: &str) -> anyhow::Result<Vec<String>> {
-    let cols: Vec<String> = columns_of(conn, table, Path::new("?")).map_err(|e| anyhow!("{e}"))?;
-    if cols.is_empty() {
-        bail!("no table {table}");
-    }
-    let present: Vec<&str> = cols.iter().map(String::as_str).collect();
-    let mut stmt = conn.prepare(&format!(
-        "EXPLAIN QUERY PLAN {}",
-        day_query(table, &present)
-    ))?;
-    let rows = stmt.query_map(rusqlite::params![0, 1, "a", "b"], |r| r.get::<_, String>(3))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::bail;
     use chrono::NaiveDate;
+
+    /// How SQLite would run the day query.
+    fn query_plan(conn: &Connection, table: &str) -> anyhow::Result<Vec<String>> {
+        let cols: Vec<String> =
+            columns_of(conn, table, Path::new("?")).map_err(|e| anyhow!("{e}"))?;
+        if cols.is_empty() {
+            bail!("no table {table}");
+        }
+        let present: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let mut stmt = conn.prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            day_query(table, &present)
+        ))?;
+        let rows = stmt.query_map(rusqlite::params![0, 1, "a", "b"], |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 
     fn day() -> Day {
         Day::new(
