@@ -9,6 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 use parquet_exporter::config::{Config, Plan, RedisConfig, SqliteConfig};
 use parquet_exporter::day::Day;
 use parquet_exporter::export;
@@ -163,31 +166,12 @@ fn main() {
         std::fs::create_dir_all(&out).unwrap();
         report("sqlite", n, &measure("sqlite", db.to_str().unwrap(), &out));
     }
-    let Ok(mut server) = Command::new("redis-server")
-        .args([
-            "--port",
-            "0",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--unixsocket",
-        ])
-        .arg(tmp.path().join("r.sock"))
-        .arg("--dir")
-        .arg(tmp.path())
-        .stdout(Stdio::null())
-        .spawn()
-    else {
+    if Command::new("redis-server").arg("--version").output().is_err() {
         println!("(redis-server not found: Redis rows skipped)");
         return;
-    };
-    let sock = tmp.path().join("r.sock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let url = format!("unix://{}", sock.display());
+    let server = common::Redis::start();
+    let url = server.url();
     for &n in &sizes {
         let stream_url = url.clone();
         let target = Target {
@@ -202,6 +186,5 @@ fn main() {
         std::fs::create_dir_all(&out).unwrap();
         report("redis", n, &measure("redis", &stream_url, &out));
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
