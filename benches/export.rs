@@ -166,7 +166,11 @@ fn main() {
         std::fs::create_dir_all(&out).unwrap();
         report("sqlite", n, &measure("sqlite", db.to_str().unwrap(), &out));
     }
-    if Command::new("redis-server").arg("--version").output().is_err() {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("(redis-server not found: Redis rows skipped)");
         return;
     }

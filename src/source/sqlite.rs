@@ -167,13 +167,25 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
                 raw.fields
                     .insert(field.to_string(), raw_value(row.get_ref(i)?));
             }
-            sink.push(&raw, None);
+            let hint = text_ts_hint(raw.fields.get("timestamp"));
+            sink.push(&raw, hint);
         }
         Ok(())
     };
     read()
         .with_context(|| format!("reading table {table} in {}", path.display()))
         .map_err(SourceError::Unavailable)
+}
+
+/// Where an unreadable TEXT `ts` belongs. The widened text range selects it on several days;
+/// its leading `YYYY-MM-DD` (read as UTC) picks exactly one of them to reject it on. Without a
+/// date prefix it is rejected on every day that selects it, rather than on none.
+fn text_ts_hint(ts: Option<&RawValue>) -> Option<i64> {
+    let Some(RawValue::Text(t)) = ts else {
+        return None;
+    };
+    let date = chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(12, 0, 0)?.and_utc().timestamp_millis())
 }
 
 fn raw_value(v: ValueRef<'_>) -> RawValue {
@@ -271,6 +283,30 @@ mod tests {
         // The previous day's integer is outside the index range; the next day's text is inside
         // the widened text range and cut by its timestamp.
         assert_eq!(out.counts.other_day, 1);
+    }
+
+    #[test]
+    fn an_unreadable_text_ts_is_rejected_on_one_day_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&ddl("t")).unwrap();
+        conn.execute_batch("INSERT INTO t (ts, status) VALUES ('2025-10-30T25:99:00Z', 'ok');")
+            .unwrap();
+        drop(conn);
+        let mut rejected_on = Vec::new();
+        for d in 27..=33 {
+            let date = NaiveDate::from_ymd_opt(2025, 10, 1).unwrap() + chrono::Days::new(d - 1);
+            let day = Day::new(date, "UTC".parse().unwrap()).unwrap();
+            let mut c = Collector::new(&day, Source::Sqlite);
+            read(&path, "t", &day, &mut c).unwrap();
+            let out = c.finish();
+            if out.counts.rejected > 0 {
+                assert_eq!(out.rejects[0].reason_code, "bad_timestamp");
+                rejected_on.push(day.to_string());
+            }
+        }
+        assert_eq!(rejected_on, ["2025-10-30"]);
     }
 
     #[test]
