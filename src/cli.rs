@@ -19,9 +19,8 @@ With several days (--from/--to, --catch-up) the status is the worst day's, in th
 1, 5, 3, 4, 0; every day is attempted.
 `verify` exits 0 when every file is valid and 1 when any is not.
 
-Environment: every export flag can be set as PARQUET_EXPORTER_<FLAG> (e.g.
-PARQUET_EXPORTER_SQLITE, PARQUET_EXPORTER_REDIS_URL); the Redis password as
-PARQUET_EXPORTER_REDIS_PASSWORD. Precedence: flag > environment > config file > default.
+Environment: export flags marked [env: ...] can be set there, and PARQUET_EXPORTER_REDIS_URL;
+the Redis password as PARQUET_EXPORTER_REDIS_PASSWORD. Precedence: flag > environment > config file > default.
 RUST_LOG sets log filtering (default: info; -v debug, -q warnings only).";
 
 /// Exports one day of OPS-Atomic heartbeat records from Redis and SQLite into a schema-v1,
