@@ -125,6 +125,22 @@ fn redis_entries(redis: &Redis) {
     );
 }
 
+/// A temp HOME holding `ops.db` with the SQLite rows above.
+fn home_with_archive() -> (tempfile::TempDir, std::path::PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("ops.db");
+    sqlite_rows(&db);
+    (home, db)
+}
+
+/// The same, plus a private Redis holding the stream entries above.
+fn home_with_both() -> (tempfile::TempDir, std::path::PathBuf, Redis) {
+    let (home, db) = home_with_archive();
+    let redis = Redis::start();
+    redis_entries(&redis);
+    (home, db, redis)
+}
+
 fn strings(b: &RecordBatch, col: usize) -> Vec<Option<String>> {
     b.column(col)
         .as_string::<i32>()
@@ -154,11 +170,7 @@ fn export_args(home: &Path, db: &Path, redis_url: &str) -> std::process::Command
 
 #[test]
 fn a_day_from_both_sources_is_merged_typed_and_complete() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("ops.db");
-    sqlite_rows(&db);
-    let redis = Redis::start();
-    redis_entries(&redis);
+    let (home, db, redis) = home_with_both();
 
     let out = run(&mut export_args(home.path(), &db, &redis.url()));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -368,11 +380,7 @@ fn a_day_from_both_sources_is_merged_typed_and_complete() {
 
 #[test]
 fn rerunning_a_day_gives_the_same_file() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("ops.db");
-    sqlite_rows(&db);
-    let redis = Redis::start();
-    redis_entries(&redis);
+    let (home, db, redis) = home_with_both();
     let path = home.path().join("out/ops_atomic_20251030.parquet");
     assert_eq!(
         run(&mut export_args(home.path(), &db, &redis.url())).code,
@@ -405,11 +413,7 @@ fn rerunning_a_day_gives_the_same_file() {
 
 #[test]
 fn dry_run_reads_and_builds_but_creates_nothing() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("ops.db");
-    sqlite_rows(&db);
-    let redis = Redis::start();
-    redis_entries(&redis);
+    let (home, db, redis) = home_with_both();
     let before = files_under(home.path());
     let out = run(exporter(home.path())
         .args([
@@ -446,9 +450,7 @@ fn dry_run_reads_and_builds_but_creates_nothing() {
 
 #[test]
 fn unreachable_redis_is_a_partial_run() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("ops.db");
-    sqlite_rows(&db);
+    let (home, db) = home_with_archive();
     let dead = home.path().join("no-redis.sock");
     let out = run(&mut export_args(
         home.path(),
@@ -501,9 +503,7 @@ fn no_reachable_source_writes_nothing() {
 
 #[test]
 fn a_missing_table_fails_and_keeps_the_previous_file() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("ops.db");
-    sqlite_rows(&db);
+    let (home, db) = home_with_archive();
     let args = [
         "--date",
         DAY,
@@ -551,9 +551,7 @@ fn a_missing_table_fails_and_keeps_the_previous_file() {
 
 #[test]
 fn a_day_without_records_is_an_empty_valid_file() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("ops.db");
-    sqlite_rows(&db);
+    let (home, db) = home_with_archive();
     let out = run(exporter(home.path())
         .args([
             "--date",
@@ -648,9 +646,7 @@ fn a_password_stays_out_of_argv_and_logs() {
 
 #[test]
 fn export_reads_sqlite_while_a_writer_holds_a_transaction() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("ops.db");
-    sqlite_rows(&db);
+    let (home, db) = home_with_archive();
     let writer = rusqlite::Connection::open(&db).unwrap();
     writer.pragma_update(None, "journal_mode", "WAL").unwrap();
     writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO ops_atomic_heartbeats (ts, status) VALUES (1761760900000, 'ok');").unwrap();
