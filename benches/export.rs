@@ -61,6 +61,7 @@ fn child(kind: &str, arg: &str, out: &Path) {
                 target: Target {
                     url: arg.into(),
                     password: None,
+                    ca_file: None,
                 },
                 stream: "ops:atomic:heartbeats".into(),
                 margin: Duration::from_secs(3600),
@@ -181,6 +182,7 @@ fn main() {
         let target = Target {
             url: stream_url.clone(),
             password: None,
+            ca_file: None,
         };
         let mut conn = parquet_exporter::source::redis::connect(&target).unwrap();
         let _: () = redis::cmd("FLUSHALL").query(&mut conn).unwrap(); // our private server only

@@ -398,6 +398,7 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         let target = Target {
             url,
             password: std::env::var(ENV_REDIS_PASSWORD).ok(),
+            ca_file: args.redis_ca_file.clone(),
         };
         simulate::write_redis(&target, &args.redis_stream, &redis_beats)?;
         writeln!(

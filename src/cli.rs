@@ -167,7 +167,8 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]
     pub tz: Option<String>,
 
-    /// Redis URL (redis://, unix:// or redis+unix://). Also PARQUET_EXPORTER_REDIS_URL.
+    /// Redis URL (redis://, rediss:// for TLS, unix:// or redis+unix://). Also
+    /// PARQUET_EXPORTER_REDIS_URL.
     /// A URL with a password is refused here: put it in the environment or the config file,
     /// or give the password alone in PARQUET_EXPORTER_REDIS_PASSWORD.
     #[arg(long, value_name = "URL")]
@@ -176,6 +177,10 @@ pub struct ExportArgs {
     /// Redis stream key [default: ops:atomic:heartbeats].
     #[arg(long, env = "PARQUET_EXPORTER_REDIS_STREAM", value_name = "KEY")]
     pub redis_stream: Option<String>,
+
+    /// PEM CA certificate to trust for rediss:// [default: the system's trust store].
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_CA_FILE", value_name = "PATH")]
+    pub redis_ca_file: Option<PathBuf>,
 
     /// Minutes the stream's entry-ID range is widened on each side of the day [default: 60].
     #[arg(
@@ -253,6 +258,10 @@ pub struct SimulateArgs {
     /// Redis stream key.
     #[arg(long, default_value = "ops:atomic:heartbeats")]
     pub redis_stream: String,
+
+    /// PEM CA certificate to trust for rediss://.
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_CA_FILE", value_name = "PATH")]
+    pub redis_ca_file: Option<PathBuf>,
 
     /// Also write this many malformed records, to see rejects at work.
     #[arg(long, default_value_t = 0)]

@@ -42,6 +42,7 @@ pub struct FileConfig {
     pub tz: Option<String>,
     pub redis_url: Option<String>,
     pub redis_password: Option<String>,
+    pub redis_ca_file: Option<PathBuf>,
     pub redis_stream: Option<String>,
     pub redis_margin_minutes: Option<u32>,
     pub redis_page_size: Option<usize>,
@@ -228,16 +229,15 @@ impl Config {
                 if page_size == 0 {
                     return Err(usage("--redis-page-size must be at least 1"));
                 }
-                if url.starts_with("rediss://") {
-                    return Err(usage(
-                        "rediss:// (TLS) is not supported by this build; use redis:// through a \
-                         local TLS tunnel or a unix socket",
-                    ));
-                }
                 Some(RedisConfig {
                     target: Target {
                         url,
                         password: env_nonempty(ENV_REDIS_PASSWORD).or(file.redis_password),
+                        ca_file: args
+                            .redis_ca_file
+                            .clone()
+                            .or(file.redis_ca_file)
+                            .map(expand),
                     },
                     stream: args
                         .redis_stream

@@ -19,6 +19,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Target {
     pub url: String,
     pub password: Option<String>,
+    /// PEM CA certificate(s) to trust for `rediss://` instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Target {
@@ -26,6 +28,7 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("url", &redact(&self.url))
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -84,7 +87,21 @@ pub fn connect(target: &Target) -> Result<Connection> {
             info = info.set_redis_settings(settings);
         }
     }
-    let client = Client::open(info).with_context(|| format!("Redis at {}", redact(&target.url)))?;
+    let client = match &target.ca_file {
+        None => Client::open(info),
+        Some(ca) => {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("reading Redis CA certificate {}", ca.display()))?;
+            Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+        }
+    }
+    .with_context(|| format!("Redis at {}", redact(&target.url)))?;
     let conn = client
         .get_connection_with_timeout(TIMEOUT)
         .with_context(|| format!("connecting to Redis at {}", redact(&target.url)))?;
@@ -273,6 +290,7 @@ mod tests {
         let t = Target {
             url: "redis://:pw@h".into(),
             password: Some("x".into()),
+            ca_file: None,
         };
         assert!(!format!("{t:?}").contains("pw"));
     }
