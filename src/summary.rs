@@ -78,6 +78,13 @@ pub fn render(r: &RunReport) -> String {
         "\nRecords read {} = rows written {} + duplicates merged {} + rejected {}.",
         r.read, r.rows, r.merged, r.rejected
     );
+    for s in r.sources.iter().filter(|s| s.counts.no_day > 0) {
+        let _ = writeln!(
+            w,
+            "⚠️ {} holds {} records whose timestamp places them on no day; they are in no export.",
+            s.name, s.counts.no_day
+        );
+    }
     let _ = writeln!(
         w,
         "Conflicts (copies of one record_id that differed; the SQLite copy was kept): {}.",
@@ -202,6 +209,7 @@ mod tests {
                         read: 7,
                         rejected: 1,
                         other_day: 0,
+                        no_day: 3,
                     },
                 },
                 SourceReport {
@@ -251,6 +259,7 @@ mod tests {
             "| healthy | 4 | 80.0% |",
             "First record: 2025-10-30T00:01:00.000+07:00",
             "ops_atomic_20251030.rejects.ndjson",
+            "sqlite holds 3 records whose timestamp places them on no day",
         ] {
             assert!(md.contains(want), "missing {want:?} in\n{md}");
         }

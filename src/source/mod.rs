@@ -53,6 +53,9 @@ pub struct SourceCounts {
     pub rejected: u64,
     /// Records read only because the read range is wider than the day; not counted as read.
     pub other_day: u64,
+    /// Records the source holds that no day can select (a SQLite `ts` that is NULL or text that
+    /// cannot start with a date). They are in no export; the summary says how many there are.
+    pub no_day: u64,
 }
 
 /// What one source yielded for the day.
@@ -102,6 +105,11 @@ impl<'d> Collector<'d> {
             }
             Classified::OtherDay => self.out.counts.other_day += 1,
         }
+    }
+
+    /// Counts records that belong to no day at all (see `SourceCounts::no_day`).
+    pub fn no_day(&mut self, n: u64) {
+        self.out.counts.no_day += n;
     }
 
     pub fn finish(self) -> Ingested {

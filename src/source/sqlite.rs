@@ -170,11 +170,35 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             let hint = text_ts_hint(raw.fields.get("timestamp"));
             sink.push(&raw, hint);
         }
+        drop(rows);
+        let ts_nullable: bool = conn.query_row(
+            "SELECT \"notnull\" = 0 FROM pragma_table_info(?1) WHERE name = 'ts'",
+            [table],
+            |r| r.get(0),
+        )?;
+        let no_day: i64 = conn.query_row(&no_day_query(table, ts_nullable), [], |r| r.get(0))?;
+        sink.no_day(no_day as u64);
         Ok(())
     };
     read()
         .with_context(|| format!("reading table {table} in {}", path.display()))
         .map_err(SourceError::Unavailable)
+}
+
+/// Counts rows that no day's ranges can select: NULL `ts`, and text that sorts before any digit
+/// or after them (so cannot start with a date). Index range scans only, like the day query.
+/// (SQLite answers `ts IS NULL` on a NOT NULL column by walking the whole index, so that part is
+/// left out where the column cannot hold NULL.)
+fn no_day_query(table: &str, ts_nullable: bool) -> String {
+    let nulls = if ts_nullable {
+        format!("(SELECT count(*) FROM {table} WHERE ts IS NULL) + ")
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT {nulls}(SELECT count(*) FROM {table} WHERE ts >= '' AND ts < '0') \
+              + (SELECT count(*) FROM {table} WHERE ts >= ':')"
+    )
 }
 
 /// Where an unreadable TEXT `ts` belongs. The widened text range selects it on several days;
@@ -240,6 +264,31 @@ mod tests {
             "{plan:?}"
         );
         assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{plan:?}");
+        // The no-day count: index searches only, with ts NOT NULL (canonical) and nullable.
+        conn.execute_batch("CREATE TABLE n (ts INTEGER, status TEXT); CREATE INDEX n_ts ON n(ts);")
+            .unwrap();
+        for (table, nullable) in [("ops_atomic_heartbeats", false), ("n", true)] {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    no_day_query(table, nullable)
+                ))
+                .unwrap();
+            let plan: Vec<String> = stmt
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let searches = plan
+                .iter()
+                .filter(|l| l.starts_with(&format!("SEARCH {table} USING COVERING INDEX")))
+                .count();
+            assert_eq!(searches, if nullable { 3 } else { 2 }, "{plan:?}");
+            assert!(
+                !plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]
@@ -262,7 +311,9 @@ mod tests {
              INSERT INTO t VALUES ('2025-10-30T16:59:59.999Z', 'ok', 'text-last-ms');
              INSERT INTO t VALUES ('2025-10-31T00:00:00+07:00', 'ok', 'text-next-day');
              INSERT INTO t VALUES (1761757199999, 'ok', 'int-prev-day');
-             INSERT INTO t VALUES ('2025-10-30T12:00:00Z', 'bogus', 'text-bad-status');",
+             INSERT INTO t VALUES ('2025-10-30T12:00:00Z', 'bogus', 'text-bad-status');
+             INSERT INTO t VALUES (NULL, 'ok', 'no-ts');
+             INSERT INTO t VALUES ('yesterday', 'ok', 'words');",
         )
         .unwrap();
         drop(conn);
@@ -283,6 +334,10 @@ mod tests {
         // The previous day's integer is outside the index range; the next day's text is inside
         // the widened text range and cut by its timestamp.
         assert_eq!(out.counts.other_day, 1);
+        assert_eq!(
+            out.counts.no_day, 2,
+            "NULL and 'yesterday' belong to no day"
+        );
     }
 
     #[test]
