@@ -263,7 +263,9 @@ fn file_metadata(report: &RunReport) -> Vec<(String, String)> {
 }
 
 /// Runs the export for `cfg.day`. Returns the report; the caller maps its verdict to the exit
-/// status. Errors are failures: nothing was replaced.
+/// status. An error before the Parquet file's rename leaves the previous file in place; after
+/// it (rejects or summary not writable) the new file is complete and the error still fails
+/// the run.
 pub fn run(cfg: &Config) -> Result<RunReport> {
     let started = Instant::now();
     let day = &cfg.day;
