@@ -30,13 +30,6 @@ impl Merger {
         Self::default()
     }
 
-    pub fn add(&mut self, record: Record, from: Source) {
-        self.rows.push(Row {
-            record,
-            source: from,
-        });
-    }
-
     /// Adds a source's rows; the first batch is taken over without copying.
     pub fn extend(&mut self, rows: Vec<Row>) {
         if self.rows.is_empty() {
@@ -88,6 +81,14 @@ mod tests {
     use super::*;
     use crate::record::{AgentStatus, CheckStatus, Status};
 
+    /// One copy read from `from`, in reading order.
+    fn add(m: &mut Merger, record: Record, from: Source) {
+        m.extend(vec![Row {
+            record,
+            source: from,
+        }]);
+    }
+
     fn rec(id: &str, ts: i64, status: Status) -> Record {
         Record {
             record_id: id.into(),
@@ -108,8 +109,8 @@ mod tests {
     #[test]
     fn same_copy_in_both_is_one_row_without_conflict() {
         let mut m = Merger::new();
-        m.add(rec("a", 1, Status::Healthy), Source::Redis);
-        m.add(rec("a", 1, Status::Healthy), Source::Sqlite);
+        add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
+        add(&mut m, rec("a", 1, Status::Healthy), Source::Sqlite);
         let (rows, stats) = m.into_sorted();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].source, Source::Both);
@@ -128,11 +129,11 @@ mod tests {
             let mut m = Merger::new();
             let (r, s) = (rec("a", 1, Status::Critical), rec("a", 1, Status::Healthy));
             if sqlite_first {
-                m.add(s, Source::Sqlite);
-                m.add(r, Source::Redis);
+                add(&mut m, s, Source::Sqlite);
+                add(&mut m, r, Source::Redis);
             } else {
-                m.add(r, Source::Redis);
-                m.add(s, Source::Sqlite);
+                add(&mut m, r, Source::Redis);
+                add(&mut m, s, Source::Sqlite);
             }
             let (rows, stats) = m.into_sorted();
             assert_eq!(
@@ -154,9 +155,9 @@ mod tests {
     #[test]
     fn redis_after_both_does_not_override_sqlite() {
         let mut m = Merger::new();
-        m.add(rec("a", 1, Status::Healthy), Source::Sqlite);
-        m.add(rec("a", 1, Status::Healthy), Source::Redis);
-        m.add(rec("a", 1, Status::Critical), Source::Redis);
+        add(&mut m, rec("a", 1, Status::Healthy), Source::Sqlite);
+        add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
+        add(&mut m, rec("a", 1, Status::Critical), Source::Redis);
         let (rows, stats) = m.into_sorted();
         assert_eq!(rows[0].record.status, Status::Healthy);
         assert_eq!(
@@ -171,8 +172,8 @@ mod tests {
     #[test]
     fn duplicate_within_a_source_keeps_last_and_source() {
         let mut m = Merger::new();
-        m.add(rec("a", 1, Status::Healthy), Source::Redis);
-        m.add(rec("a", 1, Status::Warnings), Source::Redis);
+        add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
+        add(&mut m, rec("a", 1, Status::Warnings), Source::Redis);
         let (rows, stats) = m.into_sorted();
         assert_eq!(rows[0].record.status, Status::Warnings);
         assert_eq!(rows[0].source, Source::Redis);
@@ -182,9 +183,9 @@ mod tests {
     #[test]
     fn sorted_by_timestamp_then_id() {
         let mut m = Merger::new();
-        m.add(rec("b", 2, Status::Healthy), Source::Redis);
-        m.add(rec("z", 1, Status::Healthy), Source::Sqlite);
-        m.add(rec("a", 2, Status::Healthy), Source::Sqlite);
+        add(&mut m, rec("b", 2, Status::Healthy), Source::Redis);
+        add(&mut m, rec("z", 1, Status::Healthy), Source::Sqlite);
+        add(&mut m, rec("a", 2, Status::Healthy), Source::Sqlite);
         let ids: Vec<_> = m
             .into_sorted()
             .0

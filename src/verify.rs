@@ -34,6 +34,19 @@ impl FileCheck {
         self.problems.is_empty()
     }
 
+    /// `Validation: OK`, or `Validation: FAILED` and one `- problem` line per problem; the
+    /// verdict line starts with `head`, each problem line with `item`.
+    pub fn validation_lines(&self, head: &str, item: &str) -> String {
+        if self.ok() {
+            return format!("{head}Validation: OK\n");
+        }
+        let mut out = format!("{head}Validation: FAILED\n");
+        for p in &self.problems {
+            out.push_str(&format!("{item}- {p}\n"));
+        }
+        out
+    }
+
     /// "snappy" when every column chunk is SNAPPY, else the distinct codecs.
     pub fn compression(&self) -> String {
         let set: BTreeSet<&str> = self.codecs.values().map(String::as_str).collect();
@@ -214,14 +227,7 @@ pub fn render_text(r: &VerifyReport, max_bytes: u64) -> String {
             c.day.as_deref().unwrap_or("absent"),
             c.timezone.as_deref().unwrap_or("no time zone")
         );
-        if c.ok() {
-            let _ = writeln!(out, "  Validation: OK");
-        } else {
-            let _ = writeln!(out, "  Validation: FAILED");
-            for p in &c.problems {
-                let _ = writeln!(out, "    - {p}");
-            }
-        }
+        out.push_str(&c.validation_lines("  ", "    "));
     }
     let valid = r.files.iter().filter(|c| c.ok()).count();
     let _ = writeln!(
