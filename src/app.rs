@@ -11,7 +11,7 @@ use crate::config::{self, Config, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDI
 use crate::day::Day;
 use crate::export::{self, NoSourceError, RunReport, Verdict};
 use crate::source::redis::{url_has_password, Target};
-use crate::{batch, launchd, schedule, simulate, source};
+use crate::{atomic, batch, launchd, names, schedule, simulate, source};
 
 /// Documented exit statuses (see `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,6 @@ impl Exit {
             Verdict::Success => Exit::Success,
             Verdict::Partial => Exit::Partial,
             Verdict::Empty => Exit::Empty,
-            Verdict::Failed => Exit::Failed,
         }
     }
 
@@ -144,7 +143,30 @@ fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
     })
 }
 
+/// Runs the export command. With `--json`, a run that fails still prints one JSON object, with
+/// the error and the exit status, so that scripts reading stdout always get a document.
 fn run_export(
+    args: &ExportArgs,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
+    match export_days(args, config_path, out) {
+        Err(e) if args.json => {
+            let exit = Exit::of_error(&e);
+            let doc = serde_json::json!({
+                "day": args.date.map(|d| d.to_string()),
+                "error": format!("{e:#}"),
+                "exit": exit as u8,
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+            Err(e)
+        }
+        result => result,
+    }
+}
+
+fn export_days(
     args: &ExportArgs,
     config_path: Option<&std::path::Path>,
     out: &mut impl Write,
@@ -153,13 +175,22 @@ fn run_export(
     let days = match &cfg.plan {
         Plan::Single => vec![cfg.day.date()],
         Plan::Range(from, to) => schedule::range_days(*from, *to),
-        Plan::CatchUp(max) => {
-            let existing = schedule::existing_days(&cfg.out_dir)?;
-            let days = schedule::catch_up_days(&existing, cfg.yesterday, *max);
-            if let (Some(newest), Some(last)) = (existing.last(), days.last()) {
-                if *last < cfg.yesterday {
-                    tracing::warn!(%newest, %last, "more days are missing than --max-days allows; the next run continues");
+        Plan::CatchUp { window, max_days } => {
+            let files = schedule::day_files(&cfg.out_dir)?;
+            for (day, state) in &files {
+                if let schedule::DayFile::Short(why) = state {
+                    tracing::info!(%day, "day file is short ({why}); catch-up exports the day again if it is in the window");
                 }
+            }
+            let days = schedule::catch_up_days(&files, cfg.yesterday, *window, *max_days);
+            if days.len() == *max_days as usize
+                && schedule::catch_up_days(&files, cfg.yesterday, *window, max_days + 1).len()
+                    > days.len()
+            {
+                tracing::warn!(
+                    max_days,
+                    "more days need exporting than --max-days allows; the next run continues"
+                );
             }
             days
         }
@@ -168,7 +199,13 @@ fn run_export(
     let _lock = if cfg.dry {
         None
     } else {
-        Some(schedule::acquire(&cfg.out_dir, cfg.lock_timeout)?)
+        let lock = schedule::acquire(&cfg.out_dir, cfg.lock_timeout)?;
+        // Holding the lock, no other run is writing here: any temp file of ours is a leftover
+        // of a run that was killed.
+        for name in atomic::remove_stale_temps(&cfg.out_dir, names::is_out_dir_output)? {
+            tracing::info!(file = %name, "removed a temp file left by an interrupted run");
+        }
+        Some(lock)
     };
     if cfg.plan == Plan::Single {
         return export_one(&cfg, out);

@@ -146,14 +146,30 @@ pub struct ExportArgs {
     #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
     pub to: Option<NaiveDate>,
 
-    /// Export every complete day after the newest ops_atomic_*.parquet in --out-dir up to
-    /// yesterday, oldest first (yesterday alone when there is none). The schedule uses this.
+    /// Export the days of the last --catch-up-window days (ending yesterday) that have no file
+    /// in --out-dir, or whose file's footer says partial, empty, failed or incomplete; oldest
+    /// first, starting at the oldest day file in the window (yesterday when there is none).
+    /// The schedule uses this. Older history is for --from/--to.
     #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP")]
     pub catch_up: bool,
+
+    /// Days --catch-up looks back over, ending yesterday [default: 14].
+    #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP_WINDOW", value_name = "DAYS")]
+    pub catch_up_window: Option<u32>,
 
     /// Most days one --catch-up run exports [default: 7]; the next run continues.
     #[arg(long, env = "PARQUET_EXPORTER_MAX_DAYS", value_name = "N")]
     pub max_days: Option<u32>,
+
+    /// Replace the day's file even when this run is partial or empty and the existing file
+    /// holds more rows (by default the better file is kept and the run says why).
+    #[arg(long, env = "PARQUET_EXPORTER_FORCE")]
+    pub force: bool,
+
+    /// Largest file the export publishes, in MB (10^6 bytes), the same limit `verify` applies;
+    /// 0 turns it off [default: 5]. A larger file fails the run and replaces nothing.
+    #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
+    pub max_size: Option<f64>,
 
     /// Seconds to wait for another run's lock before giving up (exit 6) [default: 0].
     #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS")]

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::cli::ExportArgs;
 use crate::day::Day;
+use crate::names;
 use crate::source::redis::{url_has_password, Target};
 use crate::source::sqlite::valid_table_name;
 
@@ -23,6 +24,7 @@ const DEFAULT_MARGIN_MINUTES: u32 = 60;
 const DEFAULT_PAGE_SIZE: usize = 1000;
 const DEFAULT_BATCH_ROWS: usize = 8192;
 const DEFAULT_MAX_DAYS: u32 = 7;
+const DEFAULT_CATCH_UP_WINDOW: u32 = 14;
 pub const ENV_REDIS_URL: &str = "PARQUET_EXPORTER_REDIS_URL";
 pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
 
@@ -51,6 +53,8 @@ pub struct FileConfig {
     pub out_dir: Option<PathBuf>,
     pub summary_dir: Option<PathBuf>,
     pub batch_rows: Option<usize>,
+    pub max_size: Option<f64>,
+    pub catch_up_window: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,8 +78,8 @@ pub enum Plan {
     Single,
     /// `--from … --to …`, inclusive.
     Range(NaiveDate, NaiveDate),
-    /// `--catch-up`: after the newest export, up to yesterday, at most this many days.
-    CatchUp(u32),
+    /// `--catch-up`: missing or incomplete days of the window ending yesterday.
+    CatchUp { window: u32, max_days: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +96,10 @@ pub struct Config {
     pub summary_dir: PathBuf,
     pub dry: bool,
     pub json: bool,
+    /// Publish even when the run is worse than the file already there.
+    pub force: bool,
+    /// The size limit a file must meet to be published (`None`: no limit).
+    pub max_bytes: Option<u64>,
     pub batch_rows: usize,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -107,18 +115,15 @@ impl Config {
     }
 
     pub fn parquet_path(&self) -> PathBuf {
-        self.out_dir
-            .join(format!("ops_atomic_{}.parquet", self.day.compact()))
+        self.out_dir.join(names::parquet(self.day.date()))
     }
 
     pub fn rejects_path(&self) -> PathBuf {
-        self.out_dir
-            .join(format!("ops_atomic_{}.rejects.ndjson", self.day.compact()))
+        self.out_dir.join(names::rejects(self.day.date()))
     }
 
     pub fn summary_path(&self) -> PathBuf {
-        self.summary_dir
-            .join(format!("parquet_export_summary_{}.md", self.day.compact()))
+        self.summary_dir.join(names::summary(self.day.date()))
     }
 }
 
@@ -198,15 +203,40 @@ impl Config {
                 Plan::Range(from, to)
             }
             (None, true) => {
-                let n = args.max_days.unwrap_or(DEFAULT_MAX_DAYS);
-                if n == 0 {
+                let max_days = args.max_days.unwrap_or(DEFAULT_MAX_DAYS);
+                if max_days == 0 {
                     return Err(usage("--max-days must be at least 1"));
                 }
-                Plan::CatchUp(n)
+                let window = args
+                    .catch_up_window
+                    .or(file.catch_up_window)
+                    .unwrap_or(DEFAULT_CATCH_UP_WINDOW);
+                if window == 0 {
+                    return Err(usage("--catch-up-window must be at least 1"));
+                }
+                Plan::CatchUp { window, max_days }
             }
             (None, false) => Plan::Single,
         };
         let day = Day::new(args.date.unwrap_or(yesterday), tz)?;
+        // A day that has not ended would be exported as if complete, and catch-up would
+        // never look at it again.
+        let last_wanted = match plan {
+            Plan::Single => Some(day.date()),
+            Plan::Range(_, to) => Some(to),
+            Plan::CatchUp { .. } => None,
+        };
+        if let Some(last) = last_wanted.filter(|d| *d >= today) {
+            if args.dry {
+                tracing::warn!(day = %last, "the day has not ended in {}; a dry run shows what is there so far", tz.name());
+            } else {
+                return Err(usage(format!(
+                    "{last} has not ended yet in {} (today is {today}); export a day once it is \
+                     over (--dry shows what is there so far)",
+                    tz.name()
+                )));
+            }
+        }
 
         if args.redis_url.as_deref().is_some_and(url_has_password) {
             return Err(usage(format!(
@@ -299,6 +329,14 @@ impl Config {
         if batch_rows == 0 {
             return Err(usage("--batch-rows must be at least 1"));
         }
+        let max_size = args
+            .max_size
+            .or(file.max_size)
+            .unwrap_or(crate::verify::DEFAULT_MAX_BYTES as f64 / 1e6);
+        if !(max_size.is_finite() && max_size >= 0.0) {
+            return Err(usage("--max-size must be a number of MB, 0 for no limit"));
+        }
+        let max_bytes = (max_size > 0.0).then(|| (max_size * 1e6) as u64);
         Ok(Config {
             day,
             plan,
@@ -310,6 +348,8 @@ impl Config {
             summary_dir: dir(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?,
             dry: args.dry,
             json: args.json,
+            force: args.force,
+            max_bytes,
             batch_rows,
             config_file,
         })

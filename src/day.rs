@@ -64,11 +64,6 @@ impl Day {
     pub fn hours(&self) -> f64 {
         (self.end_ms - self.start_ms) as f64 / 3_600_000.0
     }
-
-    /// `YYYYMMDD`, as used in file names.
-    pub fn compact(&self) -> String {
-        self.date.format("%Y%m%d").to_string()
-    }
 }
 
 impl fmt::Display for Day {
@@ -116,7 +111,6 @@ mod tests {
         assert_eq!(d.end_ms(), ms("2025-10-31T00:00:00Z"));
         assert!(d.contains(ms("2025-10-30T23:59:59.999Z")));
         assert!(!d.contains(ms("2025-10-31T00:00:00Z")));
-        assert_eq!(d.compact(), "20251030");
     }
 
     #[test]

@@ -30,7 +30,6 @@ pub enum Verdict {
     Success,
     Partial,
     Empty,
-    Failed,
 }
 
 impl Verdict {
@@ -39,9 +38,16 @@ impl Verdict {
             Verdict::Success => "success",
             Verdict::Partial => "partial",
             Verdict::Empty => "empty",
-            Verdict::Failed => "failed",
         }
     }
+}
+
+/// The new file failed the checks `verify` applies, so it was not published (exit status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("the new {path} failed its checks and was not published; the previous file, if any, is untouched: {}", problems.join("; "))]
+pub struct NotPublished {
+    pub path: String,
+    pub problems: Vec<String>,
 }
 
 /// No configured source could be read: nothing is written (exit status 5).
@@ -76,6 +82,14 @@ pub struct GapReport {
     pub longest: Vec<Gap>,
 }
 
+/// The day file a partial or empty run left in place because it holds more rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptFile {
+    pub rows: u64,
+    /// Its verdict, as its footer records it.
+    pub verdict: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub day: String,
@@ -102,6 +116,8 @@ pub struct RunReport {
     pub rejects_file: Option<String>,
     pub summary: Option<String>,
     pub readback: Option<FileCheck>,
+    /// Set when this run did not replace the day file (see `KeptFile`).
+    pub kept_existing: Option<KeptFile>,
     pub duration_ms: u64,
 }
 
@@ -263,9 +279,10 @@ fn file_metadata(report: &RunReport) -> Vec<(String, String)> {
 }
 
 /// Runs the export for `cfg.day`. Returns the report; the caller maps its verdict to the exit
-/// status. An error before the Parquet file's rename leaves the previous file in place; after
-/// it (rejects or summary not writable) the new file is complete and the error still fails
-/// the run.
+/// status. Every output is written to a temp file and the Parquet file is checked as `verify`
+/// checks it before anything is renamed into place, so an error leaves all previous outputs
+/// untouched. A partial or empty run keeps an existing day file that holds more rows unless
+/// `cfg.force`.
 pub fn run(cfg: &Config) -> Result<RunReport> {
     let started = Instant::now();
     let day = &cfg.day;
@@ -338,6 +355,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         rejects_file: None,
         summary: None,
         readback: None,
+        kept_existing: None,
         duration_ms: 0,
     };
     // Every record read is a row, a merged duplicate or a reject; anything else is a bug.
@@ -366,52 +384,104 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         return Ok(report);
     }
 
-    let parquet_path = cfg.parquet_path();
-    std::fs::create_dir_all(&cfg.out_dir)
-        .with_context(|| format!("creating output directory {}", cfg.out_dir.display()))?;
-    atomic::replace(&parquet_path, |w| {
-        writer::write_parquet(w, &rows, metadata, cfg.batch_rows).map(|_| ())
-    })?;
-    // The rows are in the file now; free them before the read-back holds its own state.
-    drop(rows);
-    let check = verify::check_file(&parquet_path, None);
-    if !check.ok() {
-        report.verdict = Verdict::Failed;
+    // Prepare every output before publishing any, so that a failure on the way (an unwritable
+    // directory, a file that fails its checks) leaves every previous output as it was.
+    for dir in [&cfg.out_dir, &cfg.summary_dir] {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
     }
-    report.parquet = Some(parquet_path.display().to_string());
-    report.bytes = Some(check.bytes);
-    report.readback = Some(check);
-
-    let rejects_path = cfg.rejects_path();
-    if rejects.is_empty() {
-        // A re-run with no rejects must not leave an earlier run's rejects looking current.
-        match std::fs::remove_file(&rejects_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("removing stale {}", rejects_path.display()))
+    let parquet_path = cfg.parquet_path();
+    let kept = match report.verdict {
+        Verdict::Partial | Verdict::Empty if !cfg.force => {
+            better_existing(&parquet_path, report.rows, cfg.max_bytes)
+        }
+        _ => None,
+    };
+    let mut staged = Vec::new();
+    match kept {
+        Some(existing) => {
+            tracing::warn!(
+                path = %parquet_path.display(),
+                existing_rows = existing.rows.unwrap_or(0),
+                rows = report.rows,
+                "this run is {}; keeping the existing file, which holds more rows (--force replaces it)",
+                report.verdict.as_str()
+            );
+            report.kept_existing = Some(KeptFile {
+                rows: existing.rows.unwrap_or(0) as u64,
+                verdict: existing.verdict.clone(),
+            });
+            report.parquet = Some(parquet_path.display().to_string());
+            report.bytes = Some(existing.bytes);
+            report.readback = Some(existing);
+        }
+        None => {
+            let file = atomic::stage(&parquet_path, |w| {
+                writer::write_parquet(w, &rows, metadata, cfg.batch_rows).map(|_| ())
+            })?;
+            // The rows are in the file now; free them before the read-back holds its own state.
+            drop(rows);
+            let mut check = verify::check_file(file.path(), cfg.max_bytes);
+            check.path = parquet_path.clone();
+            if !check.ok() {
+                return Err(NotPublished {
+                    path: parquet_path.display().to_string(),
+                    problems: check.problems,
+                }
+                .into());
+            }
+            report.parquet = Some(parquet_path.display().to_string());
+            report.bytes = Some(check.bytes);
+            report.readback = Some(check);
+            staged.push(file);
+            // A re-run with no rejects must not leave an earlier run's rejects looking current;
+            // the stale file is removed when this run publishes.
+            if !rejects.is_empty() {
+                let path = cfg.rejects_path();
+                staged.push(atomic::stage(&path, |w| {
+                    for r in &rejects {
+                        serde_json::to_writer(&mut *w, r)?;
+                        w.write_all(b"\n")?;
+                    }
+                    Ok(())
+                })?);
+                report.rejects_file = Some(path.display().to_string());
             }
         }
-    } else {
-        atomic::replace(&rejects_path, |w| {
-            for r in &rejects {
-                serde_json::to_writer(&mut *w, r)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })?;
-        report.rejects_file = Some(rejects_path.display().to_string());
     }
-
     let summary_path = cfg.summary_path();
     report.summary = Some(summary_path.display().to_string());
-    std::fs::create_dir_all(&cfg.summary_dir)
-        .with_context(|| format!("creating summary directory {}", cfg.summary_dir.display()))?;
     report.duration_ms = started.elapsed().as_millis() as u64;
-    atomic::replace(&summary_path, |w| {
+    let summary = atomic::stage(&summary_path, |w| {
         Ok(w.write_all(summary::render(&report).as_bytes())?)
     })?;
+
+    // Publish: the day file first, so that its summary never describes a file not yet there.
+    let publishes_day = !staged.is_empty();
+    for file in staged {
+        file.publish()?;
+    }
+    if publishes_day && report.rejects_file.is_none() {
+        let stale = cfg.rejects_path();
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing stale {}", stale.display())),
+        }
+    }
+    summary.publish()?;
     Ok(report)
+}
+
+/// The existing day file at `path`, when it is a valid export holding more than `rows` rows:
+/// a partial or empty run must not replace it.
+fn better_existing(path: &std::path::Path, rows: u64, max_bytes: Option<u64>) -> Option<FileCheck> {
+    if !path.exists() {
+        return None;
+    }
+    let check = verify::check_file(path, max_bytes);
+    let more = check.rows.is_some_and(|n| n > 0 && n as u64 > rows);
+    (check.ok() && more).then_some(check)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod day;
 pub mod export;
 pub mod launchd;
 pub mod merge;
+pub mod names;
 pub mod record;
 pub mod schedule;
 pub mod simulate;

@@ -1,5 +1,5 @@
-//! Unattended runs: which days a run exports (one day, a backfill range, or catch-up after
-//! missed days) and the lock that keeps two runs from exporting at once.
+//! Unattended runs: which days a run exports (one day, a backfill range, or catch-up of missing
+//! and short days) and the lock that keeps two runs from exporting at once.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -9,46 +9,70 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
-use crate::verify::day_of_name;
+use std::collections::BTreeMap;
+
+use crate::{names, verify};
 
 /// The name of the lock file in the output directory.
 pub const LOCK_FILE: &str = ".parquet-exporter.lock";
 
-/// Days that have an export in `out_dir` (by file name). A missing directory has none.
-pub fn existing_days(out_dir: &Path) -> Result<Vec<NaiveDate>> {
+/// Whether a day's file holds the whole day, as far as catch-up can tell from its footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayFile {
+    Complete,
+    /// The footer says partial, empty, failed or incomplete, or cannot be read: why.
+    Short(String),
+}
+
+/// The day files in `out_dir` (by name), each judged by its footer. A missing directory has
+/// none.
+pub fn day_files(out_dir: &Path) -> Result<BTreeMap<NaiveDate, DayFile>> {
     let entries = match std::fs::read_dir(out_dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(e).with_context(|| format!("listing {}", out_dir.display())),
     };
-    let mut days = Vec::new();
+    let mut days = BTreeMap::new();
     for e in entries {
         let e = e.with_context(|| format!("listing {}", out_dir.display()))?;
-        if let Some(d) = day_of_name(&e.path()) {
-            days.push(d);
-        }
+        let Some(day) = e.file_name().to_str().and_then(names::day_of_parquet) else {
+            continue;
+        };
+        let state = match verify::read_footer(&e.path()) {
+            Ok(f) => match f.verdict() {
+                Some(v) if verify::verdict_is_incomplete(v) => {
+                    DayFile::Short(format!("its footer says {v}"))
+                }
+                _ => DayFile::Complete,
+            },
+            Err(why) => DayFile::Short(why),
+        };
+        days.insert(day, state);
     }
-    days.sort();
     Ok(days)
 }
 
-/// The days catch-up exports: every day after the newest export up to `yesterday`, oldest
-/// first, at most `max_days` of them (the next run continues from there). With no export yet,
-/// just yesterday.
+/// The days catch-up exports, oldest first, at most `max_days` (the next run continues): over
+/// the `window` days ending `yesterday`, from the oldest day file inside the window (just
+/// yesterday when there is none) through yesterday, every day with no file or a short one.
+/// Days before the window are history for `--from/--to`, and files dated after yesterday do not
+/// move the start, so neither a first install nor a stray future file hides a day.
 pub fn catch_up_days(
-    existing: &[NaiveDate],
+    files: &BTreeMap<NaiveDate, DayFile>,
     yesterday: NaiveDate,
+    window: u32,
     max_days: u32,
 ) -> Vec<NaiveDate> {
-    match existing.iter().max() {
-        None => vec![yesterday],
-        Some(newest) => newest
-            .iter_days()
-            .skip(1)
-            .take_while(|d| *d <= yesterday)
-            .take(max_days as usize)
-            .collect(),
-    }
+    let window_start = yesterday - chrono::Days::new(u64::from(window.max(1)) - 1);
+    let start = files
+        .range(window_start..=yesterday)
+        .next()
+        .map_or(yesterday, |(d, _)| *d);
+    range_days(start, yesterday)
+        .into_iter()
+        .filter(|d| files.get(d) != Some(&DayFile::Complete))
+        .take(max_days as usize)
+        .collect()
 }
 
 /// Every day from `from` to `to`, inclusive.
@@ -119,22 +143,59 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn files(days: &[(&str, DayFile)]) -> BTreeMap<NaiveDate, DayFile> {
+        days.iter().map(|(s, f)| (d(s), f.clone())).collect()
+    }
+
     #[test]
-    fn catch_up_fills_the_hole_oldest_first() {
-        let existing = [d("2025-10-20"), d("2025-10-26")];
+    fn catch_up_fills_holes_inside_the_window_oldest_first() {
+        use DayFile::*;
+        let f = files(&[("2025-10-20", Complete), ("2025-10-26", Complete)]);
         assert_eq!(
-            catch_up_days(&existing, d("2025-10-29"), 7),
-            [d("2025-10-27"), d("2025-10-28"), d("2025-10-29")]
+            catch_up_days(&f, d("2025-10-29"), 14, 7),
+            [
+                d("2025-10-21"),
+                d("2025-10-22"),
+                d("2025-10-23"),
+                d("2025-10-24"),
+                d("2025-10-25"),
+                d("2025-10-27"),
+                d("2025-10-28")
+            ],
+            "the hole before the newest file too, bounded by --max-days"
+        );
+        assert_eq!(
+            catch_up_days(&f, d("2025-10-29"), 5, 7),
+            [d("2025-10-27"), d("2025-10-28"), d("2025-10-29")],
+            "2025-10-20 is outside a 5-day window: history for --from/--to"
         );
         assert!(
-            catch_up_days(&existing, d("2025-10-26"), 7).is_empty(),
-            "up to date"
+            catch_up_days(&f, d("2025-10-26"), 14, 7).len() == 5,
+            "20 to 26: five holes"
         );
-        assert_eq!(catch_up_days(&[], d("2025-10-29"), 7), [d("2025-10-29")]);
         assert_eq!(
-            catch_up_days(&existing, d("2025-11-30"), 2),
-            [d("2025-10-27"), d("2025-10-28")],
-            "bounded; the next run continues"
+            catch_up_days(&BTreeMap::new(), d("2025-10-29"), 14, 7),
+            [d("2025-10-29")]
+        );
+    }
+
+    #[test]
+    fn short_files_are_redone_and_future_files_do_not_count() {
+        use DayFile::*;
+        let f = files(&[
+            ("2025-10-26", Complete),
+            ("2025-10-27", Short("its footer says partial".into())),
+            ("2025-10-28", Complete),
+            ("2030-01-01", Complete),
+        ]);
+        assert_eq!(
+            catch_up_days(&f, d("2025-10-29"), 14, 7),
+            [d("2025-10-27"), d("2025-10-29")]
+        );
+        let only_future = files(&[("2030-01-01", Complete)]);
+        assert_eq!(
+            catch_up_days(&only_future, d("2025-10-29"), 14, 7),
+            [d("2025-10-29")]
         );
     }
 
@@ -145,7 +206,7 @@ mod tests {
     }
 
     #[test]
-    fn existing_days_reads_names_only() {
+    fn day_files_reads_names_and_footers() {
         let dir = tempfile::tempdir().unwrap();
         for f in [
             "ops_atomic_20251030.parquet",
@@ -155,10 +216,13 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
-        assert_eq!(existing_days(dir.path()).unwrap(), [d("2025-10-30")]);
-        assert!(existing_days(&dir.path().join("missing"))
-            .unwrap()
-            .is_empty());
+        let found = day_files(dir.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(
+            matches!(&found[&d("2025-10-30")], DayFile::Short(why) if why.contains("not a readable Parquet file")),
+            "{found:?}"
+        );
+        assert!(day_files(&dir.path().join("missing")).unwrap().is_empty());
     }
 
     #[test]

@@ -13,15 +13,25 @@ fn headline(r: &RunReport) -> String {
         .filter(|s| s.state != "ok")
         .map(|s| s.name.to_string())
         .collect();
-    match r.verdict {
+    let line = match r.verdict {
         Verdict::Success => format!("✅ success: {} rows exported", r.rows),
         Verdict::Partial => format!(
-            "⚠️ partial: {} rows exported, but {} could not be read; this is not the full day",
+            "⚠️ partial: {} rows read, but {} could not be read; this is not the full day",
             r.rows,
             unavailable.join(" and ")
         ),
-        Verdict::Empty => "⚠️ empty: no record for this day; a zero-row file was written".into(),
-        Verdict::Failed => "❌ failed: the written file did not pass its read-back".into(),
+        Verdict::Empty => "⚠️ empty: no record for this day".into(),
+    };
+    match &r.kept_existing {
+        Some(k) => format!(
+            "{line}. The existing file was kept: it holds {} rows (its verdict: {}), more than \
+             this run's {}, so this run wrote no day file (`--force` replaces it)",
+            k.rows,
+            k.verdict.as_deref().unwrap_or("not recorded"),
+            r.rows
+        ),
+        None if r.verdict == Verdict::Empty => format!("{line}; a zero-row file was written"),
+        None => line,
     }
 }
 
@@ -235,6 +245,7 @@ mod tests {
             rejects_file: Some("/out/ops_atomic_20251030.rejects.ndjson".into()),
             summary: None,
             readback: None,
+            kept_existing: None,
             duration_ms: 12,
         }
     }
@@ -278,18 +289,17 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_read_back_lists_its_problems() {
-        let mut r = report(Verdict::Failed);
-        r.readback = Some(crate::verify::FileCheck {
-            rows: Some(5),
-            problems: vec!["2 duplicate record_id values".into()],
-            ..Default::default()
+    fn a_kept_file_is_explained() {
+        let mut r = report(Verdict::Partial);
+        r.kept_existing = Some(crate::export::KeptFile {
+            rows: 288,
+            verdict: Some("success".into()),
         });
         let md = render(&r);
-        assert!(md.contains("❌ failed"), "{md}");
         assert!(
-            md.contains("- Validation: FAILED\n  - 2 duplicate record_id values\n"),
+            md.contains("The existing file was kept: it holds 288 rows (its verdict: success), more than this run's 5"),
             "{md}"
         );
+        assert!(!md.contains("zero-row file was written"), "{md}");
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::batch::{self, SCHEMA_VERSION};
 use crate::day::Day;
+use crate::names;
 use crate::record::{AgentStatus, CheckStatus, Status};
 
 /// What reading a file back found. `problems` empty means valid.
@@ -26,7 +27,11 @@ pub struct FileCheck {
     pub schema_fingerprint: Option<String>,
     pub day: Option<String>,
     pub timezone: Option<String>,
+    /// The export's verdict as its footer records it (`ops_atomic.verdict`).
+    pub verdict: Option<String>,
     pub problems: Vec<String>,
+    /// Not defects of the file, but what a reader should know (e.g. a partial day).
+    pub warnings: Vec<String>,
 }
 
 impl FileCheck {
@@ -90,6 +95,48 @@ pub fn check_file(path: &Path, max_bytes: Option<u64>) -> FileCheck {
     check
 }
 
+/// What a file's footer says, read without its data: enough to decide whether a day needs
+/// exporting again.
+#[derive(Debug, Clone)]
+pub struct Footer {
+    pub rows: i64,
+    pub kv: BTreeMap<String, String>,
+}
+
+impl Footer {
+    pub fn verdict(&self) -> Option<&str> {
+        self.kv.get("ops_atomic.verdict").map(String::as_str)
+    }
+}
+
+fn key_values(meta: &parquet::file::metadata::FileMetaData) -> BTreeMap<String, String> {
+    meta.key_value_metadata()
+        .map(|kvs| {
+            kvs.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads the footer of `path`.
+pub fn read_footer(path: &Path) -> Result<Footer, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let fm = meta.file_metadata();
+    Ok(Footer {
+        rows: fm.num_rows(),
+        kv: key_values(fm),
+    })
+}
+
+/// Footer verdicts of a day whose export is known to be short of the full day.
+pub fn verdict_is_incomplete(verdict: &str) -> bool {
+    matches!(verdict, "partial" | "empty" | "failed" | "incomplete")
+}
+
 /// The result of `verify` over files and directories.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -105,9 +152,7 @@ pub struct VerifyReport {
 
 /// The day in a file name `ops_atomic_YYYYMMDD.parquet`.
 pub fn day_of_name(path: &Path) -> Option<chrono::NaiveDate> {
-    let name = path.file_name()?.to_str()?;
-    let digits = name.strip_prefix("ops_atomic_")?.strip_suffix(".parquet")?;
-    chrono::NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
+    names::day_of_parquet(path.file_name()?.to_str()?)
 }
 
 /// Expands directories to their `ops_atomic_*.parquet` files and checks everything.
@@ -120,9 +165,9 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: u64) -> VerifyReport {
                 Ok(rd) => rd
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|f| {
-                        f.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                            n.starts_with("ops_atomic_") && n.ends_with(".parquet")
-                        })
+                        f.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(names::looks_like_parquet)
                     })
                     .collect(),
                 Err(e) => {
@@ -227,6 +272,9 @@ pub fn render_text(r: &VerifyReport, max_bytes: u64) -> String {
             c.day.as_deref().unwrap_or("absent"),
             c.timezone.as_deref().unwrap_or("no time zone")
         );
+        for w in &c.warnings {
+            let _ = writeln!(out, "  Warning: {w}");
+        }
         out.push_str(&c.validation_lines("  ", "    "));
     }
     let valid = r.files.iter().filter(|c| c.ok()).count();
@@ -270,17 +318,17 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     let fm = meta.file_metadata();
     check.rows = Some(fm.num_rows());
 
-    let kv: BTreeMap<String, String> = fm
-        .key_value_metadata()
-        .map(|kvs| {
-            kvs.iter()
-                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let kv = key_values(fm);
     check.schema_version = kv.get("ops_atomic.schema_version").cloned();
     check.day = kv.get("ops_atomic.day").cloned();
     check.timezone = kv.get("ops_atomic.timezone").cloned();
+    check.verdict = kv.get("ops_atomic.verdict").cloned();
+    if let Some(v @ ("partial" | "incomplete")) = check.verdict.as_deref() {
+        check.warnings.push(format!(
+            "the footer says this export was {v}: a source could not be read, so the day may \
+             lack records (catch-up exports it again)"
+        ));
+    }
     check.schema_fingerprint = Some(fingerprint(builder.schema()));
 
     for rg in meta.row_groups() {
@@ -350,8 +398,8 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
             .push("metadata lacks a valid ops_atomic.day and ops_atomic.timezone".into());
     }
     if let (Some(d), Some(name)) = (&day, path.file_name().and_then(|n| n.to_str())) {
-        let expected = format!("ops_atomic_{}.parquet", d.compact());
-        if name.starts_with("ops_atomic_") && name != expected {
+        let expected = names::parquet(d.date());
+        if names::looks_like_parquet(name) && name != expected {
             check
                 .problems
                 .push(format!("file name {name} does not match its day {d}"));
