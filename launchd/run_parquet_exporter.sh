@@ -34,9 +34,24 @@ if ! mkdir -p "$(dirname "$log")"; then
   exit 1
 fi
 
+# The header names the arguments, but never a URL: one may hold a password (the exporter
+# refuses those on its command line, but only after this line is written).
 {
   printf '\n===== %s parquet-exporter' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')"
-  printf ' %q' "$@"
+  hide_next=0
+  for arg in "$@"; do
+    if [ "$hide_next" = 1 ]; then
+      printf ' ***'
+      hide_next=0
+      continue
+    fi
+    case $arg in
+      --redis-url) printf ' %s' "$arg"; hide_next=1 ;;
+      --redis-url=*) printf ' --redis-url=***' ;;
+      *://*) printf ' ***' ;;
+      *) printf ' %q' "$arg" ;;
+    esac
+  done
   printf ' (pid %s, %s)\n' "$$" "$bin"
 } >>"$log"
 

@@ -33,46 +33,93 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// The URL with any password replaced, safe for logs and summaries: the `user:password@` form
-/// and the `?pass=` / `?password=` query form that socket URLs use.
+/// Query keys of a Redis URL whose values are not secret (redis-rs reads `db`, `user` and
+/// `protocol`; `pass`/`password` are secret, and anything else is hidden as it may be the tail
+/// of a password that held a `&`).
+const PLAIN_QUERY_KEYS: [&str; 3] = ["db", "user", "protocol"];
+const SECRET_QUERY_KEYS: [&str; 2] = ["pass", "password"];
+
+/// The URL with every secret hidden, safe for logs and summaries. It is parsed as redis-rs
+/// parses it: the `user:password@` form has its password replaced, a `pass`/`password` query
+/// value too, and query pairs other than the plain ones are collapsed into `***`. A URL that
+/// does not parse is not shown at all, since where its password ends cannot be known.
 pub fn redact(url: &str) -> String {
-    let (url, query) = match url.split_once('?') {
-        Some((u, q)) => (u, Some(q)),
-        None => (url, None),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "<a Redis URL that does not parse; not shown, as it may hold a password>".into();
     };
-    let query = query.map(|q| {
-        q.split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k @ ("pass" | "password"), _)) => format!("{k}=***"),
-                _ => pair.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("&")
-    });
-    let base = redact_userinfo(url);
-    match query {
-        Some(q) => format!("{base}?{q}"),
-        None => base,
+    if u.password().is_some() {
+        // Fails only for URLs that cannot have credentials, which then had no password.
+        let _ = u.set_password(Some("***"));
     }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+        let mut hidden = false;
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for (k, v) in &pairs {
+            if PLAIN_QUERY_KEYS.contains(&k.as_str()) {
+                q.append_pair(k, v);
+            } else if SECRET_QUERY_KEYS.contains(&k.as_str()) {
+                q.append_pair(k, "***");
+            } else {
+                hidden = true;
+            }
+        }
+        if hidden {
+            q.append_key_only("***");
+        }
+        drop(q);
+    }
+    if u.fragment().is_some() {
+        u.set_fragment(Some("***"));
+    }
+    u.to_string()
 }
 
-fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
-
-/// Whether a URL carries a password (used to refuse one given on the command line).
+/// Whether a URL may carry a password: one that parses with a password in it, or one that does
+/// not parse (its password cannot be told apart). Used to refuse such a URL on the command line.
 pub fn url_has_password(url: &str) -> bool {
-    redact(url) != url
+    match url::Url::parse(url) {
+        Err(_) => true,
+        Ok(u) => {
+            u.password().is_some()
+                || u.query_pairs()
+                    .any(|(k, _)| SECRET_QUERY_KEYS.contains(&k.as_ref()))
+        }
+    }
+}
+
+impl Target {
+    /// The passwords this target can send, as given and as redis-rs decodes them.
+    fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.password.iter().cloned().collect();
+        if let Ok(u) = url::Url::parse(&self.url) {
+            if let Some(p) = u.password() {
+                out.push(p.to_string());
+                if let Ok(decoded) = percent_encoding::percent_decode_str(p).decode_utf8() {
+                    out.push(decoded.into_owned());
+                }
+            }
+            for (k, v) in u.query_pairs() {
+                if SECRET_QUERY_KEYS.contains(&k.as_ref()) {
+                    out.push(v.into_owned());
+                }
+            }
+        }
+        // A secret of a character or two cannot be hidden in text without mangling it.
+        out.retain(|s| s.len() >= 3);
+        out
+    }
+
+    /// `text` with every secret of this target replaced by `***`: error messages from the
+    /// client library are not ours to trust.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets() {
+            out = out.replace(&s, "***");
+        }
+        out
+    }
 }
 
 pub fn connect(target: &Target) -> Result<Connection> {
@@ -111,7 +158,23 @@ pub fn connect(target: &Target) -> Result<Connection> {
 }
 
 /// Reads the entries of `key` whose IDs fall in the day widened by `margin`, `page` at a time.
+/// Errors come back with the target's secrets scrubbed out.
 pub fn read(
+    target: &Target,
+    key: &str,
+    day: &Day,
+    margin: Duration,
+    page: usize,
+    sink: &mut Collector,
+) -> Result<(), SourceError> {
+    let scrub = |e: anyhow::Error| anyhow!(target.scrub(&format!("{e:#}")));
+    read_stream(target, key, day, margin, page, sink).map_err(|e| match e {
+        SourceError::Unavailable(e) => SourceError::Unavailable(scrub(e)),
+        SourceError::Invalid(e) => SourceError::Invalid(scrub(e)),
+    })
+}
+
+fn read_stream(
     target: &Target,
     key: &str,
     day: &Day,
@@ -287,12 +350,44 @@ mod tests {
         assert!(url_has_password("redis://u:pw@h"));
         assert!(!url_has_password("redis://u@h"));
         assert!(!url_has_password("redis://h:6379"));
+        assert!(!url_has_password("unix:///tmp/r.sock?db=2"));
         let t = Target {
             url: "redis://:pw@h".into(),
             password: Some("x".into()),
             ca_file: None,
         };
         assert!(!format!("{t:?}").contains("pw"));
+    }
+
+    #[test]
+    fn tricky_passwords_never_show() {
+        // Each URL holds the secret "Zq9" + a delimiter + "Wv7": neither half may show.
+        for url in [
+            "redis://:Zq9?Wv7@host:6379",
+            "redis://:Zq9/Wv7@host:6379",
+            "redis://:Zq9#Wv7@host:6379",
+            "redis://:Zq9@Wv7@host:6379",
+            "redis://u:Zq9%40Wv7@host:6379/1",
+            "rediss://:Zq9:Wv7@host",
+            "unix:///tmp/r.sock?pass=Zq9&Wv7",
+            "unix:///tmp/r.sock?db=1&pass=Zq9&Wv7=1",
+            "redis+unix:///tmp/r.sock?password=Zq9%26Wv7",
+            "redis://:Zq9 Wv7@host",
+        ] {
+            let shown = redact(url);
+            assert!(
+                !shown.contains("Zq9") && !shown.contains("Wv7"),
+                "{url} -> {shown}"
+            );
+            assert!(url_has_password(url), "{url} must be refused on argv");
+        }
+        let t = Target {
+            url: "redis://u:Zq9%40Wv7@host".into(),
+            password: Some("envSecret".into()),
+            ca_file: None,
+        };
+        let msg = t.scrub("auth Zq9@Wv7 / Zq9%40Wv7 / envSecret failed");
+        assert_eq!(msg, "auth *** / *** / *** failed");
     }
 
     fn kv(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
