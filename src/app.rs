@@ -77,9 +77,10 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         }
         Some(Command::SqliteDdl { table }) => {
             if !source::sqlite::valid_table_name(&table) {
-                return Err(
-                    UsageError(format!("table name {table:?} is not a plain identifier")).into(),
-                );
+                return Err(UsageError(format!(
+                    "table name {table:?} is empty or holds control characters"
+                ))
+                .into());
             }
             write!(out, "{}", source::sqlite::ddl(&table))?;
             Ok(Exit::Success)

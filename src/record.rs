@@ -156,6 +156,12 @@ pub enum RejectReason {
     BadRecordId(String),
     #[error("invalid entry: {0}")]
     BadEntry(String),
+    #[error("timestamp {timestamp} is more than {minutes} minutes from the stream entry ID's time {filed}, so no day's read range holds both; rejected on the entry ID's day")]
+    TimestampFarFromEntryId {
+        timestamp: String,
+        filed: String,
+        minutes: i64,
+    },
 }
 
 impl RejectReason {
@@ -173,6 +179,7 @@ impl RejectReason {
             RejectReason::BadReportType(_) => "bad_report_type",
             RejectReason::BadRecordId(_) => "bad_record_id",
             RejectReason::BadEntry(_) => "bad_entry",
+            RejectReason::TimestampFarFromEntryId { .. } => "timestamp_far_from_entry_id",
         }
     }
 }
@@ -258,25 +265,62 @@ pub enum Classified {
     OtherDay,
 }
 
-/// Normalizes `raw` and decides whether it belongs to `day`. A record whose timestamp cannot be
-/// read belongs to the day of `hint_ms` (the time the source filed it under, e.g. a stream entry
-/// ID); `None` means the source already selected it for this day.
-pub fn classify(raw: &RawRecord, day: &Day, hint_ms: Option<i64>) -> Classified {
-    match normalize(raw) {
-        Ok(rec) if day.contains(rec.ts_ms) => Classified::Record(rec),
-        Ok(_) => Classified::OtherDay,
-        Err(reason) => {
-            let belongs = match timestamp(raw) {
-                Ok(ts) => day.contains(ts),
-                Err(_) => hint_ms.is_none_or(|h| day.contains(h)),
-            };
-            if belongs {
-                Classified::Rejected(reason)
-            } else {
-                Classified::OtherDay
-            }
-        }
+/// Where a source found a record: what decides its day when its own timestamp cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filed {
+    /// The source selected it for this day by its timestamp (SQLite's day query).
+    Selected,
+    /// The source filed it at `at_ms` (a stream entry ID's time). The source only reads entries
+    /// filed within `max_drift_ms` of a day, so a record whose timestamp lies farther from
+    /// `at_ms` than that would be read on no day of its own: it belongs to `at_ms`'s day, as a
+    /// reject. `None`: no bound.
+    At {
+        at_ms: i64,
+        max_drift_ms: Option<i64>,
+    },
+}
+
+/// Normalizes `raw` and decides whether it belongs to `day`: by its timestamp, or, when that
+/// cannot be read or lies too far from where the source filed it, by `filed`. Every record a
+/// source reads belongs to exactly one day.
+pub fn classify(raw: &RawRecord, day: &Day, filed: Filed) -> Classified {
+    let ts = timestamp(raw);
+    let far = match (&ts, filed) {
+        (
+            Ok(t),
+            Filed::At {
+                at_ms,
+                max_drift_ms: Some(d),
+            },
+        ) => (t.abs_diff(at_ms) > d.unsigned_abs()).then_some((*t, at_ms, d)),
+        _ => None,
+    };
+    let home = match (&ts, filed, far) {
+        (_, _, Some((_, at, _))) => Some(at),
+        (Ok(t), _, None) => Some(*t),
+        (Err(_), Filed::At { at_ms, .. }, None) => Some(at_ms),
+        (Err(_), Filed::Selected, None) => None,
+    };
+    if home.is_some_and(|h| !day.contains(h)) {
+        return Classified::OtherDay;
     }
+    match (normalize(raw), far) {
+        (Err(reason), _) => Classified::Rejected(reason),
+        (Ok(_), Some((ts_ms, at_ms, drift))) => {
+            Classified::Rejected(RejectReason::TimestampFarFromEntryId {
+                timestamp: show_ms(ts_ms),
+                filed: show_ms(at_ms),
+                minutes: drift / 60_000,
+            })
+        }
+        (Ok(rec), None) => Classified::Record(rec),
+    }
+}
+
+fn show_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// Field names that are part of the record itself, not extra checks.
@@ -338,6 +382,8 @@ pub fn timestamp(raw: &RawRecord) -> Result<i64, RejectReason> {
     match value {
         None => Err(RejectReason::MissingTimestamp),
         Some(RawValue::Int(ms)) => epoch_ms(*ms, value.unwrap()),
+        // A REAL column (or a JSON number written as 1.7e12) holds whole milliseconds as floats.
+        Some(RawValue::Float(f)) if f.fract() == 0.0 => epoch_ms(*f as i64, value.unwrap()),
         Some(RawValue::Text(s)) => {
             let t = s.trim();
             if t.is_empty() {
@@ -357,9 +403,12 @@ pub fn timestamp(raw: &RawRecord) -> Result<i64, RejectReason> {
     }
 }
 
+/// Epoch milliseconds a record may carry: from 1970 up to (not including) the year 10000, the
+/// range SQLite's date functions and every reader of the file handle.
+pub const EPOCH_MS_RANGE: std::ops::Range<i64> = 0..253_402_300_800_000;
+
 fn epoch_ms(ms: i64, shown: &RawValue) -> Result<i64, RejectReason> {
-    // Outside what chrono (and so Arrow's readers) can show as a date is not a real heartbeat.
-    if DateTime::from_timestamp_millis(ms).is_some() && ms >= 0 {
+    if EPOCH_MS_RANGE.contains(&ms) {
         Ok(ms)
     } else {
         Err(RejectReason::BadTimestamp(shown.show()))
@@ -407,6 +456,10 @@ fn duration(v: Option<&RawValue>) -> Result<Option<i64>, RejectReason> {
             return Err(RejectReason::NegativeDuration(i.to_string()))
         }
         Some(RawValue::Int(i)) => return Ok(Some(*i)),
+        // JSON `-0` reaches us as the float -0.0: negative, as the text "-0" is.
+        Some(RawValue::Float(f)) if f.is_sign_negative() => {
+            return Err(RejectReason::NegativeDuration(v.unwrap().show()))
+        }
         Some(RawValue::Text(s)) => s,
         Some(other) => return Err(RejectReason::BadDuration(other.show())),
     };
@@ -807,31 +860,119 @@ mod tests {
     }
 
     #[test]
-    fn classify_by_timestamp_then_hint() {
+    fn classify_by_timestamp_then_where_it_was_filed() {
         let tz: chrono_tz::Tz = "UTC".parse().unwrap();
         let day = Day::new(chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(), tz).unwrap();
         assert!(matches!(
-            classify(&with(&[]), &day, None),
+            classify(&with(&[]), &day, Filed::Selected),
             Classified::Record(_)
         ));
         let next = rec(&[
             ("timestamp", t("2025-10-31T00:00:00Z")),
             ("status", t("ok")),
         ]);
-        assert_eq!(classify(&next, &day, None), Classified::OtherDay);
+        assert_eq!(classify(&next, &day, Filed::Selected), Classified::OtherDay);
         // A bad status with a timestamp on another day is the other day's reject.
         let other_bad = rec(&[("timestamp", t("2025-10-31T00:00:00Z")), ("status", t("?"))]);
-        assert_eq!(classify(&other_bad, &day, None), Classified::OtherDay);
-        // No timestamp: the source's hint decides.
+        assert_eq!(
+            classify(&other_bad, &day, Filed::Selected),
+            Classified::OtherDay
+        );
+        // No timestamp: where it was filed decides.
         let no_ts = rec(&[("status", t("ok"))]);
         let in_day = day.start_ms() + 10;
+        let at = |at_ms| Filed::At {
+            at_ms,
+            max_drift_ms: Some(3_600_000),
+        };
         assert!(matches!(
-            classify(&no_ts, &day, Some(in_day)),
-            Classified::Rejected(_)
+            classify(&no_ts, &day, at(in_day)),
+            Classified::Rejected(RejectReason::MissingTimestamp)
         ));
         assert_eq!(
-            classify(&no_ts, &day, Some(day.end_ms())),
+            classify(&no_ts, &day, at(day.end_ms())),
             Classified::OtherDay
+        );
+    }
+
+    #[test]
+    fn a_timestamp_far_from_its_entry_id_is_rejected_on_the_ids_day_only() {
+        let tz: chrono_tz::Tz = "UTC".parse().unwrap();
+        let d = |n| Day::new(chrono::NaiveDate::from_ymd_opt(2025, 10, n).unwrap(), tz).unwrap();
+        // Filed on the 30th at noon, stamped on the 31st at noon: a day apart, margin 1 hour.
+        let r = rec(&[
+            ("timestamp", t("2025-10-31T12:00:00Z")),
+            ("status", t("ok")),
+        ]);
+        let filed = Filed::At {
+            at_ms: d(30).start_ms() + 12 * 3_600_000,
+            max_drift_ms: Some(3_600_000),
+        };
+        match classify(&r, &d(30), filed) {
+            Classified::Rejected(reason) => {
+                assert_eq!(reason.code(), "timestamp_far_from_entry_id");
+                assert!(
+                    reason.to_string().contains("2025-10-31T12:00:00.000Z"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(classify(&r, &d(31), filed), Classified::OtherDay);
+        // Within the margin the timestamp decides, even across midnight.
+        let near = rec(&[
+            ("timestamp", t("2025-10-31T00:10:00Z")),
+            ("status", t("ok")),
+        ]);
+        let filed = Filed::At {
+            at_ms: d(31).start_ms() - 10 * 60_000,
+            max_drift_ms: Some(3_600_000),
+        };
+        assert!(matches!(
+            classify(&near, &d(31), filed),
+            Classified::Record(_)
+        ));
+        assert_eq!(classify(&near, &d(30), filed), Classified::OtherDay);
+    }
+
+    #[test]
+    fn epoch_ms_is_bounded_to_years_1970_to_9999() {
+        for (v, ok) in [
+            (RawValue::Int(0), true),
+            (RawValue::Int(-1), false),
+            (RawValue::Int(253_402_300_799_999), true),
+            (RawValue::Int(253_402_300_800_000), false),
+            (t("253402300800000"), false),
+        ] {
+            let r = rec(&[("timestamp", v.clone()), ("status", t("ok"))]);
+            assert_eq!(timestamp(&r).is_ok(), ok, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn minus_zero_durations_agree_across_forms() {
+        let json = crate::source::redis::entry_record(
+            "1-0".into(),
+            vec![(
+                b"json".to_vec(),
+                br#"{"timestamp":1761852343068,"status":"ok","duration_ms":-0}"#.to_vec(),
+            )],
+        );
+        let flat = rec(&[
+            ("timestamp", t("1761852343068")),
+            ("status", t("ok")),
+            ("duration_ms", t("-0")),
+        ]);
+        assert_eq!(normalize(&json).unwrap_err().code(), "negative_duration");
+        assert_eq!(normalize(&flat).unwrap_err().code(), "negative_duration");
+        let minus_half = rec(&[
+            ("timestamp", t("1761852343068")),
+            ("status", t("ok")),
+            ("duration_ms", RawValue::Float(-0.5)),
+        ]);
+        assert_eq!(
+            normalize(&minus_half).unwrap_err().code(),
+            "negative_duration"
         );
     }
 }

@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 use crate::export::{RunReport, Verdict, CADENCE_MS};
 use crate::verify::human_size;
 
+/// Reject reasons shown by name; the rest are summed in one row.
+const TOP_REASONS: usize = 10;
+
 fn headline(r: &RunReport) -> String {
     let unavailable: Vec<String> = r
         .sources
@@ -109,8 +112,13 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(w, "Each rejected record, with its reason, is in `{f}`.\n");
         }
         let _ = writeln!(w, "| reason | count |\n|---|---:|");
-        for (reason, n) in r.reject_reasons.iter().take(10) {
+        for (reason, n) in r.reject_reasons.iter().take(TOP_REASONS) {
             let _ = writeln!(w, "| {reason} | {n} |");
+        }
+        let rest = &r.reject_reasons[r.reject_reasons.len().min(TOP_REASONS)..];
+        if !rest.is_empty() {
+            let n: u64 = rest.iter().map(|(_, n)| n).sum();
+            let _ = writeln!(w, "| {} other reasons | {n} |", rest.len());
         }
     }
 
@@ -286,6 +294,18 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| healthy | 4 | 0.0% |"), "no division by zero");
+    }
+
+    #[test]
+    fn reasons_past_the_top_ten_are_summed_not_dropped() {
+        let mut r = report(Verdict::Success);
+        r.reject_reasons = (0..13)
+            .map(|i| (format!("reason_{i:02}"), 20 - i))
+            .collect();
+        let md = render(&r);
+        assert!(md.contains("| reason_09 | 11 |"), "{md}");
+        assert!(!md.contains("reason_10"), "{md}");
+        assert!(md.contains("| 3 other reasons | 27 |"), "10 + 9 + 8: {md}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use crate::day::Day;
 use crate::merge::Row;
-use crate::record::{classify, Classified, RawRecord, RejectReason, Source};
+use crate::record::{classify, Classified, Filed, RawRecord, RejectReason, Source};
 
 /// How a configured source failed. Callers branch on it: an unavailable source makes the run
 /// partial, an invalid one fails it.
@@ -87,10 +87,10 @@ impl<'d> Collector<'d> {
         }
     }
 
-    /// `hint_ms`: when the source filed the record (stream entry ID time), used to place a
-    /// record whose own timestamp is unreadable; `None` when the source selected it by `ts`.
-    pub fn push(&mut self, raw: &RawRecord, hint_ms: Option<i64>) {
-        match classify(raw, self.day, hint_ms) {
+    /// `filed`: how the source found the record, which places it when its own timestamp
+    /// cannot (see `record::Filed`).
+    pub fn push(&mut self, raw: &RawRecord, filed: Filed) {
+        match classify(raw, self.day, filed) {
             Classified::Record(r) => {
                 self.out.counts.read += 1;
                 self.out.records.push(Row {

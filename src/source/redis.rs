@@ -8,7 +8,7 @@ use redis::{Client, Connection, IntoConnectionInfo, Value};
 
 use super::{Collector, SourceError};
 use crate::day::Day;
-use crate::record::{RawRecord, RawValue, RejectReason, Source};
+use crate::record::{Filed, RawRecord, RawValue, RejectReason, Source};
 
 /// How long to wait for a connection, and for each reply.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -224,8 +224,15 @@ fn read_stream(
             break;
         };
         for (id, fields) in entries {
-            let hint = id_ms(&id);
-            sink.push(&entry_record(id, fields), hint);
+            let filed = match id_ms(&id) {
+                Some(at_ms) => Filed::At {
+                    at_ms,
+                    max_drift_ms: Some(margin),
+                },
+                // Redis never hands out such an ID; the read range selected it.
+                None => Filed::Selected,
+            };
+            sink.push(&entry_record(id, fields), filed);
         }
         if n < page {
             break;
@@ -296,7 +303,16 @@ pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
     let mut raw = RawRecord::new(Source::Redis, id);
     let mut json = None;
     for (k, v) in fields {
-        let name = String::from_utf8_lossy(&k).into_owned();
+        let name = match String::from_utf8(k) {
+            Ok(name) => name,
+            // Kept (shown lossily) in the rejects file; a lossy name must not become a column.
+            Err(e) => {
+                let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                raw.defect
+                    .get_or_insert(RejectReason::InvalidUtf8(format!("name {shown:?}")));
+                shown
+            }
+        };
         if name == "json" {
             json = Some(v);
         } else {
@@ -306,6 +322,10 @@ pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
     let Some(json) = json else {
         return raw;
     };
+    if raw.defect.is_some() {
+        raw.fields.insert("json".into(), RawValue::from_bytes(json));
+        return raw;
+    }
     match serde_json::from_slice::<serde_json::Value>(&json) {
         Ok(serde_json::Value::Object(map)) => {
             for (k, v) in map {
@@ -426,6 +446,24 @@ mod tests {
         assert_eq!(normalize(&r).unwrap_err().code(), "bad_entry");
         let r = entry_record("1-0".into(), vec![(b"json".to_vec(), vec![0xff])]);
         assert_eq!(normalize(&r).unwrap_err().code(), "invalid_utf8");
+    }
+
+    #[test]
+    fn an_invalid_utf8_field_name_is_rejected_not_mangled() {
+        let r = entry_record(
+            "1-0".into(),
+            vec![
+                (b"timestamp".to_vec(), b"1761852343068".to_vec()),
+                (b"status".to_vec(), b"ok".to_vec()),
+                (b"check.d\xffisk".to_vec(), b"ok".to_vec()),
+            ],
+        );
+        let reason = normalize(&r).unwrap_err();
+        assert_eq!(reason.code(), "invalid_utf8");
+        assert!(
+            reason.to_string().contains("check.d\u{fffd}isk"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Collector, SourceError};
 use crate::day::Day;
-use crate::record::{RawRecord, RawValue, Source};
+use crate::record::{Filed, RawRecord, RawValue, Source, EPOCH_MS_RANGE};
 
 /// How long a read waits for a writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,8 +32,16 @@ const COLUMNS: [(&str, &str); 12] = [
 ];
 const REQUIRED: [&str; 2] = ["ts", "status"];
 
+/// `name` as a quoted SQL identifier: keywords and any other characters work as table names,
+/// and nothing in the name can end the quote.
+pub fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// The canonical table and its `ts` index, for writers to create the archive with.
 pub fn ddl(table: &str) -> String {
+    let index = quoted(&format!("{table}_ts"));
+    let table = quoted(table);
     format!(
         "CREATE TABLE IF NOT EXISTS {table} (
     record_id             TEXT,               -- optional; derived from report_type:host:ts when NULL
@@ -49,16 +57,15 @@ pub fn ddl(table: &str) -> String {
     launchagent_digest    TEXT,
     checks_json           TEXT                -- JSON object: extra check name -> status
 );
-CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts);
+CREATE INDEX IF NOT EXISTS {index} ON {table} (ts);
 "
     )
 }
 
-/// A table name we are willing to splice into SQL.
+/// A table name the exporter accepts: any name SQLite can hold (it is always quoted), but not
+/// an empty one or one with control characters, which are typing mistakes.
 pub fn valid_table_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && !name.chars().any(char::is_control)
 }
 
 fn open(path: &Path) -> Result<Connection, SourceError> {
@@ -80,26 +87,31 @@ fn open(path: &Path) -> Result<Connection, SourceError> {
     Ok(conn)
 }
 
-/// The SELECT for one day: two index range scans, one over INTEGER `ts` and one over TEXT `ts`.
-/// SQLite orders every number before every text, so each range only meets its own kind. RFC 3339
-/// text compares as text, not as time, so the text range is widened by more than any UTC offset
-/// and `classify` does the exact cut.
+/// The SELECT for one day: two index range scans, one over numeric `ts` and one over TEXT `ts`.
+/// SQLite orders every number before every text (`ts < ''` keeps the first scan to numbers, even
+/// where the column's TEXT affinity would compare the bounds as text). RFC 3339 text compares as
+/// text, not as time, so the text range is widened by more than any UTC offset and `classify`
+/// does the exact cut.
 fn day_query(table: &str, present: &[&str]) -> String {
     let cols: Vec<&str> = COLUMNS
         .iter()
         .map(|(c, _)| if present.contains(c) { *c } else { "NULL" })
         .collect();
     let list = cols.join(", ");
+    let table = quoted(table);
     format!(
-        "SELECT rowid, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 \
+        "SELECT rowid, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 AND ts < '' \
          UNION ALL \
          SELECT rowid, {list} FROM {table} WHERE ts >= ?3 AND ts < ?4"
     )
 }
 
+/// The result column of `ts` in `day_query` (after the rowid).
+const TS_COLUMN: usize = 3;
+
 fn columns_of(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>, SourceError> {
     let mut stmt = conn
-        .prepare(&format!("PRAGMA table_info({table})"))
+        .prepare(&format!("PRAGMA table_info({})", quoted(table)))
         .with_context(|| format!("reading the columns of table {table} in {}", path.display()))
         .map_err(SourceError::Unavailable)?;
     let names = stmt
@@ -114,7 +126,7 @@ fn columns_of(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>
 pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
     if !valid_table_name(table) {
         return Err(SourceError::Invalid(anyhow!(
-            "SQLite table name {table:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
+            "SQLite table name {table:?} is empty or holds control characters"
         )));
     }
     let conn = open(path)?;
@@ -154,21 +166,35 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         .collect();
     let mut read = || -> anyhow::Result<()> {
         let mut stmt = conn.prepare(&sql)?;
+        // Numbers outside the valid epoch range are on no day (and counted in `no_day`).
+        let valid = EPOCH_MS_RANGE;
         let mut rows = stmt.query(rusqlite::params![
-            day.start_ms(),
-            day.end_ms(),
+            day.start_ms().clamp(valid.start, valid.end),
+            day.end_ms().clamp(valid.start, valid.end),
             text_bound(day.start_ms() - widen),
             text_bound(day.end_ms() + widen),
         ])?;
         while let Some(row) = rows.next()? {
+            let filed = match row.get_ref(TS_COLUMN)? {
+                // Where a text `ts` belongs when it cannot be read: its leading date. The
+                // widened range selects it on several days; that date picks one of them.
+                ValueRef::Text(t) => match date_prefix_noon(t) {
+                    Some(at_ms) => Filed::At {
+                        at_ms,
+                        max_drift_ms: None,
+                    },
+                    // No leading date: on no day, and counted in `no_day`.
+                    None => continue,
+                },
+                _ => Filed::Selected,
+            };
             let rowid: i64 = row.get(0)?;
             let mut raw = RawRecord::new(Source::Sqlite, format!("rowid {rowid}"));
             for &(i, field) in &wanted {
                 raw.fields
                     .insert(field.to_string(), raw_value(row.get_ref(i)?));
             }
-            let hint = text_ts_hint(raw.fields.get("timestamp"));
-            sink.push(&raw, hint);
+            sink.push(&raw, filed);
         }
         drop(rows);
         let ts_nullable: bool = conn.query_row(
@@ -185,30 +211,41 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         .map_err(SourceError::Unavailable)
 }
 
-/// Counts rows that no day's ranges can select: NULL `ts`, and text that sorts before any digit
-/// or after them (so cannot start with a date). Index range scans only, like the day query.
+/// Counts the rows that no day selects, so that every row of the table is either read on
+/// exactly one day or counted here: NULL `ts`; numbers before 1970 or from the year 10000 on
+/// (`EPOCH_MS_RANGE`); text without a valid leading `YYYY-MM-DD` (the same test as
+/// `date_prefix_noon`); BLOBs. Index range searches only: the text part walks the text entries
+/// of the index, which a table with INTEGER `ts` (the canonical layout) does not have.
 /// (SQLite answers `ts IS NULL` on a NOT NULL column by walking the whole index, so that part is
 /// left out where the column cannot hold NULL.)
 fn no_day_query(table: &str, ts_nullable: bool) -> String {
+    let table = quoted(table);
     let nulls = if ts_nullable {
         format!("(SELECT count(*) FROM {table} WHERE ts IS NULL) + ")
     } else {
         String::new()
     };
+    let (lo, hi) = (EPOCH_MS_RANGE.start, EPOCH_MS_RANGE.end);
     format!(
-        "SELECT {nulls}(SELECT count(*) FROM {table} WHERE ts >= '' AND ts < '0') \
-              + (SELECT count(*) FROM {table} WHERE ts >= ':')"
+        "SELECT {nulls}(SELECT count(*) FROM {table} WHERE ts < {lo} AND ts < '') \
+              + (SELECT count(*) FROM {table} WHERE ts >= {hi} AND ts < '') \
+              + (SELECT count(*) FROM {table} WHERE ts >= '' \
+                 AND (typeof(ts) = 'blob' OR date(substr(ts, 1, 10)) IS NOT substr(ts, 1, 10)))"
     )
 }
 
-/// Where an unreadable TEXT `ts` belongs. The widened text range selects it on several days;
-/// its leading `YYYY-MM-DD` (read as UTC) picks exactly one of them to reject it on. Without a
-/// date prefix it is rejected on every day that selects it, rather than on none.
-fn text_ts_hint(ts: Option<&RawValue>) -> Option<i64> {
-    let Some(RawValue::Text(t)) = ts else {
+/// UTC noon of a text `ts`'s leading `YYYY-MM-DD`, or `None` when it has no valid one. Agrees
+/// with SQLite's `date(substr(ts, 1, 10)) IS substr(ts, 1, 10)`, which `no_day_query` uses.
+fn date_prefix_noon(t: &[u8]) -> Option<i64> {
+    let p = t.get(..10)?;
+    let shape = p.iter().enumerate().all(|(i, b)| match i {
+        4 | 7 => *b == b'-',
+        _ => b.is_ascii_digit(),
+    });
+    if !shape {
         return None;
-    };
-    let date = chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()?;
+    }
+    let date = chrono::NaiveDate::parse_from_str(std::str::from_utf8(p).ok()?, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(12, 0, 0)?.and_utc().timestamp_millis())
 }
 
@@ -283,7 +320,7 @@ mod tests {
                 .iter()
                 .filter(|l| l.starts_with(&format!("SEARCH {table} USING COVERING INDEX")))
                 .count();
-            assert_eq!(searches, if nullable { 3 } else { 2 }, "{plan:?}");
+            assert_eq!(searches, if nullable { 4 } else { 3 }, "{plan:?}");
             assert!(
                 !plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))),
                 "{plan:?}"
@@ -292,11 +329,127 @@ mod tests {
     }
 
     #[test]
-    fn table_names_are_checked() {
+    fn any_table_name_works_quoted() {
         assert!(valid_table_name("ops_atomic_heartbeats"));
-        assert!(!valid_table_name("x; DROP TABLE y"));
-        assert!(!valid_table_name("1abc"));
+        assert!(valid_table_name("order"));
+        assert!(!valid_table_name("a\nb"));
         assert!(!valid_table_name(""));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let conn = Connection::open(&path).unwrap();
+        for name in ["order", "select", "x\"; DROP TABLE y; --", "with space"] {
+            conn.execute_batch(&ddl(name)).unwrap();
+            conn.execute(
+                &format!(
+                    "INSERT INTO {} (ts, status) VALUES (1761800000000, 'ok')",
+                    quoted(name)
+                ),
+                [],
+            )
+            .unwrap();
+            let day = day();
+            let mut c = Collector::new(&day, Source::Sqlite);
+            read(&path, name, &day, &mut c).unwrap();
+            assert_eq!(c.finish().records.len(), 1, "{name}");
+        }
+    }
+
+    /// Every row of a table with every odd kind of `ts`, under each column affinity, is read on
+    /// exactly one day or counted in `no_day`, never both and never neither.
+    #[test]
+    fn every_row_is_on_exactly_one_day_or_counted_as_on_none() {
+        // (ts literal, on a day?) The days are around 2025-10-30 in Bangkok.
+        let cases: &[(&str, bool)] = &[
+            ("1761800000000", true),   // INTEGER ms
+            ("1761757200000", true),   // first ms of the Bangkok day
+            ("1761800000000.5", true), // REAL, not whole: rejected on its day
+            ("1761800000000.0", true), // REAL, whole ms: a record
+            ("-1", false),             // before 1970
+            ("-1761800000000.5", false),
+            ("253402300800000", false),            // year 10000
+            ("9e999", false),                      // +Inf
+            ("'2025-10-30T12:00:00Z'", true),      // RFC 3339
+            ("'2025-10-31T00:30:00+07:00'", true), // on the next Bangkok day
+            ("'2025-10-30T25:99:00Z'", true),      // unreadable, dated: rejected once
+            ("'2025-10-30'", true),                // a date alone: rejected once
+            ("'2025-13-45T00:00:00Z'", false),     // no valid leading date
+            ("'2025-02-30T00:00:00Z'", false),
+            ("'2025-10-32T00:00:00Z'", false), // in the window's text range
+            ("'2025-10-3x'", false),
+            ("'1761800000000'", false), // digits as text (INTEGER affinity makes it a number)
+            ("'-1761800000000'", false),
+            ("' 2025-10-30T12:00:00Z'", false), // leading space
+            ("'yesterday'", false),
+            ("''", false),
+            ("x'323032352d31302d3330'", false), // BLOB '2025-10-30'
+            ("NULL", false),
+        ];
+        for decl in ["ts", "ts INTEGER", "ts TEXT", "ts NUMERIC"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("a.db");
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "CREATE TABLE t ({decl}, status TEXT, host TEXT); CREATE INDEX t_ts ON t(ts);"
+            ))
+            .unwrap();
+            let mut expect_on_day = std::collections::BTreeSet::new();
+            let mut expect_no_day = 0;
+            for (ts, on_day) in cases {
+                conn.execute(
+                    &format!(
+                        "INSERT INTO t VALUES ({ts}, 'ok', 'row ' || (SELECT count(*) + 1 FROM t))"
+                    ),
+                    [],
+                )
+                .unwrap();
+                let rowid = conn.last_insert_rowid();
+                // TEXT affinity turns numbers into text, which then has no leading date.
+                let stored: String = conn
+                    .query_row("SELECT typeof(ts) FROM t WHERE rowid = ?1", [rowid], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                let numeric_as_text = decl == "ts TEXT"
+                    && !ts.starts_with('\'')
+                    && *ts != "NULL"
+                    && !ts.starts_with("x'");
+                assert!(
+                    !numeric_as_text || stored == "text" || stored == "real",
+                    "{ts}: {stored}"
+                );
+                let digits_made_number = ts.starts_with("'1") && stored == "integer";
+                let on_day =
+                    (*on_day && !(numeric_as_text && stored == "text")) || digits_made_number;
+                if on_day {
+                    expect_on_day.insert(format!("row {rowid}"));
+                } else {
+                    expect_no_day += 1;
+                }
+            }
+            drop(conn);
+            let mut seen = Vec::new();
+            for d in 20..=40 {
+                let date = NaiveDate::from_ymd_opt(2025, 10, 1).unwrap() + chrono::Days::new(d);
+                let day = Day::new(date, "Asia/Bangkok".parse().unwrap()).unwrap();
+                let mut c = Collector::new(&day, Source::Sqlite);
+                read(&path, "t", &day, &mut c).unwrap();
+                let out = c.finish();
+                assert_eq!(out.counts.no_day, expect_no_day, "{decl}: no_day on {day}");
+                seen.extend(out.records.iter().map(|r| r.record.host.clone().unwrap()));
+                seen.extend(
+                    out.rejects
+                        .iter()
+                        .map(|r| r.record["host"].as_str().unwrap().to_string()),
+                );
+            }
+            let unique: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
+            assert_eq!(
+                unique.len(),
+                seen.len(),
+                "{decl}: a row on two days: {seen:?}"
+            );
+            assert_eq!(unique, expect_on_day, "{decl}");
+        }
     }
 
     #[test]
