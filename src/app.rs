@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command, ExportArgs, SimulateArgs, VerifyArgs};
 use crate::cli::{LaunchdAction, SystemdAction};
 use crate::config::{self, Config, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::day::Day;
+use crate::escape::plain;
 use crate::export::{self, NoSourceError, RunReport, Verdict};
 use crate::source::redis::{url_has_password, Target};
 use crate::{atomic, batch, launchd, names, schedule, simulate, source};
@@ -314,10 +315,14 @@ fn print_report(r: &RunReport, dry: bool, out: &mut impl Write) -> Result<()> {
         write!(
             out,
             "source:   {} {}: {}, read {}, rejected {}",
-            s.name, s.location, s.state, s.counts.read, s.counts.rejected
+            s.name,
+            plain(&s.location),
+            s.state,
+            s.counts.read,
+            s.counts.rejected
         )?;
         match &s.error {
-            Some(e) => writeln!(out, " ({e})")?,
+            Some(e) => writeln!(out, " ({})", plain(e))?,
             None => writeln!(out)?,
         }
     }
@@ -327,18 +332,28 @@ fn print_report(r: &RunReport, dry: bool, out: &mut impl Write) -> Result<()> {
         r.rows, r.merged, r.conflicts, r.rejected
     )?;
     if let Some(p) = &r.parquet {
-        writeln!(out, "parquet:  {p} ({} bytes)", r.bytes.unwrap_or(0))?;
+        writeln!(
+            out,
+            "parquet:  {} ({} bytes)",
+            plain(p),
+            r.bytes.unwrap_or(0)
+        )?;
     }
     if let Some(p) = &r.rejects_file {
-        writeln!(out, "rejects:  {p}")?;
+        writeln!(out, "rejects:  {}", plain(p))?;
     }
     if let Some(p) = &r.summary {
-        writeln!(out, "summary:  {p}")?;
+        writeln!(out, "summary:  {}", plain(p))?;
     }
-    if let Some(c) = &r.readback {
-        if !c.ok() {
-            writeln!(out, "read-back FAILED: {}", c.problems.join("; "))?;
-        }
+    if let Some(k) = &r.kept_existing {
+        writeln!(
+            out,
+            "kept:     the existing file holds {} rows (its verdict: {}), more than this {} run's {}; it was not replaced (--force replaces it)",
+            k.rows,
+            k.verdict.as_deref().unwrap_or("not recorded"),
+            r.verdict.as_str(),
+            r.rows
+        )?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod day;
+pub mod escape;
 pub mod export;
 pub mod launchd;
 pub mod merge;

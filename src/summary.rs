@@ -3,8 +3,12 @@
 
 use std::fmt::Write as _;
 
+use crate::escape::{md_code, md_code_list, md_text};
 use crate::export::{RunReport, Verdict, CADENCE_MS};
 use crate::verify::human_size;
+
+/// Hosts named in the timeline; the rest are counted.
+const MAX_HOSTS: usize = 20;
 
 /// Reject reasons shown by name; the rest are summed in one row.
 const TOP_REASONS: usize = 10;
@@ -51,7 +55,7 @@ pub fn render(r: &RunReport) -> String {
         r.day, r.timezone, r.day_hours
     );
     if let Some(p) = &r.parquet {
-        let _ = writeln!(w, "| Output file | `{p}` |");
+        let _ = writeln!(w, "| Output file | {} |", md_code(p));
     }
     let _ = writeln!(w, "| Rows | {} |", r.rows);
     if let Some(b) = r.bytes {
@@ -77,13 +81,18 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(w, "|---|---|---|---:|---:|---:|");
     for s in &r.sources {
         let state = match &s.error {
-            Some(e) => format!("{}: {}", s.state, e.replace('|', "\\|")),
+            Some(e) => format!("{}: {}", s.state, md_text(e)),
             None => s.state.to_string(),
         };
         let _ = writeln!(
             w,
-            "| {} | `{}` | {} | {} | {} | {} |",
-            s.name, s.location, state, s.counts.read, s.counts.rejected, s.counts.other_day
+            "| {} | {} | {} | {} | {} | {} |",
+            s.name,
+            md_code(&s.location),
+            state,
+            s.counts.read,
+            s.counts.rejected,
+            s.counts.other_day
         );
     }
     let _ = writeln!(
@@ -109,7 +118,11 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(w, "No record was rejected.");
     } else {
         if let Some(f) = &r.rejects_file {
-            let _ = writeln!(w, "Each rejected record, with its reason, is in `{f}`.\n");
+            let _ = writeln!(
+                w,
+                "Each rejected record, with its reason, is in {}.\n",
+                md_code(f)
+            );
         }
         let _ = writeln!(w, "| reason | count |\n|---|---:|");
         for (reason, n) in r.reject_reasons.iter().take(TOP_REASONS) {
@@ -142,7 +155,7 @@ pub fn render(r: &RunReport) -> String {
         if r.hosts.is_empty() {
             "none".to_string()
         } else {
-            r.hosts.join(", ")
+            md_code_list(r.hosts.iter().map(String::as_str), MAX_HOSTS)
         }
     );
     let _ = writeln!(
@@ -161,7 +174,10 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(
                 w,
                 "| {} | {} | {} | {:.1} |",
-                g.host, g.from, g.to, g.minutes
+                md_code(&g.host),
+                g.from,
+                g.to,
+                g.minutes
             );
         }
     }
@@ -306,6 +322,42 @@ mod tests {
         assert!(md.contains("| reason_09 | 11 |"), "{md}");
         assert!(!md.contains("reason_10"), "{md}");
         assert!(md.contains("| 3 other reasons | 27 |"), "10 + 9 + 8: {md}");
+    }
+
+    #[test]
+    fn hostile_values_cannot_forge_lines_or_tables() {
+        let mut r = report(Verdict::Partial);
+        let forged = "x\n\n**Verdict:** ✅ success\n| a | b |";
+        r.hosts = vec![forged.into(), "h".repeat(1_000_000), "y\0z".into()];
+        r.sources[1].location = "redis://h stream `k`|\n# Heading".into();
+        r.sources[1].error = Some("boom\n\n## Verdict: success | x".into());
+        r.parquet = Some("/out/a`b|c\n.parquet".into());
+        r.gaps.longest.push(crate::export::Gap {
+            host: forged.into(),
+            from: "f".into(),
+            to: "t".into(),
+            minutes: 9.0,
+        });
+        let md = render(&r);
+        assert!(md.len() < 20_000, "{} bytes", md.len());
+        assert_eq!(
+            md.lines().filter(|l| l.starts_with("**Verdict:**")).count(),
+            1,
+            "{md}"
+        );
+        assert!(!md.contains('\0'));
+        for line in md.lines() {
+            assert!(
+                !line.starts_with("#") || line.starts_with("# Parquet") || line.starts_with("## "),
+                "{line}"
+            );
+            assert!(!line.starts_with("## Verdict"), "{line}");
+            if line.starts_with('|') {
+                // Every row of a table has its table's number of unescaped pipes.
+                let cells = line.replace("\\|", "").matches('|').count();
+                assert!(matches!(cells, 3 | 4 | 5 | 7), "{cells}: {line}");
+            }
+        }
     }
 
     #[test]

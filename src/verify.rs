@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::batch::{self, SCHEMA_VERSION};
 use crate::day::Day;
+use crate::escape::plain;
 use crate::names;
 use crate::record::{AgentStatus, CheckStatus, Status};
 
@@ -239,7 +240,7 @@ pub fn render_text(r: &VerifyReport, max_bytes: u64) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for c in &r.files {
-        let _ = writeln!(out, "{}", c.path.display());
+        let _ = writeln!(out, "{}", plain(&c.path.display().to_string()));
         let _ = writeln!(
             out,
             "  Rows: {}",

@@ -1,0 +1,120 @@
+//! Untrusted text (hosts, record ids, stream keys, paths, error messages) made safe to render:
+//! in markdown it can neither start a line, a table cell or a heading nor format itself, and
+//! everywhere it shows control characters as escapes and is cut to a sane length.
+
+/// Characters of untrusted text shown at most, in one place of a summary.
+pub const MAX_CHARS: usize = 200;
+
+/// Characters that can reorder or hide text on screen (bidi overrides and isolates, line and
+/// paragraph separators) besides the C0/C1 controls.
+fn is_invisible_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `s` with control characters as `\u{..}` escapes, cut to `max` characters with a marker
+/// saying how many were left out.
+fn visible(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    for (i, c) in s.chars().enumerate() {
+        if shown >= max {
+            let rest = s.chars().count() - i;
+            out.push_str(&format!("… ({rest} more characters)"));
+            break;
+        }
+        if is_invisible_control(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+        shown += 1;
+    }
+    out
+}
+
+/// Untrusted text for a terminal or a log line: control characters escaped, length capped.
+pub fn plain(s: &str) -> String {
+    visible(s, MAX_CHARS)
+}
+
+/// Untrusted text as markdown inline text, also safe inside a table cell: every character that
+/// markdown could read as formatting, a link, HTML or a cell border is backslash-escaped.
+pub fn md_text(s: &str) -> String {
+    let mut out = String::new();
+    for c in visible(s, MAX_CHARS).chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '#' | '!' | '&' | '$'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Untrusted text as a markdown code span, safe inside a table cell: readable as typed (paths,
+/// ids, hosts), with a fence longer than any run of backticks inside it, and pipes escaped
+/// (GitHub-flavoured tables honour `\|` even in code spans).
+pub fn md_code(s: &str) -> String {
+    let body = visible(s, MAX_CHARS).replace('|', "\\|");
+    let longest_run = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run + 1);
+    // A span that starts or ends with a backtick needs a space to keep it off the fence.
+    let pad = if body.starts_with('`') || body.ends_with('`') || body.is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
+}
+
+/// At most `max` items as code spans, joined, with how many more there were.
+pub fn md_code_list<'a>(items: impl IntoIterator<Item = &'a str>, max: usize) -> String {
+    let mut shown = Vec::new();
+    let mut more = 0;
+    for item in items {
+        if shown.len() < max {
+            shown.push(md_code(item));
+        } else {
+            more += 1;
+        }
+    }
+    let mut out = shown.join(", ");
+    if more > 0 {
+        out.push_str(&format!(" and {more} more"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_never_pass_and_length_is_capped() {
+        let forged = "x\n\n**Verdict:** ✅ success\r\u{0}\u{1b}[31m\u{202e}";
+        for out in [plain(forged), md_text(forged), md_code(forged)] {
+            assert!(!out.chars().any(is_invisible_control), "{out:?}");
+        }
+        let long = "h".repeat(1_000_000);
+        let out = md_code(&long);
+        assert!(out.len() < MAX_CHARS + 100, "{}", out.len());
+        assert!(out.contains("… (999800 more characters)"), "{out}");
+    }
+
+    #[test]
+    fn markdown_cannot_escape_its_place() {
+        assert_eq!(md_text("a|b*c*"), "a\\|b\\*c\\*");
+        assert_eq!(md_text("[x](http://e)"), "\\[x\\](http://e)");
+        assert_eq!(
+            md_code("/out/ops_atomic_1.parquet"),
+            "`/out/ops_atomic_1.parquet`"
+        );
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("``x``|"), "``` ``x``\\| ```");
+        assert_eq!(md_code(""), "`  `");
+        assert_eq!(md_code_list(["a", "b", "c"], 2), "`a`, `b` and 1 more");
+    }
+}
