@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::day::Day;
 use crate::export::CADENCE_MS;
 use crate::source::redis::{connect, Target};
-use crate::source::sqlite::{ddl, valid_table_name};
+use crate::source::sqlite::{ddl, quoted, valid_table_name};
 
 /// One simulated heartbeat, in writer terms.
 #[derive(Debug, Clone)]
@@ -118,7 +118,7 @@ fn rfc3339(ms: i64) -> String {
 /// Most rows have INTEGER `ts`; every tenth has RFC 3339 TEXT, as older writers produced.
 pub fn write_sqlite(path: &Path, table: &str, beats: &[Beat]) -> Result<()> {
     if !valid_table_name(table) {
-        bail!("table name {table:?} is not a plain identifier");
+        bail!("table name {table:?} is empty or holds control characters");
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -130,9 +130,10 @@ pub fn write_sqlite(path: &Path, table: &str, beats: &[Beat]) -> Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare(&format!(
-            "INSERT INTO {table} (record_id, report_type, ts, status, duration_ms, host, \
+            "INSERT INTO {} (record_id, report_type, ts, status, duration_ms, host, \
              redis_status, database_status, api_status, launchagent_optimizer, \
-             launchagent_digest, checks_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             launchagent_digest, checks_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            quoted(table)
         ))?;
         for (i, b) in beats.iter().enumerate() {
             let ts: rusqlite::types::Value = if i % 10 == 9 {
