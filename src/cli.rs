@@ -9,10 +9,12 @@ use clap::{Args, Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit status:
   0  success: the day was exported (rejected records, if any, are in the rejects file)
-  1  failed: an error stopped the run (bad table layout, unwritable directory, ...)
-  2  usage: bad flags, environment or config file
-  3  partial: a configured source was unreachable; exported from the others
-  4  empty: no record for the day; a valid zero-row file was written
+  1  failed: an error stopped the run, or the new file failed its checks (size included);
+     every previous output is untouched
+  2  usage: bad flags, environment or config file, or a day that has not ended yet
+  3  partial: a configured source was unreachable; exported from the others, unless the
+     existing file holds more rows, which is then kept (--force replaces it)
+  4  empty: no record for the day; a valid zero-row file was written (or a fuller one kept)
   5  no source: no configured source could be read; nothing was written
   6  busy: another run holds the lock (see --lock-timeout); nothing was touched
 With several days (--from/--to, --catch-up) the status is the worst day's, in the order
