@@ -46,6 +46,8 @@ fn child(kind: &str, arg: &str, out: &Path) {
         summary_dir: out.to_path_buf(),
         dry: false,
         json: false,
+        force: false,
+        max_bytes: None,
         batch_rows: 8192,
         config_file: None,
     };

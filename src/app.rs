@@ -10,7 +10,8 @@ use crate::cli::{LaunchdAction, SystemdAction};
 use crate::config::{self, Config, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::day::Day;
 use crate::escape::plain;
-use crate::export::{self, NoSourceError, RunReport, Verdict};
+use crate::export::{self, NoSourceError};
+use crate::report::{RunReport, Verdict};
 use crate::source::redis::{url_has_password, Target};
 use crate::{atomic, batch, launchd, names, schedule, simulate, source};
 

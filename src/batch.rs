@@ -9,9 +9,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use crate::merge::Row;
-
-pub const SCHEMA_VERSION: &str = "1";
+pub use crate::contract::SCHEMA_VERSION;
+use crate::record::Row;
 
 /// Timezone of the `timestamp` column: instants are stored in UTC.
 const TS_TZ: &str = "UTC";

@@ -6,41 +6,18 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, SecondsFormat};
-use serde::Serialize;
 
-use crate::batch::{self, SCHEMA_VERSION};
+use crate::batch;
 use crate::config::Config;
-use crate::day::Day;
-use crate::merge::{MergeStats, Merger, Row};
+use crate::merge::{MergeStats, Merger};
 use crate::record::{Source, Status};
+use crate::report::{
+    exporter_name, file_metadata, gaps, local_time, reject_reasons, KeptFile, RunReport,
+    SourceReport, Verdict,
+};
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
 use crate::verify::{self, FileCheck};
 use crate::{atomic, summary, writer};
-
-/// The heartbeat cadence; a longer silence is a gap.
-pub const CADENCE_MS: i64 = 5 * 60 * 1000;
-/// A silence counts as a gap past one and a half beats, so jitter is not reported.
-const GAP_MS: i64 = CADENCE_MS * 3 / 2;
-
-/// The run's outcome, which the summary, `--json` and the exit status all report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Success,
-    Partial,
-    Empty,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Success => "success",
-            Verdict::Partial => "partial",
-            Verdict::Empty => "empty",
-        }
-    }
-}
 
 /// The new file failed the checks `verify` applies, so it was not published (exit status 1).
 #[derive(Debug, thiserror::Error)]
@@ -54,85 +31,6 @@ pub struct NotPublished {
 #[derive(Debug, thiserror::Error)]
 #[error("no configured source could be read: {0}")]
 pub struct NoSourceError(pub String);
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceReport {
-    pub name: &'static str,
-    /// The database path or the Redis URL with its password hidden, and the table or key.
-    pub location: String,
-    pub state: &'static str,
-    pub error: Option<String>,
-    #[serde(flatten)]
-    pub counts: source::SourceCounts,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Gap {
-    pub host: String,
-    pub from: String,
-    pub to: String,
-    pub minutes: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct GapReport {
-    pub count: usize,
-    pub missed_beats: i64,
-    /// The longest gaps, longest first (at most 10).
-    pub longest: Vec<Gap>,
-}
-
-/// The day file a partial or empty run left in place because it holds more rows.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeptFile {
-    pub rows: u64,
-    /// Its verdict, as its footer records it.
-    pub verdict: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub day: String,
-    pub timezone: String,
-    pub day_hours: f64,
-    pub verdict: Verdict,
-    pub dry: bool,
-    pub exporter: String,
-    pub sources: Vec<SourceReport>,
-    pub read: u64,
-    pub rows: u64,
-    pub merged: u64,
-    pub conflicts: u64,
-    pub rejected: u64,
-    /// Reject reason code → count, most frequent first.
-    pub reject_reasons: Vec<(String, u64)>,
-    pub statuses: BTreeMap<String, u64>,
-    pub hosts: Vec<String>,
-    pub first_timestamp: Option<String>,
-    pub last_timestamp: Option<String>,
-    pub gaps: GapReport,
-    pub parquet: Option<String>,
-    pub bytes: Option<u64>,
-    pub rejects_file: Option<String>,
-    pub summary: Option<String>,
-    pub readback: Option<FileCheck>,
-    /// Set when this run did not replace the day file (see `KeptFile`).
-    pub kept_existing: Option<KeptFile>,
-    pub duration_ms: u64,
-}
-
-pub fn exporter_name() -> String {
-    format!("parquet-exporter {}", env!("CARGO_PKG_VERSION"))
-}
-
-fn local_time(day: &Day, ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&day.tz())
-                .to_rfc3339_opts(SecondsFormat::Millis, false)
-        })
-        .unwrap_or_default()
-}
 
 /// Reads every configured source. A source that is unavailable is reported, not fatal; one that
 /// is invalid fails the run.
@@ -189,93 +87,6 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         outcome("redis", location, res)?;
     }
     Ok((reports, ingested))
-}
-
-/// Gaps in each host's heartbeat cadence, including a silent start or end of the day.
-pub fn gaps(rows: &[Row], day: &Day) -> GapReport {
-    let mut by_host: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.record.report_type == "heartbeat") {
-        by_host
-            .entry(r.record.host.as_deref().unwrap_or("-"))
-            .or_default()
-            .push(r.record.ts_ms);
-    }
-    let mut all = Vec::new();
-    let mut missed = 0;
-    for (host, times) in by_host {
-        // A beat at day start is on time; so is one a cadence before day end.
-        let edges = std::iter::once(day.start_ms() - CADENCE_MS)
-            .chain(times.iter().copied())
-            .chain(std::iter::once(day.end_ms()));
-        let mut prev: Option<i64> = None;
-        for t in edges {
-            if let Some(p) = prev {
-                if t - p > GAP_MS {
-                    missed += (t - p) / CADENCE_MS - 1;
-                    all.push(Gap {
-                        host: host.to_string(),
-                        from: local_time(day, p.max(day.start_ms())),
-                        to: local_time(day, t),
-                        minutes: (t - p.max(day.start_ms())) as f64 / 60_000.0,
-                    });
-                }
-            }
-            prev = Some(t);
-        }
-    }
-    let count = all.len();
-    all.sort_by(|a, b| b.minutes.total_cmp(&a.minutes));
-    all.truncate(10);
-    GapReport {
-        count,
-        missed_beats: missed,
-        longest: all,
-    }
-}
-
-fn reject_reasons(rejects: &[Reject]) -> Vec<(String, u64)> {
-    let mut by: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in rejects {
-        *by.entry(r.reason_code).or_default() += 1;
-    }
-    let mut v: Vec<(String, u64)> = by.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v
-}
-
-fn file_metadata(report: &RunReport) -> Vec<(String, String)> {
-    let mut kv = vec![
-        (
-            "ops_atomic.schema_version".to_string(),
-            SCHEMA_VERSION.to_string(),
-        ),
-        ("ops_atomic.day".into(), report.day.clone()),
-        ("ops_atomic.timezone".into(), report.timezone.clone()),
-        ("ops_atomic.exporter".into(), report.exporter.clone()),
-        ("ops_atomic.rows".into(), report.rows.to_string()),
-        ("ops_atomic.merged".into(), report.merged.to_string()),
-        ("ops_atomic.conflicts".into(), report.conflicts.to_string()),
-        ("ops_atomic.rejected".into(), report.rejected.to_string()),
-        (
-            "ops_atomic.verdict".into(),
-            report.verdict.as_str().to_string(),
-        ),
-    ];
-    for s in &report.sources {
-        kv.push((
-            format!("ops_atomic.source.{}.state", s.name),
-            s.state.into(),
-        ));
-        kv.push((
-            format!("ops_atomic.source.{}.read", s.name),
-            s.counts.read.to_string(),
-        ));
-        kv.push((
-            format!("ops_atomic.source.{}.rejected", s.name),
-            s.counts.rejected.to_string(),
-        ));
-    }
-    kv
 }
 
 /// Runs the export for `cfg.day`. Returns the report; the caller maps its verdict to the exit
@@ -482,48 +293,4 @@ fn better_existing(path: &std::path::Path, rows: u64, max_bytes: Option<u64>) ->
     let check = verify::check_file(path, max_bytes);
     let more = check.rows.is_some_and(|n| n > 0 && n as u64 > rows);
     (check.ok() && more).then_some(check)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::batch::tests::row;
-
-    #[test]
-    fn gaps_count_missed_beats_and_silent_edges() {
-        let day = Day::new(
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
-            "UTC".parse().unwrap(),
-        )
-        .unwrap();
-        // Every 5 minutes all day except a 30-minute hole starting at 01:00.
-        let mut rows: Vec<Row> = (0..288)
-            .map(|i| i * CADENCE_MS)
-            .filter(|t| !(3_600_000 < *t && *t < 3_600_000 + 30 * 60_000))
-            .map(|t| row(&t.to_string(), t, &[]))
-            .collect();
-        let g = gaps(&rows, &day);
-        assert_eq!(g.count, 1, "{g:?}");
-        assert_eq!(g.missed_beats, 5);
-        assert_eq!(g.longest[0].minutes, 30.0);
-        // Stopping at 23:00 is a gap at the end of the day.
-        rows.retain(|r| r.record.ts_ms < 23 * 3_600_000);
-        let g = gaps(&rows, &day);
-        assert_eq!(g.count, 2);
-        assert_eq!(g.longest[0].to, "1970-01-02T00:00:00.000+00:00");
-        assert_eq!(g.longest[0].minutes, 65.0);
-    }
-
-    #[test]
-    fn a_full_day_has_no_gaps() {
-        let day = Day::new(
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
-            "UTC".parse().unwrap(),
-        )
-        .unwrap();
-        let rows: Vec<Row> = (0..288)
-            .map(|i| row(&i.to_string(), i * CADENCE_MS + 1_000, &[]))
-            .collect();
-        assert_eq!(gaps(&rows, &day).count, 0);
-    }
 }

@@ -1,14 +1,7 @@
 //! Merge: one row per `record_id` across both sources. SQLite (the durable archive) wins a
 //! conflict; within one source the copy read last wins. Pure; no I/O.
 
-use crate::record::{Record, Source};
-
-/// A merged row: the winning copy and where copies of it were found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub record: Record,
-    pub source: Source,
-}
+use crate::record::{Row, Source};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MergeStats {
@@ -79,7 +72,7 @@ impl Merger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{AgentStatus, CheckStatus, Status};
+    use crate::record::{AgentStatus, CheckStatus, Record, Status};
 
     /// One copy read from `from`, in reading order.
     fn add(m: &mut Merger, record: Record, from: Source) {

@@ -6,25 +6,8 @@ use std::collections::BTreeMap;
 use chrono::DateTime;
 use serde_json::{Map as JsonMap, Value as Json};
 
+pub use crate::contract::{AgentStatus, CheckStatus, Source, Status};
 use crate::day::Day;
-
-/// Where a record came from. `Both` only exists after the merge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Source {
-    Redis,
-    Sqlite,
-    Both,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Redis => "redis",
-            Source::Sqlite => "sqlite",
-            Source::Both => "both",
-        }
-    }
-}
 
 /// One raw field value as a source delivered it, before any interpretation.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,59 +167,6 @@ impl RejectReason {
     }
 }
 
-/// Overall verdict of a check run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Status {
-    Healthy,
-    Warnings,
-    Critical,
-}
-
-impl Status {
-    pub const ALL: [Status; 3] = [Status::Healthy, Status::Warnings, Status::Critical];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Healthy => "healthy",
-            Status::Warnings => "warnings",
-            Status::Critical => "critical",
-        }
-    }
-}
-
-/// Result of one of the three fixed service checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CheckStatus {
-    Ok,
-    Warn,
-    Error,
-    Unknown,
-}
-
-impl CheckStatus {
-    pub const VALUES: [&'static str; 4] = ["ok", "warn", "error", "unknown"];
-
-    pub fn as_str(self) -> &'static str {
-        Self::VALUES[self as usize]
-    }
-}
-
-/// State of one of the two fixed launch agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AgentStatus {
-    Loaded,
-    NotLoaded,
-    Unknown,
-}
-
-impl AgentStatus {
-    pub const VALUES: [&'static str; 3] = ["loaded", "not_loaded", "unknown"];
-
-    pub fn as_str(self) -> &'static str {
-        Self::VALUES[self as usize]
-    }
-}
-
 /// A normalized record: one row of schema v1 less its `source` column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -254,6 +184,13 @@ pub struct Record {
     pub launchagent_digest: AgentStatus,
     /// Extra checks, name → status; empty means none (written as a null map).
     pub checks: BTreeMap<String, String>,
+}
+
+/// A merged row: the winning copy of a record and where copies of it were found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub record: Record,
+    pub source: Source,
 }
 
 /// What became of one raw record for a given day.

@@ -8,8 +8,8 @@ use chrono::{DateTime, SecondsFormat};
 use rusqlite::{params, Connection};
 use serde_json::json;
 
+use crate::contract::CADENCE_MS;
 use crate::day::Day;
-use crate::export::CADENCE_MS;
 use crate::source::redis::{connect, Target};
 use crate::source::sqlite::{ddl, quoted, valid_table_name};
 

@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
+use crate::contract::CADENCE_MS;
 use crate::escape::{md_code, md_code_list, md_text};
-use crate::export::{RunReport, Verdict, CADENCE_MS};
+use crate::report::{RunReport, Verdict};
 use crate::verify::human_size;
 
 /// Hosts named in the timeline; the rest are counted.
@@ -215,7 +216,7 @@ pub fn render(r: &RunReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{GapReport, SourceReport};
+    use crate::report::{GapReport, SourceReport};
     use crate::source::SourceCounts;
 
     fn report(verdict: Verdict) -> RunReport {
@@ -332,7 +333,7 @@ mod tests {
         r.sources[1].location = "redis://h stream `k`|\n# Heading".into();
         r.sources[1].error = Some("boom\n\n## Verdict: success | x".into());
         r.parquet = Some("/out/a`b|c\n.parquet".into());
-        r.gaps.longest.push(crate::export::Gap {
+        r.gaps.longest.push(crate::report::Gap {
             host: forged.into(),
             from: "f".into(),
             to: "t".into(),
@@ -363,7 +364,7 @@ mod tests {
     #[test]
     fn a_kept_file_is_explained() {
         let mut r = report(Verdict::Partial);
-        r.kept_existing = Some(crate::export::KeptFile {
+        r.kept_existing = Some(crate::report::KeptFile {
             rows: 288,
             verdict: Some("success".into()),
         });

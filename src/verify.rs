@@ -573,7 +573,7 @@ mod tests {
     fn write(
         dir: &Path,
         name: &str,
-        rows: &[crate::merge::Row],
+        rows: &[crate::record::Row],
         kv: Vec<(String, String)>,
     ) -> PathBuf {
         let p = dir.join(name);

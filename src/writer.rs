@@ -11,7 +11,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::batch;
-use crate::merge::Row;
+use crate::record::Row;
 
 /// Rows per row group: a busy day is well under this, so a file is one row group and readers
 /// get one set of statistics per column.

@@ -8,8 +8,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::day::Day;
-use crate::merge::Row;
-use crate::record::{classify, Classified, Filed, RawRecord, RejectReason, Source};
+use crate::record::{classify, Classified, Filed, RawRecord, RejectReason, Row, Source};
 
 /// How a configured source failed. Callers branch on it: an unavailable source makes the run
 /// partial, an invalid one fails it.
