@@ -740,3 +740,49 @@ fn simulated_day_exports_with_shared_and_single_source_rows() {
         "{sources:?}"
     );
 }
+
+#[test]
+fn redis_page_sizes_past_the_first_page_give_the_same_files() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let redis = Redis::start();
+    let out = run(exporter(h)
+        .args([
+            "simulate", "--date", DAY, "--tz", TZ, "--hosts", "a,b", "--bad", "4",
+        ])
+        .args(["--redis-url", &redis.url()]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut files = Vec::new();
+    for page in [None, Some("1"), Some("7")] {
+        let dir = format!("out-{}", page.unwrap_or("default"));
+        let mut cmd = exporter(h);
+        cmd.args([
+            "--date",
+            DAY,
+            "--tz",
+            TZ,
+            "--json",
+            "--out-dir",
+            &dir,
+            "--summary-dir",
+            &dir,
+        ])
+        .env("PARQUET_EXPORTER_REDIS_URL", redis.url());
+        if let Some(p) = page {
+            cmd.args(["--redis-page-size", p]);
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["rows"], 576, "page {page:?}");
+        assert_eq!(report["rejected"], 4, "page {page:?}");
+        // A page boundary read twice would be merged away: the file alone would not show it.
+        assert_eq!(report["merged"], 0, "page {page:?}");
+        files.push((
+            std::fs::read(h.join(&dir).join("ops_atomic_20251030.parquet")).unwrap(),
+            std::fs::read(h.join(&dir).join("ops_atomic_20251030.rejects.ndjson")).unwrap(),
+        ));
+    }
+    assert!(files[1] == files[0], "page size 1 differs from the default");
+    assert!(files[2] == files[0], "page size 7 differs from the default");
+}
