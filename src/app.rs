@@ -205,8 +205,17 @@ fn export_days(
         let lock = schedule::acquire(&cfg.out_dir, cfg.lock_timeout)?;
         // Holding the lock, no other run is writing here: any temp file of ours is a leftover
         // of a run that was killed.
-        for name in atomic::remove_stale_temps(&cfg.out_dir, names::is_out_dir_output)? {
-            tracing::info!(file = %name, "removed a temp file left by an interrupted run");
+        // A summary dir belongs to one out dir (two out dirs sharing it would overwrite each
+        // other's summaries), so its summary temp files are this lock's to clean too.
+        let ours = |n: &str| names::is_out_dir_output(n) || names::is_summary(n);
+        let mut dirs = vec![&cfg.out_dir];
+        if cfg.summary_dir != cfg.out_dir {
+            dirs.push(&cfg.summary_dir);
+        }
+        for dir in dirs {
+            for name in atomic::remove_stale_temps(dir, ours)? {
+                tracing::info!(file = %name, "removed a temp file left by an interrupted run");
+            }
         }
         Some(lock)
     };

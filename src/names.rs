@@ -47,6 +47,11 @@ pub fn looks_like_parquet(name: &str) -> bool {
     name.starts_with(DAY_PREFIX) && name.ends_with(PARQUET_SUFFIX)
 }
 
+/// Whether `name` is a summary's file name.
+pub fn is_summary(name: &str) -> bool {
+    date_between(name, SUMMARY_PREFIX, SUMMARY_SUFFIX).is_some()
+}
+
 /// Whether `name` is one of the files an export writes into the output directory.
 pub fn is_out_dir_output(name: &str) -> bool {
     day_of_parquet(name).is_some() || date_between(name, DAY_PREFIX, REJECTS_SUFFIX).is_some()
@@ -75,5 +80,6 @@ mod tests {
             assert!(!is_out_dir_output(other), "{other}");
         }
         assert!(looks_like_parquet("ops_atomic_2025.parquet"));
+        assert!(is_summary(&summary(d)) && !is_summary(&parquet(d)));
     }
 }

@@ -422,6 +422,13 @@ fn a_run_removes_its_own_stale_temp_files_and_only_those() {
     let out = pe(h, &["--sqlite", "ops.db", "--date", DAY, "--dry"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(temp_files(&h.join("out")).len(), 5);
+    std::fs::create_dir_all(h.join("rep")).unwrap();
+    for f in [
+        ".parquet_export_summary_20251030.md.Zz9Qq1.tmp",
+        ".notes.md.Zz9Qq1.tmp",
+    ] {
+        std::fs::write(h.join("rep").join(f), "").unwrap();
+    }
     let out = pe(h, &["--sqlite", "ops.db", "--date", DAY]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let mut left = temp_files(&h.join("out"));
@@ -430,6 +437,8 @@ fn a_run_removes_its_own_stale_temp_files_and_only_those() {
         left,
         [".ops_atomic_notes.tmp", ".other.abc.tmp", "keep.tmp"]
     );
+    // The summary dir's own leftovers go too, and only those.
+    assert_eq!(temp_files(&h.join("rep")), [".notes.md.Zz9Qq1.tmp"]);
 }
 
 #[test]
