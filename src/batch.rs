@@ -154,14 +154,21 @@ impl BatchBuilder {
 }
 
 /// Splits sorted rows into batches of at most `batch_rows`, reusing one builder.
-pub fn batches(rows: &[Row], batch_rows: usize) -> impl Iterator<Item = RecordBatch> + '_ {
+pub fn batches<'a, I>(rows: I, batch_rows: usize) -> impl Iterator<Item = RecordBatch> + 'a
+where
+    I: IntoIterator<Item = &'a Row>,
+    I::IntoIter: ExactSizeIterator + 'a,
+{
+    let mut rows = rows.into_iter();
     let batch_rows = batch_rows.max(1);
     let mut builder = BatchBuilder::with_capacity(batch_rows.min(rows.len().max(1)));
-    rows.chunks(batch_rows).map(move |chunk| {
-        for row in chunk {
+    std::iter::from_fn(move || {
+        let mut n = 0;
+        for row in rows.by_ref().take(batch_rows) {
             builder.append(row);
+            n += 1;
         }
-        builder.finish()
+        (n > 0).then(|| builder.finish())
     })
 }
 
@@ -188,7 +195,7 @@ pub(crate) mod tests {
                 launchagent_digest: AgentStatus::NotLoaded,
                 checks: checks
                     .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
                     .collect(),
             },
             source: Source::Both,

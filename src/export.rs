@@ -32,8 +32,8 @@ pub struct NotPublished {
 #[error("no configured source could be read: {0}")]
 pub struct NoSourceError(pub String);
 
-/// Reads every configured source. A source that is unavailable is reported, not fatal; one that
-/// is invalid fails the run.
+/// Reads every configured source, concurrently. A source that is unavailable is reported, not
+/// fatal; one that is invalid fails the run.
 fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
     let day = &cfg.day;
     let mut reports = Vec::new();
@@ -62,23 +62,43 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         });
         Ok(())
     };
-    if let Some(s) = &cfg.sqlite {
-        let t = Instant::now();
-        let mut c = Collector::new(day, Source::Sqlite);
-        let r = source::sqlite::read(&s.path, &s.table, day, &mut c).map(|()| c.finish());
-        tracing::debug!(elapsed = ?t.elapsed(), "read SQLite");
+    // Both sources at once, each into its own collector on its own thread: the read takes as
+    // long as the slower source, not the sum of both.
+    let (sqlite, redis) = std::thread::scope(|scope| {
+        let sqlite = cfg.sqlite.as_ref().map(|s| {
+            scope.spawn(move || {
+                let t = Instant::now();
+                let mut c = Collector::new(day, Source::Sqlite);
+                let r = source::sqlite::read(&s.path, &s.table, day, &mut c).map(|()| c.finish());
+                tracing::debug!(elapsed = ?t.elapsed(), "read SQLite");
+                r
+            })
+        });
+        let redis = cfg.redis.as_ref().map(|r| {
+            scope.spawn(move || {
+                let t = Instant::now();
+                let mut c = Collector::new(day, Source::Redis);
+                let res =
+                    redis_source::read(&r.target, &r.stream, day, r.margin, r.page_size, &mut c)
+                        .map(|()| c.finish());
+                tracing::debug!(elapsed = ?t.elapsed(), "read Redis");
+                res
+            })
+        });
+        let join = |h: std::thread::ScopedJoinHandle<'_, _>| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        (sqlite.map(join), redis.map(join))
+    });
+    if let (Some(s), Some(r)) = (&cfg.sqlite, sqlite) {
         outcome(
             "sqlite",
             format!("{} table {}", s.path.display(), s.table),
             r,
         )?;
     }
-    if let Some(r) = &cfg.redis {
-        let t = Instant::now();
-        let mut c = Collector::new(day, Source::Redis);
-        let res = redis_source::read(&r.target, &r.stream, day, r.margin, r.page_size, &mut c)
-            .map(|()| c.finish());
-        tracing::debug!(elapsed = ?t.elapsed(), "read Redis");
+    if let (Some(r), Some(res)) = (&cfg.redis, redis) {
         let location = format!(
             "{} stream {}",
             redis_source::redact(&r.target.url),
@@ -128,7 +148,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         .map(|s| (s.as_str().to_string(), 0))
         .collect();
     let mut hosts = std::collections::BTreeSet::new();
-    for r in &rows {
+    for r in rows.iter() {
         *statuses.entry(r.record.status.as_str().into()).or_default() += 1;
         hosts.insert(r.record.host.clone().unwrap_or_else(|| "-".into()));
     }
@@ -157,10 +177,10 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         rejected,
         reject_reasons: reject_reasons(&rejects),
         statuses,
-        hosts: hosts.into_iter().collect(),
+        hosts: hosts.into_iter().map(|h| h.to_string()).collect(),
         first_timestamp: rows.first().map(|r| local_time(day, r.record.ts_ms)),
         last_timestamp: rows.last().map(|r| local_time(day, r.record.ts_ms)),
-        gaps: gaps(&rows, day),
+        gaps: gaps(rows.iter(), day),
         parquet: None,
         bytes: None,
         rejects_file: None,
@@ -183,7 +203,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     if cfg.dry {
         // Build the batches exactly as a real run would, and check they match schema v1.
         let mut built = 0;
-        for b in batch::batches(&rows, cfg.batch_rows) {
+        for b in batch::batches(rows.iter(), cfg.batch_rows) {
             anyhow::ensure!(
                 b.schema().fields() == batch::schema().fields(),
                 "batch schema drifted from v1"
@@ -228,7 +248,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         }
         None => {
             let file = atomic::stage(&parquet_path, |w| {
-                writer::write_parquet(w, &rows, metadata, cfg.batch_rows).map(|_| ())
+                writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
             })?;
             // The rows are in the file now; free them before the read-back holds its own state.
             drop(rows);

@@ -7,6 +7,9 @@ use parquet_exporter::app::{self, Exit};
 use parquet_exporter::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match (cli.global.quiet, cli.global.verbose) {

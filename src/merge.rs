@@ -11,11 +11,58 @@ pub struct MergeStats {
     pub conflicts: u64,
 }
 
-/// Collects every copy, then merges by sorting: no hash map and no second copy of each id,
-/// which halves the peak memory of a large day compared with keying a map by `record_id`.
+/// Collects each source's rows as they were read, then merges by sorting small keys (a 64-bit
+/// hash of each id, then the winners' timestamps) rather than the rows themselves: rows stay
+/// where the sources put them and are never copied or moved, and a string comparison only
+/// happens between ids that hash alike or share a timestamp.
 #[derive(Debug, Default)]
 pub struct Merger {
-    rows: Vec<Row>,
+    /// One vector per source, in reading order.
+    parts: Vec<Vec<Row>>,
+}
+
+/// The merged day: one row per `record_id`, in output order (by timestamp, then `record_id`).
+#[derive(Debug, Default)]
+pub struct Merged {
+    parts: Vec<Vec<Row>>,
+    order: Vec<(u32, u32)>,
+}
+
+impl Merged {
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    fn at(&self, (p, i): (u32, u32)) -> &Row {
+        &self.parts[p as usize][i as usize]
+    }
+
+    /// The rows in output order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Row> + Clone + '_ {
+        self.order.iter().map(|k| self.at(*k))
+    }
+
+    pub fn first(&self) -> Option<&Row> {
+        self.order.first().map(|k| self.at(*k))
+    }
+
+    pub fn last(&self) -> Option<&Row> {
+        self.order.last().map(|k| self.at(*k))
+    }
+}
+
+fn id(parts: &[Vec<Row>], (p, i): (u32, u32)) -> &str {
+    &parts[p as usize][i as usize].record.record_id
+}
+
+/// Fixed seed: the same ids give the same order on every run (the file is byte-identical).
+fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x0995_a70c).hash_one(id)
 }
 
 impl Merger {
@@ -23,50 +70,94 @@ impl Merger {
         Self::default()
     }
 
-    /// Adds a source's rows; the first batch is taken over without copying.
+    /// Adds a source's rows, in the order the source read them.
     pub fn extend(&mut self, rows: Vec<Row>) {
-        if self.rows.is_empty() {
-            self.rows = rows;
-        } else {
-            self.rows.extend(rows);
+        if !rows.is_empty() {
+            self.parts.push(rows);
         }
     }
 
-    /// Folds `later` (a copy read after `kept`) into `kept`.
-    fn fold(kept: &mut Row, later: &mut Row, stats: &mut MergeStats) {
-        stats.duplicates += 1;
-        if kept.record != later.record {
-            stats.conflicts += 1;
-            let kept_sqlite = matches!(kept.source, Source::Sqlite | Source::Both);
-            // The archive is the record of truth; a Redis copy never replaces a SQLite one.
-            if later.source == Source::Sqlite || !kept_sqlite {
-                // `later` is dropped after this; swapping avoids a copy.
-                std::mem::swap(&mut kept.record, &mut later.record);
-            }
-        }
-        if kept.source != later.source {
-            kept.source = Source::Both;
-        }
-    }
-
-    /// The rows in output order (by timestamp, then record_id), one per record_id.
-    pub fn into_sorted(self) -> (Vec<Row>, MergeStats) {
-        let mut rows = self.rows;
+    /// One row per record_id, in output order. Copies of an id are folded in reading order:
+    /// the archive's copy wins a conflict, a Redis copy never replaces a SQLite one, and within
+    /// one source the copy read last wins.
+    pub fn into_sorted(self) -> (Merged, MergeStats) {
+        let mut parts = self.parts;
         let mut stats = MergeStats::default();
-        // Stable: copies of one id stay in the order they were read, which `fold` relies on.
-        rows.sort_by(|a, b| a.record.record_id.cmp(&b.record.record_id));
-        rows.dedup_by(|later, kept| {
-            if later.record.record_id != kept.record.record_id {
-                return false;
+        // (hash, part, index): sorting the whole key keeps copies of an id in reading order.
+        let mut keys: Vec<(u64, u32, u32)> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(p, rows)| {
+                rows.iter()
+                    .enumerate()
+                    .map(move |(i, r)| (id_hash(&r.record.record_id), p as u32, i as u32))
+            })
+            .collect();
+        keys.sort_unstable();
+
+        let mut winners: Vec<(i64, u32, u32)> = Vec::with_capacity(keys.len());
+        let mut run = 0;
+        while run < keys.len() {
+            let end = run
+                + keys[run..]
+                    .iter()
+                    .take_while(|k| k.0 == keys[run].0)
+                    .count();
+            if end == run + 1 {
+                // Nearly every id has one copy, or two from two sources: no allocation here.
+                let (_, p, i) = keys[run];
+                winners.push((parts[p as usize][i as usize].record.ts_ms, p, i));
+                run = end;
+                continue;
             }
-            Self::fold(kept, later, &mut stats);
-            true
+            let mut copies: Vec<(u32, u32)> = keys[run..end].iter().map(|k| (k.1, k.2)).collect();
+            // Ids that merely hash alike are told apart here.
+            while let Some(&first) = copies.first() {
+                let (same, rest): (Vec<_>, Vec<_>) = copies
+                    .iter()
+                    .partition(|k| id(&parts, **k) == id(&parts, first));
+                let (win, source) = fold(&parts, &same, &mut stats);
+                parts[win.0 as usize][win.1 as usize].source = source;
+                winners.push((
+                    parts[win.0 as usize][win.1 as usize].record.ts_ms,
+                    win.0,
+                    win.1,
+                ));
+                copies = rest;
+            }
+            run = end;
+        }
+        drop(keys);
+        winners.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| id(&parts, (a.1, a.2)).cmp(id(&parts, (b.1, b.2))))
         });
-        rows.sort_unstable_by(|a, b| {
-            (a.record.ts_ms, &a.record.record_id).cmp(&(b.record.ts_ms, &b.record.record_id))
-        });
-        (rows, stats)
+        let order = winners.into_iter().map(|(_, p, i)| (p, i)).collect();
+        (Merged { parts, order }, stats)
     }
+}
+
+/// The copy that stands for an id, and the source its row reports, from its copies in reading
+/// order.
+fn fold(parts: &[Vec<Row>], copies: &[(u32, u32)], stats: &mut MergeStats) -> ((u32, u32), Source) {
+    let row = |(p, i): (u32, u32)| &parts[p as usize][i as usize];
+    let mut kept = copies[0];
+    let mut source = row(kept).source;
+    for &later in &copies[1..] {
+        stats.duplicates += 1;
+        if row(kept).record != row(later).record {
+            stats.conflicts += 1;
+            let kept_sqlite = matches!(source, Source::Sqlite | Source::Both);
+            // The archive is the record of truth; a Redis copy never replaces a SQLite one.
+            if row(later).source == Source::Sqlite || !kept_sqlite {
+                kept = later;
+            }
+        }
+        if source != row(later).source {
+            source = Source::Both;
+        }
+    }
+    (kept, source)
 }
 
 #[cfg(test)]
@@ -104,7 +195,8 @@ mod tests {
         let mut m = Merger::new();
         add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
         add(&mut m, rec("a", 1, Status::Healthy), Source::Sqlite);
-        let (rows, stats) = m.into_sorted();
+        let (merged, stats) = m.into_sorted();
+        let rows: Vec<Row> = merged.iter().cloned().collect();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].source, Source::Both);
         assert_eq!(
@@ -128,7 +220,8 @@ mod tests {
                 add(&mut m, r, Source::Redis);
                 add(&mut m, s, Source::Sqlite);
             }
-            let (rows, stats) = m.into_sorted();
+            let (merged, stats) = m.into_sorted();
+            let rows: Vec<Row> = merged.iter().cloned().collect();
             assert_eq!(
                 rows[0].record.status,
                 Status::Healthy,
@@ -151,7 +244,8 @@ mod tests {
         add(&mut m, rec("a", 1, Status::Healthy), Source::Sqlite);
         add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
         add(&mut m, rec("a", 1, Status::Critical), Source::Redis);
-        let (rows, stats) = m.into_sorted();
+        let (merged, stats) = m.into_sorted();
+        let rows: Vec<Row> = merged.iter().cloned().collect();
         assert_eq!(rows[0].record.status, Status::Healthy);
         assert_eq!(
             stats,
@@ -167,7 +261,8 @@ mod tests {
         let mut m = Merger::new();
         add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
         add(&mut m, rec("a", 1, Status::Warnings), Source::Redis);
-        let (rows, stats) = m.into_sorted();
+        let (merged, stats) = m.into_sorted();
+        let rows: Vec<Row> = merged.iter().cloned().collect();
         assert_eq!(rows[0].record.status, Status::Warnings);
         assert_eq!(rows[0].source, Source::Redis);
         assert_eq!(stats.duplicates, 1);
@@ -182,8 +277,8 @@ mod tests {
         let ids: Vec<_> = m
             .into_sorted()
             .0
-            .into_iter()
-            .map(|r| r.record.record_id)
+            .iter()
+            .map(|r| r.record.record_id.clone())
             .collect();
         assert_eq!(ids, ["z", "a", "b"]);
     }

@@ -1,7 +1,9 @@
 //! Record normalization: turns the raw fields a source read into a schema-v1 record or a reject
 //! with its reason, exactly as CONTRACT.md §1 describes. Pure functions only; no I/O.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use chrono::DateTime;
 use serde_json::{Map as JsonMap, Value as Json};
@@ -75,13 +77,56 @@ impl RawValue {
     }
 }
 
+/// A record's raw fields, name → value, in the order the source gave them. A source gives a
+/// dozen or so fields, so a vector beats a tree; most names are the contract's own and are
+/// borrowed, not allocated, per record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields(Vec<(Cow<'static, str>, RawValue)>);
+
+impl Fields {
+    /// Adds `name` = `value`. A name given twice keeps both; the later one is the value (`get`),
+    /// as it is for every consumer that folds `iter` into a map.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: RawValue) {
+        self.0.push((name.into(), value));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&RawValue> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Every field in the order given, repeated names included.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Shares one allocation among equal strings (report types, hosts, check names and values
+/// repeat on nearly every record of a day).
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>, foldhash::fast::FixedState>);
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(a.clone());
+        a
+    }
+}
+
 /// A record as read from a source: field name → value, plus where it was found
 /// (a stream entry ID or a SQLite rowid) so a reject can be traced back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawRecord {
     pub source: Source,
     pub locator: String,
-    pub fields: BTreeMap<String, RawValue>,
+    pub fields: Fields,
     /// Set when the entry itself could not be read into fields (e.g. a `json` field that is not
     /// a JSON object); such a record is rejected with this reason.
     pub defect: Option<RejectReason>,
@@ -92,7 +137,8 @@ impl RawRecord {
         RawRecord {
             source,
             locator: locator.into(),
-            fields: BTreeMap::new(),
+            // A source gives a dozen or so fields: one allocation, not four growths.
+            fields: Fields(Vec::with_capacity(16)),
             defect: None,
         }
     }
@@ -108,7 +154,7 @@ impl RawRecord {
         Json::Object(
             self.fields
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
+                .map(|(k, v)| (k.to_string(), v.to_json()))
                 .collect::<JsonMap<_, _>>(),
         )
     }
@@ -167,23 +213,27 @@ impl RejectReason {
     }
 }
 
+/// Extra checks of a record: (name, status), sorted by name.
+pub type Checks = Vec<(Arc<str>, Arc<str>)>;
+
 /// A normalized record: one row of schema v1 less its `source` column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub record_id: String,
-    pub report_type: String,
+    pub report_type: Arc<str>,
     /// UTC instant in Unix milliseconds.
     pub ts_ms: i64,
     pub status: Status,
     pub duration_ms: Option<i64>,
-    pub host: Option<String>,
+    pub host: Option<Arc<str>>,
     pub redis_status: CheckStatus,
     pub database_status: CheckStatus,
     pub api_status: CheckStatus,
     pub launchagent_optimizer: AgentStatus,
     pub launchagent_digest: AgentStatus,
-    /// Extra checks, name → status; empty means none (written as a null map).
-    pub checks: BTreeMap<String, String>,
+    /// Extra checks, name → status, sorted by name, one per name; empty means none (written
+    /// as a null map).
+    pub checks: Checks,
 }
 
 /// A merged row: the winning copy of a record and where copies of it were found.
@@ -220,7 +270,7 @@ pub enum Filed {
 /// Normalizes `raw` and decides whether it belongs to `day`: by its timestamp, or, when that
 /// cannot be read or lies too far from where the source filed it, by `filed`. Every record a
 /// source reads belongs to exactly one day.
-pub fn classify(raw: &RawRecord, day: &Day, filed: Filed) -> Classified {
+pub fn classify(raw: &RawRecord, day: &Day, filed: Filed, strings: &mut Interner) -> Classified {
     let ts = timestamp(raw);
     let far = match (&ts, filed) {
         (
@@ -241,7 +291,7 @@ pub fn classify(raw: &RawRecord, day: &Day, filed: Filed) -> Classified {
     if home.is_some_and(|h| !day.contains(h)) {
         return Classified::OtherDay;
     }
-    match (normalize(raw), far) {
+    match (normalize_in(raw, strings), far) {
         (Err(reason), _) => Classified::Rejected(reason),
         (Ok(_), Some((ts_ms, at_ms, drift))) => {
             Classified::Rejected(RejectReason::TimestampFarFromEntryId {
@@ -264,7 +314,13 @@ fn show_ms(ms: i64) -> String {
 const FIXED_CHECKS: [&str; 3] = ["redis_status", "database_status", "api_status"];
 const AGENT_CHECKS: [&str; 2] = ["launchagent_optimizer", "launchagent_digest"];
 
+/// Normalizes `raw` on its own (tests, one-off imports); a source normalizing a day's records
+/// shares one `Interner` among them with `normalize_in`.
 pub fn normalize(raw: &RawRecord) -> Result<Record, RejectReason> {
+    normalize_in(raw, &mut Interner::default())
+}
+
+pub fn normalize_in(raw: &RawRecord, strings: &mut Interner) -> Result<Record, RejectReason> {
     if let Some(defect) = &raw.defect {
         return Err(defect.clone());
     }
@@ -273,13 +329,13 @@ pub fn normalize(raw: &RawRecord) -> Result<Record, RejectReason> {
         .iter()
         .find(|(_, v)| matches!(v, RawValue::Bytes(_)))
     {
-        return Err(RejectReason::InvalidUtf8(name.clone()));
+        return Err(RejectReason::InvalidUtf8(name.to_string()));
     }
     let ts_ms = timestamp(raw)?;
     let status = status(raw.get("status").ok_or(RejectReason::MissingStatus)?)?;
-    let report_type = report_type(raw.get("report_type"))?;
+    let report_type = strings.intern(report_type(raw.get("report_type"))?);
     let duration_ms = duration(raw.get("duration_ms"))?;
-    let host = text_or_absent(raw.get("host"));
+    let host = text_or_absent(raw.get("host")).map(|h| strings.intern(&h));
 
     let [redis_status, database_status, api_status] =
         FIXED_CHECKS.map(|name| check_status(name, raw.get(name)));
@@ -308,7 +364,10 @@ pub fn normalize(raw: &RawRecord) -> Result<Record, RejectReason> {
         api_status: api_status?,
         launchagent_optimizer: launchagent_optimizer?,
         launchagent_digest: launchagent_digest?,
-        checks: extra_checks(raw)?,
+        checks: extra_checks(raw)?
+            .into_iter()
+            .map(|(k, v)| (strings.intern(&k), strings.intern(&v)))
+            .collect(),
     })
 }
 
@@ -372,15 +431,15 @@ fn status(v: &RawValue) -> Result<Status, RejectReason> {
     }
 }
 
-fn report_type(v: Option<&RawValue>) -> Result<String, RejectReason> {
+fn report_type(v: Option<&RawValue>) -> Result<&str, RejectReason> {
     match v {
-        None => Ok("heartbeat".to_string()),
-        Some(RawValue::Text(s)) if s.is_empty() => Ok("heartbeat".to_string()),
+        None => Ok("heartbeat"),
+        Some(RawValue::Text(s)) if s.is_empty() => Ok("heartbeat"),
         Some(RawValue::Text(s))
             if s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
         {
-            Ok(s.clone())
+            Ok(s)
         }
         Some(other) => Err(RejectReason::BadReportType(other.show())),
     }
@@ -472,7 +531,7 @@ fn agent_status(name: &str, v: Option<&RawValue>) -> Result<AgentStatus, RejectR
 /// `checks` object (JSON entries), or `checks` as JSON text (SQLite's `checks_json` column).
 fn extra_checks(raw: &RawRecord) -> Result<BTreeMap<String, String>, RejectReason> {
     let mut out = BTreeMap::new();
-    for (key, value) in &raw.fields {
+    for (key, value) in raw.fields.iter() {
         if let Some(name) = key.strip_prefix("check.") {
             insert_check(&mut out, name, value)?;
         }
@@ -542,6 +601,10 @@ fn insert_check(
 mod tests {
     use super::*;
 
+    fn cl(raw: &RawRecord, day: &Day, filed: Filed) -> Classified {
+        classify(raw, day, filed, &mut Interner::default())
+    }
+
     fn rec(fields: &[(&str, RawValue)]) -> RawRecord {
         let mut r = RawRecord::new(Source::Redis, "1-0");
         for (k, v) in fields {
@@ -575,7 +638,7 @@ mod tests {
     fn minimal_record_gets_defaults_and_derived_id() {
         let r = normalize(&with(&[])).unwrap();
         assert_eq!(r.ts_ms, 1_761_852_343_068);
-        assert_eq!(r.report_type, "heartbeat");
+        assert_eq!(&*r.report_type, "heartbeat");
         assert_eq!(r.record_id, "heartbeat:-:1761852343068");
         assert_eq!(r.host, None);
         assert_eq!(r.duration_ms, None);
@@ -745,7 +808,13 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         for r in [flat, json, sqlite] {
-            assert_eq!(normalize(&r).unwrap().checks, want);
+            let got: BTreeMap<String, String> = normalize(&r)
+                .unwrap()
+                .checks
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(got, want);
         }
     }
 
@@ -780,7 +849,8 @@ mod tests {
         assert_eq!(
             normalize(&with(&[("report_type", t("deploy_2"))]))
                 .unwrap()
-                .report_type,
+                .report_type
+                .as_ref(),
             "deploy_2"
         );
     }
@@ -801,20 +871,17 @@ mod tests {
         let tz: chrono_tz::Tz = "UTC".parse().unwrap();
         let day = Day::new(chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(), tz).unwrap();
         assert!(matches!(
-            classify(&with(&[]), &day, Filed::Selected),
+            cl(&with(&[]), &day, Filed::Selected),
             Classified::Record(_)
         ));
         let next = rec(&[
             ("timestamp", t("2025-10-31T00:00:00Z")),
             ("status", t("ok")),
         ]);
-        assert_eq!(classify(&next, &day, Filed::Selected), Classified::OtherDay);
+        assert_eq!(cl(&next, &day, Filed::Selected), Classified::OtherDay);
         // A bad status with a timestamp on another day is the other day's reject.
         let other_bad = rec(&[("timestamp", t("2025-10-31T00:00:00Z")), ("status", t("?"))]);
-        assert_eq!(
-            classify(&other_bad, &day, Filed::Selected),
-            Classified::OtherDay
-        );
+        assert_eq!(cl(&other_bad, &day, Filed::Selected), Classified::OtherDay);
         // No timestamp: where it was filed decides.
         let no_ts = rec(&[("status", t("ok"))]);
         let in_day = day.start_ms() + 10;
@@ -823,13 +890,10 @@ mod tests {
             max_drift_ms: Some(3_600_000),
         };
         assert!(matches!(
-            classify(&no_ts, &day, at(in_day)),
+            cl(&no_ts, &day, at(in_day)),
             Classified::Rejected(RejectReason::MissingTimestamp)
         ));
-        assert_eq!(
-            classify(&no_ts, &day, at(day.end_ms())),
-            Classified::OtherDay
-        );
+        assert_eq!(cl(&no_ts, &day, at(day.end_ms())), Classified::OtherDay);
     }
 
     #[test]
@@ -845,7 +909,7 @@ mod tests {
             at_ms: d(30).start_ms() + 12 * 3_600_000,
             max_drift_ms: Some(3_600_000),
         };
-        match classify(&r, &d(30), filed) {
+        match cl(&r, &d(30), filed) {
             Classified::Rejected(reason) => {
                 assert_eq!(reason.code(), "timestamp_far_from_entry_id");
                 assert!(
@@ -855,7 +919,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(classify(&r, &d(31), filed), Classified::OtherDay);
+        assert_eq!(cl(&r, &d(31), filed), Classified::OtherDay);
         // Within the margin the timestamp decides, even across midnight.
         let near = rec(&[
             ("timestamp", t("2025-10-31T00:10:00Z")),
@@ -865,11 +929,8 @@ mod tests {
             at_ms: d(31).start_ms() - 10 * 60_000,
             max_drift_ms: Some(3_600_000),
         };
-        assert!(matches!(
-            classify(&near, &d(31), filed),
-            Classified::Record(_)
-        ));
-        assert_eq!(classify(&near, &d(30), filed), Classified::OtherDay);
+        assert!(matches!(cl(&near, &d(31), filed), Classified::Record(_)));
+        assert_eq!(cl(&near, &d(30), filed), Classified::OtherDay);
     }
 
     #[test]

@@ -115,9 +115,12 @@ pub fn local_time(day: &Day, ms: i64) -> String {
 }
 
 /// Gaps in each host's heartbeat cadence, including a silent start or end of the day.
-pub fn gaps(rows: &[Row], day: &Day) -> GapReport {
+pub fn gaps<'a>(rows: impl IntoIterator<Item = &'a Row>, day: &Day) -> GapReport {
     let mut by_host: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.record.report_type == "heartbeat") {
+    for r in rows
+        .into_iter()
+        .filter(|r| &*r.record.report_type == "heartbeat")
+    {
         by_host
             .entry(r.record.host.as_deref().unwrap_or("-"))
             .or_default()

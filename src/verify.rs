@@ -1,7 +1,7 @@
 //! Read-back validation of an exported file: footer, codecs, schema v1, row counts, order,
 //! uniqueness, day bounds and allowed values. The export's own read-back uses this same code.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -415,6 +415,9 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
         let batch = batch.map_err(|e| format!("cannot read the data: {e}"))?;
         rows.batch(&batch);
     }
+    if !rows.suspects.is_empty() {
+        rows.duplicate_ids = exact_duplicates(path, &rows.suspects)?;
+    }
     if rows.seen as i64 != fm.num_rows() {
         check.problems.push(format!(
             "read {} rows but the footer says {}",
@@ -470,17 +473,52 @@ fn schema_difference(want: &Schema, got: &Schema) -> String {
     format!("schema is not v1: {}", parts.join("; "))
 }
 
-/// Row-level checks, streamed batch by batch.
+/// Row-level checks, streamed batch by batch. Uniqueness keeps a 64-bit hash per id, not the
+/// id: a hash seen twice is a suspect that `exact_duplicates` settles by comparing the ids.
 struct RowChecks {
     day: Option<Day>,
     seen: usize,
     last: Option<(i64, String)>,
-    ids: HashSet<String>,
+    ids: HashSet<u64, IdHash>,
+    suspects: HashSet<u64, IdHash>,
     unsorted: usize,
     duplicate_ids: usize,
     outside_day: usize,
     bad_values: BTreeMap<&'static str, usize>,
     problems: Vec<String>,
+}
+
+type IdHash = foldhash::quality::FixedState;
+
+fn id_hash(build: &IdHash, id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    build.hash_one(id)
+}
+
+/// How many ids whose hash is in `suspects` occur more than once: a second pass over the id
+/// column only.
+fn exact_duplicates(path: &Path, suspects: &HashSet<u64, IdHash>) -> Result<usize, String> {
+    let read_err = |e: parquet::errors::ParquetError| format!("cannot read the data: {e}");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(
+        File::open(path).map_err(|e| format!("cannot open: {e}"))?,
+    )
+    .map_err(read_err)?;
+    let ids_only = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [0]);
+    let reader = builder
+        .with_projection(ids_only)
+        .build()
+        .map_err(read_err)?;
+    let build = IdHash::default();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("cannot read the data: {e}"))?;
+        for id in batch.column(0).as_string::<i32>().iter().flatten() {
+            if suspects.contains(&id_hash(&build, id)) {
+                *seen.entry(id.to_string()).or_default() += 1;
+            }
+        }
+    }
+    Ok(seen.values().map(|n| n - 1).sum())
 }
 
 impl RowChecks {
@@ -489,7 +527,8 @@ impl RowChecks {
             day,
             seen: 0,
             last: None,
-            ids: HashSet::new(),
+            ids: HashSet::default(),
+            suspects: HashSet::default(),
             unsorted: 0,
             duplicate_ids: 0,
             outside_day: 0,
@@ -501,20 +540,30 @@ impl RowChecks {
     fn batch(&mut self, batch: &RecordBatch) {
         let ids = batch.column(0).as_string::<i32>();
         let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
+        let build = IdHash::default();
         for i in 0..batch.num_rows() {
-            let key = (ts.value(i), ids.value(i).to_string());
-            if self.last.as_ref().is_some_and(|l| *l > key) {
-                self.unsorted += 1;
+            let (t, id) = (ts.value(i), ids.value(i));
+            match &mut self.last {
+                Some((lt, lid)) => {
+                    if (*lt, lid.as_str()) > (t, id) {
+                        self.unsorted += 1;
+                    }
+                    // One buffer for the previous id, reused row after row.
+                    *lt = t;
+                    lid.clear();
+                    lid.push_str(id);
+                }
+                None => self.last = Some((t, id.to_string())),
             }
             if let Some(d) = &self.day {
-                if !d.contains(key.0) {
+                if !d.contains(t) {
                     self.outside_day += 1;
                 }
             }
-            if !self.ids.insert(key.1.clone()) {
-                self.duplicate_ids += 1;
+            let h = id_hash(&build, id);
+            if !self.ids.insert(h) {
+                self.suspects.insert(h);
             }
-            self.last = Some(key);
         }
         let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
         let sources = ["redis", "sqlite", "both", "legacy"];

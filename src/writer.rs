@@ -37,12 +37,16 @@ fn properties(metadata: Vec<(String, String)>) -> WriterProperties {
 
 /// Writes `rows` (already sorted) as one Parquet file to `out`, `batch_rows` rows per Arrow
 /// batch, and returns the footer that was written.
-pub fn write_parquet<W: Write + Send>(
+pub fn write_parquet<'a, W: Write + Send, I>(
     out: W,
-    rows: &[Row],
+    rows: I,
     metadata: Vec<(String, String)>,
     batch_rows: usize,
-) -> Result<ParquetMetaData> {
+) -> Result<ParquetMetaData>
+where
+    I: IntoIterator<Item = &'a Row>,
+    I::IntoIter: ExactSizeIterator + 'a,
+{
     let mut writer = ArrowWriter::try_new(out, batch::schema(), Some(properties(metadata)))
         .context("starting the Parquet writer")?;
     for batch in batch::batches(rows, batch_rows) {

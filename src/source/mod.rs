@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::day::Day;
-use crate::record::{classify, Classified, Filed, RawRecord, RejectReason, Row, Source};
+use crate::record::{classify, Classified, Filed, Interner, RawRecord, RejectReason, Row, Source};
 
 /// How a configured source failed. Callers branch on it: an unavailable source makes the run
 /// partial, an invalid one fails it.
@@ -70,6 +70,7 @@ pub struct Ingested {
 /// Receives raw records from a source and keeps only what the day needs.
 pub struct Collector<'d> {
     day: &'d Day,
+    strings: Interner,
     out: Ingested,
 }
 
@@ -77,6 +78,7 @@ impl<'d> Collector<'d> {
     pub fn new(day: &'d Day, source: Source) -> Self {
         Collector {
             day,
+            strings: Interner::default(),
             out: Ingested {
                 source,
                 records: Vec::new(),
@@ -89,7 +91,7 @@ impl<'d> Collector<'d> {
     /// `filed`: how the source found the record, which places it when its own timestamp
     /// cannot (see `record::Filed`).
     pub fn push(&mut self, raw: &RawRecord, filed: Filed) {
-        match classify(raw, self.day, filed) {
+        match classify(raw, self.day, filed, &mut self.strings) {
             Classified::Record(r) => {
                 self.out.counts.read += 1;
                 self.out.records.push(Row {

@@ -206,23 +206,38 @@ fn read_stream(
     let mut start = format!("{first}-0");
     let end = last.to_string(); // an ID without a sequence ends at that millisecond's last entry
     let page = page.max(1);
-    loop {
-        let reply: Value = redis::cmd("XRANGE")
+    let xrange = |start: &str| {
+        redis::cmd("XRANGE")
             .arg(key)
-            .arg(&start)
+            .arg(start)
             .arg(&end)
             .arg("COUNT")
             .arg(page)
-            .query(&mut conn)
+            .get_packed_command()
+    };
+    let send = |conn: &mut Connection, start: &str| {
+        conn.send_packed_command(&xrange(start))
+            .with_context(|| format!("XRANGE {key} {start} {end}"))
+            .map_err(SourceError::Unavailable)
+    };
+    // One page in flight ahead of the one being classified: Redis serves the next page while
+    // this one is normalized. Never more, so a huge day cannot pile up replies in Redis.
+    send(&mut conn, &start)?;
+    loop {
+        let reply = conn
+            .recv_response()
+            .and_then(Value::extract_error)
             .with_context(|| format!("XRANGE {key} {start} {end}"))
             .map_err(SourceError::Unavailable)?;
         let entries = parse_entries(reply)
             .with_context(|| format!("reading the reply to XRANGE {key}"))
             .map_err(SourceError::Invalid)?;
-        let n = entries.len();
-        let Some(last_id) = entries.last().map(|(id, _)| id.clone()) else {
-            break;
-        };
+        let more = entries.len() == page;
+        if more {
+            let last_id = &entries.last().expect("a full page").0;
+            start = format!("({last_id}");
+            send(&mut conn, &start)?;
+        }
         for (id, fields) in entries {
             let filed = match id_ms(&id) {
                 Some(at_ms) => Filed::At {
@@ -234,10 +249,9 @@ fn read_stream(
             };
             sink.push(&entry_record(id, fields), filed);
         }
-        if n < page {
+        if !more {
             break;
         }
-        start = format!("({last_id}");
     }
     Ok(())
 }
@@ -323,7 +337,7 @@ pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
         return raw;
     };
     if raw.defect.is_some() {
-        raw.fields.insert("json".into(), RawValue::from_bytes(json));
+        raw.fields.insert("json", RawValue::from_bytes(json));
         return raw;
     }
     match serde_json::from_slice::<serde_json::Value>(&json) {
@@ -333,7 +347,7 @@ pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
             }
         }
         Ok(other) => {
-            raw.fields.insert("json".into(), RawValue::Json(other));
+            raw.fields.insert("json", RawValue::Json(other));
             raw.defect = Some(RejectReason::BadEntry("json field is not an object".into()));
         }
         Err(e) => {
@@ -341,7 +355,7 @@ pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
                 Err(_) => RejectReason::InvalidUtf8("json".into()),
                 Ok(_) => RejectReason::BadEntry(format!("json field is not JSON: {e}")),
             });
-            raw.fields.insert("json".into(), RawValue::from_bytes(json));
+            raw.fields.insert("json", RawValue::from_bytes(json));
         }
     }
     raw

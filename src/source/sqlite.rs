@@ -158,7 +158,7 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
     };
     let sql = day_query(table, &present);
     // (result column, field name) of the columns the table has; column 0 is the rowid.
-    let wanted: Vec<(usize, &str)> = COLUMNS
+    let wanted: Vec<(usize, &'static str)> = COLUMNS
         .iter()
         .enumerate()
         .filter(|(_, (col, _))| present.contains(col))
@@ -191,8 +191,7 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             let rowid: i64 = row.get(0)?;
             let mut raw = RawRecord::new(Source::Sqlite, format!("rowid {rowid}"));
             for &(i, field) in &wanted {
-                raw.fields
-                    .insert(field.to_string(), raw_value(row.get_ref(i)?));
+                raw.fields.insert(field, raw_value(row.get_ref(i)?));
             }
             sink.push(&raw, filed);
         }
@@ -435,7 +434,11 @@ mod tests {
                 read(&path, "t", &day, &mut c).unwrap();
                 let out = c.finish();
                 assert_eq!(out.counts.no_day, expect_no_day, "{decl}: no_day on {day}");
-                seen.extend(out.records.iter().map(|r| r.record.host.clone().unwrap()));
+                seen.extend(
+                    out.records
+                        .iter()
+                        .map(|r| r.record.host.as_deref().unwrap().to_string()),
+                );
                 seen.extend(
                     out.rejects
                         .iter()
@@ -477,7 +480,7 @@ mod tests {
         let mut hosts: Vec<_> = out
             .records
             .iter()
-            .map(|r| r.record.host.clone().unwrap())
+            .map(|r| r.record.host.as_deref().unwrap().to_string())
             .collect();
         hosts.sort();
         assert_eq!(hosts, ["int-first-ms", "text-last-ms"]);
