@@ -1,198 +1,379 @@
-//! Export benchmark: wall time and peak memory of one day's export at several fleet sizes, from
-//! SQLite and from a private Redis. Run with `cargo bench --bench export`.
+//! Export benchmark: whole-process wall time and peak memory of the release binary exporting one
+//! simulated day, at several sizes, from SQLite only, Redis only, and both with overlap (records
+//! in time order; SQLite holds the first 60%, the Redis stream the last 60%, so 20% are in both,
+//! as when the archive lags and the hot buffer is trimmed).
 //!
-//! Each measured export runs in a fresh child process (this binary re-executed), so the peak
-//! resident set (VmHWM) is the export's own and not the data generation's.
+//! `cargo bench --bench export`. Environment:
+//! - `BENCH_SIZES` records per day, comma-separated [default: 288,100000,1000000]
+//! - `BENCH_MODES` of sqlite, redis, both [default: all three]
+//! - `BENCH_RUNS` timed runs per case, after one warm-up [default: 3]
+//! - `BENCH_COMPARE=1` also time, on the same records of the largest size, DuckDB's NDJSON →
+//!   Parquet conversion and a pyarrow pipeline (sorted, typed, SNAPPY), with the Python in
+//!   `PARQUET_EXPORTER_TEST_PYTHON` or `target/ci-venv/bin/python`, and print the ratios.
+//!
+//! Peak RSS comes from `/usr/bin/time -f %M` (Debian's `time` package); without it only the
+//! wall time is reported.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
 
 use chrono::NaiveDate;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-use parquet_exporter::config::{Config, Plan, RedisConfig, SqliteConfig};
 use parquet_exporter::day::Day;
-use parquet_exporter::export;
-use parquet_exporter::simulate;
+use parquet_exporter::simulate::{self, Beat};
 use parquet_exporter::source::redis::Target;
 
-const RUNS: usize = 5;
-const TZ: &str = "Asia/Bangkok";
+const TZ: &str = "UTC";
+const DATE: &str = "2025-10-30";
+const STREAM: &str = "ops:atomic:heartbeats";
 
 fn day() -> Day {
-    Day::new(
-        NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(),
-        TZ.parse().unwrap(),
-    )
-    .unwrap()
+    Day::new(DATE.parse::<NaiveDate>().unwrap(), TZ.parse().unwrap()).unwrap()
 }
 
-fn hosts(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("host-{i:04}")).collect()
-}
-
-/// Child mode: one export, then report time and peak RSS on stdout.
-fn child(kind: &str, arg: &str, out: &Path) {
-    let mut cfg = Config {
-        day: day(),
-        plan: Plan::Single,
-        yesterday: day().date(),
-        lock_timeout: Duration::ZERO,
-        redis: None,
-        sqlite: None,
-        out_dir: out.to_path_buf(),
-        summary_dir: out.to_path_buf(),
-        dry: false,
-        json: false,
-        force: false,
-        max_bytes: None,
-        batch_rows: 8192,
-        config_file: None,
-    };
-    match kind {
-        "sqlite" => {
-            cfg.sqlite = Some(SqliteConfig {
-                path: arg.into(),
-                table: "ops_atomic_heartbeats".into(),
-            })
-        }
-        _ => {
-            cfg.redis = Some(RedisConfig {
-                target: Target {
-                    url: arg.into(),
-                    password: None,
-                    ca_file: None,
-                },
-                stream: "ops:atomic:heartbeats".into(),
-                margin: Duration::from_secs(3600),
-                page_size: 1000,
-            })
-        }
+/// Exactly `n` beats of one day, in timestamp order: 288 per host, the last host's cut short.
+fn beats(n: usize) -> Vec<Beat> {
+    let hosts: Vec<String> = (0..n.div_ceil(288).max(1))
+        .map(|i| format!("host-{i:05}"))
+        .collect();
+    let mut b = simulate::beats(&day(), &hosts, 0, 1);
+    if b.len() > n {
+        // Drop beats of the last host, which has the highest index in `hosts`.
+        let last = hosts.last().unwrap().clone();
+        let mut extra = b.len() - n;
+        b.retain(|x| {
+            if extra > 0 && x.host == last {
+                extra -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
-    let t = Instant::now();
-    let report = export::run(&cfg).expect("export");
-    let elapsed = t.elapsed();
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        })
-        .unwrap_or_else(|| "0".into());
-    println!(
-        "{} {} {} {}",
-        elapsed.as_micros(),
-        hwm,
-        report.rows,
-        report.bytes.unwrap_or(0)
+    assert!(
+        b.len() <= n && b.len() + 288 > n,
+        "{} beats for {n}",
+        b.len()
     );
+    b
+}
+
+struct Case {
+    mode: &'static str,
+    records: usize,
+    sqlite: Option<PathBuf>,
+    redis: Option<String>,
+    stream: String,
 }
 
 struct Sample {
-    micros: Vec<u128>,
-    hwm_kib: u64,
+    wall_s: Vec<f64>,
+    peak_kib: Option<u64>,
     rows: u64,
     bytes: u64,
 }
 
-fn measure(kind: &str, arg: &str, dir: &Path) -> Sample {
-    let exe = std::env::current_exe().unwrap();
+fn time_available() -> bool {
+    Path::new("/usr/bin/time").exists()
+}
+
+/// Runs the exporter once as a whole process; (wall seconds, peak KiB, --json report).
+fn export_once(case: &Case, out: &Path) -> (f64, Option<u64>, serde_json::Value) {
+    let bin = env!("CARGO_BIN_EXE_parquet-exporter");
+    let rss_file = out.join("rss.txt");
+    let mut cmd = if time_available() {
+        let mut c = Command::new("/usr/bin/time");
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.args([
+        "--date",
+        DATE,
+        "--tz",
+        TZ,
+        "--json",
+        "-q",
+        "--max-size",
+        "0",
+    ])
+    .arg("--out-dir")
+    .arg(out)
+    .arg("--summary-dir")
+    .arg(out)
+    .env_remove("PARQUET_EXPORTER_REDIS_URL");
+    if let Some(db) = &case.sqlite {
+        cmd.arg("--sqlite").arg(db);
+    }
+    if let Some(url) = &case.redis {
+        cmd.args(["--redis-stream", &case.stream])
+            .env("PARQUET_EXPORTER_REDIS_URL", url);
+    }
+    let started = Instant::now();
+    let output = cmd.output().expect("run the exporter");
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let peak = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.trim().lines().last()?.trim().parse().ok());
+    (wall, peak, serde_json::from_slice(&output.stdout).unwrap())
+}
+
+fn measure(case: &Case, runs: usize, out: &Path) -> Sample {
+    std::fs::create_dir_all(out).unwrap();
+    export_once(case, out); // warm-up: page cache, Redis
     let mut s = Sample {
-        micros: Vec::new(),
-        hwm_kib: 0,
+        wall_s: Vec::new(),
+        peak_kib: None,
         rows: 0,
         bytes: 0,
     };
-    for _ in 0..RUNS {
-        let out = Command::new(&exe)
-            .env(
-                "PARQUET_EXPORTER_BENCH_CHILD",
-                format!("{kind}|{arg}|{}", dir.display()),
-            )
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "child export failed");
-        let line = String::from_utf8(out.stdout).unwrap();
-        let f: Vec<u64> = line
-            .split_whitespace()
-            .map(|x| x.parse().unwrap())
-            .collect();
-        s.micros.push(u128::from(f[0]));
-        s.hwm_kib = s.hwm_kib.max(f[1]);
-        s.rows = f[2];
-        s.bytes = f[3];
+    for _ in 0..runs {
+        let (wall, peak, report) = export_once(case, out);
+        s.wall_s.push(wall);
+        s.peak_kib = s.peak_kib.max(peak);
+        s.rows = report["rows"].as_u64().unwrap();
+        s.bytes = report["bytes"].as_u64().unwrap();
+        assert_eq!(report["verdict"], "success");
     }
-    s.micros.sort();
+    s.wall_s.sort_by(f64::total_cmp);
     s
 }
 
-fn report(kind: &str, n_hosts: usize, s: &Sample) {
-    let median = s.micros[s.micros.len() / 2] as f64 / 1000.0;
-    let best = s.micros[0] as f64 / 1000.0;
-    let rate = s.rows as f64 / (median / 1000.0);
+fn print_row(case: &Case, s: &Sample) {
+    let median = s.wall_s[s.wall_s.len() / 2];
     println!(
-        "| {kind:<6} | {n_hosts:>5} | {:>7} | {median:>9.1} | {best:>9.1} | {rate:>10.0} | {:>8.1} | {:>9.1} |",
+        "| {:<6} | {:>9} | {:>9} | {:>8.3} | {:>8.3} | {:>10.0} | {:>8} | {:>8.2} | {:>9.1} |",
+        case.mode,
+        case.records,
         s.rows,
-        s.hwm_kib as f64 / 1024.0,
-        s.bytes as f64 / 1024.0,
+        median,
+        s.wall_s[0],
+        s.rows as f64 / median,
+        s.peak_kib
+            .map_or("?".to_string(), |k| format!("{:.1}", k as f64 / 1024.0)),
+        s.bytes as f64 / 1e6,
+        s.bytes as f64 / s.rows.max(1) as f64,
     );
 }
 
-fn main() {
-    if let Ok(spec) = std::env::var("PARQUET_EXPORTER_BENCH_CHILD") {
-        let parts: Vec<&str> = spec.splitn(3, '|').collect();
-        child(parts[0], parts[1], Path::new(parts[2]));
-        return;
+fn python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("PARQUET_EXPORTER_TEST_PYTHON").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python")),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        Command::new(p)
+            .args(["-c", "import duckdb, pyarrow"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The day's records as NDJSON, one object per record with the contract's fields.
+fn write_ndjson(beats: &[Beat], path: &Path) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for b in beats {
+        let ts = chrono::DateTime::from_timestamp_millis(b.ts_ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut v = serde_json::json!({
+            "record_id": format!("heartbeat:{}:{}", b.host, b.ts_ms),
+            "report_type": "heartbeat",
+            "timestamp": ts,
+            "status": b.status,
+            "duration_ms": b.duration_ms,
+            "host": b.host,
+            "redis_status": b.redis,
+            "database_status": b.database,
+            "api_status": b.api,
+            "launchagent_optimizer": b.optimizer,
+            "launchagent_digest": b.digest,
+            "source": "sqlite",
+        });
+        if let Some(d) = b.disk {
+            v["checks"] = serde_json::json!({ "disk": d });
+        }
+        serde_json::to_writer(&mut w, &v).unwrap();
+        w.write_all(b"\n").unwrap();
     }
-    // `cargo bench` passes --bench; `cargo test --benches` would too: only run when benching.
+}
+
+const DUCKDB: &str = r#"
+import duckdb, sys
+src, dst = sys.argv[1], sys.argv[2]
+duckdb.sql(f"""COPY (SELECT * FROM read_json('{src}', format='newline_delimited', columns={{
+    'record_id': 'VARCHAR', 'report_type': 'VARCHAR', 'timestamp': 'TIMESTAMPTZ',
+    'status': 'VARCHAR', 'duration_ms': 'BIGINT', 'host': 'VARCHAR',
+    'redis_status': 'VARCHAR', 'database_status': 'VARCHAR', 'api_status': 'VARCHAR',
+    'launchagent_optimizer': 'VARCHAR', 'launchagent_digest': 'VARCHAR',
+    'checks': 'MAP(VARCHAR, VARCHAR)', 'source': 'VARCHAR'}})
+  ORDER BY timestamp, record_id) TO '{dst}' (FORMAT parquet, COMPRESSION snappy)""")
+"#;
+
+const PYARROW: &str = r#"
+import sys, pyarrow as pa, pyarrow.json as pj, pyarrow.parquet as pq
+src, dst = sys.argv[1], sys.argv[2]
+schema = pa.schema([('record_id', pa.string()), ('report_type', pa.string()),
+    ('timestamp', pa.timestamp('ms', tz='UTC')), ('status', pa.string()),
+    ('duration_ms', pa.int64()), ('host', pa.string()), ('redis_status', pa.string()),
+    ('database_status', pa.string()), ('api_status', pa.string()),
+    ('launchagent_optimizer', pa.string()), ('launchagent_digest', pa.string()),
+    ('checks', pa.struct([('disk', pa.string())])), ('source', pa.string())])
+t = pj.read_json(src, parse_options=pj.ParseOptions(explicit_schema=schema))
+t = t.sort_by([('timestamp', 'ascending'), ('record_id', 'ascending')])
+pq.write_table(t, dst, compression='snappy')
+"#;
+
+fn time_process(cmd: &mut Command) -> f64 {
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    // `cargo test --benches` passes no --bench: only run when benching.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    let env_list = |name: &str, default: &str| -> Vec<String> {
+        std::env::var(name)
+            .unwrap_or_else(|_| default.to_string())
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let sizes: Vec<usize> = env_list("BENCH_SIZES", "288,100000,1000000")
+        .iter()
+        .map(|s| s.parse().expect("BENCH_SIZES: numbers"))
+        .collect();
+    let modes = env_list("BENCH_MODES", "sqlite,redis,both");
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let compare = std::env::var("BENCH_COMPARE").is_ok_and(|v| v == "1");
     let tmp = tempfile::tempdir().unwrap();
-    let sizes = [1usize, 100, 1000];
-    println!("one day ({TZ}), 5-minute cadence per host; {RUNS} runs each, child process per run");
+    let redis = if modes.iter().any(|m| m != "sqlite") {
+        Some(common::Redis::start())
+    } else {
+        None
+    };
+
     println!(
-        "| source | hosts |    rows | median ms |   best ms |     rows/s | peak MiB | file KiB |"
+        "one day ({DATE}, {TZ}); {runs} timed runs after a warm-up; whole process of the release binary"
     );
-    println!(
-        "|--------|------:|--------:|----------:|----------:|-----------:|---------:|---------:|"
-    );
+    println!("| source | records   | rows      | median s | best s   |  records/s | peak MiB | file MB  | bytes/row |");
+    println!("|--------|----------:|----------:|---------:|---------:|-----------:|---------:|---------:|----------:|");
+    let mut last_both = None;
     for &n in &sizes {
-        let db = tmp.path().join(format!("day_{n}.db"));
-        let beats = simulate::beats(&day(), &hosts(n), 0, 1);
-        simulate::write_sqlite(&db, "ops_atomic_heartbeats", &beats).unwrap();
-        let out = tmp.path().join(format!("out_sqlite_{n}"));
-        std::fs::create_dir_all(&out).unwrap();
-        report("sqlite", n, &measure("sqlite", db.to_str().unwrap(), &out));
-    }
-    if Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("(redis-server not found: Redis rows skipped)");
-        return;
-    }
-    let server = common::Redis::start();
-    let url = server.url();
-    for &n in &sizes {
-        let stream_url = url.clone();
-        let target = Target {
-            url: stream_url.clone(),
+        let all = beats(n);
+        let dir = tmp.path().join(n.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let (lo, hi) = (n * 2 / 5, n * 3 / 5);
+        if let Some(r) = &redis {
+            let mut c = r.conn();
+            let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap(); // our private server
+        }
+        let target = redis.as_ref().map(|r| Target {
+            url: r.url(),
             password: None,
             ca_file: None,
-        };
-        let mut conn = parquet_exporter::source::redis::connect(&target).unwrap();
-        let _: () = redis::cmd("FLUSHALL").query(&mut conn).unwrap(); // our private server only
-        let beats = simulate::beats(&day(), &hosts(n), 0, 1);
-        simulate::write_redis(&target, "ops:atomic:heartbeats", &beats).unwrap();
-        let out = tmp.path().join(format!("out_redis_{n}"));
-        std::fs::create_dir_all(&out).unwrap();
-        report("redis", n, &measure("redis", &stream_url, &out));
+        });
+        for mode in &modes {
+            let mut case = Case {
+                mode: match mode.as_str() {
+                    "sqlite" => "sqlite",
+                    "redis" => "redis",
+                    "both" => "both",
+                    other => panic!("BENCH_MODES: unknown mode {other}"),
+                },
+                records: n,
+                sqlite: None,
+                redis: None,
+                stream: format!("{STREAM}:{mode}"),
+            };
+            match case.mode {
+                "sqlite" => {
+                    let db = dir.join("sqlite.db");
+                    simulate::write_sqlite(&db, "ops_atomic_heartbeats", &all).unwrap();
+                    case.sqlite = Some(db);
+                }
+                "redis" => {
+                    let t = target.as_ref().unwrap();
+                    simulate::write_redis(t, &case.stream, &all).unwrap();
+                    case.redis = Some(t.url.clone());
+                }
+                _ => {
+                    let db = dir.join("both.db");
+                    simulate::write_sqlite(&db, "ops_atomic_heartbeats", &all[..hi]).unwrap();
+                    let t = target.as_ref().unwrap();
+                    simulate::write_redis(t, &case.stream, &all[lo..]).unwrap();
+                    case.sqlite = Some(db);
+                    case.redis = Some(t.url.clone());
+                }
+            }
+            let s = measure(&case, runs, &dir.join(format!("out-{mode}")));
+            print_row(&case, &s);
+            if case.mode == "both" {
+                last_both = Some((n, s.wall_s[s.wall_s.len() / 2], dir.clone()));
+            }
+            if let Some(db) = &case.sqlite {
+                let _ = std::fs::remove_file(db);
+            }
+        }
+        if compare && Some(n) == sizes.iter().copied().max() {
+            let Some(py) = python() else {
+                println!(
+                    "\n(BENCH_COMPARE: no Python with duckdb and pyarrow; comparison skipped)"
+                );
+                continue;
+            };
+            let nd = dir.join("day.ndjson");
+            write_ndjson(&all, &nd);
+            let mut duck = Vec::new();
+            let mut arrow = Vec::new();
+            for _ in 0..runs {
+                duck.push(time_process(
+                    Command::new(&py)
+                        .args(["-c", DUCKDB])
+                        .arg(&nd)
+                        .arg(dir.join("duck.parquet")),
+                ));
+                arrow.push(time_process(
+                    Command::new(&py)
+                        .args(["-c", PYARROW])
+                        .arg(&nd)
+                        .arg(dir.join("pa.parquet")),
+                ));
+            }
+            duck.sort_by(f64::total_cmp);
+            arrow.sort_by(f64::total_cmp);
+            let (d, a) = (duck[duck.len() / 2], arrow[arrow.len() / 2]);
+            println!("\nthe same {n} records as NDJSON → sorted, typed, SNAPPY Parquet (median of {runs}):");
+            println!("- DuckDB: {d:.3} s; pyarrow: {a:.3} s");
+            if let Some((_, ours, _)) = last_both.as_ref().filter(|(m, _, _)| *m == n) {
+                println!(
+                    "- this exporter, both sources with overlap: {ours:.3} s = {:.2}× DuckDB, {:.2}× pyarrow",
+                    ours / d,
+                    ours / a
+                );
+            }
+        }
     }
-    drop(server);
 }
