@@ -5,15 +5,17 @@ use std::io::{IsTerminal, Write};
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-use crate::cli::{Cli, Command, ExportArgs, SimulateArgs, VerifyArgs};
+use crate::cli::{Cli, Command, ExportArgs, ImportArgs, SimulateArgs, VerifyArgs};
 use crate::cli::{LaunchdAction, SystemdAction};
-use crate::config::{self, Config, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
+use crate::config::{
+    self, Config, ImportConfig, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL,
+};
 use crate::day::Day;
 use crate::escape::plain;
 use crate::export::{self, NoSourceError};
 use crate::report::{RunReport, Verdict};
 use crate::source::redis::{url_has_password, Target};
-use crate::{atomic, batch, launchd, names, schedule, simulate, source};
+use crate::{atomic, batch, import, launchd, names, schedule, simulate, source};
 
 /// Documented exit statuses (see `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
             Ok(Exit::Success)
         }
         Some(Command::Verify(args)) => run_verify(&args, out),
+        Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
         Some(Command::Launchd { action, wrapper }) => {
             let paths = launchd::Paths::discover(wrapper.as_deref(), config_path)?;
             match action {
@@ -199,26 +202,10 @@ fn export_days(
         }
     };
     // A dry run creates nothing, not even the lock file.
-    let _lock = if cfg.dry {
-        None
-    } else {
-        let lock = schedule::acquire(&cfg.out_dir, cfg.lock_timeout)?;
-        // Holding the lock, no other run is writing here: any temp file of ours is a leftover
-        // of a run that was killed.
-        // A summary dir belongs to one out dir (two out dirs sharing it would overwrite each
-        // other's summaries), so its summary temp files are this lock's to clean too.
-        let ours = |n: &str| names::is_out_dir_output(n) || names::is_summary(n);
-        let mut dirs = vec![&cfg.out_dir];
-        if cfg.summary_dir != cfg.out_dir {
-            dirs.push(&cfg.summary_dir);
-        }
-        for dir in dirs {
-            for name in atomic::remove_stale_temps(dir, ours)? {
-                tracing::info!(file = %name, "removed a temp file left by an interrupted run");
-            }
-        }
-        Some(lock)
-    };
+    // A dry run creates nothing, not even the lock file.
+    let _lock = (!cfg.dry)
+        .then(|| lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout))
+        .transpose()?;
     if cfg.plan == Plan::Single {
         return export_one(&cfg, out);
     }
@@ -289,6 +276,88 @@ fn export_days(
         )?;
     }
     Ok(worst)
+}
+
+/// Takes the out dir's run lock and, holding it, removes temp files a killed run left.
+fn lock_and_clean(
+    out_dir: &std::path::Path,
+    summary_dir: &std::path::Path,
+    timeout: std::time::Duration,
+) -> Result<schedule::RunLock> {
+    let lock = schedule::acquire(out_dir, timeout)?;
+    // Holding the lock, no other run is writing here: any temp file of ours is a leftover of a
+    // run that was killed. A summary dir belongs to one out dir (two out dirs sharing it would
+    // overwrite each other's summaries), so its temp files are this lock's to clean too.
+    let ours = |n: &str| names::is_out_dir_output(n) || names::is_summary(n);
+    let mut dirs = vec![out_dir];
+    if summary_dir != out_dir {
+        dirs.push(summary_dir);
+    }
+    for dir in dirs {
+        for name in atomic::remove_stale_temps(dir, ours)? {
+            tracing::info!(file = %name, "removed a temp file left by an interrupted run");
+        }
+    }
+    Ok(lock)
+}
+
+fn run_import(
+    args: &ImportArgs,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
+    let cfg = ImportConfig::resolve(args, config_path)?;
+    let _lock = (!cfg.dry)
+        .then(|| lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout))
+        .transpose()?;
+    let report = import::run(&cfg)?;
+    if cfg.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        if cfg.dry {
+            writeln!(out, "dry run: nothing written")?;
+        }
+        for s in &report.skipped {
+            writeln!(
+                out,
+                "skipped:  {} ({})",
+                plain(&s.path.display().to_string()),
+                plain(&s.why)
+            )?;
+        }
+        for d in &report.days {
+            write!(
+                out,
+                "{}: {}, read {}, written {}, merged {}, rejected {}, rows {} -> {}",
+                d.day,
+                d.outcome,
+                d.read,
+                d.written,
+                d.merged,
+                d.rejected,
+                d.rows_before,
+                d.rows_after
+            )?;
+            match &d.error {
+                Some(e) => writeln!(out, " ({})", plain(e))?,
+                None => writeln!(out)?,
+            }
+        }
+        writeln!(
+            out,
+            "read {} = written {} + merged {} + rejected {}",
+            report.read, report.written, report.merged, report.rejected
+        )?;
+        if let Some(p) = &report.summary {
+            writeln!(out, "summary:  {}", plain(p))?;
+        }
+    }
+    Ok(if report.days.iter().any(|d| d.outcome == "failed") {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
 }
 
 fn export_one(cfg: &Config, out: &mut impl Write) -> Result<Exit> {

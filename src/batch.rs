@@ -4,13 +4,15 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, Int64Builder, MapBuilder, MapFieldNames, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, Int64Builder, MapBuilder, MapFieldNames, RecordBatch, StringBuilder,
     TimestampMillisecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{
+    DataType, Field, Fields, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
+};
 
 pub use crate::contract::SCHEMA_VERSION;
-use crate::record::Row;
+use crate::record::{AgentStatus, CheckStatus, Interner, Record, Row, Source, Status};
 
 /// Timezone of the `timestamp` column: instants are stored in UTC.
 const TS_TZ: &str = "UTC";
@@ -172,6 +174,61 @@ where
     })
 }
 
+/// The rows of a schema-v1 batch, as the writer's input: the inverse of `BatchBuilder`, for
+/// rewriting a day file with rows added. Strings are shared through `strings`.
+pub fn rows_from_batch(batch: &RecordBatch, strings: &mut Interner) -> Result<Vec<Row>, String> {
+    if batch.schema().fields() != schema().fields() {
+        return Err("not a schema-v1 batch".into());
+    }
+    let text = |c: usize| batch.column(c).as_string::<i32>();
+    let (ids, types, statuses, hosts) = (text(0), text(1), text(3), text(5));
+    let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
+    let durations = batch.column(4).as_primitive::<Int64Type>();
+    let checks = batch.column(11).as_map();
+    let sources = text(12);
+    let bad = |col: &str, v: &str| format!("{col} holds {v:?}, not a schema-v1 value");
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let check = |c: usize, name: &str| {
+            CheckStatus::parse(text(c).value(i)).ok_or_else(|| bad(name, text(c).value(i)))
+        };
+        let agent = |c: usize, name: &str| {
+            AgentStatus::parse(text(c).value(i)).ok_or_else(|| bad(name, text(c).value(i)))
+        };
+        let mut extra = Vec::new();
+        if checks.is_valid(i) {
+            let entries = checks.value(i);
+            let (k, v) = (
+                entries.column(0).as_string::<i32>(),
+                entries.column(1).as_string::<i32>(),
+            );
+            for j in 0..entries.len() {
+                extra.push((strings.intern(k.value(j)), strings.intern(v.value(j))));
+            }
+        }
+        rows.push(Row {
+            record: Record {
+                record_id: ids.value(i).to_string(),
+                report_type: strings.intern(types.value(i)),
+                ts_ms: ts.value(i),
+                status: Status::parse(statuses.value(i))
+                    .ok_or_else(|| bad("status", statuses.value(i)))?,
+                duration_ms: durations.is_valid(i).then(|| durations.value(i)),
+                host: hosts.is_valid(i).then(|| strings.intern(hosts.value(i))),
+                redis_status: check(6, "redis_status")?,
+                database_status: check(7, "database_status")?,
+                api_status: check(8, "api_status")?,
+                launchagent_optimizer: agent(9, "launchagent_optimizer")?,
+                launchagent_digest: agent(10, "launchagent_digest")?,
+                checks: extra,
+            },
+            source: Source::parse(sources.value(i))
+                .ok_or_else(|| bad("source", sources.value(i)))?,
+        });
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -267,5 +324,15 @@ pub(crate) mod tests {
         let sizes: Vec<_> = batches(&rows, 2).map(|b| b.num_rows()).collect();
         assert_eq!(sizes, [2, 2, 1]);
         assert_eq!(batches(&[], 2).count(), 0);
+    }
+
+    #[test]
+    fn rows_read_back_from_a_batch_are_the_rows_written() {
+        let mut rows = vec![row("a", 1, &[("disk", "ok"), ("x", "1")]), row("b", 2, &[])];
+        rows[1].record.host = None;
+        rows[1].source = Source::Legacy;
+        let batch = batches(&rows, 10).next().unwrap();
+        let back = rows_from_batch(&batch, &mut Interner::default()).unwrap();
+        assert_eq!(back, rows);
     }
 }

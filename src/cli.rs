@@ -61,6 +61,9 @@ pub enum Command {
     },
     /// Write a realistic simulated day of heartbeats into a SQLite file and/or a Redis stream.
     Simulate(SimulateArgs),
+    /// Import the legacy exporter's Parquet files and heartbeat reports into schema-v1 day
+    /// files (source = legacy), merged into the day files already there. Idempotent.
+    ImportLegacy(ImportArgs),
     /// Validate exported files: footer, SNAPPY codecs, schema v1, row counts, order, unique
     /// ids, day bounds, allowed values, size; across files, schema drift and missing days.
     /// Exit status 0 when everything is valid, 1 when anything is not.
@@ -112,6 +115,41 @@ pub struct VerifyArgs {
     /// Print the result as one JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Legacy Parquet exports and heartbeat reports (.md), or directories holding them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// IANA time zone whose days the records are filed under [default: the system's zone].
+    #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]
+    pub tz: Option<String>,
+
+    /// Directory of the day files [default: ~/02luka/g/analytics].
+    #[arg(long, env = "PARQUET_EXPORTER_OUT_DIR", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Directory for the import summary [default: ~/02luka/g/reports/parquet].
+    #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
+    pub summary_dir: Option<PathBuf>,
+
+    /// Report what would be written per day; write nothing.
+    #[arg(long)]
+    pub dry: bool,
+
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds to wait for another run's lock before giving up (exit 6) [default: 0].
+    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+
+    /// Largest day file published, in MB; 0 turns the limit off [default: 5].
+    #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
+    pub max_size: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::cli::ExportArgs;
+use crate::cli::{ExportArgs, ImportArgs};
 use crate::day::Day;
 use crate::names;
 use crate::source::redis::{url_has_password, Target};
@@ -183,6 +183,58 @@ pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
     })
 }
 
+/// A directory from the flag (or its environment variable), else the config file, else the ops
+/// layout's default under HOME.
+fn dir_or_default(flag: &Option<PathBuf>, file: Option<PathBuf>, default: &str) -> Result<PathBuf> {
+    match flag.clone().or(file).map(expand) {
+        Some(p) => Ok(p),
+        None => home().map(|h| h.join(default)).ok_or_else(|| {
+            usage(format!(
+                "HOME is not set, so there is no default for {default}; pass the directory"
+            ))
+        }),
+    }
+}
+
+/// The publishing size limit from `--max-size` MB (0: none), default the limit `verify` applies.
+fn max_bytes(mb: Option<f64>) -> Result<Option<u64>> {
+    let mb = mb.unwrap_or(crate::verify::DEFAULT_MAX_BYTES as f64 / 1e6);
+    if !(mb.is_finite() && mb >= 0.0) {
+        return Err(usage("--max-size must be a number of MB, 0 for no limit"));
+    }
+    Ok((mb > 0.0).then_some((mb * 1e6) as u64))
+}
+
+/// `import-legacy`, validated: where the files go and which zone's days they are filed under.
+#[derive(Debug, Clone)]
+pub struct ImportConfig {
+    pub paths: Vec<PathBuf>,
+    pub tz: Tz,
+    pub out_dir: PathBuf,
+    pub summary_dir: PathBuf,
+    pub dry: bool,
+    pub json: bool,
+    pub lock_timeout: Duration,
+    /// The size limit a day file must meet to be published (`None`: no limit).
+    pub max_bytes: Option<u64>,
+}
+
+impl ImportConfig {
+    pub fn resolve(args: &ImportArgs, config: Option<&Path>) -> Result<ImportConfig> {
+        let (file, _) = load_file(config)?;
+        Ok(ImportConfig {
+            paths: args.paths.iter().cloned().map(expand).collect(),
+            tz: resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?,
+            out_dir: dir_or_default(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?,
+            summary_dir: dir_or_default(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?,
+            dry: args.dry,
+            json: args.json,
+            lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
+            max_bytes: max_bytes(args.max_size.or(file.max_size))?,
+        })
+    }
+}
+
 impl Config {
     pub fn resolve(args: &ExportArgs, config: Option<&Path>) -> Result<Config> {
         let (file, config_file) = load_file(config)?;
@@ -311,17 +363,6 @@ impl Config {
             ));
         }
 
-        let dir =
-            |flag: &Option<PathBuf>, file: Option<PathBuf>, default: &str| -> Result<PathBuf> {
-                match flag.clone().or(file).map(expand) {
-                    Some(p) => Ok(p),
-                    None => home().map(|h| h.join(default)).ok_or_else(|| {
-                        usage(format!(
-                        "HOME is not set, so there is no default for {default}; pass the directory"
-                    ))
-                    }),
-                }
-            };
         let batch_rows = args
             .batch_rows
             .or(file.batch_rows)
@@ -329,14 +370,7 @@ impl Config {
         if batch_rows == 0 {
             return Err(usage("--batch-rows must be at least 1"));
         }
-        let max_size = args
-            .max_size
-            .or(file.max_size)
-            .unwrap_or(crate::verify::DEFAULT_MAX_BYTES as f64 / 1e6);
-        if !(max_size.is_finite() && max_size >= 0.0) {
-            return Err(usage("--max-size must be a number of MB, 0 for no limit"));
-        }
-        let max_bytes = (max_size > 0.0).then(|| (max_size * 1e6) as u64);
+        let max_bytes = max_bytes(args.max_size.or(file.max_size))?;
         Ok(Config {
             day,
             plan,
@@ -344,8 +378,8 @@ impl Config {
             lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
             redis,
             sqlite,
-            out_dir: dir(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?,
-            summary_dir: dir(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?,
+            out_dir: dir_or_default(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?,
+            summary_dir: dir_or_default(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?,
             dry: args.dry,
             json: args.json,
             force: args.force,

@@ -8,21 +8,30 @@ pub const SCHEMA_VERSION: &str = "1";
 /// The heartbeat cadence; a longer silence is a gap.
 pub const CADENCE_MS: i64 = 5 * 60 * 1000;
 
-/// Where a record came from. `Both` only exists after the merge.
+/// Where a record came from. `Both` only exists after the merge; `Legacy` marks records
+/// imported from the old exporter's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Source {
     Redis,
     Sqlite,
     Both,
+    Legacy,
 }
 
 impl Source {
+    pub const ALL: [Source; 4] = [Source::Redis, Source::Sqlite, Source::Both, Source::Legacy];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Redis => "redis",
             Source::Sqlite => "sqlite",
             Source::Both => "both",
+            Source::Legacy => "legacy",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Source> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -44,6 +53,10 @@ impl Status {
             Status::Critical => "critical",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 /// Result of one of the three fixed service checks.
@@ -57,9 +70,14 @@ pub enum CheckStatus {
 
 impl CheckStatus {
     pub const VALUES: [&'static str; 4] = ["ok", "warn", "error", "unknown"];
+    const ALL: [CheckStatus; 4] = [Self::Ok, Self::Warn, Self::Error, Self::Unknown];
 
     pub fn as_str(self) -> &'static str {
         Self::VALUES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<CheckStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -73,8 +91,13 @@ pub enum AgentStatus {
 
 impl AgentStatus {
     pub const VALUES: [&'static str; 3] = ["loaded", "not_loaded", "unknown"];
+    const ALL: [AgentStatus; 3] = [Self::Loaded, Self::NotLoaded, Self::Unknown];
 
     pub fn as_str(self) -> &'static str {
         Self::VALUES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<AgentStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }

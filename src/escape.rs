@@ -16,9 +16,8 @@ fn is_invisible_control(c: char) -> bool {
 /// saying how many were left out.
 fn visible(s: &str, max: usize) -> String {
     let mut out = String::new();
-    let mut shown = 0;
     for (i, c) in s.chars().enumerate() {
-        if shown >= max {
+        if i >= max {
             let rest = s.chars().count() - i;
             out.push_str(&format!("… ({rest} more characters)"));
             break;
@@ -28,7 +27,6 @@ fn visible(s: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }

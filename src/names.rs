@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 const DAY_PREFIX: &str = "ops_atomic_";
 const PARQUET_SUFFIX: &str = ".parquet";
 const REJECTS_SUFFIX: &str = ".rejects.ndjson";
+const LEGACY_REJECTS_SUFFIX: &str = ".legacy-rejects.ndjson";
 const SUMMARY_PREFIX: &str = "parquet_export_summary_";
 const SUMMARY_SUFFIX: &str = ".md";
 
@@ -47,6 +48,26 @@ pub fn looks_like_parquet(name: &str) -> bool {
     name.starts_with(DAY_PREFIX) && name.ends_with(PARQUET_SUFFIX)
 }
 
+/// `ops_atomic_YYYYMMDD.legacy-rejects.ndjson`: the rejects of a legacy import, apart from an
+/// export's own rejects file for that day.
+pub fn legacy_rejects(date: NaiveDate) -> String {
+    format!("{DAY_PREFIX}{}{LEGACY_REJECTS_SUFFIX}", compact(date))
+}
+
+/// Where an import puts rejects that no date can be found for.
+pub fn legacy_undated_rejects() -> String {
+    "legacy_import_undated.rejects.ndjson".into()
+}
+
+/// `legacy_import_summary_FIRST_LAST.md` for an import covering those days (`YYYY-MM-DD`).
+pub fn import_summary(first: &str, last: &str) -> String {
+    format!(
+        "legacy_import_summary_{}_{}.md",
+        first.replace('-', ""),
+        last.replace('-', "")
+    )
+}
+
 /// Whether `name` is a summary's file name.
 pub fn is_summary(name: &str) -> bool {
     date_between(name, SUMMARY_PREFIX, SUMMARY_SUFFIX).is_some()
@@ -54,7 +75,10 @@ pub fn is_summary(name: &str) -> bool {
 
 /// Whether `name` is one of the files an export writes into the output directory.
 pub fn is_out_dir_output(name: &str) -> bool {
-    day_of_parquet(name).is_some() || date_between(name, DAY_PREFIX, REJECTS_SUFFIX).is_some()
+    day_of_parquet(name).is_some()
+        || date_between(name, DAY_PREFIX, REJECTS_SUFFIX).is_some()
+        || date_between(name, DAY_PREFIX, LEGACY_REJECTS_SUFFIX).is_some()
+        || name == legacy_undated_rejects()
 }
 
 #[cfg(test)]

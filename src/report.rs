@@ -205,6 +205,46 @@ pub fn file_metadata(report: &RunReport) -> Vec<(String, String)> {
     kv
 }
 
+/// What an import did for one day.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportDay {
+    pub day: String,
+    /// Legacy records whose timestamp (or, for a reject, whose name) falls on this day.
+    pub read: u64,
+    /// Legacy records added to the day file.
+    pub written: u64,
+    /// Legacy copies of a record already in the day file or read before.
+    pub merged: u64,
+    /// Merged copies whose content differed from the row kept.
+    pub conflicts: u64,
+    pub rejected: u64,
+    /// Rows the day file held before, and holds now (or would hold, on a dry run).
+    pub rows_before: u64,
+    pub rows_after: u64,
+    /// `created`, `merged` (into an existing file), `unchanged`, or `failed`.
+    pub outcome: &'static str,
+    pub parquet: Option<String>,
+    pub rejects_file: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What `import-legacy` did, across the days its records fall on.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub timezone: String,
+    pub dry: bool,
+    pub exporter: String,
+    /// Inputs read: legacy Parquet exports and heartbeat reports.
+    pub inputs: Vec<String>,
+    pub skipped: Vec<crate::legacy::Skipped>,
+    pub days: Vec<ImportDay>,
+    pub read: u64,
+    pub written: u64,
+    pub merged: u64,
+    pub rejected: u64,
+    pub summary: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

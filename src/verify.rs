@@ -14,7 +14,7 @@ use crate::batch::{self, SCHEMA_VERSION};
 use crate::day::Day;
 use crate::escape::plain;
 use crate::names;
-use crate::record::{AgentStatus, CheckStatus, Status};
+use crate::record::{AgentStatus, CheckStatus, Source, Status};
 
 /// What reading a file back found. `problems` empty means valid.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -566,7 +566,7 @@ impl RowChecks {
             }
         }
         let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-        let sources = ["redis", "sqlite", "both", "legacy"];
+        let sources = Source::ALL.map(Source::as_str);
         let enums: [(usize, &'static str, &[&str]); 7] = [
             (3, "status", &statuses),
             (6, "redis_status", &CheckStatus::VALUES),

@@ -122,3 +122,330 @@ fn a_day_exported_from_legacy_data_holds_only_that_day() {
         .collect();
     assert!(sources.iter().all(|s| s == "sqlite"));
 }
+
+/// `import-legacy` with `args` in `home`: Bangkok days, files under `out` and `rep`.
+fn import(home: &std::path::Path, args: &[&str]) -> common::Output {
+    run(exporter(home)
+        .args([
+            "import-legacy",
+            "--tz",
+            "Asia/Bangkok",
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "rep",
+        ])
+        .args(args))
+}
+
+fn day_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every row of the day files in `dir`: (record_id, source).
+fn all_rows(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in day_files(dir) {
+        for b in read_parquet(&f).0 {
+            let ids = b.column(0).as_string::<i32>();
+            let src = b.column(12).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                out.push((ids.value(i).to_string(), src.value(i).to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn importing_the_real_legacy_files_gives_729_records_on_bangkok_days() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let dir = legacy_dir();
+    let out = import(h, &["--json", dir.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let n = |k: &str| report[k].as_u64().unwrap();
+    assert_eq!(
+        n("read"),
+        1492 + 4,
+        "four cumulative exports and four reports"
+    );
+    assert_eq!(n("read"), n("written") + n("merged") + n("rejected"));
+    assert_eq!(n("written"), 729);
+    let rows = all_rows(&h.join("out"));
+    let ids: std::collections::BTreeSet<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        (rows.len(), ids.len()),
+        (729, 729),
+        "725 records + 4 reports, once each"
+    );
+    assert!(rows.iter().all(|(_, s)| s == "legacy"));
+    let days: Vec<String> = day_files(&h.join("out"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        days.first().unwrap(),
+        "ops_atomic_20251028.parquet",
+        "Bangkok is UTC+7"
+    );
+    assert_eq!(days.last().unwrap(), "ops_atomic_20251113.parquet");
+    let verify = run(exporter(h).args(["verify", "out"]));
+    assert!(
+        verify.stdout.contains("Files: 5, valid: 5"),
+        "{}",
+        verify.stdout
+    );
+
+    // A second import changes no byte of any day file.
+    let before: Vec<Vec<u8>> = day_files(&h.join("out"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let again = import(h, &["--json", dir.to_str().unwrap()]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(report["written"], 0);
+    assert!(report["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["outcome"] == "unchanged"));
+    let after: Vec<Vec<u8>> = day_files(&h.join("out"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(before == after, "a second import rewrote a day file");
+
+    // A dry run writes nothing.
+    let dry = run(exporter(h)
+        .args(["import-legacy", "--tz", "Asia/Bangkok", "--dry"])
+        .args(["--out-dir", "dry-out", "--summary-dir", "dry-rep"])
+        .arg(&dir));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("dry run: nothing written"),
+        "{}",
+        dry.stdout
+    );
+    assert!(!h.join("dry-out").exists() && !h.join("dry-rep").exists());
+}
+
+/// A legacy-format file, as the old exporter wrote it through DuckDB: every column a string but
+/// `duration_ms`.
+fn write_legacy(path: &std::path::Path, rows: &[[&str; 10]]) {
+    use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let names = [
+        "filename",
+        "report_type",
+        "timestamp",
+        "status",
+        "duration_ms",
+        "redis_status",
+        "database_status",
+        "api_status",
+        "launchagent_optimizer",
+        "launchagent_digest",
+    ];
+    let cols: Vec<(&str, ArrayRef)> = names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let col: ArrayRef = if *name == "duration_ms" {
+                Arc::new(Int64Array::from_iter(
+                    rows.iter().map(|r| r[c].parse::<i64>().ok()),
+                ))
+            } else {
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[c])))
+            };
+            (*name, col)
+        })
+        .collect();
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn legacy_rows_merge_into_an_exported_day_and_bad_ones_are_rejected() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // An export of 2025-10-30 (Bangkok) from the archive: one beat at 09:00 local.
+    common::sqlite_db(
+        &h.join("ops.db"),
+        "INSERT INTO ops_atomic_heartbeats (record_id, ts, status, host) VALUES
+           ('heartbeat_2025-10-30_02-00-00.md', 1761789600000, 'healthy', 'mini');",
+    );
+    let out = run(exporter(h)
+        .args([
+            "--date",
+            "2025-10-30",
+            "--tz",
+            "Asia/Bangkok",
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "rep",
+        ])
+        .args(["--sqlite", "ops.db"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let row = |f: &'static str, ts: &'static str, st: &'static str| {
+        [
+            f,
+            "heartbeat",
+            ts,
+            st,
+            "64",
+            "ok",
+            "ok",
+            "warn",
+            "loaded",
+            "loaded",
+        ]
+    };
+    std::fs::create_dir_all(h.join("legacy")).unwrap();
+    write_legacy(
+        &h.join("legacy/old.parquet"),
+        &[
+            // The same record as the export's, with another status: the export's copy wins.
+            row(
+                "heartbeat_2025-10-30_02-00-00.md",
+                "2025-10-30T02:00:00.000Z",
+                "❌ CRITICAL",
+            ),
+            row(
+                "heartbeat_2025-10-30_02-05-00.md",
+                "2025-10-30T02:05:00.000Z",
+                "⚠️  WARNINGS",
+            ),
+            row(
+                "heartbeat_2025-10-30_02-10-00.md",
+                "yesterday-ish",
+                "✅ HEALTHY",
+            ),
+            row(
+                "heartbeat_2025-10-30_02-15-00.md",
+                "2025-10-30T02:15:00.000Z",
+                "🤷 MAYBE",
+            ),
+        ],
+    );
+    let out = import(h, &["--json", "legacy"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let day = &report["days"][0];
+    assert_eq!(day["day"], "2025-10-30");
+    assert_eq!(day["outcome"], "merged");
+    assert_eq!(
+        (day["read"].as_u64(), day["written"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(
+        (day["merged"].as_u64(), day["conflicts"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(day["rejected"], 2);
+    let rows = all_rows(&h.join("out"));
+    assert_eq!(
+        rows,
+        [
+            ("heartbeat_2025-10-30_02-00-00.md".into(), "sqlite".into()),
+            ("heartbeat_2025-10-30_02-05-00.md".into(), "legacy".into()),
+        ],
+        "the exported row is kept as it was"
+    );
+    let (batches, _) = read_parquet(&h.join("out/ops_atomic_20251030.parquet"));
+    assert_eq!(batches[0].column(3).as_string::<i32>().value(0), "healthy");
+    let rejects =
+        std::fs::read_to_string(h.join("out/ops_atomic_20251030.legacy-rejects.ndjson")).unwrap();
+    let reasons: Vec<String> = rejects
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["reason_code"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(reasons, ["bad_timestamp", "unknown_status"]);
+    assert!(run(exporter(h).args(["verify", "out"])).code == 0);
+
+    // DuckDB reads the imported and the exported rows as one table.
+    let py = common::python();
+    let q = format!(
+        "import duckdb; print(duckdb.sql(\"SELECT source, count(*) FROM read_parquet('{}/out/ops_atomic_*.parquet') GROUP BY ALL ORDER BY 1\").fetchall())",
+        h.display()
+    );
+    let duck = std::process::Command::new(&py)
+        .args(["-c", &q])
+        .output()
+        .unwrap();
+    assert!(
+        duck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&duck.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&duck.stdout).trim(),
+        "[('legacy', 1), ('sqlite', 1)]"
+    );
+}
+
+#[test]
+fn a_legacy_file_in_the_out_dir_is_replaced_only_when_imported() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    std::fs::create_dir_all(h.join("out")).unwrap();
+    // The old exporter wrote its files where the new ones go, under the same names.
+    let legacy = h.join("out/ops_atomic_20251030.parquet");
+    write_legacy(
+        &legacy,
+        &[[
+            "heartbeat_2025-10-30_02-00-00.md",
+            "heartbeat",
+            "2025-10-30T02:00:00.000Z",
+            "ok",
+            "1",
+            "ok",
+            "ok",
+            "ok",
+            "loaded",
+            "loaded",
+        ]],
+    );
+    let original = std::fs::read(&legacy).unwrap();
+    std::fs::write(
+        h.join("report.md"),
+        "# OPS-Atomic Monitor Heartbeat\n\n**Timestamp:** 2025-10-30T03:00:00.000Z\n**Status:** ✅ HEALTHY\n",
+    )
+    .unwrap();
+    // Importing only the report onto that day: the legacy file is not ours to replace.
+    let out = import(h, &["report.md"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("not a schema-v1 file and not among the inputs"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(std::fs::read(&legacy).unwrap(), original);
+    // Importing it too: it becomes the schema-v1 day file with both records.
+    let out = import(h, &["report.md", "out/ops_atomic_20251030.parquet"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(all_rows(&h.join("out")).len(), 2);
+    assert_eq!(run(exporter(h).args(["verify", "out"])).code, 0);
+}

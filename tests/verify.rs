@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{exporter, run};
+use common::{exporter, python, run};
 
 const TZ: &str = "Asia/Bangkok";
 const DAYS: [&str; 3] = ["2025-10-28", "2025-10-29", "2025-10-31"];
@@ -126,20 +126,6 @@ fn every_kind_of_bad_file_fails_clearly() {
     let out = run(exporter(home.path()).arg("verify").arg(&mixed));
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("2 different schemas"), "{}", out.stdout);
-}
-
-/// The Python that has duckdb and pyarrow: `PARQUET_EXPORTER_TEST_PYTHON`, else the venv that
-/// `.ci/run` makes, else `python3`.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("PARQUET_EXPORTER_TEST_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
 }
 
 const READERS: &str = r#"

@@ -34,7 +34,7 @@ pub struct Reject {
 }
 
 impl Reject {
-    fn new(raw: &RawRecord, reason: &RejectReason) -> Self {
+    pub fn new(raw: &RawRecord, reason: &RejectReason) -> Self {
         Reject {
             source: raw.source.as_str(),
             locator: raw.locator.clone(),

@@ -170,3 +170,17 @@ pub fn sqlite_db(path: &Path, inserts: &str) {
         .unwrap();
     conn.execute_batch(inserts).unwrap();
 }
+
+/// The Python that has duckdb and pyarrow: `PARQUET_EXPORTER_TEST_PYTHON`, else the venv that
+/// `.ci/run` makes, else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PARQUET_EXPORTER_TEST_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
