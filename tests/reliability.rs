@@ -15,19 +15,19 @@ const START: i64 = 1_761_757_200_000;
 
 /// A SQLite archive with a simulated day (288 beats) for each date.
 fn archive(home: &Path, dates: &[&str]) -> PathBuf {
-    for d in dates {
-        let out =
-            run(exporter(home).args(["simulate", "--date", d, "--tz", TZ, "--sqlite", "ops.db"]));
-        assert_eq!(out.code, 0, "{}", out.stderr);
-    }
-    home.join("ops.db")
+    common::archive(home, TZ, dates)
+}
+
+/// `PE --tz … --out-dir out --summary-dir rep` in `home`, to add to.
+fn pe_cmd(home: &Path) -> std::process::Command {
+    let mut cmd = exporter(home);
+    cmd.args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"]);
+    cmd
 }
 
 /// `PE --tz … --out-dir out --summary-dir rep` in `home`, plus `args`.
 fn pe(home: &Path, args: &[&str]) -> Output {
-    run(exporter(home)
-        .args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"])
-        .args(args))
+    run(pe_cmd(home).args(args))
 }
 
 fn read(p: &Path) -> Vec<u8> {
@@ -73,8 +73,7 @@ fn catch_up_goes_back_for_holes_and_short_days_and_ignores_future_files() {
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
     // 11-17 exported while Redis was down: partial, so catch-up must redo it.
-    let out = run(exporter(h)
-        .args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"])
+    let out = run(pe_cmd(h)
         .args(["--sqlite", "ops.db", "--date", "2026-11-17"])
         .env("PARQUET_EXPORTER_REDIS_URL", dead_redis(h)));
     assert_eq!(out.code, 3, "{}", out.stderr);
@@ -188,17 +187,8 @@ fn a_redis_entry_stamped_far_from_its_id_is_rejected_on_the_ids_day() {
         &[("timestamp", "2025-11-05T12:00:00+07:00"), ("status", "ok")],
     );
     let base = ["--redis-stream", "s", "--json"];
-    let out = run(exporter(h)
-        .args([
-            "--tz",
-            TZ,
-            "--out-dir",
-            "out",
-            "--summary-dir",
-            "rep",
-            "--date",
-            DAY,
-        ])
+    let out = run(pe_cmd(h)
+        .args(["--date", DAY])
         .args(base)
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
     assert_eq!(out.code, 4, "{}", out.stderr);
@@ -209,17 +199,8 @@ fn a_redis_entry_stamped_far_from_its_id_is_rejected_on_the_ids_day() {
         std::fs::read_to_string(h.join("out/ops_atomic_20251030.rejects.ndjson")).unwrap();
     assert!(rejects.contains("2025-11-05T12:00:00+07:00"), "{rejects}");
     // On its timestamp's day it is not read at all, so it is not counted twice.
-    let out = run(exporter(h)
-        .args([
-            "--tz",
-            TZ,
-            "--out-dir",
-            "out",
-            "--summary-dir",
-            "rep",
-            "--date",
-            "2025-11-05",
-        ])
+    let out = run(pe_cmd(h)
+        .args(["--date", "2025-11-05"])
         .args(base)
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
     assert_eq!(out.code, 4, "{}", out.stderr);
@@ -332,18 +313,8 @@ fn a_partial_or_empty_run_keeps_the_fuller_file_unless_forced() {
     let good = read(&file);
 
     // Empty: a mistyped stream, Redis only.
-    let out = run(exporter(h)
-        .args([
-            "--tz",
-            TZ,
-            "--out-dir",
-            "out",
-            "--summary-dir",
-            "rep",
-            "--date",
-            DAY,
-            "--json",
-        ])
+    let out = run(pe_cmd(h)
+        .args(["--date", DAY, "--json"])
         .args(["--redis-stream", "ops:atomic:heartbeatz"])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
     assert_eq!(out.code, 4, "{}", out.stderr);
@@ -473,16 +444,8 @@ fn tricky_passwords_never_show_in_any_output() {
 
         // From the environment: a partial run (Redis unreachable) that writes a summary.
         for extra in [&["--json"][..], &[]] {
-            let out = run(exporter(h)
-                .args([
-                    "--tz",
-                    TZ,
-                    "--out-dir",
-                    "out",
-                    "--summary-dir",
-                    "rep",
-                    "-vv",
-                ])
+            let out = run(pe_cmd(h)
+                .args(["-vv"])
                 .args(["--sqlite", "ops.db", "--date", DAY, "--force"])
                 .args(extra)
                 .env("PARQUET_EXPORTER_REDIS_URL", url));
@@ -527,17 +490,8 @@ fn tricky_passwords_never_show_in_any_output() {
     // A reachable server, the password in the environment with every awkward character.
     let pw = "Zq9?/#@&:% Wv7";
     let redis = Redis::start_with(&["--requirepass", pw]);
-    let out = run(exporter(h)
-        .args([
-            "--tz",
-            TZ,
-            "--out-dir",
-            "out",
-            "--summary-dir",
-            "rep",
-            "-vv",
-            "--json",
-        ])
+    let out = run(pe_cmd(h)
+        .args(["-vv", "--json"])
         .args(["--sqlite", "ops.db", "--date", DAY])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url())
         .env("PARQUET_EXPORTER_REDIS_PASSWORD", pw));
@@ -589,18 +543,8 @@ fn hostile_values_cannot_forge_the_summary() {
             .query(&mut c)
             .unwrap();
     }
-    let out = run(exporter(h)
-        .args([
-            "--tz",
-            TZ,
-            "--out-dir",
-            "out",
-            "--summary-dir",
-            "rep",
-            "--date",
-            DAY,
-            "--json",
-        ])
+    let out = run(pe_cmd(h)
+        .args(["--date", DAY, "--json"])
         .args(["--redis-stream", key])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
     assert_eq!(out.code, 0, "{}", out.stderr);

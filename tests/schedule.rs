@@ -20,14 +20,9 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_parquet-exporter"))
 }
 
-/// A SQLite archive with a simulated day for each date.
+/// A SQLite archive with a simulated day (288 beats) for each date.
 fn archive(home: &Path, dates: &[&str]) -> PathBuf {
-    for d in dates {
-        let out =
-            run(exporter(home).args(["simulate", "--date", d, "--tz", TZ, "--sqlite", "ops.db"]));
-        assert_eq!(out.code, 0, "{}", out.stderr);
-    }
-    home.join("ops.db")
+    common::archive(home, TZ, dates)
 }
 
 fn parquet_days(dir: &Path) -> Vec<String> {

@@ -184,3 +184,13 @@ pub fn python() -> PathBuf {
         "python3".into()
     }
 }
+
+/// A SQLite archive `ops.db` in `home` with a simulated day (288 beats) for each date in `tz`.
+pub fn archive(home: &Path, tz: &str, dates: &[&str]) -> PathBuf {
+    for d in dates {
+        let out =
+            run(exporter(home).args(["simulate", "--date", d, "--tz", tz, "--sqlite", "ops.db"]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    home.join("ops.db")
+}
