@@ -132,7 +132,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
     for i in ingested {
-        merger.extend(i.records);
+        for chunk in i.records {
+            merger.extend(chunk);
+        }
         rejects.extend(i.rejects);
     }
     let (

@@ -61,10 +61,22 @@ pub struct SourceCounts {
 #[derive(Debug)]
 pub struct Ingested {
     pub source: Source,
-    /// Normalized records, each tagged with this source, ready for the merge.
-    pub records: Vec<Row>,
+    /// Normalized records, each tagged with this source, in reading order, in chunks of at
+    /// most `CHUNK_ROWS`: one vector grown by doubling holds its old and new buffers at once
+    /// near the end of a large day, nearly twice the day's size.
+    pub records: Vec<Vec<Row>>,
     pub rejects: Vec<Reject>,
     pub counts: SourceCounts,
+}
+
+/// Rows per chunk of `Ingested::records`.
+pub const CHUNK_ROWS: usize = 1 << 16;
+
+impl Ingested {
+    /// The normalized records in reading order.
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.records.iter().flatten()
+    }
 }
 
 /// Receives raw records from a source and keeps only what the day needs.
@@ -94,7 +106,20 @@ impl<'d> Collector<'d> {
         match classify(raw, self.day, filed, &mut self.strings) {
             Classified::Record(r) => {
                 self.out.counts.read += 1;
-                self.out.records.push(Row {
+                if self
+                    .out
+                    .records
+                    .last()
+                    .is_none_or(|c| c.len() == CHUNK_ROWS)
+                {
+                    self.out.records.push(Vec::with_capacity(CHUNK_ROWS));
+                }
+                let chunk = self
+                    .out
+                    .records
+                    .last_mut()
+                    .expect("a chunk was just ensured");
+                chunk.push(Row {
                     record: r,
                     source: self.out.source,
                 });

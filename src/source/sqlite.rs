@@ -349,7 +349,7 @@ mod tests {
             let day = day();
             let mut c = Collector::new(&day, Source::Sqlite);
             read(&path, name, &day, &mut c).unwrap();
-            assert_eq!(c.finish().records.len(), 1, "{name}");
+            assert_eq!(c.finish().rows().count(), 1, "{name}");
         }
     }
 
@@ -435,8 +435,7 @@ mod tests {
                 let out = c.finish();
                 assert_eq!(out.counts.no_day, expect_no_day, "{decl}: no_day on {day}");
                 seen.extend(
-                    out.records
-                        .iter()
+                    out.rows()
                         .map(|r| r.record.host.as_deref().unwrap().to_string()),
                 );
                 seen.extend(
@@ -478,8 +477,7 @@ mod tests {
         read(&path, "t", &day, &mut c).unwrap();
         let out = c.finish();
         let mut hosts: Vec<_> = out
-            .records
-            .iter()
+            .rows()
             .map(|r| r.record.host.as_deref().unwrap().to_string())
             .collect();
         hosts.sort();
