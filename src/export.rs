@@ -19,14 +19,6 @@ use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, So
 use crate::verify::{self, FileCheck};
 use crate::{atomic, summary, writer};
 
-/// The new file failed the checks `verify` applies, so it was not published (exit status 1).
-#[derive(Debug, thiserror::Error)]
-#[error("the new {path} failed its checks and was not published; the previous file, if any, is untouched: {}", problems.join("; "))]
-pub struct NotPublished {
-    pub path: String,
-    pub problems: Vec<String>,
-}
-
 /// No configured source could be read: nothing is written (exit status 5).
 #[derive(Debug, thiserror::Error)]
 #[error("no configured source could be read: {0}")]
@@ -249,20 +241,10 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
             report.readback = Some(existing);
         }
         None => {
-            let file = atomic::stage(&parquet_path, |w| {
+            // The closure owns the rows, so they are freed before the read-back holds its state.
+            let (file, check) = verify::stage_checked(&parquet_path, cfg.max_bytes, move |w| {
                 writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
             })?;
-            // The rows are in the file now; free them before the read-back holds its own state.
-            drop(rows);
-            let mut check = verify::check_file(file.path(), cfg.max_bytes);
-            check.path = parquet_path.clone();
-            if !check.ok() {
-                return Err(NotPublished {
-                    path: parquet_path.display().to_string(),
-                    problems: check.problems,
-                }
-                .into());
-            }
             report.parquet = Some(parquet_path.display().to_string());
             report.bytes = Some(check.bytes);
             report.readback = Some(check);
@@ -271,13 +253,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
             // the stale file is removed when this run publishes.
             if !rejects.is_empty() {
                 let path = cfg.rejects_path();
-                staged.push(atomic::stage(&path, |w| {
-                    for r in &rejects {
-                        serde_json::to_writer(&mut *w, r)?;
-                        w.write_all(b"\n")?;
-                    }
-                    Ok(())
-                })?);
+                staged.push(atomic::stage(&path, |w| Reject::write_ndjson(&rejects, w))?);
                 report.rejects_file = Some(path.display().to_string());
             }
         }

@@ -198,13 +198,7 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
 }
 
 fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<()> {
-    atomic::replace(path, |w| {
-        for r in rejects {
-            serde_json::to_writer(&mut *w, r)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })
+    atomic::replace(path, |w| Reject::write_ndjson(rejects, w))
 }
 
 /// A day file's rows and its footer's key-value metadata.
@@ -339,17 +333,9 @@ fn import_day(
             "ops_atomic.source.legacy.rows".into(),
             legacy_in_file.to_string(),
         );
-        let staged = atomic::stage(&path, |w| {
+        let (staged, _) = verify::stage_checked(&path, cfg.max_bytes, |w| {
             writer::write_parquet(w, rows.iter(), kv.into_iter().collect(), 8192).map(|_| ())
         })?;
-        let check = verify::check_file(staged.path(), cfg.max_bytes);
-        if !check.ok() {
-            bail!(
-                "the new {} failed its checks and was not published: {}",
-                path.display(),
-                check.problems.join("; ")
-            );
-        }
         staged.publish()?;
     }
     if !work.rejects.is_empty() {

@@ -10,6 +10,7 @@ use arrow::datatypes::{Schema, TimestampMillisecondType};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
+use crate::atomic;
 use crate::batch::{self, SCHEMA_VERSION};
 use crate::day::Day;
 use crate::escape::plain;
@@ -136,6 +137,35 @@ pub fn read_footer(path: &Path) -> Result<Footer, String> {
 /// Footer verdicts of a day whose export is known to be short of the full day.
 pub fn verdict_is_incomplete(verdict: &str) -> bool {
     matches!(verdict, "partial" | "empty" | "failed" | "incomplete")
+}
+
+/// The new day file failed the checks `verify` applies, so it was not published (exit status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("the new {path} failed its checks and was not published; the previous file, if any, is untouched: {}", problems.join("; "))]
+pub struct NotPublished {
+    pub path: String,
+    pub problems: Vec<String>,
+}
+
+/// Writes a day file with `write` to a temp file beside `path` and checks it as `verify` does
+/// (with `max_bytes`, when given): the staged file, ready to publish, and what the check found.
+/// A file that fails is not published (`NotPublished`) and its temp file is removed.
+pub fn stage_checked(
+    path: &Path,
+    max_bytes: Option<u64>,
+    write: impl FnOnce(&mut std::io::BufWriter<&File>) -> anyhow::Result<()>,
+) -> anyhow::Result<(atomic::Staged, FileCheck)> {
+    let staged = atomic::stage(path, write)?;
+    let mut check = check_file(staged.path(), max_bytes);
+    check.path = path.to_path_buf();
+    if !check.ok() {
+        return Err(NotPublished {
+            path: path.display().to_string(),
+            problems: check.problems,
+        }
+        .into());
+    }
+    Ok((staged, check))
 }
 
 /// The result of `verify` over files and directories.

@@ -34,6 +34,15 @@ pub struct Reject {
 }
 
 impl Reject {
+    /// One JSON line per reject: the rejects file's format.
+    pub fn write_ndjson(rejects: &[Reject], w: &mut impl std::io::Write) -> anyhow::Result<()> {
+        for r in rejects {
+            serde_json::to_writer(&mut *w, r)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
     pub fn new(raw: &RawRecord, reason: &RejectReason) -> Self {
         Reject {
             source: raw.source.as_str(),
