@@ -23,7 +23,8 @@ With several days (--from/--to, --catch-up) the status is the worst day's, in th
 
 Environment: export flags marked [env: ...] can be set there, and PARQUET_EXPORTER_REDIS_URL;
 the Redis password as PARQUET_EXPORTER_REDIS_PASSWORD. Precedence: flag > environment > config file > default.
-RUST_LOG sets log filtering (default: info; -v debug, -q warnings only).";
+RUST_LOG sets log filtering (default: info; -v debug, -q warnings only). Logs go to stderr,
+coloured only when it is a terminal and NO_COLOR is unset.";
 
 /// Exports one day of OPS-Atomic heartbeat records from Redis and SQLite into a schema-v1,
 /// SNAPPY-compressed Parquet file plus a markdown summary.

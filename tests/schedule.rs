@@ -408,3 +408,35 @@ fn a_second_run_fails_cleanly_or_waits_for_the_lock() {
         "same day, same file"
     );
 }
+
+#[test]
+fn a_log_captured_through_a_pipe_has_no_escape_bytes() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, TZ, &["2025-10-30"]);
+    // Verbose, with a warning too (an unreachable Redis), as a scheduled run logs to a file.
+    let out = exporter(h)
+        .args([
+            "-v",
+            "--date",
+            "2025-10-30",
+            "--tz",
+            TZ,
+            "--sqlite",
+            "ops.db",
+        ])
+        .args(["--out-dir", "out", "--summary-dir", "out"])
+        .env(
+            "PARQUET_EXPORTER_REDIS_URL",
+            format!("unix://{}/none.sock", h.display()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("WARN") && log.contains("DEBUG"), "{log}");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "escape bytes in a piped log: {log:?}"
+    );
+}
