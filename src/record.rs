@@ -291,7 +291,7 @@ pub fn classify(raw: &RawRecord, day: &Day, filed: Filed, strings: &mut Interner
     if home.is_some_and(|h| !day.contains(h)) {
         return Classified::OtherDay;
     }
-    match (normalize_in(raw, strings), far) {
+    match (normalize_parsed(raw, ts, strings), far) {
         (Err(reason), _) => Classified::Rejected(reason),
         (Ok(_), Some((ts_ms, at_ms, drift))) => {
             Classified::Rejected(RejectReason::TimestampFarFromEntryId {
@@ -321,6 +321,16 @@ pub fn normalize(raw: &RawRecord) -> Result<Record, RejectReason> {
 }
 
 pub fn normalize_in(raw: &RawRecord, strings: &mut Interner) -> Result<Record, RejectReason> {
+    normalize_parsed(raw, timestamp(raw), strings)
+}
+
+/// `normalize_in` with the record's timestamp already read (`timestamp(raw)`), as `classify`
+/// has it: an RFC 3339 parse per record is the costliest step of normalizing.
+fn normalize_parsed(
+    raw: &RawRecord,
+    ts: Result<i64, RejectReason>,
+    strings: &mut Interner,
+) -> Result<Record, RejectReason> {
     if let Some(defect) = &raw.defect {
         return Err(defect.clone());
     }
@@ -331,7 +341,7 @@ pub fn normalize_in(raw: &RawRecord, strings: &mut Interner) -> Result<Record, R
     {
         return Err(RejectReason::InvalidUtf8(name.to_string()));
     }
-    let ts_ms = timestamp(raw)?;
+    let ts_ms = ts?;
     let status = status(raw.get("status").ok_or(RejectReason::MissingStatus)?)?;
     let report_type = strings.intern(report_type(raw.get("report_type"))?);
     let duration_ms = duration(raw.get("duration_ms"))?;
