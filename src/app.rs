@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
+use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, ExportArgs, ImportArgs, SimulateArgs, VerifyArgs};
 use crate::cli::{LaunchdAction, SystemdAction};
@@ -95,6 +96,16 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         }
         Some(Command::Verify(args)) => run_verify(&args, out),
         Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "parquet-exporter", out);
+            Ok(Exit::Success)
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(Cli::command())
+                .render(out)
+                .context("writing the man page")?;
+            Ok(Exit::Success)
+        }
         Some(Command::Launchd { action, wrapper }) => {
             let paths = launchd::Paths::discover(wrapper.as_deref(), config_path)?;
             match action {

@@ -77,6 +77,13 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         wrapper: Option<PathBuf>,
     },
+    /// Print a shell completion script (see the README for where to put it).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. into ~/.local/share/man/man1/parquet-exporter.1.
+    Man,
     /// A systemd user service and timer doing the same on Linux hosts.
     Systemd {
         #[arg(value_enum)]

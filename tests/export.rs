@@ -786,3 +786,46 @@ fn redis_page_sizes_past_the_first_page_give_the_same_files() {
     assert!(files[1] == files[0], "page size 1 differs from the default");
     assert!(files[2] == files[0], "page size 7 differs from the default");
 }
+
+#[test]
+fn completions_and_the_man_page_cover_the_commands() {
+    let home = tempfile::tempdir().unwrap();
+    let bash = run(exporter(home.path()).args(["completions", "bash"]));
+    assert_eq!(bash.code, 0, "{}", bash.stderr);
+    let script = home.path().join("parquet-exporter.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    for word in [
+        "import-legacy",
+        "verify",
+        "--catch-up",
+        "--force",
+        "--redis-url",
+    ] {
+        assert!(bash.stdout.contains(word), "bash completion lacks {word}");
+    }
+    for shell in ["zsh", "fish"] {
+        let out = run(exporter(home.path()).args(["completions", shell]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("--catch-up"), "{shell}");
+    }
+    let man = run(exporter(home.path()).arg("man"));
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(
+        man.stdout.contains(".TH parquet-exporter 1"),
+        "{}",
+        &man.stdout[..200]
+    );
+    for word in ["import\\-legacy", "verify", "Exit status:", "catch\\-up"] {
+        assert!(man.stdout.contains(word), "man page lacks {word}");
+    }
+}
