@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::merge::{MergeStats, Merger};
 use crate::record::{Source, Status};
 use crate::report::{
-    exporter_name, file_metadata, gaps, local_time, reject_reasons, KeptFile, RunReport,
-    SourceReport, Verdict,
+    exporter_name, file_metadata, gaps, hosts_health, local_time, reject_reasons, KeptFile,
+    RunReport, SourceReport, Verdict,
 };
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
 use crate::verify::{self, FileCheck};
@@ -175,6 +175,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         first_timestamp: rows.first().map(|r| local_time(day, r.record.ts_ms)),
         last_timestamp: rows.last().map(|r| local_time(day, r.record.ts_ms)),
         gaps: gaps(rows.iter(), day),
+        hosts_health: hosts_health(rows.iter(), day),
         parquet: None,
         bytes: None,
         rejects_file: None,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::contract::{CADENCE_MS, SCHEMA_VERSION};
 use crate::day::Day;
-use crate::record::Row;
+use crate::record::{Row, Status};
 use crate::source::{self, Reject};
 use crate::verify::FileCheck;
 
@@ -91,6 +91,8 @@ pub struct RunReport {
     pub first_timestamp: Option<String>,
     pub last_timestamp: Option<String>,
     pub gaps: GapReport,
+    /// Each host's heartbeat health, worst coverage first.
+    pub hosts_health: Vec<HostHealth>,
     pub parquet: Option<String>,
     pub bytes: Option<u64>,
     pub rejects_file: Option<String>,
@@ -112,6 +114,78 @@ pub fn local_time(day: &Day, ms: i64) -> String {
                 .to_rfc3339_opts(SecondsFormat::Millis, false)
         })
         .unwrap_or_default()
+}
+
+/// One host's heartbeats over the day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostHealth {
+    pub host: String,
+    pub beats: u64,
+    /// Beats a 5-minute cadence gives from the host's first beat to the end of the day: a host
+    /// that starts mid-day is not owed the morning, one that goes quiet is owed the rest.
+    pub expected: u64,
+    pub coverage_pct: f64,
+    pub gaps: u64,
+    pub longest_gap_minutes: f64,
+    pub warnings: u64,
+    pub critical: u64,
+    pub first: String,
+    pub last: String,
+}
+
+/// Each host's heartbeat health (heartbeat records only), worst coverage first.
+pub fn hosts_health<'a>(rows: impl IntoIterator<Item = &'a Row>, day: &Day) -> Vec<HostHealth> {
+    let mut by_host: BTreeMap<&str, Vec<(i64, Status)>> = BTreeMap::new();
+    for r in rows
+        .into_iter()
+        .filter(|r| &*r.record.report_type == "heartbeat")
+    {
+        by_host
+            .entry(r.record.host.as_deref().unwrap_or("-"))
+            .or_default()
+            .push((r.record.ts_ms, r.record.status));
+    }
+    let mut out: Vec<HostHealth> = by_host
+        .into_iter()
+        .map(|(host, beats)| {
+            let (first, last) = (beats[0].0, beats[beats.len() - 1].0);
+            let expected = ((day.end_ms() - first) as u64)
+                .div_ceil(CADENCE_MS as u64)
+                .max(1);
+            let mut gaps = 0;
+            let mut longest = 0;
+            let ends = beats
+                .iter()
+                .map(|b| b.0)
+                .chain(std::iter::once(day.end_ms()));
+            for (a, b) in beats.iter().map(|b| b.0).zip(ends.skip(1)) {
+                if b - a > GAP_MS {
+                    gaps += 1;
+                    longest = longest.max(b - a);
+                }
+            }
+            let count = |s: Status| beats.iter().filter(|b| b.1 == s).count() as u64;
+            HostHealth {
+                host: host.to_string(),
+                beats: beats.len() as u64,
+                expected,
+                coverage_pct: (beats.len() as f64 * 100.0 / expected as f64).min(100.0),
+                gaps,
+                longest_gap_minutes: longest as f64 / 60_000.0,
+                warnings: count(Status::Warnings),
+                critical: count(Status::Critical),
+                first: local_time(day, first),
+                last: local_time(day, last),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.coverage_pct
+            .total_cmp(&b.coverage_pct)
+            .then_with(|| b.gaps.cmp(&a.gaps))
+            .then_with(|| a.host.cmp(&b.host))
+    });
+    out
 }
 
 /// Gaps in each host's heartbeat cadence, including a silent start or end of the day.
@@ -286,5 +360,91 @@ mod tests {
             .map(|i| row(&i.to_string(), i * CADENCE_MS + 1_000, &[]))
             .collect();
         assert_eq!(gaps(&rows, &day).count, 0);
+    }
+
+    fn on(host: &str, ms: i64, status: Status) -> Row {
+        let mut r = row(&format!("{host}:{ms}"), ms, &[]);
+        r.record.host = Some(host.into());
+        r.record.status = status;
+        r
+    }
+
+    #[test]
+    fn host_health_counts_beats_gaps_and_a_mid_day_start() {
+        let day = Day::new(
+            chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(),
+            "UTC".parse().unwrap(),
+        )
+        .unwrap();
+        let s = day.start_ms();
+        let mut rows = Vec::new();
+        // "a": every 5 minutes from 00:00:30, but silent from 01:00:30 to 01:30:30; warnings.
+        for i in 0..288 {
+            let t = s + 30_000 + i * CADENCE_MS;
+            if !(t > s + 3_630_000 && t < s + 5_430_000) {
+                let st = if i % 100 == 7 {
+                    Status::Warnings
+                } else {
+                    Status::Healthy
+                };
+                rows.push(on("a", t, st));
+            }
+        }
+        // "b": starts at noon, never misses a beat, one critical.
+        for i in 0..144 {
+            let st = if i == 3 {
+                Status::Critical
+            } else {
+                Status::Healthy
+            };
+            rows.push(on("b", s + 43_200_000 + i * CADENCE_MS, st));
+        }
+        // "c": every 5 minutes from midnight, last beat at 17:55.
+        for i in 0..216 {
+            rows.push(on("c", s + i * CADENCE_MS, Status::Healthy));
+        }
+        rows.sort_by_key(|r| r.record.ts_ms);
+        let h = hosts_health(&rows, &day);
+        let by = |n: &str| h.iter().find(|x| x.host == n).unwrap().clone();
+        let a = by("a");
+        assert_eq!((a.beats, a.expected, a.gaps), (283, 288, 1));
+        assert_eq!(a.longest_gap_minutes, 30.0);
+        assert_eq!((a.warnings, a.critical), (3, 0), "beats 7, 107 and 207");
+        assert_eq!(a.first, "2025-10-30T00:00:30.000+00:00");
+        let b = by("b");
+        assert_eq!((b.beats, b.expected, b.gaps, b.critical), (144, 144, 0, 1));
+        assert_eq!(b.coverage_pct, 100.0);
+        let c = by("c");
+        assert_eq!((c.beats, c.expected, c.gaps), (216, 288, 1));
+        assert_eq!(
+            c.longest_gap_minutes, 365.0,
+            "from the last beat, 17:55, to midnight"
+        );
+        assert_eq!(
+            h.iter().map(|x| x.host.as_str()).collect::<Vec<_>>(),
+            ["c", "a", "b"],
+            "worst coverage first"
+        );
+    }
+
+    #[test]
+    fn host_health_on_a_dst_day_expects_23_hours() {
+        let day = Day::new(
+            chrono::NaiveDate::from_ymd_opt(2025, 3, 9).unwrap(),
+            "America/New_York".parse().unwrap(),
+        )
+        .unwrap();
+        let rows: Vec<Row> = (0..276)
+            .map(|i| {
+                on(
+                    "ny",
+                    day.start_ms() + 1_000 + i * CADENCE_MS,
+                    Status::Healthy,
+                )
+            })
+            .collect();
+        let h = hosts_health(&rows, &day);
+        assert_eq!((h[0].beats, h[0].expected, h[0].gaps), (276, 276, 0));
+        assert_eq!(h[0].coverage_pct, 100.0);
     }
 }

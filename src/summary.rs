@@ -8,7 +8,7 @@ use crate::escape::{md_code, md_code_list, md_text};
 use crate::report::{ImportReport, RunReport, Verdict};
 use crate::verify::human_size;
 
-/// Hosts named in the timeline; the rest are counted.
+/// Hosts named in the timeline and the host table; the rest are counted.
 const MAX_HOSTS: usize = 20;
 
 /// Reject reasons shown by name; the rest are summed in one row.
@@ -147,6 +147,48 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(w, "| {status} | {n} | {share:.1}% |");
     }
 
+    if !r.hosts_health.is_empty() {
+        let _ = writeln!(w, "\n## Hosts, worst coverage first\n");
+        let _ = writeln!(
+            w,
+            "| host | beats | expected | coverage | gaps | longest gap (min) | warnings | critical | first | last |"
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        let clock = |t: &str| t.get(11..16).unwrap_or(t).to_string();
+        for h in r.hosts_health.iter().take(MAX_HOSTS) {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {:.1}% | {} | {:.1} | {} | {} | {} | {} |",
+                md_code(&h.host),
+                h.beats,
+                h.expected,
+                h.coverage_pct,
+                h.gaps,
+                h.longest_gap_minutes,
+                h.warnings,
+                h.critical,
+                clock(&h.first),
+                clock(&h.last)
+            );
+        }
+        let rest = &r.hosts_health[r.hosts_health.len().min(MAX_HOSTS)..];
+        if !rest.is_empty() {
+            let full = rest
+                .iter()
+                .filter(|h| h.coverage_pct >= 100.0 && h.gaps == 0)
+                .count();
+            let _ = writeln!(
+                w,
+                "\n{} more hosts, {full} of them with full coverage and no gap.",
+                rest.len()
+            );
+        }
+        let _ = writeln!(
+            w,
+            "\nExpected beats run from a host's first beat to the end of the day, every {} minutes; times are local.",
+            CADENCE_MS / 60_000
+        );
+    }
     let _ = writeln!(w, "\n## Timeline\n");
     let _ = writeln!(
         w,
@@ -331,6 +373,7 @@ mod tests {
             first_timestamp: Some("2025-10-30T00:01:00.000+07:00".into()),
             last_timestamp: Some("2025-10-30T23:56:00.000+07:00".into()),
             gaps: GapReport::default(),
+            hosts_health: Vec::new(),
             parquet: Some("/out/ops_atomic_20251030.parquet".into()),
             bytes: Some(2048),
             rejects_file: Some("/out/ops_atomic_20251030.rejects.ndjson".into()),
@@ -425,6 +468,35 @@ mod tests {
                 assert!(matches!(cells, 3 | 4 | 5 | 7), "{cells}: {line}");
             }
         }
+    }
+
+    #[test]
+    fn the_host_table_shows_the_20_worst_and_counts_the_rest() {
+        let mut r = report(Verdict::Success);
+        r.hosts_health = (0..25)
+            .map(|i| crate::report::HostHealth {
+                host: format!("h{i:02}"),
+                beats: 288 - (24 - i),
+                expected: 288,
+                coverage_pct: (288 - (24 - i)) as f64 * 100.0 / 288.0,
+                gaps: u64::from(i < 24),
+                longest_gap_minutes: 5.0,
+                warnings: 1,
+                critical: 0,
+                first: "2025-10-30T00:01:00.000+07:00".into(),
+                last: "2025-10-30T23:56:00.000+07:00".into(),
+            })
+            .collect();
+        let md = render(&r);
+        assert!(
+            md.contains("| `h00` | 264 | 288 | 91.7% | 1 | 5.0 | 1 | 0 | 00:01 | 23:56 |"),
+            "{md}"
+        );
+        assert!(md.contains("`h19`") && !md.contains("`h20`"), "{md}");
+        assert!(
+            md.contains("5 more hosts, 1 of them with full coverage and no gap."),
+            "{md}"
+        );
     }
 
     #[test]
