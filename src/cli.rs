@@ -178,6 +178,22 @@ pub struct GlobalArgs {
     /// Less logging: warnings and errors only.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Log lines on stderr as text, or as one JSON object per line for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "PARQUET_EXPORTER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args, Default, Clone)]

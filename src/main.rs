@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use parquet_exporter::app::{self, Exit};
-use parquet_exporter::cli::Cli;
+use parquet_exporter::cli::{Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -19,22 +19,33 @@ fn main() -> ExitCode {
         (false, 1) => "debug",
         _ => "trace",
     };
-    tracing_subscriber::fmt()
+    let json = cli.global.log_format == LogFormat::Json;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_target(false);
+    if json {
+        logs.json().with_ansi(false).init();
+    } else {
         // Colour only for a person at a terminal: the launchd and wrapper logs are files.
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
-        .init();
+        logs.with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init();
+    }
 
     let mut stdout = std::io::stdout().lock();
     let exit = match app::run(cli, &mut stdout) {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("parquet-exporter: error: {e:#}");
-            Exit::of_error(&e)
+            let exit = Exit::of_error(&e);
+            if json {
+                // A log shipper reads stderr line by line: the error is one more JSON line.
+                tracing::error!(exit = exit as u8, "{e:#}");
+            } else {
+                eprintln!("parquet-exporter: error: {e:#}");
+            }
+            exit
         }
     };
     ExitCode::from(exit as u8)

@@ -440,3 +440,64 @@ fn a_log_captured_through_a_pipe_has_no_escape_bytes() {
         "escape bytes in a piped log: {log:?}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_errors_included() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, TZ, &["2025-10-30"]);
+    let lines = |out: &std::process::Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+            .collect()
+    };
+    let ok = exporter(h)
+        .args([
+            "--log-format",
+            "json",
+            "-v",
+            "--date",
+            "2025-10-30",
+            "--tz",
+            TZ,
+        ])
+        .args([
+            "--sqlite",
+            "ops.db",
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let logged = lines(&ok);
+    assert!(logged.iter().any(|l| l["level"] == "DEBUG"), "{logged:?}");
+    assert!(
+        logged
+            .iter()
+            .any(|l| l["fields"]["message"] == "export finished"),
+        "{logged:?}"
+    );
+    // A failed run's error is a JSON line too.
+    let failed = exporter(h)
+        .args(["--log-format", "json", "--date", "2025-10-30", "--tz", TZ])
+        .args([
+            "--sqlite",
+            "missing.db",
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(5));
+    let last = lines(&failed).pop().unwrap();
+    assert_eq!(
+        (last["level"].as_str(), last["fields"]["exit"].as_u64()),
+        (Some("ERROR"), Some(5))
+    );
+}
