@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, ExportArgs, ImportArgs, SimulateArgs, VerifyArgs};
+use crate::cli::{Cli, Command, ExportArgs, HistoryArgs, ImportArgs, SimulateArgs, VerifyArgs};
 use crate::cli::{LaunchdAction, SystemdAction};
 use crate::config::{
     self, Config, ImportConfig, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL,
@@ -96,6 +96,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         }
         Some(Command::Verify(args)) => run_verify(&args, out),
         Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
+        Some(Command::History(args)) => run_history(&args, config_path, out),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "parquet-exporter", out);
             Ok(Exit::Success)
@@ -310,6 +311,64 @@ fn lock_and_clean(
         }
     }
     Ok(lock)
+}
+
+fn run_history(
+    args: &HistoryArgs,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
+    if args.days == 0 {
+        return Err(UsageError("--days must be at least 1".into()).into());
+    }
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => config::default_out_dir(config_path)?,
+    };
+    let days = crate::history::history(&dir, args.days)?;
+    if args.json {
+        let doc = serde_json::json!({"dir": dir.display().to_string(), "days": days});
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+        return Ok(Exit::Success);
+    }
+    if days.is_empty() {
+        writeln!(
+            out,
+            "no ops_atomic_*.parquet file in {}",
+            plain(&dir.display().to_string())
+        )?;
+    }
+    for d in &days {
+        match d.state {
+            "ok" => writeln!(
+                out,
+                "{}  rows {:>7}  healthy {:>5.1}%  warnings {:>5}  critical {:>5}  rejected {:>4}  merged {:>5}  gaps {:>3}  hosts {:>4}  {}",
+                d.day,
+                d.rows,
+                d.healthy_pct,
+                d.warnings,
+                d.critical,
+                d.rejected,
+                d.merged,
+                d.gaps,
+                d.hosts,
+                d.verdict.as_deref().unwrap_or("no verdict")
+            )?,
+            "missing" => writeln!(
+                out,
+                "{}  missing: no day file (parquet-exporter --from {} --to {} fills it)",
+                d.day, d.day, d.day
+            )?,
+            _ => writeln!(
+                out,
+                "{}  unreadable: {}",
+                d.day,
+                plain(d.problem.as_deref().unwrap_or("?"))
+            )?,
+        }
+    }
+    Ok(Exit::Success)
 }
 
 fn run_import(

@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         wrapper: Option<PathBuf>,
     },
+    /// One line per day from the day files, newest first: rows, statuses, rejects, gaps,
+    /// hosts and the verdict, and the days that have no file.
+    History(HistoryArgs),
     /// Print a shell completion script (see the README for where to put it).
     Completions {
         #[arg(value_enum)]
@@ -158,6 +161,21 @@ pub struct ImportArgs {
     /// Largest day file published, in MB; 0 turns the limit off [default: 5].
     #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
     pub max_size: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Directory of the day files [default: --out-dir's default, ~/02luka/g/analytics].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Days shown, ending at the newest day file.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub days: u32,
+
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -205,6 +205,17 @@ fn max_bytes(mb: Option<f64>) -> Result<Option<u64>> {
     Ok((mb > 0.0).then_some((mb * 1e6) as u64))
 }
 
+/// The out dir from the environment or the config file, else the ops layout's default: for
+/// commands that read the day files without exporting.
+pub fn default_out_dir(config: Option<&Path>) -> Result<PathBuf> {
+    let (file, _) = load_file(config)?;
+    dir_or_default(
+        &env_nonempty("PARQUET_EXPORTER_OUT_DIR").map(PathBuf::from),
+        file.out_dir,
+        DEFAULT_OUT_DIR,
+    )
+}
+
 /// `import-legacy`, validated: where the files go and which zone's days they are filed under.
 #[derive(Debug, Clone)]
 pub struct ImportConfig {

@@ -190,15 +190,20 @@ pub fn hosts_health<'a>(rows: impl IntoIterator<Item = &'a Row>, day: &Day) -> V
 
 /// Gaps in each host's heartbeat cadence, including a silent start or end of the day.
 pub fn gaps<'a>(rows: impl IntoIterator<Item = &'a Row>, day: &Day) -> GapReport {
+    gaps_of(
+        rows.into_iter()
+            .filter(|r| &*r.record.report_type == "heartbeat")
+            .map(|r| (r.record.host.as_deref().unwrap_or("-"), r.record.ts_ms)),
+        day,
+    )
+}
+
+/// `gaps` from (host, timestamp) pairs of heartbeats in time order, as `history` reads them
+/// from a file's columns.
+pub fn gaps_of<'a>(beats: impl IntoIterator<Item = (&'a str, i64)>, day: &Day) -> GapReport {
     let mut by_host: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for r in rows
-        .into_iter()
-        .filter(|r| &*r.record.report_type == "heartbeat")
-    {
-        by_host
-            .entry(r.record.host.as_deref().unwrap_or("-"))
-            .or_default()
-            .push(r.record.ts_ms);
+    for (host, ts) in beats {
+        by_host.entry(host).or_default().push(ts);
     }
     let mut all = Vec::new();
     let mut missed = 0;

@@ -1,0 +1,159 @@
+//! `history`: one line per day from the day files in a directory, newest first, with the days
+//! that have no file. Figures come from the footer where it holds them (rows, merged, rejected,
+//! verdict), and from four projected columns for the rest (statuses, hosts, gaps).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMillisecondType;
+use chrono::NaiveDate;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use serde::Serialize;
+
+use crate::batch;
+use crate::day::Day;
+use crate::record::Interner;
+use crate::report::gaps_of;
+use crate::{names, verify};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HistoryDay {
+    pub day: String,
+    /// `ok`, `missing` (no file) or `unreadable` (see `problem`).
+    pub state: &'static str,
+    pub rows: u64,
+    pub healthy_pct: f64,
+    pub warnings: u64,
+    pub critical: u64,
+    pub rejected: u64,
+    pub merged: u64,
+    pub gaps: u64,
+    pub hosts: u64,
+    /// The export's verdict, as its footer records it.
+    pub verdict: Option<String>,
+    pub problem: Option<String>,
+    pub path: Option<PathBuf>,
+}
+
+/// The last `days` days up to the newest day file in `dir`, newest first.
+pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
+    let mut files: BTreeMap<NaiveDate, PathBuf> = BTreeMap::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        if let Some(d) = e.file_name().to_str().and_then(names::day_of_parquet) {
+            files.insert(d, e.path());
+        }
+    }
+    let Some(&newest) = files.keys().next_back() else {
+        return Ok(Vec::new());
+    };
+    let oldest = newest - chrono::Days::new(u64::from(days.max(1)) - 1);
+    let mut out = Vec::new();
+    let mut d = newest;
+    while d >= oldest {
+        out.push(match files.get(&d) {
+            Some(p) => day_of(p, d),
+            None => HistoryDay {
+                day: d.to_string(),
+                state: "missing",
+                ..Default::default()
+            },
+        });
+        let Some(prev) = d.pred_opt() else { break };
+        d = prev;
+    }
+    Ok(out)
+}
+
+fn day_of(path: &Path, date: NaiveDate) -> HistoryDay {
+    let mut h = HistoryDay {
+        day: date.to_string(),
+        path: Some(path.to_path_buf()),
+        ..Default::default()
+    };
+    match read(path, &mut h) {
+        Ok(()) => h.state = "ok",
+        Err(problem) => {
+            h.state = "unreadable";
+            h.problem = Some(problem);
+        }
+    }
+    h
+}
+
+fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
+    let footer = verify::read_footer(path)?;
+    let num = |k: &str| {
+        footer
+            .kv
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    h.rows = footer.rows.max(0) as u64;
+    h.merged = num("ops_atomic.merged");
+    h.rejected = num("ops_atomic.rejected");
+    h.verdict = footer.verdict().map(str::to_string);
+    let day = match (
+        footer.kv.get("ops_atomic.day"),
+        footer.kv.get("ops_atomic.timezone"),
+    ) {
+        (Some(d), Some(tz)) => match (d.parse(), tz.parse()) {
+            (Ok(d), Ok(tz)) => Day::new(d, tz).map_err(|e| e.to_string())?,
+            _ => {
+                return Err(format!(
+                    "footer day {d:?} or time zone {tz:?} does not parse"
+                ))
+            }
+        },
+        _ => return Err("not a schema-v1 export: its footer has no day and time zone".into()),
+    };
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    if builder.schema().fields() != batch::schema().fields() {
+        return Err("not a schema-v1 export (verify says how it differs)".into());
+    }
+    // report_type, timestamp, status, host: what the footer does not hold.
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [1, 2, 3, 5]);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| format!("cannot read the data: {e}"))?;
+    let mut strings = Interner::default();
+    let mut beats: Vec<(Arc<str>, i64)> = Vec::new();
+    let mut hosts = BTreeSet::new();
+    let mut healthy = 0u64;
+    for b in reader {
+        let b = b.map_err(|e| format!("cannot read the data: {e}"))?;
+        let (types, ts, statuses, host) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_primitive::<TimestampMillisecondType>(),
+            b.column(2).as_string::<i32>(),
+            b.column(3).as_string::<i32>(),
+        );
+        for i in 0..b.num_rows() {
+            match statuses.value(i) {
+                "healthy" => healthy += 1,
+                "warnings" => h.warnings += 1,
+                _ => h.critical += 1,
+            }
+            let name = strings.intern(if host.is_null(i) { "-" } else { host.value(i) });
+            hosts.insert(name.clone());
+            if types.value(i) == "heartbeat" {
+                beats.push((name, ts.value(i)));
+            }
+        }
+    }
+    h.hosts = hosts.len() as u64;
+    if h.rows > 0 {
+        h.healthy_pct = healthy as f64 * 100.0 / h.rows as f64;
+    }
+    h.gaps = gaps_of(beats.iter().map(|(host, t)| (&**host, *t)), &day).count as u64;
+    Ok(())
+}
