@@ -125,6 +125,10 @@ impl Config {
     pub fn summary_path(&self) -> PathBuf {
         self.summary_dir.join(names::summary(self.day.date()))
     }
+
+    pub fn timeline_path(&self) -> PathBuf {
+        self.summary_dir.join(names::timeline(self.day.date()))
+    }
 }
 
 pub fn home() -> Option<PathBuf> {

@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::merge::{MergeStats, Merger};
 use crate::record::{Source, Status};
 use crate::report::{
-    exporter_name, file_metadata, gaps, hosts_health, local_time, reject_reasons, KeptFile,
-    RunReport, SourceReport, Verdict,
+    exporter_name, file_metadata, gaps, hosts_health, local_time, reject_reasons, timeline,
+    KeptFile, RunReport, SourceReport, Verdict,
 };
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
 use crate::verify::{self, FileCheck};
@@ -176,6 +176,8 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         last_timestamp: rows.last().map(|r| local_time(day, r.record.ts_ms)),
         gaps: gaps(rows.iter(), day),
         hosts_health: hosts_health(rows.iter(), day),
+        timeline: Default::default(),
+        timeline_svg: None,
         parquet: None,
         bytes: None,
         rejects_file: None,
@@ -184,6 +186,13 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         kept_existing: None,
         duration_ms: 0,
     };
+    let shown: Vec<&str> = report
+        .hosts_health
+        .iter()
+        .take(summary::MAX_HOSTS)
+        .map(|h| h.host.as_str())
+        .collect();
+    report.timeline = timeline(rows.iter(), day, &shown);
     // Every record read is a row, a merged duplicate or a reject; anything else is a bug.
     anyhow::ensure!(
         report.read == report.rows + report.merged + report.rejected,
@@ -260,6 +269,14 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         }
     }
     let summary_path = cfg.summary_path();
+    if !report.timeline.hosts.is_empty() {
+        let svg_path = cfg.timeline_path();
+        let title = format!("Heartbeats {} ({})", report.day, report.timezone);
+        staged.push(atomic::stage(&svg_path, |w| {
+            Ok(w.write_all(crate::timeline::render(&report.timeline, &title).as_bytes())?)
+        })?);
+        report.timeline_svg = Some(svg_path.display().to_string());
+    }
     report.summary = Some(summary_path.display().to_string());
     report.duration_ms = started.elapsed().as_millis() as u64;
     let summary = atomic::stage(&summary_path, |w| {

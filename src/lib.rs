@@ -22,5 +22,6 @@ pub mod schedule;
 pub mod simulate;
 pub mod source;
 pub mod summary;
+pub mod timeline;
 pub mod verify;
 pub mod writer;

@@ -68,9 +68,15 @@ pub fn import_summary(first: &str, last: &str) -> String {
     )
 }
 
-/// Whether `name` is a summary's file name.
+/// `parquet_export_summary_YYYYMMDD.svg`: the day's timeline picture, beside its summary.
+pub fn timeline(date: NaiveDate) -> String {
+    format!("{SUMMARY_PREFIX}{}.svg", compact(date))
+}
+
+/// Whether `name` is a summary's file name, or its timeline picture's.
 pub fn is_summary(name: &str) -> bool {
     date_between(name, SUMMARY_PREFIX, SUMMARY_SUFFIX).is_some()
+        || date_between(name, SUMMARY_PREFIX, ".svg").is_some()
 }
 
 /// Whether `name` is one of the files an export writes into the output directory.

@@ -93,6 +93,11 @@ pub struct RunReport {
     pub gaps: GapReport,
     /// Each host's heartbeat health, worst coverage first.
     pub hosts_health: Vec<HostHealth>,
+    /// The picture's data: the worst status of each 5-minute slot for the hosts shown.
+    #[serde(skip)]
+    pub timeline: Timeline,
+    /// The timeline picture written beside the summary.
+    pub timeline_svg: Option<String>,
     pub parquet: Option<String>,
     pub bytes: Option<u64>,
     pub rejects_file: Option<String>,
@@ -186,6 +191,58 @@ pub fn hosts_health<'a>(rows: impl IntoIterator<Item = &'a Row>, day: &Day) -> V
             .then_with(|| a.host.cmp(&b.host))
     });
     out
+}
+
+/// The worst status of every 5-minute slot of the day, per host shown: 0 silent, 1 healthy,
+/// 2 warnings, 3 critical.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    pub slots: usize,
+    /// The local hour (`HH`) at each hour from the day's start: 23 or 25 of them on DST days.
+    pub hours: Vec<String>,
+    pub hosts: Vec<(String, Vec<u8>)>,
+}
+
+/// The timeline of `hosts` (in that order) over `day`.
+pub fn timeline<'a>(
+    rows: impl IntoIterator<Item = &'a Row>,
+    day: &Day,
+    hosts: &[&str],
+) -> Timeline {
+    let len = day.end_ms() - day.start_ms();
+    let slots = (len as u64).div_ceil(CADENCE_MS as u64) as usize;
+    let hours = (0..(len as u64).div_ceil(3_600_000))
+        .map(|h| {
+            local_time(day, day.start_ms() + h as i64 * 3_600_000)
+                .get(11..13)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let index: BTreeMap<&str, usize> = hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+    let mut cells = vec![vec![0u8; slots]; hosts.len()];
+    for r in rows
+        .into_iter()
+        .filter(|r| &*r.record.report_type == "heartbeat")
+    {
+        let Some(&h) = index.get(r.record.host.as_deref().unwrap_or("-")) else {
+            continue;
+        };
+        let slot = ((r.record.ts_ms - day.start_ms()) / CADENCE_MS) as usize;
+        let level = match r.record.status {
+            Status::Healthy => 1,
+            Status::Warnings => 2,
+            Status::Critical => 3,
+        };
+        if let Some(c) = cells[h].get_mut(slot) {
+            *c = (*c).max(level);
+        }
+    }
+    Timeline {
+        slots,
+        hours,
+        hosts: hosts.iter().map(|h| h.to_string()).zip(cells).collect(),
+    }
 }
 
 /// Gaps in each host's heartbeat cadence, including a silent start or end of the day.

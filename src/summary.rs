@@ -9,7 +9,7 @@ use crate::report::{ImportReport, RunReport, Verdict};
 use crate::verify::human_size;
 
 /// Hosts named in the timeline and the host table; the rest are counted.
-const MAX_HOSTS: usize = 20;
+pub const MAX_HOSTS: usize = 20;
 
 /// Reject reasons shown by name; the rest are summed in one row.
 const TOP_REASONS: usize = 10;
@@ -188,6 +188,17 @@ pub fn render(r: &RunReport) -> String {
             "\nExpected beats run from a host's first beat to the end of the day, every {} minutes; times are local.",
             CADENCE_MS / 60_000
         );
+        if let Some(svg) = &r.timeline_svg {
+            // Relative, so the picture shows wherever the summaries are read.
+            let name = std::path::Path::new(svg)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let _ = writeln!(
+                w,
+                "\n![Heartbeat timeline: one row per host, one cell per 5-minute slot, coloured by its worst status; gaps are silent slots]({name})"
+            );
+        }
     }
     let _ = writeln!(w, "\n## Timeline\n");
     let _ = writeln!(
@@ -374,6 +385,8 @@ mod tests {
             last_timestamp: Some("2025-10-30T23:56:00.000+07:00".into()),
             gaps: GapReport::default(),
             hosts_health: Vec::new(),
+            timeline: Default::default(),
+            timeline_svg: None,
             parquet: Some("/out/ops_atomic_20251030.parquet".into()),
             bytes: Some(2048),
             rejects_file: Some("/out/ops_atomic_20251030.rejects.ndjson".into()),

@@ -397,7 +397,7 @@ fn rerunning_a_day_gives_the_same_file() {
         first,
         "same rows, same bytes"
     );
-    // Nothing but the three outputs: no temp files left behind.
+    // Nothing but the outputs: no temp files left behind.
     assert_eq!(
         files_under(home.path())
             .into_iter()
@@ -407,7 +407,8 @@ fn rerunning_a_day_gives_the_same_file() {
             "out/.parquet-exporter.lock",
             "out/ops_atomic_20251030.parquet",
             "out/ops_atomic_20251030.rejects.ndjson",
-            "reports/parquet_export_summary_20251030.md"
+            "reports/parquet_export_summary_20251030.md",
+            "reports/parquet_export_summary_20251030.svg"
         ]
     );
 }
@@ -828,4 +829,36 @@ fn completions_and_the_man_page_cover_the_commands() {
     for word in ["import\\-legacy", "verify", "Exit status:", "catch\\-up"] {
         assert!(man.stdout.contains(word), "man page lacks {word}");
     }
+}
+
+#[test]
+fn the_summary_links_a_timeline_picture_that_a_real_renderer_draws() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, TZ, &[DAY]);
+    let out = run(exporter(h)
+        .args(["--date", DAY, "--tz", TZ, "--sqlite", "ops.db"])
+        .args(["--out-dir", "out", "--summary-dir", "rep"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let md = std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
+    assert!(
+        md.contains("](parquet_export_summary_20251030.svg)"),
+        "a relative image link: {md}"
+    );
+    let svg = h.join("rep/parquet_export_summary_20251030.svg");
+    assert!(svg.exists());
+    let png = h.join("timeline.png");
+    let render = std::process::Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(&png)
+        .arg(&svg)
+        .output()
+        .expect("rsvg-convert must be installed (apt-get install -y librsvg2-bin; .ci/run does)");
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "rsvg-convert wrote no PNG");
 }

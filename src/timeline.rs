@@ -1,0 +1,184 @@
+//! The day's timeline picture as SVG: one row per host, one cell per 5-minute slot coloured by
+//! its worst status, silent slots left empty, and an hour axis in the day's time zone. A few
+//! dozen lines of plain SVG (rectangles and text) need no plotting library, fonts or network.
+
+use std::fmt::Write as _;
+
+use crate::escape::plain;
+use crate::report::Timeline;
+
+const LABEL_W: usize = 170;
+const CELL_W: usize = 3;
+const ROW_H: usize = 16;
+const TOP: usize = 40;
+/// Fill of a slot by level: silent, healthy, warnings, critical.
+const FILL: [&str; 4] = ["none", "#2e7d32", "#f9a825", "#c62828"];
+
+/// Text as XML character data: markup characters escaped, control characters shown as escapes
+/// (XML 1.0 cannot hold most of them), long values cut.
+fn xml_text(s: &str, max: usize) -> String {
+    let shown: String = plain(s).chars().take(max).collect();
+    shown
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+pub fn render(t: &Timeline, title: &str) -> String {
+    let width = LABEL_W + t.slots * CELL_W + 20;
+    let height = TOP + t.hosts.len() * ROW_H + 30;
+    let mut svg = String::new();
+    let w = &mut svg;
+    let _ = writeln!(
+        w,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(w, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        w,
+        r#"<text x="4" y="14" font-size="13">{}</text>"#,
+        xml_text(title, 120)
+    );
+    // Hour axis: a tick and a local hour label at every hour from the day's start.
+    let slots_per_hour = 12;
+    for (h, label) in t.hours.iter().enumerate() {
+        let x = LABEL_W + h * slots_per_hour * CELL_W;
+        let bottom = TOP + t.hosts.len() * ROW_H;
+        let _ = writeln!(
+            w,
+            r##"<line class="tick" x1="{x}" y1="{}" x2="{x}" y2="{bottom}" stroke="#cccccc"/>"##,
+            TOP - 6
+        );
+        let _ = writeln!(
+            w,
+            r#"<text x="{}" y="{}">{}</text>"#,
+            x + 1,
+            TOP - 8,
+            xml_text(label, 2)
+        );
+    }
+    for (row, (host, cells)) in t.hosts.iter().enumerate() {
+        let y = TOP + row * ROW_H;
+        let _ = writeln!(w, r#"<g class="host">"#);
+        let _ = writeln!(
+            w,
+            r#"<text x="4" y="{}">{}</text>"#,
+            y + ROW_H - 4,
+            xml_text(host, 26)
+        );
+        let _ = writeln!(
+            w,
+            r##"<rect x="{LABEL_W}" y="{}" width="{}" height="{}" fill="#eeeeee"/>"##,
+            y + 1,
+            t.slots * CELL_W,
+            ROW_H - 2
+        );
+        // One rectangle per run of slots with the same level.
+        let mut start = 0;
+        while start < cells.len() {
+            let level = cells[start];
+            let end = start + cells[start..].iter().take_while(|c| **c == level).count();
+            if level > 0 {
+                let _ = writeln!(
+                    w,
+                    r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>"#,
+                    LABEL_W + start * CELL_W,
+                    y + 1,
+                    (end - start) * CELL_W,
+                    ROW_H - 2,
+                    FILL[level as usize]
+                );
+            }
+            start = end;
+        }
+        let _ = writeln!(w, "</g>");
+    }
+    let legend_y = TOP + t.hosts.len() * ROW_H + 20;
+    for (i, (name, fill)) in [
+        ("healthy", FILL[1]),
+        ("warnings", FILL[2]),
+        ("critical", FILL[3]),
+        ("silent", "#eeeeee"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x = LABEL_W + i * 90;
+        let _ = writeln!(
+            w,
+            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{legend_y}">{name}</text>"#,
+            legend_y - 9,
+            x + 14
+        );
+    }
+    let _ = writeln!(w, "</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::day::Day;
+    use crate::record::Status;
+    use crate::report::timeline;
+
+    fn rows(day: &Day, hosts: &[&str]) -> Vec<crate::record::Row> {
+        let mut out = Vec::new();
+        for (n, host) in hosts.iter().enumerate() {
+            for i in 0..(day.hours() as i64 * 12) {
+                if n == 1 && (20..40).contains(&i) {
+                    continue; // a silence
+                }
+                let mut r = crate::batch::tests::row(
+                    &format!("{host}{i}"),
+                    day.start_ms() + i * 300_000 + 1_000,
+                    &[],
+                );
+                r.record.host = Some((*host).into());
+                r.record.status = if i == 50 {
+                    Status::Critical
+                } else {
+                    Status::Healthy
+                };
+                out.push(r);
+            }
+        }
+        out.sort_by_key(|r| r.record.ts_ms);
+        out
+    }
+
+    fn parse(svg: &str) -> (usize, usize) {
+        let doc = roxmltree::Document::parse(svg).expect("the timeline is well-formed XML");
+        let count = |class: &str| {
+            doc.descendants()
+                .filter(|n| n.attribute("class") == Some(class))
+                .count()
+        };
+        (count("host"), count("tick"))
+    }
+
+    #[test]
+    fn one_row_per_host_and_an_hour_tick_per_local_hour() {
+        for (date, tz, hours) in [
+            ((2025, 10, 30), "Asia/Bangkok", 24),
+            ((2025, 3, 9), "America/New_York", 23),
+            ((2025, 11, 2), "America/New_York", 25),
+        ] {
+            let day = Day::new(
+                chrono::NaiveDate::from_ymd_opt(date.0, date.1, date.2).unwrap(),
+                tz.parse().unwrap(),
+            )
+            .unwrap();
+            let hosts = ["mini", "book <&\"x\"> \u{1b}[31m", "third"];
+            let t = timeline(&rows(&day, &hosts), &day, &hosts);
+            assert_eq!(t.slots, hours * 12);
+            assert_eq!(t.hosts[1].1[25], 0, "silent slot");
+            assert_eq!(t.hosts[0].1[50], 3, "critical slot");
+            let svg = render(&t, "Heartbeats");
+            assert_eq!(parse(&svg), (3, hours), "{tz} {date:?}");
+            assert!(!svg.contains('\u{1b}'));
+        }
+    }
+}
