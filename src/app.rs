@@ -326,6 +326,12 @@ fn run_history(
         None => config::default_out_dir(config_path)?,
     };
     let days = crate::history::history(&dir, args.days)?;
+    if let Some(svg) = &args.svg {
+        let title = format!("Day files in {}", dir.display());
+        atomic::replace(svg, |w| {
+            Ok(w.write_all(crate::timeline::render_history(&days, &title).as_bytes())?)
+        })?;
+    }
     if args.json {
         let doc = serde_json::json!({"dir": dir.display().to_string(), "days": days});
         serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -343,9 +349,10 @@ fn run_history(
         match d.state {
             "ok" => writeln!(
                 out,
-                "{}  rows {:>7}  healthy {:>5.1}%  warnings {:>5}  critical {:>5}  rejected {:>4}  merged {:>5}  gaps {:>3}  hosts {:>4}  {}",
+                "{}  rows {:>7}  coverage {:>5.1}%  healthy {:>5.1}%  warnings {:>5}  critical {:>5}  rejected {:>4}  merged {:>5}  gaps {:>3}  hosts {:>4}  {}",
                 d.day,
                 d.rows,
+                d.coverage_pct,
                 d.healthy_pct,
                 d.warnings,
                 d.critical,

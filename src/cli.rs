@@ -173,6 +173,10 @@ pub struct HistoryArgs {
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub days: u32,
 
+    /// Also write a picture of the same days (status counts and coverage per day) as SVG.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
+
     /// Print the result as one JSON document.
     #[arg(long)]
     pub json: bool,

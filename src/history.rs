@@ -16,6 +16,7 @@ use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
 use crate::batch;
+use crate::contract::CADENCE_MS;
 use crate::day::Day;
 use crate::record::Interner;
 use crate::report::gaps_of;
@@ -27,6 +28,8 @@ pub struct HistoryDay {
     /// `ok`, `missing` (no file) or `unreadable` (see `problem`).
     pub state: &'static str,
     pub rows: u64,
+    /// Heartbeats received over those expected: each host seen, every 5 minutes all day.
+    pub coverage_pct: f64,
     pub healthy_pct: f64,
     pub warnings: u64,
     pub critical: u64,
@@ -155,5 +158,9 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
         h.healthy_pct = healthy as f64 * 100.0 / h.rows as f64;
     }
     h.gaps = gaps_of(beats.iter().map(|(host, t)| (&**host, *t)), &day).count as u64;
+    let slots = ((day.end_ms() - day.start_ms()) as u64).div_ceil(CADENCE_MS as u64);
+    if h.hosts > 0 {
+        h.coverage_pct = (beats.len() as f64 * 100.0 / (h.hosts * slots) as f64).min(100.0);
+    }
     Ok(())
 }

@@ -1,10 +1,12 @@
-//! The day's timeline picture as SVG: one row per host, one cell per 5-minute slot coloured by
-//! its worst status, silent slots left empty, and an hour axis in the day's time zone. A few
-//! dozen lines of plain SVG (rectangles and text) need no plotting library, fonts or network.
+//! The pictures, as SVG: a day's timeline (one row per host, one cell per 5-minute slot
+//! coloured by its worst status, silent slots left empty, an hour axis in the day's time zone)
+//! and `history`'s trend (status counts and coverage per day). A few dozen lines of plain SVG
+//! (rectangles and text) need no plotting library, fonts or network.
 
 use std::fmt::Write as _;
 
 use crate::escape::plain;
+use crate::history::HistoryDay;
 use crate::report::Timeline;
 
 const LABEL_W: usize = 170;
@@ -106,6 +108,106 @@ pub fn render(t: &Timeline, title: &str) -> String {
     .enumerate()
     {
         let x = LABEL_W + i * 90;
+        let _ = writeln!(
+            w,
+            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{legend_y}">{name}</text>"#,
+            legend_y - 9,
+            x + 14
+        );
+    }
+    let _ = writeln!(w, "</svg>");
+    svg
+}
+
+/// `history`'s picture: per day, oldest on the left, a bar of its status counts (to scale with
+/// the busiest day) and a dot for its coverage on a 0-100% scale; a missing or unreadable day is
+/// an outlined gap.
+pub fn render_history(days: &[HistoryDay], title: &str) -> String {
+    const LEFT: usize = 50;
+    const COL: usize = 38;
+    const PLOT_H: usize = 160;
+    const TOP: usize = 30;
+    // Wide enough for the legend when there are few days.
+    let width = (LEFT + days.len() * COL + 20).max(LEFT + 4 * 90 + 20);
+    let height = TOP + PLOT_H + 60;
+    let base = TOP + PLOT_H;
+    let most = days.iter().map(|d| d.rows).max().unwrap_or(0).max(1);
+    let mut svg = String::new();
+    let w = &mut svg;
+    let _ = writeln!(
+        w,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(w, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        w,
+        r#"<text x="4" y="16" font-size="13">{}</text>"#,
+        xml_text(title, 120)
+    );
+    let _ = writeln!(
+        w,
+        r##"<line x1="{LEFT}" y1="{base}" x2="{}" y2="{base}" stroke="#999999"/><text x="4" y="{}">{most}</text><text x="4" y="{base}">0</text>"##,
+        LEFT + days.len() * COL,
+        TOP + 10
+    );
+    for (i, d) in days.iter().rev().enumerate() {
+        let x = LEFT + i * COL;
+        let label = d.day.get(5..).unwrap_or(&d.day);
+        if d.state != "ok" {
+            let _ = writeln!(
+                w,
+                r##"<g class="day {}"><rect x="{}" y="{TOP}" width="{}" height="{PLOT_H}" fill="none" stroke="#c62828" stroke-dasharray="3,3"/><text x="{}" y="{}">{}</text></g>"##,
+                if d.state == "missing" {
+                    "missing"
+                } else {
+                    "unreadable"
+                },
+                x + 2,
+                COL - 6,
+                x,
+                base + 14,
+                xml_text(label, 5)
+            );
+            continue;
+        }
+        let _ = write!(w, r#"<g class="day">"#);
+        let mut y = base;
+        for (n, fill) in [
+            (d.rows.saturating_sub(d.warnings + d.critical), FILL[1]),
+            (d.warnings, FILL[2]),
+            (d.critical, FILL[3]),
+        ] {
+            let h = (n as f64 * PLOT_H as f64 / most as f64).round() as usize;
+            if h > 0 {
+                y -= h;
+                let _ = write!(
+                    w,
+                    r#"<rect x="{}" y="{y}" width="{}" height="{h}" fill="{fill}"/>"#,
+                    x + 2,
+                    COL - 6
+                );
+            }
+        }
+        let cy = base as f64 - d.coverage_pct * PLOT_H as f64 / 100.0;
+        let _ = writeln!(
+            w,
+            r##"<circle cx="{}" cy="{cy:.1}" r="3" fill="#1a237e"/><text x="{x}" y="{}">{}</text></g>"##,
+            x + COL / 2 - 1,
+            base + 14,
+            xml_text(label, 5)
+        );
+    }
+    let legend_y = base + 40;
+    for (i, (name, fill)) in [
+        ("healthy", FILL[1]),
+        ("warnings", FILL[2]),
+        ("critical", FILL[3]),
+        ("coverage", "#1a237e"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x = LEFT + i * 90;
         let _ = writeln!(
             w,
             r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{legend_y}">{name}</text>"#,

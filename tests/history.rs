@@ -91,4 +91,32 @@ fn history_reports_every_day_missing_broken_and_legacy_ones_too() {
         (day["healthy_pct"].as_f64().unwrap() - healthy).abs() < 1e-9,
         "{day}"
     );
+    assert!(day["coverage_pct"].as_f64().unwrap() > 99.0, "{day}");
+
+    // The picture: one group per day, the missing and unreadable ones marked; a real renderer
+    // draws it.
+    let out = run(exporter(h).args(["history", "out", "--days", "8", "--svg", "trend.svg"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let svg = std::fs::read_to_string(h.join("trend.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+    let class = |c: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(c))
+            .count()
+    };
+    assert_eq!(
+        (class("day"), class("day missing"), class("day unreadable")),
+        (4, 2, 2)
+    );
+    let render = std::process::Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(h.join("trend.png"))
+        .arg(h.join("trend.svg"))
+        .output()
+        .expect("rsvg-convert must be installed (apt-get install -y librsvg2-bin; .ci/run does)");
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
 }
