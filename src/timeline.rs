@@ -28,21 +28,50 @@ fn xml_text(s: &str, max: usize) -> String {
         .replace('\'', "&apos;")
 }
 
+/// The start of a picture: its size, a white background and its title.
+fn open(width: usize, height: usize, title: &str) -> String {
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="4" y="16" font-size="13">{}</text>"#,
+        xml_text(title, 120)
+    );
+    svg
+}
+
+/// The status colours' legend at (`x`, `y`), with one more entry, and the picture's end.
+fn legend(w: &mut String, x: usize, y: usize, last: (&str, &str)) {
+    let entries = [
+        ("healthy", FILL[1]),
+        ("warnings", FILL[2]),
+        ("critical", FILL[3]),
+        last,
+    ];
+    for (i, (name, fill)) in entries.iter().enumerate() {
+        let x = x + i * 90;
+        let _ = writeln!(
+            w,
+            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{y}">{name}</text>"#,
+            y - 9,
+            x + 14
+        );
+    }
+    let _ = writeln!(w, "</svg>");
+}
+
 pub fn render(t: &Timeline, title: &str) -> String {
     let width = LABEL_W + t.slots * CELL_W + 20;
     let height = TOP + t.hosts.len() * ROW_H + 30;
-    let mut svg = String::new();
+    let mut svg = open(width, height, title);
     let w = &mut svg;
-    let _ = writeln!(
-        w,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(w, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        w,
-        r#"<text x="4" y="14" font-size="13">{}</text>"#,
-        xml_text(title, 120)
-    );
     // Hour axis: a tick and a local hour label at every hour from the day's start.
     let slots_per_hour = 12;
     for (h, label) in t.hours.iter().enumerate() {
@@ -97,25 +126,12 @@ pub fn render(t: &Timeline, title: &str) -> String {
         }
         let _ = writeln!(w, "</g>");
     }
-    let legend_y = TOP + t.hosts.len() * ROW_H + 20;
-    for (i, (name, fill)) in [
-        ("healthy", FILL[1]),
-        ("warnings", FILL[2]),
-        ("critical", FILL[3]),
+    legend(
+        w,
+        LABEL_W,
+        TOP + t.hosts.len() * ROW_H + 20,
         ("silent", "#eeeeee"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let x = LABEL_W + i * 90;
-        let _ = writeln!(
-            w,
-            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{legend_y}">{name}</text>"#,
-            legend_y - 9,
-            x + 14
-        );
-    }
-    let _ = writeln!(w, "</svg>");
+    );
     svg
 }
 
@@ -132,18 +148,8 @@ pub fn render_history(days: &[HistoryDay], title: &str) -> String {
     let height = TOP + PLOT_H + 60;
     let base = TOP + PLOT_H;
     let most = days.iter().map(|d| d.rows).max().unwrap_or(0).max(1);
-    let mut svg = String::new();
+    let mut svg = open(width, height, title);
     let w = &mut svg;
-    let _ = writeln!(
-        w,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(w, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        w,
-        r#"<text x="4" y="16" font-size="13">{}</text>"#,
-        xml_text(title, 120)
-    );
     let _ = writeln!(
         w,
         r##"<line x1="{LEFT}" y1="{base}" x2="{}" y2="{base}" stroke="#999999"/><text x="4" y="{}">{most}</text><text x="4" y="{base}">0</text>"##,
@@ -197,25 +203,7 @@ pub fn render_history(days: &[HistoryDay], title: &str) -> String {
             xml_text(label, 5)
         );
     }
-    let legend_y = base + 40;
-    for (i, (name, fill)) in [
-        ("healthy", FILL[1]),
-        ("warnings", FILL[2]),
-        ("critical", FILL[3]),
-        ("coverage", "#1a237e"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let x = LEFT + i * 90;
-        let _ = writeln!(
-            w,
-            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{legend_y}">{name}</text>"#,
-            legend_y - 9,
-            x + 14
-        );
-    }
-    let _ = writeln!(w, "</svg>");
+    legend(w, LEFT, base + 40, ("coverage", "#1a237e"));
     svg
 }
 
