@@ -15,7 +15,7 @@ use crate::day::Day;
 use crate::escape::plain;
 use crate::export::{self, NoSourceError};
 use crate::report::{RunReport, Verdict};
-use crate::source::redis::{url_has_password, Target};
+use crate::source::redis::{refuse_on_command_line, Target};
 use crate::{atomic, batch, import, launchd, names, schedule, simulate, source};
 
 /// Documented exit statuses (see `--help`).
@@ -554,11 +554,8 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         Some(d) => Day::new(d, tz)?,
         None => Day::yesterday(Utc::now(), tz)?,
     };
-    if args.redis_url.as_deref().is_some_and(url_has_password) {
-        return Err(UsageError(format!(
-            "--redis-url must not carry a password; use {ENV_REDIS_PASSWORD}"
-        ))
-        .into());
+    if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
+        return Err(UsageError(why).into());
     }
     let redis_url = args
         .redis_url

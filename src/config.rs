@@ -12,7 +12,8 @@ use serde::Deserialize;
 use crate::cli::{ExportArgs, ImportArgs};
 use crate::day::Day;
 use crate::names;
-use crate::source::redis::{url_has_password, Target};
+use crate::source::redis::{refuse_on_command_line, Target};
+pub use crate::source::redis::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::source::sqlite::valid_table_name;
 
 pub const DEFAULT_STREAM: &str = "ops:atomic:heartbeats";
@@ -25,8 +26,6 @@ const DEFAULT_PAGE_SIZE: usize = 1000;
 const DEFAULT_BATCH_ROWS: usize = 8192;
 const DEFAULT_MAX_DAYS: u32 = 7;
 const DEFAULT_CATCH_UP_WINDOW: u32 = 14;
-pub const ENV_REDIS_URL: &str = "PARQUET_EXPORTER_REDIS_URL";
-pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
 
 /// A problem with how the tool was invoked or configured (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -305,11 +304,8 @@ impl Config {
             }
         }
 
-        if args.redis_url.as_deref().is_some_and(url_has_password) {
-            return Err(usage(format!(
-                "--redis-url must not carry a password (command lines are visible to every user); \
-                 set {ENV_REDIS_PASSWORD} or {ENV_REDIS_URL}, or redis_url in the config file"
-            )));
+        if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
+            return Err(usage(why));
         }
         let redis_url = args
             .redis_url

@@ -10,6 +10,10 @@ use super::{Collector, SourceError};
 use crate::day::Day;
 use crate::record::{Filed, RawRecord, RawValue, RejectReason, Source};
 
+/// The environment variables that carry a Redis URL, or its password alone.
+pub const ENV_REDIS_URL: &str = "PARQUET_EXPORTER_REDIS_URL";
+pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
+
 /// How long to wait for a connection, and for each reply.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -76,8 +80,25 @@ pub fn redact(url: &str) -> String {
     u.to_string()
 }
 
+/// Why `url` may not be given on the command line, where every user can read it: it carries a
+/// password, or it does not parse, so where a password in it would end cannot be told. The
+/// message never quotes the URL.
+pub fn refuse_on_command_line(url: &str) -> Option<String> {
+    let why = if url::Url::parse(url).is_err() {
+        "--redis-url is not a valid URL; it is not shown, since it may hold a password"
+    } else if url_has_password(url) {
+        "--redis-url must not carry a password (command lines are visible to every user)"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{why}: set the URL in {ENV_REDIS_URL} or redis_url in the config file, or the password \
+         alone in {ENV_REDIS_PASSWORD}"
+    ))
+}
+
 /// Whether a URL may carry a password: one that parses with a password in it, or one that does
-/// not parse (its password cannot be told apart). Used to refuse such a URL on the command line.
+/// not parse (its password cannot be told apart).
 pub fn url_has_password(url: &str) -> bool {
     match url::Url::parse(url) {
         Err(_) => true,
@@ -391,6 +412,21 @@ mod tests {
             ca_file: None,
         };
         assert!(!format!("{t:?}").contains("pw"));
+    }
+
+    #[test]
+    fn a_command_line_url_is_refused_with_the_right_reason() {
+        let typo = refuse_on_command_line("redis://:Zq9/Wv7@host").unwrap();
+        assert!(typo.starts_with("--redis-url is not a valid URL"), "{typo}");
+        let pw = refuse_on_command_line("redis://:Zq9Wv7@host:6379").unwrap();
+        assert!(
+            pw.starts_with("--redis-url must not carry a password"),
+            "{pw}"
+        );
+        for m in [typo, pw] {
+            assert!(!m.contains("Zq9") && m.contains(ENV_REDIS_URL), "{m}");
+        }
+        assert_eq!(refuse_on_command_line("unix:///tmp/r.sock?db=2"), None);
     }
 
     #[test]
