@@ -847,18 +847,5 @@ fn the_summary_links_a_timeline_picture_that_a_real_renderer_draws() {
     );
     let svg = h.join("rep/parquet_export_summary_20251030.svg");
     assert!(svg.exists());
-    let png = h.join("timeline.png");
-    let render = std::process::Command::new("rsvg-convert")
-        .arg("-o")
-        .arg(&png)
-        .arg(&svg)
-        .output()
-        .expect("rsvg-convert must be installed (apt-get install -y librsvg2-bin; .ci/run does)");
-    assert!(
-        render.status.success(),
-        "{}",
-        String::from_utf8_lossy(&render.stderr)
-    );
-    let bytes = std::fs::read(&png).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG"), "rsvg-convert wrote no PNG");
+    common::render_svg(&svg, &h.join("timeline.png"));
 }

@@ -108,15 +108,5 @@ fn history_reports_every_day_missing_broken_and_legacy_ones_too() {
         (class("day"), class("day missing"), class("day unreadable")),
         (4, 2, 2)
     );
-    let render = std::process::Command::new("rsvg-convert")
-        .arg("-o")
-        .arg(h.join("trend.png"))
-        .arg(h.join("trend.svg"))
-        .output()
-        .expect("rsvg-convert must be installed (apt-get install -y librsvg2-bin; .ci/run does)");
-    assert!(
-        render.status.success(),
-        "{}",
-        String::from_utf8_lossy(&render.stderr)
-    );
+    common::render_svg(&h.join("trend.svg"), &h.join("trend.png"));
 }

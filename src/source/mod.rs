@@ -81,6 +81,7 @@ pub struct Ingested {
 /// Rows per chunk of `Ingested::records`.
 pub const CHUNK_ROWS: usize = 1 << 16;
 
+#[cfg(test)]
 impl Ingested {
     /// The normalized records in reading order.
     pub fn rows(&self) -> impl Iterator<Item = &Row> {

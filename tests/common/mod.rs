@@ -194,3 +194,20 @@ pub fn archive(home: &Path, tz: &str, dates: &[&str]) -> PathBuf {
     }
     home.join("ops.db")
 }
+
+/// Renders `svg` to a PNG with a real SVG renderer, and fails the test if it cannot.
+pub fn render_svg(svg: &Path, png: &Path) {
+    let render = Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(png)
+        .arg(svg)
+        .output()
+        .expect("rsvg-convert must be installed (apt-get install -y librsvg2-bin; .ci/run does)");
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let bytes = std::fs::read(png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "rsvg-convert wrote no PNG");
+}
