@@ -94,6 +94,9 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
             run_simulate(&args, out)?;
             Ok(Exit::Success)
         }
+        Some(Command::Verify(args)) if args.report.is_some() => {
+            run_verification(&args, config_path, out)
+        }
         Some(Command::Verify(args)) => run_verify(&args, out),
         Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
         Some(Command::History(args)) => run_history(&args, config_path, out),
@@ -158,6 +161,55 @@ fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
         Exit::Success
     } else {
         Exit::Failed
+    })
+}
+
+/// `verify --report`: gathers the deployment's facts, writes the markdown report atomically, and
+/// prints where it is and the verdict (or the whole report as JSON).
+fn run_verification(
+    args: &VerifyArgs,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
+    use crate::verification::{self, Verdict};
+    let report = args.report.as_ref().and_then(|r| r.as_deref());
+    let cfg = config::ReportConfig::resolve(
+        &args.deployment,
+        report,
+        args.json,
+        args.max_size,
+        config_path,
+    )?;
+    let facts = verification::gather(&cfg);
+    let v = verification::assess(&facts, &cfg.report_path);
+    if let Some(dir) = cfg
+        .report_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    atomic::replace(&cfg.report_path, |w| {
+        Ok(w.write_all(verification::render(&v).as_bytes())?)
+    })?;
+    if cfg.json {
+        serde_json::to_writer_pretty(&mut *out, &v)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "report:  {}",
+            plain(&cfg.report_path.display().to_string())
+        )?;
+        writeln!(out, "verdict: {}", v.verdict.label())?;
+        for r in &v.reasons {
+            writeln!(out, "  - {}", plain(r))?;
+        }
+    }
+    Ok(match v.verdict {
+        Verdict::FullSuccess => Exit::Success,
+        Verdict::Partial => Exit::Partial,
+        Verdict::Pending => Exit::Empty,
     })
 }
 

@@ -19,7 +19,8 @@ Exit status:
   6  busy: another run holds the lock (see --lock-timeout); nothing was touched
 With several days (--from/--to, --catch-up) the status is the worst day's, in the order
 1, 5, 3, 4, 0; every day is attempted.
-`verify` exits 0 when every file is valid and 1 when any is not.
+`verify` exits 0 when every file is valid and 1 when any is not; `verify --report` exits 0 for
+Full success, 3 for Partial and 4 for Pending (see the report for why).
 
 Environment: export flags marked [env: ...] can be set there, and PARQUET_EXPORTER_REDIS_URL;
 the Redis password as PARQUET_EXPORTER_REDIS_PASSWORD. Precedence: flag > environment > config file > default.
@@ -116,8 +117,18 @@ pub enum SystemdAction {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Files, or directories meaning every ops_atomic_*.parquet in them.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "report", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// Instead of checking PATHs, verify the whole deployment (binary, wrapper, schedule, day
+    /// files, summaries, log, sources, heartbeat) and write the verification report, markdown,
+    /// to FILE [default: <summary-dir>/parquet_exporter_verification_YYYYMMDD.md]. Exit status
+    /// 0 for Full success, 3 for Partial, 4 for Pending.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "paths")]
+    pub report: Option<Option<PathBuf>>,
+
+    #[command(flatten)]
+    pub deployment: ReportArgs,
 
     /// Largest acceptable file, in MB (10^6 bytes).
     #[arg(long, default_value_t = 5.0, value_name = "MB")]
@@ -126,6 +137,82 @@ pub struct VerifyArgs {
     /// Print the result as one JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where `verify --report` looks; the same flags, environment and config file as `export`.
+#[derive(Debug, Args, Default)]
+pub struct ReportArgs {
+    /// Days of summaries the duration metric covers, newest first.
+    #[arg(long, default_value_t = 7, value_name = "N", requires = "report")]
+    pub days: u32,
+
+    /// IANA time zone of the days [default: the system's zone].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_TZ",
+        value_name = "IANA_NAME",
+        requires = "report"
+    )]
+    pub tz: Option<String>,
+
+    /// Directory of the day files [default: ~/02luka/g/analytics].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_OUT_DIR",
+        value_name = "DIR",
+        requires = "report"
+    )]
+    pub out_dir: Option<PathBuf>,
+
+    /// Directory of the summaries, and of the report [default: ~/02luka/g/reports/parquet].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_SUMMARY_DIR",
+        value_name = "DIR",
+        requires = "report"
+    )]
+    pub summary_dir: Option<PathBuf>,
+
+    /// SQLite database whose health is checked (opened read-only). The Redis URL comes from
+    /// PARQUET_EXPORTER_REDIS_URL or the config file.
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_SQLITE",
+        value_name = "PATH",
+        requires = "report"
+    )]
+    pub sqlite: Option<PathBuf>,
+
+    /// SQLite table [default: ops_atomic_heartbeats].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_SQLITE_TABLE",
+        value_name = "NAME",
+        requires = "report"
+    )]
+    pub sqlite_table: Option<String>,
+
+    /// Redis stream key [default: ops:atomic:heartbeats].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_REDIS_STREAM",
+        value_name = "KEY",
+        requires = "report"
+    )]
+    pub redis_stream: Option<String>,
+
+    /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
+    #[arg(long, value_name = "PATH", requires = "report")]
+    pub wrapper: Option<PathBuf>,
+
+    /// The wrapper's log file [default: ~/02luka/g/logs/parquet_exporter.log].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_LOG",
+        value_name = "PATH",
+        requires = "report"
+    )]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

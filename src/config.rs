@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::cli::{ExportArgs, ImportArgs};
+use crate::cli::{ExportArgs, ImportArgs, ReportArgs};
 use crate::day::Day;
 use crate::names;
 use crate::source::redis::{refuse_on_command_line, Target};
@@ -21,6 +21,8 @@ pub const DEFAULT_TABLE: &str = "ops_atomic_heartbeats";
 pub const DEFAULT_CONFIG: &str = "02luka/config/parquet_exporter.toml";
 pub const DEFAULT_OUT_DIR: &str = "02luka/g/analytics";
 pub const DEFAULT_SUMMARY_DIR: &str = "02luka/g/reports/parquet";
+/// The wrapper's log file under HOME (the wrapper's own default; PARQUET_EXPORTER_LOG).
+pub const DEFAULT_LOG_FILE: &str = "02luka/g/logs/parquet_exporter.log";
 const DEFAULT_MARGIN_MINUTES: u32 = 60;
 const DEFAULT_PAGE_SIZE: usize = 1000;
 const DEFAULT_BATCH_ROWS: usize = 8192;
@@ -37,7 +39,7 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 /// The config file: the export flags, snake_case, all optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub tz: Option<String>,
@@ -304,68 +306,7 @@ impl Config {
             }
         }
 
-        if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
-            return Err(usage(why));
-        }
-        let redis_url = args
-            .redis_url
-            .clone()
-            .or_else(|| env_nonempty(ENV_REDIS_URL))
-            .or(file.redis_url);
-        let redis = match redis_url {
-            None => None,
-            Some(url) => {
-                let page_size = args
-                    .redis_page_size
-                    .or(file.redis_page_size)
-                    .unwrap_or(DEFAULT_PAGE_SIZE);
-                if page_size == 0 {
-                    return Err(usage("--redis-page-size must be at least 1"));
-                }
-                Some(RedisConfig {
-                    target: Target {
-                        url,
-                        password: env_nonempty(ENV_REDIS_PASSWORD).or(file.redis_password),
-                        ca_file: args
-                            .redis_ca_file
-                            .clone()
-                            .or(file.redis_ca_file)
-                            .map(expand),
-                    },
-                    stream: args
-                        .redis_stream
-                        .clone()
-                        .or(file.redis_stream)
-                        .unwrap_or_else(|| DEFAULT_STREAM.into()),
-                    margin: Duration::from_secs(
-                        60 * u64::from(
-                            args.redis_margin_minutes
-                                .or(file.redis_margin_minutes)
-                                .unwrap_or(DEFAULT_MARGIN_MINUTES),
-                        ),
-                    ),
-                    page_size,
-                })
-            }
-        };
-
-        let sqlite = match args.sqlite.clone().or(file.sqlite).map(expand) {
-            None => None,
-            Some(path) => {
-                let table = args
-                    .sqlite_table
-                    .clone()
-                    .or(file.sqlite_table)
-                    .unwrap_or_else(|| DEFAULT_TABLE.into());
-                if !valid_table_name(&table) {
-                    return Err(usage(format!(
-                        "--sqlite-table {table:?} is empty or holds control characters"
-                    )));
-                }
-                Some(SqliteConfig { path, table })
-            }
-        };
-
+        let (redis, sqlite) = resolve_sources(args, &file)?;
         if redis.is_none() && sqlite.is_none() {
             return Err(usage(
                 "no source configured: give --sqlite PATH and/or --redis-url URL (or \
@@ -399,6 +340,154 @@ impl Config {
             config_file,
         })
     }
+}
+
+/// `verify --report`, validated: where the deployment's parts are and what to measure.
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    pub tz: Tz,
+    pub now: chrono::DateTime<Utc>,
+    pub out_dir: PathBuf,
+    pub summary_dir: PathBuf,
+    pub home: PathBuf,
+    /// The wrapper given with --wrapper (else it is looked for next to the binary).
+    pub wrapper: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub log_file: PathBuf,
+    pub redis: Option<RedisConfig>,
+    pub sqlite: Option<SqliteConfig>,
+    pub days: u32,
+    pub max_bytes: u64,
+    pub report_path: PathBuf,
+    pub json: bool,
+}
+
+impl ReportConfig {
+    pub fn resolve(
+        args: &ReportArgs,
+        report: Option<&Path>,
+        json: bool,
+        max_size_mb: f64,
+        config: Option<&Path>,
+    ) -> Result<ReportConfig> {
+        let (file, config_file) = load_file(config)?;
+        if args.days == 0 {
+            return Err(usage("--days must be at least 1"));
+        }
+        if !(max_size_mb.is_finite() && max_size_mb > 0.0) {
+            return Err(usage("--max-size must be a positive number of MB"));
+        }
+        let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
+        let source_args = ExportArgs {
+            sqlite: args.sqlite.clone(),
+            sqlite_table: args.sqlite_table.clone(),
+            redis_stream: args.redis_stream.clone(),
+            ..Default::default()
+        };
+        let (redis, sqlite) = resolve_sources(&source_args, &file)?;
+        let home = home().ok_or_else(|| usage("HOME is not set; the report looks under it"))?;
+        let summary_dir = dir_or_default(
+            &args.summary_dir,
+            file.summary_dir.clone(),
+            DEFAULT_SUMMARY_DIR,
+        )?;
+        let now = Utc::now();
+        let report_path = match report {
+            Some(p) => expand(p.to_path_buf()),
+            None => summary_dir.join(names::verification(now.with_timezone(&tz).date_naive())),
+        };
+        Ok(ReportConfig {
+            tz,
+            now,
+            out_dir: dir_or_default(&args.out_dir, file.out_dir.clone(), DEFAULT_OUT_DIR)?,
+            summary_dir,
+            wrapper: args.wrapper.clone().map(expand),
+            config_file,
+            log_file: args
+                .log_file
+                .clone()
+                .map(expand)
+                .unwrap_or_else(|| home.join(DEFAULT_LOG_FILE)),
+            home,
+            redis,
+            sqlite,
+            days: args.days,
+            max_bytes: (max_size_mb * 1e6) as u64,
+            report_path,
+            json,
+        })
+    }
+}
+
+/// The Redis and SQLite sources from flags, environment and config file (either may be absent).
+pub fn resolve_sources(
+    args: &ExportArgs,
+    file: &FileConfig,
+) -> Result<(Option<RedisConfig>, Option<SqliteConfig>)> {
+    let file = file.clone();
+    if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
+        return Err(usage(why));
+    }
+    let redis_url = args
+        .redis_url
+        .clone()
+        .or_else(|| env_nonempty(ENV_REDIS_URL))
+        .or(file.redis_url);
+    let redis = match redis_url {
+        None => None,
+        Some(url) => {
+            let page_size = args
+                .redis_page_size
+                .or(file.redis_page_size)
+                .unwrap_or(DEFAULT_PAGE_SIZE);
+            if page_size == 0 {
+                return Err(usage("--redis-page-size must be at least 1"));
+            }
+            Some(RedisConfig {
+                target: Target {
+                    url,
+                    password: env_nonempty(ENV_REDIS_PASSWORD).or(file.redis_password),
+                    ca_file: args
+                        .redis_ca_file
+                        .clone()
+                        .or(file.redis_ca_file)
+                        .map(expand),
+                },
+                stream: args
+                    .redis_stream
+                    .clone()
+                    .or(file.redis_stream)
+                    .unwrap_or_else(|| DEFAULT_STREAM.into()),
+                margin: Duration::from_secs(
+                    60 * u64::from(
+                        args.redis_margin_minutes
+                            .or(file.redis_margin_minutes)
+                            .unwrap_or(DEFAULT_MARGIN_MINUTES),
+                    ),
+                ),
+                page_size,
+            })
+        }
+    };
+
+    let sqlite = match args.sqlite.clone().or(file.sqlite).map(expand) {
+        None => None,
+        Some(path) => {
+            let table = args
+                .sqlite_table
+                .clone()
+                .or(file.sqlite_table)
+                .unwrap_or_else(|| DEFAULT_TABLE.into());
+            if !valid_table_name(&table) {
+                return Err(usage(format!(
+                    "--sqlite-table {table:?} is empty or holds control characters"
+                )));
+            }
+            Some(SqliteConfig { path, table })
+        }
+    };
+
+    Ok((redis, sqlite))
 }
 
 #[cfg(test)]

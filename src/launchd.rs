@@ -10,6 +10,8 @@ use plist::{Dictionary, Value};
 pub const LABEL: &str = "com.02luka.analytics.parquet";
 pub const WRAPPER: &str = "run_parquet_exporter.sh";
 const LOG_DIR: &str = "02luka/g/logs";
+/// Where `systemd print` says to put the timer, under HOME.
+pub const SYSTEMD_TIMER: &str = ".config/systemd/user/parquet-exporter.timer";
 
 /// The absolute paths a schedule needs on this machine.
 #[derive(Debug, Clone)]

@@ -23,5 +23,6 @@ pub mod simulate;
 pub mod source;
 pub mod summary;
 pub mod timeline;
+pub mod verification;
 pub mod verify;
 pub mod writer;

@@ -29,6 +29,11 @@ pub fn summary(date: NaiveDate) -> String {
     format!("{SUMMARY_PREFIX}{}{SUMMARY_SUFFIX}", compact(date))
 }
 
+/// The day of a summary's name, `None` for any other name.
+pub fn day_of_summary(name: &str) -> Option<NaiveDate> {
+    date_between(name, SUMMARY_PREFIX, SUMMARY_SUFFIX)
+}
+
 fn date_between<'a>(name: &'a str, prefix: &str, suffix: &str) -> Option<NaiveDate> {
     let digits: &'a str = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
     if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -66,6 +71,11 @@ pub fn import_summary(first: &str, last: &str) -> String {
         first.replace('-', ""),
         last.replace('-', "")
     )
+}
+
+/// `parquet_exporter_verification_YYYYMMDD.md`: `verify --report`'s deployment report.
+pub fn verification(date: NaiveDate) -> String {
+    format!("parquet_exporter_verification_{}.md", compact(date))
 }
 
 /// `parquet_export_summary_YYYYMMDD.svg`: the day's timeline picture, beside its summary.

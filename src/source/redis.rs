@@ -277,6 +277,32 @@ fn read_stream(
     Ok(())
 }
 
+/// For the deployment report's health check: `PING`, then the newest entry's ID time (Unix ms)
+/// in `key`, if the stream has one. Errors come back with the target's secrets scrubbed out.
+pub fn ping_newest_ms(target: &Target, key: &str) -> Result<Option<i64>> {
+    let probe = || -> Result<Option<i64>> {
+        let mut conn = connect(target)?;
+        let pong: String = redis::cmd("PING").query(&mut conn).context("PING")?;
+        if pong != "PONG" {
+            bail!("PING answered {pong:?}");
+        }
+        let reply: Value = redis::cmd("XREVRANGE")
+            .arg(key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query(&mut conn)
+            .with_context(|| format!("XREVRANGE {key} + - COUNT 1"))?;
+        let entries = match reply {
+            Value::Nil => Vec::new(),
+            other => parse_entries(other)?,
+        };
+        Ok(entries.first().and_then(|(id, _)| id_ms(id)))
+    };
+    probe().map_err(|e| anyhow!(target.scrub(&format!("{e:#}"))))
+}
+
 /// The millisecond part of a stream entry ID.
 fn id_ms(id: &str) -> Option<i64> {
     id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()

@@ -210,6 +210,54 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         .map_err(SourceError::Unavailable)
 }
 
+/// For the deployment report's health check: opens the archive read-only, as the export does,
+/// checks the table has `ts`, and returns the newest record time (Unix ms) in it, if any. Two
+/// index range searches: the largest valid epoch number and the largest text (RFC 3339 text
+/// sorts by time within one UTC offset, close enough for "under 10 minutes old").
+pub fn newest_ms(path: &Path, table: &str) -> anyhow::Result<Option<i64>> {
+    let conn = open(path).map_err(|e| anyhow!("{e}"))?;
+    let present = columns_of(&conn, table, path).map_err(|e| anyhow!("{e}"))?;
+    if !present.iter().any(|c| c == "ts") {
+        return Err(anyhow!(
+            "SQLite database {} has no table {table} with a ts column",
+            path.display()
+        ));
+    }
+    let t = quoted(table);
+    let read = || -> rusqlite::Result<(Option<i64>, Option<String>)> {
+        let number: Option<i64> = conn.query_row(
+            &format!(
+                "SELECT CAST(MAX(ts) AS INTEGER) FROM {t} WHERE ts >= ?1 AND ts < ?2 AND ts < ''"
+            ),
+            rusqlite::params![EPOCH_MS_RANGE.start, EPOCH_MS_RANGE.end],
+            |r| r.get(0),
+        )?;
+        let text: Option<String> = conn.query_row(
+            &format!("SELECT MAX(ts) FROM {t} WHERE ts >= '' AND ts < x''"),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((number, text))
+    };
+    let (number, text) = read().with_context(|| {
+        format!(
+            "reading the newest ts of table {table} in {}",
+            path.display()
+        )
+    })?;
+    let text_ms = text.and_then(|s| {
+        let s = s.trim();
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok().filter(|ms| EPOCH_MS_RANGE.contains(ms))
+        } else {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.timestamp_millis())
+        }
+    });
+    Ok(number.max(text_ms))
+}
+
 /// Counts the rows that no day selects, so that every row of the table is either read on
 /// exactly one day or counted here: NULL `ts`; numbers before 1970 or from the year 10000 on
 /// (`EPOCH_MS_RANGE`); text without a valid leading `YYYY-MM-DD` (the same test as

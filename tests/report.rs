@@ -1,0 +1,391 @@
+//! `verify --report` on a deployment built the way an operator builds one: a week of exports
+//! run through the wrapper, the LaunchAgent (or systemd timer) installed, a live SQLite or Redis
+//! source. Then each way it can go wrong, and the verdict and exit status it gives.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{Days, Utc};
+use common::{exporter, run, Redis};
+use serde_json::Value;
+
+const PLIST: &str = "Library/LaunchAgents/com.02luka.analytics.parquet.plist";
+const TIMER: &str = ".config/systemd/user/parquet-exporter.timer";
+
+fn wrapper() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh")
+}
+
+fn yesterday() -> chrono::NaiveDate {
+    Utc::now().date_naive() - Days::new(1)
+}
+
+/// The last 8 days, ending yesterday (UTC), simulated into `ops.db` and exported by one
+/// backfill through the wrapper, which writes the log; then a live beat a minute old.
+fn deployment(home: &Path) {
+    let last = yesterday();
+    let first = last - Days::new(7);
+    let mut d = first;
+    while d <= last {
+        let sim = run(exporter(home)
+            .args(["simulate", "--tz", "UTC", "--sqlite", "ops.db"])
+            .arg("--date")
+            .arg(d.to_string()));
+        assert_eq!(sim.code, 0, "{}", sim.stderr);
+        d = d.succ_opt().unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("parquet-exporter");
+    let export = run(exporter(home)
+        .env("PARQUET_EXPORTER_BIN", &bin)
+        .env("PARQUET_EXPORTER_TZ", "UTC")
+        .env("PARQUET_EXPORTER_SQLITE", "ops.db")
+        .arg("--from")
+        .arg(first.to_string())
+        .arg("--to")
+        .arg(last.to_string()));
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    // Through the wrapper too, as the schedule runs it, so that the log exists.
+    let wrapped = std::process::Command::new("bash")
+        .arg(wrapper())
+        .arg("--catch-up")
+        .env("HOME", home)
+        .env("PARQUET_EXPORTER_BIN", &bin)
+        .env("PARQUET_EXPORTER_TZ", "UTC")
+        .env("PARQUET_EXPORTER_SQLITE", home.join("ops.db"))
+        .current_dir(home)
+        .output()
+        .unwrap();
+    assert!(
+        wrapped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrapped.stderr)
+    );
+    live_beat(home, 60_000);
+}
+
+fn live_beat(home: &Path, age_ms: i64) {
+    let conn = rusqlite::Connection::open(home.join("ops.db")).unwrap();
+    conn.execute(
+        "INSERT INTO ops_atomic_heartbeats (record_id, report_type, ts, status) VALUES (?1, 'heartbeat', ?2, 'healthy')",
+        rusqlite::params![format!("live-{age_ms}"), Utc::now().timestamp_millis() - age_ms],
+    )
+    .unwrap();
+}
+
+fn install_plist(home: &Path) {
+    let plist = run(exporter(home)
+        .args(["launchd", "print", "--wrapper"])
+        .arg(wrapper()));
+    assert_eq!(plist.code, 0, "{}", plist.stderr);
+    let path = home.join(PLIST);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, plist.stdout).unwrap();
+}
+
+struct Report {
+    code: i32,
+    doc: Value,
+    markdown: String,
+}
+
+fn report(home: &Path, extra: &[&str]) -> Report {
+    let path = home.join("report.md");
+    let out = run(exporter(home)
+        .args(["verify", "--json", "--tz", "UTC", "--wrapper"])
+        .arg(wrapper())
+        .args(extra)
+        .arg("--report")
+        .arg(&path));
+    assert!(
+        out.stderr.is_empty() || !out.stderr.contains("error"),
+        "{}",
+        out.stderr
+    );
+    let doc: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    Report {
+        code: out.code,
+        doc,
+        markdown: std::fs::read_to_string(&path).unwrap(),
+    }
+}
+
+fn mark<'a>(doc: &'a Value, section: &str, name: &str) -> &'a str {
+    doc[section]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {section}: {doc}"))["mark"]
+        .as_str()
+        .unwrap()
+}
+
+fn reasons(doc: &Value) -> String {
+    doc["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_working_deployment_is_full_success_and_each_defect_says_why() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    deployment(h);
+    install_plist(h);
+
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(r.code, 0, "{}", r.doc);
+    assert_eq!(r.doc["verdict"], "full_success", "{}", r.doc);
+    for section in ["deployment", "metrics"] {
+        for line in r.doc[section].as_array().unwrap() {
+            assert_eq!(line["mark"], "ok", "{line}");
+        }
+    }
+    let metrics = r.doc["metrics"].as_array().unwrap();
+    let actual = |name: &str| {
+        metrics.iter().find(|m| m["name"] == name).unwrap()["actual"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, last) = (yesterday() - Days::new(7), yesterday());
+    assert_eq!(
+        actual("Export frequency"),
+        format!("8 of 8 days from {first} to {last} have a file")
+    );
+    assert!(
+        actual("Export duration").starts_with("slowest "),
+        "{}",
+        actual("Export duration")
+    );
+    assert!(actual("Export duration").ends_with("over the last 7 summaries"));
+    assert!(actual("File size").starts_with("largest "));
+    assert_eq!(
+        actual("Compression"),
+        "snappy in every column of all 8 files"
+    );
+    assert_eq!(actual("Schedule"), "LaunchAgent: 02:30 daily");
+    assert_eq!(actual("Schema consistency"), "100% (8 of 8 files)");
+    assert_eq!(mark(&r.doc, "health", "Database"), "ok");
+    assert_eq!(mark(&r.doc, "health", "Redis"), "not_configured");
+    assert_eq!(mark(&r.doc, "health", "Heartbeat"), "ok");
+    for heading in [
+        "## Deployment",
+        "## Verification metrics",
+        "## System health",
+        "## Final verdict",
+        "**✅ Full success**",
+    ] {
+        assert!(r.markdown.contains(heading), "{heading}:\n{}", r.markdown);
+    }
+
+    // The agent installed at another hour: Partial, and why.
+    let plist = h.join(PLIST);
+    let good = std::fs::read_to_string(&plist).unwrap();
+    std::fs::write(
+        &plist,
+        good.replace("<integer>2</integer>", "<integer>3</integer>"),
+    )
+    .unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!((r.code, r.doc["verdict"].as_str()), (3, Some("partial")));
+    assert!(
+        reasons(&r.doc).contains("Schedule: LaunchAgent: 03:30 daily (target 02:30 daily)"),
+        "{}",
+        reasons(&r.doc)
+    );
+    assert!(r.markdown.contains("**⚠️ Partial success**") && r.markdown.contains("03:30 daily"));
+    std::fs::write(&plist, &good).unwrap();
+
+    // A day file gone from the middle of the week: Partial, naming the day.
+    let gone = yesterday() - Days::new(3);
+    let file = h.join(format!(
+        "02luka/g/analytics/ops_atomic_{}.parquet",
+        gone.format("%Y%m%d")
+    ));
+    let kept = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(r.code, 3, "{}", r.doc);
+    assert!(
+        reasons(&r.doc).contains(&format!("missing: {gone}")),
+        "{}",
+        reasons(&r.doc)
+    );
+    std::fs::write(&file, kept).unwrap();
+
+    // Yesterday's file gone: the exports have stopped.
+    let y = h.join(format!(
+        "02luka/g/analytics/ops_atomic_{}.parquet",
+        yesterday().format("%Y%m%d")
+    ));
+    let kept = std::fs::read(&y).unwrap();
+    std::fs::remove_file(&y).unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    if Utc::now().time() >= chrono::NaiveTime::from_hms_opt(3, 0, 0).unwrap() {
+        assert_eq!(r.code, 3, "{}", r.doc);
+        assert!(
+            reasons(&r.doc).contains("no file since"),
+            "{}",
+            reasons(&r.doc)
+        );
+    }
+    std::fs::write(&y, kept).unwrap();
+
+    // No schedule installed: Pending, and the report says where it looked.
+    std::fs::remove_file(&plist).unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!((r.code, r.doc["verdict"].as_str()), (4, Some("pending")));
+    assert!(reasons(&r.doc).contains("no LaunchAgent or systemd timer installed"));
+    assert!(r.markdown.contains("**☐ Pending validation**"));
+
+    // A systemd timer instead of the agent: the same schedule, read from OnCalendar.
+    let units = run(exporter(h)
+        .args(["systemd", "print", "--wrapper"])
+        .arg(wrapper()));
+    let timer = units
+        .stdout
+        .split("# ~/.config/systemd/user/parquet-exporter.timer\n")
+        .nth(1)
+        .unwrap();
+    let timer = timer.split("\n# then").next().unwrap();
+    std::fs::create_dir_all(h.join(TIMER).parent().unwrap()).unwrap();
+    std::fs::write(h.join(TIMER), timer).unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(r.code, 0, "{}", r.doc);
+    std::fs::write(h.join(TIMER), timer.replace("02:30:00", "hourly")).unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(r.code, 3, "{}", r.doc);
+    assert_eq!(mark(&r.doc, "metrics", "Schedule"), "failed");
+}
+
+#[test]
+fn a_stale_heartbeat_or_a_dead_source_is_partial() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    deployment(h);
+    install_plist(h);
+    // Without the live beat the newest record is yesterday's last.
+    std::fs::remove_file(h.join("ops.db-wal")).ok();
+    let conn = rusqlite::Connection::open(h.join("ops.db")).unwrap();
+    conn.execute(
+        "DELETE FROM ops_atomic_heartbeats WHERE record_id LIKE 'live-%'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (3, Some("partial")),
+        "{}",
+        r.doc
+    );
+    assert_eq!(mark(&r.doc, "health", "Heartbeat"), "failed");
+    live_beat(h, 9 * 60_000);
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(r.code, 0, "a beat 9 minutes old is live: {}", r.doc);
+
+    // The archive gone: the database check fails.
+    let r = report(h, &["--sqlite", "missing.db"]);
+    assert_eq!(r.code, 3, "{}", r.doc);
+    assert_eq!(mark(&r.doc, "health", "Database"), "failed");
+    assert!(
+        reasons(&r.doc).contains("does not exist"),
+        "{}",
+        reasons(&r.doc)
+    );
+}
+
+#[test]
+fn redis_health_is_a_real_ping_and_never_shows_the_password() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    deployment(h);
+    install_plist(h);
+    let pw = "Zq9?/#@&:% Wv7";
+    let redis = Redis::start_with(&["--requirepass", pw]);
+    let mut c = redis.conn_with_password(&urlencode(pw));
+    Redis::xadd(
+        &mut c,
+        "ops:atomic:heartbeats",
+        "*",
+        &[("timestamp", "1"), ("status", "ok")],
+    );
+
+    // Redis alone answers for the heartbeat: its newest entry was added just now.
+    let out = |pass: &str| {
+        let path = h.join("redis-report.md");
+        let o = run(exporter(h)
+            .args(["verify", "--json", "--tz", "UTC", "--wrapper"])
+            .arg(wrapper())
+            .arg("--report")
+            .arg(&path)
+            .env("PARQUET_EXPORTER_REDIS_URL", redis.url())
+            .env("PARQUET_EXPORTER_REDIS_PASSWORD", pass));
+        let md = std::fs::read_to_string(&path).unwrap();
+        (o, md)
+    };
+    let (o, md) = out(pw);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let doc: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(mark(&doc, "health", "Redis"), "ok");
+    assert_eq!(mark(&doc, "health", "Database"), "not_configured");
+    assert_eq!(mark(&doc, "health", "Heartbeat"), "ok");
+    for text in [&o.stdout, &o.stderr, &md] {
+        assert!(
+            !text.contains(pw) && !text.contains(&urlencode(pw)),
+            "{text}"
+        );
+    }
+
+    // A wrong password: the PING fails, and neither password shows.
+    let wrong = "Wr0ng!pw#x";
+    let (o, md) = out(wrong);
+    assert_eq!(o.code, 3, "{}\n{}", o.stdout, o.stderr);
+    let doc: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(mark(&doc, "health", "Redis"), "failed");
+    for text in [&o.stdout, &o.stderr, &md] {
+        assert!(!text.contains(pw) && !text.contains(wrong), "{text}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn nothing_exported_yet_is_pending() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let r = report(h, &[]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (4, Some("pending")),
+        "{}",
+        r.doc
+    );
+    let why = reasons(&r.doc);
+    for part in [
+        "Day files",
+        "Summaries",
+        "Log file",
+        "Heartbeat: no source configured",
+    ] {
+        assert!(why.contains(part), "{part}: {why}");
+    }
+}
