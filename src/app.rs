@@ -150,7 +150,54 @@ fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
         return Err(UsageError("--max-size must be a positive number of MB".into()).into());
     }
     let max_bytes = (args.max_size * 1e6) as u64;
-    let report = crate::verify::verify_paths(&args.paths, max_bytes);
+    // Bucket prefixes are downloaded into a scratch dir and checked there, then shown by URL.
+    let scratch = tempfile::tempdir().context("creating a temp dir")?;
+    let mut paths = Vec::new();
+    let mut shown: Vec<(std::path::PathBuf, String)> = Vec::new();
+    for (i, p) in args.paths.iter().enumerate() {
+        match p.to_str().and_then(crate::store::BucketUrl::parse) {
+            None => paths.push(p.clone()),
+            Some(Err(why)) => return Err(UsageError(format!("{}: {why}", p.display())).into()),
+            Some(Ok(url)) => {
+                let bucket = crate::store::Bucket::open(&url)?;
+                let dir = scratch.path().join(i.to_string());
+                let mut any = false;
+                for (rel, _) in bucket.list()? {
+                    let name = rel.rsplit('/').next().unwrap_or(&rel);
+                    if !names::looks_like_parquet(name) || rel.split('/').any(|c| c == "..") {
+                        continue;
+                    }
+                    let local = dir.join(&rel);
+                    std::fs::create_dir_all(local.parent().unwrap_or(&dir))?;
+                    let mut f = std::fs::File::create(&local)
+                        .with_context(|| format!("creating {}", local.display()))?;
+                    bucket.download(&rel, &mut f)?;
+                    shown.push((local.clone(), url.show(&rel)));
+                    paths.push(local);
+                    any = true;
+                }
+                if !any {
+                    return Err(anyhow::anyhow!(
+                        "no ops_atomic_*.parquet object under {url}"
+                    ));
+                }
+            }
+        }
+    }
+    let mut report = crate::verify::verify_paths(&paths, max_bytes);
+    let url_of = |p: &std::path::Path| shown.iter().find(|(l, _)| l == p).map(|(_, u)| u.into());
+    for f in &mut report.files {
+        if let Some(u) = url_of(&f.path) {
+            f.path = u;
+        }
+    }
+    for files in report.fingerprints.values_mut() {
+        for f in files.iter_mut() {
+            if let Some(u) = url_of(f) {
+                *f = u;
+            }
+        }
+    }
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
@@ -246,7 +293,12 @@ fn export_days(
         Plan::Single => vec![cfg.day.date()],
         Plan::Range(from, to) => schedule::range_days(*from, *to),
         Plan::CatchUp { window, max_days } => {
-            let files = schedule::day_files(&cfg.out_dir)?;
+            let files = match &cfg.out {
+                config::OutDir::Local(dir) => schedule::day_files(dir, &cfg.layout)?,
+                config::OutDir::Bucket(url) => {
+                    schedule::bucket_day_files(&crate::store::Bucket::open(url)?, &cfg.layout)?
+                }
+            };
             for (day, state) in &files {
                 if let schedule::DayFile::Short(why) = state {
                     tracing::info!(%day, "day file is short ({why}); catch-up exports the day again if it is in the window");
@@ -265,7 +317,6 @@ fn export_days(
             days
         }
     };
-    // A dry run creates nothing, not even the lock file.
     // A dry run creates nothing, not even the lock file.
     let _lock = (!cfg.dry)
         .then(|| lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout))

@@ -116,7 +116,8 @@ pub enum SystemdAction {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Files, or directories meaning every ops_atomic_*.parquet in them.
+    /// Files; directories, meaning every ops_atomic_*.parquet in them (flat or hive layout);
+    /// or s3://bucket/prefix, meaning every such object under it.
     #[arg(required_unless_present = "report", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -299,6 +300,14 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
+/// Where day files go under the out dir or prefix (see `--layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutKind {
+    Flat,
+    Hive,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -391,10 +400,32 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_SQLITE_TABLE", value_name = "NAME")]
     pub sqlite_table: Option<String>,
 
-    /// Directory for ops_atomic_YYYYMMDD.parquet and its rejects file
-    /// [default: ~/02luka/g/analytics].
-    #[arg(long, env = "PARQUET_EXPORTER_OUT_DIR", value_name = "DIR")]
+    /// Directory for ops_atomic_YYYYMMDD.parquet and its rejects file, or an S3 (or
+    /// S3-compatible) prefix, s3://bucket/prefix, with credentials, region and endpoint from
+    /// the AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT_URL) [default: ~/02luka/g/analytics].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_OUT_DIR",
+        value_name = "DIR|s3://BUCKET/PREFIX"
+    )]
     pub out_dir: Option<PathBuf>,
+
+    /// flat: ops_atomic_YYYYMMDD.parquet in the out dir; hive: under day=YYYY-MM-DD/, the
+    /// partition directories DuckDB, Trino, Spark and Athena read as a `day` column
+    /// [default: flat].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_LAYOUT",
+        value_enum,
+        value_name = "LAYOUT"
+    )]
+    pub layout: Option<LayoutKind>,
+
+    /// This exporter's name, for several exporters sharing one out dir or prefix: an
+    /// instance=NAME/ level (hive) or a .NAME suffix (flat), and written into the footer.
+    #[arg(long, env = "PARQUET_EXPORTER_INSTANCE", value_name = "NAME")]
+    pub instance: Option<String>,
 
     /// Directory for parquet_export_summary_YYYYMMDD.md [default: ~/02luka/g/reports/parquet].
     #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]

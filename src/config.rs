@@ -9,12 +9,13 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::cli::{ExportArgs, ImportArgs, ReportArgs};
+use crate::cli::{ExportArgs, ImportArgs, LayoutKind, ReportArgs};
 use crate::day::Day;
-use crate::names;
+use crate::names::{self, Layout};
 use crate::source::redis::{refuse_on_command_line, Target};
 pub use crate::source::redis::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::source::sqlite::valid_table_name;
+use crate::store::BucketUrl;
 
 pub const DEFAULT_STREAM: &str = "ops:atomic:heartbeats";
 pub const DEFAULT_TABLE: &str = "ops_atomic_heartbeats";
@@ -56,6 +57,8 @@ pub struct FileConfig {
     pub batch_rows: Option<usize>,
     pub max_size: Option<f64>,
     pub catch_up_window: Option<u32>,
+    pub layout: Option<LayoutKind>,
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +96,12 @@ pub struct Config {
     pub lock_timeout: Duration,
     pub redis: Option<RedisConfig>,
     pub sqlite: Option<SqliteConfig>,
+    /// The local out dir; with a bucket (`out`), the summary dir, where the run's lock lives
+    /// and its files are staged before they are uploaded.
     pub out_dir: PathBuf,
+    /// Where day files are published: the local out dir, or a bucket prefix.
+    pub out: OutDir,
+    pub layout: Layout,
     pub summary_dir: PathBuf,
     pub dry: bool,
     pub json: bool,
@@ -115,12 +123,38 @@ impl Config {
         })
     }
 
+    /// Where the day file is written: its place in the out dir, or (for a bucket) the local
+    /// file staged for upload.
     pub fn parquet_path(&self) -> PathBuf {
-        self.out_dir.join(names::parquet(self.day.date()))
+        self.local_path(&self.layout.day_file(self.day.date()))
     }
 
     pub fn rejects_path(&self) -> PathBuf {
-        self.out_dir.join(names::rejects(self.day.date()))
+        self.local_path(&self.layout.rejects_file(self.day.date()))
+    }
+
+    fn local_path(&self, rel: &str) -> PathBuf {
+        match &self.out {
+            OutDir::Local(dir) => dir.join(rel),
+            // Staged beside the summaries under the plain name, uploaded under `rel`.
+            OutDir::Bucket(_) => self.out_dir.join(rel.rsplit('/').next().unwrap_or(rel)),
+        }
+    }
+
+    /// The day file as reports show it: a path, or `s3://bucket/prefix/...`.
+    pub fn show_day_file(&self) -> String {
+        self.show(&self.layout.day_file(self.day.date()))
+    }
+
+    pub fn show_rejects_file(&self) -> String {
+        self.show(&self.layout.rejects_file(self.day.date()))
+    }
+
+    fn show(&self, rel: &str) -> String {
+        match &self.out {
+            OutDir::Local(_) => self.local_path(rel).display().to_string(),
+            OutDir::Bucket(b) => b.show(rel),
+        }
     }
 
     pub fn summary_path(&self) -> PathBuf {
@@ -130,6 +164,45 @@ impl Config {
     pub fn timeline_path(&self) -> PathBuf {
         self.summary_dir.join(names::timeline(self.day.date()))
     }
+}
+
+/// Where day files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutDir {
+    Local(PathBuf),
+    Bucket(BucketUrl),
+}
+
+impl OutDir {
+    /// A directory, or `s3://bucket/prefix` (anything else with `://` is refused).
+    pub fn parse(p: PathBuf) -> Result<OutDir> {
+        match p.to_str().and_then(BucketUrl::parse) {
+            None => Ok(OutDir::Local(p)),
+            Some(Ok(b)) => Ok(OutDir::Bucket(b)),
+            Some(Err(why)) => Err(usage(format!("--out-dir: {why}"))),
+        }
+    }
+}
+
+/// `--layout`, `--instance` (flag, environment, config file), validated.
+pub fn resolve_layout(
+    layout: Option<LayoutKind>,
+    instance: Option<&str>,
+    file: &FileConfig,
+) -> Result<Layout> {
+    let hive = match layout.or(file.layout) {
+        None | Some(LayoutKind::Flat) => false,
+        Some(LayoutKind::Hive) => true,
+    };
+    let instance = instance.or(file.instance.as_deref()).map(str::to_string);
+    if let Some(i) = &instance {
+        if !names::valid_instance(i) {
+            return Err(usage(format!(
+                "--instance {i:?}: use 1 to 64 letters, digits, '-' or '_'"
+            )));
+        }
+    }
+    Ok(Layout { hive, instance })
 }
 
 pub fn home() -> Option<PathBuf> {
@@ -323,6 +396,17 @@ impl Config {
             return Err(usage("--batch-rows must be at least 1"));
         }
         let max_bytes = max_bytes(args.max_size.or(file.max_size))?;
+        let summary_dir = dir_or_default(
+            &args.summary_dir,
+            file.summary_dir.clone(),
+            DEFAULT_SUMMARY_DIR,
+        )?;
+        let out = OutDir::parse(dir_or_default(
+            &args.out_dir,
+            file.out_dir.clone(),
+            DEFAULT_OUT_DIR,
+        )?)?;
+        let layout = resolve_layout(args.layout, args.instance.as_deref(), &file)?;
         Ok(Config {
             day,
             plan,
@@ -330,8 +414,13 @@ impl Config {
             lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
             redis,
             sqlite,
-            out_dir: dir_or_default(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?,
-            summary_dir: dir_or_default(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?,
+            out_dir: match &out {
+                OutDir::Local(dir) => dir.clone(),
+                OutDir::Bucket(_) => summary_dir.clone(),
+            },
+            out,
+            layout,
+            summary_dir,
             dry: args.dry,
             json: args.json,
             force: args.force,

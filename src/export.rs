@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::batch;
-use crate::config::Config;
+use crate::config::{Config, OutDir};
 use crate::merge::{MergeStats, Merger};
 use crate::record::{Source, Status};
 use crate::report::{
@@ -16,6 +16,7 @@ use crate::report::{
     KeptFile, RunReport, SourceReport, Verdict,
 };
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
+use crate::store::Bucket;
 use crate::verify::{self, FileCheck};
 use crate::{atomic, summary, writer};
 
@@ -158,6 +159,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     };
     let mut report = RunReport {
         day: day.to_string(),
+        instance: cfg.layout.instance.clone(),
         timezone: day.tz().name().to_string(),
         day_hours: day.hours(),
         verdict,
@@ -220,23 +222,41 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     }
 
     // Prepare every output before publishing any, so that a failure on the way (an unwritable
-    // directory, a file that fails its checks) leaves every previous output as it was.
-    for dir in [&cfg.out_dir, &cfg.summary_dir] {
+    // directory, a file that fails its checks, a bucket that cannot be read) leaves every
+    // previous output as it was.
+    let parquet_path = cfg.parquet_path();
+    let day_dir = parquet_path.parent().unwrap_or(&cfg.out_dir).to_path_buf();
+    for dir in [&cfg.out_dir, &cfg.summary_dir, &day_dir] {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating directory {}", dir.display()))?;
     }
-    let parquet_path = cfg.parquet_path();
+    let bucket = match &cfg.out {
+        OutDir::Local(_) => None,
+        OutDir::Bucket(url) => Some(Bucket::open(url)?),
+    };
+    let day_rel = cfg.layout.day_file(day.date());
+    let rejects_rel = cfg.layout.rejects_file(day.date());
     let kept = match report.verdict {
-        Verdict::Partial | Verdict::Empty if !cfg.force => {
-            better_existing(&parquet_path, report.rows, cfg.max_bytes)
+        Verdict::Partial | Verdict::Empty if !cfg.force => match &bucket {
+            None => better_existing(&parquet_path, report.rows, cfg.max_bytes),
+            Some(b) => {
+                better_existing_object(b, &day_rel, &parquet_path, report.rows, cfg.max_bytes)?
+            }
+        },
+        // Reading the bucket now, before anything is written, turns wrong credentials or a
+        // missing bucket into a clear error up front.
+        _ => {
+            if let Some(b) = &bucket {
+                b.list().map(|_| ())?;
+            }
+            None
         }
-        _ => None,
     };
     let mut staged = Vec::new();
     match kept {
         Some(existing) => {
             tracing::warn!(
-                path = %parquet_path.display(),
+                path = %cfg.show_day_file(),
                 existing_rows = existing.rows.unwrap_or(0),
                 rows = report.rows,
                 "this run is {}; keeping the existing file, which holds more rows (--force replaces it)",
@@ -246,33 +266,41 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
                 rows: existing.rows.unwrap_or(0) as u64,
                 verdict: existing.verdict.clone(),
             });
-            report.parquet = Some(parquet_path.display().to_string());
+            report.parquet = Some(cfg.show_day_file());
             report.bytes = Some(existing.bytes);
             report.readback = Some(existing);
         }
         None => {
             // The closure owns the rows, so they are freed before the read-back holds its state.
-            let (file, check) = verify::stage_checked(&parquet_path, cfg.max_bytes, move |w| {
-                writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
-            })?;
-            report.parquet = Some(parquet_path.display().to_string());
+            let (file, mut check) =
+                verify::stage_checked(&parquet_path, cfg.max_bytes, move |w| {
+                    writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
+                })?;
+            if bucket.is_some() {
+                check.path = cfg.show_day_file().into();
+            }
+            report.parquet = Some(cfg.show_day_file());
             report.bytes = Some(check.bytes);
             report.readback = Some(check);
-            staged.push(file);
+            staged.push((file, day_rel.clone()));
             // A re-run with no rejects must not leave an earlier run's rejects looking current;
             // the stale file is removed when this run publishes.
             if !rejects.is_empty() {
                 let path = cfg.rejects_path();
-                staged.push(atomic::stage(&path, |w| Reject::write_ndjson(&rejects, w))?);
-                report.rejects_file = Some(path.display().to_string());
+                staged.push((
+                    atomic::stage(&path, |w| Reject::write_ndjson(&rejects, w))?,
+                    rejects_rel.clone(),
+                ));
+                report.rejects_file = Some(cfg.show_rejects_file());
             }
         }
     }
     let summary_path = cfg.summary_path();
+    let mut local = Vec::new();
     if !report.timeline.hosts.is_empty() {
         let svg_path = cfg.timeline_path();
         let title = format!("Heartbeats {} ({})", report.day, report.timezone);
-        staged.push(atomic::stage(&svg_path, |w| {
+        local.push(atomic::stage(&svg_path, |w| {
             Ok(w.write_all(crate::timeline::render(&report.timeline, &title).as_bytes())?)
         })?);
         report.timeline_svg = Some(svg_path.display().to_string());
@@ -285,19 +313,95 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
 
     // Publish: the day file first, so that its summary never describes a file not yet there.
     let publishes_day = !staged.is_empty();
-    for file in staged {
-        file.publish()?;
-    }
-    if publishes_day && report.rejects_file.is_none() {
-        let stale = cfg.rejects_path();
-        match std::fs::remove_file(&stale) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("removing stale {}", stale.display())),
+    match &bucket {
+        None => {
+            for (file, _) in staged {
+                file.publish()?;
+            }
+            if publishes_day && report.rejects_file.is_none() {
+                let stale = cfg.rejects_path();
+                match std::fs::remove_file(&stale) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("removing stale {}", stale.display()))
+                    }
+                }
+            }
         }
+        Some(b) => {
+            for (i, (file, rel)) in staged.iter().enumerate() {
+                b.upload(rel, file.path())?;
+                if i == 0 {
+                    read_back_object(b, rel, file.path(), &cfg.summary_dir, cfg.max_bytes)?;
+                }
+            }
+            if publishes_day && report.rejects_file.is_none() {
+                b.delete(&rejects_rel)?;
+            }
+            // The staged copies were uploaded; dropping them removes the local temp files.
+            drop(staged);
+        }
+    }
+    for file in local {
+        file.publish()?;
     }
     summary.publish()?;
     Ok(report)
+}
+
+/// Like `better_existing`, for the day's object in a bucket: downloaded beside the staged file
+/// and checked the same way.
+fn better_existing_object(
+    bucket: &Bucket,
+    rel: &str,
+    staging: &std::path::Path,
+    rows: u64,
+    max_bytes: Option<u64>,
+) -> Result<Option<FileCheck>> {
+    let copy = atomic::stage(staging, |w| bucket.download(rel, w).map(|_| ()))?;
+    if std::fs::metadata(copy.path()).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(None);
+    }
+    let mut check = verify::check_file(copy.path(), max_bytes);
+    check.path = bucket.url().show(rel).into();
+    let more = check.rows.is_some_and(|n| n > 0 && n as u64 > rows);
+    Ok((check.ok() && more).then_some(check))
+}
+
+/// Downloads the object just uploaded and checks it as `verify` does: the run only reports
+/// success once the bucket serves the same, valid file.
+fn read_back_object(
+    bucket: &Bucket,
+    rel: &str,
+    uploaded: &std::path::Path,
+    dir: &std::path::Path,
+    max_bytes: Option<u64>,
+) -> Result<()> {
+    let staging = dir.join(rel.rsplit('/').next().unwrap_or(rel));
+    let copy = atomic::stage(&staging, |w| {
+        anyhow::ensure!(
+            bucket.download(rel, w)?,
+            "{} is not there after its upload",
+            bucket.url().show(rel)
+        );
+        Ok(())
+    })?;
+    let same = std::fs::read(copy.path())? == std::fs::read(uploaded)?;
+    anyhow::ensure!(
+        same,
+        "{} differs from the file uploaded",
+        bucket.url().show(rel)
+    );
+    let check = verify::check_file(copy.path(), max_bytes);
+    anyhow::ensure!(
+        check.ok(),
+        "{} fails its read-back: {}",
+        bucket.url().show(rel),
+        check.problems.join("; ")
+    );
+    Ok(())
 }
 
 /// The existing day file at `path`, when it is a valid export holding more than `rows` rows:

@@ -21,6 +21,7 @@ pub mod report;
 pub mod schedule;
 pub mod simulate;
 pub mod source;
+pub mod store;
 pub mod summary;
 pub mod timeline;
 pub mod verification;

@@ -42,9 +42,79 @@ fn date_between<'a>(name: &'a str, prefix: &str, suffix: &str) -> Option<NaiveDa
     NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
 }
 
-/// The day of a day file's name, `None` for any other name.
+/// The day of a day file's name (`ops_atomic_YYYYMMDD.parquet`, or with an instance,
+/// `ops_atomic_YYYYMMDD.NAME.parquet`), `None` for any other name.
 pub fn day_of_parquet(name: &str) -> Option<NaiveDate> {
-    date_between(name, DAY_PREFIX, PARQUET_SUFFIX)
+    date_with_instance(name, PARQUET_SUFFIX)
+}
+
+/// `prefix` + 8 digits + optional `.INSTANCE` + `suffix`.
+fn date_with_instance(name: &str, suffix: &str) -> Option<NaiveDate> {
+    let inner = name.strip_prefix(DAY_PREFIX)?.strip_suffix(suffix)?;
+    let digits = match inner.split_once('.') {
+        Some((digits, instance)) if valid_instance(instance) => digits,
+        Some(_) => return None,
+        None => inner,
+    };
+    date_between(digits, "", "")
+}
+
+/// An `--instance` name: 1 to 64 ASCII letters, digits, `-` or `_` (it becomes part of file
+/// names, object keys and a partition directory).
+pub fn valid_instance(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Where a day's files go under the out dir or bucket prefix: `flat` puts
+/// `ops_atomic_YYYYMMDD.parquet` at the top (with an instance, `ops_atomic_YYYYMMDD.NAME.parquet`);
+/// `hive` puts it under `day=YYYY-MM-DD/` (with an instance, `instance=NAME/day=YYYY-MM-DD/`),
+/// the partition directories DuckDB, Hive/Trino, Spark and Athena read as columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub hive: bool,
+    pub instance: Option<String>,
+}
+
+impl Layout {
+    fn name(&self, date: NaiveDate, suffix: &str) -> String {
+        match (&self.instance, self.hive) {
+            (Some(i), false) => format!("{DAY_PREFIX}{}.{i}{suffix}", compact(date)),
+            _ => format!("{DAY_PREFIX}{}{suffix}", compact(date)),
+        }
+    }
+
+    /// The day's directory, `/`-terminated, or empty in the flat layout.
+    pub fn dir(&self, date: NaiveDate) -> String {
+        if !self.hive {
+            return String::new();
+        }
+        let instance = self
+            .instance
+            .as_ref()
+            .map(|i| format!("instance={i}/"))
+            .unwrap_or_default();
+        format!("{instance}day={}/", date.format("%Y-%m-%d"))
+    }
+
+    /// The day file, relative to the out dir or prefix, `/`-separated.
+    pub fn day_file(&self, date: NaiveDate) -> String {
+        format!("{}{}", self.dir(date), self.name(date, PARQUET_SUFFIX))
+    }
+
+    /// The day's rejects file, next to the day file.
+    pub fn rejects_file(&self, date: NaiveDate) -> String {
+        format!("{}{}", self.dir(date), self.name(date, REJECTS_SUFFIX))
+    }
+
+    /// The day of `rel` when it is exactly this layout's day file for that day (another
+    /// instance's files, or another layout's, are not this exporter's days).
+    pub fn day_of(&self, rel: &str) -> Option<NaiveDate> {
+        let date = day_of_parquet(rel.rsplit('/').next()?)?;
+        (self.day_file(date) == rel).then_some(date)
+    }
 }
 
 /// Whether `name` looks like a day file, even one whose date is unreadable (for listings that
@@ -92,7 +162,7 @@ pub fn is_summary(name: &str) -> bool {
 /// Whether `name` is one of the files an export writes into the output directory.
 pub fn is_out_dir_output(name: &str) -> bool {
     day_of_parquet(name).is_some()
-        || date_between(name, DAY_PREFIX, REJECTS_SUFFIX).is_some()
+        || date_with_instance(name, REJECTS_SUFFIX).is_some()
         || date_between(name, DAY_PREFIX, LEGACY_REJECTS_SUFFIX).is_some()
         || name == legacy_undated_rejects()
 }
@@ -100,6 +170,63 @@ pub fn is_out_dir_output(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layouts_place_and_recognise_day_files() {
+        let d = NaiveDate::from_ymd_opt(2025, 10, 30).unwrap();
+        let flat = Layout::default();
+        let hive = Layout {
+            hive: true,
+            instance: None,
+        };
+        let flat_i = Layout {
+            hive: false,
+            instance: Some("site-b".into()),
+        };
+        let hive_i = Layout {
+            hive: true,
+            instance: Some("site-b".into()),
+        };
+        assert_eq!(flat.day_file(d), "ops_atomic_20251030.parquet");
+        assert_eq!(
+            hive.day_file(d),
+            "day=2025-10-30/ops_atomic_20251030.parquet"
+        );
+        assert_eq!(flat_i.day_file(d), "ops_atomic_20251030.site-b.parquet");
+        assert_eq!(
+            hive_i.day_file(d),
+            "instance=site-b/day=2025-10-30/ops_atomic_20251030.parquet"
+        );
+        assert_eq!(
+            hive.rejects_file(d),
+            "day=2025-10-30/ops_atomic_20251030.rejects.ndjson"
+        );
+        assert_eq!(
+            flat_i.rejects_file(d),
+            "ops_atomic_20251030.site-b.rejects.ndjson"
+        );
+        for l in [&flat, &hive, &flat_i, &hive_i] {
+            assert_eq!(l.day_of(&l.day_file(d)), Some(d), "{l:?}");
+            for other in [&flat, &hive, &flat_i, &hive_i] {
+                if other != l {
+                    assert_eq!(
+                        l.day_of(&other.day_file(d)),
+                        None,
+                        "{l:?} took {other:?}'s file"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            day_of_parquet("ops_atomic_20251030.site-b.parquet"),
+            Some(d)
+        );
+        assert_eq!(day_of_parquet("ops_atomic_20251030.a/b.parquet"), None);
+        assert!(is_out_dir_output(
+            "ops_atomic_20251030.site-b.rejects.ndjson"
+        ));
+        assert!(!valid_instance("") && !valid_instance("a b") && !valid_instance("x/y"));
+    }
 
     #[test]
     fn names_round_trip() {

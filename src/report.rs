@@ -73,6 +73,9 @@ pub struct KeptFile {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub day: String,
+    /// `--instance`, when several exporters share one out dir or prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     pub timezone: String,
     pub day_hours: f64,
     pub verdict: Verdict,
@@ -324,6 +327,9 @@ pub fn file_metadata(report: &RunReport) -> Vec<(String, String)> {
             report.verdict.as_str().to_string(),
         ),
     ];
+    if let Some(i) = &report.instance {
+        kv.push(("ops_atomic.instance".into(), i.clone()));
+    }
     for s in &report.sources {
         kv.push((
             format!("ops_atomic.source.{}.state", s.name),

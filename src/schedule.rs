@@ -11,7 +11,9 @@ use chrono::NaiveDate;
 
 use std::collections::BTreeMap;
 
-use crate::{names, verify};
+use crate::names::{self, Layout};
+use crate::store::Bucket;
+use crate::verify;
 
 /// The name of the lock file in the output directory.
 pub const LOCK_FILE: &str = ".parquet-exporter.lock";
@@ -24,32 +26,44 @@ pub enum DayFile {
     Short(String),
 }
 
-/// The day files in `out_dir` (by name), each judged by its footer. A missing directory has
-/// none.
-pub fn day_files(out_dir: &Path) -> Result<BTreeMap<NaiveDate, DayFile>> {
-    let entries = match std::fs::read_dir(out_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", out_dir.display())),
-    };
+/// This exporter's day files in `out_dir` (its `layout`, its instance), each judged by its
+/// footer. A missing directory has none.
+pub fn day_files(out_dir: &Path, layout: &Layout) -> Result<BTreeMap<NaiveDate, DayFile>> {
     let mut days = BTreeMap::new();
-    for e in entries {
-        let e = e.with_context(|| format!("listing {}", out_dir.display()))?;
-        let Some(day) = e.file_name().to_str().and_then(names::day_of_parquet) else {
-            continue;
-        };
-        let state = match verify::read_footer(&e.path()) {
-            Ok(f) => match f.verdict() {
-                Some(v) if verify::verdict_is_incomplete(v) => {
-                    DayFile::Short(format!("its footer says {v}"))
-                }
-                _ => DayFile::Complete,
-            },
-            Err(why) => DayFile::Short(why),
-        };
-        days.insert(day, state);
+    for rel in verify::relative_files(out_dir, if layout.hive { 3 } else { 1 })? {
+        if let Some(day) = layout.day_of(&rel) {
+            days.insert(day, judge(&out_dir.join(&rel)));
+        }
     }
     Ok(days)
+}
+
+/// The same for a bucket prefix: listed, and each day file's footer read from a downloaded copy.
+pub fn bucket_day_files(bucket: &Bucket, layout: &Layout) -> Result<BTreeMap<NaiveDate, DayFile>> {
+    let scratch = tempfile::tempdir().context("creating a temp dir for footers")?;
+    let mut days = BTreeMap::new();
+    for (rel, _) in bucket.list()? {
+        let Some(day) = layout.day_of(&rel) else {
+            continue;
+        };
+        let copy = scratch.path().join(names::parquet(day));
+        let mut f = File::create(&copy).with_context(|| format!("creating {}", copy.display()))?;
+        bucket.download(&rel, &mut f)?;
+        days.insert(day, judge(&copy));
+    }
+    Ok(days)
+}
+
+fn judge(path: &Path) -> DayFile {
+    match verify::read_footer(path) {
+        Ok(f) => match f.verdict() {
+            Some(v) if verify::verdict_is_incomplete(v) => {
+                DayFile::Short(format!("its footer says {v}"))
+            }
+            _ => DayFile::Complete,
+        },
+        Err(why) => DayFile::Short(why),
+    }
 }
 
 /// The days catch-up exports, oldest first, at most `max_days` (the next run continues): over
@@ -216,13 +230,15 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
-        let found = day_files(dir.path()).unwrap();
+        let found = day_files(dir.path(), &Layout::default()).unwrap();
         assert_eq!(found.len(), 1);
         assert!(
             matches!(&found[&d("2025-10-30")], DayFile::Short(why) if why.contains("not a readable Parquet file")),
             "{found:?}"
         );
-        assert!(day_files(&dir.path().join("missing")).unwrap().is_empty());
+        assert!(day_files(&dir.path().join("missing"), &Layout::default())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

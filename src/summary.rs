@@ -340,6 +340,7 @@ mod tests {
 
     fn report(verdict: Verdict) -> RunReport {
         RunReport {
+            instance: None,
             day: "2025-10-30".into(),
             timezone: "Asia/Bangkok".into(),
             day_hours: 24.0,

@@ -186,23 +186,58 @@ pub fn day_of_name(path: &Path) -> Option<chrono::NaiveDate> {
     names::day_of_parquet(path.file_name()?.to_str()?)
 }
 
-/// Expands directories to their `ops_atomic_*.parquet` files and checks everything.
+/// Files under `dir` down to `depth` levels, as `/`-separated relative paths. Temp and hidden
+/// entries are skipped. A missing directory has none.
+pub fn relative_files(dir: &Path, depth: usize) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let mut out = Vec::new();
+    let mut todo = vec![(dir.to_path_buf(), String::new(), 1)];
+    while let Some((path, rel, level)) = todo.pop() {
+        let entries = match std::fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("listing {}", path.display())),
+        };
+        for e in entries {
+            let e = e.with_context(|| format!("listing {}", path.display()))?;
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let child = format!("{rel}{name}");
+            let kind = e
+                .file_type()
+                .with_context(|| format!("reading {}", e.path().display()))?;
+            if kind.is_dir() {
+                if level < depth {
+                    todo.push((e.path(), format!("{child}/"), level + 1));
+                }
+            } else {
+                out.push(child);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Expands directories to their `ops_atomic_*.parquet` files (in the flat layout, or under the
+/// hive layout's `instance=`/`day=` directories) and checks everything.
 pub fn verify_paths(paths: &[PathBuf], max_bytes: u64) -> VerifyReport {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut found: Vec<PathBuf> = match std::fs::read_dir(p) {
-                Ok(rd) => rd
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|f| {
-                        f.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(names::looks_like_parquet)
-                    })
+            let mut found: Vec<PathBuf> = match relative_files(p, 3) {
+                Ok(rels) => rels
+                    .into_iter()
+                    .filter(|r| names::looks_like_parquet(r.rsplit('/').next().unwrap_or(r)))
+                    .map(|r| p.join(r))
                     .collect(),
                 Err(e) => {
-                    problems.push(format!("cannot list {}: {e}", p.display()));
+                    problems.push(format!("cannot list {}: {e:#}", p.display()));
                     continue;
                 }
             };

@@ -1,0 +1,318 @@
+//! Day files in an S3 bucket (or an S3-compatible store): parse `s3://bucket/prefix`, and list,
+//! download, upload and delete objects under the prefix through the `object_store` crate, on a
+//! small current-thread runtime used only here. An upload is one PUT, or above
+//! `MULTIPART_ABOVE` a multipart upload that is completed only once every part is written and
+//! aborted on any failure, so an object is always complete or absent.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart,
+};
+
+/// Files larger than this go up in parts; smaller ones (every default-sized day file) in one PUT.
+pub const MULTIPART_ABOVE: u64 = 16 * 1024 * 1024;
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Bounds on one request and on retrying it, so an unreachable endpoint fails the run in
+/// seconds rather than in the crate's default of minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+const MAX_RETRIES: usize = 2;
+const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The environment variables that carry AWS secrets: their values are scrubbed from every error.
+const SECRET_VARS: [&str; 2] = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
+/// `s3://bucket/prefix`, validated. Shown as given, minus a trailing slash: it holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketUrl {
+    pub bucket: String,
+    /// Without leading or trailing slashes; empty for the bucket's root.
+    pub prefix: String,
+}
+
+impl BucketUrl {
+    /// `Some` for an `s3://` URL (or an error saying what is wrong with it); `None` for a local
+    /// path. Other schemes are refused rather than taken for a directory named `gs:`.
+    pub fn parse(s: &str) -> Option<Result<BucketUrl, String>> {
+        let scheme_end = s.find("://")?;
+        let scheme = &s[..scheme_end];
+        if !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+        {
+            return None;
+        }
+        if !scheme.eq_ignore_ascii_case("s3") {
+            return Some(Err(format!(
+                "{scheme}:// is not supported: give a local directory or s3://bucket/prefix"
+            )));
+        }
+        let parsed = match url::Url::parse(s) {
+            Ok(u) => u,
+            Err(e) => return Some(Err(format!("not a valid s3:// URL: {e}"))),
+        };
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Some(Err(
+                "an s3:// URL must not carry credentials: they come from the AWS environment"
+                    .into(),
+            ));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Some(Err("an s3:// URL takes no query or fragment".into()));
+        }
+        // The bucket and prefix as typed: the URL parser lowercases hosts and folds `..`, and
+        // either would silently point at another place.
+        let rest = &s[scheme_end + 3..];
+        let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket = bucket.to_string();
+        let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+        if bucket.len() < 3 || bucket.len() > 63 || !bucket.chars().all(valid) {
+            return Some(Err(format!(
+                "{bucket:?} is not a bucket name (3-63 lowercase letters, digits, '-' or '.')"
+            )));
+        }
+        let prefix = path.trim_matches('/').to_string();
+        if prefix
+            .split('/')
+            .any(|p| p == "." || p == ".." || (p.is_empty() && !prefix.is_empty()))
+        {
+            return Some(Err(
+                "an s3:// prefix cannot hold empty, . or .. segments".into()
+            ));
+        }
+        Some(Ok(BucketUrl { bucket, prefix }))
+    }
+
+    /// The object key of `rel` (a `/`-separated path under the prefix).
+    fn key(&self, rel: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(rel)
+        } else {
+            ObjectPath::from(format!("{}/{rel}", self.prefix))
+        }
+    }
+
+    /// `s3://bucket/prefix/rel`, for reports.
+    pub fn show(&self, rel: &str) -> String {
+        let mut s = self.to_string();
+        if !rel.is_empty() {
+            s.push('/');
+            s.push_str(rel);
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for BucketUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// An open bucket prefix. Credentials, region and endpoint come from the AWS environment
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, ...), or the instance's role; never from the command line.
+pub struct Bucket {
+    url: BucketUrl,
+    store: Arc<AmazonS3>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Error text with the values of the AWS secret variables replaced by `***`.
+pub fn scrub(text: &str) -> String {
+    let mut out = text.to_string();
+    for var in SECRET_VARS {
+        if let Ok(secret) = std::env::var(var) {
+            if secret.len() >= 4 {
+                out = out.replace(&secret, "***");
+            }
+        }
+    }
+    out
+}
+
+fn scrubbed(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!(scrub(&e.to_string()))
+}
+
+impl Bucket {
+    pub fn open(url: &BucketUrl) -> Result<Bucket> {
+        // HTTPS through the rustls and ring already built for rediss://; set once per process
+        // (a second call finds it set, which is fine).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&url.bucket)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: MAX_RETRIES,
+                retry_timeout: RETRY_TIMEOUT,
+            })
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(CONNECT_TIMEOUT)
+                    .with_timeout(REQUEST_TIMEOUT),
+            );
+        // An S3-compatible store on plain HTTP (MinIO on a LAN, a test server) is allowed when
+        // its endpoint says so; AWS itself is always HTTPS.
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+            if endpoint.starts_with("http://") {
+                builder = builder.with_allow_http(true);
+            }
+        }
+        let store = builder
+            .build()
+            .map_err(scrubbed)
+            .with_context(|| format!("configuring {url} from the AWS environment"))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .enable_io()
+            .build()
+            .context("starting the runtime for object-store requests")?;
+        Ok(Bucket {
+            url: url.clone(),
+            store: Arc::new(store),
+            rt,
+        })
+    }
+
+    pub fn url(&self) -> &BucketUrl {
+        &self.url
+    }
+
+    /// Every object under the prefix, as (path relative to the prefix, size). Also proves the
+    /// bucket exists and the credentials can read it.
+    pub fn list(&self) -> Result<Vec<(String, u64)>> {
+        let prefix =
+            (!self.url.prefix.is_empty()).then(|| ObjectPath::from(self.url.prefix.as_str()));
+        let metas: Vec<object_store::ObjectMeta> = self
+            .rt
+            .block_on(self.store.list(prefix.as_ref()).try_collect())
+            .map_err(scrubbed)
+            .with_context(|| format!("listing {}", self.url))?;
+        let strip = if self.url.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.url.prefix)
+        };
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let key = m.location.to_string();
+                key.strip_prefix(&strip)
+                    .map(|rel| (rel.to_string(), m.size))
+            })
+            .collect())
+    }
+
+    /// Writes the object `rel` into `out`; `false` when there is no such object.
+    pub fn download(&self, rel: &str, out: &mut impl Write) -> Result<bool> {
+        let key = self.url.key(rel);
+        let got = self.rt.block_on(async {
+            match self.store.get(&key).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        match got
+            .map_err(scrubbed)
+            .with_context(|| format!("downloading {}", self.url.show(rel)))?
+        {
+            Some(bytes) => {
+                out.write_all(&bytes)
+                    .with_context(|| format!("saving {}", self.url.show(rel)))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Uploads the local file as `rel`: complete or not at all.
+    pub fn upload(&self, rel: &str, file: &Path) -> Result<()> {
+        let key = self.url.key(rel);
+        let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let store = Arc::clone(&self.store);
+        let result: Result<(), object_store::Error> = self.rt.block_on(async move {
+            if (data.len() as u64) <= MULTIPART_ABOVE {
+                store.put(&key, data.into()).await.map(|_| ())
+            } else {
+                let upload = store.put_multipart(&key).await?;
+                let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                for chunk in data.chunks(PART_SIZE) {
+                    if let Err(e) = parts.wait_for_capacity(2).await {
+                        let _ = parts.abort().await;
+                        return Err(e);
+                    }
+                    parts.write(chunk);
+                }
+                // `finish` completes the upload only after every part is in, and aborts it (so
+                // that no part is left behind, and billed) when any part or the completion
+                // fails.
+                parts.finish().await.map(|_| ())
+            }
+        });
+        result
+            .map_err(scrubbed)
+            .with_context(|| format!("uploading {}", self.url.show(rel)))
+    }
+
+    /// Deletes `rel` if it exists.
+    pub fn delete(&self, rel: &str) -> Result<()> {
+        let key = self.url.key(rel);
+        self.rt
+            .block_on(async {
+                match self.store.delete(&key).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .map_err(scrubbed)
+            .with_context(|| format!("deleting {}", self.url.show(rel)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_are_parsed_and_other_schemes_refused() {
+        let ok = |s: &str| BucketUrl::parse(s).unwrap().unwrap();
+        assert_eq!(
+            ok("s3://ops-data/analytics/ops/"),
+            BucketUrl {
+                bucket: "ops-data".into(),
+                prefix: "analytics/ops".into()
+            }
+        );
+        assert_eq!(ok("s3://ops-data").prefix, "");
+        assert_eq!(
+            ok("s3://ops-data/a").show("day=2025-10-30/x.parquet"),
+            "s3://ops-data/a/day=2025-10-30/x.parquet"
+        );
+        assert!(BucketUrl::parse("/tmp/out").is_none());
+        assert!(BucketUrl::parse("relative/dir").is_none());
+        for bad in [
+            "gs://b/p",
+            "s3://AB/p",
+            "s3://b/p",
+            "s3://key:secret@bucket/p",
+            "s3://bucket/p?x=1",
+            "s3://bucket/../p",
+        ] {
+            assert!(BucketUrl::parse(bad).unwrap().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! Day files in a bucket, against a real S3-compatible server: moto in server mode on
+//! 127.0.0.1 on a free port, with authentication on (its IAM checks every request's signature),
+//! stopped by its PID. Objects are read back with pyarrow's S3FileSystem and checked with boto3.
+//! Also the hive layout in a local directory, read by DuckDB as one partitioned table.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{exporter, python, run, Output};
+use serde_json::Value;
+
+const TZ: &str = "UTC";
+const DAYS: [&str; 2] = ["2025-10-29", "2025-10-30"];
+const BUCKET: &str = "ops-data";
+const SESSION_TOKEN: &str = "Tok3n-session/+=secret-value";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited at start: {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A moto S3 server of this test's own, with IAM authentication: one user whose key may do
+/// anything in S3, and the bucket. Stopped by its PID when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+    key_id: String,
+    secret: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let moto = python().with_file_name("moto_server");
+        let program = if moto.exists() {
+            moto
+        } else {
+            "moto_server".into()
+        };
+        let mut child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // The first three requests (the IAM set-up below) are let through; from then on
+            // every request must be signed with a key IAM knows.
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (bash .ci/run installs moto[server] into its venv)");
+        wait_for_port(port, &mut child, "moto_server");
+        let out = py(
+            port,
+            "",
+            "",
+            r#"
+iam = boto3.client('iam', endpoint_url=EP, region_name='us-east-1', aws_access_key_id='setup', aws_secret_access_key='setup')
+iam.create_user(UserName='exporter')
+k = iam.create_access_key(UserName='exporter')['AccessKey']
+iam.put_user_policy(UserName='exporter', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))
+print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
+"#,
+        );
+        let [key_id, secret]: [String; 2] = serde_json::from_str(out.trim()).unwrap();
+        let moto = Moto {
+            child,
+            port,
+            key_id,
+            secret,
+        };
+        moto.py(&format!("s3.create_bucket(Bucket='{BUCKET}')"));
+        moto
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs Python with `s3` (boto3) and `fs` (pyarrow) bound to this server and key.
+    fn py(&self, code: &str) -> String {
+        py(self.port, &self.key_id, &self.secret, code)
+    }
+
+    /// The exporter, with the AWS environment pointing at `endpoint` (this server by default).
+    fn exporter(&self, home: &Path, endpoint: &str) -> Command {
+        let mut cmd = exporter(home);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", &self.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint);
+        cmd
+    }
+
+    fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self.py(&format!(
+            r#"
+try:
+    print(s3.get_object(Bucket='{BUCKET}', Key='{key}')['Body'].read().hex())
+except s3.exceptions.NoSuchKey:
+    print('absent')
+"#
+        ));
+        let out = out.trim();
+        (out != "absent").then(|| {
+            (0..out.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&out[i..i + 2], 16).unwrap())
+                .collect()
+        })
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let out = self.py(&format!(
+            "print(json.dumps([o['Key'] for o in s3.list_objects_v2(Bucket='{BUCKET}').get('Contents', [])]))"
+        ));
+        serde_json::from_str(out.trim()).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn py(port: u16, key: &str, secret: &str, code: &str) -> String {
+    let prelude = format!(
+        r#"
+import json, boto3
+import pyarrow.fs
+EP = 'http://127.0.0.1:{port}'
+s3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1', aws_access_key_id='{key}', aws_secret_access_key='{secret}')
+fs = pyarrow.fs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http', access_key='{key}', secret_key='{secret}', region='us-east-1')
+"#
+    );
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(format!("{prelude}\n{code}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn simulate(home: &Path) {
+    for day in DAYS {
+        let out = run(exporter(home).args([
+            "simulate",
+            "--date",
+            day,
+            "--tz",
+            TZ,
+            "--hosts",
+            "mini,book",
+            "--bad",
+            "2",
+            "--sqlite",
+            "ops.db",
+        ]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+}
+
+fn export(cmd: &mut Command, day: &str, out_dir: &str, extra: &[&str]) -> Output {
+    run(cmd
+        .args([
+            "--date",
+            day,
+            "--tz",
+            TZ,
+            "--sqlite",
+            "ops.db",
+            "--out-dir",
+            out_dir,
+        ])
+        .args(["--summary-dir", "summaries"])
+        .args(extra))
+}
+
+/// Every text a run leaves for people to read: stdout, stderr and the summaries.
+fn texts(home: &Path, out: &Output) -> Vec<String> {
+    let mut all = vec![out.stdout.clone(), out.stderr.clone()];
+    if let Ok(rd) = std::fs::read_dir(home.join("summaries")) {
+        for e in rd.flatten() {
+            all.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    all
+}
+
+fn assert_no_secret(moto: &Moto, home: &Path, out: &Output) {
+    for text in texts(home, out) {
+        for secret in [moto.secret.as_str(), SESSION_TOKEN] {
+            assert!(!text.contains(secret), "a secret was printed: {text}");
+        }
+    }
+}
+
+#[test]
+fn export_to_a_bucket_in_hive_layout_reads_back_with_pyarrow_and_verifies() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    simulate(h);
+    let prefix = format!("s3://{BUCKET}/fleet");
+    for day in DAYS {
+        let out = export(
+            moto.exporter(h, &moto.endpoint()).args(["-vv", "--json"]),
+            day,
+            &prefix,
+            &["--layout", "hive", "--instance", "site-a"],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+        let key = format!(
+            "fleet/instance=site-a/day={day}/ops_atomic_{}.parquet",
+            day.replace('-', "")
+        );
+        assert_eq!(doc["parquet"], format!("s3://{BUCKET}/{key}"));
+        assert_no_secret(&moto, h, &out);
+    }
+    let keys = moto.keys();
+    assert_eq!(
+        keys,
+        vec![
+            "fleet/instance=site-a/day=2025-10-29/ops_atomic_20251029.parquet",
+            "fleet/instance=site-a/day=2025-10-29/ops_atomic_20251029.rejects.ndjson",
+            "fleet/instance=site-a/day=2025-10-30/ops_atomic_20251030.parquet",
+            "fleet/instance=site-a/day=2025-10-30/ops_atomic_20251030.rejects.ndjson",
+        ],
+        "the rejects go next to the day file; no summary, temp or lock object"
+    );
+    assert!(
+        !h.join("s3:").exists(),
+        "nothing was written to a local directory named s3:"
+    );
+
+    // An independent reader: pyarrow over S3, the schema, the rows and the footer.
+    let got = moto.py(&format!(
+        r#"
+import pyarrow.parquet as pq
+f = pq.ParquetFile('{BUCKET}/fleet/instance=site-a/day=2025-10-30/ops_atomic_20251030.parquet', filesystem=fs)
+t = f.read()
+kv = {{k.decode(): v.decode() for k, v in f.metadata.metadata.items()}}
+print(json.dumps({{'rows': t.num_rows, 'ts': str(t.schema.field('timestamp').type),
+  'hosts': sorted(set(t.column('host').to_pylist())), 'day': kv['ops_atomic.day'],
+  'instance': kv.get('ops_atomic.instance'), 'codec': f.metadata.row_group(0).column(0).compression}}))
+"#
+    ));
+    let got: Value = serde_json::from_str(got.trim()).unwrap();
+    assert_eq!(got["rows"], 576);
+    assert_eq!(got["ts"], "timestamp[ms, tz=UTC]");
+    assert_eq!(got["hosts"], serde_json::json!(["book", "mini"]));
+    assert_eq!(got["day"], "2025-10-30");
+    assert_eq!(got["instance"], "site-a");
+    assert_eq!(got["codec"], "SNAPPY");
+
+    // verify over the bucket prefix checks every day file there.
+    let out = run(moto
+        .exporter(h, &moto.endpoint())
+        .args(["verify", "--json", &prefix]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let files: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        vec![
+            format!(
+                "s3://{BUCKET}/fleet/instance=site-a/day=2025-10-29/ops_atomic_20251029.parquet"
+            ),
+            format!(
+                "s3://{BUCKET}/fleet/instance=site-a/day=2025-10-30/ops_atomic_20251030.parquet"
+            ),
+        ]
+    );
+    // A corrupt object fails verify.
+    moto.py(&format!(
+        "s3.put_object(Bucket='{BUCKET}', Key='fleet/instance=site-a/day=2025-10-28/ops_atomic_20251028.parquet', Body=b'PAR1 not really')"
+    ));
+    let out = run(moto.exporter(h, &moto.endpoint()).args(["verify", &prefix]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("Validation: FAILED"), "{}", out.stdout);
+}
+
+#[test]
+fn catch_up_lists_the_bucket_and_fills_only_the_missing_day() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    simulate(h);
+    let prefix = format!("s3://{BUCKET}/flat");
+    for day in DAYS {
+        let out = export(&mut moto.exporter(h, &moto.endpoint()), day, &prefix, &[]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let first = "flat/ops_atomic_20251029.parquet";
+    let second = "flat/ops_atomic_20251030.parquet";
+    let kept = moto.object(first).unwrap();
+    moto.py(&format!(
+        "s3.delete_object(Bucket='{BUCKET}', Key='{second}')"
+    ));
+    assert_eq!(moto.object(second), None);
+
+    let out = run(moto
+        .exporter(h, &moto.endpoint())
+        .args([
+            "--catch-up",
+            "--today",
+            "2025-10-31",
+            "--tz",
+            TZ,
+            "--sqlite",
+            "ops.db",
+        ])
+        .args(["--out-dir", &prefix, "--summary-dir", "summaries", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let days: Vec<&str> = doc["days"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .map(|d| d["day"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, vec!["2025-10-30"], "only the missing day is exported");
+    assert!(moto.object(second).is_some());
+    assert_eq!(
+        moto.object(first).unwrap(),
+        kept,
+        "the complete day is untouched"
+    );
+}
+
+#[test]
+fn bad_credentials_a_missing_bucket_or_no_server_fail_clearly_and_write_nothing() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    simulate(h);
+    let day = DAYS[0];
+    let unreachable = format!("http://127.0.0.1:{}", free_port());
+    let cases: Vec<(&str, Command, String, &str)> = vec![
+        (
+            "wrong secret",
+            {
+                let mut c = moto.exporter(h, &moto.endpoint());
+                c.env("AWS_SECRET_ACCESS_KEY", "Wr0ng-Secret-Key-123");
+                c
+            },
+            format!("s3://{BUCKET}/x"),
+            "SignatureDoesNotMatch",
+        ),
+        (
+            "missing bucket",
+            moto.exporter(h, &moto.endpoint()),
+            "s3://no-such-bucket/x".to_string(),
+            "NoSuchBucket",
+        ),
+        (
+            "unreachable endpoint",
+            {
+                // moto checks session tokens, so only where no server answers can one be
+                // given and looked for in the output.
+                let mut c = moto.exporter(h, &unreachable);
+                c.env("AWS_SESSION_TOKEN", SESSION_TOKEN);
+                c
+            },
+            format!("s3://{BUCKET}/x"),
+            "error sending request",
+        ),
+    ];
+    for (what, mut cmd, url, says) in cases {
+        let started = Instant::now();
+        let out = export(cmd.arg("-vv"), day, &url, &[]);
+        assert_eq!(out.code, 1, "{what}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{what}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&url),
+            "{what} names the destination: {}",
+            out.stderr
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} took {:?}",
+            started.elapsed()
+        );
+        assert_no_secret(&moto, h, &out);
+        assert!(
+            !out.stderr.contains("Wr0ng-Secret-Key-123"),
+            "{}",
+            out.stderr
+        );
+        let written: Vec<String> = std::fs::read_dir(h.join("summaries"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with(".parquet-exporter.lock"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(written.is_empty(), "{what} wrote {written:?}");
+    }
+    assert!(moto.keys().is_empty(), "nothing reached the bucket");
+}
+
+/// A TCP proxy in its own process in front of moto, which forwards everything until the
+/// exporter's upload of a `.parquet` object is under way, then stalls and says so in
+/// `marker`, so that the test can kill it mid-upload.
+const STALLING_PROXY: &str = r#"
+import socket, sys, threading, time
+listen, target, marker = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', listen)); srv.listen(16)
+def down(s, c):
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            c.sendall(d)
+    except OSError: pass
+def up(c, s):
+    buf = b''
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            start = len(buf); buf += d
+            at = buf.find(b'PUT /')
+            head_end = buf.find(b'\r\n\r\n', at) if at >= 0 else -1
+            if at >= 0 and head_end >= 0 and b'.parquet' in buf[at:buf.find(b'\r\n', at)]:
+                stop = head_end + 4 + 100
+                if stop > start:
+                    s.sendall(buf[start:stop])
+                open(marker, 'w').write('stalled')
+                while True: time.sleep(1)
+            s.sendall(d)
+    except OSError: pass
+while True:
+    c, _ = srv.accept()
+    s = socket.create_connection(('127.0.0.1', target))
+    threading.Thread(target=up, args=(c, s), daemon=True).start()
+    threading.Thread(target=down, args=(s, c), daemon=True).start()
+"#;
+
+#[test]
+fn the_endpoint_killed_mid_upload_leaves_the_previous_object_and_no_upload_behind() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    simulate(h);
+    let day = DAYS[1];
+    let url = format!("s3://{BUCKET}/flat");
+    let out = export(&mut moto.exporter(h, &moto.endpoint()), day, &url, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let key = "flat/ops_atomic_20251030.parquet";
+    let before = moto.object(key).unwrap();
+    let summary = h.join("summaries/parquet_export_summary_20251030.md");
+    let summary_before = std::fs::read(&summary).unwrap();
+
+    // More records for the day, so that a new file would differ from the one in the bucket.
+    let more = run(exporter(h).args([
+        "simulate", "--date", day, "--tz", TZ, "--hosts", "third", "--sqlite", "ops.db",
+    ]));
+    assert_eq!(more.code, 0, "{}", more.stderr);
+
+    let port = free_port();
+    let marker: PathBuf = h.join("stalled");
+    let mut proxy = Command::new(python())
+        .args([
+            "-c",
+            STALLING_PROXY,
+            &port.to_string(),
+            &moto.port.to_string(),
+        ])
+        .arg(&marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut proxy, "the proxy");
+    let mut cmd = moto.exporter(h, &format!("http://127.0.0.1:{port}"));
+    cmd.args([
+        "--date",
+        day,
+        "--tz",
+        TZ,
+        "--sqlite",
+        "ops.db",
+        "--out-dir",
+        &url,
+    ])
+    .args(["--summary-dir", "summaries"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let run_ = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The endpoint dies with the upload half sent.
+    proxy.kill().unwrap();
+    proxy.wait().unwrap();
+    let out = run_.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("uploading s3://ops-data/flat/ops_atomic_20251030.parquet"),
+        "{stderr}"
+    );
+
+    assert_eq!(
+        moto.object(key).unwrap(),
+        before,
+        "the previous object is intact"
+    );
+    let pending = moto.py(&format!(
+        "print(len(s3.list_multipart_uploads(Bucket='{BUCKET}').get('Uploads', [])))"
+    ));
+    assert_eq!(pending.trim(), "0", "no multipart upload is left pending");
+    assert_eq!(
+        std::fs::read(&summary).unwrap(),
+        summary_before,
+        "the failed run published no summary"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(h.join("summaries"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_local_hive_layout_reads_as_one_partitioned_table_in_duckdb() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    simulate(h);
+    for day in DAYS {
+        for extra in [
+            &["--layout", "hive"][..],
+            &["--layout", "hive", "--instance", "b"][..],
+        ] {
+            let out = export(&mut exporter(h), day, "hive", extra);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+        }
+    }
+    assert!(h
+        .join("hive/day=2025-10-30/ops_atomic_20251030.parquet")
+        .exists());
+    assert!(h
+        .join("hive/instance=b/day=2025-10-30/ops_atomic_20251030.parquet")
+        .exists());
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(
+            r#"
+import duckdb, json, sys
+d = sys.argv[1]
+one = duckdb.sql(f"SELECT day, count(*) AS n FROM read_parquet('{d}/day=*/*.parquet', hive_partitioning = true) GROUP BY day ORDER BY day").fetchall()
+types = {r[0]: r[1] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{d}/day=*/*.parquet', hive_partitioning = true)").fetchall()}
+inst = duckdb.sql(f"SELECT instance, count(*) FROM read_parquet('{d}/instance=*/day=*/*.parquet', hive_partitioning = true) GROUP BY ALL").fetchall()
+print(json.dumps({'days': [[str(a), b] for a, b in one], 'day_type': types['day'], 'ts_type': types['timestamp'], 'instances': inst}))
+"#,
+        )
+        .arg(h.join("hive"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        got["days"],
+        serde_json::json!([["2025-10-29", 576], ["2025-10-30", 576]])
+    );
+    assert_eq!(got["day_type"], "DATE");
+    assert_eq!(got["ts_type"], "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(got["instances"], serde_json::json!([["b", 1152]]));
+
+    // verify and catch-up understand the hive directories too.
+    let out = run(exporter(h).args(["verify", "hive"]));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches("  Validation: OK").count(),
+        4,
+        "{}",
+        out.stdout
+    );
+    std::fs::remove_file(h.join("hive/day=2025-10-30/ops_atomic_20251030.parquet")).unwrap();
+    let out = run(exporter(h)
+        .args([
+            "--catch-up",
+            "--today",
+            "2025-10-31",
+            "--tz",
+            TZ,
+            "--sqlite",
+            "ops.db",
+        ])
+        .args([
+            "--out-dir",
+            "hive",
+            "--summary-dir",
+            "summaries",
+            "--layout",
+            "hive",
+            "--json",
+        ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["days"].as_array().unwrap().len(), 1, "{doc}");
+    assert!(h
+        .join("hive/day=2025-10-29/ops_atomic_20251029.parquet")
+        .exists());
+}
