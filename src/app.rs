@@ -404,16 +404,42 @@ fn lock_and_clean(
     // run that was killed. A summary dir belongs to one out dir (two out dirs sharing it would
     // overwrite each other's summaries), so its temp files are this lock's to clean too.
     let ours = |n: &str| names::is_out_dir_output(n) || names::is_summary(n);
-    let mut dirs = vec![out_dir];
+    let mut dirs = vec![out_dir.to_path_buf()];
     if summary_dir != out_dir {
-        dirs.push(summary_dir);
+        dirs.push(summary_dir.to_path_buf());
     }
-    for dir in dirs {
+    // The hive layout's partition directories hold day files (and their temps) too.
+    dirs.extend(partition_dirs(out_dir));
+    for dir in &dirs {
         for name in atomic::remove_stale_temps(dir, ours)? {
             tracing::info!(file = %name, "removed a temp file left by an interrupted run");
         }
     }
     Ok(lock)
+}
+
+/// `day=*` and `instance=*/day=*` directories under `out_dir` (the hive layout).
+fn partition_dirs(out_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let subdirs = |dir: &std::path::Path, prefix: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter(|e| {
+                        e.file_name()
+                            .to_str()
+                            .is_some_and(|n| n.starts_with(prefix))
+                    })
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut dirs = subdirs(out_dir, "day=");
+    for instance in subdirs(out_dir, "instance=") {
+        dirs.extend(subdirs(&instance, "day="));
+    }
+    dirs
 }
 
 fn run_history(

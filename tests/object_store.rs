@@ -621,6 +621,9 @@ print(json.dumps({'days': [[str(a), b] for a, b in one], 'day_type': types['day'
         out.stdout
     );
     std::fs::remove_file(h.join("hive/day=2025-10-30/ops_atomic_20251030.parquet")).unwrap();
+    // A killed run's temp file in a partition directory is cleaned by the next run.
+    let stale = h.join("hive/day=2025-10-29/.ops_atomic_20251029.parquet.x1y2z3.tmp");
+    std::fs::write(&stale, b"half a file").unwrap();
     let out = run(exporter(h)
         .args([
             "--catch-up",
@@ -643,7 +646,13 @@ print(json.dumps({'days': [[str(a), b] for a, b in one], 'day_type': types['day'
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["days"].as_array().unwrap().len(), 1, "{doc}");
-    assert!(h
-        .join("hive/day=2025-10-29/ops_atomic_20251029.parquet")
-        .exists());
+    assert!(
+        h.join("hive/day=2025-10-30/ops_atomic_20251030.parquet")
+            .exists(),
+        "catch-up exported the missing day again"
+    );
+    assert!(
+        !stale.exists(),
+        "the stale temp file in day=2025-10-29/ is gone"
+    );
 }
