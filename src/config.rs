@@ -634,6 +634,55 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_out_dir_and_the_layout_come_from_the_config_file() {
+        let (_d, cfg) = file_with(
+            "sqlite = \"/a.db\"\nout_dir = \"s3://ops-data/fleet\"\nlayout = \"hive\"\ninstance = \"site-b\"\n",
+        );
+        let mut a = args();
+        a.out_dir = None;
+        let c = Config::resolve(&a, Some(&cfg)).unwrap();
+        assert_eq!(
+            c.out,
+            OutDir::Bucket(BucketUrl {
+                bucket: "ops-data".into(),
+                prefix: "fleet".into()
+            })
+        );
+        assert_eq!(
+            c.show_day_file(),
+            "s3://ops-data/fleet/instance=site-b/day=2025-10-30/ops_atomic_20251030.parquet"
+        );
+        // Staged beside the summaries (where the lock is), never in a directory named "s3:".
+        assert_eq!(c.out_dir, PathBuf::from("/s"));
+        assert_eq!(
+            c.parquet_path(),
+            PathBuf::from("/s/ops_atomic_20251030.parquet")
+        );
+        // The flag beats the file.
+        a.layout = Some(LayoutKind::Flat);
+        a.instance = Some("x".into());
+        let c = Config::resolve(&a, Some(&cfg)).unwrap();
+        assert_eq!(
+            c.show_day_file(),
+            "s3://ops-data/fleet/ops_atomic_20251030.x.parquet"
+        );
+        for bad in ["a b", "../x", ""] {
+            a.instance = Some(bad.into());
+            assert!(
+                is_usage(&Config::resolve(&a, Some(&cfg)).unwrap_err()),
+                "{bad:?}"
+            );
+        }
+        a.instance = None;
+        a.out_dir = Some("gs://bucket/x".into());
+        let e = Config::resolve(&a, Some(&cfg)).unwrap_err();
+        assert!(
+            is_usage(&e) && e.to_string().contains("gs:// is not supported"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn password_on_the_command_line_is_refused() {
         let mut a = args();
         a.redis_url = Some("redis://:hunter2@localhost".into());

@@ -174,6 +174,8 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             text_bound(day.start_ms() - widen),
             text_bound(day.end_ms() + widen),
         ])?;
+        // One record reused for every row: its field vector and locator keep their buffers.
+        let mut raw = RawRecord::new(Source::Sqlite, String::new());
         while let Some(row) = rows.next()? {
             let filed = match row.get_ref(TS_COLUMN)? {
                 // Where a text `ts` belongs when it cannot be read: its leading date. The
@@ -189,7 +191,12 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
                 _ => Filed::Selected,
             };
             let rowid: i64 = row.get(0)?;
-            let mut raw = RawRecord::new(Source::Sqlite, format!("rowid {rowid}"));
+            raw.locator.clear();
+            {
+                use std::fmt::Write;
+                let _ = write!(raw.locator, "rowid {rowid}");
+            }
+            raw.fields.clear();
             for &(i, field) in &wanted {
                 raw.fields.insert(field, raw_value(row.get_ref(i)?));
             }
