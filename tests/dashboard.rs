@@ -69,33 +69,11 @@ fn interpolate(sql: &str, dir: &Path) -> String {
 
 /// Three days, two hosts, a few malformed records each day, exported into `home/out`.
 fn export_days(home: &Path) -> std::path::PathBuf {
+    common::archive_of(home, "UTC", &DAYS, "mini,book", 3);
     for day in DAYS {
-        let sim = run(exporter(home).args([
-            "simulate",
-            "--date",
-            day,
-            "--tz",
-            "UTC",
-            "--hosts",
-            "mini,book",
-            "--bad",
-            "3",
-            "--sqlite",
-            "ops.db",
-        ]));
-        assert_eq!(sim.code, 0, "{}", sim.stderr);
-        let out = run(exporter(home).args([
-            "--date",
-            day,
-            "--tz",
-            "UTC",
-            "--sqlite",
-            "ops.db",
-            "--out-dir",
-            "out",
-            "--summary-dir",
-            "out",
-        ]));
+        let out = run(exporter(home)
+            .args(["--date", day, "--tz", "UTC", "--sqlite", "ops.db"])
+            .args(["--out-dir", "out", "--summary-dir", "out"]));
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
     home.join("out")

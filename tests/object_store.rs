@@ -169,22 +169,7 @@ fs = pyarrow.fs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http'
 }
 
 fn simulate(home: &Path) {
-    for day in DAYS {
-        let out = run(exporter(home).args([
-            "simulate",
-            "--date",
-            day,
-            "--tz",
-            TZ,
-            "--hosts",
-            "mini,book",
-            "--bad",
-            "2",
-            "--sqlite",
-            "ops.db",
-        ]));
-        assert_eq!(out.code, 0, "{}", out.stderr);
-    }
+    common::archive_of(home, TZ, &DAYS, "mini,book", 2);
 }
 
 fn export(cmd: &mut Command, day: &str, out_dir: &str, extra: &[&str]) -> Output {

@@ -22,19 +22,14 @@ fn yesterday() -> chrono::NaiveDate {
 }
 
 /// The last 8 days, ending yesterday (UTC), simulated into `ops.db` and exported by one
-/// backfill through the wrapper, which writes the log; then a live beat a minute old.
+/// backfill; then a scheduled run through the wrapper (which writes the log) and a live beat a
+/// minute old.
 fn deployment(home: &Path) {
     let last = yesterday();
     let first = last - Days::new(7);
-    let mut d = first;
-    while d <= last {
-        let sim = run(exporter(home)
-            .args(["simulate", "--tz", "UTC", "--sqlite", "ops.db"])
-            .arg("--date")
-            .arg(d.to_string()));
-        assert_eq!(sim.code, 0, "{}", sim.stderr);
-        d = d.succ_opt().unwrap();
-    }
+    let dates: Vec<String> = first.iter_days().take(8).map(|d| d.to_string()).collect();
+    let dates: Vec<&str> = dates.iter().map(String::as_str).collect();
+    common::archive(home, "UTC", &dates);
     let bin = assert_cmd::cargo::cargo_bin("parquet-exporter");
     let export = run(exporter(home)
         .env("PARQUET_EXPORTER_BIN", &bin)

@@ -187,9 +187,16 @@ pub fn python() -> PathBuf {
 
 /// A SQLite archive `ops.db` in `home` with a simulated day (288 beats) for each date in `tz`.
 pub fn archive(home: &Path, tz: &str, dates: &[&str]) -> PathBuf {
+    archive_of(home, tz, dates, "ops-mini", 0)
+}
+
+/// The same for the comma-separated `hosts` (288 beats each a day), with `bad` malformed
+/// records a day.
+pub fn archive_of(home: &Path, tz: &str, dates: &[&str], hosts: &str, bad: usize) -> PathBuf {
     for d in dates {
-        let out =
-            run(exporter(home).args(["simulate", "--date", d, "--tz", tz, "--sqlite", "ops.db"]));
+        let out = run(exporter(home)
+            .args(["simulate", "--date", d, "--tz", tz, "--sqlite", "ops.db"])
+            .args(["--hosts", hosts, "--bad", &bad.to_string()]));
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
     home.join("ops.db")
