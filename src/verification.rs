@@ -290,12 +290,10 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         Schedule::None(vec![plist, timer])
     };
 
-    let has_day_file = std::fs::read_dir(&cfg.out_dir).is_ok_and(|rd| {
-        rd.filter_map(Result::ok).any(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(names::looks_like_parquet)
-        })
+    // Flat or hive layout: day files at the top or in partition directories.
+    let has_day_file = verify::relative_files(&cfg.out_dir, 3).is_ok_and(|rels| {
+        rels.iter()
+            .any(|r| names::looks_like_parquet(r.rsplit('/').next().unwrap_or(r)))
     });
     let files = has_day_file
         .then(|| verify::verify_paths(std::slice::from_ref(&cfg.out_dir), cfg.max_bytes));

@@ -384,3 +384,33 @@ fn nothing_exported_yet_is_pending() {
         assert!(why.contains(part), "{part}: {why}");
     }
 }
+
+#[test]
+fn day_files_in_the_hive_layout_are_found_and_measured() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (first, last) = (yesterday() - Days::new(2), yesterday());
+    let dates: Vec<String> = first.iter_days().take(3).map(|d| d.to_string()).collect();
+    let dates: Vec<&str> = dates.iter().map(String::as_str).collect();
+    common::archive(h, "UTC", &dates);
+    let out = run(exporter(h)
+        .args(["--tz", "UTC", "--sqlite", "ops.db", "--layout", "hive"])
+        .arg("--from")
+        .arg(first.to_string())
+        .arg("--to")
+        .arg(last.to_string()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(mark(&r.doc, "deployment", "Day files"), "ok", "{}", r.doc);
+    let frequency = r.doc["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "Export frequency")
+        .unwrap();
+    assert_eq!(
+        frequency["actual"],
+        format!("3 of 3 days from {first} to {last} have a file")
+    );
+    assert_eq!(frequency["mark"], "ok");
+}
