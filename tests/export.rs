@@ -849,3 +849,113 @@ fn the_summary_links_a_timeline_picture_that_a_real_renderer_draws() {
     assert!(svg.exists());
     common::render_svg(&svg, &h.join("timeline.png"));
 }
+
+/// The plain TCP path (its own reply decoder, AUTH with an ACL user, SELECT of a database)
+/// reads exactly what the unix-socket path reads.
+#[test]
+fn tcp_with_an_acl_user_and_a_database_reads_what_the_socket_reads() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pw = "Upw&x/9";
+    let redis = Redis::start_with(&[
+        "--port",
+        &port.to_string(),
+        "--user",
+        "exporter",
+        "on",
+        &format!(">{pw}"),
+        "~*",
+        "&*",
+        "+@all",
+    ]);
+    let tcp = format!("redis://exporter:Upw%26x%2F9@127.0.0.1:{port}/2");
+    let mut files = Vec::new();
+    for (name, url) in [("socket", redis.url()), ("tcp", tcp.clone())] {
+        let sim = run(exporter(h)
+            .args([
+                "simulate", "--date", DAY, "--tz", TZ, "--hosts", "a,b", "--bad", "3",
+            ])
+            .env("PARQUET_EXPORTER_REDIS_URL", &url));
+        assert_eq!(sim.code, 0, "{name}: {}", sim.stderr);
+        let out = run(exporter(h)
+            .args([
+                "--date",
+                DAY,
+                "--tz",
+                TZ,
+                "--json",
+                "--redis-page-size",
+                "100",
+            ])
+            .args(["--out-dir", name, "--summary-dir", name])
+            .env("PARQUET_EXPORTER_REDIS_URL", &url));
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["rows"], 576, "{name}");
+        assert_eq!(report["rejected"], 3, "{name}");
+        files.push((
+            std::fs::read(h.join(name).join("ops_atomic_20251030.parquet")).unwrap(),
+            std::fs::read(h.join(name).join("ops_atomic_20251030.rejects.ndjson")).unwrap(),
+        ));
+    }
+    assert!(
+        files[0] == files[1],
+        "TCP and the socket read different days"
+    );
+    // The day went to database 2 over TCP, not to database 0.
+    let mut c = redis.conn();
+    let len: usize = redis::cmd("XLEN").arg(STREAM).query(&mut c).unwrap();
+    assert_eq!(len, 576 + 3, "database 0 holds only the socket's copy");
+    // One more beat in database 0 only: the TCP read (database 2) must not see it.
+    let at = END - 60_000; // after the simulated day's last beat, so XADD takes the ID
+    Redis::xadd(
+        &mut c,
+        STREAM,
+        &format!("{at}-0"),
+        &[
+            ("timestamp", &at.to_string()),
+            ("status", "ok"),
+            ("host", "db0-only"),
+        ],
+    );
+    for (name, url, rows) in [("tcp2", tcp.as_str(), 576), ("socket2", &redis.url(), 577)] {
+        let out = run(exporter(h)
+            .args(["--date", DAY, "--tz", TZ, "--json"])
+            .args(["--out-dir", name, "--summary-dir", name])
+            .env("PARQUET_EXPORTER_REDIS_URL", url));
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["rows"], rows, "{name}");
+    }
+
+    // A wrong password over TCP: the source is unavailable (a partial run), and unseen.
+    let out = run(exporter(h)
+        .args([
+            "--date",
+            DAY,
+            "--tz",
+            TZ,
+            "--out-dir",
+            "bad",
+            "--summary-dir",
+            "bad",
+        ])
+        .env(
+            "PARQUET_EXPORTER_REDIS_URL",
+            format!("redis://exporter:Wr0ngPw@127.0.0.1:{port}/2"),
+        )
+        .arg("--sqlite")
+        .arg(h.join("none.db")));
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("WRONGPASS") || out.stderr.contains("invalid"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("Wr0ngPw") && !out.stdout.contains("Wr0ngPw"));
+}

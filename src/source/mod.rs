@@ -2,6 +2,7 @@
 //! or another day's) as they arrive, so only normalized records are kept.
 
 pub mod redis;
+mod resp;
 pub mod sqlite;
 
 use serde::Serialize;

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use redis::{Client, Connection, IntoConnectionInfo, Value};
+use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo, Value};
 
+use super::resp::{Entry, Plain, ServerError};
 use super::{Collector, SourceError};
 use crate::day::Day;
 use crate::record::{Filed, RawRecord, RawValue, RejectReason, Source};
@@ -195,6 +196,100 @@ pub fn read(
     })
 }
 
+/// What the page loop needs of a connection: send an encoded command, and read a reply as a
+/// stream type or as a page of entries. Errors say whether the source is unavailable (I/O, an
+/// error reply) or not what the contract describes (a malformed reply).
+trait StreamConnection {
+    fn send(&mut self, packed: &[u8]) -> Result<(), SourceError>;
+    fn key_type(&mut self, key: &str) -> Result<String, SourceError>;
+    fn entries(&mut self) -> Result<Vec<Entry>, SourceError>;
+}
+
+impl StreamConnection for Connection {
+    fn send(&mut self, packed: &[u8]) -> Result<(), SourceError> {
+        self.send_packed_command(packed)
+            .context("sending a command")
+            .map_err(SourceError::Unavailable)
+    }
+
+    fn key_type(&mut self, key: &str) -> Result<String, SourceError> {
+        redis::cmd("TYPE")
+            .arg(key)
+            .query(self)
+            .with_context(|| format!("asking Redis for the type of {key}"))
+            .map_err(SourceError::Unavailable)
+    }
+
+    fn entries(&mut self) -> Result<Vec<Entry>, SourceError> {
+        let reply = self
+            .recv_response()
+            .and_then(Value::extract_error)
+            .map_err(|e| SourceError::Unavailable(e.into()))?;
+        parse_entries(reply).map_err(SourceError::Invalid)
+    }
+}
+
+impl StreamConnection for Plain {
+    fn send(&mut self, packed: &[u8]) -> Result<(), SourceError> {
+        Plain::send(self, packed)
+            .context("sending a command")
+            .map_err(SourceError::Unavailable)
+    }
+
+    fn key_type(&mut self, key: &str) -> Result<String, SourceError> {
+        self.simple(&redis::cmd("TYPE").arg(key).get_packed_command())
+            .with_context(|| format!("asking Redis for the type of {key}"))
+            .map_err(SourceError::Unavailable)
+    }
+
+    fn entries(&mut self) -> Result<Vec<Entry>, SourceError> {
+        Plain::entries(self).map_err(|e| {
+            let unavailable = e.downcast_ref::<std::io::Error>().is_some()
+                || e.downcast_ref::<ServerError>().is_some();
+            if unavailable {
+                SourceError::Unavailable(e)
+            } else {
+                SourceError::Invalid(e)
+            }
+        })
+    }
+}
+
+/// A plain TCP or unix-socket connection with its own reply decoder, authenticated and on the
+/// URL's database; `None` for TLS, which the redis crate handles.
+fn connect_plain(target: &Target) -> Result<Option<Plain>> {
+    let info = target
+        .url
+        .as_str()
+        .into_connection_info()
+        .with_context(|| format!("parsing Redis URL {}", redact(&target.url)))?;
+    let where_ = || format!("connecting to Redis at {}", redact(&target.url));
+    let mut conn = match info.addr() {
+        ConnectionAddr::Tcp(host, port) => Plain::tcp(host, *port, TIMEOUT).with_context(where_)?,
+        ConnectionAddr::Unix(path) => Plain::unix(path, TIMEOUT).with_context(where_)?,
+        _ => return Ok(None),
+    };
+    let settings = info.redis_settings();
+    let password = settings
+        .password()
+        .map(str::to_string)
+        .or_else(|| target.password.clone());
+    if let Some(pw) = password {
+        let mut auth = redis::cmd("AUTH");
+        if let Some(user) = settings.username() {
+            auth.arg(user);
+        }
+        conn.ok(&auth.arg(pw).get_packed_command())
+            .context("authenticating")
+            .with_context(where_)?;
+    }
+    if settings.db() != 0 {
+        conn.ok(&redis::cmd("SELECT").arg(settings.db()).get_packed_command())
+            .with_context(|| format!("selecting database {}", settings.db()))?;
+    }
+    Ok(Some(conn))
+}
+
 fn read_stream(
     target: &Target,
     key: &str,
@@ -203,12 +298,24 @@ fn read_stream(
     page: usize,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
-    let mut conn = connect(target).map_err(SourceError::Unavailable)?;
-    let kind: String = redis::cmd("TYPE")
-        .arg(key)
-        .query(&mut conn)
-        .with_context(|| format!("asking Redis for the type of {key}"))
-        .map_err(SourceError::Unavailable)?;
+    match connect_plain(target).map_err(SourceError::Unavailable)? {
+        Some(mut plain) => read_pages(&mut plain, key, day, margin, page, sink),
+        None => {
+            let mut conn = connect(target).map_err(SourceError::Unavailable)?;
+            read_pages(&mut conn, key, day, margin, page, sink)
+        }
+    }
+}
+
+fn read_pages(
+    conn: &mut impl StreamConnection,
+    key: &str,
+    day: &Day,
+    margin: Duration,
+    page: usize,
+    sink: &mut Collector,
+) -> Result<(), SourceError> {
+    let kind = conn.key_type(key)?;
     match kind.as_str() {
         "stream" => {}
         "none" => {
@@ -236,28 +343,25 @@ fn read_stream(
             .arg(page)
             .get_packed_command()
     };
-    let send = |conn: &mut Connection, start: &str| {
-        conn.send_packed_command(&xrange(start))
-            .with_context(|| format!("XRANGE {key} {start} {end}"))
-            .map_err(SourceError::Unavailable)
+    let context = |start: &str, e: SourceError| {
+        let what = format!("XRANGE {key} {start} {end}");
+        match e {
+            SourceError::Unavailable(e) => SourceError::Unavailable(e.context(what)),
+            SourceError::Invalid(e) => {
+                SourceError::Invalid(e.context(format!("reading the reply to {what}")))
+            }
+        }
     };
     // One page in flight ahead of the one being classified: Redis serves the next page while
     // this one is normalized. Never more, so a huge day cannot pile up replies in Redis.
-    send(&mut conn, &start)?;
+    conn.send(&xrange(&start)).map_err(|e| context(&start, e))?;
     loop {
-        let reply = conn
-            .recv_response()
-            .and_then(Value::extract_error)
-            .with_context(|| format!("XRANGE {key} {start} {end}"))
-            .map_err(SourceError::Unavailable)?;
-        let entries = parse_entries(reply)
-            .with_context(|| format!("reading the reply to XRANGE {key}"))
-            .map_err(SourceError::Invalid)?;
+        let entries = conn.entries().map_err(|e| context(&start, e))?;
         let more = entries.len() == page;
         if more {
             let last_id = &entries.last().expect("a full page").0;
             start = format!("({last_id}");
-            send(&mut conn, &start)?;
+            conn.send(&xrange(&start)).map_err(|e| context(&start, e))?;
         }
         for (id, fields) in entries {
             let filed = match id_ms(&id) {
@@ -307,8 +411,6 @@ pub fn ping_newest_ms(target: &Target, key: &str) -> Result<Option<i64>> {
 fn id_ms(id: &str) -> Option<i64> {
     id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()
 }
-
-type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
 
 fn bytes(v: Value) -> Result<Vec<u8>> {
     match v {
