@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo, Value};
+use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
 use super::resp::{Entry, Plain, ServerError};
 use super::{Collector, SourceError};
@@ -144,7 +144,9 @@ impl Target {
     }
 }
 
-pub fn connect(target: &Target) -> Result<Connection> {
+/// The target's URL parsed as redis-rs parses it, with the password from the environment when
+/// the URL has none.
+fn connection_info(target: &Target) -> Result<ConnectionInfo> {
     let mut info = target
         .url
         .as_str()
@@ -156,6 +158,15 @@ pub fn connect(target: &Target) -> Result<Connection> {
             info = info.set_redis_settings(settings);
         }
     }
+    Ok(info)
+}
+
+pub fn connect(target: &Target) -> Result<Connection> {
+    client_connection(target, connection_info(target)?)
+}
+
+/// A connection through the redis crate (any URL, TLS included).
+fn client_connection(target: &Target, info: ConnectionInfo) -> Result<Connection> {
     let client = match &target.ca_file {
         None => Client::open(info),
         Some(ca) => {
@@ -257,12 +268,7 @@ impl StreamConnection for Plain {
 
 /// A plain TCP or unix-socket connection with its own reply decoder, authenticated and on the
 /// URL's database; `None` for TLS, which the redis crate handles.
-fn connect_plain(target: &Target) -> Result<Option<Plain>> {
-    let info = target
-        .url
-        .as_str()
-        .into_connection_info()
-        .with_context(|| format!("parsing Redis URL {}", redact(&target.url)))?;
+fn connect_plain(target: &Target, info: &ConnectionInfo) -> Result<Option<Plain>> {
     let where_ = || format!("connecting to Redis at {}", redact(&target.url));
     let mut conn = match info.addr() {
         ConnectionAddr::Tcp(host, port) => Plain::tcp(host, *port, TIMEOUT).with_context(where_)?,
@@ -270,11 +276,7 @@ fn connect_plain(target: &Target) -> Result<Option<Plain>> {
         _ => return Ok(None),
     };
     let settings = info.redis_settings();
-    let password = settings
-        .password()
-        .map(str::to_string)
-        .or_else(|| target.password.clone());
-    if let Some(pw) = password {
+    if let Some(pw) = settings.password() {
         let mut auth = redis::cmd("AUTH");
         if let Some(user) = settings.username() {
             auth.arg(user);
@@ -298,10 +300,11 @@ fn read_stream(
     page: usize,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
-    match connect_plain(target).map_err(SourceError::Unavailable)? {
+    let info = connection_info(target).map_err(SourceError::Unavailable)?;
+    match connect_plain(target, &info).map_err(SourceError::Unavailable)? {
         Some(mut plain) => read_pages(&mut plain, key, day, margin, page, sink),
         None => {
-            let mut conn = connect(target).map_err(SourceError::Unavailable)?;
+            let mut conn = client_connection(target, info).map_err(SourceError::Unavailable)?;
             read_pages(&mut conn, key, day, margin, page, sink)
         }
     }
