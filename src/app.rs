@@ -160,26 +160,17 @@ fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
             Some(Err(why)) => return Err(UsageError(format!("{}: {why}", p.display())).into()),
             Some(Ok(url)) => {
                 let bucket = crate::store::Bucket::open(&url)?;
-                let dir = scratch.path().join(i.to_string());
-                let mut any = false;
-                for (rel, _) in bucket.list()? {
-                    let name = rel.rsplit('/').next().unwrap_or(&rel);
-                    if !names::looks_like_parquet(name) || rel.split('/').any(|c| c == "..") {
-                        continue;
-                    }
-                    let local = dir.join(&rel);
-                    std::fs::create_dir_all(local.parent().unwrap_or(&dir))?;
-                    let mut f = std::fs::File::create(&local)
-                        .with_context(|| format!("creating {}", local.display()))?;
-                    bucket.download(&rel, &mut f)?;
-                    shown.push((local.clone(), url.show(&rel)));
-                    paths.push(local);
-                    any = true;
-                }
-                if !any {
+                let copies = bucket.download_all(&scratch.path().join(i.to_string()), |rel| {
+                    names::looks_like_parquet(rel.rsplit('/').next().unwrap_or(rel))
+                })?;
+                if copies.is_empty() {
                     return Err(anyhow::anyhow!(
                         "no ops_atomic_*.parquet object under {url}"
                     ));
+                }
+                for (local, rel) in copies {
+                    shown.push((local.clone(), url.show(&rel)));
+                    paths.push(local);
                 }
             }
         }

@@ -255,14 +255,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
                 better_existing_object(b, &day_rel, &parquet_path, report.rows, cfg.max_bytes)?
             }
         },
-        // Reading the bucket now, before anything is written, turns wrong credentials or a
-        // missing bucket into a clear error up front.
-        _ => {
-            if let Some(b) = &bucket {
-                b.list().map(|_| ())?;
-            }
-            None
-        }
+        _ => None,
     };
     let mut staged = Vec::new();
     match kept {
@@ -372,8 +365,12 @@ fn better_existing_object(
     rows: u64,
     max_bytes: Option<u64>,
 ) -> Result<Option<FileCheck>> {
-    let copy = atomic::stage(staging, |w| bucket.download(rel, w).map(|_| ()))?;
-    if std::fs::metadata(copy.path()).map(|m| m.len()).unwrap_or(0) == 0 {
+    let mut found = false;
+    let copy = atomic::stage(staging, |w| {
+        found = bucket.download(rel, w)?;
+        Ok(())
+    })?;
+    if !found {
         return Ok(None);
     }
     let mut check = verify::check_file(copy.path(), max_bytes);

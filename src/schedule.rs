@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 
 use std::collections::BTreeMap;
 
-use crate::names::{self, Layout};
+use crate::names::Layout;
 use crate::store::Bucket;
 use crate::verify;
 
@@ -42,14 +42,10 @@ pub fn day_files(out_dir: &Path, layout: &Layout) -> Result<BTreeMap<NaiveDate, 
 pub fn bucket_day_files(bucket: &Bucket, layout: &Layout) -> Result<BTreeMap<NaiveDate, DayFile>> {
     let scratch = tempfile::tempdir().context("creating a temp dir for footers")?;
     let mut days = BTreeMap::new();
-    for (rel, _) in bucket.list()? {
-        let Some(day) = layout.day_of(&rel) else {
-            continue;
-        };
-        let copy = scratch.path().join(names::parquet(day));
-        let mut f = File::create(&copy).with_context(|| format!("creating {}", copy.display()))?;
-        bucket.download(&rel, &mut f)?;
-        days.insert(day, judge(&copy));
+    for (copy, rel) in bucket.download_all(scratch.path(), |rel| layout.day_of(rel).is_some())? {
+        if let Some(day) = layout.day_of(&rel) {
+            days.insert(day, judge(&copy));
+        }
     }
     Ok(days)
 }

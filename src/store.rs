@@ -239,6 +239,31 @@ impl Bucket {
         }
     }
 
+    /// Downloads every object under the prefix whose relative path `wanted` accepts into
+    /// `dir`, under the same relative path. Returns (local copy, relative path) pairs.
+    pub fn download_all(
+        &self,
+        dir: &Path,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(std::path::PathBuf, String)>> {
+        let mut copies = Vec::new();
+        for (rel, _) in self.list()? {
+            // A key with `..` would land outside `dir`; no exporter writes one.
+            if !wanted(&rel) || rel.split('/').any(|c| c == ".." || c.is_empty()) {
+                continue;
+            }
+            let local = dir.join(&rel);
+            let parent = local.parent().unwrap_or(dir);
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+            let mut f = std::fs::File::create(&local)
+                .with_context(|| format!("creating {}", local.display()))?;
+            self.download(&rel, &mut f)?;
+            copies.push((local, rel));
+        }
+        Ok(copies)
+    }
+
     /// Uploads the local file as `rel`: complete or not at all.
     pub fn upload(&self, rel: &str, file: &Path) -> Result<()> {
         let key = self.url.key(rel);
