@@ -641,3 +641,42 @@ print(json.dumps({'days': [[str(a), b] for a, b in one], 'day_type': types['day'
         "the stale temp file in day=2025-10-29/ is gone"
     );
 }
+
+#[test]
+fn a_partial_run_keeps_the_fuller_object_unless_forced() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    simulate(h);
+    let day = DAYS[1];
+    let url = format!("s3://{BUCKET}/flat");
+    let key = "flat/ops_atomic_20251030.parquet";
+    let out = export(&mut moto.exporter(h, &moto.endpoint()), day, &url, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let full = moto.object(key).unwrap();
+
+    // A smaller archive and an unreachable Redis: a partial run with half the rows.
+    let small = tempfile::tempdir().unwrap();
+    common::archive_of(small.path(), TZ, &[day], "mini", 0);
+    let partial = |force: bool| {
+        let mut cmd = moto.exporter(h, &moto.endpoint());
+        cmd.args(["--date", day, "--tz", TZ, "--json", "--out-dir", &url])
+            .args(["--summary-dir", "summaries"])
+            .arg("--sqlite")
+            .arg(small.path().join("ops.db"))
+            .env("PARQUET_EXPORTER_REDIS_URL", "redis://127.0.0.1:1");
+        if force {
+            cmd.arg("--force");
+        }
+        run(&mut cmd)
+    };
+    let out = partial(false);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["kept_existing"]["rows"], 576, "{doc}");
+    assert_eq!(moto.object(key).unwrap(), full, "the fuller object is kept");
+
+    let out = partial(true);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_ne!(moto.object(key).unwrap(), full, "--force replaces it");
+}
