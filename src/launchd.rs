@@ -70,9 +70,7 @@ impl Paths {
     }
 
     pub fn plist_path(&self) -> PathBuf {
-        self.home
-            .join("Library/LaunchAgents")
-            .join(format!("{LABEL}.plist"))
+        plist_path(&self.home)
     }
 
     /// PATH for the job: Homebrew (Apple silicon and Intel), the system, and the binary's dir.
@@ -95,6 +93,12 @@ impl Paths {
         }
         env
     }
+}
+
+/// Where the agent is installed for the user whose home is `home`.
+pub fn plist_path(home: &Path) -> PathBuf {
+    home.join("Library/LaunchAgents")
+        .join(format!("{LABEL}.plist"))
 }
 
 /// The launchd agent. Secrets (the Redis URL and password) stay in the config file or the

@@ -265,10 +265,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     let wrapper = launchd::Paths::discover(cfg.wrapper.as_deref(), cfg.config_file.as_deref())
         .map(|p| p.wrapper)
         .map_err(|e| format!("{e:#}"));
-    let plist = cfg
-        .home
-        .join("Library/LaunchAgents")
-        .join(format!("{}.plist", launchd::LABEL));
+    let plist = launchd::plist_path(&cfg.home);
     let timer = cfg.home.join(launchd::SYSTEMD_TIMER);
     let schedule = if plist.exists() {
         Schedule::Installed {
