@@ -146,10 +146,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
 }
 
 fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
-    if !(args.max_size.is_finite() && args.max_size > 0.0) {
-        return Err(UsageError("--max-size must be a positive number of MB".into()).into());
-    }
-    let max_bytes = (args.max_size * 1e6) as u64;
+    let max_bytes = config::verify_max_bytes(args.max_size)?;
     // Bucket prefixes are downloaded into a scratch dir and checked there, then shown by URL.
     let scratch = tempfile::tempdir().context("creating a temp dir")?;
     let mut paths = Vec::new();

@@ -283,6 +283,14 @@ fn max_bytes(mb: Option<f64>) -> Result<Option<u64>> {
     Ok((mb > 0.0).then_some((mb * 1e6) as u64))
 }
 
+/// `verify --max-size` in bytes: unlike the export's limit it cannot be turned off.
+pub fn verify_max_bytes(mb: f64) -> Result<u64> {
+    if !(mb.is_finite() && mb > 0.0) {
+        return Err(usage("--max-size must be a positive number of MB"));
+    }
+    Ok((mb * 1e6) as u64)
+}
+
 /// The out dir from the environment or the config file, else the ops layout's default: for
 /// commands that read the day files without exporting.
 pub fn default_out_dir(config: Option<&Path>) -> Result<PathBuf> {
@@ -463,9 +471,6 @@ impl ReportConfig {
         if args.days == 0 {
             return Err(usage("--days must be at least 1"));
         }
-        if !(max_size_mb.is_finite() && max_size_mb > 0.0) {
-            return Err(usage("--max-size must be a positive number of MB"));
-        }
         let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
         let source_args = ExportArgs {
             sqlite: args.sqlite.clone(),
@@ -501,7 +506,7 @@ impl ReportConfig {
             redis,
             sqlite,
             days: args.days,
-            max_bytes: (max_size_mb * 1e6) as u64,
+            max_bytes: verify_max_bytes(max_size_mb)?,
             report_path,
             json,
         })
