@@ -418,6 +418,26 @@ fn bad_credentials_a_missing_bucket_or_no_server_fail_clearly_and_write_nothing(
     assert!(moto.keys().is_empty(), "nothing reached the bucket");
 }
 
+/// Where `one_day_in_the_bucket` puts its day.
+const FLAT_KEY: &str = "flat/ops_atomic_20251030.parquet";
+
+/// A home with the simulated days, and the second one exported to `s3://ops-data/flat`: the
+/// home, that URL and the object's bytes.
+fn one_day_in_the_bucket(moto: &Moto) -> (tempfile::TempDir, String, Vec<u8>) {
+    let home = tempfile::tempdir().unwrap();
+    simulate(home.path());
+    let url = format!("s3://{BUCKET}/flat");
+    let out = export(
+        &mut moto.exporter(home.path(), &moto.endpoint()),
+        DAYS[1],
+        &url,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bytes = moto.object(FLAT_KEY).unwrap();
+    (home, url, bytes)
+}
+
 /// A TCP proxy in its own process in front of moto, which forwards everything until the
 /// exporter's upload of a `.parquet` object is under way, then stalls and says so in
 /// `marker`, so that the test can kill it mid-upload.
@@ -460,15 +480,9 @@ while True:
 #[test]
 fn the_endpoint_killed_mid_upload_leaves_the_previous_object_and_no_upload_behind() {
     let moto = Moto::start();
-    let home = tempfile::tempdir().unwrap();
+    let (home, url, before) = one_day_in_the_bucket(&moto);
     let h = home.path();
-    simulate(h);
-    let day = DAYS[1];
-    let url = format!("s3://{BUCKET}/flat");
-    let out = export(&mut moto.exporter(h, &moto.endpoint()), day, &url, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let key = "flat/ops_atomic_20251030.parquet";
-    let before = moto.object(key).unwrap();
+    let (day, key) = (DAYS[1], FLAT_KEY);
     let summary = h.join("summaries/parquet_export_summary_20251030.md");
     let summary_before = std::fs::read(&summary).unwrap();
 
@@ -645,15 +659,9 @@ print(json.dumps({'days': [[str(a), b] for a, b in one], 'day_type': types['day'
 #[test]
 fn a_partial_run_keeps_the_fuller_object_unless_forced() {
     let moto = Moto::start();
-    let home = tempfile::tempdir().unwrap();
+    let (home, url, full) = one_day_in_the_bucket(&moto);
     let h = home.path();
-    simulate(h);
-    let day = DAYS[1];
-    let url = format!("s3://{BUCKET}/flat");
-    let key = "flat/ops_atomic_20251030.parquet";
-    let out = export(&mut moto.exporter(h, &moto.endpoint()), day, &url, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let full = moto.object(key).unwrap();
+    let (day, key) = (DAYS[1], FLAT_KEY);
 
     // A smaller archive and an unreachable Redis: a partial run with half the rows.
     let small = tempfile::tempdir().unwrap();
