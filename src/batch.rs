@@ -13,6 +13,7 @@ use arrow::datatypes::{
 
 pub use crate::contract::SCHEMA_VERSION;
 use crate::record::{AgentStatus, CheckStatus, Interner, Record, Row, Source, Status};
+use crate::rows::RowRef;
 
 /// Timezone of the `timestamp` column: instants are stored in UTC.
 const TS_TZ: &str = "UTC";
@@ -107,14 +108,13 @@ impl BatchBuilder {
         }
     }
 
-    pub fn append(&mut self, row: &Row) {
-        let r = &row.record;
-        self.record_id.append_value(&r.record_id);
-        self.report_type.append_value(&r.report_type);
+    pub fn append(&mut self, r: RowRef<'_>) {
+        self.record_id.append_value(r.record_id);
+        self.report_type.append_value(r.report_type);
         self.timestamp.append_value(r.ts_ms);
         self.status.append_value(r.status.as_str());
         self.duration_ms.append_option(r.duration_ms);
-        self.host.append_option(r.host.as_deref());
+        self.host.append_option(r.host);
         self.redis_status.append_value(r.redis_status.as_str());
         self.database_status
             .append_value(r.database_status.as_str());
@@ -123,7 +123,7 @@ impl BatchBuilder {
             .append_value(r.launchagent_optimizer.as_str());
         self.launchagent_digest
             .append_value(r.launchagent_digest.as_str());
-        for (k, v) in &r.checks {
+        for (k, v) in r.checks {
             self.checks.keys().append_value(k);
             self.checks.values().append_value(v);
         }
@@ -131,7 +131,7 @@ impl BatchBuilder {
         self.checks
             .append(!r.checks.is_empty())
             .expect("map keys are never null");
-        self.source.append_value(row.source.as_str());
+        self.source.append_value(r.source.as_str());
     }
 
     /// The rows appended since the last call, as one batch of schema v1.
@@ -158,7 +158,7 @@ impl BatchBuilder {
 /// Splits sorted rows into batches of at most `batch_rows`, reusing one builder.
 pub fn batches<'a, I>(rows: I, batch_rows: usize) -> impl Iterator<Item = RecordBatch> + 'a
 where
-    I: IntoIterator<Item = &'a Row>,
+    I: IntoIterator<Item = RowRef<'a>>,
     I::IntoIter: ExactSizeIterator + 'a,
 {
     let mut rows = rows.into_iter();
@@ -295,7 +295,7 @@ pub(crate) mod tests {
         let rows = vec![row("a", 1, &[("disk", "ok")]), row("b", 2, &[])];
         let mut b = BatchBuilder::with_capacity(4);
         for r in &rows {
-            b.append(r);
+            b.append(r.view());
         }
         let batch = b.finish();
         assert_eq!(batch.num_rows(), 2);
@@ -314,16 +314,18 @@ pub(crate) mod tests {
         assert_eq!(batch.column(8).as_string::<i32>().value(0), "error");
         assert_eq!(batch.column(10).as_string::<i32>().value(0), "not_loaded");
         // Reused: a second batch starts empty.
-        b.append(&rows[0]);
+        b.append(rows[0].view());
         assert_eq!(b.finish().num_rows(), 1);
     }
 
     #[test]
     fn batches_split_by_size() {
         let rows: Vec<_> = (0..5).map(|i| row(&i.to_string(), i, &[])).collect();
-        let sizes: Vec<_> = batches(&rows, 2).map(|b| b.num_rows()).collect();
+        let sizes: Vec<_> = batches(rows.iter().map(Row::view), 2)
+            .map(|b| b.num_rows())
+            .collect();
         assert_eq!(sizes, [2, 2, 1]);
-        assert_eq!(batches(&[], 2).count(), 0);
+        assert_eq!(batches(std::iter::empty(), 2).count(), 0);
     }
 
     #[test]
@@ -331,7 +333,7 @@ pub(crate) mod tests {
         let mut rows = vec![row("a", 1, &[("disk", "ok"), ("x", "1")]), row("b", 2, &[])];
         rows[1].record.host = None;
         rows[1].source = Source::Legacy;
-        let batch = batches(&rows, 10).next().unwrap();
+        let batch = batches(rows.iter().map(Row::view), 10).next().unwrap();
         let back = rows_from_batch(&batch, &mut Interner::default()).unwrap();
         assert_eq!(back, rows);
     }

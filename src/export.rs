@@ -125,9 +125,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
     for i in ingested {
-        for chunk in i.records {
-            merger.extend(chunk);
-        }
+        merger.extend(i.records);
         rejects.extend(i.rejects);
     }
     let (
@@ -147,9 +145,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     for r in rows.iter() {
         counts[Status::ALL
             .iter()
-            .position(|s| *s == r.record.status)
+            .position(|s| *s == r.status)
             .expect("every status is in Status::ALL")] += 1;
-        let host: &str = r.record.host.as_deref().unwrap_or("-");
+        let host: &str = r.host.unwrap_or("-");
         if seen.insert(host.as_ptr()) {
             hosts.insert(host.to_string());
         }
@@ -186,8 +184,8 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         reject_reasons: reject_reasons(&rejects),
         statuses,
         hosts: hosts.into_iter().map(|h| h.to_string()).collect(),
-        first_timestamp: rows.first().map(|r| local_time(day, r.record.ts_ms)),
-        last_timestamp: rows.last().map(|r| local_time(day, r.record.ts_ms)),
+        first_timestamp: rows.first().map(|r| local_time(day, r.ts_ms)),
+        last_timestamp: rows.last().map(|r| local_time(day, r.ts_ms)),
         gaps: gaps(rows.iter(), day),
         hosts_health: hosts_health(rows.iter(), day),
         timeline: Default::default(),

@@ -264,7 +264,8 @@ fn import_day(
     // Legacy copies of a record (each legacy export repeats all earlier ones): the copy read
     // last wins.
     let mut merger = Merger::new();
-    merger.extend(work.copies);
+    merger.extend(work.copies.iter().collect());
+    drop(work.copies);
     let (legacy_rows, stats) = merger.into_sorted();
     out.merged = stats.duplicates;
     out.conflicts = stats.conflicts;
@@ -281,13 +282,13 @@ fn import_day(
         .collect();
     let mut added = Vec::new();
     for r in legacy_rows.iter() {
-        match by_id.get(r.record.record_id.as_str()) {
+        match by_id.get(r.record_id) {
             // The day file's row wins: nothing already exported is replaced.
             Some(kept) => {
                 out.merged += 1;
-                out.conflicts += u64::from(kept.record != r.record);
+                out.conflicts += u64::from(!kept.view().same_record(&r));
             }
-            None => added.push(r.clone()),
+            None => added.push(r.to_row()),
         }
     }
     drop(by_id);
@@ -334,7 +335,13 @@ fn import_day(
             legacy_in_file.to_string(),
         );
         let (staged, _) = verify::stage_checked(&path, cfg.max_bytes, |w| {
-            writer::write_parquet(w, rows.iter(), kv.into_iter().collect(), 8192).map(|_| ())
+            writer::write_parquet(
+                w,
+                rows.iter().map(Row::view),
+                kv.into_iter().collect(),
+                8192,
+            )
+            .map(|_| ())
         })?;
         staged.publish()?;
     }

@@ -18,6 +18,7 @@ pub mod merge;
 pub mod names;
 pub mod record;
 pub mod report;
+pub mod rows;
 pub mod schedule;
 pub mod simulate;
 pub mod source;

@@ -1,7 +1,8 @@
 //! Merge: one row per `record_id` across both sources. SQLite (the durable archive) wins a
 //! conflict; within one source the copy read last wins. Pure; no I/O.
 
-use crate::record::{Row, Source};
+use crate::record::Source;
+use crate::rows::{RowRef, Rows};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MergeStats {
@@ -17,15 +18,23 @@ pub struct MergeStats {
 /// happens between ids that hash alike or share a timestamp.
 #[derive(Debug, Default)]
 pub struct Merger {
-    /// One vector per source, in reading order.
-    parts: Vec<Vec<Row>>,
+    /// One store per source, in reading order.
+    parts: Vec<Rows>,
+}
+
+/// Where a merged row is held, and the source it reports (`Both` when copies came from both).
+#[derive(Debug, Clone, Copy)]
+struct At {
+    index: u32,
+    part: u8,
+    source: Source,
 }
 
 /// The merged day: one row per `record_id`, in output order (by timestamp, then `record_id`).
 #[derive(Debug, Default)]
 pub struct Merged {
-    parts: Vec<Vec<Row>>,
-    order: Vec<(u32, u32)>,
+    parts: Vec<Rows>,
+    order: Vec<At>,
 }
 
 impl Merged {
@@ -37,26 +46,26 @@ impl Merged {
         self.order.is_empty()
     }
 
-    fn at(&self, (p, i): (u32, u32)) -> &Row {
-        &self.parts[p as usize][i as usize]
+    fn at(&self, a: At) -> RowRef<'_> {
+        self.parts[a.part as usize].get_as(a.index as usize, a.source)
     }
 
     /// The rows in output order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Row> + Clone + '_ {
-        self.order.iter().map(|k| self.at(*k))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = RowRef<'_>> + Clone + '_ {
+        self.order.iter().map(|a| self.at(*a))
     }
 
-    pub fn first(&self) -> Option<&Row> {
-        self.order.first().map(|k| self.at(*k))
+    pub fn first(&self) -> Option<RowRef<'_>> {
+        self.order.first().map(|a| self.at(*a))
     }
 
-    pub fn last(&self) -> Option<&Row> {
-        self.order.last().map(|k| self.at(*k))
+    pub fn last(&self) -> Option<RowRef<'_>> {
+        self.order.last().map(|a| self.at(*a))
     }
 }
 
-fn id(parts: &[Vec<Row>], (p, i): (u32, u32)) -> &str {
-    &parts[p as usize][i as usize].record.record_id
+fn id(parts: &[Rows], (p, i): (u32, u32)) -> &str {
+    parts[p as usize].id(i as usize)
 }
 
 /// Fixed seed: the same ids give the same order on every run (the file is byte-identical).
@@ -71,8 +80,12 @@ impl Merger {
     }
 
     /// Adds a source's rows, in the order the source read them.
-    pub fn extend(&mut self, rows: Vec<Row>) {
+    pub fn extend(&mut self, rows: Rows) {
         if !rows.is_empty() {
+            assert!(
+                self.parts.len() < u8::MAX as usize,
+                "too many parts to merge"
+            );
             self.parts.push(rows);
         }
     }
@@ -81,21 +94,16 @@ impl Merger {
     /// the archive's copy wins a conflict, a Redis copy never replaces a SQLite one, and within
     /// one source the copy read last wins.
     pub fn into_sorted(self) -> (Merged, MergeStats) {
-        let mut parts = self.parts;
+        let parts = self.parts;
         let mut stats = MergeStats::default();
         // (hash, part, index): sorting the whole key keeps copies of an id in reading order.
-        let mut keys: Vec<(u64, u32, u32)> = parts
-            .iter()
-            .enumerate()
-            .flat_map(|(p, rows)| {
-                rows.iter()
-                    .enumerate()
-                    .map(move |(i, r)| (id_hash(&r.record.record_id), p as u32, i as u32))
-            })
-            .collect();
+        let mut keys: Vec<(u64, u32, u32)> = Vec::with_capacity(parts.iter().map(Rows::len).sum());
+        for (p, rows) in parts.iter().enumerate() {
+            keys.extend((0..rows.len()).map(|i| (id_hash(rows.id(i)), p as u32, i as u32)));
+        }
         keys.sort_unstable();
 
-        let mut winners: Vec<(i64, u32, u32)> = Vec::with_capacity(keys.len());
+        let mut winners: Vec<(i64, At)> = Vec::with_capacity(keys.len());
         let mut run = 0;
         while run < keys.len() {
             let end = run
@@ -106,7 +114,15 @@ impl Merger {
             if end == run + 1 {
                 // Nearly every id has one copy, or two from two sources: no allocation here.
                 let (_, p, i) = keys[run];
-                winners.push((parts[p as usize][i as usize].record.ts_ms, p, i));
+                let rows = &parts[p as usize];
+                winners.push((
+                    rows.ts_ms(i as usize),
+                    At {
+                        index: i,
+                        part: p as u8,
+                        source: rows.source(i as usize),
+                    },
+                ));
                 run = end;
                 continue;
             }
@@ -116,44 +132,48 @@ impl Merger {
                 let (same, rest): (Vec<_>, Vec<_>) = copies
                     .iter()
                     .partition(|k| id(&parts, **k) == id(&parts, first));
-                let (win, source) = fold(&parts, &same, &mut stats);
-                parts[win.0 as usize][win.1 as usize].source = source;
+                let ((p, i), source) = fold(&parts, &same, &mut stats);
                 winners.push((
-                    parts[win.0 as usize][win.1 as usize].record.ts_ms,
-                    win.0,
-                    win.1,
+                    parts[p as usize].ts_ms(i as usize),
+                    At {
+                        index: i,
+                        part: p as u8,
+                        source,
+                    },
                 ));
                 copies = rest;
             }
             run = end;
         }
         drop(keys);
-        winners.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| id(&parts, (a.1, a.2)).cmp(id(&parts, (b.1, b.2))))
+        winners.sort_unstable_by(|(ta, a), (tb, b)| {
+            ta.cmp(tb).then_with(|| {
+                id(&parts, (a.part.into(), a.index)).cmp(id(&parts, (b.part.into(), b.index)))
+            })
         });
-        let order = winners.into_iter().map(|(_, p, i)| (p, i)).collect();
+        let order = winners.into_iter().map(|(_, a)| a).collect();
         (Merged { parts, order }, stats)
     }
 }
 
 /// The copy that stands for an id, and the source its row reports, from its copies in reading
 /// order.
-fn fold(parts: &[Vec<Row>], copies: &[(u32, u32)], stats: &mut MergeStats) -> ((u32, u32), Source) {
-    let row = |(p, i): (u32, u32)| &parts[p as usize][i as usize];
+fn fold(parts: &[Rows], copies: &[(u32, u32)], stats: &mut MergeStats) -> ((u32, u32), Source) {
+    let row = |(p, i): (u32, u32)| parts[p as usize].get(i as usize);
     let mut kept = copies[0];
     let mut source = row(kept).source;
     for &later in &copies[1..] {
         stats.duplicates += 1;
-        if row(kept).record != row(later).record {
+        let (k, l) = (row(kept), row(later));
+        if !k.same_record(&l) {
             stats.conflicts += 1;
             let kept_sqlite = matches!(source, Source::Sqlite | Source::Both);
             // The archive is the record of truth; a Redis copy never replaces a SQLite one.
-            if row(later).source == Source::Sqlite || !kept_sqlite {
+            if l.source == Source::Sqlite || !kept_sqlite {
                 kept = later;
             }
         }
-        if source != row(later).source {
+        if source != l.source {
             source = Source::Both;
         }
     }
@@ -163,14 +183,13 @@ fn fold(parts: &[Vec<Row>], copies: &[(u32, u32)], stats: &mut MergeStats) -> ((
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{AgentStatus, CheckStatus, Record, Status};
+    use crate::record::{AgentStatus, CheckStatus, Record, Row, Status};
 
     /// One copy read from `from`, in reading order.
     fn add(m: &mut Merger, record: Record, from: Source) {
-        m.extend(vec![Row {
-            record,
-            source: from,
-        }]);
+        let mut rows = Rows::new();
+        rows.push(&record, from);
+        m.extend(rows);
     }
 
     fn rec(id: &str, ts: i64, status: Status) -> Record {
@@ -196,7 +215,7 @@ mod tests {
         add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
         add(&mut m, rec("a", 1, Status::Healthy), Source::Sqlite);
         let (merged, stats) = m.into_sorted();
-        let rows: Vec<Row> = merged.iter().cloned().collect();
+        let rows: Vec<Row> = merged.iter().map(|r| r.to_row()).collect();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].source, Source::Both);
         assert_eq!(
@@ -221,7 +240,7 @@ mod tests {
                 add(&mut m, s, Source::Sqlite);
             }
             let (merged, stats) = m.into_sorted();
-            let rows: Vec<Row> = merged.iter().cloned().collect();
+            let rows: Vec<Row> = merged.iter().map(|r| r.to_row()).collect();
             assert_eq!(
                 rows[0].record.status,
                 Status::Healthy,
@@ -245,7 +264,7 @@ mod tests {
         add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
         add(&mut m, rec("a", 1, Status::Critical), Source::Redis);
         let (merged, stats) = m.into_sorted();
-        let rows: Vec<Row> = merged.iter().cloned().collect();
+        let rows: Vec<Row> = merged.iter().map(|r| r.to_row()).collect();
         assert_eq!(rows[0].record.status, Status::Healthy);
         assert_eq!(
             stats,
@@ -262,7 +281,7 @@ mod tests {
         add(&mut m, rec("a", 1, Status::Healthy), Source::Redis);
         add(&mut m, rec("a", 1, Status::Warnings), Source::Redis);
         let (merged, stats) = m.into_sorted();
-        let rows: Vec<Row> = merged.iter().cloned().collect();
+        let rows: Vec<Row> = merged.iter().map(|r| r.to_row()).collect();
         assert_eq!(rows[0].record.status, Status::Warnings);
         assert_eq!(rows[0].source, Source::Redis);
         assert_eq!(stats.duplicates, 1);
@@ -278,7 +297,7 @@ mod tests {
             .into_sorted()
             .0
             .iter()
-            .map(|r| r.record.record_id.clone())
+            .map(|r| r.record_id.to_string())
             .collect();
         assert_eq!(ids, ["z", "a", "b"]);
     }

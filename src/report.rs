@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::contract::{CADENCE_MS, SCHEMA_VERSION};
 use crate::day::Day;
-use crate::record::{Row, Status};
+use crate::record::Status;
+use crate::rows::RowRef;
 use crate::source::{self, Reject};
 use crate::verify::FileCheck;
 
@@ -142,16 +143,13 @@ pub struct HostHealth {
 }
 
 /// Each host's heartbeat health (heartbeat records only), worst coverage first.
-pub fn hosts_health<'a>(rows: impl IntoIterator<Item = &'a Row>, day: &Day) -> Vec<HostHealth> {
+pub fn hosts_health<'a>(rows: impl IntoIterator<Item = RowRef<'a>>, day: &Day) -> Vec<HostHealth> {
     let mut by_host: BTreeMap<&str, Vec<(i64, Status)>> = BTreeMap::new();
-    for r in rows
-        .into_iter()
-        .filter(|r| &*r.record.report_type == "heartbeat")
-    {
+    for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
         by_host
-            .entry(r.record.host.as_deref().unwrap_or("-"))
+            .entry(r.host.unwrap_or("-"))
             .or_default()
-            .push((r.record.ts_ms, r.record.status));
+            .push((r.ts_ms, r.status));
     }
     let mut out: Vec<HostHealth> = by_host
         .into_iter()
@@ -208,7 +206,7 @@ pub struct Timeline {
 
 /// The timeline of `hosts` (in that order) over `day`.
 pub fn timeline<'a>(
-    rows: impl IntoIterator<Item = &'a Row>,
+    rows: impl IntoIterator<Item = RowRef<'a>>,
     day: &Day,
     hosts: &[&str],
 ) -> Timeline {
@@ -224,15 +222,12 @@ pub fn timeline<'a>(
         .collect();
     let index: BTreeMap<&str, usize> = hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
     let mut cells = vec![vec![0u8; slots]; hosts.len()];
-    for r in rows
-        .into_iter()
-        .filter(|r| &*r.record.report_type == "heartbeat")
-    {
-        let Some(&h) = index.get(r.record.host.as_deref().unwrap_or("-")) else {
+    for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
+        let Some(&h) = index.get(r.host.unwrap_or("-")) else {
             continue;
         };
-        let slot = ((r.record.ts_ms - day.start_ms()) / CADENCE_MS) as usize;
-        let level = match r.record.status {
+        let slot = ((r.ts_ms - day.start_ms()) / CADENCE_MS) as usize;
+        let level = match r.status {
             Status::Healthy => 1,
             Status::Warnings => 2,
             Status::Critical => 3,
@@ -249,11 +244,11 @@ pub fn timeline<'a>(
 }
 
 /// Gaps in each host's heartbeat cadence, including a silent start or end of the day.
-pub fn gaps<'a>(rows: impl IntoIterator<Item = &'a Row>, day: &Day) -> GapReport {
+pub fn gaps<'a>(rows: impl IntoIterator<Item = RowRef<'a>>, day: &Day) -> GapReport {
     gaps_of(
         rows.into_iter()
-            .filter(|r| &*r.record.report_type == "heartbeat")
-            .map(|r| (r.record.host.as_deref().unwrap_or("-"), r.record.ts_ms)),
+            .filter(|r| r.report_type == "heartbeat")
+            .map(|r| (r.host.unwrap_or("-"), r.ts_ms)),
         day,
     )
 }
@@ -391,6 +386,7 @@ pub struct ImportReport {
 mod tests {
     use super::*;
     use crate::batch::tests::row;
+    use crate::record::Row;
 
     #[test]
     fn gaps_count_missed_beats_and_silent_edges() {
@@ -405,13 +401,13 @@ mod tests {
             .filter(|t| !(3_600_000 < *t && *t < 3_600_000 + 30 * 60_000))
             .map(|t| row(&t.to_string(), t, &[]))
             .collect();
-        let g = gaps(&rows, &day);
+        let g = gaps(rows.iter().map(Row::view), &day);
         assert_eq!(g.count, 1, "{g:?}");
         assert_eq!(g.missed_beats, 5);
         assert_eq!(g.longest[0].minutes, 30.0);
         // Stopping at 23:00 is a gap at the end of the day.
         rows.retain(|r| r.record.ts_ms < 23 * 3_600_000);
-        let g = gaps(&rows, &day);
+        let g = gaps(rows.iter().map(Row::view), &day);
         assert_eq!(g.count, 2);
         assert_eq!(g.longest[0].to, "1970-01-02T00:00:00.000+00:00");
         assert_eq!(g.longest[0].minutes, 65.0);
@@ -427,7 +423,7 @@ mod tests {
         let rows: Vec<Row> = (0..288)
             .map(|i| row(&i.to_string(), i * CADENCE_MS + 1_000, &[]))
             .collect();
-        assert_eq!(gaps(&rows, &day).count, 0);
+        assert_eq!(gaps(rows.iter().map(Row::view), &day).count, 0);
     }
 
     fn on(host: &str, ms: i64, status: Status) -> Row {
@@ -472,7 +468,7 @@ mod tests {
             rows.push(on("c", s + i * CADENCE_MS, Status::Healthy));
         }
         rows.sort_by_key(|r| r.record.ts_ms);
-        let h = hosts_health(&rows, &day);
+        let h = hosts_health(rows.iter().map(Row::view), &day);
         let by = |n: &str| h.iter().find(|x| x.host == n).unwrap().clone();
         let a = by("a");
         assert_eq!((a.beats, a.expected, a.gaps), (283, 288, 1));
@@ -511,7 +507,7 @@ mod tests {
                 )
             })
             .collect();
-        let h = hosts_health(&rows, &day);
+        let h = hosts_health(rows.iter().map(Row::view), &day);
         assert_eq!((h[0].beats, h[0].expected, h[0].gaps), (276, 276, 0));
         assert_eq!(h[0].coverage_pct, 100.0);
     }

@@ -262,7 +262,8 @@ mod tests {
             )
             .unwrap();
             let hosts = ["mini", "book <&\"x\"> \u{1b}[31m", "third"];
-            let t = timeline(&rows(&day, &hosts), &day, &hosts);
+            let rows = rows(&day, &hosts);
+            let t = timeline(rows.iter().map(crate::record::Row::view), &day, &hosts);
             assert_eq!(t.slots, hours * 12);
             assert_eq!(t.hosts[1].1[25], 0, "silent slot");
             assert_eq!(t.hosts[0].1[50], 3, "critical slot");

@@ -692,7 +692,8 @@ mod tests {
     ) -> PathBuf {
         let p = dir.join(name);
         let f = File::create(&p).unwrap();
-        crate::writer::write_parquet(f, rows, kv, 100).unwrap();
+        crate::writer::write_parquet(f, rows.iter().map(crate::record::Row::view), kv, 100)
+            .unwrap();
         p
     }
 

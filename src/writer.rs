@@ -11,7 +11,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::batch;
-use crate::record::Row;
+use crate::rows::RowRef;
 
 /// Rows per row group: a busy day is well under this, so a file is one row group and readers
 /// get one set of statistics per column.
@@ -44,7 +44,7 @@ pub fn write_parquet<'a, W: Write + Send, I>(
     batch_rows: usize,
 ) -> Result<ParquetMetaData>
 where
-    I: IntoIterator<Item = &'a Row>,
+    I: IntoIterator<Item = RowRef<'a>>,
     I::IntoIter: ExactSizeIterator + 'a,
 {
     let mut writer = ArrowWriter::try_new(out, batch::schema(), Some(properties(metadata)))
@@ -79,7 +79,7 @@ mod tests {
         let mut buf = Vec::new();
         let meta = write_parquet(
             &mut buf,
-            &rows,
+            rows.iter().map(crate::record::Row::view),
             vec![("ops_atomic.schema_version".into(), "1".into())],
             3,
         )
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn zero_rows_is_a_valid_file_with_the_schema() {
         let mut buf = Vec::new();
-        let meta = write_parquet(&mut buf, &[], vec![], 8).unwrap();
+        let meta = write_parquet(&mut buf, std::iter::empty(), vec![], 8).unwrap();
         assert_eq!(meta.file_metadata().num_rows(), 0);
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(buf)).unwrap();
         assert_eq!(reader.schema().fields(), batch::schema().fields());

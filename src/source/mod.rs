@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::day::Day;
-use crate::record::{classify, Classified, Filed, Interner, RawRecord, RejectReason, Row, Source};
+use crate::record::{classify, Classified, Filed, Interner, RawRecord, RejectReason, Source};
+use crate::rows::Rows;
 
 /// How a configured source failed. Callers branch on it: an unavailable source makes the run
 /// partial, an invalid one fails it.
@@ -71,23 +72,10 @@ pub struct SourceCounts {
 #[derive(Debug)]
 pub struct Ingested {
     pub source: Source,
-    /// Normalized records, each tagged with this source, in reading order, in chunks of at
-    /// most `CHUNK_ROWS`: one vector grown by doubling holds its old and new buffers at once
-    /// near the end of a large day, nearly twice the day's size.
-    pub records: Vec<Vec<Row>>,
+    /// Normalized records, each tagged with this source, in reading order.
+    pub records: Rows,
     pub rejects: Vec<Reject>,
     pub counts: SourceCounts,
-}
-
-/// Rows per chunk of `Ingested::records`.
-pub const CHUNK_ROWS: usize = 1 << 16;
-
-#[cfg(test)]
-impl Ingested {
-    /// The normalized records in reading order.
-    pub fn rows(&self) -> impl Iterator<Item = &Row> {
-        self.records.iter().flatten()
-    }
 }
 
 /// Receives raw records from a source and keeps only what the day needs.
@@ -104,7 +92,7 @@ impl<'d> Collector<'d> {
             strings: Interner::default(),
             out: Ingested {
                 source,
-                records: Vec::new(),
+                records: Rows::new(),
                 rejects: Vec::new(),
                 counts: SourceCounts::default(),
             },
@@ -117,23 +105,7 @@ impl<'d> Collector<'d> {
         match classify(raw, self.day, filed, &mut self.strings) {
             Classified::Record(r) => {
                 self.out.counts.read += 1;
-                if self
-                    .out
-                    .records
-                    .last()
-                    .is_none_or(|c| c.len() == CHUNK_ROWS)
-                {
-                    self.out.records.push(Vec::with_capacity(CHUNK_ROWS));
-                }
-                let chunk = self
-                    .out
-                    .records
-                    .last_mut()
-                    .expect("a chunk was just ensured");
-                chunk.push(Row {
-                    record: r,
-                    source: self.out.source,
-                });
+                self.out.records.push(&r, self.out.source);
             }
             Classified::Rejected(reason) => {
                 self.out.counts.read += 1;

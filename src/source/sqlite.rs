@@ -404,7 +404,7 @@ mod tests {
             let day = day();
             let mut c = Collector::new(&day, Source::Sqlite);
             read(&path, name, &day, &mut c).unwrap();
-            assert_eq!(c.finish().rows().count(), 1, "{name}");
+            assert_eq!(c.finish().records.len(), 1, "{name}");
         }
     }
 
@@ -489,10 +489,7 @@ mod tests {
                 read(&path, "t", &day, &mut c).unwrap();
                 let out = c.finish();
                 assert_eq!(out.counts.no_day, expect_no_day, "{decl}: no_day on {day}");
-                seen.extend(
-                    out.rows()
-                        .map(|r| r.record.host.as_deref().unwrap().to_string()),
-                );
+                seen.extend(out.records.iter().map(|r| r.host.unwrap().to_string()));
                 seen.extend(
                     out.rejects
                         .iter()
@@ -532,8 +529,9 @@ mod tests {
         read(&path, "t", &day, &mut c).unwrap();
         let out = c.finish();
         let mut hosts: Vec<_> = out
-            .rows()
-            .map(|r| r.record.host.as_deref().unwrap().to_string())
+            .records
+            .iter()
+            .map(|r| r.host.unwrap().to_string())
             .collect();
         hosts.sort();
         assert_eq!(hosts, ["int-first-ms", "text-last-ms"]);

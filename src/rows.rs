@@ -1,0 +1,305 @@
+//! A day's normalized rows held column by column: ids in one byte arena, enumerated values as
+//! bytes, hosts, report types and extra-check sets as small indexes into per-store tables. About
+//! 70 bytes a row instead of the ~170 of a `Row` and its heap parts, and no allocation per row.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::record::{AgentStatus, CheckStatus, Checks, Record, Row, Source, Status};
+
+/// One row, borrowed from wherever it is held: what merge, batch and the run report read.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    pub record_id: &'a str,
+    pub report_type: &'a str,
+    pub ts_ms: i64,
+    pub status: Status,
+    pub duration_ms: Option<i64>,
+    pub host: Option<&'a str>,
+    pub redis_status: CheckStatus,
+    pub database_status: CheckStatus,
+    pub api_status: CheckStatus,
+    pub launchagent_optimizer: AgentStatus,
+    pub launchagent_digest: AgentStatus,
+    /// Sorted by name; empty means none.
+    pub checks: &'a [(Arc<str>, Arc<str>)],
+    pub source: Source,
+}
+
+impl RowRef<'_> {
+    /// Same record content (the `source` column aside): copies of an id that differ are a
+    /// conflict.
+    pub fn same_record(&self, o: &RowRef<'_>) -> bool {
+        self.record_id == o.record_id
+            && self.report_type == o.report_type
+            && self.ts_ms == o.ts_ms
+            && self.status == o.status
+            && self.duration_ms == o.duration_ms
+            && self.host == o.host
+            && self.redis_status == o.redis_status
+            && self.database_status == o.database_status
+            && self.api_status == o.api_status
+            && self.launchagent_optimizer == o.launchagent_optimizer
+            && self.launchagent_digest == o.launchagent_digest
+            && self.checks == o.checks
+    }
+
+    /// An owned copy.
+    pub fn to_row(&self) -> Row {
+        Row {
+            record: Record {
+                record_id: self.record_id.to_string(),
+                report_type: self.report_type.into(),
+                ts_ms: self.ts_ms,
+                status: self.status,
+                duration_ms: self.duration_ms,
+                host: self.host.map(Into::into),
+                redis_status: self.redis_status,
+                database_status: self.database_status,
+                api_status: self.api_status,
+                launchagent_optimizer: self.launchagent_optimizer,
+                launchagent_digest: self.launchagent_digest,
+                checks: self.checks.to_vec(),
+            },
+            source: self.source,
+        }
+    }
+}
+
+impl Row {
+    pub fn view(&self) -> RowRef<'_> {
+        let r = &self.record;
+        RowRef {
+            record_id: &r.record_id,
+            report_type: &r.report_type,
+            ts_ms: r.ts_ms,
+            status: r.status,
+            duration_ms: r.duration_ms,
+            host: r.host.as_deref(),
+            redis_status: r.redis_status,
+            database_status: r.database_status,
+            api_status: r.api_status,
+            launchagent_optimizer: r.launchagent_optimizer,
+            launchagent_digest: r.launchagent_digest,
+            checks: &r.checks,
+            source: self.source,
+        }
+    }
+}
+
+/// No duration: durations are never negative, so -1 cannot be a value.
+const NO_DURATION: i64 = -1;
+/// No host: table index 0 is never used for a string.
+const NO_HOST: u32 = 0;
+
+/// Rows in the order they were pushed.
+#[derive(Debug, Default)]
+pub struct Rows {
+    id_bytes: Vec<u8>,
+    /// End of each id in `id_bytes`; the start is the previous end.
+    id_ends: Vec<u64>,
+    ts: Vec<i64>,
+    duration: Vec<i64>,
+    /// Index into `strings`, `NO_HOST` for none.
+    host: Vec<u32>,
+    report_type: Vec<u32>,
+    /// status, redis, database, api, optimizer, digest, source: each its enum's position.
+    codes: Vec<[u8; 7]>,
+    /// Index into `sets`; set 0 is the empty one.
+    checks: Vec<u32>,
+    strings: Vec<Arc<str>>,
+    string_index: HashMap<Arc<str>, u32, foldhash::fast::FixedState>,
+    sets: Vec<Checks>,
+    set_index: HashMap<Checks, u32, foldhash::fast::FixedState>,
+}
+
+fn position<T: PartialEq>(all: &[T], v: &T) -> u8 {
+    all.iter()
+        .position(|x| x == v)
+        .expect("every value is in its enum's list") as u8
+}
+
+const CHECKS: [CheckStatus; 4] = [
+    CheckStatus::Ok,
+    CheckStatus::Warn,
+    CheckStatus::Error,
+    CheckStatus::Unknown,
+];
+const AGENTS: [AgentStatus; 3] = [
+    AgentStatus::Loaded,
+    AgentStatus::NotLoaded,
+    AgentStatus::Unknown,
+];
+
+impl Rows {
+    pub fn new() -> Self {
+        let mut rows = Rows::default();
+        rows.strings.push(Arc::from("")); // index 0: NO_HOST
+        rows.sets.push(Vec::new());
+        rows.set_index.insert(Vec::new(), 0);
+        rows
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    fn string(&mut self, s: &Arc<str>) -> u32 {
+        if let Some(&i) = self.string_index.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.clone());
+        self.string_index.insert(s.clone(), i);
+        i
+    }
+
+    pub fn push(&mut self, r: &Record, source: Source) {
+        self.id_bytes.extend_from_slice(r.record_id.as_bytes());
+        self.id_ends.push(self.id_bytes.len() as u64);
+        self.ts.push(r.ts_ms);
+        self.duration.push(r.duration_ms.unwrap_or(NO_DURATION));
+        let host = match &r.host {
+            Some(h) => self.string(h),
+            None => NO_HOST,
+        };
+        self.host.push(host);
+        let report_type = self.string(&r.report_type);
+        self.report_type.push(report_type);
+        self.codes.push([
+            position(&Status::ALL, &r.status),
+            position(&CHECKS, &r.redis_status),
+            position(&CHECKS, &r.database_status),
+            position(&CHECKS, &r.api_status),
+            position(&AGENTS, &r.launchagent_optimizer),
+            position(&AGENTS, &r.launchagent_digest),
+            position(&Source::ALL, &source),
+        ]);
+        let set = match self.set_index.get(&r.checks) {
+            Some(&i) => i,
+            None => {
+                let i = self.sets.len() as u32;
+                self.sets.push(r.checks.clone());
+                self.set_index.insert(r.checks.clone(), i);
+                i
+            }
+        };
+        self.checks.push(set);
+    }
+
+    pub fn id(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.id_ends[i - 1] } as usize;
+        let bytes = &self.id_bytes[start..self.id_ends[i] as usize];
+        // Only whole `&str`s are ever appended, so every id is valid UTF-8.
+        std::str::from_utf8(bytes).expect("ids are appended as whole strings")
+    }
+
+    pub fn ts_ms(&self, i: usize) -> i64 {
+        self.ts[i]
+    }
+
+    pub fn source(&self, i: usize) -> Source {
+        Source::ALL[self.codes[i][6] as usize]
+    }
+
+    /// Row `i`, reporting `source` as where it was found.
+    pub fn get_as(&self, i: usize, source: Source) -> RowRef<'_> {
+        let c = self.codes[i];
+        let d = self.duration[i];
+        let h = self.host[i];
+        RowRef {
+            record_id: self.id(i),
+            report_type: &self.strings[self.report_type[i] as usize],
+            ts_ms: self.ts[i],
+            status: Status::ALL[c[0] as usize],
+            duration_ms: (d != NO_DURATION).then_some(d),
+            host: (h != NO_HOST).then(|| &*self.strings[h as usize]),
+            redis_status: CHECKS[c[1] as usize],
+            database_status: CHECKS[c[2] as usize],
+            api_status: CHECKS[c[3] as usize],
+            launchagent_optimizer: AGENTS[c[4] as usize],
+            launchagent_digest: AGENTS[c[5] as usize],
+            checks: &self.sets[self.checks[i] as usize],
+            source,
+        }
+    }
+
+    pub fn get(&self, i: usize) -> RowRef<'_> {
+        self.get_as(i, self.source(i))
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = RowRef<'_>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+impl<'a> FromIterator<&'a Row> for Rows {
+    fn from_iter<I: IntoIterator<Item = &'a Row>>(rows: I) -> Self {
+        let mut out = Rows::new();
+        for r in rows {
+            out.push(&r.record, r.source);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, host: Option<&str>, checks: &[(&str, &str)], duration: Option<i64>) -> Row {
+        Row {
+            record: Record {
+                record_id: id.into(),
+                report_type: "heartbeat".into(),
+                ts_ms: 1_761_782_400_000,
+                status: Status::Critical,
+                duration_ms: duration,
+                host: host.map(Into::into),
+                redis_status: CheckStatus::Warn,
+                database_status: CheckStatus::Unknown,
+                api_status: CheckStatus::Error,
+                launchagent_optimizer: AgentStatus::NotLoaded,
+                launchagent_digest: AgentStatus::Unknown,
+                checks: checks
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            },
+            source: Source::Redis,
+        }
+    }
+
+    #[test]
+    fn every_field_comes_back_as_pushed() {
+        let rows = vec![
+            record("a", Some("mac-1"), &[("disk", "ok")], Some(0)),
+            record("", None, &[], None),
+            record(
+                "ü-3",
+                Some("mac-1"),
+                &[("disk", "ok"), ("gpu", "warn")],
+                Some(7),
+            ),
+            record("d", Some("mac-2"), &[("disk", "ok")], None),
+        ];
+        let mut store: Rows = rows.iter().collect();
+        store.push(&rows[0].record, Source::Sqlite);
+        assert_eq!(store.len(), 5);
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(store.get(i).to_row(), *r, "row {i}");
+            assert!(store.get(i).same_record(&r.view()));
+        }
+        assert_eq!(store.get(4).source, Source::Sqlite);
+        assert_eq!(store.get(4).to_row().record, rows[0].record);
+        assert!(!store.get(0).same_record(&store.get(3)));
+        // Equal hosts and check sets are held once.
+        assert_eq!(store.host[0], store.host[2]);
+        assert_eq!(store.checks[0], store.checks[3]);
+        assert_ne!(store.checks[0], store.checks[2]);
+    }
+}
