@@ -79,28 +79,89 @@ impl RawValue {
 
 /// A record's raw fields, name → value, in the order the source gave them. A source gives a
 /// dozen or so fields, so a vector beats a tree; most names are the contract's own and are
-/// borrowed, not allocated, per record.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(Cow<'static, str>, RawValue)>);
+/// borrowed, not allocated, per record. A source that reuses one `RawRecord` for every record
+/// also reuses its text buffers (`clear` keeps them for `insert_bytes`).
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    list: Vec<(Cow<'static, str>, RawValue)>,
+    spare: Vec<String>,
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
+}
+
+/// Field names a record usually has: a name read from a source as bytes is matched against
+/// these and borrowed, so a million records do not allocate a dozen names each.
+const KNOWN_NAMES: [&str; 14] = [
+    "record_id",
+    "report_type",
+    "timestamp",
+    "status",
+    "duration_ms",
+    "host",
+    "redis_status",
+    "database_status",
+    "api_status",
+    "launchagent_optimizer",
+    "launchagent_digest",
+    "checks",
+    "source",
+    "json",
+];
 
 impl Fields {
     /// Adds `name` = `value`. A name given twice keeps both; the later one is the value (`get`),
     /// as it is for every consumer that folds `iter` into a map.
     pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: RawValue) {
-        self.0.push((name.into(), value));
+        self.list.push((name.into(), value));
+    }
+
+    /// Adds `name` = the text in `bytes`, in a reused buffer; bytes that are not UTF-8 stay
+    /// bytes (see `RawValue::from_bytes`).
+    pub fn insert_bytes(&mut self, name: impl Into<Cow<'static, str>>, bytes: &[u8]) {
+        let value = match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let mut s = self.spare.pop().unwrap_or_default();
+                s.push_str(text);
+                RawValue::Text(s)
+            }
+            Err(_) => RawValue::Bytes(bytes.to_vec()),
+        };
+        self.list.push((name.into(), value));
+    }
+
+    /// `name` as a field name: borrowed when it is one of the contract's.
+    pub fn name(name: &str) -> Cow<'static, str> {
+        match KNOWN_NAMES.iter().find(|k| **k == name) {
+            Some(k) => Cow::Borrowed(k),
+            None => Cow::Owned(name.to_string()),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&RawValue> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.list
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     /// Every field in the order given, repeated names included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+        self.list.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     pub fn clear(&mut self) {
-        self.0.clear();
+        for (_, v) in self.list.drain(..) {
+            // Bounded: values added with `insert` (JSON entries) never take a buffer back.
+            if let (RawValue::Text(mut s), true) = (v, self.spare.len() < 32) {
+                s.clear();
+                self.spare.push(s);
+            }
+        }
     }
 }
 
@@ -138,7 +199,10 @@ impl RawRecord {
             source,
             locator: locator.into(),
             // A source gives a dozen or so fields: one allocation, not four growths.
-            fields: Fields(Vec::with_capacity(16)),
+            fields: Fields {
+                list: Vec::with_capacity(16),
+                spare: Vec::new(),
+            },
             defect: None,
         }
     }
@@ -423,16 +487,25 @@ fn epoch_ms(ms: i64, shown: &RawValue) -> Result<i64, RejectReason> {
 
 /// Lowercases and strips the emoji, punctuation and spaces that the legacy monitor wrapped
 /// around its verdicts (`"⚠️  WARNINGS"`).
-fn bare_word(s: &str) -> String {
-    s.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .to_lowercase()
+fn bare_word(s: &str) -> Cow<'_, str> {
+    lowercase(s.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_')))
+}
+
+/// `s` in lower case, borrowed when it already is: nearly every value a monitor writes is, and
+/// a fresh String for each of a record's half-dozen words was a visible share of a large day.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
+    }
 }
 
 fn status(v: &RawValue) -> Result<Status, RejectReason> {
     let RawValue::Text(s) = v else {
         return Err(RejectReason::UnknownStatus(v.show()));
     };
-    match bare_word(s).as_str() {
+    match &*bare_word(s) {
         "healthy" | "ok" | "pass" => Ok(Status::Healthy),
         "warnings" | "warn" | "warning" => Ok(Status::Warnings),
         "critical" | "fail" | "error" => Ok(Status::Critical),
@@ -488,21 +561,21 @@ fn duration(v: Option<&RawValue>) -> Result<Option<i64>, RejectReason> {
         .map_err(|_| RejectReason::BadDuration(v.unwrap().show()))
 }
 
-fn text_or_absent(v: Option<&RawValue>) -> Option<String> {
+fn text_or_absent(v: Option<&RawValue>) -> Option<Cow<'_, str>> {
     match v {
         None => None,
         Some(RawValue::Text(s)) if s.is_empty() => None,
-        Some(RawValue::Text(s)) => Some(s.clone()),
-        Some(other) => Some(other.to_json().to_string()),
+        Some(RawValue::Text(s)) => Some(Cow::Borrowed(s)),
+        Some(other) => Some(Cow::Owned(other.to_json().to_string())),
     }
 }
 
 /// A fixed check's value as a lowercase word, `None` when absent or empty.
-fn check_word(name: &str, v: Option<&RawValue>) -> Result<Option<String>, RejectReason> {
+fn check_word<'v>(name: &str, v: Option<&'v RawValue>) -> Result<Option<Cow<'v, str>>, RejectReason> {
     match v {
         None => Ok(None),
         Some(RawValue::Text(s)) => {
-            let w = s.trim().to_lowercase();
+            let w = lowercase(s.trim());
             Ok((!w.is_empty()).then_some(w))
         }
         Some(other) => Err(RejectReason::BadCheck {

@@ -2,7 +2,7 @@
 //! the footer metadata and the exit status all say. Renderers (summary, app) read it; the
 //! export fills it in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
@@ -220,7 +220,8 @@ pub fn timeline<'a>(
                 .to_string()
         })
         .collect();
-    let index: BTreeMap<&str, usize> = hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+    let index: HashMap<&str, usize, foldhash::fast::FixedState> =
+        hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
     let mut cells = vec![vec![0u8; slots]; hosts.len()];
     for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
         let Some(&h) = index.get(r.host.unwrap_or("-")) else {
@@ -243,6 +244,22 @@ pub fn timeline<'a>(
     }
 }
 
+/// Each host's items in the order given, hosts in name order. Hashed, not a tree: a fleet's
+/// day has thousands of hosts, and a tree compared a dozen host names per row.
+fn by_host<'a, T>(items: impl IntoIterator<Item = (&'a str, T)>) -> Vec<(&'a str, Vec<T>)> {
+    let mut index: HashMap<&str, usize, foldhash::fast::FixedState> = HashMap::default();
+    let mut groups: Vec<(&str, Vec<T>)> = Vec::new();
+    for (host, item) in items {
+        let i = *index.entry(host).or_insert_with(|| {
+            groups.push((host, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(item);
+    }
+    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    groups
+}
+
 /// Gaps in each host's heartbeat cadence, including a silent start or end of the day.
 pub fn gaps<'a>(rows: impl IntoIterator<Item = RowRef<'a>>, day: &Day) -> GapReport {
     gaps_of(
@@ -256,13 +273,9 @@ pub fn gaps<'a>(rows: impl IntoIterator<Item = RowRef<'a>>, day: &Day) -> GapRep
 /// `gaps` from (host, timestamp) pairs of heartbeats in time order, as `history` reads them
 /// from a file's columns.
 pub fn gaps_of<'a>(beats: impl IntoIterator<Item = (&'a str, i64)>, day: &Day) -> GapReport {
-    let mut by_host: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for (host, ts) in beats {
-        by_host.entry(host).or_default().push(ts);
-    }
     let mut all = Vec::new();
     let mut missed = 0;
-    for (host, times) in by_host {
+    for (host, times) in by_host(beats) {
         // A beat at day start is on time; so is one a cadence before day end.
         let edges = std::iter::once(day.start_ms() - CADENCE_MS)
             .chain(times.iter().copied())

@@ -92,21 +92,53 @@ const NO_DURATION: i64 = -1;
 /// No host: table index 0 is never used for a string.
 const NO_HOST: u32 = 0;
 
-/// Rows in the order they were pushed.
-#[derive(Debug, Default)]
-pub struct Rows {
-    id_bytes: Vec<u8>,
-    /// End of each id in `id_bytes`; the start is the previous end.
-    id_ends: Vec<u64>,
+/// Rows per chunk: a chunk's columns are allocated once at full size, so a growing day never
+/// copies a large column into a bigger one (on a million-row day, reallocation copies and the
+/// fresh pages they touched were a tenth of the run).
+const CHUNK: usize = 1 << 16;
+
+/// One chunk's columns.
+#[derive(Debug)]
+struct Chunk {
+    ids: String,
+    /// End of each id in `ids`; the start is the previous end.
+    id_ends: Vec<u32>,
     ts: Vec<i64>,
     duration: Vec<i64>,
-    /// Index into `strings`, `NO_HOST` for none.
+    /// Index into `Rows::strings`, `NO_HOST` for none.
     host: Vec<u32>,
     report_type: Vec<u32>,
     /// status, redis, database, api, optimizer, digest, source: each its enum's position.
     codes: Vec<[u8; 7]>,
-    /// Index into `sets`; set 0 is the empty one.
+    /// Index into `Rows::sets`; set 0 is the empty one.
     checks: Vec<u32>,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        Chunk {
+            ids: String::with_capacity(CHUNK * 40),
+            id_ends: Vec::with_capacity(CHUNK),
+            ts: Vec::with_capacity(CHUNK),
+            duration: Vec::with_capacity(CHUNK),
+            host: Vec::with_capacity(CHUNK),
+            report_type: Vec::with_capacity(CHUNK),
+            codes: Vec::with_capacity(CHUNK),
+            checks: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn id(&self, j: usize) -> &str {
+        let start = if j == 0 { 0 } else { self.id_ends[j - 1] } as usize;
+        &self.ids[start..self.id_ends[j] as usize]
+    }
+}
+
+/// Rows in the order they were pushed.
+#[derive(Debug, Default)]
+pub struct Rows {
+    chunks: Vec<Chunk>,
+    len: usize,
     strings: Vec<Arc<str>>,
     string_index: HashMap<Arc<str>, u32, foldhash::fast::FixedState>,
     sets: Vec<Checks>,
@@ -141,11 +173,15 @@ impl Rows {
     }
 
     pub fn len(&self) -> usize {
-        self.ts.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ts.is_empty()
+        self.len == 0
+    }
+
+    fn at(&self, i: usize) -> (&Chunk, usize) {
+        (&self.chunks[i / CHUNK], i % CHUNK)
     }
 
     fn string(&mut self, s: &Arc<str>) -> u32 {
@@ -159,26 +195,11 @@ impl Rows {
     }
 
     pub fn push(&mut self, r: &Record, source: Source) {
-        self.id_bytes.extend_from_slice(r.record_id.as_bytes());
-        self.id_ends.push(self.id_bytes.len() as u64);
-        self.ts.push(r.ts_ms);
-        self.duration.push(r.duration_ms.unwrap_or(NO_DURATION));
         let host = match &r.host {
             Some(h) => self.string(h),
             None => NO_HOST,
         };
-        self.host.push(host);
         let report_type = self.string(&r.report_type);
-        self.report_type.push(report_type);
-        self.codes.push([
-            position(&Status::ALL, &r.status),
-            position(&CHECKS, &r.redis_status),
-            position(&CHECKS, &r.database_status),
-            position(&CHECKS, &r.api_status),
-            position(&AGENTS, &r.launchagent_optimizer),
-            position(&AGENTS, &r.launchagent_digest),
-            position(&Source::ALL, &source),
-        ]);
         let set = match self.set_index.get(&r.checks) {
             Some(&i) => i,
             None => {
@@ -188,33 +209,54 @@ impl Rows {
                 i
             }
         };
-        self.checks.push(set);
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Chunk::new());
+        }
+        self.len += 1;
+        let c = self.chunks.last_mut().expect("a chunk was just ensured");
+        c.ids.push_str(&r.record_id);
+        c.id_ends.push(c.ids.len() as u32);
+        c.ts.push(r.ts_ms);
+        c.duration.push(r.duration_ms.unwrap_or(NO_DURATION));
+        c.host.push(host);
+        c.report_type.push(report_type);
+        c.codes.push([
+            position(&Status::ALL, &r.status),
+            position(&CHECKS, &r.redis_status),
+            position(&CHECKS, &r.database_status),
+            position(&CHECKS, &r.api_status),
+            position(&AGENTS, &r.launchagent_optimizer),
+            position(&AGENTS, &r.launchagent_digest),
+            position(&Source::ALL, &source),
+        ]);
+        c.checks.push(set);
     }
 
     pub fn id(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.id_ends[i - 1] } as usize;
-        let bytes = &self.id_bytes[start..self.id_ends[i] as usize];
-        // Only whole `&str`s are ever appended, so every id is valid UTF-8.
-        std::str::from_utf8(bytes).expect("ids are appended as whole strings")
+        let (c, j) = self.at(i);
+        c.id(j)
     }
 
     pub fn ts_ms(&self, i: usize) -> i64 {
-        self.ts[i]
+        let (c, j) = self.at(i);
+        c.ts[j]
     }
 
     pub fn source(&self, i: usize) -> Source {
-        Source::ALL[self.codes[i][6] as usize]
+        let (c, j) = self.at(i);
+        Source::ALL[c.codes[j][6] as usize]
     }
 
     /// Row `i`, reporting `source` as where it was found.
     pub fn get_as(&self, i: usize, source: Source) -> RowRef<'_> {
-        let c = self.codes[i];
-        let d = self.duration[i];
-        let h = self.host[i];
+        let (chunk, j) = self.at(i);
+        let c = chunk.codes[j];
+        let d = chunk.duration[j];
+        let h = chunk.host[j];
         RowRef {
-            record_id: self.id(i),
-            report_type: &self.strings[self.report_type[i] as usize],
-            ts_ms: self.ts[i],
+            record_id: chunk.id(j),
+            report_type: &self.strings[chunk.report_type[j] as usize],
+            ts_ms: chunk.ts[j],
             status: Status::ALL[c[0] as usize],
             duration_ms: (d != NO_DURATION).then_some(d),
             host: (h != NO_HOST).then(|| &*self.strings[h as usize]),
@@ -223,7 +265,7 @@ impl Rows {
             api_status: CHECKS[c[3] as usize],
             launchagent_optimizer: AGENTS[c[4] as usize],
             launchagent_digest: AGENTS[c[5] as usize],
-            checks: &self.sets[self.checks[i] as usize],
+            checks: &self.sets[chunk.checks[j] as usize],
             source,
         }
     }
@@ -298,8 +340,27 @@ mod tests {
         assert_eq!(store.get(4).to_row().record, rows[0].record);
         assert!(!store.get(0).same_record(&store.get(3)));
         // Equal hosts and check sets are held once.
-        assert_eq!(store.host[0], store.host[2]);
-        assert_eq!(store.checks[0], store.checks[3]);
-        assert_ne!(store.checks[0], store.checks[2]);
+        let c = &store.chunks[0];
+        assert_eq!(c.host[0], c.host[2]);
+        assert_eq!(c.checks[0], c.checks[3]);
+        assert_ne!(c.checks[0], c.checks[2]);
+    }
+
+    #[test]
+    fn rows_past_the_first_chunk_keep_their_place() {
+        let mut store = Rows::new();
+        let mut r = record("x", Some("h"), &[], None).record;
+        for i in 0..CHUNK + 3 {
+            r.record_id = format!("id-{i}");
+            r.ts_ms = i as i64;
+            store.push(&r, Source::Sqlite);
+        }
+        assert_eq!(store.len(), CHUNK + 3);
+        assert_eq!(store.chunks.len(), 2);
+        for i in [0, CHUNK - 1, CHUNK, CHUNK + 2] {
+            assert_eq!(store.id(i), format!("id-{i}"));
+            assert_eq!(store.ts_ms(i), i as i64);
+            assert_eq!(store.get(i).host, Some("h"));
+        }
     }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
-use super::resp::{Entry, Plain, ServerError};
+use super::resp::{Page, Plain, ServerError};
 use super::{Collector, SourceError};
 use crate::day::Day;
-use crate::record::{Filed, RawRecord, RawValue, RejectReason, Source};
+use crate::record::{Fields, Filed, RawRecord, RawValue, RejectReason, Source};
 
 /// The environment variables that carry a Redis URL, or its password alone.
 pub const ENV_REDIS_URL: &str = "PARQUET_EXPORTER_REDIS_URL";
@@ -213,7 +213,8 @@ pub fn read(
 trait StreamConnection {
     fn send(&mut self, packed: &[u8]) -> Result<(), SourceError>;
     fn key_type(&mut self, key: &str) -> Result<String, SourceError>;
-    fn entries(&mut self) -> Result<Vec<Entry>, SourceError>;
+    /// Reads the next page of entries into `page`.
+    fn entries(&mut self, page: &mut Page) -> Result<(), SourceError>;
 }
 
 impl StreamConnection for Connection {
@@ -231,12 +232,12 @@ impl StreamConnection for Connection {
             .map_err(SourceError::Unavailable)
     }
 
-    fn entries(&mut self) -> Result<Vec<Entry>, SourceError> {
+    fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
         let reply = self
             .recv_response()
             .and_then(Value::extract_error)
             .map_err(|e| SourceError::Unavailable(e.into()))?;
-        parse_entries(reply).map_err(SourceError::Invalid)
+        parse_entries(reply, page).map_err(SourceError::Invalid)
     }
 }
 
@@ -253,8 +254,8 @@ impl StreamConnection for Plain {
             .map_err(SourceError::Unavailable)
     }
 
-    fn entries(&mut self) -> Result<Vec<Entry>, SourceError> {
-        Plain::entries(self).map_err(|e| {
+    fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
+        Plain::entries(self, page).map_err(|e| {
             let unavailable = e.downcast_ref::<std::io::Error>().is_some()
                 || e.downcast_ref::<ServerError>().is_some();
             if unavailable {
@@ -358,16 +359,29 @@ fn read_pages(
     // One page in flight ahead of the one being classified: Redis serves the next page while
     // this one is normalized. Never more, so a huge day cannot pile up replies in Redis.
     conn.send(&xrange(&start)).map_err(|e| context(&start, e))?;
+    // One page buffer and one record, reused for every entry of the day.
+    let mut entries = Page::default();
+    let mut raw = RawRecord::new(Source::Redis, String::new());
     loop {
-        let entries = conn.entries().map_err(|e| context(&start, e))?;
+        conn.entries(&mut entries)
+            .map_err(|e| context(&start, e))?;
+        let ids_utf8 = |i, start: &str| {
+            std::str::from_utf8(entries.entry(i).0).map_err(|_| {
+                context(
+                    start,
+                    SourceError::Invalid(anyhow!("an entry ID that is not UTF-8")),
+                )
+            })
+        };
+        let read_from = start.clone();
         let more = entries.len() == page;
         if more {
-            let last_id = &entries.last().expect("a full page").0;
-            start = format!("({last_id}");
+            start = format!("({}", ids_utf8(entries.len() - 1, &read_from)?);
             conn.send(&xrange(&start)).map_err(|e| context(&start, e))?;
         }
-        for (id, fields) in entries {
-            let filed = match id_ms(&id) {
+        for i in 0..entries.len() {
+            let id = ids_utf8(i, &read_from)?;
+            let filed = match id_ms(id) {
                 Some(at_ms) => Filed::At {
                     at_ms,
                     max_drift_ms: Some(margin),
@@ -375,7 +389,8 @@ fn read_pages(
                 // Redis never hands out such an ID; the read range selected it.
                 None => Filed::Selected,
             };
-            sink.push(&entry_record(id, fields), filed);
+            fill_entry(&mut raw, id, entries.entry(i).1);
+            sink.push(&raw, filed);
         }
         if !more {
             break;
@@ -401,11 +416,13 @@ pub fn ping_newest_ms(target: &Target, key: &str) -> Result<Option<i64>> {
             .arg(1)
             .query(&mut conn)
             .with_context(|| format!("XREVRANGE {key} + - COUNT 1"))?;
-        let entries = match reply {
-            Value::Nil => Vec::new(),
-            other => parse_entries(other)?,
-        };
-        Ok(entries.first().and_then(|(id, _)| id_ms(id)))
+        let mut page = Page::default();
+        if reply != Value::Nil {
+            parse_entries(reply, &mut page)?;
+        }
+        Ok((page.len() > 0)
+            .then(|| std::str::from_utf8(page.entry(0).0).ok().and_then(id_ms))
+            .flatten())
     };
     probe().map_err(|e| anyhow!(target.scrub(&format!("{e:#}"))))
 }
@@ -424,75 +441,92 @@ fn bytes(v: Value) -> Result<Vec<u8>> {
     }
 }
 
-fn parse_entries(reply: Value) -> Result<Vec<Entry>> {
+fn parse_entries(reply: Value, page: &mut Page) -> Result<()> {
+    page.clear();
     let Value::Array(items) = reply else {
         bail!("expected an array of entries, got {reply:?}");
     };
-    items
-        .into_iter()
-        .map(|item| {
-            let Value::Array(mut parts) = item else {
-                bail!("expected an [id, fields] pair");
-            };
-            if parts.len() != 2 {
-                bail!("expected an [id, fields] pair, got {} parts", parts.len());
-            }
-            let fields = parts.pop().unwrap();
-            let id = String::from_utf8(bytes(parts.pop().unwrap())?)?;
-            let pairs = match fields {
-                Value::Array(flat) => {
-                    if flat.len() % 2 != 0 {
-                        bail!("entry {id} has an odd number of field values");
-                    }
-                    let mut it = flat.into_iter();
-                    let mut pairs = Vec::new();
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        pairs.push((bytes(k)?, bytes(v)?));
-                    }
-                    pairs
+    for item in items {
+        let Value::Array(mut parts) = item else {
+            bail!("expected an [id, fields] pair");
+        };
+        if parts.len() != 2 {
+            bail!("expected an [id, fields] pair, got {} parts", parts.len());
+        }
+        let fields = parts.pop().unwrap();
+        let id = bytes(parts.pop().unwrap())?;
+        page.start_entry(&id);
+        let id = || String::from_utf8_lossy(&id).into_owned();
+        match fields {
+            Value::Array(flat) => {
+                if flat.len() % 2 != 0 {
+                    bail!("entry {} has an odd number of field values", id());
                 }
-                Value::Map(m) => m
-                    .into_iter()
-                    .map(|(k, v)| Ok((bytes(k)?, bytes(v)?)))
-                    .collect::<Result<_>>()?,
-                Value::Nil => Vec::new(),
-                other => bail!("entry {id}: unexpected fields {other:?}"),
-            };
-            Ok((id, pairs))
-        })
-        .collect()
+                for v in flat {
+                    page.push(&bytes(v)?);
+                }
+            }
+            Value::Map(m) => {
+                for (k, v) in m {
+                    page.push(&bytes(k)?);
+                    page.push(&bytes(v)?);
+                }
+            }
+            Value::Nil => {}
+            other => bail!("entry {}: unexpected fields {other:?}", id()),
+        }
+    }
+    Ok(())
 }
 
 /// One stream entry as a raw record: flat fields (`check.<name>` for extra checks) or a single
 /// `json` field holding the record as a JSON object.
 pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
-    let mut raw = RawRecord::new(Source::Redis, id);
+    let mut raw = RawRecord::new(Source::Redis, String::new());
+    fill_entry(
+        &mut raw,
+        &id,
+        fields.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+    );
+    raw
+}
+
+/// `entry_record` into a reused record, whose buffers are kept.
+fn fill_entry<'a>(
+    raw: &mut RawRecord,
+    id: &str,
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) {
+    raw.locator.clear();
+    raw.locator.push_str(id);
+    raw.fields.clear();
+    raw.defect = None;
     let mut json = None;
     for (k, v) in fields {
-        let name = match String::from_utf8(k) {
-            Ok(name) => name,
+        let name = match std::str::from_utf8(k) {
+            Ok(name) => Fields::name(name),
             // Kept (shown lossily) in the rejects file; a lossy name must not become a column.
-            Err(e) => {
-                let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            Err(_) => {
+                let shown = String::from_utf8_lossy(k).into_owned();
                 raw.defect
                     .get_or_insert(RejectReason::InvalidUtf8(format!("name {shown:?}")));
-                shown
+                shown.into()
             }
         };
         if name == "json" {
             json = Some(v);
         } else {
-            raw.fields.insert(name, RawValue::from_bytes(v));
+            raw.fields.insert_bytes(name, v);
         }
     }
     let Some(json) = json else {
-        return raw;
+        return;
     };
     if raw.defect.is_some() {
-        raw.fields.insert("json", RawValue::from_bytes(json));
-        return raw;
+        raw.fields.insert_bytes("json", json);
+        return;
     }
-    match serde_json::from_slice::<serde_json::Value>(&json) {
+    match serde_json::from_slice::<serde_json::Value>(json) {
         Ok(serde_json::Value::Object(map)) => {
             for (k, v) in map {
                 raw.fields.insert(k, RawValue::from_json(v));
@@ -503,14 +537,13 @@ pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
             raw.defect = Some(RejectReason::BadEntry("json field is not an object".into()));
         }
         Err(e) => {
-            raw.defect = Some(match std::str::from_utf8(&json) {
+            raw.defect = Some(match std::str::from_utf8(json) {
                 Err(_) => RejectReason::InvalidUtf8("json".into()),
                 Ok(_) => RejectReason::BadEntry(format!("json field is not JSON: {e}")),
             });
-            raw.fields.insert("json", RawValue::from_bytes(json));
+            raw.fields.insert_bytes("json", json);
         }
     }
-    raw
 }
 
 #[cfg(test)]

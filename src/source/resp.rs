@@ -17,7 +17,64 @@ use anyhow::{anyhow, bail, Context, Result};
 pub struct ServerError(pub String);
 
 /// A stream entry: its ID and its field/value pairs in order.
-pub type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+/// One page of stream entries (an XRANGE reply): every ID, field name and value in one buffer,
+/// reused from page to page, so decoding a page allocates nothing once the buffers have grown.
+#[derive(Debug, Default)]
+pub struct Page {
+    bytes: Vec<u8>,
+    /// (start, end) of each string in `bytes`.
+    spans: Vec<(usize, usize)>,
+    /// Per entry: the span of its ID, then its field names and values in turn.
+    entries: Vec<(usize, usize)>,
+}
+
+impl Page {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+        self.entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn span(&self, i: usize) -> &[u8] {
+        let (a, b) = self.spans[i];
+        &self.bytes[a..b]
+    }
+
+    /// Entry `i`: its ID and its (name, value) pairs.
+    pub fn entry(&self, i: usize) -> (&[u8], impl Iterator<Item = (&[u8], &[u8])> + '_) {
+        let (first, pairs) = self.entries[i];
+        let fields = (0..pairs).map(move |p| {
+            (
+                self.span(first + 1 + 2 * p),
+                self.span(first + 2 + 2 * p),
+            )
+        });
+        (self.span(first), fields)
+    }
+
+    /// Starts an entry with `id`; `push` then adds its names and values, in turn.
+    pub fn start_entry(&mut self, id: &[u8]) {
+        self.entries.push((self.spans.len(), 0));
+        self.push(id);
+    }
+
+    /// Adds a string to the current entry: its ID first, then names and values in turn.
+    pub fn push(&mut self, s: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(s);
+        self.end_string(start);
+    }
+
+    fn end_string(&mut self, start: usize) {
+        self.spans.push((start, self.bytes.len()));
+        let e = self.entries.last_mut().expect("a string belongs to an entry");
+        e.1 = (self.spans.len() - e.0 - 1) / 2;
+    }
+}
 
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
@@ -150,58 +207,65 @@ impl Plain {
         })
     }
 
-    /// A bulk string's bytes.
-    fn bulk(&mut self) -> Result<Vec<u8>> {
+
+    /// Reads a string reply straight into `page`, as the current entry's next string.
+    fn bulk_into(&mut self, page: &mut Page) -> Result<()> {
         match self.header()? {
             Header::Bulk(Some(n)) => {
-                let mut v = vec![0; n];
-                self.reader.read_exact(&mut v)?;
+                let start = page.bytes.len();
+                page.bytes.resize(start + n, 0);
+                self.reader.read_exact(&mut page.bytes[start..])?;
                 let mut crlf = [0; 2];
                 self.reader.read_exact(&mut crlf)?;
                 if &crlf != b"\r\n" {
                     bail!("a bulk string not followed by CRLF");
                 }
-                Ok(v)
+                page.end_string(start);
             }
-            Header::Integer(i) => Ok(i.to_string().into_bytes()),
-            Header::Simple(s) => Ok(s.into_bytes()),
+            Header::Integer(i) => page.push(i.to_string().as_bytes()),
+            Header::Simple(s) => page.push(s.as_bytes()),
             other => bail!("expected a string, got {other:?}"),
         }
+        Ok(())
     }
 
-    /// Reads one XRANGE reply: entries in order (an empty page for an empty range).
-    pub fn entries(&mut self) -> Result<Vec<Entry>> {
+    /// Reads a page of stream entries into `page` (cleared first).
+    pub fn entries(&mut self, page: &mut Page) -> Result<()> {
+        page.clear();
         let n = match self.header()? {
             Header::Array(Some(n)) => n,
-            Header::Array(None) => return Ok(Vec::new()),
+            Header::Array(None) => return Ok(()),
             Header::Error(e) => return Err(ServerError(e).into()),
             other => bail!("expected an array of entries, got {other:?}"),
         };
-        let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             match self.header()? {
                 Header::Array(Some(2)) => {}
                 other => bail!("expected an [id, fields] pair, got {other:?}"),
             }
-            let id = String::from_utf8(self.bulk()?).context("an entry ID that is not UTF-8")?;
-            let pairs = match self.header()? {
+            page.entries.push((page.spans.len(), 0));
+            self.bulk_into(page)?;
+            let id = || String::from_utf8_lossy(page_id(page)).into_owned();
+            match self.header()? {
                 Header::Array(Some(m)) if m % 2 == 0 => {
-                    let mut pairs = Vec::with_capacity(m / 2);
-                    for _ in 0..m / 2 {
-                        let k = self.bulk()?;
-                        let v = self.bulk()?;
-                        pairs.push((k, v));
+                    for _ in 0..m {
+                        self.bulk_into(page)?;
                     }
-                    pairs
                 }
-                Header::Array(Some(_)) => bail!("entry {id} has an odd number of field values"),
-                Header::Array(None) => Vec::new(),
-                other => bail!("entry {id}: unexpected fields {other:?}"),
-            };
-            out.push((id, pairs));
+                Header::Array(Some(_)) => {
+                    bail!("entry {} has an odd number of field values", id())
+                }
+                Header::Array(None) => {}
+                other => bail!("entry {}: unexpected fields {other:?}", id()),
+            }
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+/// The ID of the page's last entry.
+fn page_id(page: &Page) -> &[u8] {
+    page.entry(page.len() - 1).0
 }
 
 #[cfg(test)]
@@ -227,13 +291,30 @@ mod tests {
         Plain::over(Box::new(Canned(std::io::Cursor::new(replies.to_vec()))))
     }
 
+    type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+    /// One page read from `conn`, as owned values to compare.
+    fn decoded(conn: &mut Plain) -> Vec<Entry> {
+        let mut page = Page::default();
+        conn.entries(&mut page).unwrap();
+        (0..page.len())
+            .map(|i| {
+                let (id, fields) = page.entry(i);
+                (
+                    String::from_utf8(id.to_vec()).unwrap(),
+                    fields.map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn entries_are_decoded_with_binary_values_and_nulls() {
         let reply = b"*3\r\n\
             *2\r\n$3\r\n1-0\r\n*4\r\n$6\r\nstatus\r\n$2\r\nok\r\n$1\r\nb\r\n$3\r\n\xff\r\n\r\n\
             *2\r\n$3\r\n2-0\r\n*-1\r\n\
             *2\r\n$3\r\n3-1\r\n*0\r\n";
-        let got = replying(reply).entries().unwrap();
+        let got = decoded(&mut replying(reply));
         assert_eq!(
             got,
             vec![
@@ -248,13 +329,13 @@ mod tests {
                 ("3-1".to_string(), vec![]),
             ]
         );
-        assert!(replying(b"*0\r\n").entries().unwrap().is_empty());
+        assert!(decoded(&mut replying(b"*0\r\n")).is_empty());
     }
 
     #[test]
     fn errors_and_malformed_replies_are_errors() {
         let e = replying(b"-WRONGTYPE Operation against a key\r\n")
-            .entries()
+            .entries(&mut Page::default())
             .unwrap_err();
         assert!(e.to_string().contains("WRONGTYPE"), "{e}");
         for bad in [
@@ -267,7 +348,7 @@ mod tests {
             b"",
         ] {
             assert!(
-                replying(bad).entries().is_err(),
+                replying(bad).entries(&mut Page::default()).is_err(),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );

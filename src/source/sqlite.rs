@@ -198,7 +198,10 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             }
             raw.fields.clear();
             for &(i, field) in &wanted {
-                raw.fields.insert(field, raw_value(row.get_ref(i)?));
+                match row.get_ref(i)? {
+                    ValueRef::Text(b) | ValueRef::Blob(b) => raw.fields.insert_bytes(field, b),
+                    v => raw.fields.insert(field, raw_value(v)),
+                }
             }
             sink.push(&raw, filed);
         }
