@@ -220,7 +220,7 @@ pub fn rows_from_batch(batch: &RecordBatch, strings: &mut Interner) -> Result<Ve
                 api_status: check(8, "api_status")?,
                 launchagent_optimizer: agent(9, "launchagent_optimizer")?,
                 launchagent_digest: agent(10, "launchagent_digest")?,
-                checks: extra,
+                checks: extra.into(),
             },
             source: Source::parse(sources.value(i))
                 .ok_or_else(|| bad("source", sources.value(i)))?,

@@ -9,11 +9,12 @@ use anyhow::{Context, Result};
 
 use crate::batch;
 use crate::config::{Config, OutDir};
-use crate::merge::{MergeStats, Merger};
+use crate::day::Day;
+use crate::merge::{MergeStats, Merged, Merger};
 use crate::record::{Source, Status};
 use crate::report::{
-    exporter_name, file_metadata, gaps, hosts_health, local_time, reject_reasons, timeline,
-    KeptFile, RunReport, SourceReport, Verdict,
+    exporter_name, file_metadata, gaps_and_health, local_time, reject_reasons, timeline, GapReport,
+    HostHealth, KeptFile, RunReport, SourceReport, Timeline, Verdict,
 };
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
 use crate::store::Bucket;
@@ -135,6 +136,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
             conflicts,
         },
     ) = merger.into_sorted();
+    tracing::debug!(elapsed = ?started.elapsed(), rows = rows.len(), "merged");
 
     // Counted by position and hashed by the interned pointer: per row, no string is built or
     // compared (a million-row day made a String and a dozen comparisons per row here).
@@ -186,8 +188,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         hosts: hosts.into_iter().map(|h| h.to_string()).collect(),
         first_timestamp: rows.first().map(|r| local_time(day, r.ts_ms)),
         last_timestamp: rows.last().map(|r| local_time(day, r.ts_ms)),
-        gaps: gaps(rows.iter(), day),
-        hosts_health: hosts_health(rows.iter(), day),
+        // Filled in by the analysis below, which runs beside the writer.
+        gaps: Default::default(),
+        hosts_health: Vec::new(),
         timeline: Default::default(),
         timeline_svg: None,
         parquet: None,
@@ -198,13 +201,6 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         kept_existing: None,
         duration_ms: 0,
     };
-    let shown: Vec<&str> = report
-        .hosts_health
-        .iter()
-        .take(summary::MAX_HOSTS)
-        .map(|h| h.host.as_str())
-        .collect();
-    report.timeline = timeline(rows.iter(), day, &shown);
     // Every record read is a row, a merged duplicate or a reject; anything else is a bug.
     anyhow::ensure!(
         report.read == report.rows + report.merged + report.rejected,
@@ -215,46 +211,74 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         report.rejected
     );
     let metadata = file_metadata(&report);
-
-    if cfg.dry {
-        // Build the batches exactly as a real run would, and check they match schema v1.
-        let mut built = 0;
-        for b in batch::batches(rows.iter(), cfg.batch_rows) {
-            anyhow::ensure!(
-                b.schema().fields() == batch::schema().fields(),
-                "batch schema drifted from v1"
-            );
-            built += b.num_rows();
-        }
-        anyhow::ensure!(built == rows.len(), "built {built} rows of {}", rows.len());
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        return Ok(report);
-    }
+    tracing::debug!(elapsed = ?started.elapsed(), "summarized");
 
     // Prepare every output before publishing any, so that a failure on the way (an unwritable
     // directory, a file that fails its checks, a bucket that cannot be read) leaves every
     // previous output as it was.
     let parquet_path = cfg.parquet_path();
-    let day_dir = parquet_path.parent().unwrap_or(&cfg.out_dir).to_path_buf();
-    for dir in [&cfg.out_dir, &cfg.summary_dir, &day_dir] {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating directory {}", dir.display()))?;
-    }
-    let bucket = match &cfg.out {
-        OutDir::Local(_) => None,
-        OutDir::Bucket(url) => Some(Bucket::open(url)?),
+    let bucket = match (&cfg.out, cfg.dry) {
+        (OutDir::Bucket(url), false) => Some(Bucket::open(url)?),
+        _ => None,
     };
     let day_rel = cfg.layout.day_file(day.date());
     let rejects_rel = cfg.layout.rejects_file(day.date());
-    let kept = match report.verdict {
-        Verdict::Partial | Verdict::Empty if !cfg.force => match &bucket {
-            None => better_existing(&parquet_path, report.rows, cfg.max_bytes),
-            Some(b) => {
-                better_existing_object(b, &day_rel, &parquet_path, report.rows, cfg.max_bytes)?
-            }
-        },
-        _ => None,
+    let kept = if cfg.dry {
+        None
+    } else {
+        let day_dir = parquet_path.parent().unwrap_or(&cfg.out_dir).to_path_buf();
+        for dir in [&cfg.out_dir, &cfg.summary_dir, &day_dir] {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+        }
+        match report.verdict {
+            Verdict::Partial | Verdict::Empty if !cfg.force => match &bucket {
+                None => better_existing(&parquet_path, report.rows, cfg.max_bytes),
+                Some(b) => {
+                    better_existing_object(b, &day_rel, &parquet_path, report.rows, cfg.max_bytes)?
+                }
+            },
+            _ => None,
+        }
     };
+
+    // The per-host analysis (gaps, host health, timeline) only feeds the summary: it runs on a
+    // second thread while this one writes the day file.
+    let (analysis, written) = std::thread::scope(|scope| -> Result<_> {
+        let analysis = scope.spawn(|| analyse(&rows, day));
+        let written = if cfg.dry {
+            // Build the batches exactly as a real run would, and check they match schema v1.
+            let mut built = 0;
+            for b in batch::batches(rows.iter(), cfg.batch_rows) {
+                anyhow::ensure!(
+                    b.schema().fields() == batch::schema().fields(),
+                    "batch schema drifted from v1"
+                );
+                built += b.num_rows();
+            }
+            anyhow::ensure!(built == rows.len(), "built {built} rows of {}", rows.len());
+            None
+        } else if kept.is_none() {
+            Some(atomic::stage(&parquet_path, |w| {
+                writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
+            })?)
+        } else {
+            None
+        };
+        let analysis = analysis
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((analysis, written))
+    })?;
+    tracing::debug!(elapsed = ?started.elapsed(), "written");
+    // Freed before the read-back holds its own state.
+    drop(rows);
+    (report.gaps, report.hosts_health, report.timeline) = analysis;
+    if cfg.dry {
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    }
+
     let mut staged = Vec::new();
     match kept {
         Some(existing) => {
@@ -274,11 +298,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
             report.readback = Some(existing);
         }
         None => {
-            // The closure owns the rows, so they are freed before the read-back holds its state.
-            let (file, mut check) =
-                verify::stage_checked(&parquet_path, cfg.max_bytes, move |w| {
-                    writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
-                })?;
+            let file = written.expect("the day file is written unless an existing one is kept");
+            let (file, mut check) = verify::check_staged(file, &parquet_path, cfg.max_bytes)?;
+            tracing::debug!(elapsed = ?started.elapsed(), "read back");
             if bucket.is_some() {
                 check.path = cfg.show_day_file().into();
             }
@@ -352,6 +374,18 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     }
     summary.publish()?;
     Ok(report)
+}
+
+/// Gaps, each host's health and the timeline of the hosts the summary shows.
+fn analyse(rows: &Merged, day: &Day) -> (GapReport, Vec<HostHealth>, Timeline) {
+    let (gaps, health) = gaps_and_health(rows.iter(), day);
+    let shown: Vec<&str> = health
+        .iter()
+        .take(summary::MAX_HOSTS)
+        .map(|h| h.host.as_str())
+        .collect();
+    let timeline = timeline(rows.iter(), day, &shown);
+    (gaps, health, timeline)
 }
 
 /// Like `better_existing`, for the day's object in a bucket: downloaded beside the staged file

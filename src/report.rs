@@ -47,7 +47,7 @@ pub struct SourceReport {
     pub counts: source::SourceCounts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Gap {
     pub host: String,
     pub from: String,
@@ -55,7 +55,7 @@ pub struct Gap {
     pub minutes: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GapReport {
     pub count: usize,
     pub missed_beats: i64,
@@ -144,15 +144,38 @@ pub struct HostHealth {
 
 /// Each host's heartbeat health (heartbeat records only), worst coverage first.
 pub fn hosts_health<'a>(rows: impl IntoIterator<Item = RowRef<'a>>, day: &Day) -> Vec<HostHealth> {
-    let mut by_host: BTreeMap<&str, Vec<(i64, Status)>> = BTreeMap::new();
-    for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
-        by_host
-            .entry(r.host.unwrap_or("-"))
-            .or_default()
-            .push((r.ts_ms, r.status));
-    }
+    health_of(&heartbeats_by_host(rows), day)
+}
+
+/// Gaps and each host's health from one grouping of the rows by host.
+pub fn gaps_and_health<'a>(
+    rows: impl IntoIterator<Item = RowRef<'a>>,
+    day: &Day,
+) -> (GapReport, Vec<HostHealth>) {
+    let groups = heartbeats_by_host(rows);
+    let gaps = gaps_in(
+        groups
+            .iter()
+            .map(|(h, beats)| (*h, beats.iter().map(|b| b.0))),
+        day,
+    );
+    (gaps, health_of(&groups, day))
+}
+
+/// Heartbeat (timestamp, status) pairs per host, in row order, hosts in name order.
+fn heartbeats_by_host<'a>(
+    rows: impl IntoIterator<Item = RowRef<'a>>,
+) -> Vec<(&'a str, Vec<(i64, Status)>)> {
+    by_host(
+        rows.into_iter()
+            .filter(|r| r.report_type == "heartbeat")
+            .map(|r| (r.host.unwrap_or("-"), (r.ts_ms, r.status))),
+    )
+}
+
+fn health_of(by_host: &[(&str, Vec<(i64, Status)>)], day: &Day) -> Vec<HostHealth> {
     let mut out: Vec<HostHealth> = by_host
-        .into_iter()
+        .iter()
         .map(|(host, beats)| {
             let (first, last) = (beats[0].0, beats[beats.len() - 1].0);
             let expected = ((day.end_ms() - first) as u64)
@@ -273,12 +296,25 @@ pub fn gaps<'a>(rows: impl IntoIterator<Item = RowRef<'a>>, day: &Day) -> GapRep
 /// `gaps` from (host, timestamp) pairs of heartbeats in time order, as `history` reads them
 /// from a file's columns.
 pub fn gaps_of<'a>(beats: impl IntoIterator<Item = (&'a str, i64)>, day: &Day) -> GapReport {
+    gaps_in(
+        by_host(beats)
+            .iter()
+            .map(|(h, times)| (*h, times.iter().copied())),
+        day,
+    )
+}
+
+/// `gaps` from each host's heartbeat times, in order.
+fn gaps_in<'a, T: Iterator<Item = i64>>(
+    hosts: impl Iterator<Item = (&'a str, T)>,
+    day: &Day,
+) -> GapReport {
     let mut all = Vec::new();
     let mut missed = 0;
-    for (host, times) in by_host(beats) {
+    for (host, times) in hosts {
         // A beat at day start is on time; so is one a cadence before day end.
         let edges = std::iter::once(day.start_ms() - CADENCE_MS)
-            .chain(times.iter().copied())
+            .chain(times)
             .chain(std::iter::once(day.end_ms()));
         let mut prev: Option<i64> = None;
         for t in edges {
@@ -523,5 +559,27 @@ mod tests {
         let h = hosts_health(rows.iter().map(Row::view), &day);
         assert_eq!((h[0].beats, h[0].expected, h[0].gaps), (276, 276, 0));
         assert_eq!(h[0].coverage_pct, 100.0);
+    }
+
+    #[test]
+    fn one_grouping_gives_the_same_gaps_and_health() {
+        let day = Day::new(
+            chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(),
+            "UTC".parse().unwrap(),
+        )
+        .unwrap();
+        let s = day.start_ms();
+        let mut rows = Vec::new();
+        for i in (0..288).filter(|i| !(100..110).contains(i)) {
+            rows.push(on("a", s + i * CADENCE_MS, Status::Healthy));
+        }
+        for i in 0..150 {
+            rows.push(on("b", s + 7_000 + i * CADENCE_MS, Status::Critical));
+        }
+        rows.sort_by_key(|r| r.record.ts_ms);
+        let (g, h) = gaps_and_health(rows.iter().map(Row::view), &day);
+        assert_eq!(g, gaps(rows.iter().map(Row::view), &day));
+        assert_eq!(h, hosts_health(rows.iter().map(Row::view), &day));
+        assert_eq!((g.count, h.len()), (2, 2), "{g:?}");
     }
 }

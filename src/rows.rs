@@ -59,7 +59,7 @@ impl RowRef<'_> {
                 api_status: self.api_status,
                 launchagent_optimizer: self.launchagent_optimizer,
                 launchagent_digest: self.launchagent_digest,
-                checks: self.checks.to_vec(),
+                checks: self.checks.into(),
             },
             source: self.source,
         }
@@ -167,8 +167,8 @@ impl Rows {
     pub fn new() -> Self {
         let mut rows = Rows::default();
         rows.strings.push(Arc::from("")); // index 0: NO_HOST
-        rows.sets.push(Vec::new());
-        rows.set_index.insert(Vec::new(), 0);
+        rows.sets.push(Checks::default());
+        rows.set_index.insert(Checks::default(), 0);
         rows
     }
 

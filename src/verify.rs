@@ -156,6 +156,15 @@ pub fn stage_checked(
     write: impl FnOnce(&mut std::io::BufWriter<&File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<(atomic::Staged, FileCheck)> {
     let staged = atomic::stage(path, write)?;
+    check_staged(staged, path, max_bytes)
+}
+
+/// The second half of `stage_checked`, for a caller that staged the file itself.
+pub fn check_staged(
+    staged: atomic::Staged,
+    path: &Path,
+    max_bytes: Option<u64>,
+) -> anyhow::Result<(atomic::Staged, FileCheck)> {
     let mut check = check_file(staged.path(), max_bytes);
     check.path = path.to_path_buf();
     if !check.ok() {

@@ -363,8 +363,7 @@ fn read_pages(
     let mut entries = Page::default();
     let mut raw = RawRecord::new(Source::Redis, String::new());
     loop {
-        conn.entries(&mut entries)
-            .map_err(|e| context(&start, e))?;
+        conn.entries(&mut entries).map_err(|e| context(&start, e))?;
         let ids_utf8 = |i, start: &str| {
             std::str::from_utf8(entries.entry(i).0).map_err(|_| {
                 context(

@@ -47,12 +47,8 @@ impl Page {
     /// Entry `i`: its ID and its (name, value) pairs.
     pub fn entry(&self, i: usize) -> (&[u8], impl Iterator<Item = (&[u8], &[u8])> + '_) {
         let (first, pairs) = self.entries[i];
-        let fields = (0..pairs).map(move |p| {
-            (
-                self.span(first + 1 + 2 * p),
-                self.span(first + 2 + 2 * p),
-            )
-        });
+        let fields =
+            (0..pairs).map(move |p| (self.span(first + 1 + 2 * p), self.span(first + 2 + 2 * p)));
         (self.span(first), fields)
     }
 
@@ -71,7 +67,10 @@ impl Page {
 
     fn end_string(&mut self, start: usize) {
         self.spans.push((start, self.bytes.len()));
-        let e = self.entries.last_mut().expect("a string belongs to an entry");
+        let e = self
+            .entries
+            .last_mut()
+            .expect("a string belongs to an entry");
         e.1 = (self.spans.len() - e.0 - 1) / 2;
     }
 }
@@ -206,7 +205,6 @@ impl Plain {
             other => bail!("unexpected reply type {:?}", *other as char),
         })
     }
-
 
     /// Reads a string reply straight into `page`, as the current entry's next string.
     fn bulk_into(&mut self, page: &mut Page) -> Result<()> {

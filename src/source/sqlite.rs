@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Collector, SourceError};
 use crate::day::Day;
-use crate::record::{Filed, RawRecord, RawValue, Source, EPOCH_MS_RANGE};
+use crate::record::{push_int, Filed, RawRecord, RawValue, Source, EPOCH_MS_RANGE};
 
 /// How long a read waits for a writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -192,10 +192,8 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             };
             let rowid: i64 = row.get(0)?;
             raw.locator.clear();
-            {
-                use std::fmt::Write;
-                let _ = write!(raw.locator, "rowid {rowid}");
-            }
+            raw.locator.push_str("rowid ");
+            push_int(&mut raw.locator, rowid);
             raw.fields.clear();
             for &(i, field) in &wanted {
                 match row.get_ref(i)? {
