@@ -94,7 +94,8 @@ const NO_HOST: u32 = 0;
 
 /// Rows per chunk: a chunk's columns are allocated once at full size, so a growing day never
 /// copies a large column into a bigger one (on a million-row day, reallocation copies and the
-/// fresh pages they touched were a tenth of the run).
+/// fresh pages they touched were a tenth of the run). The first chunk grows as usual, so a
+/// one-host day stays small.
 const CHUNK: usize = 1 << 16;
 
 /// One chunk's columns.
@@ -115,16 +116,16 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new() -> Self {
+    fn with_capacity(rows: usize) -> Self {
         Chunk {
-            ids: String::with_capacity(CHUNK * 40),
-            id_ends: Vec::with_capacity(CHUNK),
-            ts: Vec::with_capacity(CHUNK),
-            duration: Vec::with_capacity(CHUNK),
-            host: Vec::with_capacity(CHUNK),
-            report_type: Vec::with_capacity(CHUNK),
-            codes: Vec::with_capacity(CHUNK),
-            checks: Vec::with_capacity(CHUNK),
+            ids: String::with_capacity(rows * 40),
+            id_ends: Vec::with_capacity(rows),
+            ts: Vec::with_capacity(rows),
+            duration: Vec::with_capacity(rows),
+            host: Vec::with_capacity(rows),
+            report_type: Vec::with_capacity(rows),
+            codes: Vec::with_capacity(rows),
+            checks: Vec::with_capacity(rows),
         }
     }
 
@@ -210,7 +211,8 @@ impl Rows {
             }
         };
         if self.len % CHUNK == 0 {
-            self.chunks.push(Chunk::new());
+            let rows = if self.chunks.is_empty() { 0 } else { CHUNK };
+            self.chunks.push(Chunk::with_capacity(rows));
         }
         self.len += 1;
         let c = self.chunks.last_mut().expect("a chunk was just ensured");
