@@ -439,11 +439,7 @@ mod tests {
 
     #[test]
     fn gaps_count_missed_beats_and_silent_edges() {
-        let day = Day::new(
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
-            "UTC".parse().unwrap(),
-        )
-        .unwrap();
+        let day = utc_day(1970, 1, 1);
         // Every 5 minutes all day except a 30-minute hole starting at 01:00.
         let mut rows: Vec<Row> = (0..288)
             .map(|i| i * CADENCE_MS)
@@ -464,15 +460,19 @@ mod tests {
 
     #[test]
     fn a_full_day_has_no_gaps() {
-        let day = Day::new(
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
-            "UTC".parse().unwrap(),
-        )
-        .unwrap();
+        let day = utc_day(1970, 1, 1);
         let rows: Vec<Row> = (0..288)
             .map(|i| row(&i.to_string(), i * CADENCE_MS + 1_000, &[]))
             .collect();
         assert_eq!(gaps(rows.iter().map(Row::view), &day).count, 0);
+    }
+
+    fn utc_day(y: i32, m: u32, d: u32) -> Day {
+        Day::new(
+            chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap(),
+            "UTC".parse().unwrap(),
+        )
+        .unwrap()
     }
 
     fn on(host: &str, ms: i64, status: Status) -> Row {
@@ -484,11 +484,7 @@ mod tests {
 
     #[test]
     fn host_health_counts_beats_gaps_and_a_mid_day_start() {
-        let day = Day::new(
-            chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(),
-            "UTC".parse().unwrap(),
-        )
-        .unwrap();
+        let day = utc_day(2025, 10, 30);
         let s = day.start_ms();
         let mut rows = Vec::new();
         // "a": every 5 minutes from 00:00:30, but silent from 01:00:30 to 01:30:30; warnings.
@@ -563,11 +559,7 @@ mod tests {
 
     #[test]
     fn one_grouping_gives_the_same_gaps_and_health() {
-        let day = Day::new(
-            chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(),
-            "UTC".parse().unwrap(),
-        )
-        .unwrap();
+        let day = utc_day(2025, 10, 30);
         let s = day.start_ms();
         let mut rows = Vec::new();
         for i in (0..288).filter(|i| !(100..110).contains(i)) {
