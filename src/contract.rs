@@ -70,7 +70,7 @@ pub enum CheckStatus {
 
 impl CheckStatus {
     pub const VALUES: [&'static str; 4] = ["ok", "warn", "error", "unknown"];
-    const ALL: [CheckStatus; 4] = [Self::Ok, Self::Warn, Self::Error, Self::Unknown];
+    pub const ALL: [CheckStatus; 4] = [Self::Ok, Self::Warn, Self::Error, Self::Unknown];
 
     pub fn as_str(self) -> &'static str {
         Self::VALUES[self as usize]
@@ -91,7 +91,7 @@ pub enum AgentStatus {
 
 impl AgentStatus {
     pub const VALUES: [&'static str; 3] = ["loaded", "not_loaded", "unknown"];
-    const ALL: [AgentStatus; 3] = [Self::Loaded, Self::NotLoaded, Self::Unknown];
+    pub const ALL: [AgentStatus; 3] = [Self::Loaded, Self::NotLoaded, Self::Unknown];
 
     pub fn as_str(self) -> &'static str {
         Self::VALUES[self as usize]
@@ -99,5 +99,32 @@ impl AgentStatus {
 
     pub fn parse(s: &str) -> Option<AgentStatus> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each value's place in its `ALL` list is its discriminant: compact stores keep a value as
+    /// `v as u8` and read it back as `ALL[n]`.
+    #[test]
+    fn every_list_is_in_declaration_order() {
+        assert!(Source::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v as usize == i));
+        assert!(Status::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v as usize == i));
+        assert!(CheckStatus::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v as usize == i));
+        assert!(AgentStatus::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v as usize == i));
     }
 }

@@ -1,5 +1,5 @@
-//! A day's normalized rows held column by column: ids in one byte arena, enumerated values as
-//! bytes, hosts, report types and extra-check sets as small indexes into per-store tables. About
+//! A day's normalized rows held column by column, in 64K-row chunks: ids in one string per
+//! chunk, enumerated values as bytes, hosts, report types and extra-check sets as small indexes into per-store tables. About
 //! 70 bytes a row instead of the ~170 of a `Row` and its heap parts, and no allocation per row.
 
 use std::collections::HashMap;
@@ -109,7 +109,8 @@ struct Chunk {
     /// Index into `Rows::strings`, `NO_HOST` for none.
     host: Vec<u32>,
     report_type: Vec<u32>,
-    /// status, redis, database, api, optimizer, digest, source: each its enum's position.
+    /// status, redis, database, api, optimizer, digest, source: each as `v as u8`, read back
+    /// as its enum's `ALL[n]`.
     codes: Vec<[u8; 7]>,
     /// Index into `Rows::sets`; set 0 is the empty one.
     checks: Vec<u32>,
@@ -145,24 +146,6 @@ pub struct Rows {
     sets: Vec<Checks>,
     set_index: HashMap<Checks, u32, foldhash::fast::FixedState>,
 }
-
-fn position<T: PartialEq>(all: &[T], v: &T) -> u8 {
-    all.iter()
-        .position(|x| x == v)
-        .expect("every value is in its enum's list") as u8
-}
-
-const CHECKS: [CheckStatus; 4] = [
-    CheckStatus::Ok,
-    CheckStatus::Warn,
-    CheckStatus::Error,
-    CheckStatus::Unknown,
-];
-const AGENTS: [AgentStatus; 3] = [
-    AgentStatus::Loaded,
-    AgentStatus::NotLoaded,
-    AgentStatus::Unknown,
-];
 
 impl Rows {
     pub fn new() -> Self {
@@ -217,19 +200,21 @@ impl Rows {
         self.len += 1;
         let c = self.chunks.last_mut().expect("a chunk was just ensured");
         c.ids.push_str(&r.record_id);
-        c.id_ends.push(c.ids.len() as u32);
+        // Ids are any non-empty string (CONTRACT.md §1); only 64K ids of 64 KiB each overflow.
+        let end = u32::try_from(c.ids.len()).expect("a 64K-row chunk holds under 4 GiB of ids");
+        c.id_ends.push(end);
         c.ts.push(r.ts_ms);
         c.duration.push(r.duration_ms.unwrap_or(NO_DURATION));
         c.host.push(host);
         c.report_type.push(report_type);
         c.codes.push([
-            position(&Status::ALL, &r.status),
-            position(&CHECKS, &r.redis_status),
-            position(&CHECKS, &r.database_status),
-            position(&CHECKS, &r.api_status),
-            position(&AGENTS, &r.launchagent_optimizer),
-            position(&AGENTS, &r.launchagent_digest),
-            position(&Source::ALL, &source),
+            r.status as u8,
+            r.redis_status as u8,
+            r.database_status as u8,
+            r.api_status as u8,
+            r.launchagent_optimizer as u8,
+            r.launchagent_digest as u8,
+            source as u8,
         ]);
         c.checks.push(set);
     }
@@ -262,11 +247,11 @@ impl Rows {
             status: Status::ALL[c[0] as usize],
             duration_ms: (d != NO_DURATION).then_some(d),
             host: (h != NO_HOST).then(|| &*self.strings[h as usize]),
-            redis_status: CHECKS[c[1] as usize],
-            database_status: CHECKS[c[2] as usize],
-            api_status: CHECKS[c[3] as usize],
-            launchagent_optimizer: AGENTS[c[4] as usize],
-            launchagent_digest: AGENTS[c[5] as usize],
+            redis_status: CheckStatus::ALL[c[1] as usize],
+            database_status: CheckStatus::ALL[c[2] as usize],
+            api_status: CheckStatus::ALL[c[3] as usize],
+            launchagent_optimizer: AgentStatus::ALL[c[4] as usize],
+            launchagent_digest: AgentStatus::ALL[c[5] as usize],
             checks: &self.sets[chunk.checks[j] as usize],
             source,
         }
