@@ -26,15 +26,6 @@ pub enum RawValue {
 }
 
 impl RawValue {
-    /// Decodes bytes from Redis: valid UTF-8 becomes text, anything else stays bytes so the
-    /// normalizer can reject it with the field's name.
-    pub fn from_bytes(bytes: Vec<u8>) -> RawValue {
-        match String::from_utf8(bytes) {
-            Ok(s) => RawValue::Text(s),
-            Err(e) => RawValue::Bytes(e.into_bytes()),
-        }
-    }
-
     pub fn from_json(v: Json) -> RawValue {
         match v {
             Json::Null => RawValue::Null,
@@ -119,8 +110,8 @@ impl Fields {
         self.list.push((name.into(), value));
     }
 
-    /// Adds `name` = the text in `bytes`, in a reused buffer; bytes that are not UTF-8 stay
-    /// bytes (see `RawValue::from_bytes`).
+    /// Adds `name` = the text in `bytes`, in a reused buffer. Bytes that are not UTF-8 stay
+    /// bytes, so that the normalizer rejects them with the field's name.
     pub fn insert_bytes(&mut self, name: impl Into<Cow<'static, str>>, bytes: &[u8]) {
         let value = match std::str::from_utf8(bytes) {
             Ok(text) => {
@@ -156,10 +147,12 @@ impl Fields {
 
     pub fn clear(&mut self) {
         for (_, v) in self.list.drain(..) {
-            // Bounded: values added with `insert` (JSON entries) never take a buffer back.
-            if let (RawValue::Text(mut s), true) = (v, self.spare.len() < 32) {
-                s.clear();
-                self.spare.push(s);
+            if let RawValue::Text(mut s) = v {
+                // Bounded: values added with `insert` (JSON entries) never take a buffer back.
+                if self.spare.len() < 32 {
+                    s.clear();
+                    self.spare.push(s);
+                }
             }
         }
     }
@@ -439,7 +432,7 @@ fn normalize_parsed(
         id.push(':');
         id.push_str(host);
         id.push(':');
-        push_int(&mut id, ts_ms);
+        id.push_str(itoa::Buffer::new().format(ts_ms));
         id
     });
 
@@ -457,25 +450,6 @@ fn normalize_parsed(
         launchagent_digest: launchagent_digest?,
         checks: checks(raw, strings)?,
     })
-}
-
-/// `n` in decimal, appended to `s` without the formatting machinery (once per record).
-pub fn push_int(s: &mut String, n: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        s.push('-');
-    }
-    s.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
 }
 
 /// The record's extra checks, shared through `strings`. A `checks` text seen before (with no
@@ -516,21 +490,22 @@ pub fn timestamp(raw: &RawRecord) -> Result<i64, RejectReason> {
         Some(RawValue::Int(ms)) => epoch_ms(*ms, value.unwrap()),
         // A REAL column (or a JSON number written as 1.7e12) holds whole milliseconds as floats.
         Some(RawValue::Float(f)) if f.fract() == 0.0 => epoch_ms(*f as i64, value.unwrap()),
+        Some(RawValue::Text(s)) if s.trim().is_empty() => Err(RejectReason::MissingTimestamp),
         Some(RawValue::Text(s)) => {
-            let t = s.trim();
-            if t.is_empty() {
-                return Err(RejectReason::MissingTimestamp);
-            }
-            if t.bytes().all(|b| b.is_ascii_digit()) {
-                let ms = t
-                    .parse::<i64>()
-                    .map_err(|_| RejectReason::BadTimestamp(value.unwrap().show()))?;
-                return epoch_ms(ms, value.unwrap());
-            }
-            rfc3339_ms(t).ok_or_else(|| RejectReason::BadTimestamp(value.unwrap().show()))
+            text_timestamp_ms(s).ok_or_else(|| RejectReason::BadTimestamp(value.unwrap().show()))
         }
         Some(other) => Err(RejectReason::BadTimestamp(other.show())),
     }
+}
+
+/// A timestamp written as text, as UTC Unix milliseconds: digits are epoch milliseconds (within
+/// `EPOCH_MS_RANGE`), anything else RFC 3339 with an offset. `None` when it is neither.
+pub fn text_timestamp_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().ok().filter(|ms| EPOCH_MS_RANGE.contains(ms));
+    }
+    rfc3339_ms(t)
 }
 
 /// An RFC 3339 timestamp as Unix milliseconds (sub-millisecond digits dropped), exactly as
@@ -881,6 +856,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_checks_text_seen_before_gives_what_parsing_it_gives() {
+        let mut strings = Interner::default();
+        let mut checks_of = |extra: &[(&'static str, RawValue)]| {
+            normalize_in(&with(extra), &mut strings).map(|r| {
+                r.checks
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let ok = || ("checks", t(r#"{"disk":"ok"}"#));
+        assert_eq!(checks_of(&[ok()]).unwrap(), ["disk=ok"]);
+        assert_eq!(
+            checks_of(&[("checks", t(r#"{"disk":"warn"}"#))]).unwrap(),
+            ["disk=warn"]
+        );
+        assert_eq!(checks_of(&[ok()]).unwrap(), ["disk=ok"]);
+        // Flat checks beside a known text are still read.
+        assert_eq!(
+            checks_of(&[ok(), ("check.gpu", t("fail"))]).unwrap(),
+            ["disk=ok", "gpu=fail"]
+        );
+        for _ in 0..2 {
+            assert!(checks_of(&[("checks", t("{bad"))]).is_err());
+        }
+        let a = normalize_in(&with(&[ok()]), &mut strings).unwrap();
+        let b = normalize_in(&with(&[ok()]), &mut strings).unwrap();
+        assert!(
+            Arc::ptr_eq(&a.checks, &b.checks),
+            "one copy for equal checks"
+        );
+    }
+
     fn cl(raw: &RawRecord, day: &Day, filed: Filed) -> Classified {
         classify(raw, day, filed, &mut Interner::default())
     }
@@ -1116,7 +1125,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_the_field() {
-        let r = with(&[("host", RawValue::from_bytes(vec![0x66, 0xff, 0xfe]))]);
+        let r = with(&[("host", RawValue::Bytes(vec![0x66, 0xff, 0xfe]))]);
         assert_eq!(reject(&r), RejectReason::InvalidUtf8("host".into()));
     }
 

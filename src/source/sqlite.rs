@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Collector, SourceError};
 use crate::day::Day;
-use crate::record::{push_int, Filed, RawRecord, RawValue, Source, EPOCH_MS_RANGE};
+use crate::record::{text_timestamp_ms, Filed, RawRecord, RawValue, Source, EPOCH_MS_RANGE};
 
 /// How long a read waits for a writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -193,12 +193,14 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             let rowid: i64 = row.get(0)?;
             raw.locator.clear();
             raw.locator.push_str("rowid ");
-            push_int(&mut raw.locator, rowid);
+            raw.locator.push_str(itoa::Buffer::new().format(rowid));
             raw.fields.clear();
             for &(i, field) in &wanted {
                 match row.get_ref(i)? {
+                    ValueRef::Null => raw.fields.insert(field, RawValue::Null),
+                    ValueRef::Integer(n) => raw.fields.insert(field, RawValue::Int(n)),
+                    ValueRef::Real(f) => raw.fields.insert(field, RawValue::Float(f)),
                     ValueRef::Text(b) | ValueRef::Blob(b) => raw.fields.insert_bytes(field, b),
-                    v => raw.fields.insert(field, raw_value(v)),
                 }
             }
             sink.push(&raw, filed);
@@ -253,17 +255,7 @@ pub fn newest_ms(path: &Path, table: &str) -> anyhow::Result<Option<i64>> {
             path.display()
         )
     })?;
-    let text_ms = text.and_then(|s| {
-        let s = s.trim();
-        if s.bytes().all(|b| b.is_ascii_digit()) {
-            s.parse().ok().filter(|ms| EPOCH_MS_RANGE.contains(ms))
-        } else {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .ok()
-                .map(|d| d.timestamp_millis())
-        }
-    });
-    Ok(number.max(text_ms))
+    Ok(number.max(text.as_deref().and_then(text_timestamp_ms)))
 }
 
 /// Counts the rows that no day selects, so that every row of the table is either read on
@@ -302,15 +294,6 @@ fn date_prefix_noon(t: &[u8]) -> Option<i64> {
     }
     let date = chrono::NaiveDate::parse_from_str(std::str::from_utf8(p).ok()?, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(12, 0, 0)?.and_utc().timestamp_millis())
-}
-
-fn raw_value(v: ValueRef<'_>) -> RawValue {
-    match v {
-        ValueRef::Null => RawValue::Null,
-        ValueRef::Integer(i) => RawValue::Int(i),
-        ValueRef::Real(f) => RawValue::Float(f),
-        ValueRef::Text(b) | ValueRef::Blob(b) => RawValue::from_bytes(b.to_vec()),
-    }
 }
 
 #[cfg(test)]
