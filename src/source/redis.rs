@@ -454,7 +454,8 @@ fn parse_entries(reply: Value, page: &mut Page) -> Result<()> {
         }
         let fields = parts.pop().unwrap();
         let id = bytes(parts.pop().unwrap())?;
-        page.start_entry(&id);
+        page.start_entry();
+        page.push(&id);
         let id = || String::from_utf8_lossy(&id).into_owned();
         match fields {
             Value::Array(flat) => {
@@ -478,8 +479,8 @@ fn parse_entries(reply: Value, page: &mut Page) -> Result<()> {
     Ok(())
 }
 
-/// One stream entry as a raw record: flat fields (`check.<name>` for extra checks) or a single
-/// `json` field holding the record as a JSON object.
+/// `fill_entry` into a fresh record, for tests.
+#[cfg(test)]
 pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
     let mut raw = RawRecord::new(Source::Redis, String::new());
     fill_entry(
@@ -490,7 +491,9 @@ pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
     raw
 }
 
-/// `entry_record` into a reused record, whose buffers are kept.
+/// One stream entry into `raw`, a record reused from entry to entry (its buffers are kept):
+/// flat fields (`check.<name>` for extra checks) or a single `json` field holding the record as
+/// a JSON object.
 fn fill_entry<'a>(
     raw: &mut RawRecord,
     id: &str,

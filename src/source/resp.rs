@@ -1,8 +1,8 @@
 //! A plain Redis connection (TCP or unix socket) that speaks just enough RESP2 for the stream
-//! read: AUTH, SELECT, TYPE and pipelined XRANGE, with replies decoded straight into entries.
+//! read: AUTH, SELECT, TYPE and pipelined XRANGE, with replies decoded straight into a page.
 //! The redis crate's general reply parser built a `Value` tree per page and took more than half
-//! of the read's time on a large day; this decoder reads each bulk string once into the buffer
-//! that the record keeps. TLS connections stay on the redis crate.
+//! of the read's time on a large day; this decoder reads each bulk string once into a page
+//! buffer reused from page to page. TLS connections stay on the redis crate.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -16,7 +16,6 @@ use anyhow::{anyhow, bail, Context, Result};
 #[error("{0}")]
 pub struct ServerError(pub String);
 
-/// A stream entry: its ID and its field/value pairs in order.
 /// One page of stream entries (an XRANGE reply): every ID, field name and value in one buffer,
 /// reused from page to page, so decoding a page allocates nothing once the buffers have grown.
 #[derive(Debug, Default)]
@@ -52,10 +51,9 @@ impl Page {
         (self.span(first), fields)
     }
 
-    /// Starts an entry with `id`; `push` then adds its names and values, in turn.
-    pub fn start_entry(&mut self, id: &[u8]) {
+    /// Starts an entry: the strings added next are its ID, then its names and values in turn.
+    pub fn start_entry(&mut self) {
         self.entries.push((self.spans.len(), 0));
-        self.push(id);
     }
 
     /// Adds a string to the current entry: its ID first, then names and values in turn.
@@ -241,7 +239,7 @@ impl Plain {
                 Header::Array(Some(2)) => {}
                 other => bail!("expected an [id, fields] pair, got {other:?}"),
             }
-            page.entries.push((page.spans.len(), 0));
+            page.start_entry();
             self.bulk_into(page)?;
             let id = || String::from_utf8_lossy(page_id(page)).into_owned();
             match self.header()? {
