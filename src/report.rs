@@ -142,20 +142,17 @@ pub struct HostHealth {
     pub last: String,
 }
 
-/// Each host's heartbeat health (heartbeat records only), worst coverage first.
-pub fn hosts_health<'a>(
-    rows: impl IntoIterator<Item = RowRef<'a>, IntoIter: Clone>,
-    day: &Day,
-) -> Vec<HostHealth> {
-    health_of(&heartbeats_by_host(rows), day)
-}
-
-/// Gaps and each host's health from one grouping of the rows by host.
+/// Gaps in each host's heartbeat cadence (including a silent start or end of the day), and each
+/// host's heartbeat health, worst coverage first: heartbeat records only, grouped by host once.
 pub fn gaps_and_health<'a>(
     rows: impl IntoIterator<Item = RowRef<'a>, IntoIter: Clone>,
     day: &Day,
 ) -> (GapReport, Vec<HostHealth>) {
-    let groups = heartbeats_by_host(rows);
+    let groups = by_host(
+        rows.into_iter()
+            .filter(|r| r.report_type == "heartbeat")
+            .map(|r| (r.host.unwrap_or("-"), (r.ts_ms, r.status))),
+    );
     let gaps = gaps_in(
         groups
             .iter()
@@ -163,17 +160,6 @@ pub fn gaps_and_health<'a>(
         day,
     );
     (gaps, health_of(&groups, day))
-}
-
-/// Heartbeat (timestamp, status) pairs per host, in row order, hosts in name order.
-fn heartbeats_by_host<'a>(
-    rows: impl IntoIterator<Item = RowRef<'a>, IntoIter: Clone>,
-) -> Vec<(&'a str, Vec<(i64, Status)>)> {
-    by_host(
-        rows.into_iter()
-            .filter(|r| r.report_type == "heartbeat")
-            .map(|r| (r.host.unwrap_or("-"), (r.ts_ms, r.status))),
-    )
 }
 
 fn health_of(by_host: &[(&str, Vec<(i64, Status)>)], day: &Day) -> Vec<HostHealth> {
@@ -232,7 +218,7 @@ pub struct Timeline {
 
 /// The timeline of `hosts` (in that order) over `day`.
 pub fn timeline<'a>(
-    rows: impl IntoIterator<Item = RowRef<'a>, IntoIter: Clone>,
+    rows: impl IntoIterator<Item = RowRef<'a>>,
     day: &Day,
     hosts: &[&str],
 ) -> Timeline {
@@ -271,9 +257,9 @@ pub fn timeline<'a>(
 }
 
 /// Each host's items in the order given, hosts in name order. Hashed, not a tree: a fleet's
-/// day has thousands of hosts, and a tree compared a dozen host names per row.
-/// Hosts are counted first, so each host's vector is allocated once at its size: grown by
-/// doubling, a day of 288 beats a host left 40% of the room empty.
+/// day has thousands of hosts, and a tree compared a dozen host names per row. Hosts are
+/// counted first, so each host's vector is allocated once at its size: grown by doubling, a
+/// day of 288 beats a host left 40% of the room empty.
 fn by_host<'a, T, I>(items: I) -> Vec<(&'a str, Vec<T>)>
 where
     I: IntoIterator<Item = (&'a str, T)>,
@@ -300,20 +286,7 @@ where
     groups
 }
 
-/// Gaps in each host's heartbeat cadence, including a silent start or end of the day.
-pub fn gaps<'a>(
-    rows: impl IntoIterator<Item = RowRef<'a>, IntoIter: Clone>,
-    day: &Day,
-) -> GapReport {
-    gaps_of(
-        rows.into_iter()
-            .filter(|r| r.report_type == "heartbeat")
-            .map(|r| (r.host.unwrap_or("-"), r.ts_ms)),
-        day,
-    )
-}
-
-/// `gaps` from (host, timestamp) pairs of heartbeats in time order, as `history` reads them
+/// The gaps of `gaps_and_health` from (host, timestamp) pairs of heartbeats in time order, as `history` reads them
 /// from a file's columns.
 pub fn gaps_of<'a, I>(beats: I, day: &Day) -> GapReport
 where
@@ -328,7 +301,7 @@ where
     )
 }
 
-/// `gaps` from each host's heartbeat times, in order.
+/// Gaps from each host's heartbeat times, in order.
 fn gaps_in<'a, T: Iterator<Item = i64>>(
     hosts: impl Iterator<Item = (&'a str, T)>,
     day: &Day,
@@ -470,13 +443,13 @@ mod tests {
             .filter(|t| !(3_600_000 < *t && *t < 3_600_000 + 30 * 60_000))
             .map(|t| row(&t.to_string(), t, &[]))
             .collect();
-        let g = gaps(rows.iter().map(Row::view), &day);
+        let g = gaps_and_health(rows.iter().map(Row::view), &day).0;
         assert_eq!(g.count, 1, "{g:?}");
         assert_eq!(g.missed_beats, 5);
         assert_eq!(g.longest[0].minutes, 30.0);
         // Stopping at 23:00 is a gap at the end of the day.
         rows.retain(|r| r.record.ts_ms < 23 * 3_600_000);
-        let g = gaps(rows.iter().map(Row::view), &day);
+        let g = gaps_and_health(rows.iter().map(Row::view), &day).0;
         assert_eq!(g.count, 2);
         assert_eq!(g.longest[0].to, "1970-01-02T00:00:00.000+00:00");
         assert_eq!(g.longest[0].minutes, 65.0);
@@ -488,7 +461,7 @@ mod tests {
         let rows: Vec<Row> = (0..288)
             .map(|i| row(&i.to_string(), i * CADENCE_MS + 1_000, &[]))
             .collect();
-        assert_eq!(gaps(rows.iter().map(Row::view), &day).count, 0);
+        assert_eq!(gaps_and_health(rows.iter().map(Row::view), &day).0.count, 0);
     }
 
     fn utc_day(y: i32, m: u32, d: u32) -> Day {
@@ -537,7 +510,7 @@ mod tests {
             rows.push(on("c", s + i * CADENCE_MS, Status::Healthy));
         }
         rows.sort_by_key(|r| r.record.ts_ms);
-        let h = hosts_health(rows.iter().map(Row::view), &day);
+        let h = gaps_and_health(rows.iter().map(Row::view), &day).1;
         let by = |n: &str| h.iter().find(|x| x.host == n).unwrap().clone();
         let a = by("a");
         assert_eq!((a.beats, a.expected, a.gaps), (283, 288, 1));
@@ -576,13 +549,13 @@ mod tests {
                 )
             })
             .collect();
-        let h = hosts_health(rows.iter().map(Row::view), &day);
+        let h = gaps_and_health(rows.iter().map(Row::view), &day).1;
         assert_eq!((h[0].beats, h[0].expected, h[0].gaps), (276, 276, 0));
         assert_eq!(h[0].coverage_pct, 100.0);
     }
 
     #[test]
-    fn one_grouping_gives_the_same_gaps_and_health() {
+    fn the_export_and_history_find_the_same_gaps() {
         let day = utc_day(2025, 10, 30);
         let s = day.start_ms();
         let mut rows = Vec::new();
@@ -594,8 +567,11 @@ mod tests {
         }
         rows.sort_by_key(|r| r.record.ts_ms);
         let (g, h) = gaps_and_health(rows.iter().map(Row::view), &day);
-        assert_eq!(g, gaps(rows.iter().map(Row::view), &day));
-        assert_eq!(h, hosts_health(rows.iter().map(Row::view), &day));
+        // history reads the same gaps from a file's columns.
+        let beats = rows
+            .iter()
+            .map(|r| (r.record.host.as_deref().unwrap(), r.record.ts_ms));
+        assert_eq!(g, gaps_of(beats, &day));
         assert_eq!((g.count, h.len()), (2, 2), "{g:?}");
     }
 }
