@@ -110,21 +110,10 @@ mod tests {
     /// `v as u8` and read it back as `ALL[n]`.
     #[test]
     fn every_list_is_in_declaration_order() {
-        assert!(Source::ALL
-            .iter()
-            .enumerate()
-            .all(|(i, v)| *v as usize == i));
-        assert!(Status::ALL
-            .iter()
-            .enumerate()
-            .all(|(i, v)| *v as usize == i));
-        assert!(CheckStatus::ALL
-            .iter()
-            .enumerate()
-            .all(|(i, v)| *v as usize == i));
-        assert!(AgentStatus::ALL
-            .iter()
-            .enumerate()
-            .all(|(i, v)| *v as usize == i));
+        let in_order = |list: &[usize]| list.iter().enumerate().all(|(i, d)| i == *d);
+        assert!(in_order(&Source::ALL.map(|v| v as usize)));
+        assert!(in_order(&Status::ALL.map(|v| v as usize)));
+        assert!(in_order(&CheckStatus::ALL.map(|v| v as usize)));
+        assert!(in_order(&AgentStatus::ALL.map(|v| v as usize)));
     }
 }
