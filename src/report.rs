@@ -143,67 +143,203 @@ pub struct HostHealth {
 }
 
 /// Gaps in each host's heartbeat cadence (including a silent start or end of the day), and each
-/// host's heartbeat health, worst coverage first: heartbeat records only, grouped by host once.
+/// host's heartbeat health, worst coverage first: heartbeat records only, in time order (as
+/// merged), read in one pass.
 pub fn gaps_and_health<'a>(
-    rows: impl IntoIterator<Item = RowRef<'a>, IntoIter: Clone>,
+    rows: impl IntoIterator<Item = RowRef<'a>>,
     day: &Day,
 ) -> (GapReport, Vec<HostHealth>) {
-    let groups = by_host(
-        rows.into_iter()
-            .filter(|r| r.report_type == "heartbeat")
-            .map(|r| (r.host.unwrap_or("-"), (r.ts_ms, r.status))),
-    );
-    let gaps = gaps_in(
-        groups
-            .iter()
-            .map(|(h, beats)| (*h, beats.iter().map(|b| b.0))),
-        day,
-    );
-    (gaps, health_of(&groups, day))
+    let mut beats = Beats::new(day);
+    for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
+        beats.beat(r.host.unwrap_or("-"), r.ts_ms, r.status);
+    }
+    beats.finish(day)
 }
 
-fn health_of(by_host: &[(&str, Vec<(i64, Status)>)], day: &Day) -> Vec<HostHealth> {
-    let mut out: Vec<HostHealth> = by_host
-        .iter()
-        .map(|(host, beats)| {
-            let (first, last) = (beats[0].0, beats[beats.len() - 1].0);
-            let expected = ((day.end_ms() - first) as u64)
-                .div_ceil(CADENCE_MS as u64)
-                .max(1);
-            let mut gaps = 0;
-            let mut longest = 0;
-            let ends = beats
+/// The gaps of `gaps_and_health` from (host, timestamp) pairs of heartbeats in time order, as
+/// `history` reads them from a file's columns.
+pub fn gaps_of<'a>(beats: impl IntoIterator<Item = (&'a str, i64)>, day: &Day) -> GapReport {
+    let mut b = Beats::new(day);
+    for (host, t) in beats {
+        b.beat(host, t, Status::Healthy);
+    }
+    b.finish(day).0
+}
+
+/// Gaps kept as found before the longest are picked: a sort and cut past this many keeps a
+/// day with gaps everywhere in bounded memory.
+const GAPS_KEPT: usize = 1024;
+/// Gaps the report names.
+const GAPS_SHOWN: usize = 10;
+
+/// One host's heartbeats so far.
+struct HostRun<'a> {
+    host: &'a str,
+    first: i64,
+    last: i64,
+    beats: u64,
+    /// Gaps between beats and after the last one (a late start is not the host's gap).
+    gaps: u64,
+    longest: i64,
+    warnings: u64,
+    critical: u64,
+}
+
+/// A gap: the host, and the beats (or day edges) it lies between.
+#[derive(Clone, Copy)]
+struct Silence<'a> {
+    host: &'a str,
+    from: i64,
+    to: i64,
+}
+
+/// Per-host state for heartbeats read in time order: memory grows with the hosts, not the rows,
+/// so the analysis beside the day file's writer holds no copy of the day.
+struct Beats<'a> {
+    day_start: i64,
+    day_end: i64,
+    index: HashMap<&'a str, usize, foldhash::fast::FixedState>,
+    hosts: Vec<HostRun<'a>>,
+    count: usize,
+    missed: i64,
+    longest: Vec<Silence<'a>>,
+}
+
+impl<'a> Beats<'a> {
+    fn new(day: &Day) -> Self {
+        Beats {
+            day_start: day.start_ms(),
+            day_end: day.end_ms(),
+            index: HashMap::default(),
+            hosts: Vec::new(),
+            count: 0,
+            missed: 0,
+            longest: Vec::new(),
+        }
+    }
+
+    fn beat(&mut self, host: &'a str, t: i64, status: Status) {
+        let i = match self.index.get(host) {
+            Some(&i) => i,
+            None => {
+                let i = self.hosts.len();
+                self.index.insert(host, i);
+                // A beat at day start is on time.
+                self.silence(host, self.day_start - CADENCE_MS, t);
+                self.hosts.push(HostRun {
+                    host,
+                    first: t,
+                    last: t,
+                    beats: 0,
+                    gaps: 0,
+                    longest: 0,
+                    warnings: 0,
+                    critical: 0,
+                });
+                i
+            }
+        };
+        let prev = self.hosts[i].last;
+        if self.hosts[i].beats > 0 && t - prev > GAP_MS {
+            self.silence(host, prev, t);
+            let h = &mut self.hosts[i];
+            h.gaps += 1;
+            h.longest = h.longest.max(t - prev);
+        }
+        let h = &mut self.hosts[i];
+        h.last = t;
+        h.beats += 1;
+        match status {
+            Status::Warnings => h.warnings += 1,
+            Status::Critical => h.critical += 1,
+            Status::Healthy => {}
+        }
+    }
+
+    /// Counts a gap from `from` to `to` if the silence is one.
+    fn silence(&mut self, host: &'a str, from: i64, to: i64) {
+        if to - from <= GAP_MS {
+            return;
+        }
+        self.count += 1;
+        self.missed += (to - from) / CADENCE_MS - 1;
+        self.longest.push(Silence { host, from, to });
+        if self.longest.len() >= GAPS_KEPT {
+            self.keep_longest();
+        }
+    }
+
+    /// Longest first; equal ones by host name, then time, as a list in host and time order
+    /// sorted stably by length would have them.
+    fn keep_longest(&mut self) {
+        let start = self.day_start;
+        self.longest.sort_unstable_by(|a, b| {
+            let len = |s: &Silence| s.to - s.from.max(start);
+            len(b)
+                .cmp(&len(a))
+                .then_with(|| a.host.cmp(b.host))
+                .then_with(|| a.from.cmp(&b.from))
+        });
+        self.longest.truncate(GAPS_SHOWN);
+    }
+
+    fn finish(mut self, day: &Day) -> (GapReport, Vec<HostHealth>) {
+        // A host that goes quiet before the day ends is silent to the end.
+        for i in 0..self.hosts.len() {
+            let (host, last) = (self.hosts[i].host, self.hosts[i].last);
+            let end = self.day_end;
+            self.silence(host, last, end);
+            if end - last > GAP_MS {
+                let h = &mut self.hosts[i];
+                h.gaps += 1;
+                h.longest = h.longest.max(end - last);
+            }
+        }
+        self.keep_longest();
+        let gaps = GapReport {
+            count: self.count,
+            missed_beats: self.missed,
+            longest: self
+                .longest
                 .iter()
-                .map(|b| b.0)
-                .chain(std::iter::once(day.end_ms()));
-            for (a, b) in beats.iter().map(|b| b.0).zip(ends.skip(1)) {
-                if b - a > GAP_MS {
-                    gaps += 1;
-                    longest = longest.max(b - a);
+                .map(|s| Gap {
+                    host: s.host.to_string(),
+                    from: local_time(day, s.from.max(self.day_start)),
+                    to: local_time(day, s.to),
+                    minutes: (s.to - s.from.max(self.day_start)) as f64 / 60_000.0,
+                })
+                .collect(),
+        };
+        let mut health: Vec<HostHealth> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                // Beats owed from the host's first beat to the end of the day.
+                let expected = ((self.day_end - h.first) as u64)
+                    .div_ceil(CADENCE_MS as u64)
+                    .max(1);
+                HostHealth {
+                    host: h.host.to_string(),
+                    beats: h.beats,
+                    expected,
+                    coverage_pct: (h.beats as f64 * 100.0 / expected as f64).min(100.0),
+                    gaps: h.gaps,
+                    longest_gap_minutes: h.longest as f64 / 60_000.0,
+                    warnings: h.warnings,
+                    critical: h.critical,
+                    first: local_time(day, h.first),
+                    last: local_time(day, h.last),
                 }
-            }
-            let count = |s: Status| beats.iter().filter(|b| b.1 == s).count() as u64;
-            HostHealth {
-                host: host.to_string(),
-                beats: beats.len() as u64,
-                expected,
-                coverage_pct: (beats.len() as f64 * 100.0 / expected as f64).min(100.0),
-                gaps,
-                longest_gap_minutes: longest as f64 / 60_000.0,
-                warnings: count(Status::Warnings),
-                critical: count(Status::Critical),
-                first: local_time(day, first),
-                last: local_time(day, last),
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        a.coverage_pct
-            .total_cmp(&b.coverage_pct)
-            .then_with(|| b.gaps.cmp(&a.gaps))
-            .then_with(|| a.host.cmp(&b.host))
-    });
-    out
+            })
+            .collect();
+        health.sort_by(|a, b| {
+            a.coverage_pct
+                .total_cmp(&b.coverage_pct)
+                .then_with(|| b.gaps.cmp(&a.gaps))
+                .then_with(|| a.host.cmp(&b.host))
+        });
+        (gaps, health)
+    }
 }
 
 /// The worst status of every 5-minute slot of the day, per host shown: 0 silent, 1 healthy,
@@ -253,89 +389,6 @@ pub fn timeline<'a>(
         slots,
         hours,
         hosts: hosts.iter().map(|h| h.to_string()).zip(cells).collect(),
-    }
-}
-
-/// Each host's items in the order given, hosts in name order. Hashed, not a tree: a fleet's
-/// day has thousands of hosts, and a tree compared a dozen host names per row. Hosts are
-/// counted first, so each host's vector is allocated once at its size: grown by doubling, a
-/// day of 288 beats a host left 40% of the room empty.
-fn by_host<'a, T, I>(items: I) -> Vec<(&'a str, Vec<T>)>
-where
-    I: IntoIterator<Item = (&'a str, T)>,
-    I::IntoIter: Clone,
-{
-    let items = items.into_iter();
-    let mut index: HashMap<&str, usize, foldhash::fast::FixedState> = HashMap::default();
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for (host, _) in items.clone() {
-        let i = *index.entry(host).or_insert_with(|| {
-            counts.push((host, 0));
-            counts.len() - 1
-        });
-        counts[i].1 += 1;
-    }
-    let mut groups: Vec<(&str, Vec<T>)> = counts
-        .into_iter()
-        .map(|(host, n)| (host, Vec::with_capacity(n)))
-        .collect();
-    for (host, item) in items {
-        groups[index[host]].1.push(item);
-    }
-    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    groups
-}
-
-/// The gaps of `gaps_and_health` from (host, timestamp) pairs of heartbeats in time order, as `history` reads them
-/// from a file's columns.
-pub fn gaps_of<'a, I>(beats: I, day: &Day) -> GapReport
-where
-    I: IntoIterator<Item = (&'a str, i64)>,
-    I::IntoIter: Clone,
-{
-    gaps_in(
-        by_host(beats)
-            .iter()
-            .map(|(h, times)| (*h, times.iter().copied())),
-        day,
-    )
-}
-
-/// Gaps from each host's heartbeat times, in order.
-fn gaps_in<'a, T: Iterator<Item = i64>>(
-    hosts: impl Iterator<Item = (&'a str, T)>,
-    day: &Day,
-) -> GapReport {
-    let mut all = Vec::new();
-    let mut missed = 0;
-    for (host, times) in hosts {
-        // A beat at day start is on time; so is one a cadence before day end.
-        let edges = std::iter::once(day.start_ms() - CADENCE_MS)
-            .chain(times)
-            .chain(std::iter::once(day.end_ms()));
-        let mut prev: Option<i64> = None;
-        for t in edges {
-            if let Some(p) = prev {
-                if t - p > GAP_MS {
-                    missed += (t - p) / CADENCE_MS - 1;
-                    all.push(Gap {
-                        host: host.to_string(),
-                        from: local_time(day, p.max(day.start_ms())),
-                        to: local_time(day, t),
-                        minutes: (t - p.max(day.start_ms())) as f64 / 60_000.0,
-                    });
-                }
-            }
-            prev = Some(t);
-        }
-    }
-    let count = all.len();
-    all.sort_by(|a, b| b.minutes.total_cmp(&a.minutes));
-    all.truncate(10);
-    GapReport {
-        count,
-        missed_beats: missed,
-        longest: all,
     }
 }
 
@@ -573,5 +626,55 @@ mod tests {
             .map(|r| (r.record.host.as_deref().unwrap(), r.record.ts_ms));
         assert_eq!(g, gaps_of(beats, &day));
         assert_eq!((g.count, h.len()), (2, 2), "{g:?}");
+    }
+    #[test]
+    fn the_longest_gaps_of_a_day_with_thousands_are_those_a_full_sort_gives() {
+        // 300 hosts, each beating every other slot with a few longer holes, so the day has
+        // far more gaps than are kept between cuts, and many of equal length.
+        let day = utc_day(2025, 10, 30);
+        let s = day.start_ms();
+        let mut rows = Vec::new();
+        for h in 0..300 {
+            let host = format!("h{:03}", (h * 7) % 300);
+            for i in (0..288).filter(|i| i % 2 == 0 && (i + h) % 37 > 2 + h % 4) {
+                rows.push(on(&host, s + i * CADENCE_MS, Status::Healthy));
+            }
+        }
+        rows.sort_by_key(|r| r.record.ts_ms);
+        let g = gaps_and_health(rows.iter().map(Row::view), &day).0;
+
+        // Every gap, hosts in name order and each host's in time order, then a stable sort.
+        let mut hosts: Vec<&str> = rows
+            .iter()
+            .map(|r| r.record.host.as_deref().unwrap())
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        let mut all = Vec::new();
+        for host in hosts {
+            let mut prev = s - CADENCE_MS;
+            let times = rows
+                .iter()
+                .filter(|r| r.record.host.as_deref() == Some(host))
+                .map(|r| r.record.ts_ms)
+                .chain([day.end_ms()]);
+            for t in times {
+                if t - prev > GAP_MS {
+                    all.push(Gap {
+                        host: host.to_string(),
+                        from: local_time(&day, prev.max(s)),
+                        to: local_time(&day, t),
+                        minutes: (t - prev.max(s)) as f64 / 60_000.0,
+                    });
+                }
+                prev = t;
+            }
+        }
+        assert!(all.len() > 3 * GAPS_KEPT, "{} gaps", all.len());
+        let count = all.len();
+        all.sort_by(|a, b| b.minutes.total_cmp(&a.minutes));
+        all.truncate(GAPS_SHOWN);
+        assert_eq!(g.count, count);
+        assert_eq!(g.longest, all);
     }
 }
