@@ -82,6 +82,8 @@ pub struct BatchBuilder {
     launchagent_digest: StringBuilder,
     checks: MapBuilder<StringBuilder, StringBuilder>,
     source: StringBuilder,
+    /// Where a derived `record_id` is written out.
+    id_buf: String,
 }
 
 impl BatchBuilder {
@@ -105,11 +107,12 @@ impl BatchBuilder {
                 StringBuilder::new(),
             ),
             source: s(),
+            id_buf: String::new(),
         }
     }
 
     pub fn append(&mut self, r: RowRef<'_>) {
-        self.record_id.append_value(r.record_id);
+        self.record_id.append_value(r.record_id(&mut self.id_buf));
         self.report_type.append_value(r.report_type);
         self.timestamp.append_value(r.ts_ms);
         self.status.append_value(r.status.as_str());

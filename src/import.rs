@@ -281,8 +281,9 @@ fn import_day(
         .map(|r| (r.record.record_id.as_str(), r))
         .collect();
     let mut added = Vec::new();
+    let mut buf = String::new();
     for r in legacy_rows.iter() {
-        match by_id.get(r.record_id) {
+        match by_id.get(r.record_id(&mut buf)) {
             // The day file's row wins: nothing already exported is replaced.
             Some(kept) => {
                 out.merged += 1;

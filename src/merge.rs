@@ -82,8 +82,8 @@ impl Merged {
     }
 }
 
-fn id(parts: &[Rows], (p, i): (u32, u32)) -> &str {
-    parts[p as usize].id(i as usize)
+fn row(parts: &[Rows], (p, i): (u32, u32)) -> RowRef<'_> {
+    parts[p as usize].get(i as usize)
 }
 
 /// Fixed seed: the same ids give the same order on every run (the file is byte-identical).
@@ -117,9 +117,11 @@ impl Merger {
         // (hash, part << 32 | index): sorting the whole key keeps copies of an id in reading
         // order.
         let mut keys: Vec<(u64, u64)> = Vec::with_capacity(parts.iter().map(Rows::len).sum());
+        let mut buf = String::new();
         for (p, rows) in parts.iter().enumerate() {
             keys.extend(
-                (0..rows.len()).map(|i| (id_hash(rows.id(i)), (p as u64) << 32 | i as u64)),
+                (0..rows.len())
+                    .map(|i| (id_hash(rows.id(i, &mut buf)), (p as u64) << 32 | i as u64)),
             );
         }
         keys.sort_unstable();
@@ -149,7 +151,7 @@ impl Merger {
             while let Some(&first) = copies.first() {
                 let (same, rest): (Vec<_>, Vec<_>) = copies
                     .iter()
-                    .partition(|k| id(&parts, **k) == id(&parts, first));
+                    .partition(|k| row(&parts, **k).cmp_id(&row(&parts, first)).is_eq());
                 let ((p, i), source) = fold(&parts, &same, &mut stats);
                 keys[won] = winner(parts[p as usize].ts_ms(i as usize), (p, i), source);
                 won += 1;
@@ -161,7 +163,7 @@ impl Merger {
         keys.sort_unstable_by(|&(ta, a), &(tb, b)| {
             (ta as i64).cmp(&(tb as i64)).then_with(|| {
                 let (a, b) = (At::unpack(a), At::unpack(b));
-                id(&parts, (a.part.into(), a.index)).cmp(id(&parts, (b.part.into(), b.index)))
+                row(&parts, (a.part.into(), a.index)).cmp_id(&row(&parts, (b.part.into(), b.index)))
             })
         });
         // Collected in place: the keys' buffer becomes the order.
@@ -183,7 +185,7 @@ fn winner(ts_ms: i64, (part, index): (u32, u32), source: Source) -> (u64, u64) {
 /// The copy that stands for an id, and the source its row reports, from its copies in reading
 /// order.
 fn fold(parts: &[Rows], copies: &[(u32, u32)], stats: &mut MergeStats) -> ((u32, u32), Source) {
-    let row = |(p, i): (u32, u32)| parts[p as usize].get(i as usize);
+    let row = |k| row(parts, k);
     let mut kept = copies[0];
     let mut source = row(kept).source;
     for &later in &copies[1..] {
@@ -321,7 +323,7 @@ mod tests {
             .into_sorted()
             .0
             .iter()
-            .map(|r| r.record_id.to_string())
+            .map(|r| r.record_id(&mut String::new()).to_string())
             .collect();
         assert_eq!(ids, ["z", "a", "b"]);
     }

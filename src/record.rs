@@ -426,13 +426,8 @@ fn normalize_parsed(
         Some(other) => return Err(RejectReason::BadRecordId(other.show())),
     };
     let record_id = record_id.unwrap_or_else(|| {
-        let host = host.as_deref().unwrap_or("-");
-        let mut id = String::with_capacity(report_type.len() + host.len() + 22);
-        id.push_str(&report_type);
-        id.push(':');
-        id.push_str(host);
-        id.push(':');
-        id.push_str(itoa::Buffer::new().format(ts_ms));
+        let mut id = String::new();
+        derived_id(&mut id, &report_type, host.as_deref(), ts_ms);
         id
     });
 
@@ -789,6 +784,26 @@ fn insert_check(
     }
     out.insert(name.to_string(), text);
     Ok(())
+}
+
+/// The id of a record that has none (CONTRACT.md §1): `<report_type>:<host or ->:<timestamp in
+/// Unix ms>`, appended to `out`.
+pub fn derived_id(out: &mut String, report_type: &str, host: Option<&str>, ts_ms: i64) {
+    out.reserve(report_type.len() + host.map_or(1, str::len) + 22);
+    out.push_str(report_type);
+    out.push(':');
+    out.push_str(host.unwrap_or("-"));
+    out.push(':');
+    out.push_str(itoa::Buffer::new().format(ts_ms));
+}
+
+/// Whether `id` is exactly the id `derived_id` makes of these fields.
+pub fn is_derived_id(id: &str, report_type: &str, host: Option<&str>, ts_ms: i64) -> bool {
+    id.strip_prefix(report_type)
+        .and_then(|s| s.strip_prefix(':'))
+        .and_then(|s| s.strip_prefix(host.unwrap_or("-")))
+        .and_then(|s| s.strip_prefix(':'))
+        == Some(itoa::Buffer::new().format(ts_ms))
 }
 
 #[cfg(test)]

@@ -2,15 +2,28 @@
 //! chunk, enumerated values as bytes, hosts, report types and extra-check sets as small indexes into per-store tables. About
 //! 70 bytes a row instead of the ~170 of a `Row` and its heap parts, and no allocation per row.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::record::{AgentStatus, CheckStatus, Checks, Record, Row, Source, Status};
+use crate::record::{
+    derived_id, is_derived_id, AgentStatus, CheckStatus, Checks, Record, Row, Source, Status,
+};
+
+/// A row's `record_id` as held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordId<'a> {
+    Text(&'a str),
+    /// The id the contract derives from the row's own report type, host and timestamp. Most
+    /// ids are that, and then no text is kept for them (half a row's bytes).
+    Derived,
+}
 
 /// One row, borrowed from wherever it is held: what merge, batch and the run report read.
 #[derive(Debug, Clone, Copy)]
 pub struct RowRef<'a> {
-    pub record_id: &'a str,
+    /// Read with `record_id`.
+    pub id: RecordId<'a>,
     pub report_type: &'a str,
     pub ts_ms: i64,
     pub status: Status,
@@ -27,10 +40,51 @@ pub struct RowRef<'a> {
 }
 
 impl RowRef<'_> {
+    /// The `record_id`, written into `buf` when it is derived.
+    pub fn record_id<'b>(&'b self, buf: &'b mut String) -> &'b str {
+        match self.id {
+            RecordId::Text(id) => id,
+            RecordId::Derived => {
+                buf.clear();
+                derived_id(buf, self.report_type, self.host, self.ts_ms);
+                buf
+            }
+        }
+    }
+
+    /// Orders `record_id`s as strings, without writing out derived ones.
+    pub fn cmp_id(&self, o: &RowRef<'_>) -> Ordering {
+        match (self.id, o.id) {
+            (RecordId::Text(a), RecordId::Text(b)) => a.cmp(b),
+            _ => {
+                let (mut da, mut db) = (itoa::Buffer::new(), itoa::Buffer::new());
+                let a = self.id_pieces(&mut da);
+                let b = o.id_pieces(&mut db);
+                a.iter()
+                    .flat_map(|p| p.bytes())
+                    .cmp(b.iter().flat_map(|p| p.bytes()))
+            }
+        }
+    }
+
+    /// The id as pieces that join into it.
+    fn id_pieces<'b>(&'b self, digits: &'b mut itoa::Buffer) -> [&'b str; 5] {
+        match self.id {
+            RecordId::Text(id) => [id, "", "", "", ""],
+            RecordId::Derived => [
+                self.report_type,
+                ":",
+                self.host.unwrap_or("-"),
+                ":",
+                digits.format(self.ts_ms),
+            ],
+        }
+    }
+
     /// Same record content (the `source` column aside): copies of an id that differ are a
     /// conflict.
     pub fn same_record(&self, o: &RowRef<'_>) -> bool {
-        self.record_id == o.record_id
+        self.cmp_id(o) == Ordering::Equal
             && self.report_type == o.report_type
             && self.ts_ms == o.ts_ms
             && self.status == o.status
@@ -48,7 +102,7 @@ impl RowRef<'_> {
     pub fn to_row(&self) -> Row {
         Row {
             record: Record {
-                record_id: self.record_id.to_string(),
+                record_id: self.record_id(&mut String::new()).to_string(),
                 report_type: self.report_type.into(),
                 ts_ms: self.ts_ms,
                 status: self.status,
@@ -70,7 +124,7 @@ impl Row {
     pub fn view(&self) -> RowRef<'_> {
         let r = &self.record;
         RowRef {
-            record_id: &r.record_id,
+            id: RecordId::Text(&r.record_id),
             report_type: &r.report_type,
             ts_ms: r.ts_ms,
             status: r.status,
@@ -91,6 +145,8 @@ impl Row {
 const NO_DURATION: i64 = -1;
 /// No host: table index 0 is never used for a string.
 const NO_HOST: u32 = 0;
+/// Marks a derived id in `Chunk::id_ends`.
+const DERIVED: u32 = 1 << 31;
 
 /// Rows per chunk: a chunk's columns are allocated once at full size, so a growing day never
 /// copies a large column into a bigger one (on a million-row day, reallocation copies and the
@@ -102,7 +158,8 @@ const CHUNK: usize = 1 << 16;
 #[derive(Debug)]
 struct Chunk {
     ids: String,
-    /// End of each id in `ids`; the start is the previous end.
+    /// End of each id in `ids`; the start is the previous end. `DERIVED` is set on the ids
+    /// that are derived, which take no room in `ids`.
     id_ends: Vec<u32>,
     ts: Vec<i64>,
     duration: Vec<i64>,
@@ -130,9 +187,17 @@ impl Chunk {
         }
     }
 
-    fn id(&self, j: usize) -> &str {
-        let start = if j == 0 { 0 } else { self.id_ends[j - 1] } as usize;
-        &self.ids[start..self.id_ends[j] as usize]
+    fn id(&self, j: usize) -> RecordId<'_> {
+        let end = self.id_ends[j];
+        if end & DERIVED != 0 {
+            return RecordId::Derived;
+        }
+        let start = if j == 0 {
+            0
+        } else {
+            self.id_ends[j - 1] & !DERIVED
+        } as usize;
+        RecordId::Text(&self.ids[start..end as usize])
     }
 }
 
@@ -193,15 +258,23 @@ impl Rows {
                 i
             }
         };
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             let rows = if self.chunks.is_empty() { 0 } else { CHUNK };
             self.chunks.push(Chunk::with_capacity(rows));
         }
         self.len += 1;
         let c = self.chunks.last_mut().expect("a chunk was just ensured");
-        c.ids.push_str(&r.record_id);
-        // Ids are any non-empty string (CONTRACT.md §1); only 64K ids of 64 KiB each overflow.
-        let end = u32::try_from(c.ids.len()).expect("a 64K-row chunk holds under 4 GiB of ids");
+        let end = if is_derived_id(&r.record_id, &r.report_type, r.host.as_deref(), r.ts_ms) {
+            c.ids.len() as u32 | DERIVED
+        } else {
+            c.ids.push_str(&r.record_id);
+            // Ids are any non-empty string (CONTRACT.md §1); only 64K ids of 32 KiB each
+            // overflow.
+            u32::try_from(c.ids.len())
+                .ok()
+                .filter(|e| *e & DERIVED == 0)
+                .expect("a 64K-row chunk holds under 2 GiB of ids")
+        };
         c.id_ends.push(end);
         c.ts.push(r.ts_ms);
         c.duration.push(r.duration_ms.unwrap_or(NO_DURATION));
@@ -219,9 +292,23 @@ impl Rows {
         c.checks.push(set);
     }
 
-    pub fn id(&self, i: usize) -> &str {
+    /// Row `i`'s `record_id`, written into `buf` when it is derived.
+    pub fn id<'b>(&'b self, i: usize, buf: &'b mut String) -> &'b str {
         let (c, j) = self.at(i);
-        c.id(j)
+        match c.id(j) {
+            RecordId::Text(id) => id,
+            RecordId::Derived => {
+                let h = c.host[j];
+                buf.clear();
+                derived_id(
+                    buf,
+                    &self.strings[c.report_type[j] as usize],
+                    (h != NO_HOST).then(|| &*self.strings[h as usize]),
+                    c.ts[j],
+                );
+                buf
+            }
+        }
     }
 
     pub fn ts_ms(&self, i: usize) -> i64 {
@@ -241,7 +328,7 @@ impl Rows {
         let d = chunk.duration[j];
         let h = chunk.host[j];
         RowRef {
-            record_id: chunk.id(j),
+            id: chunk.id(j),
             report_type: &self.strings[chunk.report_type[j] as usize],
             ts_ms: chunk.ts[j],
             status: Status::ALL[c[0] as usize],
@@ -305,7 +392,7 @@ mod tests {
 
     #[test]
     fn every_field_comes_back_as_pushed() {
-        let rows = vec![
+        let rows = [
             record("a", Some("mac-1"), &[("disk", "ok")], Some(0)),
             record("", None, &[], None),
             record(
@@ -345,9 +432,94 @@ mod tests {
         assert_eq!(store.len(), CHUNK + 3);
         assert_eq!(store.chunks.len(), 2);
         for i in [0, CHUNK - 1, CHUNK, CHUNK + 2] {
-            assert_eq!(store.id(i), format!("id-{i}"));
+            assert_eq!(store.id(i, &mut String::new()), format!("id-{i}"));
             assert_eq!(store.ts_ms(i), i as i64);
             assert_eq!(store.get(i).host, Some("h"));
         }
+    }
+
+    #[test]
+    fn derived_ids_keep_no_text_and_read_back_whole() {
+        let mut store = Rows::new();
+        let mut r = record("x", Some("mac:1"), &[], None).record;
+        let mut pushed = Vec::new();
+        for (i, id) in [
+            "heartbeat:mac:1:0",   // derived from its own fields
+            "explicit",            // text
+            "heartbeat:mac:1:7",   // derived
+            "heartbeat:mac:1:999", // the derived form of other fields: text
+            "heartbeat:mac:1:",    // a prefix of it: text
+        ]
+        .iter()
+        .enumerate()
+        {
+            r.record_id = id.to_string();
+            r.ts_ms = [0, 5, 7, 8, 9][i];
+            store.push(&r, Source::Redis);
+            pushed.push(r.clone());
+        }
+        let c = &store.chunks[0];
+        assert_eq!(c.ids, "explicitheartbeat:mac:1:999heartbeat:mac:1:");
+        let kinds: Vec<bool> = (0..5)
+            .map(|i| store.get(i).id == RecordId::Derived)
+            .collect();
+        assert_eq!(kinds, [true, false, true, false, false]);
+        let mut buf = String::new();
+        for (i, p) in pushed.iter().enumerate() {
+            assert_eq!(store.id(i, &mut buf), p.record_id, "row {i}");
+            assert_eq!(store.get(i).to_row().record, *p, "row {i}");
+            assert_eq!(store.get(i).record_id(&mut buf), p.record_id, "row {i}");
+        }
+        // No host derives with "-".
+        r.host = None;
+        r.record_id = "heartbeat:-:9".into();
+        r.ts_ms = 9;
+        store.push(&r, Source::Redis);
+        assert_eq!(store.get(5).id, RecordId::Derived);
+        assert_eq!(store.id(5, &mut buf), "heartbeat:-:9");
+    }
+
+    #[test]
+    fn ids_order_as_their_text_whether_derived_or_not() {
+        let mut store = Rows::new();
+        let cases: [(&str, Option<&str>, i64); 7] = [
+            ("heartbeat", Some("a"), 10),
+            ("heartbeat", Some("a"), 9),
+            ("heartbeat", Some("a:b"), 1),
+            ("heartbeat:a", Some("b"), 1),
+            ("heartbeat", None, 1),
+            ("heart", Some("beat"), 2),
+            ("heartbeat", Some("a"), -3),
+        ];
+        for (rt, host, ts) in cases {
+            let mut r = record("", host, &[], None).record;
+            r.report_type = rt.into();
+            r.host = host.map(Into::into);
+            r.ts_ms = ts;
+            // Each once as derived and once as the same text held as text.
+            derived_id_into(&mut r);
+            store.push(&r, Source::Sqlite);
+            r.ts_ms += 1000; // the same text is no longer its derived form
+            store.push(&r, Source::Sqlite);
+        }
+        let mut held = 0;
+        for i in 0..store.len() {
+            held += usize::from(store.get(i).id == RecordId::Derived);
+        }
+        assert_eq!(held, cases.len(), "every other row is derived");
+        let (mut a, mut b) = (String::new(), String::new());
+        for i in 0..store.len() {
+            for j in 0..store.len() {
+                let want = store.id(i, &mut a).cmp(store.id(j, &mut b));
+                assert_eq!(store.get(i).cmp_id(&store.get(j)), want, "rows {i} and {j}");
+            }
+        }
+        // "heartbeat:a:b:1" and "heartbeat:a:b:1" from different fields are one id.
+        assert!(store.get(4).cmp_id(&store.get(6)).is_eq());
+    }
+
+    fn derived_id_into(r: &mut Record) {
+        r.record_id.clear();
+        derived_id(&mut r.record_id, &r.report_type, r.host.as_deref(), r.ts_ms);
     }
 }
