@@ -127,8 +127,9 @@ impl Merger {
         keys.sort_unstable();
         let key_at = |k: u64| ((k >> 32) as u32, k as u32);
 
-        // Winners, as (timestamp, packed `At`), overwrite the keys already read: there are
-        // never more winners than keys read, so `won` never passes `run`.
+        // Winners, as (timestamp, packed `At`), overwrite keys already read: an id's copies
+        // are read (into `copies`) before its winners are written, and there are never more
+        // winners than keys read.
         let mut won = 0;
         let mut run = 0;
         while run < keys.len() {
