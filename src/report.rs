@@ -153,7 +153,7 @@ pub fn gaps_and_health<'a>(
     for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
         beats.beat(r.host.unwrap_or("-"), r.ts_ms, r.status);
     }
-    beats.finish(day)
+    beats.finish()
 }
 
 /// The gaps of `gaps_and_health` from (host, timestamp) pairs of heartbeats in time order, as
@@ -163,7 +163,7 @@ pub fn gaps_of<'a>(beats: impl IntoIterator<Item = (&'a str, i64)>, day: &Day) -
     for (host, t) in beats {
         b.beat(host, t, Status::Healthy);
     }
-    b.finish(day).0
+    b.finish().0
 }
 
 /// Gaps kept as found before the longest are picked: a sort and cut past this many keeps a
@@ -185,6 +185,13 @@ struct HostRun<'a> {
     critical: u64,
 }
 
+impl HostRun<'_> {
+    fn gap(&mut self, length: i64) {
+        self.gaps += 1;
+        self.longest = self.longest.max(length);
+    }
+}
+
 /// A gap: the host, and the beats (or day edges) it lies between.
 #[derive(Clone, Copy)]
 struct Silence<'a> {
@@ -195,9 +202,8 @@ struct Silence<'a> {
 
 /// Per-host state for heartbeats read in time order: memory grows with the hosts, not the rows,
 /// so the analysis beside the day file's writer holds no copy of the day.
-struct Beats<'a> {
-    day_start: i64,
-    day_end: i64,
+struct Beats<'a, 'd> {
+    day: &'d Day,
     index: HashMap<&'a str, usize, foldhash::fast::FixedState>,
     hosts: Vec<HostRun<'a>>,
     count: usize,
@@ -205,11 +211,10 @@ struct Beats<'a> {
     longest: Vec<Silence<'a>>,
 }
 
-impl<'a> Beats<'a> {
-    fn new(day: &Day) -> Self {
+impl<'a, 'd> Beats<'a, 'd> {
+    fn new(day: &'d Day) -> Self {
         Beats {
-            day_start: day.start_ms(),
-            day_end: day.end_ms(),
+            day,
             index: HashMap::default(),
             hosts: Vec::new(),
             count: 0,
@@ -224,8 +229,9 @@ impl<'a> Beats<'a> {
             None => {
                 let i = self.hosts.len();
                 self.index.insert(host, i);
-                // A beat at day start is on time.
-                self.silence(host, self.day_start - CADENCE_MS, t);
+                // A beat at day start is on time; a late start is the day's gap, not the
+                // host's.
+                self.silence(host, self.day.start_ms() - CADENCE_MS, t);
                 self.hosts.push(HostRun {
                     host,
                     first: t,
@@ -239,12 +245,10 @@ impl<'a> Beats<'a> {
                 i
             }
         };
-        let prev = self.hosts[i].last;
-        if self.hosts[i].beats > 0 && t - prev > GAP_MS {
-            self.silence(host, prev, t);
-            let h = &mut self.hosts[i];
-            h.gaps += 1;
-            h.longest = h.longest.max(t - prev);
+        if self.hosts[i].beats > 0 {
+            if let Some(length) = self.silence(host, self.hosts[i].last, t) {
+                self.hosts[i].gap(length);
+            }
         }
         let h = &mut self.hosts[i];
         h.last = t;
@@ -256,23 +260,25 @@ impl<'a> Beats<'a> {
         }
     }
 
-    /// Counts a gap from `from` to `to` if the silence is one.
-    fn silence(&mut self, host: &'a str, from: i64, to: i64) {
-        if to - from <= GAP_MS {
-            return;
+    /// Counts the silence from `from` to `to` if it is a gap, and returns its length then.
+    fn silence(&mut self, host: &'a str, from: i64, to: i64) -> Option<i64> {
+        let length = to - from;
+        if length <= GAP_MS {
+            return None;
         }
         self.count += 1;
-        self.missed += (to - from) / CADENCE_MS - 1;
+        self.missed += length / CADENCE_MS - 1;
         self.longest.push(Silence { host, from, to });
         if self.longest.len() >= GAPS_KEPT {
             self.keep_longest();
         }
+        Some(length)
     }
 
     /// Longest first; equal ones by host name, then time, as a list in host and time order
     /// sorted stably by length would have them.
     fn keep_longest(&mut self) {
-        let start = self.day_start;
+        let start = self.day.start_ms();
         self.longest.sort_unstable_by(|a, b| {
             let len = |s: &Silence| s.to - s.from.max(start);
             len(b)
@@ -283,16 +289,12 @@ impl<'a> Beats<'a> {
         self.longest.truncate(GAPS_SHOWN);
     }
 
-    fn finish(mut self, day: &Day) -> (GapReport, Vec<HostHealth>) {
+    fn finish(mut self) -> (GapReport, Vec<HostHealth>) {
+        let (day, start, end) = (self.day, self.day.start_ms(), self.day.end_ms());
         // A host that goes quiet before the day ends is silent to the end.
         for i in 0..self.hosts.len() {
-            let (host, last) = (self.hosts[i].host, self.hosts[i].last);
-            let end = self.day_end;
-            self.silence(host, last, end);
-            if end - last > GAP_MS {
-                let h = &mut self.hosts[i];
-                h.gaps += 1;
-                h.longest = h.longest.max(end - last);
+            if let Some(length) = self.silence(self.hosts[i].host, self.hosts[i].last, end) {
+                self.hosts[i].gap(length);
             }
         }
         self.keep_longest();
@@ -304,9 +306,9 @@ impl<'a> Beats<'a> {
                 .iter()
                 .map(|s| Gap {
                     host: s.host.to_string(),
-                    from: local_time(day, s.from.max(self.day_start)),
+                    from: local_time(day, s.from.max(start)),
                     to: local_time(day, s.to),
-                    minutes: (s.to - s.from.max(self.day_start)) as f64 / 60_000.0,
+                    minutes: (s.to - s.from.max(start)) as f64 / 60_000.0,
                 })
                 .collect(),
         };
@@ -315,9 +317,7 @@ impl<'a> Beats<'a> {
             .iter()
             .map(|h| {
                 // Beats owed from the host's first beat to the end of the day.
-                let expected = ((self.day_end - h.first) as u64)
-                    .div_ceil(CADENCE_MS as u64)
-                    .max(1);
+                let expected = ((end - h.first) as u64).div_ceil(CADENCE_MS as u64).max(1);
                 HostHealth {
                     host: h.host.to_string(),
                     beats: h.beats,
@@ -627,6 +627,7 @@ mod tests {
         assert_eq!(g, gaps_of(beats, &day));
         assert_eq!((g.count, h.len()), (2, 2), "{g:?}");
     }
+
     #[test]
     fn the_longest_gaps_of_a_day_with_thousands_are_those_a_full_sort_gives() {
         // 300 hosts, each beating every other slot with a few longer holes, so the day has
