@@ -119,10 +119,12 @@ impl Merger {
         let mut keys: Vec<(u64, u64)> = Vec::with_capacity(parts.iter().map(Rows::len).sum());
         let mut buf = String::new();
         for (p, rows) in parts.iter().enumerate() {
-            keys.extend(
-                (0..rows.len())
-                    .map(|i| (id_hash(rows.id(i, &mut buf)), (p as u64) << 32 | i as u64)),
-            );
+            keys.extend((0..rows.len()).map(|i| {
+                (
+                    id_hash(rows.get(i).record_id(&mut buf)),
+                    (p as u64) << 32 | i as u64,
+                )
+            }));
         }
         keys.sort_unstable();
         let key_at = |k: u64| ((k >> 32) as u32, k as u32);

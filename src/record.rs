@@ -786,29 +786,59 @@ fn insert_check(
     Ok(())
 }
 
-/// The id of a record that has none (CONTRACT.md §1): `<report_type>:<host or ->:<timestamp in
-/// Unix ms>`, appended to `out`.
-pub fn derived_id(out: &mut String, report_type: &str, host: Option<&str>, ts_ms: i64) {
-    out.reserve(report_type.len() + host.map_or(1, str::len) + 22);
-    out.push_str(report_type);
-    out.push(':');
-    out.push_str(host.unwrap_or("-"));
-    out.push(':');
-    out.push_str(itoa::Buffer::new().format(ts_ms));
+/// The id of a record that has none (CONTRACT.md §1), in pieces that join into it:
+/// `<report_type>:<host or ->:<timestamp in Unix ms>`, with the timestamp already written out.
+pub fn derived_id_pieces<'s>(
+    report_type: &'s str,
+    host: Option<&'s str>,
+    ts_ms: &'s str,
+) -> [&'s str; 5] {
+    [report_type, ":", host.unwrap_or("-"), ":", ts_ms]
 }
 
-/// Whether `id` is exactly the id `derived_id` makes of these fields.
+/// The derived id (`derived_id_pieces`), appended to `out`.
+pub fn derived_id(out: &mut String, report_type: &str, host: Option<&str>, ts_ms: i64) {
+    let mut digits = itoa::Buffer::new();
+    for piece in derived_id_pieces(report_type, host, digits.format(ts_ms)) {
+        out.push_str(piece);
+    }
+}
+
+/// Whether `id` is exactly the derived id of these fields.
 pub fn is_derived_id(id: &str, report_type: &str, host: Option<&str>, ts_ms: i64) -> bool {
-    id.strip_prefix(report_type)
-        .and_then(|s| s.strip_prefix(':'))
-        .and_then(|s| s.strip_prefix(host.unwrap_or("-")))
-        .and_then(|s| s.strip_prefix(':'))
-        == Some(itoa::Buffer::new().format(ts_ms))
+    let mut digits = itoa::Buffer::new();
+    let mut rest = id;
+    for piece in derived_id_pieces(report_type, host, digits.format(ts_ms)) {
+        match rest.strip_prefix(piece) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_is_derived_only_when_it_is_the_whole_derived_text() {
+        let mut id = String::new();
+        derived_id(&mut id, "heartbeat", Some("mac:1"), 99);
+        assert_eq!(id, "heartbeat:mac:1:99");
+        assert!(is_derived_id(&id, "heartbeat", Some("mac:1"), 99));
+        for (other, host, ts) in [
+            ("heartbeat:mac:1:999", Some("mac:1"), 99), // more after it
+            ("heartbeat:mac:1:9", Some("mac:1"), 99),   // a prefix of it
+            ("heartbeat:mac:1:99", Some("mac:2"), 99),
+            ("heartbeat:mac:1:99", None, 99),
+            ("heartbeat:-:99", Some("-x"), 99),
+            ("deploy:mac:1:99", Some("mac:1"), 99),
+        ] {
+            assert!(!is_derived_id(other, "heartbeat", host, ts), "{other}");
+        }
+        assert!(is_derived_id("heartbeat:-:-5", "heartbeat", None, -5));
+    }
 
     #[test]
     fn the_fast_timestamp_reader_agrees_with_chrono() {

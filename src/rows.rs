@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::record::{
-    derived_id, is_derived_id, AgentStatus, CheckStatus, Checks, Record, Row, Source, Status,
+    derived_id, derived_id_pieces, is_derived_id, AgentStatus, CheckStatus, Checks, Record, Row,
+    Source, Status,
 };
 
 /// A row's `record_id` as held.
@@ -41,9 +42,12 @@ pub struct RowRef<'a> {
     pub source: Source,
 }
 
-impl RowRef<'_> {
+impl<'a> RowRef<'a> {
     /// The `record_id`, written into `buf` when it is derived.
-    pub fn record_id<'b>(&'b self, buf: &'b mut String) -> &'b str {
+    pub fn record_id<'b>(self, buf: &'b mut String) -> &'b str
+    where
+        'a: 'b,
+    {
         match self.id {
             RecordId::Text(id) => id,
             RecordId::Derived => {
@@ -73,13 +77,9 @@ impl RowRef<'_> {
     fn id_pieces<'b>(&'b self, digits: &'b mut itoa::Buffer) -> [&'b str; 5] {
         match self.id {
             RecordId::Text(id) => [id, "", "", "", ""],
-            RecordId::Derived => [
-                self.report_type,
-                ":",
-                self.host.unwrap_or("-"),
-                ":",
-                digits.format(self.ts_ms),
-            ],
+            RecordId::Derived => {
+                derived_id_pieces(self.report_type, self.host, digits.format(self.ts_ms))
+            }
         }
     }
 
@@ -294,25 +294,6 @@ impl Rows {
         c.checks.push(set);
     }
 
-    /// Row `i`'s `record_id`, written into `buf` when it is derived.
-    pub fn id<'b>(&'b self, i: usize, buf: &'b mut String) -> &'b str {
-        let (c, j) = self.at(i);
-        match c.id(j) {
-            RecordId::Text(id) => id,
-            RecordId::Derived => {
-                let h = c.host[j];
-                buf.clear();
-                derived_id(
-                    buf,
-                    &self.strings[c.report_type[j] as usize],
-                    (h != NO_HOST).then(|| &*self.strings[h as usize]),
-                    c.ts[j],
-                );
-                buf
-            }
-        }
-    }
-
     pub fn ts_ms(&self, i: usize) -> i64 {
         let (c, j) = self.at(i);
         c.ts[j]
@@ -434,7 +415,10 @@ mod tests {
         assert_eq!(store.len(), CHUNK + 3);
         assert_eq!(store.chunks.len(), 2);
         for i in [0, CHUNK - 1, CHUNK, CHUNK + 2] {
-            assert_eq!(store.id(i, &mut String::new()), format!("id-{i}"));
+            assert_eq!(
+                store.get(i).record_id(&mut String::new()),
+                format!("id-{i}")
+            );
             assert_eq!(store.ts_ms(i), i as i64);
             assert_eq!(store.get(i).host, Some("h"));
         }
@@ -468,9 +452,8 @@ mod tests {
         assert_eq!(kinds, [true, false, true, false, false]);
         let mut buf = String::new();
         for (i, p) in pushed.iter().enumerate() {
-            assert_eq!(store.id(i, &mut buf), p.record_id, "row {i}");
-            assert_eq!(store.get(i).to_row().record, *p, "row {i}");
             assert_eq!(store.get(i).record_id(&mut buf), p.record_id, "row {i}");
+            assert_eq!(store.get(i).to_row().record, *p, "row {i}");
         }
         // No host derives with "-".
         r.host = None;
@@ -478,7 +461,7 @@ mod tests {
         r.ts_ms = 9;
         store.push(&r, Source::Redis);
         assert_eq!(store.get(5).id, RecordId::Derived);
-        assert_eq!(store.id(5, &mut buf), "heartbeat:-:9");
+        assert_eq!(store.get(5).record_id(&mut buf), "heartbeat:-:9");
     }
 
     #[test]
@@ -512,7 +495,10 @@ mod tests {
         let (mut a, mut b) = (String::new(), String::new());
         for i in 0..store.len() {
             for j in 0..store.len() {
-                let want = store.id(i, &mut a).cmp(store.id(j, &mut b));
+                let want = store
+                    .get(i)
+                    .record_id(&mut a)
+                    .cmp(store.get(j).record_id(&mut b));
                 assert_eq!(store.get(i).cmp_id(&store.get(j)), want, "rows {i} and {j}");
             }
         }
