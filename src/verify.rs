@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Schema, TimestampMillisecondType};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
 use crate::atomic;
@@ -387,9 +388,9 @@ Files: {}, valid: {valid}",
 fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     check.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+    let reader_meta = ArrowReaderMetadata::load(&file, Default::default())
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-    let meta = builder.metadata().clone();
+    let meta = reader_meta.metadata().clone();
     let fm = meta.file_metadata();
     check.rows = Some(fm.num_rows());
 
@@ -404,7 +405,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
              lack records (catch-up exports it again)"
         ));
     }
-    check.schema_fingerprint = Some(fingerprint(builder.schema()));
+    check.schema_fingerprint = Some(fingerprint(reader_meta.schema()));
 
     for rg in meta.row_groups() {
         for col in rg.columns() {
@@ -446,7 +447,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
         ));
     }
     let want = batch::schema();
-    let got = builder.schema();
+    let got = reader_meta.schema();
     if got.fields() != want.fields() {
         check.problems.push(schema_difference(&want, got));
         // The data checks below assume schema v1.
@@ -481,14 +482,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
         }
     }
 
-    let reader = builder
-        .build()
-        .map_err(|e| format!("cannot read the data: {e}"))?;
-    let mut rows = RowChecks::new(day);
-    for batch in reader {
-        let batch = batch.map_err(|e| format!("cannot read the data: {e}"))?;
-        rows.batch(&batch);
-    }
+    let mut rows = read_rows(path, &reader_meta, day, fm.num_rows())?;
     if !rows.suspects.is_empty() {
         rows.duplicate_ids = exact_duplicates(path, &rows.suspects)?;
     }
@@ -501,6 +495,51 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     }
     check.problems.extend(rows.into_problems());
     Ok(())
+}
+
+/// Reads every row of the file, in two passes over disjoint columns on two threads: ids and
+/// timestamps (order, uniqueness, day bounds) here, the enumerated columns and the rest on a
+/// second thread. Every column is decoded, so a file that cannot be read fails either way.
+fn read_rows(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    day: Option<Day>,
+    num_rows: i64,
+) -> Result<RowChecks, String> {
+    let read_err = |e: parquet::errors::ParquetError| format!("cannot read the data: {e}");
+    let reader = |roots: &[usize]| -> Result<_, String> {
+        // Its own open file: a cloned handle would share one offset between the two threads.
+        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
+        builder.with_projection(mask).build().map_err(read_err)
+    };
+    let values = reader(&VALUE_COLUMNS)?;
+    let ids = reader(&ID_COLUMNS)?;
+    let mut rows = RowChecks::new(day, num_rows);
+    let value_pass = std::thread::scope(|scope| {
+        let value_pass = scope.spawn(move || -> Result<ValueChecks, String> {
+            let mut pass = ValueChecks::default();
+            for batch in values {
+                pass.batch(&batch.map_err(|e| format!("cannot read the data: {e}"))?);
+            }
+            Ok(pass)
+        });
+        for batch in ids {
+            rows.batch(&batch.map_err(|e| format!("cannot read the data: {e}"))?);
+        }
+        value_pass
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    if value_pass.seen != rows.seen {
+        rows.problems.push(format!(
+            "read {} ids but {} rows of the other columns",
+            rows.seen, value_pass.seen
+        ));
+    }
+    rows.bad_values = value_pass.bad_values;
+    Ok(rows)
 }
 
 fn schema_difference(want: &Schema, got: &Schema) -> String {
@@ -564,6 +603,10 @@ struct RowChecks {
 
 type IdHash = foldhash::quality::FixedState;
 
+/// Schema-v1 columns of the id pass (`record_id`, `timestamp`) and of the value pass (the rest).
+const ID_COLUMNS: [usize; 2] = [0, 2];
+const VALUE_COLUMNS: [usize; 11] = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+
 fn id_hash(build: &IdHash, id: &str) -> u64 {
     use std::hash::BuildHasher;
     build.hash_one(id)
@@ -596,12 +639,15 @@ fn exact_duplicates(path: &Path, suspects: &HashSet<u64, IdHash>) -> Result<usiz
 }
 
 impl RowChecks {
-    fn new(day: Option<Day>) -> Self {
+    fn new(day: Option<Day>, num_rows: i64) -> Self {
+        // Sized from the footer, but not trusting a damaged one with a huge count: the set grows
+        // past this as it must.
+        let expected = usize::try_from(num_rows).unwrap_or(0).min(1 << 24);
         RowChecks {
             day,
             seen: 0,
             last: None,
-            ids: HashSet::default(),
+            ids: HashSet::with_capacity_and_hasher(expected, IdHash::default()),
             suspects: HashSet::default(),
             unsorted: 0,
             duplicate_ids: 0,
@@ -611,9 +657,10 @@ impl RowChecks {
         }
     }
 
+    /// A batch of the id pass: `record_id` and `timestamp`, in that order.
     fn batch(&mut self, batch: &RecordBatch) {
         let ids = batch.column(0).as_string::<i32>();
-        let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
+        let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
         let build = IdHash::default();
         for i in 0..batch.num_rows() {
             let (t, id) = (ts.value(i), ids.value(i));
@@ -637,27 +684,6 @@ impl RowChecks {
             let h = id_hash(&build, id);
             if !self.ids.insert(h) {
                 self.suspects.insert(h);
-            }
-        }
-        let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-        let sources = Source::ALL.map(Source::as_str);
-        let enums: [(usize, &'static str, &[&str]); 7] = [
-            (3, "status", &statuses),
-            (6, "redis_status", &CheckStatus::VALUES),
-            (7, "database_status", &CheckStatus::VALUES),
-            (8, "api_status", &CheckStatus::VALUES),
-            (9, "launchagent_optimizer", &AgentStatus::VALUES),
-            (10, "launchagent_digest", &AgentStatus::VALUES),
-            (12, "source", &sources),
-        ];
-        for (col, name, allowed) in enums {
-            let values = batch.column(col).as_string::<i32>();
-            let bad = values
-                .iter()
-                .filter(|v| v.is_none_or(|v| !allowed.contains(&v)))
-                .count();
-            if bad > 0 {
-                *self.bad_values.entry(name).or_default() += bad;
             }
         }
         self.seen += batch.num_rows();
@@ -685,6 +711,44 @@ impl RowChecks {
                 .push(format!("{n} values of {name} are not allowed values"));
         }
         self.problems
+    }
+}
+
+/// The value pass: every column but `record_id` and `timestamp` is decoded, and the
+/// enumerated ones are checked against the contract's values.
+#[derive(Default)]
+struct ValueChecks {
+    seen: usize,
+    bad_values: BTreeMap<&'static str, usize>,
+}
+
+impl ValueChecks {
+    fn batch(&mut self, batch: &RecordBatch) {
+        let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        let sources = Source::ALL.map(Source::as_str);
+        let enums: [(&'static str, &[&str]); 7] = [
+            ("status", &statuses),
+            ("redis_status", &CheckStatus::VALUES),
+            ("database_status", &CheckStatus::VALUES),
+            ("api_status", &CheckStatus::VALUES),
+            ("launchagent_optimizer", &AgentStatus::VALUES),
+            ("launchagent_digest", &AgentStatus::VALUES),
+            ("source", &sources),
+        ];
+        for (name, allowed) in enums {
+            let values = batch
+                .column_by_name(name)
+                .expect("the value pass reads every enumerated column")
+                .as_string::<i32>();
+            let bad = values
+                .iter()
+                .filter(|v| v.is_none_or(|v| !allowed.contains(&v)))
+                .count();
+            if bad > 0 {
+                *self.bad_values.entry(name).or_default() += bad;
+            }
+        }
+        self.seen += batch.num_rows();
     }
 }
 
@@ -765,6 +829,63 @@ mod tests {
         ] {
             assert!(all.contains(want), "missing {want:?} in {all}");
         }
+    }
+
+    #[test]
+    fn the_two_passes_read_every_column_once() {
+        let mut all: Vec<usize> = ID_COLUMNS.iter().chain(&VALUE_COLUMNS).copied().collect();
+        all.sort();
+        let schema = batch::schema();
+        assert_eq!(all, (0..schema.fields().len()).collect::<Vec<_>>());
+        let names: Vec<&str> = ID_COLUMNS
+            .iter()
+            .map(|&c| schema.field(c).name().as_str())
+            .collect();
+        // RowChecks::batch reads them by position, in this order.
+        assert_eq!(names, ["record_id", "timestamp"]);
+    }
+
+    #[test]
+    fn values_outside_the_contract_are_counted_per_column() {
+        use arrow::array::{ArrayRef, StringArray};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<_> = (0..5).map(|i| row(&format!("id{i}"), i, &[])).collect();
+        let good = batch::batches(rows.iter().map(crate::record::Row::view), 10)
+            .next()
+            .unwrap();
+        let mut columns = good.columns().to_vec();
+        let text = |v: &[&str]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
+        // Two bad statuses (one only in case), one bad source; the other columns stay valid.
+        columns[3] = text(&["healthy", "bogus", "warnings", "HEALTHY", "critical"]);
+        columns[12] = text(&["redis", "sqlite", "both", "redis", "kafka"]);
+        let bad = RecordBatch::try_new(batch::schema(), columns).unwrap();
+        let p = dir.path().join("ops_atomic_19700101.parquet");
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_key_value_metadata(Some(
+                kv(5)
+                    .into_iter()
+                    .map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v))
+                    .collect(),
+            ))
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            File::create(&p).unwrap(),
+            batch::schema(),
+            Some(props),
+        )
+        .unwrap();
+        w.write(&bad).unwrap();
+        w.close().unwrap();
+        let c = check_file_unsized(&p);
+        assert_eq!(
+            c.problems,
+            [
+                "1 values of source are not allowed values",
+                "2 values of status are not allowed values"
+            ]
+        );
     }
 
     #[test]
