@@ -67,8 +67,14 @@ fn checks_type() -> DataType {
     )
 }
 
-/// Column builders for schema v1; `finish` empties them for the next batch.
+/// Number of columns in schema v1.
+pub const COLUMNS: usize = 13;
+
+/// Column builders for schema v1, or for some of its columns; `finish` empties them for the
+/// next batch.
 pub struct BatchBuilder {
+    /// The columns this builder fills, by position in schema v1.
+    wanted: [bool; COLUMNS],
     record_id: StringBuilder,
     report_type: StringBuilder,
     timestamp: TimestampMillisecondBuilder,
@@ -88,58 +94,100 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     pub fn with_capacity(rows: usize) -> Self {
-        let s = || StringBuilder::with_capacity(rows, rows * 8);
+        Self::of_columns(rows, &[true; COLUMNS])
+    }
+
+    /// A builder that fills only the `wanted` columns (for encoding columns on separate
+    /// threads); `finish_columns` gives them.
+    pub fn of_columns(rows: usize, wanted: &[bool; COLUMNS]) -> Self {
+        let rows_if = |c: usize| if wanted[c] { rows } else { 0 };
+        let s = |c| StringBuilder::with_capacity(rows_if(c), rows_if(c) * 8);
         BatchBuilder {
-            record_id: StringBuilder::with_capacity(rows, rows * 40),
-            report_type: s(),
-            timestamp: TimestampMillisecondBuilder::with_capacity(rows).with_timezone(TS_TZ),
-            status: s(),
-            duration_ms: Int64Builder::with_capacity(rows),
-            host: s(),
-            redis_status: s(),
-            database_status: s(),
-            api_status: s(),
-            launchagent_optimizer: s(),
-            launchagent_digest: s(),
+            wanted: *wanted,
+            record_id: StringBuilder::with_capacity(rows_if(0), rows_if(0) * 40),
+            report_type: s(1),
+            timestamp: TimestampMillisecondBuilder::with_capacity(rows_if(2)).with_timezone(TS_TZ),
+            status: s(3),
+            duration_ms: Int64Builder::with_capacity(rows_if(4)),
+            host: s(5),
+            redis_status: s(6),
+            database_status: s(7),
+            api_status: s(8),
+            launchagent_optimizer: s(9),
+            launchagent_digest: s(10),
             checks: MapBuilder::new(
                 Some(map_names()),
                 StringBuilder::new(),
                 StringBuilder::new(),
             ),
-            source: s(),
+            source: s(12),
             id_buf: String::new(),
         }
     }
 
     pub fn append(&mut self, r: RowRef<'_>) {
-        self.record_id.append_value(r.record_id(&mut self.id_buf));
-        self.report_type.append_value(r.report_type);
-        self.timestamp.append_value(r.ts_ms);
-        self.status.append_value(r.status.as_str());
-        self.duration_ms.append_option(r.duration_ms);
-        self.host.append_option(r.host);
-        self.redis_status.append_value(r.redis_status.as_str());
-        self.database_status
-            .append_value(r.database_status.as_str());
-        self.api_status.append_value(r.api_status.as_str());
-        self.launchagent_optimizer
-            .append_value(r.launchagent_optimizer.as_str());
-        self.launchagent_digest
-            .append_value(r.launchagent_digest.as_str());
-        for (k, v) in r.checks {
-            self.checks.keys().append_value(k);
-            self.checks.values().append_value(v);
+        let w = self.wanted;
+        if w[0] {
+            self.record_id.append_value(r.record_id(&mut self.id_buf));
         }
-        // Keys are never null here, so append cannot fail.
-        self.checks
-            .append(!r.checks.is_empty())
-            .expect("map keys are never null");
-        self.source.append_value(r.source.as_str());
+        if w[1] {
+            self.report_type.append_value(r.report_type);
+        }
+        if w[2] {
+            self.timestamp.append_value(r.ts_ms);
+        }
+        if w[3] {
+            self.status.append_value(r.status.as_str());
+        }
+        if w[4] {
+            self.duration_ms.append_option(r.duration_ms);
+        }
+        if w[5] {
+            self.host.append_option(r.host);
+        }
+        if w[6] {
+            self.redis_status.append_value(r.redis_status.as_str());
+        }
+        if w[7] {
+            self.database_status
+                .append_value(r.database_status.as_str());
+        }
+        if w[8] {
+            self.api_status.append_value(r.api_status.as_str());
+        }
+        if w[9] {
+            self.launchagent_optimizer
+                .append_value(r.launchagent_optimizer.as_str());
+        }
+        if w[10] {
+            self.launchagent_digest
+                .append_value(r.launchagent_digest.as_str());
+        }
+        if w[11] {
+            for (k, v) in r.checks {
+                self.checks.keys().append_value(k);
+                self.checks.values().append_value(v);
+            }
+            // Keys are never null here, so append cannot fail.
+            self.checks
+                .append(!r.checks.is_empty())
+                .expect("map keys are never null");
+        }
+        if w[12] {
+            self.source.append_value(r.source.as_str());
+        }
     }
 
-    /// The rows appended since the last call, as one batch of schema v1.
+    /// The rows appended since the last call, as one batch of schema v1. Only for a builder
+    /// of every column.
     pub fn finish(&mut self) -> RecordBatch {
-        let columns: Vec<ArrayRef> = vec![
+        assert!(self.wanted.iter().all(|w| *w), "a batch needs every column");
+        RecordBatch::try_new(schema(), self.finish_columns()).expect("builders match schema v1")
+    }
+
+    /// The wanted columns of the rows appended since the last call, in schema order.
+    pub fn finish_columns(&mut self) -> Vec<ArrayRef> {
+        let columns: [ArrayRef; COLUMNS] = [
             Arc::new(self.record_id.finish()),
             Arc::new(self.report_type.finish()),
             Arc::new(self.timestamp.finish()),
@@ -154,7 +202,11 @@ impl BatchBuilder {
             Arc::new(self.checks.finish()),
             Arc::new(self.source.finish()),
         ];
-        RecordBatch::try_new(schema(), columns).expect("builders match schema v1")
+        columns
+            .into_iter()
+            .zip(self.wanted)
+            .filter_map(|(c, wanted)| wanted.then_some(c))
+            .collect()
     }
 }
 
