@@ -112,67 +112,157 @@ impl Merger {
     /// the archive's copy wins a conflict, a Redis copy never replaces a SQLite one, and within
     /// one source the copy read last wins.
     pub fn into_sorted(self) -> (Merged, MergeStats) {
+        self.sorted(PARALLEL_MIN)
+    }
+
+    /// `into_sorted`, on two threads from `parallel_min` rows on. Each step splits its keys in
+    /// two that need nothing from each other: the hashing by position, the folding by the
+    /// hash's top bit (copies of an id hash alike), the final sort by time (all of one half
+    /// before the other). The result does not depend on the split.
+    fn sorted(self, parallel_min: usize) -> (Merged, MergeStats) {
         let parts = self.parts;
-        let mut stats = MergeStats::default();
+        let n: usize = parts.iter().map(Rows::len).sum();
+        let two = n >= parallel_min.max(2);
         // (hash, part << 32 | index): sorting the whole key keeps copies of an id in reading
         // order.
-        let mut keys: Vec<(u64, u64)> = Vec::with_capacity(parts.iter().map(Rows::len).sum());
-        let mut buf = String::new();
-        for (p, rows) in parts.iter().enumerate() {
-            keys.extend((0..rows.len()).map(|i| {
-                (
-                    id_hash(rows.get(i).record_id(&mut buf)),
-                    (p as u64) << 32 | i as u64,
-                )
-            }));
+        let mut keys: Vec<(u64, u64)> = vec![(0, 0); n];
+        if two {
+            let (a, b) = keys.split_at_mut(n / 2);
+            std::thread::scope(|scope| {
+                scope.spawn(|| hash_ids(&parts, a, 0));
+                hash_ids(&parts, b, n / 2);
+            });
+        } else {
+            hash_ids(&parts, &mut keys, 0);
         }
-        keys.sort_unstable();
-        let key_at = |k: u64| ((k >> 32) as u32, k as u32);
 
-        // Winners, as (timestamp, packed `At`), overwrite keys already read: an id's copies
-        // are read (into `copies`) before its winners are written, and there are never more
-        // winners than keys read.
-        let mut won = 0;
-        let mut run = 0;
-        while run < keys.len() {
-            let end = run
-                + keys[run..]
-                    .iter()
-                    .take_while(|k| k.0 == keys[run].0)
-                    .count();
-            if end == run + 1 {
-                // Nearly every id has one copy, or two from two sources: no allocation here.
-                let (p, i) = key_at(keys[run].1);
-                let rows = &parts[p as usize];
-                keys[won] = winner(rows.ts_ms(i as usize), (p, i), rows.source(i as usize));
-                won += 1;
-                run = end;
-                continue;
-            }
-            let mut copies: Vec<(u32, u32)> = keys[run..end].iter().map(|k| key_at(k.1)).collect();
-            // Ids that merely hash alike are told apart here.
-            while let Some(&first) = copies.first() {
-                let (same, rest): (Vec<_>, Vec<_>) = copies
-                    .iter()
-                    .partition(|k| row(&parts, **k).cmp_id(&row(&parts, first)).is_eq());
-                let ((p, i), source) = fold(&parts, &same, &mut stats);
-                keys[won] = winner(parts[p as usize].ts_ms(i as usize), (p, i), source);
-                won += 1;
-                copies = rest;
-            }
-            run = end;
-        }
+        let (won, stats) = if two {
+            let mid = partition(&mut keys, |k| k.0 >> 63 == 0);
+            let (a, b) = keys.split_at_mut(mid);
+            let ((won_a, stats_a), (won_b, stats_b)) = std::thread::scope(|scope| {
+                let first = scope.spawn(|| fold_ids(&parts, a));
+                let second = fold_ids(&parts, b);
+                (join(first), second)
+            });
+            keys.copy_within(mid..mid + won_b, won_a);
+            (
+                won_a + won_b,
+                MergeStats {
+                    duplicates: stats_a.duplicates + stats_b.duplicates,
+                    conflicts: stats_a.conflicts + stats_b.conflicts,
+                },
+            )
+        } else {
+            fold_ids(&parts, &mut keys)
+        };
         keys.truncate(won);
-        keys.sort_unstable_by(|&(ta, a), &(tb, b)| {
+
+        let by_time = |&(ta, a): &(u64, u64), &(tb, b): &(u64, u64)| {
             (ta as i64).cmp(&(tb as i64)).then_with(|| {
                 let (a, b) = (At::unpack(a), At::unpack(b));
                 row(&parts, (a.part.into(), a.index)).cmp_id(&row(&parts, (b.part.into(), b.index)))
             })
-        });
+        };
+        if two && !keys.is_empty() {
+            let pivot = median_time(&keys);
+            let mid = partition(&mut keys, |k| (k.0 as i64) < pivot);
+            let (a, b) = keys.split_at_mut(mid);
+            std::thread::scope(|scope| {
+                scope.spawn(|| a.sort_unstable_by(by_time));
+                b.sort_unstable_by(by_time);
+            });
+        } else {
+            keys.sort_unstable_by(by_time);
+        }
         // Collected in place: the keys' buffer becomes the order.
         let order = keys.into_iter().map(|(_, at)| at).collect();
         (Merged { parts, order }, stats)
     }
+}
+
+/// Below this many rows the merge runs on one thread: threads would cost more than they save.
+const PARALLEL_MIN: usize = 1 << 15;
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Fills `keys` with the hash keys of the rows from position `start` on (positions count
+/// through the parts in order).
+fn hash_ids(parts: &[Rows], keys: &mut [(u64, u64)], start: usize) {
+    let mut buf = String::new();
+    let (mut p, mut i) = (0, start);
+    for key in keys {
+        while i >= parts[p].len() {
+            i -= parts[p].len();
+            p += 1;
+        }
+        let id = id_hash(parts[p].get(i).record_id(&mut buf));
+        *key = (id, (p as u64) << 32 | i as u64);
+        i += 1;
+    }
+}
+
+/// Moves the keys `left` accepts to the front; returns how many there are.
+fn partition(keys: &mut [(u64, u64)], left: impl Fn(&(u64, u64)) -> bool) -> usize {
+    let mut n = 0;
+    for j in 0..keys.len() {
+        if left(&keys[j]) {
+            keys.swap(n, j);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The median timestamp of an even sample of the winners, to split the final sort in halves.
+fn median_time(keys: &[(u64, u64)]) -> i64 {
+    let step = keys.len().div_ceil(255).max(1);
+    let mut sample: Vec<i64> = keys.iter().step_by(step).map(|k| k.0 as i64).collect();
+    sample.sort_unstable();
+    sample[sample.len() / 2]
+}
+
+/// Sorts hash keys and folds the copies of each id into its winner. Winners, as (timestamp,
+/// packed `At`), overwrite keys already read: an id's copies are read (into `copies`) before
+/// its winners are written, and there are never more winners than keys read. Returns how many
+/// winners lead `keys`.
+fn fold_ids(parts: &[Rows], keys: &mut [(u64, u64)]) -> (usize, MergeStats) {
+    let mut stats = MergeStats::default();
+    keys.sort_unstable();
+    let key_at = |k: u64| ((k >> 32) as u32, k as u32);
+    let mut won = 0;
+    let mut run = 0;
+    while run < keys.len() {
+        let end = run
+            + keys[run..]
+                .iter()
+                .take_while(|k| k.0 == keys[run].0)
+                .count();
+        if end == run + 1 {
+            // Nearly every id has one copy, or two from two sources: no allocation here.
+            let (p, i) = key_at(keys[run].1);
+            let rows = &parts[p as usize];
+            keys[won] = winner(rows.ts_ms(i as usize), (p, i), rows.source(i as usize));
+            won += 1;
+            run = end;
+            continue;
+        }
+        let mut copies: Vec<(u32, u32)> = keys[run..end].iter().map(|k| key_at(k.1)).collect();
+        // Ids that merely hash alike are told apart here.
+        while let Some(&first) = copies.first() {
+            let (same, rest): (Vec<_>, Vec<_>) = copies
+                .iter()
+                .partition(|k| row(parts, **k).cmp_id(&row(parts, first)).is_eq());
+            let ((p, i), source) = fold(parts, &same, &mut stats);
+            keys[won] = winner(parts[p as usize].ts_ms(i as usize), (p, i), source);
+            won += 1;
+            copies = rest;
+        }
+        run = end;
+    }
+    (won, stats)
 }
 
 /// A merge winner in a key's slot: its timestamp and where it is held.
@@ -314,6 +404,49 @@ mod tests {
         assert_eq!(rows[0].record.status, Status::Warnings);
         assert_eq!(rows[0].source, Source::Redis);
         assert_eq!(stats.duplicates, 1);
+    }
+
+    #[test]
+    fn two_threads_merge_as_one_does() {
+        // Three parts, as an archive and two reads of a stream: every id has copies in some of
+        // them, some conflicting; timestamps repeat, so ids break ties.
+        let build = || {
+            let mut m = Merger::new();
+            for (p, from) in [Source::Sqlite, Source::Redis, Source::Redis]
+                .into_iter()
+                .enumerate()
+            {
+                let mut rows = Rows::new();
+                for i in 0..3000i64 {
+                    if (i + p as i64) % 3 == 0 {
+                        continue;
+                    }
+                    let status = if (i * 7 + p as i64) % 11 == 0 {
+                        Status::Critical
+                    } else {
+                        Status::Healthy
+                    };
+                    rows.push(&rec(&format!("id-{}", i % 2500), i % 40, status), from);
+                }
+                // An id only the last row has: a row left out anywhere changes the result.
+                if p == 2 {
+                    rows.push(&rec("last", 0, Status::Warnings), from);
+                }
+                m.extend(rows);
+            }
+            m
+        };
+        let halves: Vec<bool> = (0..2500)
+            .map(|i| id_hash(&format!("id-{i}")) >> 63 == 0)
+            .collect();
+        assert!(halves.contains(&true) && halves.contains(&false));
+        let (one, one_stats) = build().sorted(usize::MAX);
+        let (two, two_stats) = build().sorted(0);
+        assert!(one_stats.duplicates > 0 && one_stats.conflicts > 0);
+        assert_eq!(two_stats, one_stats);
+        let rows = |m: &Merged| m.iter().map(|r| r.to_row()).collect::<Vec<Row>>();
+        assert_eq!(rows(&two), rows(&one));
+        assert_eq!(one.len(), 2501);
     }
 
     #[test]
