@@ -553,6 +553,120 @@ mod tests {
     use super::*;
     use crate::record::normalize;
 
+    /// A stream of `pages` full pages of two entries and a last one of one; `fail_at` makes
+    /// that page's reply an I/O error, `bad_id_at` gives that page an entry ID that is not
+    /// UTF-8. Records the XRANGE starts it was sent.
+    struct FakeStream {
+        pages: usize,
+        served: usize,
+        fail_at: Option<usize>,
+        bad_id_at: Option<usize>,
+        starts: Vec<String>,
+    }
+
+    impl FakeStream {
+        fn new(pages: usize) -> Self {
+            FakeStream {
+                pages,
+                served: 0,
+                fail_at: None,
+                bad_id_at: None,
+                starts: Vec::new(),
+            }
+        }
+    }
+
+    impl StreamConnection for FakeStream {
+        fn send(&mut self, packed: &[u8]) -> Result<(), SourceError> {
+            // *6 $6 XRANGE $<n> <key> $<n> <start> ...: the start is the 8th line.
+            let text = String::from_utf8_lossy(packed);
+            self.starts
+                .push(text.split("\r\n").nth(6).unwrap().to_string());
+            Ok(())
+        }
+
+        fn key_type(&mut self, _key: &str) -> Result<String, SourceError> {
+            Ok("stream".into())
+        }
+
+        fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
+            let n = self.served;
+            self.served += 1;
+            if self.fail_at == Some(n) {
+                return Err(SourceError::Unavailable(anyhow!("connection reset")));
+            }
+            let count = if n < self.pages { 2 } else { 1 };
+            let entries = (0..count)
+                .map(|e| {
+                    let ms = 1_761_782_400_000i64 + (n * 2 + e) as i64 * 300_000;
+                    let mut id = format!("{ms}-0").into_bytes();
+                    if self.bad_id_at == Some(n) {
+                        id.push(0xff);
+                    }
+                    let fields = [("timestamp", ms.to_string()), ("status", "ok".into())]
+                        .into_iter()
+                        .flat_map(|(k, v)| {
+                            [Value::BulkString(k.into()), Value::BulkString(v.into())]
+                        })
+                        .collect();
+                    Value::Array(vec![Value::BulkString(id), Value::Array(fields)])
+                })
+                .collect();
+            parse_entries(Value::Array(entries), page).map_err(SourceError::Invalid)
+        }
+    }
+
+    fn read_fake(conn: &mut FakeStream) -> (Result<(), SourceError>, usize) {
+        let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
+        let mut sink = Collector::new(&day, Source::Redis);
+        let r = read_pages(conn, "k", &day, Duration::from_secs(0), 2, &mut sink);
+        (r, sink.finish().records.len())
+    }
+
+    #[test]
+    fn pages_are_read_in_turn_each_from_the_last_id_of_the_one_before() {
+        let mut conn = FakeStream::new(3);
+        let (r, records) = read_fake(&mut conn);
+        assert!(r.is_ok());
+        assert_eq!(records, 7);
+        assert_eq!(conn.served, 4);
+        let last_of_page = |p: i64| format!("({}-0", 1_761_782_400_000 + (p * 2 + 1) * 300_000);
+        assert_eq!(
+            conn.starts,
+            [
+                "1761782400000-0".to_string(),
+                last_of_page(0),
+                last_of_page(1),
+                last_of_page(2)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_page_or_a_bad_entry_fails_the_read_there() {
+        let mut conn = FakeStream::new(5);
+        conn.fail_at = Some(2);
+        let (r, _) = read_fake(&mut conn);
+        let Err(SourceError::Unavailable(e)) = r else {
+            panic!("{r:?}")
+        };
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("XRANGE k (") && e.contains("connection reset"),
+            "{e}"
+        );
+        assert_eq!(conn.served, 3, "nothing is read after the failed page");
+
+        let mut conn = FakeStream::new(5);
+        conn.bad_id_at = Some(1);
+        let (r, _) = read_fake(&mut conn);
+        let Err(SourceError::Invalid(e)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(format!("{e:#}").contains("not UTF-8"), "{e:#}");
+        assert_eq!(conn.served, 2, "nothing is read after the bad page");
+    }
+
     #[test]
     fn redaction_hides_passwords_only() {
         assert_eq!(
