@@ -113,15 +113,38 @@ impl Fields {
     /// Adds `name` = the text in `bytes`, in a reused buffer. Bytes that are not UTF-8 stay
     /// bytes, so that the normalizer rejects them with the field's name.
     pub fn insert_bytes(&mut self, name: impl Into<Cow<'static, str>>, bytes: &[u8]) {
-        let value = match std::str::from_utf8(bytes) {
-            Ok(text) => {
-                let mut s = self.spare.pop().unwrap_or_default();
-                s.push_str(text);
-                RawValue::Text(s)
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.insert_text(name, text),
+            Err(_) => self.insert(name, RawValue::Bytes(bytes.to_vec())),
+        }
+    }
+
+    /// Adds `name` = `text`, in a reused buffer.
+    pub fn insert_text(&mut self, name: impl Into<Cow<'static, str>>, text: &str) {
+        let mut s = self.spare.pop().unwrap_or_default();
+        s.push_str(text);
+        self.list.push((name.into(), RawValue::Text(s)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Drops the fields added after the first `len`; their text buffers are kept for reuse.
+    pub fn truncate(&mut self, len: usize) {
+        for (_, v) in self.list.drain(len.min(self.list.len())..) {
+            if let RawValue::Text(mut s) = v {
+                // Bounded: a record with many long values must not keep them all.
+                if self.spare.len() < 32 {
+                    s.clear();
+                    self.spare.push(s);
+                }
             }
-            Err(_) => RawValue::Bytes(bytes.to_vec()),
-        };
-        self.list.push((name.into(), value));
+        }
     }
 
     /// `name` as a field name: borrowed when it is one of the contract's.
@@ -146,15 +169,7 @@ impl Fields {
     }
 
     pub fn clear(&mut self) {
-        for (_, v) in self.list.drain(..) {
-            if let RawValue::Text(mut s) = v {
-                // Bounded: values added with `insert` (JSON entries) never take a buffer back.
-                if self.spare.len() < 32 {
-                    s.clear();
-                    self.spare.push(s);
-                }
-            }
-        }
+        self.truncate(0);
     }
 }
 

@@ -1,10 +1,14 @@
 //! Redis source (the hot buffer): pages through the day's stream entry-ID range, widened by a
 //! margin, with `XRANGE … COUNT n`, and reads flat and JSON entries. Never writes to the stream.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use super::resp::{Page, Plain, ServerError};
 use super::{Collector, SourceError};
@@ -479,6 +483,126 @@ fn parse_entries(reply: Value, page: &mut Page) -> Result<()> {
     Ok(())
 }
 
+/// A JSON entry's object, read into `Fields` as `RawValue::from_json` would convert each of
+/// its members, in the order given: the contract's names are not allocated and text goes into
+/// reused buffers (a `serde_json::Value` allocated every name and value of every entry).
+struct EntryObject<'f>(&'f mut Fields);
+
+impl<'de> DeserializeSeed<'de> for EntryObject<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntryObject<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        while let Some(name) = map.next_key_seed(MemberName)? {
+            map.next_value_seed(Member {
+                fields: &mut *self.0,
+                name,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A member's name, borrowed when it is one of the contract's (`Fields::name`).
+struct MemberName;
+
+impl<'de> DeserializeSeed<'de> for MemberName {
+    type Value = Cow<'static, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for MemberName {
+    type Value = Cow<'static, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Fields::name(v))
+    }
+}
+
+/// A member's value, added to the fields under its name.
+struct Member<'f> {
+    fields: &'f mut Fields,
+    name: Cow<'static, str>,
+}
+
+impl<'de> DeserializeSeed<'de> for Member<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.fields.insert_text(self.name, v);
+        Ok(())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.fields.insert(self.name, RawValue::Int(v));
+        Ok(())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        // As `RawValue::from_json`: an integer past i64 is a float.
+        let value = i64::try_from(v).map_or(RawValue::Float(v as f64), RawValue::Int);
+        self.fields.insert(self.name, value);
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.fields.insert(self.name, RawValue::Float(v));
+        Ok(())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        self.fields.insert(self.name, RawValue::Bool(v));
+        Ok(())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.fields.insert(self.name, RawValue::Null);
+        Ok(())
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<(), M::Error> {
+        let value = serde_json::Value::deserialize(MapAccessDeserializer::new(map))?;
+        self.fields.insert(self.name, RawValue::Json(value));
+        Ok(())
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<(), S::Error> {
+        let value = serde_json::Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        self.fields.insert(self.name, RawValue::Json(value));
+        Ok(())
+    }
+}
+
 /// `fill_entry` into a fresh record, for tests.
 #[cfg(test)]
 pub fn entry_record(id: String, fields: Vec<(Vec<u8>, Vec<u8>)>) -> RawRecord {
@@ -527,6 +651,19 @@ fn fill_entry<'a>(
     if raw.defect.is_some() {
         raw.fields.insert_bytes("json", json);
         return;
+    }
+    // An object is read straight into the fields; anything else, or a broken object, goes
+    // through `Value`, whose error and shape the reject reports.
+    let before = raw.fields.len();
+    if json.trim_ascii_start().first() == Some(&b'{') {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let read = EntryObject(&mut raw.fields)
+            .deserialize(&mut de)
+            .and_then(|()| de.end());
+        if read.is_ok() {
+            return;
+        }
+        raw.fields.truncate(before);
     }
     match serde_json::from_slice::<serde_json::Value>(json) {
         Ok(serde_json::Value::Object(map)) => {
@@ -766,6 +903,69 @@ mod tests {
             )]),
         );
         assert_eq!(normalize(&flat).unwrap(), normalize(&json).unwrap());
+    }
+
+    #[test]
+    fn json_entries_read_into_fields_as_their_values_convert() {
+        let texts = [
+            r#"{"timestamp":1761852343068,"status":"ok","host":"mac-\u00e9\n","x":-1}"#,
+            r#"{"duration_ms":-0,"a":0,"b":1.5,"c":1e3,"d":18446744073709551615}"#,
+            r#"{"e":9223372036854775807,"f":9223372036854775808,"g":-9223372036854775808}"#,
+            r#"{"t":true,"n":null,"checks":{"disk":"ok","n":[1,{"k":null}]},"arr":[]}"#,
+            r#"{"status":"ok","status":"critical","we\"ird":"\ud83d\ude00", "": ""}"#,
+            r#"  {  }  "#,
+        ];
+        for text in texts {
+            let read = entry_record("1-0".into(), kv(&[("json", text)]));
+            assert_eq!(read.defect, None, "{text}");
+            let serde_json::Value::Object(map) = serde_json::from_str(text).unwrap() else {
+                panic!("{text}")
+            };
+            let want: Vec<(String, RawValue)> = map
+                .into_iter()
+                .map(|(k, v)| (k, RawValue::from_json(v)))
+                .collect();
+            // Both keep every name; a name given twice is its last value, as in `Value`.
+            let mut names: Vec<&str> = read.fields.iter().map(|(k, _)| k).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), want.len(), "{text}");
+            for (k, v) in &want {
+                let got = read
+                    .fields
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{k} in {text}"));
+                // -0.0 == 0.0, so floats are compared by their bits.
+                match (got, v) {
+                    (RawValue::Float(a), RawValue::Float(b)) => {
+                        assert_eq!(a.to_bits(), b.to_bits(), "{k} in {text}")
+                    }
+                    _ => assert_eq!(got, v, "{k} in {text}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_json_entry_is_reported_as_parsing_it_whole_reports_it() {
+        for text in [
+            r#"{"a":1} x"#,
+            r#"{"a":1"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1,}"#,
+            "[1]",
+            "{oops",
+        ] {
+            let r = entry_record("1-0".into(), kv(&[("json", text)]));
+            let e = serde_json::from_str::<serde_json::Value>(text);
+            let want = match e {
+                Ok(_) => "invalid entry: json field is not an object".to_string(),
+                Err(e) => format!("invalid entry: json field is not JSON: {e}"),
+            };
+            assert_eq!(r.defect.map(|d| d.to_string()), Some(want), "{text}");
+            // Nothing read before the error is left behind: the entry is the json field.
+            assert_eq!(r.fields.len(), 1, "{text}");
+        }
     }
 
     #[test]
