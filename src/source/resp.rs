@@ -168,6 +168,9 @@ impl Plain {
     }
 
     fn header(&mut self) -> Result<Header> {
+        if let Some(h) = self.buffered_length() {
+            return Ok(h);
+        }
         self.line.clear();
         let n = self.reader.read_until(b'\n', &mut self.line)?;
         if n == 0 {
@@ -204,9 +207,41 @@ impl Plain {
         })
     }
 
+    /// A `$n` or `*n` header whose line is already in the buffer, read in place: a page has
+    /// several per entry, and `header` copies each line out and parses it as text. `None`
+    /// leaves anything else, or a line the buffer cuts, to `header`.
+    fn buffered_length(&mut self) -> Option<Header> {
+        let (&kind, rest) = self.reader.buffer().split_first()?;
+        if kind != b'$' && kind != b'*' {
+            return None;
+        }
+        // At most 18 digits: no overflow, and longer lengths are `header`'s to refuse.
+        let digits = rest
+            .iter()
+            .take(18)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 || rest.get(digits..digits + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let n = rest[..digits]
+            .iter()
+            .fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
+        self.reader.consume(1 + digits + 2);
+        Some(match kind {
+            b'$' => Header::Bulk(Some(n)),
+            _ => Header::Array(Some(n)),
+        })
+    }
+
     /// Reads a string reply straight into `page`, as the current entry's next string.
     fn bulk_into(&mut self, page: &mut Page) -> Result<()> {
         match self.header()? {
+            Header::Bulk(Some(n)) if self.reader.buffer().get(n..n + 2) == Some(b"\r\n") => {
+                // The string and its CRLF are already buffered: one copy, straight from there.
+                page.push(&self.reader.buffer()[..n]);
+                self.reader.consume(n + 2);
+            }
             Header::Bulk(Some(n)) => {
                 let start = page.bytes.len();
                 page.bytes.resize(start + n, 0);
@@ -287,6 +322,14 @@ mod tests {
         Plain::over(Box::new(Canned(std::io::Cursor::new(replies.to_vec()))))
     }
 
+    /// `replying` with a read buffer of `capacity` bytes, so that lines and strings are cut
+    /// where the buffer ends.
+    fn replying_in(replies: &[u8], capacity: usize) -> Plain {
+        let mut conn = replying(replies);
+        conn.reader = BufReader::with_capacity(capacity, conn.reader.into_inner());
+        conn
+    }
+
     type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
 
     /// One page read from `conn`, as owned values to compare.
@@ -329,6 +372,27 @@ mod tests {
     }
 
     #[test]
+    fn a_page_cut_anywhere_by_the_read_buffer_decodes_the_same() {
+        let reply = b"*3\r\n\
+            *2\r\n$15\r\n1761782400000-0\r\n*4\r\n$4\r\njson\r\n$12\r\n{\"a\":\"b\r\nc\"}\r\n\
+            $0\r\n\r\n$10\r\n0123456789\r\n\
+            *2\r\n$3\r\n2-0\r\n*-1\r\n\
+            *2\r\n$3\r\n3-1\r\n*2\r\n:42\r\n+OK\r\n";
+        let whole = decoded(&mut replying(reply));
+        assert_eq!(whole.len(), 3);
+        assert_eq!(whole[0].1[0].1, b"{\"a\":\"b\r\nc\"}");
+        assert_eq!(whole[0].1[1], (b"".to_vec(), b"0123456789".to_vec()));
+        assert_eq!(whole[2].1, [(b"42".to_vec(), b"OK".to_vec())]);
+        for capacity in 1..reply.len() + 2 {
+            assert_eq!(
+                decoded(&mut replying_in(reply, capacity)),
+                whole,
+                "buffer of {capacity}"
+            );
+        }
+    }
+
+    #[test]
     fn errors_and_malformed_replies_are_errors() {
         let e = replying(b"-WRONGTYPE Operation against a key\r\n")
             .entries(&mut Page::default())
@@ -341,13 +405,19 @@ mod tests {
             b"*2\r\n",
             b"?\r\n",
             b"*x\r\n",
+            b"*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\naX\r\n$1\r\nb\r\n",
+            b"*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$-5\r\nb\r\n",
             b"",
         ] {
-            assert!(
-                replying(bad).entries(&mut Page::default()).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            for capacity in [1, 3, 8, 1 << 20] {
+                assert!(
+                    replying_in(bad, capacity)
+                        .entries(&mut Page::default())
+                        .is_err(),
+                    "{:?} in a buffer of {capacity}",
+                    String::from_utf8_lossy(bad)
+                );
+            }
         }
         assert!(replying(b"-NOAUTH\r\n").ok(b"").is_err());
         assert!(replying(b"+OK\r\n").ok(b"").is_ok());
