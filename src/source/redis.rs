@@ -543,6 +543,13 @@ struct Member<'f> {
     name: Cow<'static, str>,
 }
 
+impl Member<'_> {
+    fn add<E>(self, value: RawValue) -> Result<(), E> {
+        self.fields.insert(self.name, value);
+        Ok(())
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for Member<'_> {
     type Value = ();
 
@@ -564,42 +571,34 @@ impl<'de> Visitor<'de> for Member<'_> {
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.fields.insert(self.name, RawValue::Int(v));
-        Ok(())
+        self.add(RawValue::Int(v))
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
         // As `RawValue::from_json`: an integer past i64 is a float.
-        let value = i64::try_from(v).map_or(RawValue::Float(v as f64), RawValue::Int);
-        self.fields.insert(self.name, value);
-        Ok(())
+        self.add(i64::try_from(v).map_or(RawValue::Float(v as f64), RawValue::Int))
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        self.fields.insert(self.name, RawValue::Float(v));
-        Ok(())
+        self.add(RawValue::Float(v))
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        self.fields.insert(self.name, RawValue::Bool(v));
-        Ok(())
+        self.add(RawValue::Bool(v))
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        self.fields.insert(self.name, RawValue::Null);
-        Ok(())
+        self.add(RawValue::Null)
     }
 
     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<(), M::Error> {
         let value = serde_json::Value::deserialize(MapAccessDeserializer::new(map))?;
-        self.fields.insert(self.name, RawValue::Json(value));
-        Ok(())
+        self.add(RawValue::Json(value))
     }
 
     fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<(), S::Error> {
         let value = serde_json::Value::deserialize(SeqAccessDeserializer::new(seq))?;
-        self.fields.insert(self.name, RawValue::Json(value));
-        Ok(())
+        self.add(RawValue::Json(value))
     }
 }
 
