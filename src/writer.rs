@@ -93,7 +93,7 @@ where
     let second_rows = rows.clone();
     let (factory, root_of) = (&factory, &root_of[..]);
     std::thread::scope(|scope| -> Result<()> {
-        // One row group's chunks in flight: the second thread never runs a group ahead.
+        // The second thread runs at most one row group ahead: one group's chunks wait here.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         scope.spawn(move || {
             let mut part = Part::new(true, batch_rows, group_rows, factory, root_of);
