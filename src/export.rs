@@ -19,7 +19,7 @@ use crate::report::{
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
 use crate::store::Bucket;
 use crate::verify::{self, FileCheck};
-use crate::{atomic, summary, writer};
+use crate::{atomic, parallel, summary, writer};
 
 /// No configured source could be read: nothing is written (exit status 5).
 #[derive(Debug, thiserror::Error)]
@@ -58,18 +58,18 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
     };
     // Both sources at once, each into its own collector on its own thread: the read takes as
     // long as the slower source, not the sum of both.
-    let (sqlite, redis) = std::thread::scope(|scope| {
-        let sqlite = cfg.sqlite.as_ref().map(|s| {
-            scope.spawn(move || {
+    let (sqlite, redis) = parallel::both(
+        || {
+            cfg.sqlite.as_ref().map(|s| {
                 let t = Instant::now();
                 let mut c = Collector::new(day, Source::Sqlite);
                 let r = source::sqlite::read(&s.path, &s.table, day, &mut c).map(|()| c.finish());
                 tracing::debug!(elapsed = ?t.elapsed(), "read SQLite");
                 r
             })
-        });
-        let redis = cfg.redis.as_ref().map(|r| {
-            scope.spawn(move || {
+        },
+        || {
+            cfg.redis.as_ref().map(|r| {
                 let t = Instant::now();
                 let mut c = Collector::new(day, Source::Redis);
                 let res =
@@ -78,13 +78,8 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
                 tracing::debug!(elapsed = ?t.elapsed(), "read Redis");
                 res
             })
-        });
-        let join = |h: std::thread::ScopedJoinHandle<'_, _>| {
-            h.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        };
-        (sqlite.map(join), redis.map(join))
-    });
+        },
+    );
     if let (Some(s), Some(r)) = (&cfg.sqlite, sqlite) {
         outcome(
             "sqlite",
@@ -241,32 +236,31 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
 
     // The per-host analysis (gaps, host health, timeline) only feeds the summary: it runs on a
     // second thread while this one writes the day file.
-    let (analysis, written) = std::thread::scope(|scope| -> Result<_> {
-        let analysis = scope.spawn(|| analyse(&rows, day));
-        let written = if cfg.dry {
-            // Build the batches exactly as a real run would, and check they match schema v1.
-            let mut built = 0;
-            for b in batch::batches(rows.iter(), cfg.batch_rows) {
-                anyhow::ensure!(
-                    b.schema().fields() == batch::schema().fields(),
-                    "batch schema drifted from v1"
-                );
-                built += b.num_rows();
-            }
-            anyhow::ensure!(built == rows.len(), "built {built} rows of {}", rows.len());
-            None
-        } else if kept.is_none() {
-            Some(atomic::stage(&parquet_path, |w| {
-                writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
-            })?)
-        } else {
-            None
-        };
-        let analysis = analysis
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        Ok((analysis, written))
-    })?;
+    let (analysis, written) = parallel::both(
+        || analyse(&rows, day),
+        || -> Result<_> {
+            Ok(if cfg.dry {
+                // Build the batches exactly as a real run would, and check they match schema v1.
+                let mut built = 0;
+                for b in batch::batches(rows.iter(), cfg.batch_rows) {
+                    anyhow::ensure!(
+                        b.schema().fields() == batch::schema().fields(),
+                        "batch schema drifted from v1"
+                    );
+                    built += b.num_rows();
+                }
+                anyhow::ensure!(built == rows.len(), "built {built} rows of {}", rows.len());
+                None
+            } else if kept.is_none() {
+                Some(atomic::stage(&parquet_path, |w| {
+                    writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
+                })?)
+            } else {
+                None
+            })
+        },
+    );
+    let written = written?;
     tracing::debug!(elapsed = ?started.elapsed(), "written");
     // Freed before the read-back holds its own state.
     drop(rows);

@@ -16,6 +16,7 @@ pub mod launchd;
 pub mod legacy;
 pub mod merge;
 pub mod names;
+pub mod parallel;
 pub mod record;
 pub mod report;
 pub mod rows;

@@ -1,6 +1,7 @@
 //! Merge: one row per `record_id` across both sources. SQLite (the durable archive) wins a
 //! conflict; within one source the copy read last wins. Pure; no I/O.
 
+use crate::parallel::both;
 use crate::record::Source;
 use crate::rows::{RowRef, Rows};
 
@@ -128,10 +129,7 @@ impl Merger {
         let mut keys: Vec<(u64, u64)> = vec![(0, 0); n];
         if two {
             let (a, b) = keys.split_at_mut(n / 2);
-            std::thread::scope(|scope| {
-                scope.spawn(|| hash_ids(&parts, a, 0));
-                hash_ids(&parts, b, n / 2);
-            });
+            both(|| hash_ids(&parts, a, 0), || hash_ids(&parts, b, n / 2));
         } else {
             hash_ids(&parts, &mut keys, 0);
         }
@@ -139,11 +137,8 @@ impl Merger {
         let (won, stats) = if two {
             let mid = partition(&mut keys, |k| k.0 >> 63 == 0);
             let (a, b) = keys.split_at_mut(mid);
-            let ((won_a, stats_a), (won_b, stats_b)) = std::thread::scope(|scope| {
-                let first = scope.spawn(|| fold_ids(&parts, a));
-                let second = fold_ids(&parts, b);
-                (join(first), second)
-            });
+            let ((won_a, stats_a), (won_b, stats_b)) =
+                both(|| fold_ids(&parts, a), || fold_ids(&parts, b));
             keys.copy_within(mid..mid + won_b, won_a);
             (
                 won_a + won_b,
@@ -167,10 +162,10 @@ impl Merger {
             let pivot = median_time(&keys);
             let mid = partition(&mut keys, |k| (k.0 as i64) < pivot);
             let (a, b) = keys.split_at_mut(mid);
-            std::thread::scope(|scope| {
-                scope.spawn(|| a.sort_unstable_by(by_time));
-                b.sort_unstable_by(by_time);
-            });
+            both(
+                || a.sort_unstable_by(by_time),
+                || b.sort_unstable_by(by_time),
+            );
         } else {
             keys.sort_unstable_by(by_time);
         }
@@ -182,11 +177,6 @@ impl Merger {
 
 /// Below this many rows the merge runs on one thread: threads would cost more than they save.
 const PARALLEL_MIN: usize = 1 << 15;
-
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    h.join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
 
 /// Fills `keys` with the hash keys of the rows from position `start` on (positions count
 /// through the parts in order).

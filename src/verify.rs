@@ -16,6 +16,7 @@ use crate::batch::{self, SCHEMA_VERSION};
 use crate::day::Day;
 use crate::escape::plain;
 use crate::names;
+use crate::parallel;
 use crate::record::{AgentStatus, CheckStatus, Source, Status};
 
 /// What reading a file back found. `problems` empty means valid.
@@ -517,22 +518,24 @@ fn read_rows(
     let values = reader(&VALUE_COLUMNS)?;
     let ids = reader(&ID_COLUMNS)?;
     let mut rows = RowChecks::new(day, num_rows);
-    let value_pass = std::thread::scope(|scope| {
-        let value_pass = scope.spawn(move || -> Result<ValueChecks, String> {
+    let (value_pass, id_pass) = parallel::both(
+        move || -> Result<ValueChecks, String> {
             let mut pass = ValueChecks::default();
             for batch in values {
                 pass.batch(&batch.map_err(|e| format!("cannot read the data: {e}"))?);
             }
             Ok(pass)
-        });
-        for batch in ids {
-            rows.batch(&batch.map_err(|e| format!("cannot read the data: {e}"))?);
-        }
-        rows.find_suspects();
-        value_pass
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })?;
+        },
+        || -> Result<(), String> {
+            for batch in ids {
+                rows.batch(&batch.map_err(|e| format!("cannot read the data: {e}"))?);
+            }
+            rows.find_suspects();
+            Ok(())
+        },
+    );
+    id_pass?;
+    let value_pass = value_pass?;
     if value_pass.seen != rows.seen {
         rows.problems.push(format!(
             "read {} ids but {} rows of the other columns",

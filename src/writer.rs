@@ -15,6 +15,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::batch::{self, BatchBuilder};
+use crate::parallel;
 use crate::rows::RowRef;
 
 /// Rows per row group: a busy day is well under this, so a file is one row group and readers
@@ -92,10 +93,10 @@ where
     let groups = total.div_ceil(group_rows);
     let second_rows = rows.clone();
     let (factory, root_of) = (&factory, &root_of[..]);
-    std::thread::scope(|scope| -> Result<()> {
-        // The second thread runs at most one row group ahead: one group's chunks wait here.
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        scope.spawn(move || {
+    // The second thread runs at most one row group ahead: one group's chunks wait here.
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let ((), written) = parallel::both(
+        move || {
             let mut part = Part::new(true, batch_rows, group_rows, factory, root_of);
             let mut rows = second_rows;
             for group in 0..groups {
@@ -106,30 +107,36 @@ where
                     break;
                 }
             }
-        });
-        let mut part = Part::new(false, batch_rows, group_rows, factory, root_of);
-        let mut rows = rows;
-        for group in 0..groups {
-            let here = part.group(group, &mut rows, total)?;
-            let there = rx.recv().context("the second encoding thread stopped")??;
-            let mut row_group = file.next_row_group().context("starting a row group")?;
-            // Appended in leaf order, as the footer lists them.
-            let (mut here, mut there) = (here.into_iter(), there.into_iter());
-            for root in root_of {
-                let chunk = if SECOND_THREAD.contains(root) {
-                    there.next()
-                } else {
-                    here.next()
-                };
-                chunk
-                    .expect("one chunk per leaf")
-                    .append_to_row_group(&mut row_group)
-                    .context("writing a column chunk")?;
+        },
+        || -> Result<()> {
+            // Owned here, so that an early return closes the channel and the second thread
+            // stops instead of waiting to send.
+            let rx = rx;
+            let mut part = Part::new(false, batch_rows, group_rows, factory, root_of);
+            let mut rows = rows;
+            for group in 0..groups {
+                let here = part.group(group, &mut rows, total)?;
+                let there = rx.recv().context("the second encoding thread stopped")??;
+                let mut row_group = file.next_row_group().context("starting a row group")?;
+                // Appended in leaf order, as the footer lists them.
+                let (mut here, mut there) = (here.into_iter(), there.into_iter());
+                for root in root_of {
+                    let chunk = if SECOND_THREAD.contains(root) {
+                        there.next()
+                    } else {
+                        here.next()
+                    };
+                    chunk
+                        .expect("one chunk per leaf")
+                        .append_to_row_group(&mut row_group)
+                        .context("writing a column chunk")?;
+                }
+                row_group.close().context("finishing a row group")?;
             }
-            row_group.close().context("finishing a row group")?;
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    );
+    written?;
     file.close().context("finishing the Parquet footer")
 }
 
@@ -321,6 +328,47 @@ mod tests {
                 "batches of {batch_rows}, groups of {group_rows}"
             );
         }
+    }
+
+    #[test]
+    fn an_output_that_fails_mid_file_fails_the_write_and_stops_both_threads() {
+        /// Accepts `left` bytes, then fails every write.
+        struct Full {
+            left: usize,
+        }
+        impl Write for Full {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.left == 0 {
+                    return Err(std::io::Error::other("disk full"));
+                }
+                let n = buf.len().min(self.left);
+                self.left -= n;
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        // Ten row groups of 30 KB or so each: the file writer's buffer is smaller, so the output
+        // fails while the first groups are appended and the second thread is still ahead.
+        let rows: Vec<_> = (0..2000)
+            .map(|i| row(&format!("{i:0>100}"), i, &[]))
+            .collect();
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = write_with(
+                Full { left: 100 },
+                rows.iter().map(crate::record::Row::view),
+                small_groups(200),
+                50,
+            );
+            done.send(r.map(|_| ()).map_err(|e| format!("{e:#}")))
+                .unwrap();
+        });
+        let r = wait
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the write did not return: it waits on its second thread");
+        assert!(r.unwrap_err().contains("disk full"));
     }
 
     #[test]
