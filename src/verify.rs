@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Schema, TimestampMillisecondType};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
@@ -485,7 +487,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
 
     let mut rows = read_rows(path, &reader_meta, day, fm.num_rows())?;
     if !rows.suspects.is_empty() {
-        rows.duplicate_ids = exact_duplicates(path, &rows.suspects)?;
+        rows.duplicate_ids = exact_duplicates(path, &reader_meta, &rows.suspects)?;
     }
     if rows.seen as i64 != fm.num_rows() {
         check.problems.push(format!(
@@ -507,28 +509,20 @@ fn read_rows(
     day: Option<Day>,
     num_rows: i64,
 ) -> Result<RowChecks, String> {
-    let read_err = |e: parquet::errors::ParquetError| format!("cannot read the data: {e}");
-    let reader = |roots: &[usize]| -> Result<_, String> {
-        // Its own open file: a cloned handle would share one offset between the two threads.
-        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
-        let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
-        builder.with_projection(mask).build().map_err(read_err)
-    };
-    let values = reader(&VALUE_COLUMNS)?;
-    let ids = reader(&ID_COLUMNS)?;
+    let values = columns(path, meta, &VALUE_COLUMNS)?;
+    let ids = columns(path, meta, &ID_COLUMNS)?;
     let mut rows = RowChecks::new(day, num_rows);
     let (value_pass, id_pass) = parallel::both(
         move || -> Result<ValueChecks, String> {
             let mut pass = ValueChecks::default();
             for batch in values {
-                pass.batch(&batch.map_err(|e| format!("cannot read the data: {e}"))?);
+                pass.batch(&batch.map_err(unreadable)?);
             }
             Ok(pass)
         },
         || -> Result<(), String> {
             for batch in ids {
-                rows.batch(&batch.map_err(|e| format!("cannot read the data: {e}"))?);
+                rows.batch(&batch.map_err(unreadable)?);
             }
             rows.find_suspects();
             Ok(())
@@ -544,6 +538,23 @@ fn read_rows(
     }
     rows.bad_values = value_pass.bad_values;
     Ok(rows)
+}
+
+/// A reader of the `roots` columns of the file at `path`, whose footer `meta` holds. Each reader
+/// opens the file itself: a cloned handle would share one offset between two threads.
+fn columns(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    roots: &[usize],
+) -> Result<ParquetRecordBatchReader, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
+    builder.with_projection(mask).build().map_err(unreadable)
+}
+
+fn unreadable(e: impl std::fmt::Display) -> String {
+    format!("cannot read the data: {e}")
 }
 
 fn schema_difference(want: &Schema, got: &Schema) -> String {
@@ -620,21 +631,15 @@ fn id_hash(build: &IdHash, id: &str) -> u64 {
 
 /// How many ids whose hash is in `suspects` occur more than once: a second pass over the id
 /// column only.
-fn exact_duplicates(path: &Path, suspects: &HashSet<u64, IdHash>) -> Result<usize, String> {
-    let read_err = |e: parquet::errors::ParquetError| format!("cannot read the data: {e}");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(
-        File::open(path).map_err(|e| format!("cannot open: {e}"))?,
-    )
-    .map_err(read_err)?;
-    let ids_only = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [0]);
-    let reader = builder
-        .with_projection(ids_only)
-        .build()
-        .map_err(read_err)?;
+fn exact_duplicates(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    suspects: &HashSet<u64, IdHash>,
+) -> Result<usize, String> {
     let build = IdHash::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| format!("cannot read the data: {e}"))?;
+    for batch in columns(path, meta, &[ID_COLUMNS[0]])? {
+        let batch = batch.map_err(unreadable)?;
         for id in batch.column(0).as_string::<i32>().iter().flatten() {
             if suspects.contains(&id_hash(&build, id)) {
                 *seen.entry(id.to_string()).or_default() += 1;
@@ -646,8 +651,8 @@ fn exact_duplicates(path: &Path, suspects: &HashSet<u64, IdHash>) -> Result<usiz
 
 impl RowChecks {
     fn new(day: Option<Day>, num_rows: i64) -> Self {
-        // Sized from the footer, but not trusting a damaged one with a huge count: the vector grows
-        // past this as it must.
+        // Sized from the footer, but not trusting a damaged one with a huge count: the vector
+        // grows past this as it must.
         let expected = usize::try_from(num_rows).unwrap_or(0).min(1 << 24);
         RowChecks {
             day,
