@@ -624,11 +624,39 @@ fn status(v: &RawValue) -> Result<Status, RejectReason> {
         return Err(RejectReason::UnknownStatus(v.show()));
     };
     match &*bare_word(s) {
-        "healthy" | "ok" | "pass" => Ok(Status::Healthy),
-        "warnings" | "warn" | "warning" => Ok(Status::Warnings),
-        "critical" | "fail" | "error" => Ok(Status::Critical),
         "" => Err(RejectReason::MissingStatus),
-        _ => Err(RejectReason::UnknownStatus(v.show())),
+        w => status_of(w).ok_or_else(|| RejectReason::UnknownStatus(v.show())),
+    }
+}
+
+/// The verdict a bare lowercase word names.
+fn status_of(word: &str) -> Option<Status> {
+    match word {
+        "healthy" | "ok" | "pass" => Some(Status::Healthy),
+        "warnings" | "warn" | "warning" => Some(Status::Warnings),
+        "critical" | "fail" | "error" => Some(Status::Critical),
+        _ => None,
+    }
+}
+
+/// A fixed check's status a lowercase word names.
+fn check_of(word: &str) -> Option<CheckStatus> {
+    match word {
+        "unknown" => Some(CheckStatus::Unknown),
+        "ok" | "pass" => Some(CheckStatus::Ok),
+        "warn" => Some(CheckStatus::Warn),
+        "error" | "fail" => Some(CheckStatus::Error),
+        _ => None,
+    }
+}
+
+/// A launch agent's status a lowercase word names.
+fn agent_of(word: &str) -> Option<AgentStatus> {
+    match word {
+        "unknown" => Some(AgentStatus::Unknown),
+        "loaded" | "ok" => Some(AgentStatus::Loaded),
+        "not_loaded" | "error" => Some(AgentStatus::NotLoaded),
+        _ => None,
     }
 }
 
@@ -708,11 +736,8 @@ fn check_word<'v>(
 
 fn check_status(name: &str, v: Option<&RawValue>) -> Result<CheckStatus, RejectReason> {
     match check_word(name, v)?.as_deref() {
-        None | Some("unknown") => Ok(CheckStatus::Unknown),
-        Some("ok" | "pass") => Ok(CheckStatus::Ok),
-        Some("warn") => Ok(CheckStatus::Warn),
-        Some("error" | "fail") => Ok(CheckStatus::Error),
-        Some(_) => Err(RejectReason::BadCheck {
+        None => Ok(CheckStatus::Unknown),
+        Some(w) => check_of(w).ok_or_else(|| RejectReason::BadCheck {
             name: name.to_string(),
             value: v.unwrap().show(),
         }),
@@ -721,13 +746,99 @@ fn check_status(name: &str, v: Option<&RawValue>) -> Result<CheckStatus, RejectR
 
 fn agent_status(name: &str, v: Option<&RawValue>) -> Result<AgentStatus, RejectReason> {
     match check_word(name, v)?.as_deref() {
-        None | Some("unknown") => Ok(AgentStatus::Unknown),
-        Some("loaded" | "ok") => Ok(AgentStatus::Loaded),
-        Some("not_loaded" | "error") => Ok(AgentStatus::NotLoaded),
-        Some(_) => Err(RejectReason::BadCheck {
+        None => Ok(AgentStatus::Unknown),
+        Some(w) => agent_of(w).ok_or_else(|| RejectReason::BadCheck {
             name: name.to_string(),
             value: v.unwrap().show(),
         }),
+    }
+}
+
+/// Values in their plain form, read from a source's bytes without building a `RawRecord`:
+/// each gives exactly what the general path above gives for the same value as text, or `None`
+/// when the value is not in that plain form (then the general path judges the whole record,
+/// and gives the reject reason where there is one).
+pub mod plain {
+    use super::*;
+
+    /// `b` in ASCII lower case on the stack, when it is at most 16 bytes that all pass `ok`.
+    fn lower<'w>(b: &[u8], buf: &'w mut [u8; 16], ok: impl Fn(u8) -> bool) -> Option<&'w str> {
+        let w = buf.get_mut(..b.len())?;
+        if !b.iter().all(|&c| ok(c)) {
+            return None;
+        }
+        w.copy_from_slice(b);
+        w.make_ascii_lowercase();
+        std::str::from_utf8(w).ok()
+    }
+
+    /// `status`: one ASCII word of letters, digits and `_`, which `bare_word` leaves whole.
+    pub fn status(b: &[u8]) -> Option<Status> {
+        let mut buf = [0; 16];
+        status_of(lower(b, &mut buf, |c| {
+            c.is_ascii_alphanumeric() || c == b'_'
+        })?)
+    }
+
+    /// `check_status`: empty (unknown), or printable ASCII with no space, which `trim` leaves
+    /// whole.
+    pub fn check(b: &[u8]) -> Option<CheckStatus> {
+        let mut buf = [0; 16];
+        match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
+            "" => Some(CheckStatus::Unknown),
+            w => check_of(w),
+        }
+    }
+
+    /// `agent_status`, as `check`.
+    pub fn agent(b: &[u8]) -> Option<AgentStatus> {
+        let mut buf = [0; 16];
+        match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
+            "" => Some(AgentStatus::Unknown),
+            w => agent_of(w),
+        }
+    }
+
+    /// `timestamp` of a text value: epoch milliseconds in digits, or RFC 3339 in the shape
+    /// the fast reader takes (which has no space to trim).
+    pub fn timestamp(b: &[u8]) -> Option<i64> {
+        if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+            return digits(b).filter(|ms| EPOCH_MS_RANGE.contains(ms));
+        }
+        fast_rfc3339_ms(b)
+    }
+
+    /// `timestamp` of an integer value.
+    pub fn epoch(ms: i64) -> Option<i64> {
+        EPOCH_MS_RANGE.contains(&ms).then_some(ms)
+    }
+
+    /// `duration` of a text value: empty (none), or digits with an optional `ms` right after.
+    pub fn duration(b: &[u8]) -> Option<Option<i64>> {
+        if b.is_empty() {
+            return Some(None);
+        }
+        let d = b.strip_suffix(b"ms").unwrap_or(b);
+        if d.is_empty() || d.len() > 18 || !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        digits(d).map(Some)
+    }
+
+    /// `report_type`: empty (`heartbeat`), or `[a-z0-9_]+`.
+    pub fn report_type(b: &[u8]) -> Option<&str> {
+        if b.is_empty() {
+            return Some("heartbeat");
+        }
+        let ok = b
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+        ok.then(|| std::str::from_utf8(b).ok()).flatten()
+    }
+
+    /// Up to 18 ASCII digits as a number (no overflow is possible).
+    fn digits(b: &[u8]) -> Option<i64> {
+        (b.len() <= 18).then(|| b.iter().fold(0i64, |n, c| n * 10 + i64::from(c - b'0')))
     }
 }
 

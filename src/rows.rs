@@ -203,6 +203,14 @@ impl Chunk {
     }
 }
 
+/// A row's values that are held as indexes and codes (see `Chunk`).
+struct Coded {
+    report_type: u32,
+    host: u32,
+    checks: u32,
+    codes: [u8; 7],
+}
+
 /// Rows in the order they were pushed.
 #[derive(Debug, Default)]
 pub struct Rows {
@@ -245,6 +253,14 @@ impl Rows {
         i
     }
 
+    /// The table index of `s`, added when new.
+    fn string_of(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.string_index.get(s) {
+            return i;
+        }
+        self.string(&Arc::from(s))
+    }
+
     pub fn push(&mut self, r: &Record, source: Source) {
         let host = match &r.host {
             Some(h) => self.string(h),
@@ -260,38 +276,94 @@ impl Rows {
                 i
             }
         };
+        let fields = Coded {
+            report_type,
+            host,
+            checks: set,
+            codes: [
+                r.status as u8,
+                r.redis_status as u8,
+                r.database_status as u8,
+                r.api_status as u8,
+                r.launchagent_optimizer as u8,
+                r.launchagent_digest as u8,
+                source as u8,
+            ],
+        };
+        let id = (!is_derived_id(&r.record_id, &r.report_type, r.host.as_deref(), r.ts_ms))
+            .then_some(r.record_id.as_str());
+        self.push_coded(id, r.ts_ms, r.duration_ms, fields);
+    }
+
+    /// Adds a row whose text values are still borrowed, as the sources' typed path reads them:
+    /// the same row `push` adds for the equal `Record`. `id`: `None` when it is the derived one
+    /// (none given, or exactly the derived text). `checks`: an index `checks_set` returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_parts(
+        &mut self,
+        id: Option<&str>,
+        report_type: &str,
+        ts_ms: i64,
+        duration_ms: Option<i64>,
+        host: Option<&str>,
+        status: Status,
+        fixed: [CheckStatus; 3],
+        agents: [AgentStatus; 2],
+        checks: u32,
+        source: Source,
+    ) {
+        let id = id.filter(|id| !is_derived_id(id, report_type, host, ts_ms));
+        let fields = Coded {
+            report_type: self.string_of(report_type),
+            host: host.map_or(NO_HOST, |h| self.string_of(h)),
+            checks,
+            codes: [
+                status as u8,
+                fixed[0] as u8,
+                fixed[1] as u8,
+                fixed[2] as u8,
+                agents[0] as u8,
+                agents[1] as u8,
+                source as u8,
+            ],
+        };
+        self.push_coded(id, ts_ms, duration_ms, fields);
+    }
+
+    /// The check set of the last row pushed, for a source that remembers which raw text (or
+    /// flat fields) gave it: a later record with the same text reuses it by index.
+    pub fn last_checks(&self) -> Option<u32> {
+        let c = self.chunks.last()?;
+        c.checks.last().copied()
+    }
+
+    /// `id`: `None` for a derived id.
+    fn push_coded(&mut self, id: Option<&str>, ts_ms: i64, duration: Option<i64>, f: Coded) {
         if self.len.is_multiple_of(CHUNK) {
             let rows = if self.chunks.is_empty() { 0 } else { CHUNK };
             self.chunks.push(Chunk::with_capacity(rows));
         }
         self.len += 1;
         let c = self.chunks.last_mut().expect("a chunk was just ensured");
-        let end = if is_derived_id(&r.record_id, &r.report_type, r.host.as_deref(), r.ts_ms) {
-            c.ids.len() as u32 | DERIVED
-        } else {
-            c.ids.push_str(&r.record_id);
-            // Ids are any non-empty string (CONTRACT.md §1); only 64K ids of 32 KiB each
-            // overflow.
-            u32::try_from(c.ids.len())
-                .ok()
-                .filter(|e| *e & DERIVED == 0)
-                .expect("a 64K-row chunk holds under 2 GiB of ids")
+        let end = match id {
+            None => c.ids.len() as u32 | DERIVED,
+            Some(id) => {
+                c.ids.push_str(id);
+                // Ids are any non-empty string (CONTRACT.md §1); only 64K ids of 32 KiB each
+                // overflow.
+                u32::try_from(c.ids.len())
+                    .ok()
+                    .filter(|e| *e & DERIVED == 0)
+                    .expect("a 64K-row chunk holds under 2 GiB of ids")
+            }
         };
         c.id_ends.push(end);
-        c.ts.push(r.ts_ms);
-        c.duration.push(r.duration_ms.unwrap_or(NO_DURATION));
-        c.host.push(host);
-        c.report_type.push(report_type);
-        c.codes.push([
-            r.status as u8,
-            r.redis_status as u8,
-            r.database_status as u8,
-            r.api_status as u8,
-            r.launchagent_optimizer as u8,
-            r.launchagent_digest as u8,
-            source as u8,
-        ]);
-        c.checks.push(set);
+        c.ts.push(ts_ms);
+        c.duration.push(duration.unwrap_or(NO_DURATION));
+        c.host.push(f.host);
+        c.report_type.push(f.report_type);
+        c.codes.push(f.codes);
+        c.checks.push(f.checks);
     }
 
     pub fn ts_ms(&self, i: usize) -> i64 {

@@ -4,6 +4,7 @@
 pub mod redis;
 mod resp;
 pub mod sqlite;
+pub mod typed;
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -82,6 +83,8 @@ pub struct Ingested {
 pub struct Collector<'d> {
     day: &'d Day,
     strings: Interner,
+    /// The typed path's check sets by the bytes they were read from.
+    sets: typed::CheckSets,
     out: Ingested,
 }
 
@@ -90,6 +93,7 @@ impl<'d> Collector<'d> {
         Collector {
             day,
             strings: Interner::default(),
+            sets: Default::default(),
             out: Ingested {
                 source,
                 records: Rows::new(),

@@ -11,6 +11,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::resp::{Page, Plain, ServerError};
+use super::typed::Typed;
 use super::{Collector, SourceError};
 use crate::day::Day;
 use crate::record::{Fields, Filed, RawRecord, RawValue, RejectReason, Source};
@@ -366,6 +367,8 @@ fn read_pages(
     // One page buffer and one record, reused for every entry of the day.
     let mut entries = Page::default();
     let mut raw = RawRecord::new(Source::Redis, String::new());
+    // The typed path's key of an entry's flat checks.
+    let mut checks = Vec::new();
     loop {
         conn.entries(&mut entries).map_err(|e| context(&start, e))?;
         let ids_utf8 = |i, start: &str| {
@@ -392,8 +395,20 @@ fn read_pages(
                 // Redis never hands out such an ID; the read range selected it.
                 None => Filed::Selected,
             };
-            fill_entry(&mut raw, id, entries.entry(i).1);
-            sink.push(&raw, filed);
+            let fields = entries.entry(i).1;
+            match Typed::flat(fields, &mut checks) {
+                Some(t) => {
+                    let (raw, entries) = (&mut raw, &entries);
+                    let Ok(()) = sink.push_typed(&t, filed, move || {
+                        fill_entry(raw, id, entries.entry(i).1);
+                        Ok::<_, std::convert::Infallible>(&*raw)
+                    });
+                }
+                None => {
+                    fill_entry(&mut raw, id, entries.entry(i).1);
+                    sink.push(&raw, filed);
+                }
+            }
         }
         if !more {
             break;

@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use super::typed::{field_index, CheckKey, Typed, Val};
 use super::{Collector, SourceError};
 use crate::day::Day;
 use crate::record::{text_timestamp_ms, Filed, RawRecord, RawValue, Source, EPOCH_MS_RANGE};
@@ -164,6 +165,11 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         .filter(|(_, (col, _))| present.contains(col))
         .map(|(i, (_, field))| (i + 1, *field))
         .collect();
+    // The same columns as the typed path's fields: `None` is `checks`.
+    let typed: Vec<(usize, Option<usize>)> = wanted
+        .iter()
+        .map(|&(i, field)| (i, field_index(field.as_bytes())))
+        .collect();
     let mut read = || -> anyhow::Result<()> {
         let mut stmt = conn.prepare(&sql)?;
         // Numbers outside the valid epoch range are on no day (and counted in `no_day`).
@@ -190,20 +196,22 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
                 },
                 _ => Filed::Selected,
             };
-            let rowid: i64 = row.get(0)?;
-            raw.locator.clear();
-            raw.locator.push_str("rowid ");
-            raw.locator.push_str(itoa::Buffer::new().format(rowid));
-            raw.fields.clear();
-            for &(i, field) in &wanted {
-                match row.get_ref(i)? {
-                    ValueRef::Null => raw.fields.insert(field, RawValue::Null),
-                    ValueRef::Integer(n) => raw.fields.insert(field, RawValue::Int(n)),
-                    ValueRef::Real(f) => raw.fields.insert(field, RawValue::Float(f)),
-                    ValueRef::Text(b) | ValueRef::Blob(b) => raw.fields.insert_bytes(field, b),
+            let mut t = Typed::default();
+            for &(i, slot) in &typed {
+                let v = match row.get_ref(i)? {
+                    ValueRef::Null => continue,
+                    ValueRef::Integer(n) => Val::Int(n),
+                    ValueRef::Text(b) => Val::Text(b),
+                    ValueRef::Real(_) | ValueRef::Blob(_) => Val::Other,
+                };
+                match (slot, v) {
+                    (Some(k), v) => t.vals[k] = Some(v),
+                    (None, Val::Text(b)) => t.checks = CheckKey::Json(b),
+                    (None, _) => t.checks = CheckKey::Other,
                 }
             }
-            sink.push(&raw, filed);
+            let (raw, wanted) = (&mut raw, &wanted);
+            sink.push_typed(&t, filed, move || raw_row(raw, row, wanted))?;
         }
         drop(rows);
         let ts_nullable: bool = conn.query_row(
@@ -218,6 +226,28 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
     read()
         .with_context(|| format!("reading table {table} in {}", path.display()))
         .map_err(SourceError::Unavailable)
+}
+
+/// The general path's record for a row of `day_query`, in `raw` (reused from row to row).
+fn raw_row<'r>(
+    raw: &'r mut RawRecord,
+    row: &rusqlite::Row,
+    wanted: &[(usize, &'static str)],
+) -> rusqlite::Result<&'r RawRecord> {
+    let rowid: i64 = row.get(0)?;
+    raw.locator.clear();
+    raw.locator.push_str("rowid ");
+    raw.locator.push_str(itoa::Buffer::new().format(rowid));
+    raw.fields.clear();
+    for &(i, field) in wanted {
+        match row.get_ref(i)? {
+            ValueRef::Null => raw.fields.insert(field, RawValue::Null),
+            ValueRef::Integer(n) => raw.fields.insert(field, RawValue::Int(n)),
+            ValueRef::Real(f) => raw.fields.insert(field, RawValue::Float(f)),
+            ValueRef::Text(b) | ValueRef::Blob(b) => raw.fields.insert_bytes(field, b),
+        }
+    }
+    Ok(raw)
 }
 
 /// For the deployment report's health check: opens the archive read-only, as the export does,

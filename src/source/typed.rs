@@ -1,0 +1,547 @@
+//! The typed path: a record whose values are all in their plain form (the shape monitors
+//! write) goes from the source's buffers straight into the day's rows, with no `RawRecord`,
+//! no copy of its text and no lookup of its fields by name. Anything else takes the general
+//! path (`Collector::push`), which judges it exactly as before, reject reasons included.
+
+use std::collections::HashMap;
+
+use super::Collector;
+use crate::record::{plain, AgentStatus, CheckStatus, Filed, RawRecord};
+
+/// One value as a source holds it, borrowed. NULL and absent are the same to normalization.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val<'a> {
+    Text(&'a [u8]),
+    Int(i64),
+    /// Anything else (a REAL, a BLOB): only the general path reads it.
+    Other,
+}
+
+/// The extra checks of a record, as the bytes they were read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum CheckKey<'a> {
+    #[default]
+    None,
+    /// SQLite's `checks_json` text.
+    Json(&'a [u8]),
+    /// A stream entry's `check.<name>` fields, in order, as `Typed::flat` wrote them.
+    Flat(&'a [u8]),
+    /// Not text: only the general path reads it.
+    Other,
+}
+
+/// The fields the typed path reads, in the order of `Typed::vals`.
+pub const FIELDS: [&str; 11] = [
+    "record_id",
+    "report_type",
+    "timestamp",
+    "status",
+    "duration_ms",
+    "host",
+    "redis_status",
+    "database_status",
+    "api_status",
+    "launchagent_optimizer",
+    "launchagent_digest",
+];
+const RECORD_ID: usize = 0;
+const REPORT_TYPE: usize = 1;
+const TIMESTAMP: usize = 2;
+const STATUS: usize = 3;
+const DURATION: usize = 4;
+const HOST: usize = 5;
+const FIXED: [usize; 3] = [6, 7, 8];
+const AGENTS: [usize; 2] = [9, 10];
+
+/// A record's values by field (`FIELDS`); `None` is absent or NULL.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Typed<'a> {
+    pub vals: [Option<Val<'a>>; FIELDS.len()],
+    pub checks: CheckKey<'a>,
+}
+
+/// The place of `name` in `FIELDS`.
+pub fn field_index(name: &[u8]) -> Option<usize> {
+    FIELDS.iter().position(|f| f.as_bytes() == name)
+}
+
+impl<'a> Typed<'a> {
+    /// A flat stream entry's fields, `None` when any name is one the typed path does not take
+    /// (a `json` entry, a repeated name, an unknown one). The entry's `check.<name>` fields are
+    /// written to `key` (cleared first), each name and value with its length before it, and
+    /// are the record's checks when there are any.
+    pub fn flat(
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        key: &'a mut Vec<u8>,
+    ) -> Option<Self> {
+        let mut t = Typed::default();
+        key.clear();
+        for (name, value) in fields {
+            if let Some(check) = name.strip_prefix(b"check.") {
+                for part in [check, value] {
+                    key.extend_from_slice(&u32::try_from(part.len()).ok()?.to_le_bytes());
+                    key.extend_from_slice(part);
+                }
+                continue;
+            }
+            let slot = &mut t.vals[field_index(name)?];
+            if slot.replace(Val::Text(value)).is_some() {
+                return None;
+            }
+        }
+        if !key.is_empty() {
+            t.checks = CheckKey::Flat(key);
+        }
+        Some(t)
+    }
+}
+
+/// Which check set a `CheckKey`'s bytes gave, once the general path has read them.
+#[derive(Debug, Default)]
+pub(super) struct CheckSets {
+    json: HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>,
+    flat: HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>,
+}
+
+/// Distinct check texts remembered per source; a day with more reads the rest generally.
+const CHECK_SETS: usize = 4096;
+
+impl CheckSets {
+    fn get(&self, key: CheckKey) -> Option<u32> {
+        match key {
+            CheckKey::None => Some(0),
+            CheckKey::Json(b) => self.json.get(b).copied(),
+            CheckKey::Flat(b) => self.flat.get(b).copied(),
+            CheckKey::Other => None,
+        }
+    }
+
+    fn remember(&mut self, key: CheckKey, set: u32) {
+        let (map, b) = match key {
+            CheckKey::None | CheckKey::Other => return,
+            CheckKey::Json(b) => (&mut self.json, b),
+            CheckKey::Flat(b) => (&mut self.flat, b),
+        };
+        if map.len() < CHECK_SETS {
+            map.insert(b.into(), set);
+        }
+    }
+}
+
+fn text(v: Val<'_>) -> Option<&[u8]> {
+    match v {
+        Val::Text(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn timestamp(v: Val) -> Option<i64> {
+    match v {
+        Val::Text(b) => plain::timestamp(b),
+        Val::Int(ms) => plain::epoch(ms),
+        Val::Other => None,
+    }
+}
+
+impl Collector<'_> {
+    /// Takes `t` by the typed path when every value is in its plain form; otherwise `raw`
+    /// gives the same record as a `RawRecord` for the general path.
+    pub fn push_typed<'r, E>(
+        &mut self,
+        t: &Typed,
+        filed: Filed,
+        raw: impl FnOnce() -> Result<&'r RawRecord, E>,
+    ) -> Result<(), E> {
+        if self.typed(t, filed).is_some() {
+            return Ok(());
+        }
+        let rows = self.out.records.len();
+        self.push(raw()?, filed);
+        // The general path read the checks' bytes into a row: the next record with the same
+        // bytes takes the typed path.
+        if self.out.records.len() > rows {
+            if let Some(set) = self.out.records.last_checks() {
+                self.sets.remember(t.checks, set);
+            }
+        }
+        Ok(())
+    }
+
+    /// `Some` when `t` was taken: as a row, or counted as another day's.
+    fn typed(&mut self, t: &Typed, filed: Filed) -> Option<()> {
+        let ts = timestamp(t.vals[TIMESTAMP]?)?;
+        // As `classify`: one filed farther from its timestamp than the read's margin is a
+        // reject, which the general path words.
+        if let Filed::At {
+            at_ms,
+            max_drift_ms: Some(d),
+        } = filed
+        {
+            if ts.abs_diff(at_ms) > d.unsigned_abs() {
+                return None;
+            }
+        }
+        if !self.day.contains(ts) {
+            self.out.counts.other_day += 1;
+            return Some(());
+        }
+        let status = plain::status(text(t.vals[STATUS]?)?)?;
+        let report_type = match t.vals[REPORT_TYPE] {
+            None => "heartbeat",
+            Some(v) => plain::report_type(text(v)?)?,
+        };
+        let duration_ms = match t.vals[DURATION] {
+            None => None,
+            Some(Val::Int(d)) if d >= 0 => Some(d),
+            Some(Val::Int(_)) => return None,
+            Some(v) => plain::duration(text(v)?)?,
+        };
+        let host = match t.vals[HOST] {
+            None => None,
+            Some(v) => match text(v)? {
+                b"" => None,
+                h => Some(std::str::from_utf8(h).ok()?),
+            },
+        };
+        let id = match t.vals[RECORD_ID] {
+            None => None,
+            Some(v) => Some(std::str::from_utf8(text(v)?).ok()?).filter(|s| !s.trim().is_empty()),
+        };
+        let check = |i: usize| match t.vals[i] {
+            None => Some(CheckStatus::Unknown),
+            Some(v) => plain::check(text(v)?),
+        };
+        let agent = |i: usize| match t.vals[i] {
+            None => Some(AgentStatus::Unknown),
+            Some(v) => plain::agent(text(v)?),
+        };
+        let fixed = [check(FIXED[0])?, check(FIXED[1])?, check(FIXED[2])?];
+        let agents = [agent(AGENTS[0])?, agent(AGENTS[1])?];
+        let checks = self.sets.get(t.checks)?;
+        self.out.counts.read += 1;
+        self.out.records.push_parts(
+            id,
+            report_type,
+            ts,
+            duration_ms,
+            host,
+            status,
+            fixed,
+            agents,
+            checks,
+            self.out.source,
+        );
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::day::Day;
+    use crate::record::{RawValue, Source};
+    use crate::source::redis::entry_record;
+    use crate::source::{Collector, Ingested};
+
+    fn day() -> Day {
+        Day::new(
+            chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(),
+            "Asia/Bangkok".parse().unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// A small deterministic generator: which variant of each value a record gets.
+    struct Pick(u64);
+    impl Pick {
+        fn of<'v, T: ?Sized>(&mut self, options: &[&'v T]) -> &'v T {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            options[(self.0 >> 33) as usize % options.len()]
+        }
+    }
+
+    const IN_DAY: &str = "2025-10-30T05:00:00.123Z";
+    /// Each value in plain forms and in forms only the general path reads (or rejects).
+    const TIMESTAMPS: &[&[u8]] = &[
+        IN_DAY.as_bytes(),
+        b"2025-10-30T12:00:00+07:00",
+        b"2025-10-30T01:02:03.4567-02:30",
+        b"1761775200000",
+        b"1761775200000 ",
+        b" 2025-10-30T05:00:00Z",
+        b"2025-10-29T05:00:00Z",
+        b"2025-10-30 05:00:00Z",
+        b"2025-10-30T05:00:60Z",
+        b"not-a-time",
+        b"",
+        b"99999999999999999999",
+    ];
+    const STATUSES: &[&[u8]] = &[
+        b"healthy",
+        b"HEALTHY",
+        b"Warnings",
+        b"critical",
+        b"ok",
+        b"fail",
+        b" healthy",
+        "✅ HEALTHY".as_bytes(),
+        b"",
+        b"degraded",
+        b"warning!",
+        b"\xff\xfe",
+    ];
+    const DURATIONS: &[&[u8]] = &[
+        b"954",
+        b"954ms",
+        b"0",
+        b"",
+        b"954 ms",
+        b" 12",
+        b"-5",
+        b"-5ms",
+        b"ms",
+        b"1e3",
+        b"99999999999999999999",
+    ];
+    const HOSTS: &[&[u8]] = &[b"mac-1", b"mac:2", b"", "ü".as_bytes(), b"\xc3"];
+    const IDS: &[&[u8]] = &[
+        b"id-1",
+        b"",
+        b"  ",
+        b" x",
+        b"heartbeat:mac-1:1761800400123",
+        b"\xe2\x82",
+    ];
+    const TYPES: &[&[u8]] = &[b"heartbeat", b"", b"deploy_2", b"Heartbeat", b"bad type"];
+    const CHECKS: &[&[u8]] = &[
+        b"ok",
+        b"OK",
+        b"warn",
+        b"error",
+        b"fail",
+        b"pass",
+        b"unknown",
+        b"",
+        b" ok",
+        b"bad",
+        b"loaded",
+        b"not_loaded",
+        b"NOT_LOADED",
+        b"\xff",
+    ];
+    const CHECK_TEXTS: &[&[u8]] = &[
+        br#"{"disk":"ok"}"#,
+        br#"{"disk":"warn","gpu":"ok"}"#,
+        br#"{"disk":"bad value"}"#,
+        br#"{"disk":""}"#,
+        b"{}",
+        b"",
+        b"[1]",
+        b"{",
+        b"\xff",
+    ];
+
+    fn compare(typed: Ingested, general: Ingested) {
+        let rows = |i: &Ingested| i.records.iter().map(|r| r.to_row()).collect::<Vec<_>>();
+        assert_eq!(rows(&typed), rows(&general));
+        let rejects = |i: &Ingested| {
+            i.rejects
+                .iter()
+                .map(|r| (r.locator.clone(), r.reason.clone(), r.record.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rejects(&typed), rejects(&general));
+        assert_eq!(typed.counts, general.counts);
+    }
+
+    /// A value of the list, or absent (`None`) one time in `absent`.
+    fn maybe<'v>(p: &mut Pick, list: &[&'v [u8]], absent: bool) -> Option<&'v [u8]> {
+        let v = p.of(list);
+        (!absent || p.of(&[&true, &true, &true, &false]) == &true).then_some(v)
+    }
+
+    #[test]
+    fn rows_as_sqlite_gives_them_come_out_as_the_general_path_makes_them() {
+        let day = day();
+        let (mut typed, mut general) = (
+            Collector::new(&day, Source::Sqlite),
+            Collector::new(&day, Source::Sqlite),
+        );
+        let mut p = Pick(7);
+        let mut taken = 0;
+        let n = 20_000;
+        for i in 0..n {
+            let mut t = Typed::default();
+            let mut raw = RawRecord::new(Source::Sqlite, format!("rowid {i}"));
+            // Mostly plain records, so that both paths and the check sets' memory are used.
+            let plain = i % 3 != 0;
+            let pick = |p: &mut Pick, list: &[&'static [u8]]| -> &'static [u8] {
+                if plain {
+                    list[0]
+                } else {
+                    p.of(list)
+                }
+            };
+            let put = |t: &mut Typed<'static>, raw: &mut RawRecord, name: &'static str, v| {
+                match v {
+                    None => raw.fields.insert(name, RawValue::Null),
+                    Some(Val::Int(n)) => raw.fields.insert(name, RawValue::Int(n)),
+                    Some(Val::Text(b)) => raw.fields.insert_bytes(name, b),
+                    Some(Val::Other) => raw.fields.insert(name, RawValue::Float(1.5)),
+                }
+                match field_index(name.as_bytes()) {
+                    Some(k) => t.vals[k] = v,
+                    None => {
+                        t.checks = match v {
+                            None => CheckKey::None,
+                            Some(Val::Text(b)) => CheckKey::Json(b),
+                            Some(_) => CheckKey::Other,
+                        }
+                    }
+                }
+            };
+            let ts = match p.of(&[&0, &1, &2, &3]) {
+                0 => Some(Val::Int(1_761_800_400_123 + i)),
+                1 if !plain => Some(Val::Int(*p.of(&[&-1, &1_761_700_000_000, &i64::MAX]))),
+                1 if !plain => Some(Val::Other),
+                _ => Some(Val::Text(pick(&mut p, TIMESTAMPS))),
+            };
+            put(&mut t, &mut raw, "timestamp", ts);
+            let text = |p: &mut Pick, list: &[&'static [u8]], absent| {
+                (if plain {
+                    Some(list[0])
+                } else {
+                    maybe(p, list, absent)
+                })
+                .map(Val::Text)
+            };
+            let v = text(&mut p, IDS, true);
+            put(&mut t, &mut raw, "record_id", v);
+            let v = text(&mut p, TYPES, true);
+            put(&mut t, &mut raw, "report_type", v);
+            let v = text(&mut p, STATUSES, true);
+            put(&mut t, &mut raw, "status", v);
+            let d = match p.of(&[&0, &1, &2]) {
+                0 => Some(Val::Int(*p.of(&[&0, &954, &-1]))),
+                _ => text(&mut p, DURATIONS, true),
+            };
+            put(&mut t, &mut raw, "duration_ms", d);
+            let v = text(&mut p, HOSTS, true);
+            put(&mut t, &mut raw, "host", v);
+            for (k, name) in FIELDS.iter().enumerate().skip(6) {
+                let list: &[&[u8]] = &[p.of(CHECKS), CHECKS[if k < 9 { 0 } else { 10 }]];
+                let v = text(&mut p, if plain { &list[1..] } else { list }, true);
+                put(&mut t, &mut raw, name, v);
+            }
+            let v = match p.of(&[&0, &1, &2, &3, &4, &5, &6, &7]) {
+                0 if !plain => Some(Val::Int(3)),
+                1..=3 => None,
+                _ => Some(Val::Text(p.of(CHECK_TEXTS))),
+            };
+            put(&mut t, &mut raw, "checks", v);
+            let filed = Filed::Selected;
+            let mut called = false;
+            typed
+                .push_typed(&t, filed, || {
+                    called = true;
+                    Ok::<_, ()>(&raw)
+                })
+                .unwrap();
+            taken += usize::from(!called);
+            general.push(&raw, filed);
+        }
+        assert!(taken > n as usize / 3, "the typed path took {taken} of {n}");
+        let (typed, general) = (typed.finish(), general.finish());
+        assert!(general.counts.rejected > 1000 && general.counts.other_day > 100);
+        compare(typed, general);
+    }
+
+    #[test]
+    fn stream_entries_come_out_as_the_general_path_makes_them() {
+        let day = day();
+        let (mut typed, mut general) = (
+            Collector::new(&day, Source::Redis),
+            Collector::new(&day, Source::Redis),
+        );
+        let mut p = Pick(11);
+        let mut key = Vec::new();
+        let (mut taken, mut flat) = (0, 0);
+        let n = 20_000;
+        for i in 0..n {
+            let plain = i % 3 != 0;
+            let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            let mut add = |name: &[u8], v: Option<&[u8]>| {
+                if let Some(v) = v {
+                    fields.push((name.to_vec(), v.to_vec()));
+                }
+            };
+            let pick = |p: &mut Pick, list: &[&'static [u8]], absent| {
+                if plain {
+                    Some(list[0])
+                } else {
+                    maybe(p, list, absent)
+                }
+            };
+            add(b"timestamp", pick(&mut p, TIMESTAMPS, true));
+            add(b"status", pick(&mut p, STATUSES, true));
+            add(b"duration_ms", pick(&mut p, DURATIONS, true));
+            add(b"host", pick(&mut p, HOSTS, true));
+            add(b"record_id", pick(&mut p, IDS, true));
+            add(b"report_type", pick(&mut p, TYPES, true));
+            for name in &FIELDS[6..] {
+                add(name.as_bytes(), pick(&mut p, CHECKS, true));
+            }
+            for name in [&b"check.disk"[..], b"check.gpu", b"check.disk"] {
+                if p.of(&[&true, &false]) == &true {
+                    add(name, pick(&mut p, CHECKS, false));
+                }
+            }
+            if !plain {
+                match p.of(&[&0, &1, &2, &3, &4, &5]) {
+                    0 => add(b"status", Some(b"critical")),
+                    1 => add(b"extra", Some(b"x")),
+                    2 => add(b"\xffname", Some(b"x")),
+                    3 => add(b"checks", Some(br#"{"disk":"ok"}"#)),
+                    _ => {}
+                }
+            }
+            // The entry ID's time: now and then too far from the record's own (05:00Z, or
+            // 12:00+07:00), by more than the margin or by a day.
+            let at = *p.of(&[
+                &1_761_800_400_000,
+                &1_761_800_400_000,
+                &(1_761_800_400_000 - 5_400_000),
+                &1_761_700_000_000,
+            ]);
+            let filed = Filed::At {
+                at_ms: at,
+                max_drift_ms: Some(3_600_000),
+            };
+            let raw = entry_record(format!("{at}-{i}"), fields.clone());
+            let pairs = || fields.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
+            match Typed::flat(pairs(), &mut key) {
+                Some(t) => {
+                    flat += 1;
+                    let mut called = false;
+                    typed
+                        .push_typed(&t, filed, || {
+                            called = true;
+                            Ok::<_, ()>(&raw)
+                        })
+                        .unwrap();
+                    taken += usize::from(!called);
+                }
+                None => typed.push(&raw, filed),
+            }
+            general.push(&raw, filed);
+        }
+        assert!(taken > n / 4, "the typed path took {taken} of {n}");
+        assert!(flat > taken + 1000, "{flat} flat entries");
+        let (typed, general) = (typed.finish(), general.finish());
+        assert!(general.counts.rejected > 1000 && general.counts.other_day > 100);
+        compare(typed, general);
+    }
+}
