@@ -234,6 +234,36 @@ impl Plain {
         })
     }
 
+    /// An entry (`*2`, its ID, `*m` and m strings) whose every byte is already in the buffer,
+    /// read into `page` in one pass without a `Header` per string: most entries of a page are.
+    /// `false`, with nothing read, for anything else (an entry the buffer cuts, a null or odd
+    /// field list, any other reply), which `entries` then reads a string at a time.
+    fn buffered_entry(&mut self, page: &mut Page) -> bool {
+        let buf = self.reader.buffer();
+        let Some((id, pairs, mut at)) = entry_head(buf) else {
+            return false;
+        };
+        let (spans, bytes) = (page.spans.len(), page.bytes.len());
+        page.start_entry();
+        page.push(id);
+        for _ in 0..2 * pairs {
+            match bulk_at(buf, at) {
+                Some((s, next)) => {
+                    page.push(s);
+                    at = next;
+                }
+                None => {
+                    page.entries.pop();
+                    page.spans.truncate(spans);
+                    page.bytes.truncate(bytes);
+                    return false;
+                }
+            }
+        }
+        self.reader.consume(at);
+        true
+    }
+
     /// Reads a string reply straight into `page`, as the current entry's next string.
     fn bulk_into(&mut self, page: &mut Page) -> Result<()> {
         match self.header()? {
@@ -270,6 +300,9 @@ impl Plain {
             other => bail!("expected an array of entries, got {other:?}"),
         };
         for _ in 0..n {
+            if self.buffered_entry(page) {
+                continue;
+            }
             match self.header()? {
                 Header::Array(Some(2)) => {}
                 other => bail!("expected an [id, fields] pair, got {other:?}"),
@@ -292,6 +325,45 @@ impl Plain {
         }
         Ok(())
     }
+}
+
+/// `n` and the end of a `<kind>n\r\n` line at the start of `buf`, for a length of at most 18
+/// digits (no overflow; longer ones are `header`'s to refuse).
+fn length_at(buf: &[u8], at: usize, kind: u8) -> Option<(usize, usize)> {
+    let rest = buf.get(at..)?;
+    if rest.first() != Some(&kind) {
+        return None;
+    }
+    let digits = rest[1..]
+        .iter()
+        .take(18)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 || rest.get(1 + digits..3 + digits) != Some(b"\r\n") {
+        return None;
+    }
+    let n = rest[1..1 + digits]
+        .iter()
+        .fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
+    Some((n, at + 3 + digits))
+}
+
+/// A whole `$n` bulk string at `at` in `buf`: its bytes and where the next item starts.
+fn bulk_at(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let (n, start) = length_at(buf, at, b'$')?;
+    let end = start.checked_add(n)?;
+    (buf.get(end..end + 2)? == b"\r\n").then(|| (&buf[start..end], end + 2))
+}
+
+/// The head of an entry at the start of `buf`: `*2`, its ID, then `*m` with an even m. The
+/// ID, m / 2 (the pairs of field names and values) and where the first name starts.
+fn entry_head(buf: &[u8]) -> Option<(&[u8], usize, usize)> {
+    let (2, at) = length_at(buf, 0, b'*')? else {
+        return None;
+    };
+    let (id, at) = bulk_at(buf, at)?;
+    let (m, first) = length_at(buf, at, b'*')?;
+    (m % 2 == 0).then_some((id, m / 2, first))
 }
 
 /// The ID of the page's last entry.
