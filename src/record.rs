@@ -625,37 +625,37 @@ fn status(v: &RawValue) -> Result<Status, RejectReason> {
     };
     match &*bare_word(s) {
         "" => Err(RejectReason::MissingStatus),
-        w => status_of(w).ok_or_else(|| RejectReason::UnknownStatus(v.show())),
+        w => status_of(w.as_bytes()).ok_or_else(|| RejectReason::UnknownStatus(v.show())),
     }
 }
 
-/// The verdict a bare lowercase word names.
-fn status_of(word: &str) -> Option<Status> {
+/// The verdict a bare lowercase word names (as bytes: the typed path has no `str` of it).
+fn status_of(word: &[u8]) -> Option<Status> {
     match word {
-        "healthy" | "ok" | "pass" => Some(Status::Healthy),
-        "warnings" | "warn" | "warning" => Some(Status::Warnings),
-        "critical" | "fail" | "error" => Some(Status::Critical),
+        b"healthy" | b"ok" | b"pass" => Some(Status::Healthy),
+        b"warnings" | b"warn" | b"warning" => Some(Status::Warnings),
+        b"critical" | b"fail" | b"error" => Some(Status::Critical),
         _ => None,
     }
 }
 
 /// A fixed check's status a lowercase word names.
-fn check_of(word: &str) -> Option<CheckStatus> {
+fn check_of(word: &[u8]) -> Option<CheckStatus> {
     match word {
-        "unknown" => Some(CheckStatus::Unknown),
-        "ok" | "pass" => Some(CheckStatus::Ok),
-        "warn" => Some(CheckStatus::Warn),
-        "error" | "fail" => Some(CheckStatus::Error),
+        b"unknown" => Some(CheckStatus::Unknown),
+        b"ok" | b"pass" => Some(CheckStatus::Ok),
+        b"warn" => Some(CheckStatus::Warn),
+        b"error" | b"fail" => Some(CheckStatus::Error),
         _ => None,
     }
 }
 
 /// A launch agent's status a lowercase word names.
-fn agent_of(word: &str) -> Option<AgentStatus> {
+fn agent_of(word: &[u8]) -> Option<AgentStatus> {
     match word {
-        "unknown" => Some(AgentStatus::Unknown),
-        "loaded" | "ok" => Some(AgentStatus::Loaded),
-        "not_loaded" | "error" => Some(AgentStatus::NotLoaded),
+        b"unknown" => Some(AgentStatus::Unknown),
+        b"loaded" | b"ok" => Some(AgentStatus::Loaded),
+        b"not_loaded" | b"error" => Some(AgentStatus::NotLoaded),
         _ => None,
     }
 }
@@ -737,7 +737,7 @@ fn check_word<'v>(
 fn check_status(name: &str, v: Option<&RawValue>) -> Result<CheckStatus, RejectReason> {
     match check_word(name, v)?.as_deref() {
         None => Ok(CheckStatus::Unknown),
-        Some(w) => check_of(w).ok_or_else(|| RejectReason::BadCheck {
+        Some(w) => check_of(w.as_bytes()).ok_or_else(|| RejectReason::BadCheck {
             name: name.to_string(),
             value: v.unwrap().show(),
         }),
@@ -747,7 +747,7 @@ fn check_status(name: &str, v: Option<&RawValue>) -> Result<CheckStatus, RejectR
 fn agent_status(name: &str, v: Option<&RawValue>) -> Result<AgentStatus, RejectReason> {
     match check_word(name, v)?.as_deref() {
         None => Ok(AgentStatus::Unknown),
-        Some(w) => agent_of(w).ok_or_else(|| RejectReason::BadCheck {
+        Some(w) => agent_of(w.as_bytes()).ok_or_else(|| RejectReason::BadCheck {
             name: name.to_string(),
             value: v.unwrap().show(),
         }),
@@ -762,14 +762,14 @@ pub mod plain {
     use super::*;
 
     /// `b` in ASCII lower case on the stack, when it is at most 16 bytes that all pass `ok`.
-    fn lower<'w>(b: &[u8], buf: &'w mut [u8; 16], ok: impl Fn(u8) -> bool) -> Option<&'w str> {
+    fn lower<'w>(b: &[u8], buf: &'w mut [u8; 16], ok: impl Fn(u8) -> bool) -> Option<&'w [u8]> {
         let w = buf.get_mut(..b.len())?;
         if !b.iter().all(|&c| ok(c)) {
             return None;
         }
         w.copy_from_slice(b);
         w.make_ascii_lowercase();
-        std::str::from_utf8(w).ok()
+        Some(w)
     }
 
     /// `status`: one ASCII word of letters, digits and `_`, which `bare_word` leaves whole.
@@ -785,7 +785,7 @@ pub mod plain {
     pub fn check(b: &[u8]) -> Option<CheckStatus> {
         let mut buf = [0; 16];
         match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
-            "" => Some(CheckStatus::Unknown),
+            b"" => Some(CheckStatus::Unknown),
             w => check_of(w),
         }
     }
@@ -794,7 +794,7 @@ pub mod plain {
     pub fn agent(b: &[u8]) -> Option<AgentStatus> {
         let mut buf = [0; 16];
         match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
-            "" => Some(AgentStatus::Unknown),
+            b"" => Some(AgentStatus::Unknown),
             w => agent_of(w),
         }
     }

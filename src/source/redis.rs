@@ -396,7 +396,7 @@ fn read_pages(
                 None => Filed::Selected,
             };
             let fields = entries.entry(i).1;
-            match Typed::flat(fields, &mut checks) {
+            match Typed::entry(fields, &mut checks) {
                 Some(t) => {
                     let (raw, entries) = (&mut raw, &entries);
                     let Ok(()) = sink.push_typed(&t, filed, move || {

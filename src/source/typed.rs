@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
 use super::Collector;
 use crate::record::{plain, AgentStatus, CheckStatus, Filed, RawRecord};
 
@@ -24,7 +26,7 @@ pub enum CheckKey<'a> {
     None,
     /// SQLite's `checks_json` text.
     Json(&'a [u8]),
-    /// A stream entry's `check.<name>` fields, in order, as `Typed::flat` wrote them.
+    /// A stream entry's `check.<name>` fields or `checks` object, as `Typed::entry` wrote them.
     Flat(&'a [u8]),
     /// Not text: only the general path reads it.
     Other,
@@ -66,21 +68,33 @@ pub fn field_index(name: &[u8]) -> Option<usize> {
 }
 
 impl<'a> Typed<'a> {
-    /// A flat stream entry's fields, `None` when any name is one the typed path does not take
-    /// (a `json` entry, a repeated name, an unknown one). The entry's `check.<name>` fields are
-    /// written to `key` (cleared first), each name and value with its length before it, and
-    /// are the record's checks when there are any.
-    pub fn flat(
-        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    /// A stream entry's fields: flat (`check.<name>` fields for extra checks) or one `json`
+    /// field holding an object. `None` when the typed path does not take the entry: a name it
+    /// does not read, a repeated name, a `json` field beside others, a value that is not a
+    /// plain string, integer or null (or a string with escapes), a `checks` object with
+    /// anything but such strings. The extra checks are written to `key` (cleared first), each
+    /// name and value with its length before it, after a byte that says which form they came
+    /// in: `Collector` remembers which check set each key gave.
+    pub fn entry(
+        mut fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
         key: &'a mut Vec<u8>,
     ) -> Option<Self> {
         let mut t = Typed::default();
         key.clear();
-        for (name, value) in fields {
+        let mut first = true;
+        while let Some((name, value)) = fields.next() {
+            if std::mem::take(&mut first) && name == b"json" {
+                fields.next().is_none().then_some(())?;
+                key.push(b'j');
+                t.json(value, key)?;
+                break;
+            }
+            if key.is_empty() {
+                key.push(b'f');
+            }
             if let Some(check) = name.strip_prefix(b"check.") {
                 for part in [check, value] {
-                    key.extend_from_slice(&u32::try_from(part.len()).ok()?.to_le_bytes());
-                    key.extend_from_slice(part);
+                    push_part(key, part)?;
                 }
                 continue;
             }
@@ -89,10 +103,145 @@ impl<'a> Typed<'a> {
                 return None;
             }
         }
-        if !key.is_empty() {
+        if key.len() > 1 {
             t.checks = CheckKey::Flat(key);
         }
         Some(t)
+    }
+
+    /// A JSON entry's object into `self`, its `checks` object into `key`.
+    fn json(&mut self, text: &'a [u8], key: &mut Vec<u8>) -> Option<()> {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let object = JsonObject {
+            t: self,
+            key,
+            seen: 0,
+        };
+        object.deserialize(&mut de).ok()?;
+        de.end().ok()
+    }
+}
+
+/// `part` with its length before it.
+fn push_part(key: &mut Vec<u8>, part: &[u8]) -> Option<()> {
+    key.extend_from_slice(&u32::try_from(part.len()).ok()?.to_le_bytes());
+    key.extend_from_slice(part);
+    Some(())
+}
+
+/// The typed path's reading of a JSON entry: any member it does not take is an error, which
+/// sends the entry to the general path.
+struct JsonObject<'t, 'a> {
+    t: &'t mut Typed<'a>,
+    key: &'t mut Vec<u8>,
+    /// Members read, by their place in `FIELDS` (and `checks` after them).
+    seen: u32,
+}
+
+impl<'a> DeserializeSeed<'a> for JsonObject<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'a> Visitor<'a> for JsonObject<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of plain members")
+    }
+
+    fn visit_map<M: MapAccess<'a>>(mut self, mut map: M) -> Result<(), M::Error> {
+        while let Some(name) = map.next_key::<&'a str>()? {
+            let k = match name {
+                "checks" => FIELDS.len(),
+                other => field_index(other.as_bytes())
+                    .ok_or_else(|| de::Error::custom("a member the typed path does not read"))?,
+            };
+            if self.seen & 1 << k != 0 {
+                return Err(de::Error::custom("a repeated member"));
+            }
+            self.seen |= 1 << k;
+            if k == FIELDS.len() {
+                map.next_value_seed(JsonChecks(&mut *self.key))?;
+            } else {
+                self.t.vals[k] = map.next_value_seed(JsonValue)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A member's value: a string without escapes, an integer (within i64) or null.
+struct JsonValue;
+
+impl<'a> DeserializeSeed<'a> for JsonValue {
+    type Value = Option<Val<'a>>;
+
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'a> Visitor<'a> for JsonValue {
+    type Value = Option<Val<'a>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a plain string, an integer or null")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'a str) -> Result<Self::Value, E> {
+        Ok(Some(Val::Text(v.as_bytes())))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Val::Int(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        // Past i64 the general path reads a float.
+        i64::try_from(v)
+            .map(|v| Some(Val::Int(v)))
+            .map_err(|_| E::custom("an integer past i64"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A `checks` member: null, or an object of plain strings, written to the key.
+struct JsonChecks<'k>(&'k mut Vec<u8>);
+
+impl<'a> DeserializeSeed<'a> for JsonChecks<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'a> Visitor<'a> for JsonChecks<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("null or an object of plain strings")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<(), M::Error> {
+        while let Some((name, value)) = map.next_entry::<&'a str, &'a str>()? {
+            for part in [name, value] {
+                push_part(self.0, part.as_bytes())
+                    .ok_or_else(|| de::Error::custom("a check too long"))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -459,6 +608,80 @@ mod tests {
         compare(typed, general);
     }
 
+    /// `fields` as one JSON entry: `check.<name>` fields in a `checks` object, digits now and
+    /// then as numbers, and with `odd`, one thing only the general path reads (or rejects).
+    fn json_entry(
+        p: &mut Pick,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        odd: bool,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let string = |b: &[u8]| serde_json::to_string(&String::from_utf8_lossy(b)).unwrap();
+        let oddity = if odd {
+            *p.of(&[&0, &0, &0, &1, &2, &3, &4, &5, &6, &7, &8, &9, &10, &11])
+        } else {
+            -1
+        };
+        let mut members = Vec::new();
+        let mut checks = Vec::new();
+        for (name, value) in fields {
+            let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
+            let v = if digits && p.of(&[&true, &false]) == &true {
+                String::from_utf8(value.clone()).unwrap()
+            } else {
+                string(value)
+            };
+            match name.strip_prefix(b"check.") {
+                Some(check) => checks.push(format!("{}:{v}", string(check))),
+                None => members.push(format!("{}:{v}", string(name))),
+            }
+        }
+        if oddity == 0 {
+            // One member's value in a form only the general path reads.
+            let i = *p.of(&[&0, &1, &2, &3, &4, &5, &6, &7, &8, &9, &10]) % members.len().max(1);
+            let odd = p.of(&[
+                "null",
+                "-3",
+                "1.5",
+                "true",
+                "[1]",
+                r#""\u0068ealthy""#,
+                "18446744073709551615",
+            ]);
+            if let Some(m) = members.get_mut(i) {
+                let name = m.split(':').next().unwrap().to_string();
+                *m = format!("{name}:{odd}");
+            }
+        }
+        match oddity {
+            1 => members.push(r#""checks":null"#.into()),
+            2 => members.push(r#""checks":{"disk":5}"#.into()),
+            _ if !checks.is_empty() => {
+                members.push(format!(r#""checks":{{{}}}"#, checks.join(",")))
+            }
+            _ => {}
+        }
+        match oddity {
+            3 => members.push(r#""extra":"x""#.into()),
+            4 => members.push(r#""status":"critical""#.into()),
+            5 => members.push(r#""check.disk":"ok""#.into()),
+            10 => members.push(r#""status":"\u0068ealthy""#.into()),
+            11 => members.push(r#""checks":{"gpu":"warn"}"#.into()),
+            _ => {}
+        }
+        let text = format!("{{{}}}", members.join(","));
+        let text = match oddity {
+            6 => format!("{text} x"),
+            7 => "[1]".into(),
+            8 => format!(" {text} "),
+            _ => text,
+        };
+        let mut out = vec![(b"json".to_vec(), text.into_bytes())];
+        if oddity == 9 {
+            out.push((b"check.gpu".to_vec(), b"warn".to_vec()));
+        }
+        out
+    }
+
     #[test]
     fn stream_entries_come_out_as_the_general_path_makes_them() {
         let day = day();
@@ -468,7 +691,7 @@ mod tests {
         );
         let mut p = Pick(11);
         let mut key = Vec::new();
-        let (mut taken, mut flat) = (0, 0);
+        let (mut taken, mut flat, mut json) = (0, 0, 0);
         let n = 20_000;
         for i in 0..n {
             let plain = i % 3 != 0;
@@ -508,6 +731,10 @@ mod tests {
                     _ => {}
                 }
             }
+            // A third of the entries are JSON entries of the same members.
+            if i % 3 == 1 {
+                fields = json_entry(&mut p, &fields, i % 6 == 4);
+            }
             // The entry ID's time: now and then too far from the record's own (05:00Z, or
             // 12:00+07:00), by more than the margin or by a day.
             let at = *p.of(&[
@@ -522,7 +749,7 @@ mod tests {
             };
             let raw = entry_record(format!("{at}-{i}"), fields.clone());
             let pairs = || fields.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
-            match Typed::flat(pairs(), &mut key) {
+            match Typed::entry(pairs(), &mut key) {
                 Some(t) => {
                     flat += 1;
                     let mut called = false;
@@ -533,13 +760,15 @@ mod tests {
                         })
                         .unwrap();
                     taken += usize::from(!called);
+                    json += usize::from(!called && i % 3 == 1);
                 }
                 None => typed.push(&raw, filed),
             }
             general.push(&raw, filed);
         }
         assert!(taken > n / 4, "the typed path took {taken} of {n}");
-        assert!(flat > taken + 1000, "{flat} flat entries");
+        assert!(flat > taken + 1000, "{flat} typed entries");
+        assert!(json > n / 20, "the typed path took {json} JSON entries");
         let (typed, general) = (typed.finish(), general.finish());
         assert!(general.counts.rejected > 1000 && general.counts.other_day > 100);
         compare(typed, general);
