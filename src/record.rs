@@ -774,6 +774,10 @@ pub mod plain {
 
     /// `status`: one ASCII word of letters, digits and `_`, which `bare_word` leaves whole.
     pub fn status(b: &[u8]) -> Option<Status> {
+        // A word already in lower case is its own bare word.
+        if let Some(s) = status_of(b) {
+            return Some(s);
+        }
         let mut buf = [0; 16];
         status_of(lower(b, &mut buf, |c| {
             c.is_ascii_alphanumeric() || c == b'_'
@@ -783,6 +787,9 @@ pub mod plain {
     /// `check_status`: empty (unknown), or printable ASCII with no space, which `trim` leaves
     /// whole.
     pub fn check(b: &[u8]) -> Option<CheckStatus> {
+        if let Some(s) = check_of(b) {
+            return Some(s);
+        }
         let mut buf = [0; 16];
         match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
             b"" => Some(CheckStatus::Unknown),
@@ -792,6 +799,9 @@ pub mod plain {
 
     /// `agent_status`, as `check`.
     pub fn agent(b: &[u8]) -> Option<AgentStatus> {
+        if let Some(s) = agent_of(b) {
+            return Some(s);
+        }
         let mut buf = [0; 16];
         match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
             b"" => Some(AgentStatus::Unknown),
