@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
-
 use super::Collector;
 use crate::record::{plain, AgentStatus, CheckStatus, Filed, RawRecord};
 
@@ -109,16 +107,133 @@ impl<'a> Typed<'a> {
         Some(t)
     }
 
-    /// A JSON entry's object into `self`, its `checks` object into `key`.
+    /// A JSON entry's object into `self`, its `checks` object into `key`. Only the plain
+    /// shape is read (see `Json`); `None` for anything else.
     fn json(&mut self, text: &'a [u8], key: &mut Vec<u8>) -> Option<()> {
-        let mut de = serde_json::Deserializer::from_slice(text);
-        let object = JsonObject {
-            t: self,
-            key,
-            seen: 0,
-        };
-        object.deserialize(&mut de).ok()?;
-        de.end().ok()
+        let mut j = Json { b: text, at: 0 };
+        j.byte(b'{')?;
+        let mut seen = 0u32;
+        if !j.next_is(b'}') {
+            loop {
+                let name = j.string()?;
+                j.byte(b':')?;
+                let k = match name {
+                    b"checks" => FIELDS.len(),
+                    other => field_index(other)?,
+                };
+                if seen & 1 << k != 0 {
+                    return None;
+                }
+                seen |= 1 << k;
+                if k == FIELDS.len() {
+                    j.checks(key)?;
+                } else {
+                    self.vals[k] = j.value()?;
+                }
+                if !j.next_is(b',') {
+                    break;
+                }
+            }
+            j.byte(b'}')?;
+        }
+        j.ws();
+        (j.at == text.len()).then_some(())
+    }
+}
+
+/// A reader of the JSON entries monitors write: an object whose members are strings without
+/// escapes or control characters, unsigned integers of up to 18 digits, null, and a `checks`
+/// object of such strings. It reads no further than it can be sure of; anything else is left
+/// to the general path, which reads it with serde_json and words any reject.
+struct Json<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Json<'a> {
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// After any whitespace, `c`.
+    fn byte(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.b.get(self.at) == Some(&c)).then(|| self.at += 1)
+    }
+
+    /// Whether `c` comes next (after any whitespace), taking it when it does.
+    fn next_is(&mut self, c: u8) -> bool {
+        self.byte(c).is_some()
+    }
+
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.byte(b'"')?;
+        let start = self.at;
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        // It ends at a quote, not at an escape or a control character.
+        if self.b[start + len] != b'"' {
+            return None;
+        }
+        self.at = start + len + 1;
+        let s = &self.b[start..start + len];
+        std::str::from_utf8(s).ok().map(|_| s)
+    }
+
+    /// A member's value: a string, an unsigned integer or null (`None`).
+    fn value(&mut self) -> Option<Option<Val<'a>>> {
+        self.ws();
+        match *self.b.get(self.at)? {
+            b'"' => self.string().map(|s| Some(Val::Text(s))),
+            b'n' if self.b[self.at..].starts_with(b"null") => {
+                self.at += 4;
+                Some(None)
+            }
+            b'0'..=b'9' => {
+                let digits = self.b[self.at..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
+                let d = &self.b[self.at..self.at + digits];
+                // No leading zero (not JSON), and no more digits than an i64 surely holds. A
+                // fraction or an exponent (a float) is not followed by the `,` or `}` that must
+                // come next, so the object is refused there.
+                let plain = digits <= 18 && (d[0] != b'0' || digits == 1);
+                self.at += digits;
+                plain.then(|| {
+                    Some(Val::Int(
+                        d.iter().fold(0, |n, c| n * 10 + i64::from(c - b'0')),
+                    ))
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// A `checks` member: null, or an object of strings, written to `key`.
+    fn checks(&mut self, key: &mut Vec<u8>) -> Option<()> {
+        self.ws();
+        if self.b[self.at..].starts_with(b"null") {
+            self.at += 4;
+            return Some(());
+        }
+        self.byte(b'{')?;
+        if self.next_is(b'}') {
+            return Some(());
+        }
+        loop {
+            let name = self.string()?;
+            self.byte(b':')?;
+            let value = self.string()?;
+            push_part(key, name)?;
+            push_part(key, value)?;
+            if !self.next_is(b',') {
+                return self.byte(b'}');
+            }
+        }
     }
 }
 
@@ -127,122 +242,6 @@ fn push_part(key: &mut Vec<u8>, part: &[u8]) -> Option<()> {
     key.extend_from_slice(&u32::try_from(part.len()).ok()?.to_le_bytes());
     key.extend_from_slice(part);
     Some(())
-}
-
-/// The typed path's reading of a JSON entry: any member it does not take is an error, which
-/// sends the entry to the general path.
-struct JsonObject<'t, 'a> {
-    t: &'t mut Typed<'a>,
-    key: &'t mut Vec<u8>,
-    /// Members read, by their place in `FIELDS` (and `checks` after them).
-    seen: u32,
-}
-
-impl<'a> DeserializeSeed<'a> for JsonObject<'_, 'a> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'a> Visitor<'a> for JsonObject<'_, 'a> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object of plain members")
-    }
-
-    fn visit_map<M: MapAccess<'a>>(mut self, mut map: M) -> Result<(), M::Error> {
-        while let Some(name) = map.next_key::<&'a str>()? {
-            let k = match name {
-                "checks" => FIELDS.len(),
-                other => field_index(other.as_bytes())
-                    .ok_or_else(|| de::Error::custom("a member the typed path does not read"))?,
-            };
-            if self.seen & 1 << k != 0 {
-                return Err(de::Error::custom("a repeated member"));
-            }
-            self.seen |= 1 << k;
-            if k == FIELDS.len() {
-                map.next_value_seed(JsonChecks(&mut *self.key))?;
-            } else {
-                self.t.vals[k] = map.next_value_seed(JsonValue)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A member's value: a string without escapes, an integer (within i64) or null.
-struct JsonValue;
-
-impl<'a> DeserializeSeed<'a> for JsonValue {
-    type Value = Option<Val<'a>>;
-
-    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'a> Visitor<'a> for JsonValue {
-    type Value = Option<Val<'a>>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a plain string, an integer or null")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'a str) -> Result<Self::Value, E> {
-        Ok(Some(Val::Text(v.as_bytes())))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(Val::Int(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        // Past i64 the general path reads a float.
-        i64::try_from(v)
-            .map(|v| Some(Val::Int(v)))
-            .map_err(|_| E::custom("an integer past i64"))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-/// A `checks` member: null, or an object of plain strings, written to the key.
-struct JsonChecks<'k>(&'k mut Vec<u8>);
-
-impl<'a> DeserializeSeed<'a> for JsonChecks<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'a> Visitor<'a> for JsonChecks<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("null or an object of plain strings")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<(), M::Error> {
-        while let Some((name, value)) = map.next_entry::<&'a str, &'a str>()? {
-            for part in [name, value] {
-                push_part(self.0, part.as_bytes())
-                    .ok_or_else(|| de::Error::custom("a check too long"))?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Which check set a `CheckKey`'s bytes gave, once the general path has read them.
@@ -617,7 +616,9 @@ mod tests {
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let string = |b: &[u8]| serde_json::to_string(&String::from_utf8_lossy(b)).unwrap();
         let oddity = if odd {
-            *p.of(&[&0, &0, &0, &1, &2, &3, &4, &5, &6, &7, &8, &9, &10, &11])
+            *p.of(&[
+                &0, &0, &0, &1, &2, &3, &4, &5, &6, &7, &8, &9, &10, &11, &12, &13, &14,
+            ])
         } else {
             -1
         };
@@ -646,6 +647,17 @@ mod tests {
                 "[1]",
                 r#""\u0068ealthy""#,
                 "18446744073709551615",
+                "007",
+                "1e3",
+                "12.0",
+                "-0",
+                "0",
+                "nul",
+                "nullx",
+                "\"heal\thy\"",
+                "\"ok\\\"",
+                // Unterminated: a string cut at a control character.
+                "\"ok\t",
             ]);
             if let Some(m) = members.get_mut(i) {
                 let name = m.split(':').next().unwrap().to_string();
@@ -666,13 +678,24 @@ mod tests {
             5 => members.push(r#""check.disk":"ok""#.into()),
             10 => members.push(r#""status":"\u0068ealthy""#.into()),
             11 => members.push(r#""checks":{"gpu":"warn"}"#.into()),
+            12 => members.push("\"checks\":{\"gpu\":\"warn\n\"}".into()),
+            13 => members.push(r#""checks":{"gpu":"warn","disk"}"#.into()),
             _ => {}
         }
-        let text = format!("{{{}}}", members.join(","));
+        // Whitespace between tokens, as a pretty-printing writer leaves it, now and then.
+        let text = if p.of(&[&true, &false, &false]) == &true {
+            format!(
+                "{{\n  {}\n}}",
+                members.join(" ,\n  ").replace("\":", "\" : ")
+            )
+        } else {
+            format!("{{{}}}", members.join(","))
+        };
         let text = match oddity {
             6 => format!("{text} x"),
             7 => "[1]".into(),
             8 => format!(" {text} "),
+            14 => format!("\u{c}{text}"),
             _ => text,
         };
         let mut out = vec![(b"json".to_vec(), text.into_bytes())];
