@@ -239,6 +239,18 @@ fn fold_ids(parts: &[Rows], keys: &mut [(u64, u64)]) -> (usize, MergeStats) {
             run = end;
             continue;
         }
+        if end == run + 2 {
+            // Two copies (one from each source) are nearly always of one id: folded as the
+            // loop below would fold them, without its lists.
+            let (a, b) = (key_at(keys[run].1), key_at(keys[run + 1].1));
+            if row(parts, a).cmp_id(&row(parts, b)).is_eq() {
+                let ((p, i), source) = fold(parts, &[a, b], &mut stats);
+                keys[won] = winner(parts[p as usize].ts_ms(i as usize), (p, i), source);
+                won += 1;
+                run = end;
+                continue;
+            }
+        }
         let mut copies: Vec<(u32, u32)> = keys[run..end].iter().map(|k| key_at(k.1)).collect();
         // Ids that merely hash alike are told apart here.
         while let Some(&first) = copies.first() {

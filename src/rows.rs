@@ -62,6 +62,15 @@ impl<'a> RowRef<'a> {
     pub fn cmp_id(&self, o: &RowRef<'_>) -> Ordering {
         match (self.id, o.id) {
             (RecordId::Text(a), RecordId::Text(b)) => a.cmp(b),
+            // The same pieces join into the same id (the merge's usual question about two
+            // copies); other pieces may too, so anything else is compared as text.
+            (RecordId::Derived, RecordId::Derived)
+                if self.ts_ms == o.ts_ms
+                    && self.host == o.host
+                    && self.report_type == o.report_type =>
+            {
+                Ordering::Equal
+            }
             _ => {
                 let (mut da, mut db) = (itoa::Buffer::new(), itoa::Buffer::new());
                 let a = self.id_pieces(&mut da);
