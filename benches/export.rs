@@ -9,7 +9,10 @@
 //! - `BENCH_RUNS` timed runs per case, after one warm-up [default: 3]
 //! - `BENCH_COMPARE=1` also time, on the same records of the largest size, DuckDB's NDJSON →
 //!   Parquet conversion and a pyarrow pipeline (sorted, typed, SNAPPY), with the Python in
-//!   `PARQUET_EXPORTER_TEST_PYTHON` or `target/ci-venv/bin/python`, and print the ratios.
+//!   `PARQUET_EXPORTER_TEST_PYTHON` or `target/ci-venv/bin/python`, and print the ratios:
+//!   of the medians, and the median of the ratios of `BENCH_RUNS` turns that time the
+//!   two-source export, DuckDB and pyarrow one after the other (this machine's speed drifts
+//!   between the first runs and the last).
 //!
 //! Peak RSS comes from `/usr/bin/time -f %M` (Debian's `time` package); without it only the
 //! wall time is reported.
@@ -331,9 +334,9 @@ fn main() {
             let s = measure(&case, runs, &dir.join(format!("out-{mode}")));
             print_row(&case, &s);
             if case.mode == "both" {
-                last_both = Some((n, s.wall_s[s.wall_s.len() / 2], dir.clone()));
-            }
-            if let Some(db) = &case.sqlite {
+                // Kept for the comparison, which times it again beside DuckDB and pyarrow.
+                last_both = Some((n, s.wall_s[s.wall_s.len() / 2], case));
+            } else if let Some(db) = &case.sqlite {
                 let _ = std::fs::remove_file(db);
             }
         }
@@ -348,7 +351,14 @@ fn main() {
             write_ndjson(&all, &nd);
             let mut duck = Vec::new();
             let mut arrow = Vec::new();
+            // This machine's speed drifts from minute to minute: the exporter is timed again in
+            // turn with the two others, and each turn's ratios are kept.
+            let both = last_both.as_ref().filter(|(m, _, _)| *m == n);
+            let (mut to_duck, mut to_arrow) = (Vec::new(), Vec::new());
+            let out = dir.join("out-compare");
+            std::fs::create_dir_all(&out).unwrap();
             for _ in 0..runs {
+                let ours = both.map(|(_, _, case)| export_once(case, &out).0);
                 duck.push(time_process(
                     Command::new(&py)
                         .args(["-c", DUCKDB])
@@ -361,17 +371,32 @@ fn main() {
                         .arg(&nd)
                         .arg(dir.join("pa.parquet")),
                 ));
+                if let Some(ours) = ours {
+                    to_duck.push(ours / duck.last().unwrap());
+                    to_arrow.push(ours / arrow.last().unwrap());
+                }
+            }
+            for r in [&mut to_duck, &mut to_arrow] {
+                r.sort_by(f64::total_cmp);
             }
             duck.sort_by(f64::total_cmp);
             arrow.sort_by(f64::total_cmp);
             let (d, a) = (duck[duck.len() / 2], arrow[arrow.len() / 2]);
             println!("\nthe same {n} records as NDJSON → sorted, typed, SNAPPY Parquet (median of {runs}):");
             println!("- DuckDB: {d:.3} s; pyarrow: {a:.3} s");
-            if let Some((_, ours, _)) = last_both.as_ref().filter(|(m, _, _)| *m == n) {
+            if let Some((_, ours, _)) = both {
                 println!(
                     "- this exporter, both sources with overlap: {ours:.3} s = {:.2}× DuckDB, {:.2}× pyarrow",
                     ours / d,
                     ours / a
+                );
+                let m = to_duck.len() / 2;
+                println!(
+                    "- timed in turn with each ({runs} turns), the median of the turns' ratios: {:.2}× DuckDB (from {:.2} to {:.2}), {:.2}× pyarrow",
+                    to_duck[m],
+                    to_duck[0],
+                    to_duck[to_duck.len() - 1],
+                    to_arrow[m]
                 );
             }
         }
