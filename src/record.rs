@@ -84,9 +84,8 @@ impl PartialEq for Fields {
     }
 }
 
-/// Field names a record usually has: a name read from a source as bytes is matched against
-/// these and borrowed, so a million records do not allocate a dozen names each.
-const KNOWN_NAMES: [&str; 14] = [
+/// The record's own fields as sources name them (CONTRACT.md §1), extra checks aside.
+pub const RECORD_FIELDS: [&str; 11] = [
     "record_id",
     "report_type",
     "timestamp",
@@ -98,10 +97,22 @@ const KNOWN_NAMES: [&str; 14] = [
     "api_status",
     "launchagent_optimizer",
     "launchagent_digest",
-    "checks",
-    "source",
-    "json",
 ];
+
+/// Field names a record usually has: a name read from a source as bytes is matched against
+/// these and borrowed, so a million records do not allocate a dozen names each.
+const KNOWN_NAMES: [&str; 14] = {
+    let mut names = [""; 14];
+    let mut i = 0;
+    while i < RECORD_FIELDS.len() {
+        names[i] = RECORD_FIELDS[i];
+        i += 1;
+    }
+    names[11] = "checks";
+    names[12] = "source";
+    names[13] = "json";
+    names
+};
 
 impl Fields {
     /// Adds `name` = `value`. A name given twice keeps both; the later one is the value (`get`),
@@ -787,25 +798,23 @@ pub mod plain {
     /// `check_status`: empty (unknown), or printable ASCII with no space, which `trim` leaves
     /// whole.
     pub fn check(b: &[u8]) -> Option<CheckStatus> {
-        if let Some(s) = check_of(b) {
-            return Some(s);
-        }
-        let mut buf = [0; 16];
-        match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
-            b"" => Some(CheckStatus::Unknown),
-            w => check_of(w),
-        }
+        word(b, check_of, CheckStatus::Unknown)
     }
 
     /// `agent_status`, as `check`.
     pub fn agent(b: &[u8]) -> Option<AgentStatus> {
-        if let Some(s) = agent_of(b) {
+        word(b, agent_of, AgentStatus::Unknown)
+    }
+
+    /// A check's word as `check_word` reads it, by `of`; `unknown` when empty.
+    fn word<T>(b: &[u8], of: fn(&[u8]) -> Option<T>, unknown: T) -> Option<T> {
+        if let Some(s) = of(b) {
             return Some(s);
         }
         let mut buf = [0; 16];
         match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
-            b"" => Some(AgentStatus::Unknown),
-            w => agent_of(w),
+            b"" => Some(unknown),
+            w => of(w),
         }
     }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::Collector;
-use crate::record::{plain, AgentStatus, CheckStatus, Filed, RawRecord};
+use crate::record::{plain, AgentStatus, CheckStatus, Filed, RawRecord, RECORD_FIELDS};
 
 /// One value as a source holds it, borrowed. NULL and absent are the same to normalization.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,19 +31,7 @@ pub enum CheckKey<'a> {
 }
 
 /// The fields the typed path reads, in the order of `Typed::vals`.
-pub const FIELDS: [&str; 11] = [
-    "record_id",
-    "report_type",
-    "timestamp",
-    "status",
-    "duration_ms",
-    "host",
-    "redis_status",
-    "database_status",
-    "api_status",
-    "launchagent_optimizer",
-    "launchagent_digest",
-];
+pub const FIELDS: [&str; 11] = RECORD_FIELDS;
 const RECORD_ID: usize = 0;
 const REPORT_TYPE: usize = 1;
 const TIMESTAMP: usize = 2;
@@ -492,6 +480,42 @@ mod tests {
         b"\xff",
     ];
 
+    /// One collector fed by the typed path where it takes a record, one by the general path.
+    struct Both<'d> {
+        typed: Collector<'d>,
+        general: Collector<'d>,
+    }
+
+    impl<'d> Both<'d> {
+        fn new(day: &'d Day, source: Source) -> Self {
+            Both {
+                typed: Collector::new(day, source),
+                general: Collector::new(day, source),
+            }
+        }
+
+        /// Whether the typed path took the record (`t` is `None` when its entry cannot be
+        /// typed at all).
+        fn push(&mut self, t: Option<&Typed>, raw: &RawRecord, filed: Filed) -> bool {
+            let mut called = false;
+            match t {
+                Some(t) => self
+                    .typed
+                    .push_typed(t, filed, || {
+                        called = true;
+                        Ok::<_, ()>(raw)
+                    })
+                    .unwrap(),
+                None => {
+                    called = true;
+                    self.typed.push(raw, filed);
+                }
+            }
+            self.general.push(raw, filed);
+            !called
+        }
+    }
+
     fn compare(typed: Ingested, general: Ingested) {
         let rows = |i: &Ingested| i.records.iter().map(|r| r.to_row()).collect::<Vec<_>>();
         assert_eq!(rows(&typed), rows(&general));
@@ -514,10 +538,7 @@ mod tests {
     #[test]
     fn rows_as_sqlite_gives_them_come_out_as_the_general_path_makes_them() {
         let day = day();
-        let (mut typed, mut general) = (
-            Collector::new(&day, Source::Sqlite),
-            Collector::new(&day, Source::Sqlite),
-        );
+        let mut both = Both::new(&day, Source::Sqlite);
         let mut p = Pick(7);
         let mut taken = 0;
         let n = 20_000;
@@ -590,19 +611,10 @@ mod tests {
                 _ => Some(Val::Text(p.of(CHECK_TEXTS))),
             };
             put(&mut t, &mut raw, "checks", v);
-            let filed = Filed::Selected;
-            let mut called = false;
-            typed
-                .push_typed(&t, filed, || {
-                    called = true;
-                    Ok::<_, ()>(&raw)
-                })
-                .unwrap();
-            taken += usize::from(!called);
-            general.push(&raw, filed);
+            taken += usize::from(both.push(Some(&t), &raw, Filed::Selected));
         }
         assert!(taken > n as usize / 3, "the typed path took {taken} of {n}");
-        let (typed, general) = (typed.finish(), general.finish());
+        let (typed, general) = (both.typed.finish(), both.general.finish());
         assert!(general.counts.rejected > 1000 && general.counts.other_day > 100);
         compare(typed, general);
     }
@@ -708,10 +720,7 @@ mod tests {
     #[test]
     fn stream_entries_come_out_as_the_general_path_makes_them() {
         let day = day();
-        let (mut typed, mut general) = (
-            Collector::new(&day, Source::Redis),
-            Collector::new(&day, Source::Redis),
-        );
+        let mut both = Both::new(&day, Source::Redis);
         let mut p = Pick(11);
         let mut key = Vec::new();
         let (mut taken, mut flat, mut json) = (0, 0, 0);
@@ -772,27 +781,16 @@ mod tests {
             };
             let raw = entry_record(format!("{at}-{i}"), fields.clone());
             let pairs = || fields.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
-            match Typed::entry(pairs(), &mut key) {
-                Some(t) => {
-                    flat += 1;
-                    let mut called = false;
-                    typed
-                        .push_typed(&t, filed, || {
-                            called = true;
-                            Ok::<_, ()>(&raw)
-                        })
-                        .unwrap();
-                    taken += usize::from(!called);
-                    json += usize::from(!called && i % 3 == 1);
-                }
-                None => typed.push(&raw, filed),
-            }
-            general.push(&raw, filed);
+            let t = Typed::entry(pairs(), &mut key);
+            flat += usize::from(t.is_some());
+            let took = both.push(t.as_ref(), &raw, filed);
+            taken += usize::from(took);
+            json += usize::from(took && i % 3 == 1);
         }
         assert!(taken > n / 4, "the typed path took {taken} of {n}");
         assert!(flat > taken + 1000, "{flat} typed entries");
         assert!(json > n / 20, "the typed path took {json} JSON entries");
-        let (typed, general) = (typed.finish(), general.finish());
+        let (typed, general) = (both.typed.finish(), both.general.finish());
         assert!(general.counts.rejected > 1000 && general.counts.other_day > 100);
         compare(typed, general);
     }
