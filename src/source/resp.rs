@@ -330,22 +330,22 @@ impl Plain {
 /// `n` and the end of a `<kind>n\r\n` line at the start of `buf`, for a length of at most 18
 /// digits (no overflow; longer ones are `header`'s to refuse).
 fn length_at(buf: &[u8], at: usize, kind: u8) -> Option<(usize, usize)> {
-    let rest = buf.get(at..)?;
-    if rest.first() != Some(&kind) {
+    if buf.get(at) != Some(&kind) {
         return None;
     }
-    let digits = rest[1..]
-        .iter()
-        .take(18)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if digits == 0 || rest.get(1 + digits..3 + digits) != Some(b"\r\n") {
+    // Read in one pass: this runs for every string of a page.
+    let (mut i, mut n) = (at + 1, 0usize);
+    while let Some(&d) = buf.get(i).filter(|d| d.is_ascii_digit()) {
+        if i - at > 18 {
+            return None;
+        }
+        n = n * 10 + (d - b'0') as usize;
+        i += 1;
+    }
+    if i == at + 1 || buf.get(i..i + 2) != Some(b"\r\n") {
         return None;
     }
-    let n = rest[1..1 + digits]
-        .iter()
-        .fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
-    Some((n, at + 3 + digits))
+    Some((n, i + 2))
 }
 
 /// A whole `$n` bulk string at `at` in `buf`: its bytes and where the next item starts.
