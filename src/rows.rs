@@ -212,14 +212,6 @@ impl Chunk {
     }
 }
 
-/// A row's values that are held as indexes and codes (see `Chunk`).
-struct Coded {
-    report_type: u32,
-    host: u32,
-    checks: u32,
-    codes: [u8; 7],
-}
-
 /// Rows in the order they were pushed.
 #[derive(Debug, Default)]
 pub struct Rows {
@@ -252,30 +244,19 @@ impl Rows {
         (&self.chunks[i / CHUNK], i % CHUNK)
     }
 
-    fn string(&mut self, s: &Arc<str>) -> u32 {
-        if let Some(&i) = self.string_index.get(s) {
-            return i;
-        }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.clone());
-        self.string_index.insert(s.clone(), i);
-        i
-    }
-
     /// The table index of `s`, added when new.
     fn string_of(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.string_index.get(s) {
             return i;
         }
-        self.string(&Arc::from(s))
+        let i = self.strings.len() as u32;
+        let s: Arc<str> = Arc::from(s);
+        self.strings.push(s.clone());
+        self.string_index.insert(s, i);
+        i
     }
 
     pub fn push(&mut self, r: &Record, source: Source) {
-        let host = match &r.host {
-            Some(h) => self.string(h),
-            None => NO_HOST,
-        };
-        let report_type = self.string(&r.report_type);
         let set = match self.set_index.get(&r.checks) {
             Some(&i) => i,
             None => {
@@ -285,28 +266,24 @@ impl Rows {
                 i
             }
         };
-        let fields = Coded {
-            report_type,
-            host,
-            checks: set,
-            codes: [
-                r.status as u8,
-                r.redis_status as u8,
-                r.database_status as u8,
-                r.api_status as u8,
-                r.launchagent_optimizer as u8,
-                r.launchagent_digest as u8,
-                source as u8,
-            ],
-        };
-        let id = (!is_derived_id(&r.record_id, &r.report_type, r.host.as_deref(), r.ts_ms))
-            .then_some(r.record_id.as_str());
-        self.push_coded(id, r.ts_ms, r.duration_ms, fields);
+        self.push_parts(
+            Some(&r.record_id),
+            &r.report_type,
+            r.ts_ms,
+            r.duration_ms,
+            r.host.as_deref(),
+            r.status,
+            [r.redis_status, r.database_status, r.api_status],
+            [r.launchagent_optimizer, r.launchagent_digest],
+            set,
+            source,
+        );
     }
 
-    /// Adds a row whose text values are still borrowed, as the sources' typed path reads them:
-    /// the same row `push` adds for the equal `Record`. `id`: `None` when it is the derived one
-    /// (none given, or exactly the derived text). `checks`: an index `checks_set` returned.
+    /// Adds a row from its values, as the sources' typed path reads them (text still
+    /// borrowed) and as `push` gives them for a `Record`. `id`: `None` when none was given;
+    /// an id that is exactly the derived one is held as derived. `checks`: the index of a
+    /// check set already held (`last_checks` tells a row's).
     #[allow(clippy::too_many_arguments)]
     pub fn push_parts(
         &mut self,
@@ -322,32 +299,8 @@ impl Rows {
         source: Source,
     ) {
         let id = id.filter(|id| !is_derived_id(id, report_type, host, ts_ms));
-        let fields = Coded {
-            report_type: self.string_of(report_type),
-            host: host.map_or(NO_HOST, |h| self.string_of(h)),
-            checks,
-            codes: [
-                status as u8,
-                fixed[0] as u8,
-                fixed[1] as u8,
-                fixed[2] as u8,
-                agents[0] as u8,
-                agents[1] as u8,
-                source as u8,
-            ],
-        };
-        self.push_coded(id, ts_ms, duration_ms, fields);
-    }
-
-    /// The check set of the last row pushed, for a source that remembers which raw text (or
-    /// flat fields) gave it: a later record with the same text reuses it by index.
-    pub fn last_checks(&self) -> Option<u32> {
-        let c = self.chunks.last()?;
-        c.checks.last().copied()
-    }
-
-    /// `id`: `None` for a derived id.
-    fn push_coded(&mut self, id: Option<&str>, ts_ms: i64, duration: Option<i64>, f: Coded) {
+        let report_type = self.string_of(report_type);
+        let host = host.map_or(NO_HOST, |h| self.string_of(h));
         if self.len.is_multiple_of(CHUNK) {
             let rows = if self.chunks.is_empty() { 0 } else { CHUNK };
             self.chunks.push(Chunk::with_capacity(rows));
@@ -368,11 +321,26 @@ impl Rows {
         };
         c.id_ends.push(end);
         c.ts.push(ts_ms);
-        c.duration.push(duration.unwrap_or(NO_DURATION));
-        c.host.push(f.host);
-        c.report_type.push(f.report_type);
-        c.codes.push(f.codes);
-        c.checks.push(f.checks);
+        c.duration.push(duration_ms.unwrap_or(NO_DURATION));
+        c.host.push(host);
+        c.report_type.push(report_type);
+        c.codes.push([
+            status as u8,
+            fixed[0] as u8,
+            fixed[1] as u8,
+            fixed[2] as u8,
+            agents[0] as u8,
+            agents[1] as u8,
+            source as u8,
+        ]);
+        c.checks.push(checks);
+    }
+
+    /// The check set of the last row pushed, for a source that remembers which raw text (or
+    /// flat fields) gave it: a later record with the same text reuses it by index.
+    pub fn last_checks(&self) -> Option<u32> {
+        let c = self.chunks.last()?;
+        c.checks.last().copied()
     }
 
     pub fn ts_ms(&self, i: usize) -> i64 {

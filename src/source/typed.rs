@@ -30,8 +30,6 @@ pub enum CheckKey<'a> {
     Other,
 }
 
-/// The fields the typed path reads, in the order of `Typed::vals`.
-pub const FIELDS: [&str; 11] = RECORD_FIELDS;
 const RECORD_ID: usize = 0;
 const REPORT_TYPE: usize = 1;
 const TIMESTAMP: usize = 2;
@@ -41,16 +39,16 @@ const HOST: usize = 5;
 const FIXED: [usize; 3] = [6, 7, 8];
 const AGENTS: [usize; 2] = [9, 10];
 
-/// A record's values by field (`FIELDS`); `None` is absent or NULL.
+/// A record's values by field, in the order of `RECORD_FIELDS`; `None` is absent or NULL.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Typed<'a> {
-    pub vals: [Option<Val<'a>>; FIELDS.len()],
+    pub vals: [Option<Val<'a>>; RECORD_FIELDS.len()],
     pub checks: CheckKey<'a>,
 }
 
-/// The place of `name` in `FIELDS`.
+/// The place of `name` in `RECORD_FIELDS`.
 pub fn field_index(name: &[u8]) -> Option<usize> {
-    FIELDS.iter().position(|f| f.as_bytes() == name)
+    RECORD_FIELDS.iter().position(|f| f.as_bytes() == name)
 }
 
 impl<'a> Typed<'a> {
@@ -106,14 +104,14 @@ impl<'a> Typed<'a> {
                 let name = j.string()?;
                 j.byte(b':')?;
                 let k = match name {
-                    b"checks" => FIELDS.len(),
+                    b"checks" => RECORD_FIELDS.len(),
                     other => field_index(other)?,
                 };
                 if seen & 1 << k != 0 {
                     return None;
                 }
                 seen |= 1 << k;
-                if k == FIELDS.len() {
+                if k == RECORD_FIELDS.len() {
                     j.checks(key)?;
                 } else {
                     self.vals[k] = j.value()?;
@@ -603,7 +601,7 @@ mod tests {
             put(&mut t, &mut raw, "duration_ms", d);
             let v = text(&mut p, HOSTS, true);
             put(&mut t, &mut raw, "host", v);
-            for (k, name) in FIELDS.iter().enumerate().skip(6) {
+            for (k, name) in RECORD_FIELDS.iter().enumerate().skip(6) {
                 let list: &[&[u8]] = &[p.of(CHECKS), CHECKS[if k < 9 { 0 } else { 10 }]];
                 let v = text(&mut p, if plain { &list[1..] } else { list }, true);
                 put(&mut t, &mut raw, name, v);
@@ -756,7 +754,7 @@ mod tests {
             add(b"host", pick(&mut p, HOSTS, true));
             add(b"record_id", pick(&mut p, IDS, true));
             add(b"report_type", pick(&mut p, TYPES, true));
-            for name in &FIELDS[6..] {
+            for name in &RECORD_FIELDS[6..] {
                 add(name.as_bytes(), pick(&mut p, CHECKS, true));
             }
             for name in [&b"check.disk"[..], b"check.gpu", b"check.disk"] {
