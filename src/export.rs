@@ -139,9 +139,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let mut seen: std::collections::HashSet<*const u8, foldhash::fast::FixedState> =
         Default::default();
     let mut hosts = std::collections::BTreeSet::new();
-    for r in rows.iter() {
-        counts[r.status as usize] += 1;
-        let host: &str = r.host.unwrap_or("-");
+    for (status, host) in rows.statuses_and_hosts() {
+        counts[status as usize] += 1;
+        let host: &str = host.unwrap_or("-");
         if seen.insert(host.as_ptr()) {
             hosts.insert(host.to_string());
         }

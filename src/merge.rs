@@ -2,7 +2,7 @@
 //! conflict; within one source the copy read last wins. Pure; no I/O.
 
 use crate::parallel::both;
-use crate::record::Source;
+use crate::record::{Source, Status};
 use crate::rows::{RowRef, Rows};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -72,6 +72,15 @@ impl Merged {
     /// The rows in output order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RowRef<'_>> + Clone + '_ {
         self.order.iter().map(|a| self.at(*a))
+    }
+
+    /// Each row's status and host, in output order: what the run's counts need, read
+    /// without building whole rows.
+    pub fn statuses_and_hosts(&self) -> impl Iterator<Item = (Status, Option<&str>)> + '_ {
+        self.order.iter().map(|&a| {
+            let a = At::unpack(a);
+            self.parts[a.part as usize].status_and_host(a.index as usize)
+        })
     }
 
     pub fn first(&self) -> Option<RowRef<'_>> {
@@ -495,6 +504,10 @@ mod tests {
         let rows = |m: &Merged| m.iter().map(|r| r.to_row()).collect::<Vec<Row>>();
         assert_eq!(rows(&two), rows(&one));
         assert_eq!(one.len(), 2501);
+        let light: Vec<(Status, Option<&str>)> = one.statuses_and_hosts().collect();
+        let whole: Vec<(Status, Option<&str>)> = one.iter().map(|r| (r.status, r.host)).collect();
+        assert_eq!(light, whole);
+        assert!(light.iter().any(|(s, _)| *s == Status::Critical));
     }
 
     #[test]

@@ -353,6 +353,16 @@ impl Rows {
         Source::ALL[c.codes[j][6] as usize]
     }
 
+    /// Row `i`'s status and host, without the rest of the row.
+    pub fn status_and_host(&self, i: usize) -> (Status, Option<&str>) {
+        let (c, j) = self.at(i);
+        let h = c.host[j];
+        (
+            Status::ALL[c.codes[j][0] as usize],
+            (h != NO_HOST).then(|| &*self.strings[h as usize]),
+        )
+    }
+
     /// Row `i`, reporting `source` as where it was found.
     pub fn get_as(&self, i: usize, source: Source) -> RowRef<'_> {
         let (chunk, j) = self.at(i);
