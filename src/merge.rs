@@ -3,7 +3,7 @@
 
 use crate::parallel::both;
 use crate::record::{Source, Status};
-use crate::rows::{RowRef, Rows};
+use crate::rows::{id_hash, RowRef, Rows};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MergeStats {
@@ -96,12 +96,6 @@ fn row(parts: &[Rows], (p, i): (u32, u32)) -> RowRef<'_> {
     parts[p as usize].get(i as usize)
 }
 
-/// Fixed seed: the same ids give the same order on every run (the file is byte-identical).
-fn id_hash(id: &str) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::quality::FixedState::with_seed(0x0995_a70c).hash_one(id)
-}
-
 impl Merger {
     pub fn new() -> Self {
         Self::default()
@@ -130,7 +124,7 @@ impl Merger {
     /// hash's top bit (copies of an id hash alike), the final sort by time (all of one half
     /// before the other). The result does not depend on the split.
     fn sorted(self, parallel_min: usize) -> (Merged, MergeStats) {
-        let parts = self.parts;
+        let mut parts = self.parts;
         let n: usize = parts.iter().map(Rows::len).sum();
         let two = n >= parallel_min.max(2);
         // (hash, part << 32 | index): sorting the whole key keeps copies of an id in reading
@@ -142,6 +136,7 @@ impl Merger {
         } else {
             hash_ids(&parts, &mut keys, 0);
         }
+        parts.iter_mut().for_each(Rows::forget_hashes);
 
         // Folding marks each winner by position; the winners are then gathered in one pass
         // through the rows in reading order, so a row with one copy (most of them) is never
@@ -217,7 +212,9 @@ fn hash_ids(parts: &[Rows], keys: &mut [(u64, u64)], start: usize) {
             i -= parts[p].len();
             p += 1;
         }
-        let id = id_hash(parts[p].get(i).record_id(&mut buf));
+        let id = parts[p]
+            .hashed_id(i)
+            .unwrap_or_else(|| id_hash(parts[p].get(i).record_id(&mut buf)));
         *key = (id, (p as u64) << 32 | i as u64);
         i += 1;
     }
@@ -467,7 +464,8 @@ mod tests {
     fn two_threads_merge_as_one_does() {
         // Three parts, as an archive and two reads of a stream: every id has copies in some of
         // them, some conflicting; timestamps repeat, so ids break ties.
-        let build = || {
+        // `hashed`: the parts' ids hashed as a source hashes them, part way through a read.
+        let build = |hashed: bool| {
             let mut m = Merger::new();
             for (p, from) in [Source::Sqlite, Source::Redis, Source::Redis]
                 .into_iter()
@@ -484,6 +482,9 @@ mod tests {
                         Status::Healthy
                     };
                     rows.push(&rec(&format!("id-{}", i % 2500), i % 40, status), from);
+                    if hashed && i == 1000 {
+                        rows.hash_ids();
+                    }
                 }
                 // An id only the last row has: a row left out anywhere changes the result.
                 if p == 2 {
@@ -497,8 +498,14 @@ mod tests {
             .map(|i| id_hash(&format!("id-{i}")) >> 63 == 0)
             .collect();
         assert!(halves.contains(&true) && halves.contains(&false));
-        let (one, one_stats) = build().sorted(usize::MAX);
-        let (two, two_stats) = build().sorted(0);
+        let (one, one_stats) = build(false).sorted(usize::MAX);
+        let (two, two_stats) = build(false).sorted(0);
+        let (pre, pre_stats) = build(true).sorted(0);
+        assert_eq!(pre_stats, one_stats);
+        assert_eq!(
+            pre.iter().map(|r| r.to_row()).collect::<Vec<Row>>(),
+            one.iter().map(|r| r.to_row()).collect::<Vec<Row>>()
+        );
         assert!(one_stats.duplicates > 0 && one_stats.conflicts > 0);
         assert_eq!(two_stats, one_stats);
         let rows = |m: &Merged| m.iter().map(|r| r.to_row()).collect::<Vec<Row>>();

@@ -182,6 +182,8 @@ struct Chunk {
     codes: Vec<[u8; 7]>,
     /// Index into `Rows::sets`; set 0 is the empty one.
     checks: Vec<u32>,
+    /// `id_hash` of the first rows' ids (see `Rows::hash_ids`).
+    hash: Vec<u64>,
 }
 
 impl Chunk {
@@ -195,6 +197,7 @@ impl Chunk {
             report_type: Vec::with_capacity(rows),
             codes: Vec::with_capacity(rows),
             checks: Vec::with_capacity(rows),
+            hash: Vec::new(),
         }
     }
 
@@ -221,6 +224,15 @@ pub struct Rows {
     string_index: HashMap<Arc<str>, u32, foldhash::fast::FixedState>,
     sets: Vec<Checks>,
     set_index: HashMap<Checks, u32, foldhash::fast::FixedState>,
+    /// Rows whose `id_hash` is held.
+    hashed: usize,
+}
+
+/// The merge's 64-bit hash of a `record_id`. Fixed seed: the same ids give the same order on
+/// every run (the file is byte-identical).
+pub fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x0995_a70c).hash_one(id)
 }
 
 impl Rows {
@@ -334,6 +346,39 @@ impl Rows {
             source as u8,
         ]);
         c.checks.push(checks);
+    }
+
+    /// Hashes the ids of the rows pushed since the last call. A source calls this as it
+    /// reads (a reader waiting on Redis has the time), so the merge finds the hashes ready.
+    pub fn hash_ids(&mut self) {
+        let mut buf = String::new();
+        while self.hashed < self.len {
+            let (c, j) = (self.hashed / CHUNK, self.hashed % CHUNK);
+            let h = id_hash(self.get(self.hashed).record_id(&mut buf));
+            let chunk = &mut self.chunks[c];
+            if chunk.hash.capacity() == 0 {
+                chunk.hash.reserve_exact(chunk.ts.capacity());
+            }
+            debug_assert_eq!(chunk.hash.len(), j);
+            chunk.hash.push(h);
+            self.hashed += 1;
+        }
+    }
+
+    /// Row `i`'s `id_hash`, when `hash_ids` has run since it was pushed.
+    pub fn hashed_id(&self, i: usize) -> Option<u64> {
+        (i < self.hashed).then(|| {
+            let (c, j) = self.at(i);
+            c.hash[j]
+        })
+    }
+
+    /// Frees the hashes once the merge has copied them.
+    pub fn forget_hashes(&mut self) {
+        for c in &mut self.chunks {
+            c.hash = Vec::new();
+        }
+        self.hashed = 0;
     }
 
     /// The check set of the last row pushed, for a source that remembers which raw text (or

@@ -125,7 +125,14 @@ impl<'d> Collector<'d> {
         self.out.counts.no_day += n;
     }
 
-    pub fn finish(self) -> Ingested {
+    /// Hashes the ids of the records kept since the last call, for the merge (see
+    /// `Rows::hash_ids`).
+    pub fn hash_ids(&mut self) {
+        self.out.records.hash_ids();
+    }
+
+    pub fn finish(mut self) -> Ingested {
+        self.hash_ids();
         self.out
     }
 }

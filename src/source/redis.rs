@@ -410,6 +410,8 @@ fn read_pages(
                 }
             }
         }
+        // While the next page is on its way.
+        sink.hash_ids();
         if !more {
             break;
         }
