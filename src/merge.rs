@@ -279,7 +279,7 @@ fn fold_ids(parts: &[Rows], keys: &mut [(u64, u64)]) -> (Vec<u8>, MergeStats) {
                 .take_while(|k| k.0 == keys[run].0)
                 .count();
         if end == run + 1 {
-            // Nearly every id has one copy, or two from two sources: no lookup, no allocation.
+            // Nearly every id has one copy (or two, the case below): no lookup, no allocation.
             marks[at(key_at(keys[run].1))] = WON;
             run = end;
             continue;
