@@ -139,9 +139,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let mut seen: std::collections::HashSet<*const u8, foldhash::fast::FixedState> =
         Default::default();
     let mut hosts = std::collections::BTreeSet::new();
-    for (status, host) in rows.statuses_and_hosts() {
-        counts[status as usize] += 1;
-        let host: &str = host.unwrap_or("-");
+    for b in rows.beats() {
+        counts[b.status as usize] += 1;
+        let host: &str = b.host.unwrap_or("-");
         if seen.insert(host.as_ptr()) {
             hosts.insert(host.to_string());
         }
@@ -237,7 +237,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     // The per-host analysis (gaps, host health, timeline) only feeds the summary: it runs on a
     // second thread while this one writes the day file.
     let (analysis, written) = parallel::both(
-        || analyse(&rows, day),
+        || { let t=Instant::now(); let a=analyse(&rows, day); eprintln!("analyse {:?}", t.elapsed()); a },
         || -> Result<_> {
             Ok(if cfg.dry {
                 // Build the batches exactly as a real run would, and check they match schema v1.
@@ -369,13 +369,13 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
 
 /// Gaps, each host's health and the timeline of the hosts the summary shows.
 fn analyse(rows: &Merged, day: &Day) -> (GapReport, Vec<HostHealth>, Timeline) {
-    let (gaps, health) = gaps_and_health(rows.iter(), day);
+    let (gaps, health) = gaps_and_health(rows.beats(), day);
     let shown: Vec<&str> = health
         .iter()
         .take(summary::MAX_HOSTS)
         .map(|h| h.host.as_str())
         .collect();
-    let timeline = timeline(rows.iter(), day, &shown);
+    let timeline = timeline(rows.beats(), day, &shown);
     (gaps, health, timeline)
 }
 

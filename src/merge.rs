@@ -2,8 +2,8 @@
 //! conflict; within one source the copy read last wins. Pure; no I/O.
 
 use crate::parallel::both;
-use crate::record::{Source, Status};
-use crate::rows::{id_hash, RowRef, Rows};
+use crate::record::Source;
+use crate::rows::{id_hash, BeatRef, RowRef, Rows};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MergeStats {
@@ -74,12 +74,12 @@ impl Merged {
         self.order.iter().map(|a| self.at(*a))
     }
 
-    /// Each row's status and host, in output order: what the run's counts need, read
+    /// The rows in output order as the run's counts and the summary's analysis read them,
     /// without building whole rows.
-    pub fn statuses_and_hosts(&self) -> impl Iterator<Item = (Status, Option<&str>)> + '_ {
+    pub fn beats(&self) -> impl ExactSizeIterator<Item = BeatRef<'_>> + Clone + '_ {
         self.order.iter().map(|&a| {
             let a = At::unpack(a);
-            self.parts[a.part as usize].status_and_host(a.index as usize)
+            self.parts[a.part as usize].beat(a.index as usize)
         })
     }
 
@@ -511,10 +511,18 @@ mod tests {
         let rows = |m: &Merged| m.iter().map(|r| r.to_row()).collect::<Vec<Row>>();
         assert_eq!(rows(&two), rows(&one));
         assert_eq!(one.len(), 2501);
-        let light: Vec<(Status, Option<&str>)> = one.statuses_and_hosts().collect();
-        let whole: Vec<(Status, Option<&str>)> = one.iter().map(|r| (r.status, r.host)).collect();
+        let view = |b: BeatRef| {
+            (
+                b.report_type.to_string(),
+                b.host.map(str::to_string),
+                b.ts_ms,
+                b.status,
+            )
+        };
+        let light: Vec<_> = one.beats().map(view).collect();
+        let whole: Vec<_> = one.iter().map(|r| view(r.into())).collect();
         assert_eq!(light, whole);
-        assert!(light.iter().any(|(s, _)| *s == Status::Critical));
+        assert!(light.iter().any(|b| b.3 == Status::Critical));
     }
 
     #[test]

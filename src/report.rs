@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::contract::{CADENCE_MS, SCHEMA_VERSION};
 use crate::day::Day;
 use crate::record::Status;
-use crate::rows::RowRef;
+use crate::rows::BeatRef;
 use crate::source::{self, Reject};
 use crate::verify::FileCheck;
 
@@ -146,11 +146,15 @@ pub struct HostHealth {
 /// host's heartbeat health, worst coverage first: heartbeat records only, in time order (as
 /// merged), read in one pass.
 pub fn gaps_and_health<'a>(
-    rows: impl IntoIterator<Item = RowRef<'a>>,
+    rows: impl IntoIterator<Item = impl Into<BeatRef<'a>>>,
     day: &Day,
 ) -> (GapReport, Vec<HostHealth>) {
     let mut beats = Beats::new(day);
-    for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
+    for r in rows
+        .into_iter()
+        .map(Into::into)
+        .filter(|r: &BeatRef| r.report_type == "heartbeat")
+    {
         beats.beat(r.host.unwrap_or("-"), r.ts_ms, r.status);
     }
     beats.finish()
@@ -354,7 +358,7 @@ pub struct Timeline {
 
 /// The timeline of `hosts` (in that order) over `day`.
 pub fn timeline<'a>(
-    rows: impl IntoIterator<Item = RowRef<'a>>,
+    rows: impl IntoIterator<Item = impl Into<BeatRef<'a>>>,
     day: &Day,
     hosts: &[&str],
 ) -> Timeline {
@@ -371,7 +375,11 @@ pub fn timeline<'a>(
     let index: HashMap<&str, usize, foldhash::fast::FixedState> =
         hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
     let mut cells = vec![vec![0u8; slots]; hosts.len()];
-    for r in rows.into_iter().filter(|r| r.report_type == "heartbeat") {
+    for r in rows
+        .into_iter()
+        .map(Into::into)
+        .filter(|r: &BeatRef| r.report_type == "heartbeat")
+    {
         let Some(&h) = index.get(r.host.unwrap_or("-")) else {
             continue;
         };

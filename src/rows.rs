@@ -131,6 +131,26 @@ impl<'a> RowRef<'a> {
     }
 }
 
+/// What the summary's analysis reads of a row (gaps, host health, the timeline).
+#[derive(Debug, Clone, Copy)]
+pub struct BeatRef<'a> {
+    pub report_type: &'a str,
+    pub host: Option<&'a str>,
+    pub ts_ms: i64,
+    pub status: Status,
+}
+
+impl<'a> From<RowRef<'a>> for BeatRef<'a> {
+    fn from(r: RowRef<'a>) -> Self {
+        BeatRef {
+            report_type: r.report_type,
+            host: r.host,
+            ts_ms: r.ts_ms,
+            status: r.status,
+        }
+    }
+}
+
 impl Row {
     pub fn view(&self) -> RowRef<'_> {
         let r = &self.record;
@@ -398,14 +418,16 @@ impl Rows {
         Source::ALL[c.codes[j][6] as usize]
     }
 
-    /// Row `i`'s status and host, without the rest of the row.
-    pub fn status_and_host(&self, i: usize) -> (Status, Option<&str>) {
+    /// Row `i` as the summary's analysis reads it, without the rest of the row.
+    pub fn beat(&self, i: usize) -> BeatRef<'_> {
         let (c, j) = self.at(i);
         let h = c.host[j];
-        (
-            Status::ALL[c.codes[j][0] as usize],
-            (h != NO_HOST).then(|| &*self.strings[h as usize]),
-        )
+        BeatRef {
+            report_type: &self.strings[c.report_type[j] as usize],
+            host: (h != NO_HOST).then(|| &*self.strings[h as usize]),
+            ts_ms: c.ts[j],
+            status: Status::ALL[c.codes[j][0] as usize],
+        }
     }
 
     /// Row `i`, reporting `source` as where it was found.
