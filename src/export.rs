@@ -237,7 +237,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     // The per-host analysis (gaps, host health, timeline) only feeds the summary: it runs on a
     // second thread while this one writes the day file.
     let (analysis, written) = parallel::both(
-        || { let t=Instant::now(); let a=analyse(&rows, day); eprintln!("analyse {:?}", t.elapsed()); a },
+        || analyse(&rows, day),
         || -> Result<_> {
             Ok(if cfg.dry {
                 // Build the batches exactly as a real run would, and check they match schema v1.
