@@ -53,7 +53,9 @@ impl Redis {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.socket.exists() {
+        // Until a connection is accepted: the socket file exists from bind(), a moment before
+        // redis-server listens on it (a connection in that moment is refused).
+        while std::os::unix::net::UnixStream::connect(&redis.socket).is_err() {
             if let Ok(Some(status)) = redis.child.try_wait() {
                 panic!("redis-server exited at start: {status}");
             }
