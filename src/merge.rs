@@ -570,6 +570,39 @@ mod tests {
     }
 
     #[test]
+    fn beats_are_the_rows_four_fields() {
+        let mut m = Merger::new();
+        for (id, host, report_type, from) in [
+            ("a", Some("h1"), "heartbeat", Source::Sqlite),
+            ("b", None, "heartbeat", Source::Sqlite),
+            ("c", Some("h2"), "deploy", Source::Redis),
+            ("a", Some("h1"), "heartbeat", Source::Redis),
+        ] {
+            let mut r = rec(id, id.len() as i64 * 10, Status::Warnings);
+            r.host = host.map(Into::into);
+            r.report_type = report_type.into();
+            add(&mut m, r, from);
+        }
+        let merged = m.into_sorted().0;
+        let view = |b: BeatRef| {
+            (
+                b.report_type.to_string(),
+                b.host.map(str::to_string),
+                b.ts_ms,
+                b.status,
+            )
+        };
+        let beats: Vec<_> = merged.beats().map(view).collect();
+        assert_eq!(
+            beats,
+            merged.iter().map(|r| view(r.into())).collect::<Vec<_>>()
+        );
+        let hosts: Vec<Option<String>> = beats.iter().map(|b| b.1.clone()).collect();
+        assert_eq!(hosts, [Some("h1".into()), None, Some("h2".into())]);
+        assert!(beats.iter().any(|b| b.0 == "deploy"));
+    }
+
+    #[test]
     fn sorted_by_timestamp_then_id() {
         let mut m = Merger::new();
         add(&mut m, rec("b", 2, Status::Healthy), Source::Redis);
