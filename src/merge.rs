@@ -382,6 +382,16 @@ mod tests {
         }
     }
 
+    /// A beat's fields as owned values, to compare beats read two ways.
+    fn view(b: BeatRef) -> (String, Option<String>, i64, Status) {
+        (
+            b.report_type.to_string(),
+            b.host.map(str::to_string),
+            b.ts_ms,
+            b.status,
+        )
+    }
+
     #[test]
     fn same_copy_in_both_is_one_row_without_conflict() {
         let mut m = Merger::new();
@@ -511,14 +521,6 @@ mod tests {
         let rows = |m: &Merged| m.iter().map(|r| r.to_row()).collect::<Vec<Row>>();
         assert_eq!(rows(&two), rows(&one));
         assert_eq!(one.len(), 2501);
-        let view = |b: BeatRef| {
-            (
-                b.report_type.to_string(),
-                b.host.map(str::to_string),
-                b.ts_ms,
-                b.status,
-            )
-        };
         let light: Vec<_> = one.beats().map(view).collect();
         let whole: Vec<_> = one.iter().map(|r| view(r.into())).collect();
         assert_eq!(light, whole);
@@ -584,14 +586,6 @@ mod tests {
             add(&mut m, r, from);
         }
         let merged = m.into_sorted().0;
-        let view = |b: BeatRef| {
-            (
-                b.report_type.to_string(),
-                b.host.map(str::to_string),
-                b.ts_ms,
-                b.status,
-            )
-        };
         let beats: Vec<_> = merged.beats().map(view).collect();
         assert_eq!(
             beats,
