@@ -388,7 +388,8 @@ pub struct ExportArgs {
     )]
     pub redis_margin_minutes: Option<u32>,
 
-    /// Entries fetched per XRANGE call [default: 1000].
+    /// Entries fetched per XRANGE call at most [default: 250]. For a Redis across a network,
+    /// where every call costs a round trip, raise it (e.g. 2000).
     #[arg(long, env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE", value_name = "N")]
     pub redis_page_size: Option<usize>,
 

@@ -25,7 +25,10 @@ pub const DEFAULT_SUMMARY_DIR: &str = "02luka/g/reports/parquet";
 /// The wrapper's log file under HOME (the wrapper's own default; PARQUET_EXPORTER_LOG).
 pub const DEFAULT_LOG_FILE: &str = "02luka/g/logs/parquet_exporter.log";
 const DEFAULT_MARGIN_MINUTES: u32 = 60;
-const DEFAULT_PAGE_SIZE: usize = 1000;
+/// Small enough that a reply (about 80 KB) fits in a local socket's buffer, so Redis can serve
+/// the next window, asked for ahead, while this one is still being read; a page of 1,000 did
+/// not fit, and asking ahead then only made the reader wait.
+const DEFAULT_PAGE_SIZE: usize = 250;
 const DEFAULT_BATCH_ROWS: usize = 8192;
 const DEFAULT_MAX_DAYS: u32 = 7;
 const DEFAULT_CATCH_UP_WINDOW: u32 = 14;

@@ -754,7 +754,8 @@ fn redis_page_sizes_past_the_first_page_give_the_same_files() {
         .args(["--redis-url", &redis.url()]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let mut files = Vec::new();
-    for page in [None, Some("1"), Some("7")] {
+    // The default reads this 576-entry day in several windows, 1000 in one request.
+    for page in [None, Some("1"), Some("7"), Some("1000")] {
         let dir = format!("out-{}", page.unwrap_or("default"));
         let mut cmd = exporter(h);
         cmd.args([
@@ -786,6 +787,10 @@ fn redis_page_sizes_past_the_first_page_give_the_same_files() {
     }
     assert!(files[1] == files[0], "page size 1 differs from the default");
     assert!(files[2] == files[0], "page size 7 differs from the default");
+    assert!(
+        files[3] == files[0],
+        "page size 1000 differs from the default"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Redis source (the hot buffer): pages through the day's stream entry-ID range, widened by a
-//! margin, with `XRANGE … COUNT n`, and reads flat and JSON entries. Never writes to the stream.
+//! Redis source (the hot buffer): reads the day's stream entry-ID range, widened by a margin,
+//! in windows of `XRANGE … COUNT n`, each asked for while the one before is read, and reads flat
+//! and JSON entries. Never writes to the stream.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -340,20 +341,18 @@ fn read_pages(
     let margin = margin.as_millis() as i64;
     let first = (day.start_ms() - margin).max(0);
     let last = day.end_ms() - 1 + margin;
-    let mut start = format!("{first}-0");
-    let end = last.to_string(); // an ID without a sequence ends at that millisecond's last entry
     let page = page.max(1);
-    let xrange = |start: &str| {
+    let xrange = |w: &Window| {
         redis::cmd("XRANGE")
             .arg(key)
-            .arg(start)
-            .arg(&end)
+            .arg(&w.start)
+            .arg(w.end_ms) // an ID without a sequence ends at that millisecond's last entry
             .arg("COUNT")
             .arg(page)
             .get_packed_command()
     };
-    let context = |start: &str, e: SourceError| {
-        let what = format!("XRANGE {key} {start} {end}");
+    let context = |w: &Window, e: SourceError| {
+        let what = format!("XRANGE {key} {} {}", w.start, w.end_ms);
         match e {
             SourceError::Unavailable(e) => SourceError::Unavailable(e.context(what)),
             SourceError::Invalid(e) => {
@@ -361,32 +360,63 @@ fn read_pages(
             }
         }
     };
-    // One page in flight ahead of the one being classified: Redis serves the next page while
-    // this one is normalized. Never more, so a huge day cannot pile up replies in Redis.
-    conn.send(&xrange(&start)).map_err(|e| context(&start, e))?;
+    let mut plan = Plan::new(first, last, page);
+    // Sent, in order; their replies come back in this order.
+    let mut sent = std::collections::VecDeque::with_capacity(3);
+    let probe = plan.probe();
+    conn.send(&xrange(&probe)).map_err(|e| context(&probe, e))?;
+    sent.push_back(probe);
     // One page buffer and one record, reused for every entry of the day.
     let mut entries = Page::default();
     let mut raw = RawRecord::new(Source::Redis, String::new());
     // The typed path's key of an entry's flat checks.
     let mut checks = Vec::new();
-    loop {
-        conn.entries(&mut entries).map_err(|e| context(&start, e))?;
-        let ids_utf8 = |i, start: &str| {
+    // Whether the last reply read was a full page.
+    let mut full = false;
+    while let Some(window) = sent.pop_front() {
+        // The next window is asked for before this reply is read, so that Redis serves it
+        // while this one is received and classified; it starts where this window ends. The
+        // guess is wrong when this reply comes back full (the window held more than a page):
+        // the next window's reply is then read and dropped, so no guess is made right after a
+        // full reply, when the entries are dense.
+        if sent.is_empty() && !window.stale && !full {
+            if let Some(next) = plan.after(&window) {
+                conn.send(&xrange(&next)).map_err(|e| context(&next, e))?;
+                sent.push_back(next);
+            }
+        }
+        conn.entries(&mut entries)
+            .map_err(|e| context(&window, e))?;
+        if window.stale {
+            continue;
+        }
+        let ids_utf8 = |i| {
             std::str::from_utf8(entries.entry(i).0).map_err(|_| {
                 context(
-                    start,
+                    &window,
                     SourceError::Invalid(anyhow!("an entry ID that is not UTF-8")),
                 )
             })
         };
-        let read_from = start.clone();
-        let more = entries.len() == page;
-        if more {
-            start = format!("({}", ids_utf8(entries.len() - 1, &read_from)?);
-            conn.send(&xrange(&start)).map_err(|e| context(&start, e))?;
+        full = entries.len() == page;
+        let next = if full {
+            // The rest of this window comes before anything asked for after it.
+            for later in &mut sent {
+                later.stale = true;
+            }
+            let (first_id, last_id) = (ids_utf8(0)?, ids_utf8(page - 1)?);
+            Some(plan.rest(&window, first_id, last_id))
+        } else {
+            plan.fits(&window, entries.len());
+            // Not asked for ahead: asked for now, before this page is classified.
+            sent.is_empty().then(|| plan.after(&window)).flatten()
+        };
+        if let Some(next) = next {
+            conn.send(&xrange(&next)).map_err(|e| context(&next, e))?;
+            sent.push_back(next);
         }
         for i in 0..entries.len() {
-            let id = ids_utf8(i, &read_from)?;
+            let id = ids_utf8(i)?;
             let filed = match id_ms(id) {
                 Some(at_ms) => Filed::At {
                     at_ms,
@@ -412,11 +442,103 @@ fn read_pages(
         }
         // While the next page is on its way.
         sink.hash_ids();
-        if !more {
-            break;
-        }
     }
     Ok(())
+}
+
+/// One XRANGE request: from `start` (an ID, or `(ID` for after it) to the end of millisecond
+/// `end_ms`, at most a page of entries.
+#[derive(Debug)]
+struct Window {
+    start: String,
+    /// The millisecond `start` is in.
+    start_ms: i64,
+    end_ms: i64,
+    /// Asked for ahead of a window whose reply came back full: its reply is dropped.
+    stale: bool,
+}
+
+/// Cuts the read range into windows of about three quarters of a page each, so that the next
+/// window can be asked for before a reply is read (its start does not depend on the reply),
+/// and a reply is rarely full. The length follows the entries' density as it is read.
+#[derive(Debug)]
+struct Plan {
+    first: i64,
+    last: i64,
+    page: usize,
+    /// Milliseconds per window.
+    len: i64,
+}
+
+impl Plan {
+    fn new(first: i64, last: i64, page: usize) -> Plan {
+        Plan {
+            first,
+            last,
+            page,
+            len: (last - first + 1).max(1),
+        }
+    }
+
+    /// The first window: the whole range. A day that fits in one page is one request.
+    fn probe(&self) -> Window {
+        Window {
+            start: format!("{}-0", self.first),
+            start_ms: self.first,
+            end_ms: self.last,
+            stale: false,
+        }
+    }
+
+    /// Entries a window should hold: three quarters of a page, at least one.
+    fn target(&self) -> i64 {
+        (self.page as i64 * 3 / 4).max(1)
+    }
+
+    /// The window after `w`, if the range goes on.
+    fn after(&self, w: &Window) -> Option<Window> {
+        (w.end_ms < self.last).then(|| {
+            let start_ms = w.end_ms + 1;
+            Window {
+                start: start_ms.to_string(),
+                start_ms,
+                end_ms: start_ms.saturating_add(self.len - 1).min(self.last),
+                stale: false,
+            }
+        })
+    }
+
+    /// `w`'s reply came back full, from entry `first_id` to `last_id`: the window that reads
+    /// on after `last_id`, sized from how long a page of entries turned out to be.
+    fn rest(&mut self, w: &Window, first_id: &str, last_id: &str) -> Window {
+        let last_ms = id_ms(last_id)
+            .unwrap_or(w.start_ms)
+            .clamp(w.start_ms, w.end_ms);
+        let first_ms = id_ms(first_id)
+            .unwrap_or(w.start_ms)
+            .clamp(w.start_ms, last_ms);
+        let span = last_ms - first_ms + 1;
+        self.len = (span * self.target() / self.page as i64).max(1);
+        Window {
+            start: format!("({last_id}"),
+            start_ms: last_ms,
+            end_ms: last_ms.saturating_add(self.len - 1).min(w.end_ms),
+            stale: false,
+        }
+    }
+
+    /// `w`'s reply held `n` entries, fewer than a page: the length for the next windows.
+    fn fits(&mut self, w: &Window, n: usize) {
+        let span = w.end_ms - w.start_ms + 1;
+        // At most four times longer at once, so that one quiet stretch cannot make the next
+        // window swallow a busy one.
+        let grown = span.saturating_mul(4);
+        self.len = match n {
+            0 => grown,
+            n => (span.saturating_mul(self.target()) / n as i64).min(grown),
+        }
+        .max(1);
+    }
 }
 
 /// For the deployment report's health check: `PING`, then the newest entry's ID time (Unix ms)
@@ -706,35 +828,83 @@ mod tests {
     use super::*;
     use crate::record::normalize;
 
-    /// A stream of `pages` full pages of two entries and a last one of one; `fail_at` makes
-    /// that page's reply an I/O error, `bad_id_at` gives that page an entry ID that is not
-    /// UTF-8. Records the XRANGE starts it was sent.
+    /// Midnight UTC of the fake stream's day, 2025-10-30.
+    const DAY_MS: i64 = 1_761_782_400_000;
+
+    /// An in-memory stream that answers XRANGE as Redis does: the entries from the start (an
+    /// ID, `(ID` for after one, or a millisecond) to the end of the end millisecond, at most
+    /// COUNT of them. Replies are owed in the order the requests came. `fail_at` makes that
+    /// reply (counted from 0) an I/O error; `bad_id_at` gives that entry (counted in ID order)
+    /// an ID that is not UTF-8, and `bad_in` says which reply last held it (a dropped reply
+    /// may have held it before).
     struct FakeStream {
-        pages: usize,
+        /// (millisecond, sequence), in ID order.
+        ids: Vec<(i64, u64)>,
+        owed: std::collections::VecDeque<Vec<(i64, u64)>>,
+        /// (start, end) of each XRANGE sent.
+        requests: Vec<(String, String)>,
+        /// The most replies that were ever owed at once.
+        most_owed: usize,
+        /// Entries in the replies read, whether used or dropped.
+        entries_served: usize,
         served: usize,
         fail_at: Option<usize>,
         bad_id_at: Option<usize>,
-        starts: Vec<String>,
+        bad_in: Option<usize>,
     }
 
     impl FakeStream {
-        fn new(pages: usize) -> Self {
+        fn new(ids: Vec<(i64, u64)>) -> Self {
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "IDs in order");
             FakeStream {
-                pages,
+                ids,
+                owed: Default::default(),
+                requests: Vec::new(),
+                most_owed: 0,
+                entries_served: 0,
                 served: 0,
                 fail_at: None,
                 bad_id_at: None,
-                starts: Vec::new(),
+                bad_in: None,
             }
         }
+
+        /// `n` entries, one every `every_ms` from midnight.
+        fn steady(n: usize, every_ms: i64) -> Self {
+            FakeStream::new((0..n as i64).map(|i| (DAY_MS + i * every_ms, 0)).collect())
+        }
+    }
+
+    fn id_of(text: &str) -> (i64, u64) {
+        let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
+        (ms.parse().unwrap(), seq.parse().unwrap())
     }
 
     impl StreamConnection for FakeStream {
         fn send(&mut self, packed: &[u8]) -> Result<(), SourceError> {
-            // *6 $6 XRANGE $<n> <key> $<n> <start> ...: the start is the 8th line.
+            // *6 $6 XRANGE $n key $n start $n end $5 COUNT $n count, one item a line.
             let text = String::from_utf8_lossy(packed);
-            self.starts
-                .push(text.split("\r\n").nth(6).unwrap().to_string());
+            let line: Vec<&str> = text.split("\r\n").collect();
+            assert_eq!(line[2], "XRANGE");
+            let (start, end, count) = (line[6], line[8], line[12].parse::<usize>().unwrap());
+            let from = match start.strip_prefix('(') {
+                Some(after) => {
+                    let (ms, seq) = id_of(after);
+                    (ms, seq + 1)
+                }
+                None => id_of(start),
+            };
+            let to: i64 = end.parse().expect("the end is a millisecond");
+            let reply = self
+                .ids
+                .iter()
+                .copied()
+                .filter(|&(ms, seq)| (ms, seq) >= from && ms <= to)
+                .take(count)
+                .collect();
+            self.owed.push_back(reply);
+            self.most_owed = self.most_owed.max(self.owed.len());
+            self.requests.push((start.to_string(), end.to_string()));
             Ok(())
         }
 
@@ -745,23 +915,33 @@ mod tests {
         fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
             let n = self.served;
             self.served += 1;
+            let reply = self
+                .owed
+                .pop_front()
+                .expect("a reply is read only when one is owed");
             if self.fail_at == Some(n) {
                 return Err(SourceError::Unavailable(anyhow!("connection reset")));
             }
-            let count = if n < self.pages { 2 } else { 1 };
-            let entries = (0..count)
-                .map(|e| {
-                    let ms = 1_761_782_400_000i64 + (n * 2 + e) as i64 * 300_000;
-                    let mut id = format!("{ms}-0").into_bytes();
-                    if self.bad_id_at == Some(n) {
+            self.entries_served += reply.len();
+            let bad = self.bad_id_at.map(|i| self.ids[i]);
+            if bad.is_some_and(|b| reply.contains(&b)) {
+                self.bad_in = Some(n);
+            }
+            let entries = reply
+                .into_iter()
+                .map(|(ms, seq)| {
+                    let mut id = format!("{ms}-{seq}").into_bytes();
+                    if bad == Some((ms, seq)) {
                         id.push(0xff);
                     }
-                    let fields = [("timestamp", ms.to_string()), ("status", "ok".into())]
-                        .into_iter()
-                        .flat_map(|(k, v)| {
-                            [Value::BulkString(k.into()), Value::BulkString(v.into())]
-                        })
-                        .collect();
+                    let fields = [
+                        ("timestamp", ms.to_string()),
+                        ("status", "ok".into()),
+                        ("duration_ms", seq.to_string()),
+                    ]
+                    .into_iter()
+                    .flat_map(|(k, v)| [Value::BulkString(k.into()), Value::BulkString(v.into())])
+                    .collect();
                     Value::Array(vec![Value::BulkString(id), Value::Array(fields)])
                 })
                 .collect();
@@ -769,55 +949,117 @@ mod tests {
         }
     }
 
-    fn read_fake(conn: &mut FakeStream) -> (Result<(), SourceError>, usize) {
+    /// Reads the fake's day `page` entries at most per request: the outcome, and the
+    /// (millisecond, sequence) of each record in reading order.
+    fn read_fake(conn: &mut FakeStream, page: usize) -> (Result<(), SourceError>, Vec<(i64, u64)>) {
         let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
         let mut sink = Collector::new(&day, Source::Redis);
-        let r = read_pages(conn, "k", &day, Duration::from_secs(0), 2, &mut sink);
-        (r, sink.finish().records.len())
+        let r = read_pages(conn, "k", &day, Duration::from_secs(0), page, &mut sink);
+        let rows = sink.finish().records;
+        let read = (0..rows.len())
+            .map(|i| {
+                let row = rows.get(i);
+                (row.ts_ms, row.duration_ms.unwrap() as u64)
+            })
+            .collect();
+        (r, read)
     }
 
     #[test]
-    fn pages_are_read_in_turn_each_from_the_last_id_of_the_one_before() {
-        let mut conn = FakeStream::new(3);
-        let (r, records) = read_fake(&mut conn);
-        assert!(r.is_ok());
-        assert_eq!(records, 7);
-        assert_eq!(conn.served, 4);
-        let last_of_page = |p: i64| format!("({}-0", 1_761_782_400_000 + (p * 2 + 1) * 300_000);
+    fn every_entry_is_read_once_in_order_whatever_the_page_size_and_density() {
+        let steady: Vec<(i64, u64)> = (0..288).map(|i| (DAY_MS + i * 300_000, 0)).collect();
+        // Quiet hours, then a burst: 120 entries in one millisecond, 40 in the next, then a
+        // few at the end of the day.
+        let mut bursty: Vec<(i64, u64)> = vec![(DAY_MS + 5, 0), (DAY_MS + 3_600_000, 0)];
+        bursty.extend((0..120).map(|s| (DAY_MS + 7_200_000, s)));
+        bursty.extend((0..40).map(|s| (DAY_MS + 7_200_001, s)));
+        bursty.extend((0..30).map(|i| (DAY_MS + 86_000_000 + i * 7, 0)));
+        let layouts = [
+            ("steady", steady),
+            ("bursty", bursty),
+            ("one", vec![(DAY_MS + 86_399_999, 3)]),
+            ("empty", vec![]),
+        ];
+        for (name, ids) in layouts {
+            for page in [1, 2, 7, 50, 250, 1000] {
+                let mut conn = FakeStream::new(ids.clone());
+                let (r, read) = read_fake(&mut conn, page);
+                assert!(r.is_ok(), "{name}, page {page}: {r:?}");
+                assert_eq!(read, ids, "{name}, page {page}");
+                assert!(
+                    conn.most_owed <= 2,
+                    "{name}, page {page}: {}",
+                    conn.most_owed
+                );
+                assert!(
+                    conn.owed.is_empty(),
+                    "{name}, page {page}: a reply left unread"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_steady_stream_is_read_in_windows_each_asked_for_before_the_last_reply_is_read() {
+        // 20,000 entries, one every 4.32 s: a day of 250-entry pages is 80 of them.
+        let mut conn = FakeStream::steady(20_000, 4_320);
+        let (r, read) = read_fake(&mut conn, 250);
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(read.len(), 20_000);
+        // The first request is the whole day, then windows sized from the first page.
         assert_eq!(
-            conn.starts,
-            [
-                "1761782400000-0".to_string(),
-                last_of_page(0),
-                last_of_page(1),
-                last_of_page(2)
-            ]
+            conn.requests[0],
+            (format!("{}-0", DAY_MS), (DAY_MS + 86_399_999).to_string())
         );
+        assert!(
+            conn.requests[1].0.starts_with('('),
+            "{:?}",
+            conn.requests[1]
+        );
+        assert!(
+            conn.requests[2..]
+                .iter()
+                .all(|(start, _)| !start.starts_with('(')),
+            "windows after the first start at a millisecond: {:?}",
+            conn.requests
+        );
+        assert_eq!(conn.most_owed, 2, "the next window is asked for ahead");
+        // No window came back full, so no reply was dropped.
+        assert_eq!(conn.entries_served, 20_000);
+        // Windows of about three quarters of a page: not many more requests than pages.
+        let n = conn.requests.len();
+        assert!((100..=120).contains(&n), "{n} requests");
     }
 
     #[test]
     fn a_failed_page_or_a_bad_entry_fails_the_read_there() {
-        let mut conn = FakeStream::new(5);
+        let mut conn = FakeStream::steady(20, 300_000);
         conn.fail_at = Some(2);
-        let (r, _) = read_fake(&mut conn);
+        let (r, _) = read_fake(&mut conn, 2);
         let Err(SourceError::Unavailable(e)) = r else {
             panic!("{r:?}")
         };
         let e = format!("{e:#}");
         assert!(
-            e.contains("XRANGE k (") && e.contains("connection reset"),
+            e.contains("XRANGE k ") && e.contains("connection reset"),
             "{e}"
         );
         assert_eq!(conn.served, 3, "nothing is read after the failed page");
 
-        let mut conn = FakeStream::new(5);
-        conn.bad_id_at = Some(1);
-        let (r, _) = read_fake(&mut conn);
+        let mut conn = FakeStream::steady(20, 300_000);
+        conn.bad_id_at = Some(5);
+        let (r, read) = read_fake(&mut conn, 2);
         let Err(SourceError::Invalid(e)) = r else {
             panic!("{r:?}")
         };
         assert!(format!("{e:#}").contains("not UTF-8"), "{e:#}");
-        assert_eq!(conn.served, 2, "nothing is read after the bad page");
+        assert!(read.len() < 5, "{read:?}");
+        let bad_in = conn.bad_in.expect("the bad entry was served");
+        assert_eq!(
+            conn.served,
+            bad_in + 1,
+            "nothing is read after the bad page"
+        );
     }
 
     #[test]
