@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
@@ -753,44 +753,106 @@ fn redis_page_sizes_past_the_first_page_give_the_same_files() {
         ])
         .args(["--redis-url", &redis.url()]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let mut files = Vec::new();
     // The default reads this 576-entry day in several windows, 1000 in one request.
-    for page in [None, Some("1"), Some("7"), Some("1000")] {
-        let dir = format!("out-{}", page.unwrap_or("default"));
-        let mut cmd = exporter(h);
-        cmd.args([
-            "--date",
-            DAY,
-            "--tz",
-            TZ,
-            "--json",
-            "--out-dir",
-            &dir,
-            "--summary-dir",
-            &dir,
-        ])
-        .env("PARQUET_EXPORTER_REDIS_URL", redis.url());
-        if let Some(p) = page {
-            cmd.args(["--redis-page-size", p]);
-        }
-        let out = run(&mut cmd);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let runs = export_per_page_size(h, &redis, &[None, Some("1"), Some("7"), Some("1000")]);
+    let mut files = Vec::new();
+    for (page, report, dir) in &runs {
         assert_eq!(report["rows"], 576, "page {page:?}");
         assert_eq!(report["rejected"], 4, "page {page:?}");
         // A page boundary read twice would be merged away: the file alone would not show it.
         assert_eq!(report["merged"], 0, "page {page:?}");
         files.push((
-            std::fs::read(h.join(&dir).join("ops_atomic_20251030.parquet")).unwrap(),
-            std::fs::read(h.join(&dir).join("ops_atomic_20251030.rejects.ndjson")).unwrap(),
+            std::fs::read(dir.join("ops_atomic_20251030.parquet")).unwrap(),
+            std::fs::read(dir.join("ops_atomic_20251030.rejects.ndjson")).unwrap(),
         ));
     }
-    assert!(files[1] == files[0], "page size 1 differs from the default");
-    assert!(files[2] == files[0], "page size 7 differs from the default");
-    assert!(
-        files[3] == files[0],
-        "page size 1000 differs from the default"
-    );
+    for ((page, _, _), f) in runs.iter().zip(&files).skip(1) {
+        assert!(
+            *f == files[0],
+            "page size {page:?} differs from the default"
+        );
+    }
+}
+
+/// Exports the day from `redis` once per page size (`None`: the default), each run into an
+/// out dir of its own under `home`: each page size with its run's JSON report and out dir.
+fn export_per_page_size<'p>(
+    home: &Path,
+    redis: &Redis,
+    pages: &[Option<&'p str>],
+) -> Vec<(Option<&'p str>, serde_json::Value, PathBuf)> {
+    pages
+        .iter()
+        .map(|&page| {
+            let dir = home.join(format!("out-{}", page.unwrap_or("default")));
+            let mut cmd = exporter(home);
+            cmd.args(["--date", DAY, "--tz", TZ, "--json"])
+                .arg("--out-dir")
+                .arg(&dir)
+                .arg("--summary-dir")
+                .arg(&dir)
+                .env("PARQUET_EXPORTER_REDIS_URL", redis.url());
+            if let Some(p) = page {
+                cmd.args(["--redis-page-size", p]);
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.code, 0, "page {page:?}: {}", out.stderr);
+            (page, serde_json::from_str(&out.stdout).unwrap(), dir)
+        })
+        .collect()
+}
+
+#[test]
+fn a_burst_of_entries_in_one_millisecond_reads_the_same_at_any_page_size() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let redis = Redis::start();
+    let mut c = redis.conn();
+    let rfc = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    // A quiet day (one entry every 20 minutes) with a burst in its middle: 300 entries in one
+    // millisecond and 40 in the next, as a backlog flushed at once would be. Replies come back
+    // full inside the burst, so windows asked for ahead of them are dropped and asked again.
+    let burst = START + 12 * 3_600_000 + 7;
+    let mut ids = Vec::new();
+    for i in 0..72 {
+        let ms = START + i * 1_200_000;
+        if ms > burst && ids.last().is_some_and(|(t, _, _)| *t < burst) {
+            for (at, n) in [(burst, 300), (burst + 1, 40)] {
+                for seq in 0..n {
+                    ids.push((at, seq, format!("burst-{seq}")));
+                }
+            }
+        }
+        ids.push((ms, 0, "quiet".to_string()));
+    }
+    for (ms, seq, host) in &ids {
+        let ts = rfc(*ms);
+        Redis::xadd(
+            &mut c,
+            STREAM,
+            &format!("{ms}-{seq}"),
+            &[("timestamp", &ts), ("status", "ok"), ("host", host)],
+        );
+    }
+    let pages = [None, Some("1"), Some("7"), Some("100"), Some("1000")];
+    let runs = export_per_page_size(h, &redis, &pages);
+    let mut files = Vec::new();
+    for (page, report, dir) in &runs {
+        assert_eq!(report["rows"], ids.len(), "page {page:?}");
+        // An entry read twice would be merged away: the file alone would not show it.
+        assert_eq!(report["merged"], 0, "page {page:?}");
+        files.push(std::fs::read(dir.join("ops_atomic_20251030.parquet")).unwrap());
+    }
+    for ((page, _, _), f) in runs.iter().zip(&files).skip(1) {
+        assert!(
+            *f == files[0],
+            "page size {page:?} differs from the default"
+        );
+    }
 }
 
 #[test]
