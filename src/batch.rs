@@ -4,11 +4,12 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int64Builder, MapBuilder, MapFieldNames, RecordBatch, StringBuilder,
-    TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, DictionaryArray, Int64Builder, MapBuilder, MapFieldNames,
+    RecordBatch, StringArray, StringBuilder, TimestampMillisecondBuilder, UInt8Array,
 };
 use arrow::datatypes::{
     DataType, Field, Fields, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
+    UInt8Type,
 };
 
 pub use crate::contract::SCHEMA_VERSION;
@@ -78,16 +79,16 @@ pub struct BatchBuilder {
     record_id: StringBuilder,
     report_type: StringBuilder,
     timestamp: TimestampMillisecondBuilder,
-    status: StringBuilder,
+    status: Enumerated,
     duration_ms: Int64Builder,
     host: StringBuilder,
-    redis_status: StringBuilder,
-    database_status: StringBuilder,
-    api_status: StringBuilder,
-    launchagent_optimizer: StringBuilder,
-    launchagent_digest: StringBuilder,
+    redis_status: Enumerated,
+    database_status: Enumerated,
+    api_status: Enumerated,
+    launchagent_optimizer: Enumerated,
+    launchagent_digest: Enumerated,
     checks: MapBuilder<StringBuilder, StringBuilder>,
-    source: StringBuilder,
+    source: Enumerated,
     /// Where a derived `record_id` is written out.
     id_buf: String,
 }
@@ -102,25 +103,27 @@ impl BatchBuilder {
     pub fn of_columns(rows: usize, wanted: &[bool; COLUMNS]) -> Self {
         let rows_if = |c: usize| if wanted[c] { rows } else { 0 };
         let s = |c| StringBuilder::with_capacity(rows_if(c), rows_if(c) * 8);
+        let e = |c, values: &[&str]| Enumerated::new(rows_if(c), values);
+        let (checks, agents) = (&CheckStatus::VALUES[..], &AgentStatus::VALUES[..]);
         BatchBuilder {
             wanted: *wanted,
             record_id: StringBuilder::with_capacity(rows_if(0), rows_if(0) * 40),
             report_type: s(1),
             timestamp: TimestampMillisecondBuilder::with_capacity(rows_if(2)).with_timezone(TS_TZ),
-            status: s(3),
+            status: e(3, &Status::ALL.map(Status::as_str)),
             duration_ms: Int64Builder::with_capacity(rows_if(4)),
             host: s(5),
-            redis_status: s(6),
-            database_status: s(7),
-            api_status: s(8),
-            launchagent_optimizer: s(9),
-            launchagent_digest: s(10),
+            redis_status: e(6, checks),
+            database_status: e(7, checks),
+            api_status: e(8, checks),
+            launchagent_optimizer: e(9, agents),
+            launchagent_digest: e(10, agents),
             checks: MapBuilder::new(
                 Some(map_names()),
                 StringBuilder::new(),
                 StringBuilder::new(),
             ),
-            source: s(12),
+            source: e(12, &Source::ALL.map(Source::as_str)),
             id_buf: String::new(),
         }
     }
@@ -137,7 +140,7 @@ impl BatchBuilder {
             self.timestamp.append_value(r.ts_ms);
         }
         if w[3] {
-            self.status.append_value(r.status.as_str());
+            self.status.push(r.status as u8);
         }
         if w[4] {
             self.duration_ms.append_option(r.duration_ms);
@@ -146,22 +149,20 @@ impl BatchBuilder {
             self.host.append_option(r.host);
         }
         if w[6] {
-            self.redis_status.append_value(r.redis_status.as_str());
+            self.redis_status.push(r.redis_status as u8);
         }
         if w[7] {
-            self.database_status
-                .append_value(r.database_status.as_str());
+            self.database_status.push(r.database_status as u8);
         }
         if w[8] {
-            self.api_status.append_value(r.api_status.as_str());
+            self.api_status.push(r.api_status as u8);
         }
         if w[9] {
             self.launchagent_optimizer
-                .append_value(r.launchagent_optimizer.as_str());
+                .push(r.launchagent_optimizer as u8);
         }
         if w[10] {
-            self.launchagent_digest
-                .append_value(r.launchagent_digest.as_str());
+            self.launchagent_digest.push(r.launchagent_digest as u8);
         }
         if w[11] {
             for (k, v) in r.checks {
@@ -174,7 +175,7 @@ impl BatchBuilder {
                 .expect("map keys are never null");
         }
         if w[12] {
-            self.source.append_value(r.source.as_str());
+            self.source.push(r.source as u8);
         }
     }
 
@@ -182,31 +183,73 @@ impl BatchBuilder {
     /// of every column.
     pub fn finish(&mut self) -> RecordBatch {
         assert!(self.wanted.iter().all(|w| *w), "a batch needs every column");
-        RecordBatch::try_new(schema(), self.finish_columns()).expect("builders match schema v1")
+        let columns = self
+            .finish_columns()
+            .into_iter()
+            .map(|c| match c.as_any_dictionary_opt() {
+                Some(d) => arrow::compute::take(d.values(), d.keys(), None)
+                    .expect("keys index their values"),
+                None => c,
+            })
+            .collect();
+        RecordBatch::try_new(schema(), columns).expect("builders match schema v1")
     }
 
-    /// The wanted columns of the rows appended since the last call, in schema order.
+    /// The wanted columns of the rows appended since the last call, in schema order, for the
+    /// Parquet encoder: the enumerated string columns come as dictionary arrays of their
+    /// values (which the encoder reads as the strings they stand for, into the same bytes),
+    /// so that no string is copied per row only to be looked up again.
     pub fn finish_columns(&mut self) -> Vec<ArrayRef> {
         let columns: [ArrayRef; COLUMNS] = [
             Arc::new(self.record_id.finish()),
             Arc::new(self.report_type.finish()),
             Arc::new(self.timestamp.finish()),
-            Arc::new(self.status.finish()),
+            self.status.finish(),
             Arc::new(self.duration_ms.finish()),
             Arc::new(self.host.finish()),
-            Arc::new(self.redis_status.finish()),
-            Arc::new(self.database_status.finish()),
-            Arc::new(self.api_status.finish()),
-            Arc::new(self.launchagent_optimizer.finish()),
-            Arc::new(self.launchagent_digest.finish()),
+            self.redis_status.finish(),
+            self.database_status.finish(),
+            self.api_status.finish(),
+            self.launchagent_optimizer.finish(),
+            self.launchagent_digest.finish(),
             Arc::new(self.checks.finish()),
-            Arc::new(self.source.finish()),
+            self.source.finish(),
         ];
         columns
             .into_iter()
             .zip(self.wanted)
             .filter_map(|(c, wanted)| wanted.then_some(c))
             .collect()
+    }
+}
+
+/// A string column of a few fixed values, kept as each row's place in `values`.
+struct Enumerated {
+    keys: Vec<u8>,
+    values: ArrayRef,
+}
+
+impl Enumerated {
+    fn new(rows: usize, values: &[&str]) -> Self {
+        Enumerated {
+            keys: Vec::with_capacity(rows),
+            values: Arc::new(StringArray::from_iter_values(values)),
+        }
+    }
+
+    fn push(&mut self, key: u8) {
+        debug_assert!((key as usize) < self.values.len());
+        self.keys.push(key);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let rows = self.keys.len();
+        let keys = UInt8Array::from(std::mem::replace(&mut self.keys, Vec::with_capacity(rows)));
+        // Every key is a discriminant of the enum whose values these are.
+        Arc::new(
+            DictionaryArray::<UInt8Type>::try_new(keys, self.values.clone())
+                .expect("keys in range"),
+        )
     }
 }
 

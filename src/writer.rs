@@ -218,7 +218,8 @@ impl<'f> Part<'f> {
 mod tests {
     use super::*;
     use crate::batch::tests::row;
-    use arrow::array::RecordBatch;
+    use crate::record::{AgentStatus, CheckStatus, Source, Status};
+    use arrow::array::{Array, AsArray, RecordBatch};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn read_back(bytes: Vec<u8>) -> Vec<RecordBatch> {
@@ -305,6 +306,17 @@ mod tests {
                 if i % 4 == 0 {
                     r.record.host = None;
                 }
+                // Enumerated columns (encoded from dictionary arrays) with values in a
+                // different order in each, so each column's dictionary order is its own.
+                let at = |n: usize, k: usize| (i as usize * k / 2 + n) % n;
+                let (checks, agents) = (CheckStatus::ALL, AgentStatus::ALL);
+                r.record.status = Status::ALL[at(3, 1)];
+                r.record.redis_status = checks[at(4, 3)];
+                r.record.database_status = checks[(at(4, 1) + 2) % 4];
+                r.record.api_status = checks[3 - at(4, 1)];
+                r.record.launchagent_optimizer = agents[at(3, 5)];
+                r.record.launchagent_digest = agents[2 - at(3, 1)];
+                r.source = Source::ALL[at(4, 1)];
                 r
             })
             .collect();
@@ -327,6 +339,28 @@ mod tests {
                 ours == arrow_writer_bytes(&rows, batch_rows, group_rows),
                 "batches of {batch_rows}, groups of {group_rows}"
             );
+            // And the values read back are the rows' own, not only the same as ArrowWriter's.
+            let back = read_back(ours);
+            let text = |c: usize| -> Vec<String> {
+                back.iter()
+                    .flat_map(|b| {
+                        let col = b.column(c).as_string::<i32>();
+                        (0..col.len())
+                            .map(|i| col.value(i).to_string())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            };
+            let want = |f: fn(&crate::record::Row) -> &'static str| -> Vec<String> {
+                rows.iter().map(|r| f(r).to_string()).collect()
+            };
+            assert_eq!(text(3), want(|r| r.record.status.as_str()));
+            assert_eq!(text(6), want(|r| r.record.redis_status.as_str()));
+            assert_eq!(text(7), want(|r| r.record.database_status.as_str()));
+            assert_eq!(text(8), want(|r| r.record.api_status.as_str()));
+            assert_eq!(text(9), want(|r| r.record.launchagent_optimizer.as_str()));
+            assert_eq!(text(10), want(|r| r.record.launchagent_digest.as_str()));
+            assert_eq!(text(12), want(|r| r.source.as_str()));
         }
     }
 
