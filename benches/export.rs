@@ -14,6 +14,10 @@
 //!   two-source export, DuckDB and pyarrow one after the other (this machine's speed drifts
 //!   between the first runs and the last).
 //!
+//! With two or more sizes, the two largest two-source days are also timed in turn
+//! (`BENCH_RUNS` turns), and the median of the turns' ratios printed: the scaling, free of the
+//! drift between the table's rows.
+//!
 //! Peak RSS comes from `/usr/bin/time -f %M` (Debian's `time` package); without it only the
 //! wall time is reported.
 
@@ -77,6 +81,30 @@ struct Sample {
     peak_kib: Option<u64>,
     rows: u64,
     bytes: u64,
+}
+
+/// The two largest two-source days against each other, timed in turn (small, large, small,
+/// ...) so that the machine's drift between the two table rows' runs does not enter the ratio.
+fn scaling(boths: &[(usize, f64, Case)], runs: usize, out: &Path) {
+    let [.., (small, _, a), (large, _, b)] = boths else {
+        return;
+    };
+    std::fs::create_dir_all(out).unwrap();
+    let mut ratios: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t_small = export_once(a, out).0;
+            let t_large = export_once(b, out).0;
+            t_large / t_small
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let (m, records) = (ratios[ratios.len() / 2], *large as f64 / *small as f64);
+    println!(
+        "\nthe {large}-record day against the {small}-record day, timed in turn ({runs} turns): \
+         the median of the turns' ratios is {m:.2}× (from {:.2} to {:.2}) for {records:.0}× the records",
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
 }
 
 fn time_available() -> bool {
@@ -291,16 +319,13 @@ fn main() {
     );
     println!("| source | records   | rows      | median s | best s   |  records/s | peak MiB | file MB  | bytes/row |");
     println!("|--------|----------:|----------:|---------:|---------:|-----------:|---------:|---------:|----------:|");
-    let mut last_both = None;
+    // The two-source cases, kept for the comparisons: (records, median wall s, case).
+    let mut boths: Vec<(usize, f64, Case)> = Vec::new();
     for &n in &sizes {
         let all = beats(n);
         let dir = tmp.path().join(n.to_string());
         std::fs::create_dir_all(&dir).unwrap();
         let (lo, hi) = (n * 2 / 5, n * 3 / 5);
-        if let Some(r) = &redis {
-            let mut c = r.conn();
-            let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap(); // our private server
-        }
         let target = redis.as_ref().map(|r| Target {
             url: r.url(),
             password: None,
@@ -317,7 +342,7 @@ fn main() {
                 records: n,
                 sqlite: None,
                 redis: None,
-                stream: format!("{STREAM}:{mode}"),
+                stream: format!("{STREAM}:{mode}:{n}"),
             };
             match case.mode {
                 "sqlite" => {
@@ -344,10 +369,18 @@ fn main() {
             let s = measure(&case, runs, &dir.join(format!("out-{mode}")));
             print_row(&case, &s);
             if case.mode == "both" {
-                // Kept for the comparison, which times it again beside DuckDB and pyarrow.
-                last_both = Some((n, s.wall_s[s.wall_s.len() / 2], case));
-            } else if let Some(db) = &case.sqlite {
-                let _ = std::fs::remove_file(db);
+                // Kept for the comparisons, which time it again in turn with others.
+                boths.push((n, s.wall_s[s.wall_s.len() / 2], case));
+            } else {
+                if let Some(db) = &case.sqlite {
+                    let _ = std::fs::remove_file(db);
+                }
+                if let (Some(r), Some(_)) = (&redis, &case.redis) {
+                    let _: () = redis::cmd("DEL")
+                        .arg(&case.stream)
+                        .query(&mut r.conn())
+                        .unwrap();
+                }
             }
         }
         if compare && Some(n) == sizes.iter().copied().max() {
@@ -364,7 +397,7 @@ fn main() {
             let mut arrow = Vec::new();
             // This machine's speed drifts from minute to minute: the exporter is timed again in
             // turn with the two others, and each turn's ratios are kept.
-            let both = last_both.as_ref().filter(|(m, _, _)| *m == n);
+            let both = boths.last().filter(|(m, _, _)| *m == n);
             let (mut to_duck, mut to_arrow) = (Vec::new(), Vec::new());
             let out = dir.join("out-compare");
             std::fs::create_dir_all(&out).unwrap();
@@ -412,4 +445,5 @@ fn main() {
             }
         }
     }
+    scaling(&boths, runs, &tmp.path().join("out-scaling"));
 }
