@@ -308,7 +308,7 @@ mod tests {
                 }
                 // Enumerated columns (encoded from dictionary arrays) with values in a
                 // different order in each, so each column's dictionary order is its own.
-                let at = |n: usize, k: usize| (i as usize * k / 2 + n) % n;
+                let at = |n: usize, k: usize| i as usize * k / 2 % n;
                 let (checks, agents) = (CheckStatus::ALL, AgentStatus::ALL);
                 r.record.status = Status::ALL[at(3, 1)];
                 r.record.redis_status = checks[at(4, 3)];

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
-use common::{exporter, files_under, read_parquet, run, sqlite_db, Redis};
+use common::{exporter, files_under, read_parquet, rfc3339, run, sqlite_db, Redis};
 use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit as PqTimeUnit};
 
 const DAY: &str = "2025-10-30";
@@ -808,11 +808,6 @@ fn a_burst_of_entries_in_one_millisecond_reads_the_same_at_any_page_size() {
     let h = home.path();
     let redis = Redis::start();
     let mut c = redis.conn();
-    let rfc = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .unwrap()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
     // A quiet day (one entry every 20 minutes) with a burst in its middle: 300 entries in one
     // millisecond and 40 in the next, as a backlog flushed at once would be. Replies come back
     // full inside the burst, so windows asked for ahead of them are dropped and asked again.
@@ -830,7 +825,7 @@ fn a_burst_of_entries_in_one_millisecond_reads_the_same_at_any_page_size() {
         ids.push((ms, 0, "quiet".to_string()));
     }
     for (ms, seq, host) in &ids {
-        let ts = rfc(*ms);
+        let ts = rfc3339(*ms);
         Redis::xadd(
             &mut c,
             STREAM,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::TimestampMillisecondType;
-use common::{exporter, read_parquet, run, sqlite_db, Redis};
+use common::{exporter, read_parquet, rfc3339, run, sqlite_db, Redis};
 use proptest::prelude::*;
 
 const DAY: &str = "2025-10-30";
@@ -99,12 +99,6 @@ fn source() -> impl Strategy<Value = Vec<Copy>> {
 }
 
 static CASE: AtomicUsize = AtomicUsize::new(0);
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 fn check(redis: &Redis, sqlite: &[Copy], stream: &[Copy]) -> Result<(), TestCaseError> {
     let home = tempfile::tempdir().unwrap();
