@@ -101,8 +101,6 @@ impl Drop for Redis {
     }
 }
 
-/// The binary with none of the exporter's environment, HOME in `home` and no TZ, so nothing
-/// from the machine running the tests leaks in.
 /// `ms` as the RFC 3339 text monitors write (`2025-10-30T12:00:00.007Z`).
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -110,6 +108,8 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The binary with none of the exporter's environment, HOME in `home` and no TZ, so nothing
+/// from the machine running the tests leaks in.
 pub fn exporter(home: &Path) -> Command {
     let mut cmd = Command::cargo_bin("parquet-exporter").unwrap();
     for (k, _) in std::env::vars() {
