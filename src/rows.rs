@@ -281,17 +281,23 @@ impl Strings {
         {
             return i;
         }
-        self.add(s)
+        self.insert(s, hash)
     }
 
     fn add(&mut self, s: &str) -> u32 {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(s);
+        self.insert(s, hash)
+    }
+
+    /// Adds `s`, not yet held, whose hash is `hash`.
+    fn insert(&mut self, s: &str, hash: u64) -> u32 {
         use std::hash::BuildHasher;
         let i = u32::try_from(self.ends.len()).expect("under 4G distinct strings");
         self.list.push(Box::from(s));
         self.text.push_str(s);
         let end = u32::try_from(self.text.len()).expect("under 4 GiB of distinct strings");
         self.ends.push(end);
-        let hash = self.hasher.hash_one(s);
         let Strings {
             text,
             ends,
