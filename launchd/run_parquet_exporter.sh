@@ -33,6 +33,11 @@ if ! mkdir -p "$(dirname "$log")"; then
   echo "run_parquet_exporter.sh: cannot create the log directory for $log" >&2
   exit 1
 fi
+# Appending through a link would write into whatever file it points at.
+if [ -L "$log" ] || { [ -e "$log" ] && [ ! -f "$log" ]; }; then
+  echo "run_parquet_exporter.sh: $log is a symbolic link or not a regular file; refusing to write to it (remove it, or set PARQUET_EXPORTER_LOG)" >&2
+  exit 1
+fi
 
 # The header names the arguments, but never a URL: one may hold a password (the exporter
 # refuses those on its command line, but only after this line is written).

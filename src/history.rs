@@ -3,7 +3,6 @@
 //! verdict), and from four projected columns for the rest (statuses, hosts, gaps).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -116,7 +115,7 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
         },
         _ => return Err("not a schema-v1 export: its footer has no day and time zone".into()),
     };
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
     if builder.schema().fields() != batch::schema().fields() {

@@ -235,7 +235,8 @@ fn existing(
         );
     }
     let footer = verify::read_footer(path).map_err(anyhow::Error::msg)?;
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file =
+        crate::fsio::open_regular(path).with_context(|| format!("opening {}", path.display()))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .with_context(|| format!("reading {}", path.display()))?;

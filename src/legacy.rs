@@ -2,7 +2,6 @@
 //! emoji statuses, every record seen so far in each file) and the monitor's heartbeat markdown
 //! reports. Only reading and mapping here; `import` decides what becomes of the records.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -70,7 +69,7 @@ pub fn find_inputs(paths: &[PathBuf]) -> Result<(Vec<Input>, Vec<Skipped>)> {
 fn classify(path: &Path) -> Result<Input, String> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("parquet") => {
-            let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+            let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| format!("not a readable Parquet file: {e}"))?;
             let schema = builder.schema();
@@ -88,7 +87,8 @@ fn classify(path: &Path) -> Result<Input, String> {
             }
         }
         Some("md") => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+            let text = crate::fsio::read_text(path, crate::fsio::TEXT_LIMIT)
+                .map_err(|e| format!("cannot read: {e}"))?;
             if text.lines().next().map(str::trim) == Some(REPORT_TITLE) {
                 Ok(Input::Report(path.to_path_buf()))
             } else {
@@ -110,7 +110,8 @@ fn file_name(path: &Path) -> String {
 /// Every row of a legacy export as a raw record, its `filename` as `record_id`.
 pub fn read_parquet(path: &Path, mut sink: impl FnMut(RawRecord)) -> Result<()> {
     let name = file_name(path);
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file =
+        crate::fsio::open_regular(path).with_context(|| format!("opening {}", path.display()))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .with_context(|| format!("reading {}", path.display()))?;
@@ -159,8 +160,8 @@ fn says(line: &str, phrase: &str) -> bool {
 /// endpoint responding → ok, else warn; a launch agent loaded → loaded, else not_loaded. A
 /// check the report does not have is absent (unknown).
 pub fn read_report(path: &Path) -> Result<RawRecord> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::fsio::read_text(path, crate::fsio::TEXT_LIMIT)
+        .with_context(|| format!("reading {}", path.display()))?;
     let name = file_name(path);
     let mut raw = RawRecord::new(Source::Legacy, name.clone());
     raw.fields.insert("record_id", RawValue::Text(name));

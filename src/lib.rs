@@ -10,6 +10,7 @@ pub mod contract;
 pub mod day;
 pub mod escape;
 pub mod export;
+pub mod fsio;
 pub mod history;
 pub mod import;
 pub mod launchd;

@@ -1,7 +1,7 @@
 //! Unattended runs: which days a run exports (one day, a backfill range, or catch-up of missing
 //! and short days) and the lock that keeps two runs from exporting at once.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -106,17 +106,24 @@ pub struct RunLock {
     _file: File,
 }
 
+/// The PID the holder wrote, read through the open handle (never the path again) and bounded:
+/// a few bytes are all a PID needs.
+fn holder_of(file: &File) -> String {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    let mut f = file;
+    let _ = f.rewind();
+    let _ = f.take(32).read_to_string(&mut text);
+    text
+}
+
 /// Takes the lock, waiting up to `timeout` for another run to finish.
 pub fn acquire(out_dir: &Path, timeout: Duration) -> Result<RunLock> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("creating output directory {}", out_dir.display()))?;
     let path = out_dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
+    // Never through a link, and only a regular file: the out dir may be writable by others.
+    let mut file = crate::fsio::open_lock_file(&path)
         .with_context(|| format!("opening lock file {}", path.display()))?;
     let started = Instant::now();
     loop {
@@ -126,7 +133,7 @@ pub fn acquire(out_dir: &Path, timeout: Duration) -> Result<RunLock> {
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder_of(&file);
                 return Err(LockBusy {
                     path,
                     holder: holder.trim().to_string(),

@@ -300,7 +300,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
             rd.filter_map(Result::ok)
                 .filter_map(|e| {
                     let day = e.file_name().to_str().and_then(names::day_of_summary)?;
-                    let text = std::fs::read_to_string(e.path()).ok();
+                    let text = crate::fsio::read_text(&e.path(), crate::fsio::TEXT_LIMIT).ok();
                     Some((day, text.as_deref().and_then(summary_duration_ms)))
                 })
                 .collect()

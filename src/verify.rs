@@ -129,7 +129,7 @@ fn key_values(meta: &parquet::file::metadata::FileMetaData) -> BTreeMap<String, 
 
 /// Reads the footer of `path`.
 pub fn read_footer(path: &Path) -> Result<Footer, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
     let meta = parquet::file::metadata::ParquetMetaDataReader::new()
         .parse_and_finish(&file)
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
@@ -391,7 +391,7 @@ Files: {}, valid: {valid}",
 }
 
 fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
     check.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let reader_meta = ArrowReaderMetadata::load(&file, Default::default())
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
@@ -569,7 +569,7 @@ fn columns(
     meta: &ArrowReaderMetadata,
     roots: &[usize],
 ) -> Result<ParquetRecordBatchReader, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
     builder.with_projection(mask).build().map_err(unreadable)

@@ -76,6 +76,9 @@ fn open(path: &Path) -> Result<Connection, SourceError> {
             path.display()
         )));
     }
+    // SQLite would block on a FIFO and call a directory "disk I/O error".
+    crate::fsio::ensure_regular_or_missing(path)
+        .map_err(|e| SourceError::Invalid(anyhow!("SQLite database: {e}")))?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -1,0 +1,171 @@
+//! Opening paths the tool does not own outright: a lock is never opened through a symbolic
+//! link, and nothing read or written here ever blocks on a FIFO or device that stands where a
+//! regular file is expected.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// What stands at a path where a regular file was expected, for messages: "a FIFO", "a
+/// directory", "a symbolic link".
+pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The error for `path` when what stands there is not a regular file.
+fn not_regular(path: &Path, meta: &std::fs::Metadata) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is {}, not a regular file",
+            path.display(),
+            kind_of(meta)
+        ),
+    )
+}
+
+/// Opens `path` for reading, and only if it is a regular file (a symbolic link to one is
+/// fine). The open itself cannot block: `O_NONBLOCK` makes opening a FIFO with no writer
+/// return at once, and the file type is then checked on the open descriptor, so a FIFO, a
+/// device or a directory is refused before anything reads from it.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta));
+    }
+    Ok(file)
+}
+
+/// How much text `read_text` takes from a config file, summary or report: far more than any
+/// of them holds.
+pub const TEXT_LIMIT: u64 = 16 << 20;
+
+/// The text of the regular file at `path`, refused past `limit` bytes: config files, summaries
+/// and legacy reports are read whole, so a huge or endless one must not be.
+pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(text)
+}
+
+/// Whether `path` is a regular file (through links), without opening it: for paths another
+/// library opens itself (SQLite), so that a FIFO is refused before that library blocks on it.
+/// A missing path is `Ok` for the caller's own open to report.
+pub fn ensure_regular_or_missing(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) => Err(not_regular(path, &meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens (creating it 0644 if need be) `path` for reading and writing, never through a
+/// symbolic link and only if it is a regular file: a lock file in a directory that others can
+/// write must not become a way to truncate or lock a file elsewhere.
+pub fn open_lock_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        // O_NOFOLLOW on a link fails with ELOOP: say what is there, not "too many links".
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            let meta = std::fs::symlink_metadata(path)?;
+            return Err(not_regular(path, &meta));
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
+
+    #[test]
+    fn a_lock_is_never_opened_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let lock = dir.path().join("lock");
+        std::os::unix::fs::symlink(&victim, &lock).unwrap();
+        let err = open_lock_file(&lock).unwrap_err();
+        assert!(err.to_string().contains("a symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // A dangling link is refused too, and creates nothing at its target.
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("made"), &dangling).unwrap();
+        assert!(open_lock_file(&dangling).is_err());
+        assert!(!dir.path().join("made").exists());
+    }
+
+    #[test]
+    fn a_lock_on_a_fifo_or_directory_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        let err = open_lock_file(&fifo).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        let err = open_lock_file(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("directory"), "{err}");
+        open_lock_file(&dir.path().join("new")).expect("a new lock file is created");
+    }
+
+    #[test]
+    fn reading_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("day.parquet");
+        mkfifo(&fifo);
+        let err = open_regular(&fifo).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        assert!(ensure_regular_or_missing(&fifo).is_err());
+        assert!(ensure_regular_or_missing(&dir.path().join("missing")).is_ok());
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(open_regular(&file).is_ok());
+        assert!(ensure_regular_or_missing(&file).is_ok());
+    }
+}
