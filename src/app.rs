@@ -59,7 +59,9 @@ impl Exit {
 
     /// The status for an error that stopped a run.
     pub fn of_error(e: &anyhow::Error) -> Exit {
-        if e.downcast_ref::<UsageError>().is_some() {
+        if e.downcast_ref::<UsageError>().is_some()
+            || e.downcast_ref::<crate::day::NoSuchDay>().is_some()
+        {
             Exit::Usage
         } else if e.downcast_ref::<schedule::LockBusy>().is_some() {
             Exit::Busy
@@ -68,6 +70,54 @@ impl Exit {
         } else {
             Exit::Failed
         }
+    }
+}
+
+/// Standard output that a reader may close early (`| head`): once the pipe is closed, the rest
+/// is dropped rather than turning a run whose outputs are already published into "failed".
+/// Every other write error still fails.
+pub struct ClosedPipeOk<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> ClosedPipeOk<W> {
+    pub fn new(inner: W) -> Self {
+        ClosedPipeOk {
+            inner,
+            closed: false,
+        }
+    }
+
+    fn guard(&mut self, r: std::io::Result<usize>, len: usize) -> std::io::Result<usize> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                if !self.closed {
+                    tracing::warn!("standard output was closed by its reader; the rest of the report is not printed");
+                }
+                self.closed = true;
+                Ok(len)
+            }
+            r => r,
+        }
+    }
+}
+
+impl<W: Write> Write for ClosedPipeOk<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let r = self.inner.write(buf);
+        self.guard(r, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let r = self.inner.flush().map(|()| 0);
+        self.guard(r, 0).map(|_| ())
     }
 }
 
@@ -337,6 +387,11 @@ fn export_days(
                 let exit = Exit::of_verdict(report.verdict);
                 reports.push(report);
                 exit
+            }
+            // A date the zone skipped (Samoa, 2011-12-30) has no records and needs no file.
+            Err(e) if e.downcast_ref::<crate::day::NoSuchDay>().is_some() => {
+                tracing::info!(day = %date, "{e:#}; nothing to export");
+                continue;
             }
             Err(e) => {
                 tracing::error!(day = %date, "export failed: {e:#}");

@@ -143,8 +143,8 @@ pub struct VerifyArgs {
 /// Where `verify --report` looks; the same flags, environment and config file as `export`.
 #[derive(Debug, Args, Default)]
 pub struct ReportArgs {
-    /// Days of summaries the duration metric covers, newest first.
-    #[arg(long, default_value_t = 7, value_name = "N", requires = "report")]
+    /// Days of summaries the duration metric covers, newest first (1 to 3660).
+    #[arg(long, default_value_t = 7, value_name = "N", requires = "report", value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: u32,
 
     /// IANA time zone of the days [default: the system's zone].
@@ -257,8 +257,8 @@ pub struct HistoryArgs {
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Days shown, ending at the newest day file.
-    #[arg(long, default_value_t = 30, value_name = "N")]
+    /// Days shown, ending at the newest day file (1 to 3660).
+    #[arg(long, default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: u32,
 
     /// Also write a picture of the same days (status counts and coverage per day) as SVG.
@@ -316,8 +316,9 @@ pub enum LogFormat {
 
 #[derive(Debug, Args, Default, Clone)]
 pub struct ExportArgs {
-    /// Day to export, YYYY-MM-DD [default: yesterday in --tz].
-    #[arg(long, env = "PARQUET_EXPORTER_DATE", value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "catch_up"])]
+    /// Day to export, YYYY-MM-DD [default: yesterday in --tz]. Also PARQUET_EXPORTER_DATE,
+    /// which --from and --catch-up on the command line override.
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "catch_up"])]
     pub date: Option<NaiveDate>,
 
     /// Backfill: export every day from this one through --to, each as its own atomic export.
@@ -328,14 +329,20 @@ pub struct ExportArgs {
     #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
     pub to: Option<NaiveDate>,
 
+    /// Allow a --from/--to backfill of more than 366 days (a mistyped year would otherwise
+    /// start writing hundreds of thousands of days).
+    #[arg(long, requires = "from")]
+    pub long_range: bool,
+
     /// Export the days of the last --catch-up-window days (ending yesterday) that have no file
     /// in --out-dir, or whose file's footer says partial, empty, failed or incomplete; oldest
     /// first, starting at the oldest day file in the window (yesterday when there is none).
-    /// The schedule uses this. Older history is for --from/--to.
-    #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP")]
+    /// The schedule uses this. Older history is for --from/--to. Also
+    /// PARQUET_EXPORTER_CATCH_UP=1, which --date and --from on the command line override.
+    #[arg(long)]
     pub catch_up: bool,
 
-    /// Days --catch-up looks back over, ending yesterday [default: 14].
+    /// Days --catch-up looks back over, ending yesterday, 1 to 3660 [default: 14].
     #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP_WINDOW", value_name = "DAYS")]
     pub catch_up_window: Option<u32>,
 

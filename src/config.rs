@@ -235,7 +235,7 @@ pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> 
             _ => return Ok((FileConfig::default(), None)),
         },
     };
-    let text = std::fs::read_to_string(&path)
+    let text = crate::fsio::read_text(&path, crate::fsio::TEXT_LIMIT)
         .with_context(|| format!("reading config file {}", path.display()))
         .map_err(|e| usage(format!("{e:#}")))?;
     let file: FileConfig =
@@ -243,24 +243,122 @@ pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> 
     Ok((file, Some(path)))
 }
 
+/// The longest `--catch-up-window`: ten years of days.
+const MAX_WINDOW_DAYS: u32 = 3660;
+/// The longest `--from/--to` range without `--long-range`.
+const MAX_RANGE_DAYS: i64 = 366;
+
+/// `PARQUET_EXPORTER_DATE` and `PARQUET_EXPORTER_CATCH_UP`, for a command line that names
+/// neither a day, a range nor catch-up. Both at once is a usage error: which was meant?
+fn plan_from_env() -> Result<(Option<NaiveDate>, bool)> {
+    let date = env_nonempty("PARQUET_EXPORTER_DATE")
+        .map(|v| {
+            v.parse::<NaiveDate>().map_err(|_| {
+                usage(format!(
+                    "PARQUET_EXPORTER_DATE={v:?} is not a date (YYYY-MM-DD)"
+                ))
+            })
+        })
+        .transpose()?;
+    // As clap reads a boolean flag's variable: these mean off, anything else on.
+    let catch_up = env_nonempty("PARQUET_EXPORTER_CATCH_UP").is_some_and(|v| {
+        !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "0" | "false" | "no" | "off" | "n" | "f"
+        )
+    });
+    if date.is_some() && catch_up {
+        return Err(usage(
+            "PARQUET_EXPORTER_DATE and PARQUET_EXPORTER_CATCH_UP are both set: unset one, or \
+             give --date or --catch-up on the command line",
+        ));
+    }
+    Ok((date, catch_up))
+}
+
 /// The time zone: the given name, else `TZ`, else the system's.
 pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
     let name = match name {
         Some(n) => n.to_string(),
         None => match env_nonempty("TZ") {
-            Some(tz) => tz.trim_start_matches(':').to_string(),
-            // Without /etc/localtime the C library itself runs in UTC, so that is the
-            // system's zone; say so in the log rather than fail a scheduled run.
-            None => iana_time_zone::get_timezone().unwrap_or_else(|e| {
-                tracing::warn!("cannot tell the system's time zone ({e}); using UTC (set --tz)");
-                "UTC".to_string()
-            }),
+            Some(tz) => match tz_from_env(&tz) {
+                Some(name) => name,
+                None => {
+                    let system = system_tz();
+                    tracing::warn!(
+                        "TZ={tz:?} names no IANA zone this tool can use; using the system's zone \
+                         {system} (set --tz or PARQUET_EXPORTER_TZ to choose)"
+                    );
+                    system
+                }
+            },
+            None => system_tz(),
         },
     };
     name.parse::<Tz>().map_err(|_| {
         usage(format!(
             "unknown time zone {name:?}: use an IANA name like Asia/Bangkok"
         ))
+    })
+}
+
+/// The system's zone. Without /etc/localtime the C library itself runs in UTC, so that is the
+/// system's zone; say so in the log rather than fail a scheduled run.
+fn system_tz() -> String {
+    iana_time_zone::get_timezone().unwrap_or_else(|e| {
+        tracing::warn!("cannot tell the system's time zone ({e}); using UTC (set --tz)");
+        "UTC".to_string()
+    })
+}
+
+/// The IANA name a POSIX `TZ` value stands for: an IANA name (with or without the leading
+/// `:`), a path into a zoneinfo tree (`/usr/share/zoneinfo/Asia/Bangkok`), a link to one
+/// (`:/etc/localtime`), or a rule with a fixed offset and no DST (`UTC0`, `<+07>-7`). `None`
+/// for a rule with DST, which names no zone.
+pub fn tz_from_env(value: &str) -> Option<String> {
+    let value = value.strip_prefix(':').unwrap_or(value);
+    if value.parse::<Tz>().is_ok() {
+        return Some(value.to_string());
+    }
+    if value.starts_with('/') {
+        let zone_of = |p: &str| {
+            p.rsplit_once("zoneinfo/")
+                .map(|(_, zone)| zone.to_string())
+                .filter(|z| z.parse::<Tz>().is_ok())
+        };
+        // The link itself may name the zone (/etc/localtime -> /usr/share/zoneinfo/Asia/Bangkok).
+        return zone_of(value).or_else(|| {
+            let real = std::fs::canonicalize(value).ok()?;
+            zone_of(real.to_str()?)
+        });
+    }
+    posix_fixed_offset(value)
+}
+
+/// `STD offset` with no DST part, as an `Etc/GMT±h` zone (POSIX and `Etc/GMT` share the sign:
+/// `<+07>-7` is seven hours east of UTC, as is `Etc/GMT-7`). Offsets that are not whole hours
+/// have no such zone.
+fn posix_fixed_offset(rule: &str) -> Option<String> {
+    let rest = if let Some(quoted) = rule.strip_prefix('<') {
+        quoted.split_once('>')?.1
+    } else {
+        let letters = rule.find(|c: char| !c.is_ascii_alphabetic())?;
+        (letters >= 3).then(|| &rule[letters..])?
+    };
+    let (sign, digits) = match rest.as_bytes().first()? {
+        b'+' => (1, &rest[1..]),
+        b'-' => (-1, &rest[1..]),
+        _ => (1, rest),
+    };
+    let mut parts = digits.split(':');
+    let hours: i32 = parts.next()?.parse().ok()?;
+    let minutes: i32 = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    if minutes != 0 || parts.next().is_some_and(|s| s != "00") || hours > 14 {
+        return None;
+    }
+    Some(match sign * hours {
+        0 => "UTC".to_string(),
+        h => format!("Etc/GMT{h:+}"),
     })
 }
 
@@ -346,11 +444,27 @@ impl Config {
         let yesterday = today
             .pred_opt()
             .ok_or_else(|| usage("--today has no day before it"))?;
-        let plan = match (args.from, args.catch_up) {
+        // The environment's day or catch-up applies only when the command line chose neither:
+        // a flag typed wins over a variable left in the environment.
+        let typed = args.date.is_some() || args.from.is_some() || args.catch_up;
+        let (env_date, env_catch_up) = if typed {
+            (None, false)
+        } else {
+            plan_from_env()?
+        };
+        let date = args.date.or(env_date);
+        let plan = match (args.from, args.catch_up || env_catch_up) {
             (Some(from), _) => {
                 let to = args.to.unwrap_or(yesterday);
                 if from > to {
                     return Err(usage(format!("--from {from} is after --to {to}")));
+                }
+                if (to - from).num_days() >= MAX_RANGE_DAYS && !args.long_range {
+                    return Err(usage(format!(
+                        "--from {from} --to {to} is {} days; ranges over {MAX_RANGE_DAYS} days \
+                         need --long-range",
+                        (to - from).num_days() + 1
+                    )));
                 }
                 Plan::Range(from, to)
             }
@@ -363,14 +477,16 @@ impl Config {
                     .catch_up_window
                     .or(file.catch_up_window)
                     .unwrap_or(DEFAULT_CATCH_UP_WINDOW);
-                if window == 0 {
-                    return Err(usage("--catch-up-window must be at least 1"));
+                if !(1..=MAX_WINDOW_DAYS).contains(&window) {
+                    return Err(usage(format!(
+                        "--catch-up-window must be from 1 to {MAX_WINDOW_DAYS} days, not {window}"
+                    )));
                 }
                 Plan::CatchUp { window, max_days }
             }
             (None, false) => Plan::Single,
         };
-        let day = Day::new(args.date.unwrap_or(yesterday), tz)?;
+        let day = Day::new(date.unwrap_or(yesterday), tz)?;
         // A day that has not ended would be exported as if complete, and catch-up would
         // never look at it again.
         let last_wanted = match plan {
@@ -702,6 +818,37 @@ mod tests {
         let (_d, cfg) = file_with("redis_url = \"redis://:hunter2@localhost\"\n");
         let c = Config::resolve(&args(), Some(&cfg)).unwrap();
         assert_eq!(c.redis.unwrap().stream, DEFAULT_STREAM);
+    }
+
+    #[test]
+    fn posix_tz_values_name_their_zone() {
+        for (tz, want) in [
+            ("Asia/Bangkok", Some("Asia/Bangkok")),
+            (":Asia/Bangkok", Some("Asia/Bangkok")),
+            ("/usr/share/zoneinfo/Asia/Bangkok", Some("Asia/Bangkok")),
+            (":/usr/share/zoneinfo/Europe/Berlin", Some("Europe/Berlin")),
+            ("UTC0", Some("UTC")),
+            ("GMT+0", Some("GMT+0")),
+            ("UTC+0", Some("UTC")),
+            ("<+07>-7", Some("Etc/GMT-7")),
+            ("EST5", Some("Etc/GMT+5")),
+            ("CET-1CEST,M3.5.0,M10.5.0/3", None),
+            ("<+0530>-5:30", None),
+            ("/nowhere/at/all", None),
+        ] {
+            assert_eq!(tz_from_env(tz).as_deref(), want, "{tz}");
+        }
+        // A link into a zoneinfo tree names the zone it points at.
+        let dir = tempfile::tempdir().unwrap();
+        let zoneinfo = dir.path().join("zoneinfo/Asia");
+        std::fs::create_dir_all(&zoneinfo).unwrap();
+        std::fs::write(zoneinfo.join("Tokyo"), "TZif").unwrap();
+        let link = dir.path().join("localtime");
+        std::os::unix::fs::symlink(zoneinfo.join("Tokyo"), &link).unwrap();
+        assert_eq!(
+            tz_from_env(&format!(":{}", link.display())).as_deref(),
+            Some("Asia/Tokyo")
+        );
     }
 
     #[test]

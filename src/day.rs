@@ -14,13 +14,33 @@ pub struct Day {
     end_ms: i64,
 }
 
+/// A date on which no local time exists in the zone: the clocks skipped the whole day (Samoa
+/// skipped 2011-12-30). Asking for it is a usage error, not a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{date} never happened in {tz}: its clocks skipped the whole day")]
+pub struct NoSuchDay {
+    pub date: NaiveDate,
+    pub tz: Tz,
+}
+
 impl Day {
     pub fn new(date: NaiveDate, tz: Tz) -> Result<Day> {
-        let Some(next) = date.succ_opt() else {
-            bail!("date {date} is out of range");
+        let start_ms = local_day_start(date, tz)?
+            .ok_or(NoSuchDay { date, tz })?
+            .timestamp_millis();
+        // The day ends where the next day that exists begins: after a skipped day, that is
+        // the day after it.
+        let mut next = date;
+        let end = loop {
+            next = match next.succ_opt() {
+                Some(n) if n - date <= chrono::TimeDelta::days(3) => n,
+                _ => bail!("date {date} is out of range"),
+            };
+            if let Some(start) = local_day_start(next, tz)? {
+                break start;
+            }
         };
-        let start_ms = local_day_start(date, tz)?.timestamp_millis();
-        let end_ms = local_day_start(next, tz)?.timestamp_millis();
+        let end_ms = end.timestamp_millis();
         Ok(Day {
             date,
             tz,
@@ -74,18 +94,19 @@ impl fmt::Display for Day {
 
 /// Local midnight of `date` in `tz`. Where a DST change skips midnight (e.g. São Paulo before
 /// 2019), the day starts at the first local time that exists; where midnight occurs twice, at the
-/// first of the two.
-fn local_day_start(date: NaiveDate, tz: Tz) -> Result<DateTime<Tz>> {
+/// first of the two. `None` when no local time of the date exists at all.
+fn local_day_start(date: NaiveDate, tz: Tz) -> Result<Option<DateTime<Tz>>> {
     let midnight: NaiveDateTime = date.and_hms_opt(0, 0, 0).expect("midnight is valid");
-    // Gaps are at most a few hours; step a minute at a time past one.
-    for minutes in 0..(6 * 60) {
+    // Step a minute at a time through the day: DST gaps are an hour or so, but a zone that
+    // changed sides of the date line skipped a whole day.
+    for minutes in 0..(24 * 60) {
         match tz.from_local_datetime(&(midnight + Duration::minutes(minutes))) {
-            LocalResult::Single(t) => return Ok(t),
-            LocalResult::Ambiguous(first, _) => return Ok(first),
+            LocalResult::Single(t) => return Ok(Some(t)),
+            LocalResult::Ambiguous(first, _) => return Ok(Some(first)),
             LocalResult::None => continue,
         }
     }
-    bail!("no local time near the start of {date} exists in {tz}")
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -138,6 +159,20 @@ mod tests {
         let d = day(2018, 11, 4, "America/Sao_Paulo");
         assert_eq!(d.start_ms(), ms("2018-11-04T01:00:00-02:00"));
         assert_eq!(d.hours(), 23.0);
+    }
+
+    #[test]
+    fn a_day_before_a_skipped_day_ends_where_the_next_existing_day_starts() {
+        // Samoa moved across the date line: 2011-12-29 24:00 (-10) was 2011-12-31 00:00 (+14).
+        let d = day(2011, 12, 29, "Pacific/Apia");
+        assert_eq!(d.hours(), 24.0);
+        assert_eq!(d.end_ms(), day(2011, 12, 31, "Pacific/Apia").start_ms());
+        let skipped = Day::new(
+            NaiveDate::from_ymd_opt(2011, 12, 30).unwrap(),
+            "Pacific/Apia".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert!(skipped.downcast_ref::<NoSuchDay>().is_some(), "{skipped:#}");
     }
 
     #[test]

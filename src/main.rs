@@ -1,6 +1,6 @@
 //! Entry point: parse the command line, run it, map the outcome to the exit status.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             .init();
     }
 
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = app::ClosedPipeOk::new(std::io::stdout().lock());
     let exit = match app::run(cli, &mut stdout) {
         Ok(exit) => exit,
         Err(e) => {
@@ -48,5 +48,7 @@ fn main() -> ExitCode {
             exit
         }
     };
+    // Whatever is still buffered, written now: a closed pipe here is no failure either.
+    let _ = stdout.flush();
     ExitCode::from(exit as u8)
 }
