@@ -17,15 +17,26 @@ const TOP: usize = 40;
 const FILL: [&str; 4] = ["none", "#2e7d32", "#f9a825", "#c62828"];
 
 /// Text as XML character data: markup characters escaped, control characters shown as escapes
-/// (XML 1.0 cannot hold most of them), long values cut.
+/// (XML 1.0 cannot hold most of them), the noncharacters XML 1.0 forbids (U+FFFE, U+FFFF)
+/// replaced with U+FFFD, long values cut.
 fn xml_text(s: &str, max: usize) -> String {
-    let shown: String = plain(s).chars().take(max).collect();
+    let shown: String = plain(s)
+        .chars()
+        .take(max)
+        .map(|c| if is_xml_char(c) { c } else { '\u{fffd}' })
+        .collect();
     shown
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+}
+
+/// Whether XML 1.0 allows `c` in a document (its `Char` production; Rust strings hold no
+/// surrogates).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{fffd}' | '\u{10000}'..)
 }
 
 /// The start of a picture: its size, a white background and its title.
@@ -213,6 +224,16 @@ mod tests {
     use crate::day::Day;
     use crate::record::Status;
     use crate::report::timeline;
+
+    #[test]
+    fn characters_xml_forbids_never_reach_the_picture() {
+        let text = xml_text("host\u{fffe}<&>\u{ffff}\u{1}x\u{1f600}", 100);
+        let doc = format!("<svg><text>{text}</text></svg>");
+        let parsed = roxmltree::Document::parse(&doc).expect("well-formed XML");
+        let shown = parsed.root_element().first_child().unwrap().text().unwrap();
+        assert!(shown.starts_with("host\u{fffd}<&>\u{fffd}"), "{shown:?}");
+        assert!(shown.ends_with("x\u{1f600}"), "{shown:?}");
+    }
 
     fn rows(day: &Day, hosts: &[&str]) -> Vec<crate::record::Row> {
         let mut out = Vec::new();
