@@ -36,8 +36,15 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         let (state, error, counts) = match result {
             Ok(i) => {
                 let counts = i.counts;
+                let short = i.shortfall.clone();
                 ingested.push(i);
-                ("ok", None, counts)
+                match short {
+                    Some(why) => {
+                        tracing::warn!(source = name, "trimmed: {why}");
+                        ("trimmed", Some(why), counts)
+                    }
+                    None => ("ok", None, counts),
+                }
             }
             Err(SourceError::Unavailable(e)) => {
                 tracing::warn!(source = name, "unavailable: {e:#}");
@@ -153,7 +160,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         .collect();
     let read: u64 = sources.iter().map(|s| s.counts.read).sum();
     let rejected = rejects.len() as u64;
-    let partial = sources.iter().any(|s| s.state != "ok");
+    let partial = is_partial(&sources);
     let verdict = if partial {
         Verdict::Partial
     } else if rows.is_empty() {
@@ -328,43 +335,51 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     })?;
 
     // Publish: the day file first, so that its summary never describes a file not yet there.
+    // Every local target is checked before anything is renamed or uploaded, and a failed
+    // rename rolls back those before it: all of the run's outputs, or none.
     let publishes_day = !staged.is_empty();
+    let mut publication = atomic::Publication::new();
     match &bucket {
         None => {
-            for (file, _) in staged {
-                file.publish()?;
+            for (file, _) in staged.drain(..) {
+                publication.add(file);
             }
             if publishes_day && report.rejects_file.is_none() {
-                let stale = cfg.rejects_path();
-                match std::fs::remove_file(&stale) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("removing stale {}", stale.display()))
-                    }
-                }
+                publication.remove(cfg.rejects_path());
             }
         }
-        Some(b) => {
-            for (i, (file, rel)) in staged.iter().enumerate() {
-                b.upload(rel, file.path())?;
-                if i == 0 {
-                    read_back_object(b, rel, file.path())?;
-                }
-            }
-            if publishes_day && report.rejects_file.is_none() {
-                b.delete(&rejects_rel)?;
-            }
-            // The staged copies were uploaded; dropping them removes the local temp files.
-            drop(staged);
-        }
+        Some(_) => {}
     }
     for file in local {
-        file.publish()?;
+        publication.add(file);
     }
-    summary.publish()?;
+    publication.add(summary);
+    publication.check()?;
+    if let Some(b) = &bucket {
+        for (i, (file, rel)) in staged.iter().enumerate() {
+            b.upload(rel, file.path())?;
+            if i == 0 {
+                read_back_object(b, rel, file.path())?;
+            }
+        }
+        if publishes_day && report.rejects_file.is_none() {
+            b.delete(&rejects_rel)?;
+        }
+        // The staged copies were uploaded; dropping them removes the local temp files.
+        drop(staged);
+    }
+    publication.publish()?;
     Ok(report)
+}
+
+/// Whether the sources read make a partial day: one could not be read, or one holds only part
+/// of the day (a trimmed stream) and no other source was read in full to make up for it. A
+/// trimmed hot buffer beside a complete archive is normal operation, not a partial day.
+fn is_partial(sources: &[SourceReport]) -> bool {
+    let unavailable = sources.iter().any(|s| s.state == "unavailable");
+    let short = sources.iter().any(|s| s.state == "trimmed");
+    let full = sources.iter().any(|s| s.state == "ok");
+    unavailable || (short && !full)
 }
 
 /// Gaps, each host's health and the timeline of the hosts the summary shows.

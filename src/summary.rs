@@ -15,18 +15,21 @@ pub const MAX_HOSTS: usize = 20;
 const TOP_REASONS: usize = 10;
 
 fn headline(r: &RunReport) -> String {
-    let unavailable: Vec<String> = r
+    let short: Vec<String> = r
         .sources
         .iter()
         .filter(|s| s.state != "ok")
-        .map(|s| s.name.to_string())
+        .map(|s| match s.state {
+            "trimmed" => format!("{} holds only part of the day (trimmed)", s.name),
+            _ => format!("{} could not be read", s.name),
+        })
         .collect();
     let line = match r.verdict {
         Verdict::Success => format!("✅ success: {} rows exported", r.rows),
         Verdict::Partial => format!(
-            "⚠️ partial: {} rows read, but {} could not be read; this is not the full day",
+            "⚠️ partial: {} rows read, but {}; this is not the full day",
             r.rows,
-            unavailable.join(" and ")
+            short.join(" and ")
         ),
         Verdict::Empty => "⚠️ empty: no record for this day".into(),
     };

@@ -77,6 +77,9 @@ pub struct Ingested {
     pub records: Rows,
     pub rejects: Vec<Reject>,
     pub counts: SourceCounts,
+    /// Why the source no longer holds the whole day although it was read (a stream trimmed
+    /// past the day's start): the run cannot count it as a full copy of the day.
+    pub shortfall: Option<String>,
 }
 
 /// Receives raw records from a source and keeps only what the day needs.
@@ -99,6 +102,7 @@ impl<'d> Collector<'d> {
                 records: Rows::new(),
                 rejects: Vec::new(),
                 counts: SourceCounts::default(),
+                shortfall: None,
             },
         }
     }
@@ -118,6 +122,11 @@ impl<'d> Collector<'d> {
             }
             Classified::OtherDay => self.out.counts.other_day += 1,
         }
+    }
+
+    /// Records that the source no longer holds the whole day, and why.
+    pub fn shortfall(&mut self, why: String) {
+        self.out.shortfall = Some(why);
     }
 
     /// Counts records that belong to no day at all (see `SourceCounts::no_day`).

@@ -221,6 +221,55 @@ trait StreamConnection {
     fn key_type(&mut self, key: &str) -> Result<String, SourceError>;
     /// Reads the next page of entries into `page`.
     fn entries(&mut self, page: &mut Page) -> Result<(), SourceError>;
+
+    /// `XINFO STREAM key` as its scalar fields by name, or `None` when the server refuses it
+    /// (an ACL without XINFO, an old Redis): the caller then asks XRANGE alone.
+    fn stream_info(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>, SourceError>;
+
+    /// The millisecond of the stream's first entry (`XRANGE key - + COUNT 1`), `None` when it
+    /// has none.
+    fn first_entry_ms(&mut self, key: &str) -> Result<Option<i64>, SourceError> {
+        self.send(
+            &redis::cmd("XRANGE")
+                .arg(key)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .get_packed_command(),
+        )?;
+        let mut page = Page::default();
+        self.entries(&mut page).map_err(|e| match e {
+            SourceError::Unavailable(e) => {
+                SourceError::Unavailable(e.context(format!("XRANGE {key} - + COUNT 1")))
+            }
+            SourceError::Invalid(e) => SourceError::Invalid(e),
+        })?;
+        Ok((page.len() > 0)
+            .then(|| std::str::from_utf8(page.entry(0).0).ok().and_then(id_ms))
+            .flatten())
+    }
+
+    /// What the stream says of its head: where it begins now, and (Redis 7) whether any entry
+    /// was ever removed from it (`entries-added` above `length`: trimmed or deleted).
+    fn stream_head(&mut self, key: &str) -> Result<Head, SourceError> {
+        if let Some(info) = self.stream_info(key)? {
+            let field = |name: &str| info.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            let number = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+            if let (Some(added), Some(length)) = (number("entries-added"), number("length")) {
+                return Ok(Head {
+                    oldest_ms: field("recorded-first-entry-id")
+                        .and_then(|id| id_ms(id))
+                        .filter(|_| length > 0),
+                    removed: Some(added > length),
+                });
+            }
+        }
+        Ok(Head {
+            oldest_ms: self.first_entry_ms(key)?,
+            removed: None,
+        })
+    }
 }
 
 impl StreamConnection for Connection {
@@ -236,6 +285,20 @@ impl StreamConnection for Connection {
             .query(self)
             .with_context(|| format!("asking Redis for the type of {key}"))
             .map_err(SourceError::Unavailable)
+    }
+
+    fn stream_info(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>, SourceError> {
+        let reply = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(key)
+            .query::<Value>(self);
+        match reply {
+            Ok(v) => Ok(Some(scalar_pairs(v))),
+            Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => Err(
+                SourceError::Unavailable(anyhow!(e).context(format!("XINFO STREAM {key}"))),
+            ),
+            Err(_) => Ok(None),
+        }
     }
 
     fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
@@ -260,6 +323,20 @@ impl StreamConnection for Plain {
             .map_err(SourceError::Unavailable)
     }
 
+    fn stream_info(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>, SourceError> {
+        let cmd = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(key)
+            .get_packed_command();
+        match self.scalar_map(&cmd) {
+            Ok(map) => Ok(Some(map)),
+            Err(e) if e.downcast_ref::<ServerError>().is_some() => Ok(None),
+            Err(e) => Err(SourceError::Unavailable(
+                e.context(format!("XINFO STREAM {key}")),
+            )),
+        }
+    }
+
     fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
         Plain::entries(self, page).map_err(|e| {
             let unavailable = e.downcast_ref::<std::io::Error>().is_some()
@@ -270,6 +347,32 @@ impl StreamConnection for Plain {
                 SourceError::Invalid(e)
             }
         })
+    }
+}
+
+/// Where a stream begins, and whether entries were ever removed from it (`None`: unknown).
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    oldest_ms: Option<i64>,
+    removed: Option<bool>,
+}
+
+impl Head {
+    /// Whether entries the day's read range (from `first`) selects may have been trimmed away:
+    /// the stream now begins after `first`, and entries were removed from it (trimming removes
+    /// the oldest, so those stood before its first entry now). A stream that merely began
+    /// inside the range lost nothing. Without that count (an old Redis, or an ACL without
+    /// XINFO), a stream that begins inside the day counts as trimmed: it cannot be shown to
+    /// hold the day's start.
+    fn trimmed(&self, first: i64, day: &Day) -> Option<i64> {
+        let begins_late = self.oldest_ms.is_none_or(|o| o > first);
+        let cut = match self.removed {
+            Some(removed) => begins_late && removed,
+            None => self
+                .oldest_ms
+                .is_some_and(|o| o > first && o < day.end_ms()),
+        };
+        cut.then(|| self.oldest_ms.unwrap_or(i64::MAX))
     }
 }
 
@@ -341,6 +444,11 @@ fn read_pages(
     let margin = margin.as_millis() as i64;
     let first = (day.start_ms() - margin).max(0);
     let last = day.end_ms() - 1 + margin;
+    // A stream whose oldest entry lies after the read range's start, but within the day, was
+    // trimmed (or begun) part-way through it: what it holds is not the whole day.
+    if let Some(oldest) = conn.stream_head(key)?.trimmed(first, day) {
+        sink.shortfall(trimmed(day, oldest, first));
+    }
     let page = page.max(1);
     let xrange = |w: &Window| {
         redis::cmd("XRANGE")
@@ -444,6 +552,27 @@ fn read_pages(
         sink.hash_ids();
     }
     Ok(())
+}
+
+/// The reason a stream that begins at `oldest` (ms) cannot hold the day read from `first`.
+fn trimmed(day: &Day, oldest: i64, first: i64) -> String {
+    if oldest == i64::MAX {
+        return format!("the stream is empty, trimmed past {day}");
+    }
+    let at = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| {
+                t.with_timezone(&day.tz())
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+            .unwrap_or_else(|| ms.to_string())
+    };
+    format!(
+        "first entry at {}, after the start of the day's read range at {}; the stream no \
+         longer holds the start of {day}",
+        at(oldest),
+        at(first)
+    )
 }
 
 /// One XRANGE request: from `start` (an ID, or `(ID` for after it) to the end of millisecond
@@ -570,6 +699,28 @@ pub fn ping_newest_ms(target: &Target, key: &str) -> Result<Option<i64>> {
 }
 
 /// The millisecond part of a stream entry ID.
+/// A map reply (RESP2's flat array, or RESP3's map) as its scalar values by key, as text.
+fn scalar_pairs(v: Value) -> Vec<(String, String)> {
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    };
+    let pairs: Vec<(Value, Value)> = match v {
+        Value::Map(m) => m,
+        Value::Array(items) => {
+            let mut it = items.into_iter();
+            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+        }
+        _ => Vec::new(),
+    };
+    pairs
+        .iter()
+        .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+        .collect()
+}
+
 fn id_ms(id: &str) -> Option<i64> {
     id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()
 }
@@ -912,6 +1063,22 @@ mod tests {
             Ok("stream".into())
         }
 
+        // Answered aside, so that the day's requests are counted from 0.
+        fn stream_info(
+            &mut self,
+            _key: &str,
+        ) -> Result<Option<Vec<(String, String)>>, SourceError> {
+            let first = self
+                .ids
+                .first()
+                .map_or("0-0".into(), |(ms, s)| format!("{ms}-{s}"));
+            Ok(Some(vec![
+                ("length".into(), self.ids.len().to_string()),
+                ("entries-added".into(), self.ids.len().to_string()),
+                ("recorded-first-entry-id".into(), first),
+            ]))
+        }
+
         fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
             let n = self.served;
             self.served += 1;
@@ -963,6 +1130,33 @@ mod tests {
             })
             .collect();
         (r, read)
+    }
+
+    #[test]
+    fn a_stream_is_trimmed_for_a_day_only_when_it_lost_entries_before_its_head() {
+        let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
+        let first = DAY_MS - 3_600_000;
+        let head = |oldest_ms, removed| Head { oldest_ms, removed };
+        let inside = Some(DAY_MS + 7_200_000);
+        assert_eq!(head(inside, Some(true)).trimmed(first, &day), inside);
+        assert_eq!(
+            head(inside, Some(false)).trimmed(first, &day),
+            None,
+            "begun, not trimmed"
+        );
+        assert_eq!(head(Some(first - 1), Some(true)).trimmed(first, &day), None);
+        assert_eq!(
+            head(None, Some(true)).trimmed(first, &day),
+            Some(i64::MAX),
+            "emptied"
+        );
+        assert_eq!(head(None, Some(false)).trimmed(first, &day), None);
+        // Unknown: a head inside the day cannot be shown to hold its start.
+        assert_eq!(head(inside, None).trimmed(first, &day), inside);
+        assert_eq!(
+            head(Some(day.end_ms() + 1), None).trimmed(first, &day),
+            None
+        );
     }
 
     #[test]

@@ -167,6 +167,57 @@ impl Plain {
         }
     }
 
+    /// Sends `packed` and reads a flat map reply (XINFO STREAM's): its scalar values as text,
+    /// by key; nested values are skipped. An error reply is a `ServerError`.
+    pub fn scalar_map(&mut self, packed: &[u8]) -> Result<Vec<(String, String)>> {
+        self.send(packed)?;
+        let n = match self.header()? {
+            Header::Array(Some(n)) => n,
+            Header::Error(e) => return Err(ServerError(e).into()),
+            other => bail!("expected a map, got {other:?}"),
+        };
+        let mut out = Vec::new();
+        let mut key = None;
+        for i in 0..n {
+            let value = self.scalar_or_skip(0)?;
+            if i % 2 == 0 {
+                key = value;
+            } else if let (Some(k), Some(v)) = (key.take(), value) {
+                out.push((k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The next reply element as text, or `None` for a null or an array (read and dropped, at
+    /// most a few levels deep: a server that nests deeper is not one to trust).
+    fn scalar_or_skip(&mut self, depth: usize) -> Result<Option<String>> {
+        Ok(match self.header()? {
+            Header::Simple(s) => Some(s),
+            Header::Integer(i) => Some(i.to_string()),
+            Header::Bulk(None) | Header::Array(None) => None,
+            Header::Bulk(Some(n)) => {
+                let mut text = vec![0; n + 2];
+                self.reader.read_exact(&mut text)?;
+                if !text.ends_with(b"\r\n") {
+                    bail!("a bulk string not followed by CRLF");
+                }
+                text.truncate(n);
+                Some(String::from_utf8_lossy(&text).into_owned())
+            }
+            Header::Array(Some(m)) => {
+                if depth >= 4 {
+                    bail!("a reply nested more than 4 levels deep");
+                }
+                for _ in 0..m {
+                    self.scalar_or_skip(depth + 1)?;
+                }
+                None
+            }
+            Header::Error(e) => return Err(ServerError(e).into()),
+        })
+    }
+
     fn header(&mut self) -> Result<Header> {
         if let Some(h) = self.buffered_length() {
             return Ok(h);
@@ -462,6 +513,27 @@ mod tests {
                 "buffer of {capacity}"
             );
         }
+    }
+
+    #[test]
+    fn a_flat_map_keeps_its_scalars_and_skips_nested_values() {
+        let reply = b"*8\r\n$6\r\nlength\r\n:3\r\n$11\r\nfirst-entry\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n$20\r\nmax-deleted-entry-id\r\n$3\r\n5-1\r\n$4\r\nnone\r\n$-1\r\n";
+        let mut conn = replying(reply);
+        let map = conn.scalar_map(b"").unwrap();
+        assert_eq!(
+            map,
+            [
+                ("length".to_string(), "3".to_string()),
+                ("max-deleted-entry-id".to_string(), "5-1".to_string())
+            ]
+        );
+        let mut conn = replying(b"-NOPERM this user has no permissions\r\n");
+        let err = conn.scalar_map(b"").unwrap_err();
+        assert!(err.downcast_ref::<ServerError>().is_some());
+        let mut deep = String::from("*2\r\n$1\r\nk\r\n");
+        deep.push_str(&"*1\r\n".repeat(10));
+        deep.push_str(":1\r\n");
+        assert!(replying(deep.as_bytes()).scalar_map(b"").is_err());
     }
 
     #[test]
