@@ -23,7 +23,9 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Bounds on one request and on retrying it, so an unreachable endpoint fails the run in
 /// seconds rather than in the crate's default of minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// An endpoint that accepts the connection but never answers fails a request after this long;
+/// no retry starts after `RETRY_TIMEOUT`, so that is about the longest one operation waits.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_RETRIES: usize = 2;
 const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -88,16 +90,39 @@ impl BucketUrl {
                 "an s3:// prefix cannot hold empty, . or .. segments".into()
             ));
         }
+        // Keys are the prefix exactly as typed (`données`, `~ops`, `50%`): only what no key can
+        // hold is refused.
+        if let Err(e) = ObjectPath::parse(&prefix) {
+            return Some(Err(format!("{prefix:?} cannot be an s3:// prefix: {e}")));
+        }
+        // The client form-encodes a listing's prefix (space as `+`, `~` as `%7E`, `*` as is)
+        // where S3's signature wants RFC 3986, so every listing under such a prefix (catch-up,
+        // verify) fails with SignatureDoesNotMatch: refused here rather than written unlisted.
+        if let Some(c) = prefix.chars().find(|c| matches!(c, ' ' | '~' | '*')) {
+            return Some(Err(format!(
+                "{prefix:?} cannot be an s3:// prefix: a {c:?} in it makes every listing fail \
+                 its signature check; choose a prefix without spaces, '~' or '*'"
+            )));
+        }
         Some(Ok(BucketUrl { bucket, prefix }))
     }
 
-    /// The object key of `rel` (a `/`-separated path under the prefix).
+    /// The object key of `rel` (a `/`-separated path under the prefix), as typed: parsed, not
+    /// built with `From`, which percent-encodes anything outside ASCII and `~ \\ %` among
+    /// others, so that `s3://bkt/données` would be written under `donn%C3%A9es`.
     fn key(&self, rel: &str) -> ObjectPath {
-        if self.prefix.is_empty() {
-            ObjectPath::from(rel)
+        let key = if self.prefix.is_empty() {
+            rel.to_string()
         } else {
-            ObjectPath::from(format!("{}/{rel}", self.prefix))
-        }
+            format!("{}/{rel}", self.prefix)
+        };
+        ObjectPath::parse(&key).expect("a validated prefix and a day file's name make a key")
+    }
+
+    /// The prefix as a key, for listing.
+    fn prefix_key(&self) -> Option<ObjectPath> {
+        (!self.prefix.is_empty())
+            .then(|| ObjectPath::parse(&self.prefix).expect("validated when the URL was parsed"))
     }
 
     /// `s3://bucket/prefix/rel`, for reports.
@@ -194,8 +219,7 @@ impl Bucket {
     /// Every object under the prefix, as (path relative to the prefix, size). Also proves the
     /// bucket exists and the credentials can read it.
     pub fn list(&self) -> Result<Vec<(String, u64)>> {
-        let prefix =
-            (!self.url.prefix.is_empty()).then(|| ObjectPath::from(self.url.prefix.as_str()));
+        let prefix = self.url.prefix_key();
         let metas: Vec<object_store::ObjectMeta> = self
             .rt
             .block_on(self.store.list(prefix.as_ref()).try_collect())
