@@ -688,3 +688,91 @@ fn a_partial_run_keeps_the_fuller_object_unless_forced() {
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_ne!(moto.object(key).unwrap(), full, "--force replaces it");
 }
+
+/// Hostile round two: a prefix is stored under the key typed, whatever its characters, and
+/// catch-up finds the files there afterwards.
+#[test]
+fn a_prefix_is_stored_exactly_as_typed() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    simulate(h);
+    for typed in ["données", "ops/a\\b", "50%/x+y"] {
+        let prefix = format!("s3://{BUCKET}/{typed}");
+        let out = export(
+            &mut moto.exporter(h, &moto.endpoint()),
+            DAYS[0],
+            &prefix,
+            &[],
+        );
+        assert_eq!(out.code, 0, "{typed}: {}", out.stderr);
+        let key = format!("{typed}/ops_atomic_20251029.parquet");
+        assert!(
+            moto.keys().contains(&key),
+            "{typed}: {:?} lacks {key}",
+            moto.keys()
+        );
+        let out = run(moto
+            .exporter(h, &moto.endpoint())
+            .args(["--catch-up", "--today", "2025-10-30", "--tz", TZ])
+            .args(["--sqlite", "ops.db", "--out-dir", &prefix])
+            .args(["--summary-dir", "summaries", "--json"]));
+        assert_eq!(out.code, 0, "{typed}: {}", out.stderr);
+        let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            doc["days"],
+            serde_json::json!([]),
+            "{typed}: found, not redone: {doc}"
+        );
+    }
+    // What no key can hold is refused, and says why.
+    let out = export(
+        &mut moto.exporter(h, &moto.endpoint()),
+        DAYS[0],
+        &format!("s3://{BUCKET}/a\u{1}b"),
+        &[],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot be an s3:// prefix"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// An endpoint that accepts connections and never answers fails the run within the request
+/// timeout the README states (30 s), not the two minutes it once took.
+#[test]
+fn a_silent_endpoint_fails_within_the_request_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and holds every connection, reading nothing, for as long as the test runs.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, TZ, &[DAYS[0]]);
+    let mut cmd = exporter(h);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret-example-key")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    let started = std::time::Instant::now();
+    let out = export(&mut cmd, DAYS[0], &format!("s3://{BUCKET}/x"), &[]);
+    let took = started.elapsed();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        took < std::time::Duration::from_secs(50),
+        "took {took:?}: {}",
+        out.stderr
+    );
+}

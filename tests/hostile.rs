@@ -1,0 +1,462 @@
+//! Hostile testing, round two: each defect reproduced with the command that showed it, against
+//! the binary, private redis-servers, real SQLite files and files made to be hostile. Every
+//! run that could hang if its fix were removed runs under a deadline.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{exporter, read_parquet, run, Output, Redis};
+
+const TZ: &str = "Asia/Bangkok";
+const DAY: &str = "2025-10-30";
+/// 2025-10-30 in Bangkok is [2025-10-29T17:00Z, 2025-10-30T17:00Z).
+#[allow(dead_code)]
+const START: i64 = 1_761_757_200_000;
+
+/// `PE --tz … --out-dir out --summary-dir rep` in `home`, to add to.
+fn pe(home: &Path) -> Command {
+    let mut cmd = exporter(home);
+    cmd.args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"]);
+    cmd
+}
+
+/// Runs `cmd` and kills it if it has not finished after `limit`: a hang fails the test with
+/// what the process printed instead of stalling the suite.
+fn run_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: stderr {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+fn archive(home: &Path, dates: &[&str]) -> PathBuf {
+    common::archive(home, TZ, dates)
+}
+
+fn rows_in(p: &Path) -> usize {
+    read_parquet(p).0.iter().map(|b| b.num_rows()).sum()
+}
+
+#[test]
+fn a_symlinked_lock_never_truncates_its_target() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    std::fs::create_dir_all(h.join("out")).unwrap();
+    std::fs::write(h.join("victim"), "precious\n").unwrap();
+    std::os::unix::fs::symlink("../victim", h.join("out/.parquet-exporter.lock")).unwrap();
+
+    let out = run(pe(h).args(["--sqlite", "ops.db", "--date", DAY]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is a symbolic link, not a regular file"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.join("victim")).unwrap(),
+        "precious\n"
+    );
+    assert!(!h.join("out/ops_atomic_20251030.parquet").exists());
+
+    // import-legacy takes the same lock.
+    std::fs::create_dir_all(h.join("legacy")).unwrap();
+    let out = run(exporter(h)
+        .args(["import-legacy", "legacy", "--tz", TZ])
+        .args(["--out-dir", "out", "--summary-dir", "rep"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(h.join("victim")).unwrap(),
+        "precious\n"
+    );
+}
+
+#[test]
+fn the_wrapper_refuses_a_symlinked_log() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    std::fs::write(h.join("victim"), "precious\n").unwrap();
+    std::os::unix::fs::symlink(h.join("victim"), h.join("log")).unwrap();
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh");
+    let out = run(Command::new("bash")
+        .arg(&wrapper)
+        .arg("--version")
+        .env(
+            "PARQUET_EXPORTER_BIN",
+            assert_cmd::cargo::cargo_bin("parquet-exporter"),
+        )
+        .env("PARQUET_EXPORTER_LOG", h.join("log"))
+        .env("HOME", h));
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(h.join("victim")).unwrap(),
+        "precious\n"
+    );
+}
+
+#[test]
+fn fifos_where_files_belong_never_block() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &["2025-10-29"]);
+    std::fs::create_dir_all(h.join("out")).unwrap();
+    mkfifo(&h.join("out/ops_atomic_20251029.parquet"));
+    let limit = Duration::from_secs(60);
+
+    let out = run_within(exporter(h).args(["verify", "out"]), limit);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("a FIFO"), "{}", out.stdout);
+
+    let out = run_within(exporter(h).args(["history", "out", "--days", "3"]), limit);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("a FIFO"), "{}", out.stdout);
+
+    // Catch-up redoes the day: the FIFO is replaced by a real day file.
+    let out = run_within(
+        pe(h).args(["--sqlite", "ops.db", "--catch-up", "--today", "2025-10-30"]),
+        limit,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(rows_in(&h.join("out/ops_atomic_20251029.parquet")), 288);
+
+    mkfifo(&h.join("x.fifo"));
+    let out = run_within(pe(h).args(["--sqlite", "x.fifo", "--date", DAY]), limit);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("a FIFO"), "{}", out.stderr);
+
+    // A directory as the database says so, not "disk I/O error".
+    std::fs::create_dir_all(h.join("db.dir")).unwrap();
+    let out = run_within(pe(h).args(["--sqlite", "db.dir", "--date", DAY]), limit);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("a directory"), "{}", out.stderr);
+
+    // A summary-named FIFO does not hold up the verification report.
+    std::fs::create_dir_all(h.join("rep")).unwrap();
+    mkfifo(&h.join("rep/parquet_export_summary_20251028.md"));
+    let out = run_within(
+        exporter(h).args(["verify", "--report", "--tz", TZ]).args([
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "rep",
+            "--sqlite",
+            "ops.db",
+        ]),
+        limit,
+    );
+    assert!(
+        out.code == 0 || out.code == 3 || out.code == 4,
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn posix_tz_forms_name_their_zone() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &[DAY]);
+    for (tz, zone) in [
+        (":/usr/share/zoneinfo/Asia/Bangkok", "Asia/Bangkok"),
+        ("/usr/share/zoneinfo/Asia/Bangkok", "Asia/Bangkok"),
+        ("UTC0", "UTC"),
+        (":UTC", "UTC"),
+    ] {
+        if tz.contains("zoneinfo") && !Path::new("/usr/share/zoneinfo/Asia/Bangkok").exists() {
+            continue;
+        }
+        let out = run(exporter(h)
+            .args(["--sqlite", "ops.db", "--date", DAY, "--dry"])
+            .env("TZ", tz));
+        assert_eq!(out.code, 0, "TZ={tz}: {}", out.stderr);
+        assert!(
+            out.stdout.contains(&format!("({zone}, ")),
+            "TZ={tz}: {}",
+            out.stdout
+        );
+    }
+    // A rule with DST names no zone: the system's zone is used, and the log says so.
+    let out = run(exporter(h)
+        .args(["--sqlite", "ops.db", "--date", DAY, "--dry"])
+        .env("TZ", "CET-1CEST,M3.5.0,M10.5.0/3"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("names no IANA zone"), "{}", out.stderr);
+}
+
+#[test]
+fn a_day_before_a_skipped_day_exports_and_the_skipped_day_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &[DAY]);
+    let apia = |date: &str| {
+        run(exporter(h)
+            .args(["--sqlite", "ops.db", "--tz", "Pacific/Apia", "--date", date])
+            .args(["--out-dir", "out", "--summary-dir", "rep"]))
+    };
+    let out = apia("2011-12-29");
+    assert_eq!(out.code, 4, "an empty but normal day: {}", out.stderr);
+    assert!(
+        out.stdout.contains("(Pacific/Apia, 24 h)"),
+        "{}",
+        out.stdout
+    );
+    let out = apia("2011-12-30");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("never happened"), "{}", out.stderr);
+}
+
+#[test]
+fn flags_on_the_command_line_win_over_the_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &["2025-10-28", "2025-10-29"]);
+    let out = run(pe(h)
+        .args(["--sqlite", "ops.db", "--catch-up", "--today", "2025-10-30"])
+        .env("PARQUET_EXPORTER_DATE", "2025-10-28"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(pe(h)
+        .args([
+            "--sqlite",
+            "ops.db",
+            "--from",
+            "2025-10-28",
+            "--to",
+            "2025-10-29",
+        ])
+        .env("PARQUET_EXPORTER_DATE", "2025-10-28"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(pe(h)
+        .args(["--sqlite", "ops.db", "--date", "2025-10-28"])
+        .env("PARQUET_EXPORTER_CATCH_UP", "1"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Alone, the variable still chooses the day.
+    let out = run(pe(h)
+        .args(["--sqlite", "ops.db", "--json"])
+        .env("PARQUET_EXPORTER_DATE", "2025-10-28"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\"day\": \"2025-10-28\""),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn out_of_range_windows_and_ranges_are_usage_errors() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    for args in [
+        &["--catch-up", "--catch-up-window", "100000000"][..],
+        &["--from", "0025-10-01", "--to", "2025-10-01"][..],
+        &["--from", "2024-01-01", "--to", "2025-10-01"][..],
+    ] {
+        let out = run(pe(h).args(["--sqlite", "ops.db"]).args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    }
+    let out = run(pe(h).args([
+        "--sqlite",
+        "ops.db",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2025-10-01",
+    ]));
+    assert!(out.stderr.contains("--long-range"), "{}", out.stderr);
+    let out = run(exporter(h).args(["history", "out", "--days", "100000000"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = run(exporter(h).args(["verify", "--report", "--days", "100000000"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn a_closed_stdout_does_not_fail_a_published_run() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    // `| head -c0`: the reader has gone before the report is printed.
+    let out = run(Command::new("bash")
+        .arg("-c")
+        .arg(r#""$PE" --sqlite ops.db --date 2025-10-30 --tz Asia/Bangkok --out-dir out --summary-dir rep --json | head -c0; echo "status ${PIPESTATUS[0]}""#)
+        .env("PE", assert_cmd::cargo::cargo_bin("parquet-exporter"))
+        .env_remove("TZ")
+        .env("HOME", h)
+        .current_dir(h));
+    assert!(
+        out.stdout.contains("status 0"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(rows_in(&h.join("out/ops_atomic_20251030.parquet")), 288);
+}
+
+#[test]
+fn a_stream_trimmed_inside_the_day_is_partial_and_keeps_the_fuller_file() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let redis = Redis::start();
+    // The day before too: a stream that begins inside the day is as short as a trimmed one.
+    for date in ["2025-10-29", DAY] {
+        let sim = run(exporter(h)
+            .args(["simulate", "--date", date, "--tz", TZ, "--redis-url"])
+            .arg(redis.url()));
+        assert_eq!(sim.code, 0, "{}", sim.stderr);
+    }
+    let export = |extra: &[&str]| {
+        run(pe(h)
+            .args(["--date", DAY, "--redis-url"])
+            .arg(redis.url())
+            .args(extra))
+    };
+    let out = export(&[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let day_file = h.join("out/ops_atomic_20251030.parquet");
+    assert_eq!(rows_in(&day_file), 288);
+
+    let _: i64 = redis::cmd("XTRIM")
+        .arg("ops:atomic:heartbeats")
+        .arg("MAXLEN")
+        .arg(100)
+        .query(&mut redis.conn())
+        .unwrap();
+    let out = export(&[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("trimmed, read 100")
+            && out.stdout.contains("first entry at 2025-10-30T"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("kept:"), "{}", out.stdout);
+    assert_eq!(rows_in(&day_file), 288, "the fuller file is kept");
+    let summary =
+        std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
+    assert!(summary.contains("trimmed: first entry at"), "{summary}");
+
+    let out = export(&["--dry", "--json"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\"state\": \"trimmed\""),
+        "{}",
+        out.stdout
+    );
+
+    // Beside an archive that holds the whole day, a trimmed hot buffer is normal operation.
+    common::archive(h, TZ, &[DAY]);
+    let out = export(&["--sqlite", "ops.db"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("trimmed, read 100"), "{}", out.stdout);
+    assert_eq!(rows_in(&day_file), 288);
+}
+
+#[test]
+fn without_xinfo_a_stream_that_begins_inside_the_day_counts_as_trimmed() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // A least-privilege user: what the export needs, and no XINFO.
+    let redis = Redis::start_with(&[
+        "--user", "reader", "on", ">pw", "~*", "&*", "+type", "+xrange", "+ping",
+    ]);
+    let sim = run(exporter(h)
+        .args(["simulate", "--date", DAY, "--tz", TZ, "--redis-url"])
+        .arg(redis.url()));
+    assert_eq!(sim.code, 0, "{}", sim.stderr);
+    let url = format!(
+        "redis+unix://{}?user=reader&pass=pw",
+        redis.socket.display()
+    );
+    let out = run(pe(h)
+        .args(["--date", DAY])
+        .env("PARQUET_EXPORTER_REDIS_URL", &url));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("trimmed, read 288"), "{}", out.stdout);
+    // With XINFO the same stream is known never to have lost an entry.
+    let out = run(pe(h).args(["--date", DAY, "--redis-url"]).arg(redis.url()));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn a_blocked_output_publishes_nothing_and_the_next_run_repairs() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    let out = run(pe(h).args(["--sqlite", "ops.db", "--date", DAY]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let day_file = h.join("out/ops_atomic_20251030.parquet");
+    let summary = h.join("rep/parquet_export_summary_20251030.md");
+    let (old_day, old_summary) = (
+        std::fs::read(&day_file).unwrap(),
+        std::fs::read(&summary).unwrap(),
+    );
+
+    // A second archive whose day has rejects, and the rejects file's name blocked by a
+    // directory; then the summary's picture blocked the same way.
+    let other = tempfile::tempdir().unwrap();
+    common::archive_of(other.path(), TZ, &[DAY], "ops-mini,ops-book", 3);
+    std::fs::copy(other.path().join("ops.db"), h.join("ops2.db")).unwrap();
+    for blocked in [
+        "out/ops_atomic_20251030.rejects.ndjson/x",
+        "rep/parquet_export_summary_20251030.svg/x",
+    ] {
+        let dir = blocked.trim_end_matches("/x");
+        let _ = std::fs::remove_file(h.join(dir));
+        std::fs::create_dir_all(h.join(blocked)).unwrap();
+        let out = run(pe(h).args(["--sqlite", "ops2.db", "--date", DAY]));
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("{dir}: it is a directory; nothing was published")),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read(&day_file).unwrap(),
+            old_day,
+            "the day file is the old one"
+        );
+        assert_eq!(
+            std::fs::read(&summary).unwrap(),
+            old_summary,
+            "and so is its summary"
+        );
+        std::fs::remove_dir_all(h.join(dir)).unwrap();
+    }
+    let out = run(pe(h).args(["--sqlite", "ops2.db", "--date", DAY]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(rows_in(&day_file), 576);
+    assert!(h.join("out/ops_atomic_20251030.rejects.ndjson").is_file());
+}
