@@ -196,7 +196,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
 }
 
 fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
-    let max_bytes = config::verify_max_bytes(args.max_size)?;
+    let max_bytes = config::max_bytes(args.max_size)?;
     // Bucket prefixes are downloaded into a scratch dir and checked there, then shown by URL.
     let scratch = tempfile::tempdir().context("creating a temp dir")?;
     let mut paths = Vec::new();
@@ -331,11 +331,14 @@ fn export_days(
         Plan::Single => vec![cfg.day.date()],
         Plan::Range(from, to) => schedule::range_days(*from, *to),
         Plan::CatchUp { window, max_days } => {
+            let days = schedule::window(cfg.yesterday, *window);
             let files = match &cfg.out {
-                config::OutDir::Local(dir) => schedule::day_files(dir, &cfg.layout)?,
-                config::OutDir::Bucket(url) => {
-                    schedule::bucket_day_files(&crate::store::Bucket::open(url)?, &cfg.layout)?
-                }
+                config::OutDir::Local(dir) => schedule::day_files(dir, &cfg.layout, &days)?,
+                config::OutDir::Bucket(url) => schedule::bucket_day_files(
+                    &crate::store::Bucket::open(url)?,
+                    &cfg.layout,
+                    &days,
+                )?,
             };
             for (day, state) in &files {
                 if let schedule::DayFile::Short(why) = state {

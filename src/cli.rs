@@ -131,9 +131,10 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub deployment: ReportArgs,
 
-    /// Largest acceptable file, in MB (10^6 bytes).
-    #[arg(long, default_value_t = 5.0, value_name = "MB")]
-    pub max_size: f64,
+    /// Refuse files larger than this, in MB (10^6 bytes). Without it, a file over the 5 MB
+    /// target gets a warning, not a failure.
+    #[arg(long, value_name = "MB")]
+    pub max_size: Option<f64>,
 
     /// Print the result as one JSON document.
     #[arg(long)]
@@ -246,7 +247,8 @@ pub struct ImportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS")]
     pub lock_timeout: Option<u64>,
 
-    /// Largest day file published, in MB; 0 turns the limit off [default: 5].
+    /// Refuse to publish a day file larger than this, in MB (0: no limit) [default: no limit;
+    /// a file over the 5 MB target is published with a warning].
     #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
     pub max_size: Option<f64>,
 }
@@ -355,8 +357,9 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_FORCE")]
     pub force: bool,
 
-    /// Largest file the export publishes, in MB (10^6 bytes), the same limit `verify` applies;
-    /// 0 turns it off [default: 5]. A larger file fails the run and replaces nothing.
+    /// Refuse to publish a day file larger than this, in MB (10^6 bytes): the run fails and
+    /// replaces nothing. 0 or unset: no limit; a file over the 5 MB target is published and
+    /// the summary and `verify` warn.
     #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
     pub max_size: Option<f64>,
 

@@ -375,21 +375,17 @@ fn dir_or_default(flag: &Option<PathBuf>, file: Option<PathBuf>, default: &str) 
     }
 }
 
-/// The publishing size limit from `--max-size` MB (0: none), default the limit `verify` applies.
-fn max_bytes(mb: Option<f64>) -> Result<Option<u64>> {
-    let mb = mb.unwrap_or(crate::verify::DEFAULT_MAX_BYTES as f64 / 1e6);
+/// The hard size limit from `--max-size` MB, if one is asked for (0: none). Without one, a
+/// file over the 5 MB target is published and reported, not refused: the target is no reason
+/// to drop a day.
+pub fn max_bytes(mb: Option<f64>) -> Result<Option<u64>> {
+    let Some(mb) = mb else {
+        return Ok(None);
+    };
     if !(mb.is_finite() && mb >= 0.0) {
         return Err(usage("--max-size must be a number of MB, 0 for no limit"));
     }
     Ok((mb > 0.0).then_some((mb * 1e6) as u64))
-}
-
-/// `verify --max-size` in bytes: unlike the export's limit it cannot be turned off.
-pub fn verify_max_bytes(mb: f64) -> Result<u64> {
-    if !(mb.is_finite() && mb > 0.0) {
-        return Err(usage("--max-size must be a positive number of MB"));
-    }
-    Ok((mb * 1e6) as u64)
 }
 
 /// The out dir from the environment or the config file, else the ops layout's default: for
@@ -573,7 +569,7 @@ pub struct ReportConfig {
     pub redis: Option<RedisConfig>,
     pub sqlite: Option<SqliteConfig>,
     pub days: u32,
-    pub max_bytes: u64,
+    pub max_bytes: Option<u64>,
     pub report_path: PathBuf,
     pub json: bool,
 }
@@ -583,7 +579,7 @@ impl ReportConfig {
         args: &ReportArgs,
         report: Option<&Path>,
         json: bool,
-        max_size_mb: f64,
+        max_size_mb: Option<f64>,
         config: Option<&Path>,
     ) -> Result<ReportConfig> {
         let (file, config_file) = load_file(config)?;
@@ -625,7 +621,7 @@ impl ReportConfig {
             redis,
             sqlite,
             days: args.days,
-            max_bytes: verify_max_bytes(max_size_mb)?,
+            max_bytes: max_bytes(max_size_mb)?,
             report_path,
             json,
         })

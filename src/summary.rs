@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use crate::contract::CADENCE_MS;
 use crate::escape::{md_code, md_code_list, md_text};
 use crate::report::{ImportReport, RunReport, Verdict};
-use crate::verify::human_size;
 
 /// Hosts named in the timeline and the host table; the rest are counted.
 pub const MAX_HOSTS: usize = 20;
@@ -63,7 +62,7 @@ pub fn render(r: &RunReport) -> String {
     }
     let _ = writeln!(w, "| Rows | {} |", r.rows);
     if let Some(b) = r.bytes {
-        let _ = writeln!(w, "| File size | {} |", human_size(b));
+        let _ = writeln!(w, "| File size | {} |", crate::verify::size_line(b, None));
     }
     if let Some(c) = &r.readback {
         let _ = writeln!(w, "| Compression | {} |", c.compression());

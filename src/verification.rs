@@ -253,7 +253,7 @@ pub struct Facts {
     pub redis: Option<Probe>,
     pub sqlite: Option<Probe>,
     pub days: u32,
-    pub max_bytes: u64,
+    pub max_bytes: Option<u64>,
 }
 
 /// Gathers the facts: the file system, the installed schedule, and one probe of each source.
@@ -529,7 +529,10 @@ fn metrics(f: &Facts) -> Vec<Metric> {
     });
 
     let checks = f.files.as_ref().map(|r| &r.files[..]).unwrap_or_default();
-    let target = format!("≤ {}", human_size(f.max_bytes));
+    let target = format!(
+        "≤ {}",
+        verify::mb(f.max_bytes.unwrap_or(verify::SIZE_TARGET_BYTES))
+    );
     out.push(match checks.iter().max_by_key(|c| c.bytes) {
         Some(c) => Metric {
             name: "File size",
@@ -539,7 +542,7 @@ fn metrics(f: &Facts) -> Vec<Metric> {
                 human_size(c.bytes),
                 md_code(&file_name(&c.path))
             ),
-            mark: if c.bytes <= f.max_bytes {
+            mark: if c.bytes <= f.max_bytes.unwrap_or(verify::SIZE_TARGET_BYTES) {
                 Mark::Ok
             } else {
                 Mark::Failed
@@ -924,7 +927,7 @@ mod tests {
             }),
             sqlite: None,
             days: 7,
-            max_bytes: 5_000_000,
+            max_bytes: None,
         };
         let v = assess(&f, Path::new("r.md"));
         assert_eq!(v.verdict, Verdict::Pending);

@@ -79,10 +79,12 @@ pub fn fingerprint(schema: &Schema) -> String {
     format!("{h:016x}")
 }
 
-/// The size limit the ops acceptance script has always used: 5 MB.
-pub const DEFAULT_MAX_BYTES: u64 = 5_000_000;
+/// The size the ops acceptance script aims at: 5 MB. A file over it is reported (a warning in
+/// `verify`, the summary and the report), not refused: only a limit asked for refuses it.
+pub const SIZE_TARGET_BYTES: u64 = 5_000_000;
 
-/// Checks one file, and its size against `max_bytes` when given. Never panics on a bad file:
+/// Checks one file, and its size against the hard limit `max_bytes` (`--max-size`) when given;
+/// a file over the 5 MB target without a limit gets a warning. Never panics on a bad file:
 /// every defect becomes a problem line.
 pub fn check_file(path: &Path, max_bytes: Option<u64>) -> FileCheck {
     let mut check = FileCheck {
@@ -92,15 +94,34 @@ pub fn check_file(path: &Path, max_bytes: Option<u64>) -> FileCheck {
     if let Err(e) = inspect(path, &mut check) {
         check.problems.push(e);
     }
-    if let Some(max) = max_bytes {
-        if check.bytes > max {
-            check.problems.push(format!(
-                "file is {} bytes, over the {max}-byte limit",
-                check.bytes
-            ));
-        }
+    match max_bytes {
+        Some(max) if check.bytes > max => check.problems.push(format!(
+            "file is {}, over the {} limit set by --max-size",
+            human_size(check.bytes),
+            mb(max)
+        )),
+        None if check.bytes > SIZE_TARGET_BYTES => check.warnings.push(format!(
+            "{} is over the {} target (set --max-size to refuse such files)",
+            human_size(check.bytes),
+            mb(SIZE_TARGET_BYTES)
+        )),
+        _ => {}
     }
     check
+}
+
+/// The size as `verify` and the summary show it: against the limit when one is set, else
+/// against the target.
+pub fn size_line(bytes: u64, max_bytes: Option<u64>) -> String {
+    match max_bytes {
+        Some(max) => format!("{} (limit {})", human_size(bytes), mb(max)),
+        None if bytes > SIZE_TARGET_BYTES => format!(
+            "{} (over the {} target)",
+            human_size(bytes),
+            mb(SIZE_TARGET_BYTES)
+        ),
+        None => format!("{} (target {})", human_size(bytes), mb(SIZE_TARGET_BYTES)),
+    }
 }
 
 /// What a file's footer says, read without its data: enough to decide whether a day needs
@@ -240,7 +261,7 @@ pub fn relative_files(dir: &Path, depth: usize) -> anyhow::Result<Vec<String>> {
 
 /// Expands directories to their `ops_atomic_*.parquet` files (in the flat layout, or under the
 /// hive layout's `instance=`/`day=` directories) and checks everything.
-pub fn verify_paths(paths: &[PathBuf], max_bytes: u64) -> VerifyReport {
+pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {
@@ -265,10 +286,7 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: u64) -> VerifyReport {
             files.push(p.clone());
         }
     }
-    let checks: Vec<FileCheck> = files
-        .iter()
-        .map(|f| check_file(f, Some(max_bytes)))
-        .collect();
+    let checks: Vec<FileCheck> = files.iter().map(|f| check_file(f, max_bytes)).collect();
 
     let mut fingerprints: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for c in &checks {
@@ -306,6 +324,16 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: u64) -> VerifyReport {
     }
 }
 
+/// A limit or target in MB, as typed (`5 MB`, `2.5 MB`).
+pub fn mb(bytes: u64) -> String {
+    let mb = bytes as f64 / 1e6;
+    if mb.fract() == 0.0 {
+        format!("{mb:.0} MB")
+    } else {
+        format!("{mb} MB")
+    }
+}
+
 /// Bytes in decimal units (the size limit is in MB), with the exact count.
 pub fn human_size(bytes: u64) -> String {
     if bytes >= 1_000_000 {
@@ -316,7 +344,7 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// The text `verify` prints: one block per file, then the set.
-pub fn render_text(r: &VerifyReport, max_bytes: u64) -> String {
+pub fn render_text(r: &VerifyReport, max_bytes: Option<u64>) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for c in &r.files {
@@ -326,12 +354,7 @@ pub fn render_text(r: &VerifyReport, max_bytes: u64) -> String {
             "  Rows: {}",
             c.rows.map_or("unreadable".to_string(), |n| n.to_string())
         );
-        let _ = writeln!(
-            out,
-            "  Size: {} (limit {})",
-            human_size(c.bytes),
-            human_size(max_bytes)
-        );
+        let _ = writeln!(out, "  Size: {}", size_line(c.bytes, max_bytes));
         let _ = writeln!(
             out,
             "  Compression: {}",
@@ -458,14 +481,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
         // The data checks below assume schema v1.
         return Ok(());
     }
-    if let Some(rows) = kv.get("ops_atomic.rows") {
-        if rows.parse::<i64>().ok() != Some(fm.num_rows()) {
-            check.problems.push(format!(
-                "footer has {} rows but its metadata says {rows}",
-                fm.num_rows()
-            ));
-        }
-    }
+    check.problems.extend(footer_counts(&kv, fm.num_rows()));
     let day = match (&check.day, &check.timezone) {
         (Some(d), Some(tz)) => match (d.parse(), tz.parse()) {
             (Ok(d), Ok(tz)) => Day::new(d, tz).ok(),
@@ -500,6 +516,64 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     }
     check.problems.extend(rows.into_problems());
     Ok(())
+}
+
+/// Verdicts this exporter writes into a footer: an export's, an import's, and a running day's.
+const VERDICTS: [&str; 5] = ["success", "partial", "empty", "imported", "incomplete"];
+
+/// What the footer's counts say against the rows the file holds: the row count it records, a
+/// verdict this exporter writes and that fits the rows (a success has rows, an empty day has
+/// none), and an export's accounting, records read = rows + merged + rejected. A file whose
+/// footer was edited to look complete fails here, so catch-up redoes its day.
+fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
+    let mut problems = Vec::new();
+    let count = |key: &str| kv.get(key).and_then(|v| v.parse::<i64>().ok());
+    match kv.get("ops_atomic.rows") {
+        None => problems.push("the footer records no row count (ops_atomic.rows)".to_string()),
+        Some(rows) if rows.parse::<i64>().ok() != Some(num_rows) => problems.push(format!(
+            "footer has {num_rows} rows but its metadata says {rows}"
+        )),
+        Some(_) => {}
+    }
+    let verdict = kv.get("ops_atomic.verdict").map(String::as_str);
+    match verdict {
+        None => problems.push("the footer records no verdict (ops_atomic.verdict)".to_string()),
+        Some(v) if !VERDICTS.contains(&v) => problems.push(format!(
+            "the footer's verdict {:?} is not one this exporter writes",
+            plain(v)
+        )),
+        Some("success") if num_rows == 0 => {
+            problems.push("the footer says success for a file with no rows".to_string())
+        }
+        Some("empty") if num_rows != 0 => problems.push(format!(
+            "the footer says empty for a file with {num_rows} rows"
+        )),
+        Some(_) => {}
+    }
+    if verdict.is_some_and(|v| v != "imported") {
+        let read: Option<i64> = kv
+            .iter()
+            .filter(|(k, _)| k.starts_with("ops_atomic.source.") && k.ends_with(".read"))
+            .map(|(_, v)| v.parse::<i64>().ok())
+            .sum();
+        let accounted = [
+            Some(num_rows),
+            count("ops_atomic.merged"),
+            count("ops_atomic.rejected"),
+        ]
+        .into_iter()
+        .sum::<Option<i64>>();
+        if read.is_none() || accounted.is_none() || read != accounted {
+            problems.push(format!(
+                "the footer's counts do not add up: records read {} != rows {num_rows} + merged \
+                 {} + rejected {}",
+                read.map_or("?".into(), |n| n.to_string()),
+                count("ops_atomic.merged").map_or("?".into(), |n| n.to_string()),
+                count("ops_atomic.rejected").map_or("?".into(), |n| n.to_string()),
+            ));
+        }
+    }
+    problems
 }
 
 /// Reads every row of the file, in two passes over disjoint columns on two threads: ids and
@@ -836,12 +910,44 @@ mod tests {
     }
 
     fn kv(rows: usize) -> Vec<(String, String)> {
+        let verdict = if rows == 0 { "empty" } else { "success" };
         vec![
             ("ops_atomic.schema_version".into(), "1".into()),
             ("ops_atomic.day".into(), "1970-01-01".into()),
             ("ops_atomic.timezone".into(), "UTC".into()),
             ("ops_atomic.rows".into(), rows.to_string()),
+            ("ops_atomic.merged".into(), "0".into()),
+            ("ops_atomic.rejected".into(), "0".into()),
+            ("ops_atomic.verdict".into(), verdict.into()),
+            ("ops_atomic.source.sqlite.read".into(), rows.to_string()),
         ]
+    }
+
+    #[test]
+    fn a_footer_edited_to_look_complete_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |rows: &[crate::record::Row], key: &str, value: &str| {
+            let mut meta = kv(rows.len());
+            meta.retain(|(k, _)| k != key);
+            meta.push((key.into(), value.into()));
+            check_file(
+                &write(dir.path(), "ops_atomic_19700101.parquet", rows, meta),
+                None,
+            )
+            .problems
+        };
+        let three = [row("a", 1, &[]), row("b", 2, &[]), row("c", 3, &[])];
+        assert!(
+            with(&[], "ops_atomic.verdict", "complete")[0].contains("not one this exporter writes")
+        );
+        assert!(with(&[], "ops_atomic.verdict", "success")[0]
+            .contains("success for a file with no rows"));
+        assert!(
+            with(&three, "ops_atomic.verdict", "empty")[0].contains("empty for a file with 3 rows")
+        );
+        assert!(with(&three, "ops_atomic.source.sqlite.read", "2")[0].contains("do not add up"));
+        assert!(with(&three, "ops_atomic.merged", "x")[0].contains("do not add up"));
+        assert!(with(&three, "ops_atomic.verdict", "partial").is_empty());
     }
 
     #[test]
@@ -972,26 +1078,26 @@ mod tests {
             &[row("a", 2 * 86_400_000 + 1, &[])],
             kv3,
         );
-        let r = verify_paths(&[dir.path().to_path_buf()], DEFAULT_MAX_BYTES);
+        let r = verify_paths(&[dir.path().to_path_buf()], Some(SIZE_TARGET_BYTES));
         assert!(r.ok, "{:?}", r.problems);
         assert_eq!(r.missing_days, ["1970-01-02"]);
         assert_eq!(r.fingerprints.len(), 1);
-        let text = render_text(&r, DEFAULT_MAX_BYTES);
+        let text = render_text(&r, Some(SIZE_TARGET_BYTES));
         assert!(
             text.contains("Rows: 1") && text.contains("Compression: snappy"),
             "{text}"
         );
         assert!(text.contains("Missing days: 1970-01-02"));
         // Over the size limit.
-        let r = verify_paths(&[dir.path().to_path_buf()], 10);
+        let r = verify_paths(&[dir.path().to_path_buf()], Some(10));
         assert!(!r.ok);
         assert!(r.files[0]
             .problems
             .iter()
-            .any(|p| p.contains("over the 10-byte limit")));
+            .any(|p| p.contains("over the 0.00001 MB limit set by --max-size")));
         // A directory with no exports.
         let empty = tempfile::tempdir().unwrap();
-        assert!(!verify_paths(&[empty.path().to_path_buf()], DEFAULT_MAX_BYTES).ok);
+        assert!(!verify_paths(&[empty.path().to_path_buf()], Some(SIZE_TARGET_BYTES)).ok);
     }
 
     #[test]

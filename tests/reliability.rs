@@ -228,7 +228,8 @@ fn a_file_that_fails_its_checks_replaces_nothing() {
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains("over the 5000-byte limit"),
+        out.stderr
+            .contains("over the 0.005 MB limit set by --max-size"),
         "{}",
         out.stderr
     );
