@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use crate::names::Layout;
 use crate::store::Bucket;
@@ -18,31 +19,42 @@ use crate::verify;
 /// The name of the lock file in the output directory.
 pub const LOCK_FILE: &str = ".parquet-exporter.lock";
 
-/// Whether a day's file holds the whole day, as far as catch-up can tell from its footer.
+/// Whether a day's file holds the whole day, as far as catch-up can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayFile {
     Complete,
-    /// The footer says partial, empty, failed or incomplete, or cannot be read: why.
+    /// The file fails `verify`'s checks, or its footer says partial, empty, failed or
+    /// incomplete: why.
     Short(String),
 }
 
-/// This exporter's day files in `out_dir` (its `layout`, its instance), each judged by its
-/// footer. A missing directory has none.
-pub fn day_files(out_dir: &Path, layout: &Layout) -> Result<BTreeMap<NaiveDate, DayFile>> {
+/// This exporter's day files in `out_dir` (its `layout`, its instance) for the days in
+/// `window`, each judged as `verify` judges it. A missing directory has none.
+pub fn day_files(
+    out_dir: &Path,
+    layout: &Layout,
+    window: &RangeInclusive<NaiveDate>,
+) -> Result<BTreeMap<NaiveDate, DayFile>> {
     let mut days = BTreeMap::new();
     for rel in verify::relative_files(out_dir, if layout.hive { 3 } else { 1 })? {
-        if let Some(day) = layout.day_of(&rel) {
+        if let Some(day) = layout.day_of(&rel).filter(|d| window.contains(d)) {
             days.insert(day, judge(&out_dir.join(&rel)));
         }
     }
     Ok(days)
 }
 
-/// The same for a bucket prefix: listed, and each day file's footer read from a downloaded copy.
-pub fn bucket_day_files(bucket: &Bucket, layout: &Layout) -> Result<BTreeMap<NaiveDate, DayFile>> {
-    let scratch = tempfile::tempdir().context("creating a temp dir for footers")?;
+/// The same for a bucket prefix: listed, and each day file in the window checked from a
+/// downloaded copy.
+pub fn bucket_day_files(
+    bucket: &Bucket,
+    layout: &Layout,
+    window: &RangeInclusive<NaiveDate>,
+) -> Result<BTreeMap<NaiveDate, DayFile>> {
+    let scratch = tempfile::tempdir().context("creating a temp dir for day files")?;
     let mut days = BTreeMap::new();
-    for (copy, rel) in bucket.download_all(scratch.path(), |rel| layout.day_of(rel).is_some())? {
+    let wanted = |rel: &str| layout.day_of(rel).is_some_and(|d| window.contains(&d));
+    for (copy, rel) in bucket.download_all(scratch.path(), wanted)? {
         if let Some(day) = layout.day_of(&rel) {
             days.insert(day, judge(&copy));
         }
@@ -50,16 +62,25 @@ pub fn bucket_day_files(bucket: &Bucket, layout: &Layout) -> Result<BTreeMap<Nai
     Ok(days)
 }
 
+/// A day is done only when its file passes every check `verify` makes (name, day, schema,
+/// counts, every row, read within bounds) and its footer does not say it is short: a file
+/// that merely claims to be complete is not trusted.
 fn judge(path: &Path) -> DayFile {
-    match verify::read_footer(path) {
-        Ok(f) => match f.verdict() {
-            Some(v) if verify::verdict_is_incomplete(v) => {
-                DayFile::Short(format!("its footer says {v}"))
-            }
-            _ => DayFile::Complete,
-        },
-        Err(why) => DayFile::Short(why),
+    let check = verify::check_file(path, None);
+    if let Some(problem) = check.problems.first() {
+        return DayFile::Short(format!("it fails verify: {problem}"));
     }
+    match check.verdict.as_deref() {
+        Some(v) if verify::verdict_is_incomplete(v) => {
+            DayFile::Short(format!("its footer says {v}"))
+        }
+        _ => DayFile::Complete,
+    }
+}
+
+/// The days catch-up considers: the `window` days ending `yesterday`.
+pub fn window(yesterday: NaiveDate, window: u32) -> RangeInclusive<NaiveDate> {
+    (yesterday - chrono::Days::new(u64::from(window.max(1)) - 1))..=yesterday
 }
 
 /// The days catch-up exports, oldest first, at most `max_days` (the next run continues): over
@@ -73,9 +94,8 @@ pub fn catch_up_days(
     window: u32,
     max_days: u32,
 ) -> Vec<NaiveDate> {
-    let window_start = yesterday - chrono::Days::new(u64::from(window.max(1)) - 1);
     let start = files
-        .range(window_start..=yesterday)
+        .range(self::window(yesterday, window))
         .next()
         .map_or(yesterday, |(d, _)| *d);
     range_days(start, yesterday)
@@ -233,13 +253,20 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
-        let found = day_files(dir.path(), &Layout::default()).unwrap();
+        let all = d("2025-01-01")..=d("2025-12-31");
+        let found = day_files(dir.path(), &Layout::default(), &all).unwrap();
         assert_eq!(found.len(), 1);
         assert!(
             matches!(&found[&d("2025-10-30")], DayFile::Short(why) if why.contains("not a readable Parquet file")),
             "{found:?}"
         );
-        assert!(day_files(&dir.path().join("missing"), &Layout::default())
+        assert!(
+            day_files(&dir.path().join("missing"), &Layout::default(), &all)
+                .unwrap()
+                .is_empty()
+        );
+        let elsewhere = d("2025-11-01")..=d("2025-11-14");
+        assert!(day_files(dir.path(), &Layout::default(), &elsewhere)
             .unwrap()
             .is_empty());
     }

@@ -460,3 +460,114 @@ fn a_blocked_output_publishes_nothing_and_the_next_run_repairs() {
     assert_eq!(rows_in(&day_file), 576);
     assert!(h.join("out/ops_atomic_20251030.rejects.ndjson").is_file());
 }
+
+#[test]
+fn a_day_over_the_size_target_is_published_with_a_warning() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // 1,000 hosts make a day of about 5.5 MB.
+    let hosts: Vec<String> = (1..=1000).map(|i| format!("host-{i:04}")).collect();
+    common::archive_of(h, "UTC", &[DAY], &hosts.join(","), 0);
+    let export = |extra: &[&str]| {
+        run(exporter(h)
+            .args(["--sqlite", "ops.db", "--date", DAY, "--tz", "UTC"])
+            .args(["--out-dir", "out", "--summary-dir", "rep"])
+            .args(extra))
+    };
+    let out = export(&[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary =
+        std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
+    assert!(summary.contains("(over the 5 MB target)"), "{summary}");
+    let out = run(exporter(h).args(["verify", "out"]));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("MB (5"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("(over the 5 MB target)"),
+        "{}",
+        out.stdout
+    );
+    // A hard limit stays available when asked for, and names its flag.
+    let out = run(exporter(h).args(["verify", "out", "--max-size", "5"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("limit set by --max-size"),
+        "{}",
+        out.stdout
+    );
+    let out = export(&["--max-size", "5"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("limit set by --max-size"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Runs `code` in the test Python (pyarrow), failing the test if it fails.
+fn pyarrow(code: &str) {
+    let out = Command::new(common::python())
+        .arg("-c")
+        .arg(format!(
+            "import pyarrow as pa, pyarrow.parquet as pq\n{code}"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn catch_up_redoes_every_day_whose_file_verify_rejects() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let days = ["2025-10-27", "2025-10-28", "2025-10-29"];
+    archive(h, &days);
+    let out = run(pe(h).args(["--sqlite", "ops.db", "--from", days[0], "--to", days[2]]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let file = |d: &str| h.join(format!("out/ops_atomic_{}.parquet", d.replace('-', "")));
+    // 10-29: another day's good file under its name (its footer is for 10-27).
+    std::fs::copy(file(days[0]), file(days[2])).unwrap();
+    // 10-27: no rows, the verdict forged to "complete".
+    // 10-28: a wrong schema that says success.
+    pyarrow(&format!(
+        r#"
+t = pq.read_table('{f27}')
+meta = {{k: v for k, v in pq.read_metadata('{f27}').metadata.items() if k != b'ARROW:schema'}}
+meta[b'ops_atomic.verdict'] = b'complete'
+meta[b'ops_atomic.rows'] = b'0'
+pq.write_table(t.slice(0, 0).replace_schema_metadata(meta), '{f27}', compression='snappy')
+other = pa.table({{'record_id': ['x'], 'n': [1]}}).replace_schema_metadata({{
+    'ops_atomic.schema_version': '1', 'ops_atomic.day': '2025-10-28',
+    'ops_atomic.timezone': '{TZ}', 'ops_atomic.verdict': 'success', 'ops_atomic.rows': '1'}})
+pq.write_table(other, '{f28}', compression='snappy')
+"#,
+        f27 = file(days[0]).display(),
+        f28 = file(days[1]).display(),
+    ));
+    let out = run(pe(h).args([
+        "--sqlite",
+        "ops.db",
+        "--catch-up",
+        "--today",
+        "2025-10-30",
+        "--json",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let redone: Vec<&str> = doc["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["day"].as_str().unwrap())
+        .collect();
+    assert_eq!(redone, days, "{}", out.stderr);
+    let verify = run(exporter(h).args(["verify", "out"]));
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    for d in days {
+        assert_eq!(rows_in(&file(d)), 288);
+    }
+}
