@@ -115,12 +115,11 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
         },
         _ => return Err("not a schema-v1 export: its footer has no day and time zone".into()),
     };
-    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-    if builder.schema().fields() != batch::schema().fields() {
+    let (file, plain, views) = verify::open_for_reading(path)?;
+    if plain.schema().fields() != batch::schema().fields() {
         return Err("not a schema-v1 export (verify says how it differs)".into());
     }
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views);
     // report_type, timestamp, status, host: what the footer does not hold.
     let mask = ProjectionMask::roots(builder.parquet_schema(), [1, 2, 3, 5]);
     let reader = builder
@@ -134,10 +133,10 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
     for b in reader {
         let b = b.map_err(|e| format!("cannot read the data: {e}"))?;
         let (types, ts, statuses, host) = (
-            b.column(0).as_string::<i32>(),
+            b.column(0).as_string_view(),
             b.column(1).as_primitive::<TimestampMillisecondType>(),
-            b.column(2).as_string::<i32>(),
-            b.column(3).as_string::<i32>(),
+            b.column(2).as_string_view(),
+            b.column(3).as_string_view(),
         );
         for i in 0..b.num_rows() {
             match statuses.value(i) {

@@ -235,11 +235,13 @@ fn existing(
         );
     }
     let footer = verify::read_footer(path).map_err(anyhow::Error::msg)?;
-    let file =
-        crate::fsio::open_regular(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .with_context(|| format!("reading {}", path.display()))?;
+    let (file, _, views) =
+        verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(
+        file, views,
+    )
+    .build()
+    .with_context(|| format!("reading {}", path.display()))?;
     let mut rows = Vec::new();
     for b in reader {
         let b = b.with_context(|| format!("reading {}", path.display()))?;

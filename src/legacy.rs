@@ -69,10 +69,8 @@ pub fn find_inputs(paths: &[PathBuf]) -> Result<(Vec<Input>, Vec<Skipped>)> {
 fn classify(path: &Path) -> Result<Input, String> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("parquet") => {
-            let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-            let schema = builder.schema();
+            let (_, plain, _) = crate::verify::open_for_reading(path)?;
+            let schema = plain.schema();
             let missing: Vec<&str> = LEGACY_COLUMNS
                 .into_iter()
                 .filter(|c| schema.field_with_name(c).is_err())
@@ -110,10 +108,10 @@ fn file_name(path: &Path) -> String {
 /// Every row of a legacy export as a raw record, its `filename` as `record_id`.
 pub fn read_parquet(path: &Path, mut sink: impl FnMut(RawRecord)) -> Result<()> {
     let name = file_name(path);
-    let file =
-        crate::fsio::open_regular(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
+    let (file, _, views) = crate::verify::open_for_reading(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views)
+        .build()
         .with_context(|| format!("reading {}", path.display()))?;
     let mut row = 0usize;
     for batch in reader {
@@ -128,6 +126,7 @@ pub fn read_parquet(path: &Path, mut sink: impl FnMut(RawRecord)) -> Result<()> 
                 } else {
                     match col.data_type() {
                         DataType::Utf8 => RawValue::Text(col.as_string::<i32>().value(i).into()),
+                        DataType::Utf8View => RawValue::Text(col.as_string_view().value(i).into()),
                         DataType::LargeUtf8 => {
                             RawValue::Text(col.as_string::<i64>().value(i).into())
                         }

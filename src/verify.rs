@@ -13,6 +13,7 @@ use parquet::arrow::arrow_reader::{
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::ParquetMetaData;
 use serde::Serialize;
 
 use crate::atomic;
@@ -148,12 +149,103 @@ fn key_values(meta: &parquet::file::metadata::FileMetaData) -> BTreeMap<String, 
         .unwrap_or_default()
 }
 
-/// Reads the footer of `path`.
-pub fn read_footer(path: &Path) -> Result<Footer, String> {
-    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
+/// The longest footer read, the most row groups and the largest column chunk (uncompressed)
+/// accepted from a file: a schema-v1 day of 5 million rows has a footer of a few KB, 5 row
+/// groups and chunks of tens of MB. Checked before anything past the footer is decoded.
+const MAX_FOOTER_BYTES: u64 = 16 << 20;
+const MAX_ROW_GROUPS: usize = 10_000;
+const MAX_CHUNK_BYTES: i64 = 512 << 20;
+
+/// Opens `path` (a regular file only) and reads its footer within bounds: the footer's length
+/// against the file's size and `MAX_FOOTER_BYTES` before it is parsed, then the row-group
+/// count and every column chunk's sizes. A file past a bound is refused with the reason, and
+/// none of its data is read: a small hostile file cannot make a reader allocate gigabytes.
+pub fn open_bounded(path: &Path) -> Result<(File, Arc<ParquetMetaData>), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
+    let size = file
+        .metadata()
+        .map_err(|e| format!("cannot open: {e}"))?
+        .len();
+    let unreadable = |why: String| format!("not a readable Parquet file: {why}");
+    if size < 12 {
+        return Err(unreadable(format!("{size} bytes is too small")));
+    }
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8))
+        .and_then(|_| file.read_exact(&mut tail))
+        .map_err(|e| unreadable(e.to_string()))?;
+    if &tail[4..] != b"PAR1" {
+        return Err(unreadable("no PAR1 magic at its end".into()));
+    }
+    let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if footer + 12 > size {
+        return Err(unreadable(format!(
+            "its footer of {footer} bytes is longer than the file"
+        )));
+    }
+    if footer > MAX_FOOTER_BYTES {
+        return Err(format!(
+            "its footer is {}, over the {} this tool reads (a day file's is a few KB)",
+            human_size(footer),
+            human_size(MAX_FOOTER_BYTES)
+        ));
+    }
     let meta = parquet::file::metadata::ParquetMetaDataReader::new()
         .parse_and_finish(&file)
+        .map_err(|e| unreadable(e.to_string()))?;
+    if meta.num_row_groups() > MAX_ROW_GROUPS {
+        return Err(format!(
+            "it has {} row groups, over the {MAX_ROW_GROUPS} this tool reads",
+            meta.num_row_groups()
+        ));
+    }
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        for col in rg.columns() {
+            let (packed, unpacked) = (col.compressed_size(), col.uncompressed_size());
+            if !(0..=size as i64).contains(&packed) || !(0..=MAX_CHUNK_BYTES).contains(&unpacked) {
+                return Err(format!(
+                    "row group {g}'s {} chunk claims {packed} bytes stored and {unpacked} \
+                     unpacked, outside the file or over the {} this tool reads",
+                    col.column_path().string(),
+                    human_size(MAX_CHUNK_BYTES as u64)
+                ));
+            }
+        }
+    }
+    Ok((file, Arc::new(meta)))
+}
+
+/// Arrow metadata for reading the file with every string as a view (see `batch::view_type`).
+pub fn as_views(meta: &ArrowReaderMetadata) -> Result<ArrowReaderMetadata, String> {
+    let fields: Vec<Field> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_data_type(batch::view_type(f.data_type()))
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
+    ArrowReaderMetadata::try_new(meta.metadata().clone(), options).map_err(unreadable)
+}
+
+/// `open_bounded`, then the file's Arrow metadata as it is and as views.
+pub fn open_for_reading(
+    path: &Path,
+) -> Result<(File, ArrowReaderMetadata, ArrowReaderMetadata), String> {
+    let (file, meta) = open_bounded(path)?;
+    let plain = ArrowReaderMetadata::try_new(meta, Default::default())
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let views = as_views(&plain)?;
+    Ok((file, plain, views))
+}
+
+/// Reads the footer of `path`, within `open_bounded`'s bounds.
+pub fn read_footer(path: &Path) -> Result<Footer, String> {
+    let (_, meta) = open_bounded(path)?;
     let fm = meta.file_metadata();
     Ok(Footer {
         rows: fm.num_rows(),
@@ -414,11 +506,10 @@ Files: {}, valid: {valid}",
 }
 
 fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
-    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
-    check.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let reader_meta = ArrowReaderMetadata::load(&file, Default::default())
+    check.bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let (_, meta) = open_bounded(path)?;
+    let reader_meta = ArrowReaderMetadata::try_new(meta.clone(), Default::default())
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-    let meta = reader_meta.metadata().clone();
     let fm = meta.file_metadata();
     check.rows = Some(fm.num_rows());
 
@@ -523,7 +614,8 @@ const VERDICTS: [&str; 5] = ["success", "partial", "empty", "imported", "incompl
 
 /// What the footer's counts say against the rows the file holds: the row count it records, a
 /// verdict this exporter writes and that fits the rows (a success has rows, an empty day has
-/// none), and an export's accounting, records read = rows + merged + rejected. A file whose
+/// none), and an export's accounting, records read (plus legacy rows imported into it since) =
+/// rows + merged + rejected. A file whose
 /// footer was edited to look complete fails here, so catch-up redoes its day.
 fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
     let mut problems = Vec::new();
@@ -551,9 +643,13 @@ fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
         Some(_) => {}
     }
     if verdict.is_some_and(|v| v != "imported") {
+        // Records read from the sources, and the legacy rows an import added since.
         let read: Option<i64> = kv
             .iter()
-            .filter(|(k, _)| k.starts_with("ops_atomic.source.") && k.ends_with(".read"))
+            .filter(|(k, _)| {
+                k.starts_with("ops_atomic.source.")
+                    && (k.ends_with(".read") || *k == "ops_atomic.source.legacy.rows")
+            })
             .map(|(_, v)| v.parse::<i64>().ok())
             .sum();
         let accounted = [
@@ -586,7 +682,7 @@ fn read_rows(
     num_rows: i64,
 ) -> Result<RowChecks, String> {
     let values = columns(path, &as_dictionaries(meta)?, &VALUE_COLUMNS)?;
-    let ids = columns(path, meta, &ID_COLUMNS)?;
+    let ids = columns(path, &as_views(meta)?, &ID_COLUMNS)?;
     let mut rows = RowChecks::new(day, num_rows);
     let (value_pass, id_pass) = parallel::both(
         move || -> Result<ValueChecks, String> {
@@ -629,7 +725,8 @@ fn as_dictionaries(meta: &ArrowReaderMetadata) -> Result<ArrowReaderMetadata, St
                 Box::new(DataType::Int32),
                 Box::new(DataType::Utf8),
             )),
-            _ => f.as_ref().clone(),
+            // The checks map: its strings as views, never copied per row.
+            other => f.as_ref().clone().with_data_type(batch::view_type(other)),
         })
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
@@ -734,9 +831,9 @@ fn exact_duplicates(
 ) -> Result<usize, String> {
     let build = IdHash::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for batch in columns(path, meta, &[ID_COLUMNS[0]])? {
+    for batch in columns(path, &as_views(meta)?, &[ID_COLUMNS[0]])? {
         let batch = batch.map_err(unreadable)?;
-        for id in batch.column(0).as_string::<i32>().iter().flatten() {
+        for id in batch.column(0).as_string_view().iter().flatten() {
             if suspects.contains(&id_hash(&build, id)) {
                 *seen.entry(id.to_string()).or_default() += 1;
             }
@@ -766,7 +863,7 @@ impl RowChecks {
 
     /// A batch of the id pass: `record_id` and `timestamp`, in that order.
     fn batch(&mut self, batch: &RecordBatch) {
-        let ids = batch.column(0).as_string::<i32>();
+        let ids = batch.column(0).as_string_view();
         let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
         let build = IdHash::default();
         for i in 0..batch.num_rows() {

@@ -571,3 +571,102 @@ pq.write_table(other, '{f28}', compression='snappy')
         assert_eq!(rows_in(&file(d)), 288);
     }
 }
+
+/// The peak RSS, in MB, of running `cmd` (with `args`) as the only child of a Python process.
+fn peak_rss_mb(home: &Path, args: &[&str]) -> (i32, String, u64) {
+    let out = Command::new(common::python())
+        .arg("-c")
+        .arg(
+            "import resource, subprocess, sys\n\
+             r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n\
+             print(r.returncode)\n\
+             print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n\
+             print(r.stdout + r.stderr)",
+        )
+        .arg(assert_cmd::cargo::cargo_bin("parquet-exporter"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("TZ")
+        .current_dir(home)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let code = lines.next().unwrap().parse().unwrap();
+    let mb = lines.next().unwrap().parse().unwrap();
+    (code, lines.collect::<Vec<_>>().join("\n"), mb)
+}
+
+#[test]
+fn small_hostile_parquet_files_fail_within_bounded_memory() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    let out = run(pe(h).args(["--sqlite", "ops.db", "--date", DAY]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for d in ["bomb", "host", "groups"] {
+        std::fs::create_dir_all(h.join(d)).unwrap();
+    }
+    // From the real day file: a record_id that is one 4 MB value in every row (dictionary-
+    // encoded, so the file stays small; 1.15 GB once copied into each row), a 1 MB host in
+    // every row, and 10,368 row groups. The long values are built as chunks sharing one buffer.
+    pyarrow(&format!(
+        r#"
+src = '{day}'
+meta = {{k: v for k, v in pq.read_metadata(src).metadata.items() if k != b'ARROW:schema'}}
+t = pq.read_table(src)
+n = t.num_rows
+def put(name, value, path):
+    i = t.schema.get_field_index(name)
+    col = pa.chunked_array([pa.array([value])] * n)
+    table = t.set_column(i, t.schema.field(i), col).replace_schema_metadata(meta)
+    pq.write_table(table, path, compression='snappy', use_dictionary=True,
+                   dictionary_pagesize_limit=64 << 20)
+put('record_id', 'x' * 4_000_000, '{h}/bomb/ops_atomic_20251030.parquet')
+put('host', 'h' * 1_000_000, '{h}/host/ops_atomic_20251030.parquet')
+big = pa.concat_tables([t] * 36)
+meta[b'ops_atomic.rows'] = str(big.num_rows).encode()
+pq.write_table(big.replace_schema_metadata(meta), '{h}/groups/ops_atomic_20251030.parquet',
+               compression='snappy', row_group_size=1)
+"#,
+        day = h.join("out/ops_atomic_20251030.parquet").display(),
+        h = h.display(),
+    ));
+    let size = |d: &str| {
+        std::fs::metadata(h.join(d).join("ops_atomic_20251030.parquet"))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        size("bomb") < 2_000_000,
+        "the bomb is small: {}",
+        size("bomb")
+    );
+
+    let (code, text, mb) = peak_rss_mb(h, &["verify", "bomb"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("Validation: FAILED"), "{text}");
+    assert!(mb < 600, "verify took {mb} MB: {text}");
+
+    let (code, text, mb) = peak_rss_mb(h, &["history", "host", "--days", "2"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(mb < 200, "history took {mb} MB: {text}");
+
+    let (code, text, mb) = peak_rss_mb(h, &["verify", "groups"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("row groups, over the") || text.contains("its footer is"),
+        "{text}"
+    );
+    assert!(mb < 300, "verify took {mb} MB: {text}");
+
+    // Catch-up treats such a file as a day to redo.
+    std::fs::copy(
+        h.join("bomb/ops_atomic_20251030.parquet"),
+        h.join("out/ops_atomic_20251030.parquet"),
+    )
+    .unwrap();
+    let out = run(pe(h).args(["--sqlite", "ops.db", "--catch-up", "--today", "2025-10-31"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(rows_in(&h.join("out/ops_atomic_20251030.parquet")), 288);
+}
