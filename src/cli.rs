@@ -403,6 +403,11 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE", value_name = "N")]
     pub redis_page_size: Option<usize>,
 
+    /// Seconds the whole stream read may take before Redis counts as unreachable and the run
+    /// as partial [default: 300]. Each reply also has 30 s, and each read 5 s.
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_TIMEOUT", value_name = "SECONDS")]
+    pub redis_timeout: Option<u64>,
+
     /// SQLite database file (opened read-only).
     #[arg(long, env = "PARQUET_EXPORTER_SQLITE", value_name = "PATH")]
     pub sqlite: Option<PathBuf>,

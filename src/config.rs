@@ -53,6 +53,7 @@ pub struct FileConfig {
     pub redis_stream: Option<String>,
     pub redis_margin_minutes: Option<u32>,
     pub redis_page_size: Option<usize>,
+    pub redis_timeout: Option<u64>,
     pub sqlite: Option<PathBuf>,
     pub sqlite_table: Option<String>,
     pub out_dir: Option<PathBuf>,
@@ -70,6 +71,8 @@ pub struct RedisConfig {
     pub stream: String,
     pub margin: Duration,
     pub page_size: usize,
+    /// The longest the whole stream read may take; past it the source is unreachable.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -242,6 +245,10 @@ pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> 
         toml::from_str(&text).map_err(|e| usage(format!("config file {}: {e}", path.display())))?;
     Ok((file, Some(path)))
 }
+
+/// How long the whole stream read may take by default: a day of a thousand hosts reads in
+/// seconds, so minutes mean a server that has stopped answering.
+const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The longest `--catch-up-window`: ten years of days.
 const MAX_WINDOW_DAYS: u32 = 3660;
@@ -675,6 +682,11 @@ pub fn resolve_sources(
                     ),
                 ),
                 page_size,
+                timeout: match args.redis_timeout.or(file.redis_timeout) {
+                    Some(0) => return Err(usage("--redis-timeout must be at least 1 second")),
+                    Some(s) => Duration::from_secs(s),
+                    None => DEFAULT_REDIS_TIMEOUT,
+                },
             })
         }
     };

@@ -79,9 +79,16 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
             cfg.redis.as_ref().map(|r| {
                 let t = Instant::now();
                 let mut c = Collector::new(day, Source::Redis);
-                let res =
-                    redis_source::read(&r.target, &r.stream, day, r.margin, r.page_size, &mut c)
-                        .map(|()| c.finish());
+                let res = redis_source::read(
+                    &r.target,
+                    &r.stream,
+                    day,
+                    r.margin,
+                    r.page_size,
+                    r.timeout,
+                    &mut c,
+                )
+                .map(|()| c.finish());
                 tracing::debug!(elapsed = ?t.elapsed(), "read Redis");
                 res
             })

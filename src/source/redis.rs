@@ -204,10 +204,12 @@ pub fn read(
     day: &Day,
     margin: Duration,
     page: usize,
+    timeout: Duration,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
     let scrub = |e: anyhow::Error| anyhow!(target.scrub(&format!("{e:#}")));
-    read_stream(target, key, day, margin, page, sink).map_err(|e| match e {
+    let deadline = std::time::Instant::now() + timeout;
+    read_stream(target, key, day, margin, page, deadline, sink).map_err(|e| match e {
         SourceError::Unavailable(e) => SourceError::Unavailable(scrub(e)),
         SourceError::Invalid(e) => SourceError::Invalid(scrub(e)),
     })
@@ -408,14 +410,21 @@ fn read_stream(
     day: &Day,
     margin: Duration,
     page: usize,
+    deadline: std::time::Instant,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
     let info = connection_info(target).map_err(SourceError::Unavailable)?;
     match connect_plain(target, &info).map_err(SourceError::Unavailable)? {
-        Some(mut plain) => read_pages(&mut plain, key, day, margin, page, sink),
+        Some(mut plain) => {
+            // Every read on the connection stops at the deadline, however a reply trickles.
+            plain.set_deadline(deadline);
+            read_pages(&mut plain, key, day, margin, page, deadline, sink)
+        }
         None => {
+            // TLS, through the redis crate: each read has its timeout, and the deadline is
+            // checked between pages.
             let mut conn = client_connection(target, info).map_err(SourceError::Unavailable)?;
-            read_pages(&mut conn, key, day, margin, page, sink)
+            read_pages(&mut conn, key, day, margin, page, deadline, sink)
         }
     }
 }
@@ -426,6 +435,7 @@ fn read_pages(
     day: &Day,
     margin: Duration,
     page: usize,
+    deadline: std::time::Instant,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
     let kind = conn.key_type(key)?;
@@ -495,6 +505,11 @@ fn read_pages(
         }
         conn.entries(&mut entries)
             .map_err(|e| context(&window, e))?;
+        if std::time::Instant::now() >= deadline {
+            return Err(SourceError::Unavailable(anyhow!(
+                "the stream read took longer than its limit (--redis-timeout)"
+            )));
+        }
         if window.stale {
             continue;
         }
@@ -1121,7 +1136,16 @@ mod tests {
     fn read_fake(conn: &mut FakeStream, page: usize) -> (Result<(), SourceError>, Vec<(i64, u64)>) {
         let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
         let mut sink = Collector::new(&day, Source::Redis);
-        let r = read_pages(conn, "k", &day, Duration::from_secs(0), page, &mut sink);
+        let far = std::time::Instant::now() + Duration::from_secs(3600);
+        let r = read_pages(
+            conn,
+            "k",
+            &day,
+            Duration::from_secs(0),
+            page,
+            far,
+            &mut sink,
+        );
         let rows = sink.finish().records;
         let read = (0..rows.len())
             .map(|i| {

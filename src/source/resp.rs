@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -76,9 +76,65 @@ impl Page {
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
 
+/// How long one reply may take to arrive whole, however it trickles in.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection under the reader, with deadlines: the socket's read timeout bounds each
+/// read, but a server that sends a byte every few seconds never trips it. These bound the reply
+/// being read and the whole stream read.
+struct Deadlined {
+    inner: Box<dyn Stream>,
+    /// The socket's read timeout, for the message.
+    per_read: Duration,
+    reply: Option<Instant>,
+    whole: Option<Instant>,
+}
+
+impl Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::{Error, ErrorKind};
+        let now = Instant::now();
+        if self.whole.is_some_and(|d| now >= d) {
+            return Err(Error::new(
+                ErrorKind::TimedOut,
+                "the stream read took longer than its limit (--redis-timeout)",
+            ));
+        }
+        if self.reply.is_some_and(|d| now >= d) {
+            return Err(Error::new(
+                ErrorKind::TimedOut,
+                format!(
+                    "Redis sent no complete reply within {} s",
+                    REPLY_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        match self.inner.read(buf) {
+            // A socket read timeout says "Resource temporarily unavailable (os error 11)".
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(Error::new(
+                    ErrorKind::TimedOut,
+                    format!("Redis sent nothing for {} s", self.per_read.as_secs()),
+                ))
+            }
+            r => r,
+        }
+    }
+}
+
+impl Write for Deadlined {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// One connection, buffered for reading; commands are written unbuffered, whole.
 pub struct Plain {
-    reader: BufReader<Box<dyn Stream>>,
+    reader: BufReader<Deadlined>,
     line: Vec<u8>,
 }
 
@@ -107,7 +163,7 @@ impl Plain {
                     s.set_read_timeout(Some(timeout))?;
                     s.set_write_timeout(Some(timeout))?;
                     s.set_nodelay(true)?;
-                    return Ok(Plain::over(Box::new(s)));
+                    return Ok(Plain::over(Box::new(s), timeout));
                 }
                 Err(e) => last = Some(e),
             }
@@ -123,7 +179,7 @@ impl Plain {
         let s = std::os::unix::net::UnixStream::connect(path)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
-        Ok(Plain::over(Box::new(s)))
+        Ok(Plain::over(Box::new(s), timeout))
     }
 
     #[cfg(not(unix))]
@@ -131,12 +187,28 @@ impl Plain {
         bail!("unix sockets ({}) are not supported here", path.display())
     }
 
-    fn over(stream: Box<dyn Stream>) -> Plain {
+    fn over(stream: Box<dyn Stream>, per_read: Duration) -> Plain {
+        let stream = Deadlined {
+            inner: stream,
+            per_read,
+            reply: None,
+            whole: None,
+        };
         Plain {
             // A page of a thousand entries is a few hundred KB.
             reader: BufReader::with_capacity(1 << 20, stream),
             line: Vec::with_capacity(64),
         }
+    }
+
+    /// The instant by which everything read on this connection must have arrived.
+    pub fn set_deadline(&mut self, whole: Instant) {
+        self.reader.get_mut().whole = Some(whole);
+    }
+
+    /// Starts the clock of the reply about to be read.
+    fn start_reply(&mut self) {
+        self.reader.get_mut().reply = Some(Instant::now() + REPLY_TIMEOUT);
     }
 
     /// Sends a command already encoded (`redis::Cmd::get_packed_command`).
@@ -150,6 +222,7 @@ impl Plain {
     /// Sends `packed` and expects `+OK`.
     pub fn ok(&mut self, packed: &[u8]) -> Result<()> {
         self.send(packed)?;
+        self.start_reply();
         match self.header()? {
             Header::Simple(s) if s == "OK" => Ok(()),
             Header::Error(e) => Err(ServerError(e).into()),
@@ -160,6 +233,7 @@ impl Plain {
     /// Sends `packed` and expects a simple string (TYPE's reply).
     pub fn simple(&mut self, packed: &[u8]) -> Result<String> {
         self.send(packed)?;
+        self.start_reply();
         match self.header()? {
             Header::Simple(s) => Ok(s),
             Header::Error(e) => Err(ServerError(e).into()),
@@ -171,6 +245,7 @@ impl Plain {
     /// by key; nested values are skipped. An error reply is a `ServerError`.
     pub fn scalar_map(&mut self, packed: &[u8]) -> Result<Vec<(String, String)>> {
         self.send(packed)?;
+        self.start_reply();
         let n = match self.header()? {
             Header::Array(Some(n)) => n,
             Header::Error(e) => return Err(ServerError(e).into()),
@@ -344,6 +419,7 @@ impl Plain {
     /// Reads a page of stream entries into `page` (cleared first).
     pub fn entries(&mut self, page: &mut Page) -> Result<()> {
         page.clear();
+        self.start_reply();
         let n = match self.header()? {
             Header::Array(Some(n)) => n,
             Header::Array(None) => return Ok(()),
@@ -442,7 +518,37 @@ mod tests {
                 Ok(())
             }
         }
-        Plain::over(Box::new(Canned(std::io::Cursor::new(replies.to_vec()))))
+        Plain::over(
+            Box::new(Canned(std::io::Cursor::new(replies.to_vec()))),
+            Duration::from_secs(5),
+        )
+    }
+
+    #[test]
+    fn a_reply_that_trickles_in_stops_at_its_deadline() {
+        /// Sends one byte of a never-ending reply every 20 ms.
+        struct Drip;
+        impl Read for Drip {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::thread::sleep(Duration::from_millis(20));
+                buf[0] = b'+';
+                Ok(1)
+            }
+        }
+        impl Write for Drip {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut conn = Plain::over(Box::new(Drip), Duration::from_secs(5));
+        let started = Instant::now();
+        conn.set_deadline(started + Duration::from_millis(300));
+        let err = conn.simple(b"TYPE k\r\n").unwrap_err();
+        assert!(format!("{err:#}").contains("--redis-timeout"), "{err:#}");
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     /// `replying` with a read buffer of `capacity` bytes, so that lines and strings are cut
