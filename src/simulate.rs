@@ -171,6 +171,32 @@ pub fn write_sqlite(path: &Path, table: &str, beats: &[Beat]) -> Result<()> {
 /// Every fourth entry is a JSON entry; the rest are flat.
 pub fn write_redis(target: &Target, stream: &str, beats: &[Beat]) -> Result<()> {
     let mut conn = connect(target)?;
+    // XADD with explicit IDs fails for every entry at or before the stream's last one: say so
+    // once, before writing, instead of one error per entry.
+    if let Some(first) = beats.first() {
+        let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query(&mut conn)
+            .with_context(|| format!("reading the last entry of {stream}"))?;
+        if let Some((id, _)) = last.first() {
+            let last_ms: i64 = id
+                .split('-')
+                .next()
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or(i64::MAX);
+            anyhow::ensure!(
+                last_ms < first.ts_ms,
+                "the stream {stream} already holds entries up to {id}, not before the simulated \
+                 day's first beat ({}-0): simulate days in order, into a new stream \
+                 (--redis-stream), or delete this one",
+                first.ts_ms
+            );
+        }
+    }
     let mut pipe = redis::pipe();
     let mut last_ms = -1;
     let mut seq = 0;

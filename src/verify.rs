@@ -286,6 +286,15 @@ pub fn check_staged(
 ) -> anyhow::Result<(atomic::Staged, FileCheck)> {
     let mut check = check_file(staged.path(), max_bytes);
     check.path = path.to_path_buf();
+    // An error of the system (no file descriptor left, an I/O error) says nothing of the file:
+    // name it as what it is, not as a check the new file failed.
+    if let Some(p) = check.problems.iter().find(|p| p.contains("(os error ")) {
+        anyhow::bail!(
+            "could not read back the new {} to check it, so it was not published: {}",
+            path.display(),
+            plain(p)
+        );
+    }
     if !check.ok() {
         return Err(NotPublished {
             path: path.display().to_string(),

@@ -670,3 +670,111 @@ pq.write_table(big.replace_schema_metadata(meta), '{h}/groups/ops_atomic_2025103
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(rows_in(&h.join("out/ops_atomic_20251030.parquet")), 288);
 }
+
+/// A "Redis" on loopback that answers every command with a reply it never finishes: a byte
+/// every `every`. Each connection's thread ends when the client hangs up.
+fn dripping_redis(every: Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf);
+                let mut byte: &[u8] = b"+";
+                while s.write_all(byte).is_ok() {
+                    byte = b"s";
+                    std::thread::sleep(every);
+                }
+            });
+        }
+    });
+    format!("redis://127.0.0.1:{port}")
+}
+
+#[test]
+fn a_redis_that_drips_its_reply_is_unreachable_by_the_deadline() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    let url = dripping_redis(Duration::from_millis(500));
+    // The whole read's deadline.
+    let started = Instant::now();
+    let out = run_within(
+        pe(h)
+            .args(["--sqlite", "ops.db", "--date", DAY, "--redis-timeout", "3"])
+            .env("PARQUET_EXPORTER_REDIS_URL", &url),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(out.stdout.contains("--redis-timeout"), "{}", out.stdout);
+    // Each reply's: 30 s, whatever the whole read may take.
+    let started = Instant::now();
+    let out = run_within(
+        pe(h)
+            .args([
+                "--sqlite",
+                "ops.db",
+                "--date",
+                DAY,
+                "--redis-timeout",
+                "600",
+            ])
+            .env("PARQUET_EXPORTER_REDIS_URL", &url),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.stdout.contains("no complete reply within 30 s"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn running_out_of_file_descriptors_is_named_as_such() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    let out = run(Command::new("bash")
+        .arg("-c")
+        .arg(r#"ulimit -n 8; exec "$PE" --sqlite ops.db --date 2025-10-30 --tz Asia/Bangkok --out-dir out --summary-dir rep"#)
+        .env("PE", assert_cmd::cargo::cargo_bin("parquet-exporter"))
+        .env("HOME", h)
+        .current_dir(h));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("Too many open files"), "{}", out.stderr);
+    assert!(!out.stderr.contains("failed its checks"), "{}", out.stderr);
+}
+
+#[test]
+fn simulate_into_a_stream_with_later_entries_fails_in_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let redis = Redis::start();
+    let sim = || {
+        run(exporter(h)
+            .args(["simulate", "--date", DAY, "--tz", TZ, "--redis-url"])
+            .arg(redis.url()))
+    };
+    assert_eq!(sim().code, 0);
+    let out = sim();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("already holds entries up to"),
+        "{}",
+        out.stderr
+    );
+}
