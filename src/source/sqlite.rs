@@ -134,6 +134,21 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         )));
     }
     let conn = open(path)?;
+    // A view has no rowid to name rejects by, and nothing says its day query can use an index.
+    let kind: Option<String> = conn
+        .query_row(
+            "SELECT type FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE",
+            [table],
+            |r| r.get(0),
+        )
+        .ok();
+    if kind.as_deref() == Some("view") {
+        return Err(SourceError::Invalid(anyhow!(
+            "SQLite {table} in {} is a view, not a table: give the table it reads \
+             (--sqlite-table)",
+            path.display()
+        )));
+    }
     let present = columns_of(&conn, table, path)?;
     if present.is_empty() {
         return Err(SourceError::Invalid(anyhow!(
@@ -586,6 +601,23 @@ mod tests {
             }
         }
         assert_eq!(rejected_on, ["2025-10-30"]);
+    }
+
+    #[test]
+    fn a_view_is_refused_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&ddl("ops_atomic_heartbeats")).unwrap();
+        conn.execute_batch("CREATE VIEW beats AS SELECT * FROM ops_atomic_heartbeats")
+            .unwrap();
+        drop(conn);
+        let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
+        let mut sink = Collector::new(&day, Source::Sqlite);
+        let err = read(&path, "beats", &day, &mut sink).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("is a view, not a table"), "{text}");
+        assert_eq!(text.lines().count(), 1);
     }
 
     #[test]
