@@ -243,6 +243,7 @@ pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> 
         .map_err(|e| usage(format!("{e:#}")))?;
     let file: FileConfig =
         toml::from_str(&text).map_err(|e| usage(format!("config file {}: {e}", path.display())))?;
+    warn_if_others_can_read_secrets(&path, &file);
     Ok((file, Some(path)))
 }
 
@@ -281,6 +282,29 @@ fn plan_from_env() -> Result<(Option<NaiveDate>, bool)> {
         ));
     }
     Ok((date, catch_up))
+}
+
+/// Warns, as ssh does of a key file, when a config file that holds a Redis password can be
+/// read by other users.
+fn warn_if_others_can_read_secrets(path: &Path, file: &FileConfig) {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = file.redis_password.is_some()
+        || file
+            .redis_url
+            .as_deref()
+            .is_some_and(crate::source::redis::url_has_password);
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if secret && mode & 0o077 != 0 {
+        tracing::warn!(
+            "config file {} holds a Redis password and other users can read it (mode {mode:04o}); \
+             run: chmod 600 {}",
+            crate::escape::plain(&path.display().to_string()),
+            crate::escape::plain(&path.display().to_string())
+        );
+    }
 }
 
 /// The time zone: the given name, else `TZ`, else the system's.

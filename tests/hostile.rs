@@ -778,3 +778,36 @@ fn simulate_into_a_stream_with_later_entries_fails_in_one_line() {
         out.stderr
     );
 }
+
+#[test]
+fn a_config_file_with_a_password_that_others_can_read_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    let config = h.join("pe.toml");
+    std::fs::write(
+        &config,
+        "sqlite = \"ops.db\"\nredis_password = \"s3cret-pw\"\n",
+    )
+    .unwrap();
+    let dry = || {
+        run(pe(h)
+            .args(["--date", DAY, "--dry", "--config"])
+            .arg(&config))
+    };
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = dry();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("other users can read it (mode 0644)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
+    assert!(!out.stderr.contains("s3cret-pw"));
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = dry();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("chmod 600"), "{}", out.stderr);
+}
