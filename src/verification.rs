@@ -316,7 +316,8 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
 
     let redis = cfg.redis.as_ref().map(|r| Probe {
         what: format!("{} stream {}", redact(&r.target.url), r.stream),
-        newest: source::redis::ping_newest_ms(&r.target, &r.stream).map_err(|e| format!("{e:#}")),
+        newest: source::redis::newest_entry_ms(&r.target, &r.stream, cfg.now.timestamp_millis())
+            .map_err(|e| format!("{e:#}")),
     });
     let sqlite = cfg.sqlite.as_ref().map(|s| Probe {
         what: format!("{} table {}", s.path.display(), s.table),
@@ -693,7 +694,7 @@ fn health(f: &Facts) -> Vec<Line> {
         },
     };
     let mut lines = vec![
-        probe("Redis", &f.redis, "answers PING"),
+        probe("Redis", &f.redis, "answers XRANGE on the stream"),
         probe("Database", &f.sqlite, "SQLite opens read-only"),
     ];
     let newest = [&f.redis, &f.sqlite]

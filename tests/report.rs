@@ -299,7 +299,7 @@ fn a_stale_heartbeat_or_a_dead_source_is_partial() {
 }
 
 #[test]
-fn redis_health_is_a_real_ping_and_never_shows_the_password() {
+fn redis_health_is_a_real_read_and_never_shows_the_password() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     deployment(h);
@@ -340,7 +340,7 @@ fn redis_health_is_a_real_ping_and_never_shows_the_password() {
         );
     }
 
-    // A wrong password: the PING fails, and neither password shows.
+    // A wrong password: the read fails, and neither password shows.
     let wrong = "Wr0ng!pw#x";
     let (o, md) = out(wrong);
     assert_eq!(o.code, 3, "{}\n{}", o.stdout, o.stderr);
@@ -349,6 +349,40 @@ fn redis_health_is_a_real_ping_and_never_shows_the_password() {
     for text in [&o.stdout, &o.stderr, &md] {
         assert!(!text.contains(pw) && !text.contains(wrong), "{text}");
     }
+}
+
+/// A least-privilege user that can export (TYPE, XRANGE, nothing else) gets a full health
+/// check: the report asks only what the export asks.
+#[test]
+fn redis_health_needs_only_what_the_export_needs() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    deployment(h);
+    install_plist(h);
+    let redis = Redis::start_with(&[
+        "--user", "reader", "on", ">pw", "~*", "&*", "+type", "+xrange",
+    ]);
+    Redis::xadd(
+        &mut redis.conn(),
+        "ops:atomic:heartbeats",
+        "*",
+        &[("timestamp", "1"), ("status", "ok")],
+    );
+    let url = format!(
+        "redis+unix://{}?user=reader&pass=pw",
+        redis.socket.display()
+    );
+    let path = h.join("acl-report.md");
+    let o = run(exporter(h)
+        .args(["verify", "--json", "--tz", "UTC", "--wrapper"])
+        .arg(wrapper())
+        .arg("--report")
+        .arg(&path)
+        .env("PARQUET_EXPORTER_REDIS_URL", &url));
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let doc: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(mark(&doc, "health", "Redis"), "ok", "{doc}");
+    assert_eq!(mark(&doc, "health", "Heartbeat"), "ok", "{doc}");
 }
 
 fn urlencode(s: &str) -> String {

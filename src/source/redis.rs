@@ -685,35 +685,55 @@ impl Plan {
     }
 }
 
-/// For the deployment report's health check: `PING`, then the newest entry's ID time (Unix ms)
-/// in `key`, if the stream has one. Errors come back with the target's secrets scrubbed out.
-pub fn ping_newest_ms(target: &Target, key: &str) -> Result<Option<i64>> {
+/// For the deployment report's health check: the time (Unix ms) of the newest entry in `key`
+/// whose ID is at or before `now_ms`, if any. It needs only what the export needs (XRANGE):
+/// windows reaching back from now, 5 minutes, an hour, a day, 30 days, each read in pages.
+/// Errors come back with the target's secrets scrubbed out.
+pub fn newest_entry_ms(target: &Target, key: &str, now_ms: i64) -> Result<Option<i64>> {
+    const PAGE: usize = 1000;
     let probe = || -> Result<Option<i64>> {
         let mut conn = connect(target)?;
-        let pong: String = redis::cmd("PING").query(&mut conn).context("PING")?;
-        if pong != "PONG" {
-            bail!("PING answered {pong:?}");
+        let mut end = now_ms;
+        for back in [300_000i64, 3_600_000, 86_400_000, 30 * 86_400_000] {
+            let mut start = (now_ms - back).max(0).to_string();
+            let mut newest = None;
+            loop {
+                let reply: Value = redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(&start)
+                    .arg(end)
+                    .arg("COUNT")
+                    .arg(PAGE)
+                    .query(&mut conn)
+                    .with_context(|| format!("XRANGE {key} {start} {end}"))?;
+                let mut page = Page::default();
+                parse_entries(reply, &mut page)?;
+                if page.len() == 0 {
+                    break;
+                }
+                let last = std::str::from_utf8(page.entry(page.len() - 1).0)
+                    .context("an entry ID that is not UTF-8")?
+                    .to_string();
+                newest = id_ms(&last);
+                if page.len() < PAGE {
+                    break;
+                }
+                start = format!("({last}");
+            }
+            if newest.is_some() {
+                return Ok(newest);
+            }
+            // The next window ends where this one began.
+            end = now_ms - back - 1;
+            if end < 0 {
+                break;
+            }
         }
-        let reply: Value = redis::cmd("XREVRANGE")
-            .arg(key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query(&mut conn)
-            .with_context(|| format!("XREVRANGE {key} + - COUNT 1"))?;
-        let mut page = Page::default();
-        if reply != Value::Nil {
-            parse_entries(reply, &mut page)?;
-        }
-        Ok((page.len() > 0)
-            .then(|| std::str::from_utf8(page.entry(0).0).ok().and_then(id_ms))
-            .flatten())
+        Ok(None)
     };
     probe().map_err(|e| anyhow!(target.scrub(&format!("{e:#}"))))
 }
 
-/// The millisecond part of a stream entry ID.
 /// A map reply (RESP2's flat array, or RESP3's map) as its scalar values by key, as text.
 fn scalar_pairs(v: Value) -> Vec<(String, String)> {
     let text = |v: &Value| match v {
@@ -736,6 +756,7 @@ fn scalar_pairs(v: Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The millisecond part of a stream entry ID.
 fn id_ms(id: &str) -> Option<i64> {
     id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()
 }
