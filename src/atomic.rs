@@ -300,12 +300,13 @@ pub fn stage(
         .suffix(TMP_SUFFIX)
         .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-    // tempfile creates 0600; an export is meant to be read by DuckDB/Grafana under other users.
+    // tempfile creates 0600; an output gets the mode any new file gets under the umask, as the
+    // directories created for it do (README: "File permissions").
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .set_permissions(std::fs::Permissions::from_mode(crate::fsio::file_mode()))
             .with_context(|| format!("setting permissions on {}", tmp.path().display()))?;
     }
     {

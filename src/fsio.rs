@@ -6,6 +6,26 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
 
+/// The process's file mode creation mask, read once. Reading it means setting it (`umask(2)`
+/// has no query), so `main` calls this before any thread starts; a library caller that has
+/// not gets it read on first use.
+pub fn umask() -> u32 {
+    static MASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MASK.get_or_init(|| {
+        // SAFETY: umask only swaps the process's mask; it is put back at once.
+        let old = unsafe { libc::umask(0o022) };
+        unsafe { libc::umask(old) };
+        u32::from(old)
+    })
+}
+
+/// The mode a new output file gets: read and write for whoever the umask allows, as for any
+/// file a program creates (0644 under the usual umask 022, 0600 under 077), so that files and
+/// the directories created for them follow one rule.
+pub fn file_mode() -> u32 {
+    0o666 & !umask()
+}
+
 /// What stands at a path where a regular file was expected, for messages: "a FIFO", "a
 /// directory", "a symbolic link".
 pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {

@@ -12,6 +12,8 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Read while this is the only thread: reading the umask sets it for a moment.
+    parquet_exporter::fsio::umask();
     let cli = Cli::parse();
     let default_level = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => "warn",

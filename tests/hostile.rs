@@ -811,3 +811,43 @@ fn a_config_file_with_a_password_that_others_can_read_is_named() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stderr.contains("chmod 600"), "{}", out.stderr);
 }
+
+#[test]
+fn files_and_directories_follow_the_umask_alike() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    for (umask, file, dir) in [
+        ("077", 0o600, 0o700),
+        ("027", 0o640, 0o750),
+        ("022", 0o644, 0o755),
+    ] {
+        let out = run(Command::new("bash")
+            .arg("-c")
+            .arg(format!(r#"umask {umask}; exec "$PE" --sqlite ops.db --date 2025-10-30 --tz UTC --out-dir o{umask}/data --summary-dir o{umask}/rep"#))
+            .env("PE", assert_cmd::cargo::cargo_bin("parquet-exporter"))
+            .env("HOME", h)
+            .current_dir(h));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mode = |p: &str| {
+            std::fs::metadata(h.join(format!("o{umask}/{p}")))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("data"), dir, "umask {umask}");
+        assert_eq!(mode("rep"), dir, "umask {umask}");
+        assert_eq!(
+            mode("data/ops_atomic_20251030.parquet"),
+            file,
+            "umask {umask}"
+        );
+        assert_eq!(
+            mode("rep/parquet_export_summary_20251030.md"),
+            file,
+            "umask {umask}"
+        );
+    }
+}
