@@ -29,9 +29,10 @@ fn history_reports_every_day_missing_broken_and_legacy_ones_too() {
         &good[..good.len() / 2],
     )
     .unwrap();
-    let legacy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/legacy-02luka/ops_atomic_20251028.parquet");
-    std::fs::copy(&legacy, h.join("out/ops_atomic_20251028.parquet")).unwrap();
+    common::write_legacy_rows(
+        &h.join("out/ops_atomic_20251028.parquet"),
+        &common::legacy_beats(1_761_595_200_000, 50),
+    );
 
     let out = run(exporter(h).args(["history", "out", "--days", "8"]));
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -78,13 +78,10 @@ fn every_kind_of_bad_file_fails_clearly() {
     std::fs::write(bad.join("truncated.parquet"), &bytes[..bytes.len() - 100]).unwrap();
     std::fs::write(bad.join("zero.parquet"), b"").unwrap();
     std::fs::write(bad.join("text.parquet"), b"Rows: 725\nValidation: OK\n").unwrap();
-    let legacy = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/legacy-02luka/ops_atomic_20251030.parquet");
-    assert!(
-        legacy.exists(),
-        "legacy fixture missing at {}",
-        legacy.display()
-    );
+    // The old exporter's format, as its files have it (tests/legacy.rs checks the same code on
+    // the real files where ../shared is there).
+    let legacy = home.path().join("ops_atomic_20251030.parquet");
+    common::write_legacy_rows(&legacy, &common::legacy_beats(1_761_782_400_000, 20));
 
     for (path, why) in [
         (bad.join("truncated.parquet"), "not a readable Parquet file"),

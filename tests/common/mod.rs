@@ -227,3 +227,123 @@ pub fn render_svg(svg: &Path, png: &Path) {
     let bytes = std::fs::read(png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG"), "rsvg-convert wrote no PNG");
 }
+
+/// The real files of the old exporter (`../shared/fixtures/legacy-02luka`), which CI puts beside
+/// the checkout and a clone of the repository alone does not have (nor a run with
+/// `PARQUET_EXPORTER_NO_SHARED=1`). `None` then: the test named `test` is skipped, and its name
+/// goes to `target/skipped-tests.txt`, which `.ci/run` prints; the generated legacy files below
+/// cover the same code.
+pub fn shared_fixtures(test: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/legacy-02luka");
+    if std::env::var_os("PARQUET_EXPORTER_NO_SHARED").is_none() && dir.is_dir() {
+        return Some(dir);
+    }
+    eprintln!(
+        "skipped {test}: no {} (a clone of the repository alone)",
+        dir.display()
+    );
+    let list = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/skipped-tests.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(list)
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{test}");
+    }
+    None
+}
+
+/// A legacy-format file, as the old exporter wrote it through DuckDB: every column a string but
+/// `duration_ms`. Each row: filename, report_type, timestamp, status, duration_ms, then the five
+/// checks.
+pub fn write_legacy(path: &Path, rows: &[[&str; 10]]) {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use std::sync::Arc;
+    let names = [
+        "filename",
+        "report_type",
+        "timestamp",
+        "status",
+        "duration_ms",
+        "redis_status",
+        "database_status",
+        "api_status",
+        "launchagent_optimizer",
+        "launchagent_digest",
+    ];
+    let cols: Vec<(&str, ArrayRef)> = names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let col: ArrayRef = if *name == "duration_ms" {
+                Arc::new(Int64Array::from_iter(
+                    rows.iter().map(|r| r[c].parse::<i64>().ok()),
+                ))
+            } else {
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[c])))
+            };
+            (*name, col)
+        })
+        .collect();
+    // Nullable columns, SNAPPY: as DuckDB wrote the old exporter's files.
+    let batch =
+        RecordBatch::try_from_iter_with_nullable(cols.into_iter().map(|(n, c)| (n, c, true)))
+            .unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The old exporter's beats, as its cumulative exports held them: one every 5 minutes from
+/// `first_ms`, `n` of them, with its emoji statuses, string timestamps and report file names.
+pub fn legacy_beats(first_ms: i64, n: usize) -> Vec<[String; 10]> {
+    const STATUS: [&str; 3] = ["✅ HEALTHY", "⚠️  WARNINGS", "❌ CRITICAL"];
+    (0..n)
+        .map(|i| {
+            let ms = first_ms + i as i64 * 300_000;
+            let t = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+            [
+                format!("heartbeat_{}.md", t.format("%Y-%m-%d_%H-%M-%S")),
+                "heartbeat".into(),
+                rfc3339(ms),
+                STATUS[i * 7 % 3].into(),
+                (60 + i % 50).to_string(),
+                if i % 5 == 0 { "error" } else { "ok" }.into(),
+                "ok".into(),
+                if i % 3 == 0 { "warn" } else { "ok" }.into(),
+                "loaded".into(),
+                if i % 4 == 0 { "not_loaded" } else { "loaded" }.into(),
+            ]
+        })
+        .collect()
+}
+
+/// `rows` written as a legacy export at `path`.
+pub fn write_legacy_rows(path: &Path, rows: &[[String; 10]]) {
+    let borrowed: Vec<[&str; 10]> = rows
+        .iter()
+        .map(|r| std::array::from_fn(|c| r[c].as_str()))
+        .collect();
+    write_legacy(path, &borrowed);
+}
+
+/// A heartbeat report as the old monitor wrote it (`heartbeat_<time>.md`).
+pub fn legacy_report(ms: i64, status: &str) -> String {
+    format!(
+        "# OPS-Atomic Monitor Heartbeat\n\n**Timestamp:** {}\n**Status:** {status}\n**Duration:** 60ms\n\n---\n\n\
+         ## Health Checks\n\n### Redis\n\n- **Status:** ✅ Redis responding\n\n### Database\n\n\
+         - **Status:** ✅ Database file exists\n\n### API Endpoints\n\n- **API Health:** ⚠️ Endpoint not responding\n\n\
+         ### LaunchAgents\n\n- **com.02luka.optimizer:** ✅ LaunchAgent loaded\n\
+         - **com.02luka.digest:** ❌ LaunchAgent not loaded\n\n---\n\n*Generated by ops_atomic_monitor.cjs*\n",
+        rfc3339(ms)
+    )
+}
