@@ -346,16 +346,14 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     // rename rolls back those before it: all of the run's outputs, or none.
     let publishes_day = !staged.is_empty();
     let mut publication = atomic::Publication::new();
-    match &bucket {
-        None => {
-            for (file, _) in staged.drain(..) {
-                publication.add(file);
-            }
-            if publishes_day && report.rejects_file.is_none() {
-                publication.remove(cfg.rejects_path());
-            }
+    if bucket.is_none() {
+        for (file, _) in staged.drain(..) {
+            publication.add(file);
         }
-        Some(_) => {}
+        // A re-run with no rejects must not leave an earlier run's rejects looking current.
+        if publishes_day && report.rejects_file.is_none() {
+            publication.remove(cfg.rejects_path());
+        }
     }
     for file in local {
         publication.add(file);

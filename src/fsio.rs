@@ -15,6 +15,8 @@ pub fn umask() -> u32 {
         // SAFETY: umask only swaps the process's mask; it is put back at once.
         let old = unsafe { libc::umask(0o022) };
         unsafe { libc::umask(old) };
+        // mode_t is u32 on Linux and u16 on macOS.
+        #[allow(clippy::useless_conversion)]
         u32::from(old)
     })
 }
