@@ -1,7 +1,7 @@
 //! Crash safety: an export killed with SIGKILL at random moments leaves the previous complete
 //! day file or the new complete one, never a part, and the next run clears its temp files.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;

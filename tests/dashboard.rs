@@ -4,7 +4,7 @@
 //! interval and the directory variable are filled in, and DuckDB runs it over exported days.
 //! Grafana itself is not run; its queries are.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! End-to-end export: the binary against a private redis-server and a real SQLite file, with the
 //! Parquet file, rejects and summary read back.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `history`: a line per day from the day files, the missing and unreadable ones included.
 
-mod common;
+use crate::common;
 
 use common::{archive, exporter, run};
 

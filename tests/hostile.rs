@@ -2,7 +2,7 @@
 //! the binary, private redis-servers, real SQLite files and files made to be hostile. Every
 //! run that could hang if its fix were removed runs under a deadline.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

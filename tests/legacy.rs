@@ -4,7 +4,7 @@
 //! `../shared/fixtures/legacy-02luka` where that directory is there (CI has it; a clone of the
 //! repository alone skips those, by name).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! stopped by its PID. Objects are read back with pyarrow's S3FileSystem and checked with boto3.
 //! Also the hive layout in a local directory, read by DuckDB as one partitioned table.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! reject; the file is sorted and unique; every reject is in the rejects file with a reason;
 //! SQLite's copy wins a conflict.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! reproduced with the commands that showed it, against the binary, a private redis-server and
 //! real SQLite files.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

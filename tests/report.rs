@@ -2,7 +2,7 @@
 //! run through the wrapper, the LaunchAgent (or systemd timer) installed, a live SQLite or Redis
 //! source. Then each way it can go wrong, and the verdict and exit status it gives.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Unattended runs: the launchd plist and systemd units, the ops wrapper, catch-up and backfill,
 //! and one run at a time.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

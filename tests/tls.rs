@@ -1,7 +1,7 @@
 //! rediss://: the exporter reads a stream over TLS from a private redis-server, trusting a CA
 //! that the test makes with openssl, and refuses a server it cannot verify.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

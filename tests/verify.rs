@@ -1,7 +1,7 @@
 //! `verify` on good and bad files, and proof that independent readers (DuckDB, pyarrow) read a
 //! multi-day export directory as one typed table.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

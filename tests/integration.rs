@@ -1,0 +1,19 @@
+//! The integration tests, one binary as ripgrep builds them: a module per theme, each running
+//! the real binary against private redis-servers, real SQLite files, moto and the real readers.
+//! `cargo test --test integration legacy::` runs one theme.
+
+mod common;
+
+mod crash;
+mod dashboard;
+mod export;
+mod history;
+mod hostile;
+mod legacy;
+mod object_store;
+mod properties;
+mod reliability;
+mod report;
+mod schedule;
+mod tls;
+mod verify;
