@@ -301,7 +301,7 @@ pub fn stage(
         .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
     // tempfile creates 0600; an output gets the mode any new file gets under the umask, as the
-    // directories created for it do (README: "File permissions").
+    // directories created for it do (docs/operations.md, "File permissions").
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

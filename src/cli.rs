@@ -81,7 +81,7 @@ pub enum Command {
     /// One line per day from the day files, newest first: rows, statuses, rejects, gaps,
     /// hosts and the verdict, and the days that have no file.
     History(HistoryArgs),
-    /// Print a shell completion script (see the README for where to put it).
+    /// Print a shell completion script (docs/operations.md says where to put it).
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
