@@ -237,6 +237,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
         }
+        // The partition directories are the exporter's own: one replaced by a link would have
+        // the day file written wherever it points.
+        crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
         match report.verdict {
             Verdict::Partial | Verdict::Empty if !cfg.force => match &bucket {
                 None => better_existing(&parquet_path, report.rows, cfg.max_bytes),

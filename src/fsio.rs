@@ -109,6 +109,31 @@ pub fn ensure_regular_or_missing(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Fails unless every directory from below `base` down to `dir` is a real directory, not a
+/// symbolic link: the directories a run creates inside its out dir must not lead outside it.
+/// (`base` itself may be a link: that is the operator's choice of where the data lives.)
+pub fn ensure_real_dirs(base: &Path, dir: &Path) -> io::Result<()> {
+    let Ok(below) = dir.strip_prefix(base) else {
+        return Ok(());
+    };
+    let mut at = base.to_path_buf();
+    for part in below.components() {
+        at.push(part);
+        let meta = std::fs::symlink_metadata(&at)?;
+        if !meta.file_type().is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is {}, not a directory of this exporter's; refusing to write through it",
+                    at.display(),
+                    kind_of(&meta)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Opens (creating it 0644 if need be) `path` for reading and writing, never through a
 /// symbolic link and only if it is a regular file: a lock file in a directory that others can
 /// write must not become a way to truncate or lock a file elsewhere.
@@ -174,6 +199,20 @@ mod tests {
         let err = open_lock_file(dir.path()).unwrap_err();
         assert!(err.to_string().contains("directory"), "{err}");
         open_lock_file(&dir.path().join("new")).expect("a new lock file is created");
+    }
+
+    #[test]
+    fn a_linked_partition_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(out.join("day=2025-10-29")).unwrap();
+        std::fs::create_dir_all(dir.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), out.join("day=2025-10-30"))
+            .unwrap();
+        assert!(ensure_real_dirs(&out, &out.join("day=2025-10-29")).is_ok());
+        let err = ensure_real_dirs(&out, &out.join("day=2025-10-30")).unwrap_err();
+        assert!(err.to_string().contains("a symbolic link"), "{err}");
+        assert!(ensure_real_dirs(&out, &out).is_ok());
     }
 
     #[test]

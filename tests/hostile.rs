@@ -851,3 +851,21 @@ fn files_and_directories_follow_the_umask_alike() {
         );
     }
 }
+
+#[test]
+fn a_partition_directory_replaced_by_a_link_is_not_written_through() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, &[DAY]);
+    std::fs::create_dir_all(h.join("out")).unwrap();
+    std::fs::create_dir_all(h.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("../elsewhere", h.join("out/day=2025-10-30")).unwrap();
+    let out = run(pe(h).args(["--sqlite", "ops.db", "--date", DAY, "--layout", "hive"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refusing to write through it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_dir(h.join("elsewhere")).unwrap().count(), 0);
+}
