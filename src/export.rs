@@ -13,8 +13,8 @@ use crate::day::Day;
 use crate::merge::{MergeStats, Merged, Merger};
 use crate::record::{Source, Status};
 use crate::report::{
-    exporter_name, file_metadata, gaps_and_health, local_time, reject_reasons, timeline, GapReport,
-    HostHealth, KeptFile, RunReport, SourceReport, Timeline, Verdict,
+    file_metadata, gaps_and_health, local_time, reject_reasons, timeline, Analysis, KeptFile,
+    Outputs, RunReport, SourceReport, Tally, Verdict,
 };
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
 use crate::store::Bucket;
@@ -109,28 +109,65 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         );
         outcome("redis", location, res)?;
     }
-    Ok((reports, ingested))
-}
-
-/// Runs the export for `cfg.day`. Returns the report; the caller maps its verdict to the exit
-/// status. Every output is written to a temp file and the Parquet file is checked as `verify`
-/// checks it before anything is renamed into place, so an error leaves all previous outputs
-/// untouched. A partial or empty run keeps an existing day file that holds more rows unless
-/// `cfg.force`.
-pub fn run(cfg: &Config) -> Result<RunReport> {
-    let started = Instant::now();
-    let day = &cfg.day;
-    let (sources, ingested) = read_sources(cfg)?;
     if ingested.is_empty() {
-        let why: Vec<String> = sources
+        let why: Vec<String> = reports
             .iter()
             .map(|s| format!("{}: {}", s.name, s.error.as_deref().unwrap_or("?")))
             .collect();
         return Err(NoSourceError(why.join("; ")).into());
     }
+    Ok((reports, ingested))
+}
 
+/// Runs the export for `cfg.day`, phase by phase: read → merge → tally → prepare the target →
+/// write (beside the analysis) → check → stage → publish. Returns the report; the caller maps
+/// its verdict to the exit status. Every output is staged, and the Parquet file checked as
+/// `verify` checks it, before anything is published, so an error leaves all previous outputs
+/// untouched. A partial or empty run keeps an existing day file that holds more rows unless
+/// `cfg.force`.
+pub fn run(cfg: &Config) -> Result<RunReport> {
+    let started = Instant::now();
+    let (sources, ingested) = read_sources(cfg)?;
+    let day = merge(ingested);
+    tracing::debug!(elapsed = ?started.elapsed(), rows = day.rows.len(), "merged");
+    let tally = tally(cfg, sources, &day)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "summarized");
+    let target = prepare_target(cfg, &tally)?;
+    let (analysis, written) = write_day(cfg, &day.rows, &tally, target.kept.is_none())?;
+    tracing::debug!(elapsed = ?started.elapsed(), "written");
+    // Freed before the read-back holds its own state.
+    drop(day.rows);
+    if cfg.dry {
+        let parts = (tally, analysis, Outputs::default());
+        return Ok(assemble(cfg, parts, started));
+    }
+    let (mut outputs, staged) = check_day_file(cfg, &target, &tally, written, &day.rejects)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "read back");
+    let picture = stage_picture(cfg, &analysis, &mut outputs)?;
+    outputs.summary = Some(cfg.summary_path().display().to_string());
+    let report = assemble(cfg, (tally, analysis, outputs), started);
+    let summary = atomic::stage(&cfg.summary_path(), |w| {
+        Ok(w.write_all(summary::render(&report).as_bytes())?)
+    })?;
+    publish(cfg, &target, &report, staged, picture, summary)?;
+    Ok(report)
+}
+
+fn assemble(cfg: &Config, parts: (Tally, Analysis, Outputs), started: Instant) -> RunReport {
+    let instance = cfg.layout.instance.clone();
+    RunReport::assemble(&cfg.day, instance, cfg.dry, parts, started.elapsed())
+}
+
+/// The day's rows, one per `record_id`, and every reject of every source.
+struct MergedDay {
+    rows: Merged,
+    stats: MergeStats,
+    rejects: Vec<Reject>,
+}
+
+/// Merges what the sources yielded: one row per `record_id`, SQLite's copy winning.
+fn merge(mut ingested: Vec<Ingested>) -> MergedDay {
     // SQLite first so that Redis copies meet the archive's copy already in place.
-    let mut ingested = ingested;
     ingested.sort_by_key(|i| i.source != Source::Sqlite);
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
@@ -138,17 +175,55 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         merger.extend(i.records);
         rejects.extend(i.rejects);
     }
-    let (
+    let (rows, stats) = merger.into_sorted();
+    MergedDay {
         rows,
-        MergeStats {
-            duplicates,
-            conflicts,
-        },
-    ) = merger.into_sorted();
-    tracing::debug!(elapsed = ?started.elapsed(), rows = rows.len(), "merged");
+        stats,
+        rejects,
+    }
+}
 
-    // Counted by position and hashed by the interned pointer: per row, no string is built or
-    // compared (a million-row day made a String and a dozen comparisons per row here).
+/// What the sources and the merge say of the day: the counts, the statuses, the hosts and the
+/// verdict. Every record read must be a row, a merged duplicate or a reject.
+fn tally(cfg: &Config, sources: Vec<SourceReport>, day: &MergedDay) -> Result<Tally> {
+    let (statuses, hosts) = statuses_and_hosts(&day.rows);
+    let read: u64 = sources.iter().map(|s| s.counts.read).sum();
+    let verdict = if is_partial(&sources) {
+        Verdict::Partial
+    } else if day.rows.is_empty() {
+        Verdict::Empty
+    } else {
+        Verdict::Success
+    };
+    let tally = Tally {
+        sources,
+        read,
+        rows: day.rows.len() as u64,
+        merged: day.stats.duplicates,
+        conflicts: day.stats.conflicts,
+        rejected: day.rejects.len() as u64,
+        reject_reasons: reject_reasons(&day.rejects),
+        statuses,
+        hosts,
+        first_timestamp: day.rows.first().map(|r| local_time(&cfg.day, r.ts_ms)),
+        last_timestamp: day.rows.last().map(|r| local_time(&cfg.day, r.ts_ms)),
+        verdict,
+    };
+    anyhow::ensure!(
+        tally.read == tally.rows + tally.merged + tally.rejected,
+        "accounting error: read {} != rows {} + merged {} + rejected {}",
+        tally.read,
+        tally.rows,
+        tally.merged,
+        tally.rejected
+    );
+    Ok(tally)
+}
+
+/// Rows per status, and the hosts seen. Counted by position and hashed by the interned
+/// pointer: per row, no string is built or compared (a million-row day made a String and a
+/// dozen comparisons per row here).
+fn statuses_and_hosts(rows: &Merged) -> (BTreeMap<String, u64>, Vec<String>) {
     let mut counts = [0u64; Status::ALL.len()];
     let mut seen: std::collections::HashSet<*const u8, foldhash::fast::FixedState> =
         Default::default();
@@ -160,224 +235,211 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
             hosts.insert(host.to_string());
         }
     }
-    let statuses: BTreeMap<String, u64> = Status::ALL
+    let statuses = Status::ALL
         .iter()
         .zip(counts)
         .map(|(s, n)| (s.as_str().to_string(), n))
         .collect();
-    let read: u64 = sources.iter().map(|s| s.counts.read).sum();
-    let rejected = rejects.len() as u64;
-    let partial = is_partial(&sources);
-    let verdict = if partial {
-        Verdict::Partial
-    } else if rows.is_empty() {
-        Verdict::Empty
-    } else {
-        Verdict::Success
-    };
-    let mut report = RunReport {
-        day: day.to_string(),
-        instance: cfg.layout.instance.clone(),
-        timezone: day.tz().name().to_string(),
-        day_hours: day.hours(),
-        verdict,
-        dry: cfg.dry,
-        exporter: exporter_name(),
-        sources,
-        read,
-        rows: rows.len() as u64,
-        merged: duplicates,
-        conflicts,
-        rejected,
-        reject_reasons: reject_reasons(&rejects),
-        statuses,
-        hosts: hosts.into_iter().map(|h| h.to_string()).collect(),
-        first_timestamp: rows.first().map(|r| local_time(day, r.ts_ms)),
-        last_timestamp: rows.last().map(|r| local_time(day, r.ts_ms)),
-        // Filled in by the analysis below, which runs beside the writer.
-        gaps: Default::default(),
-        hosts_health: Vec::new(),
-        timeline: Default::default(),
-        timeline_svg: None,
-        parquet: None,
-        bytes: None,
-        rejects_file: None,
-        summary: None,
-        readback: None,
-        kept_existing: None,
-        duration_ms: 0,
-    };
-    // Every record read is a row, a merged duplicate or a reject; anything else is a bug.
-    anyhow::ensure!(
-        report.read == report.rows + report.merged + report.rejected,
-        "accounting error: read {} != rows {} + merged {} + rejected {}",
-        report.read,
-        report.rows,
-        report.merged,
-        report.rejected
-    );
-    let metadata = file_metadata(&report);
-    tracing::debug!(elapsed = ?started.elapsed(), "summarized");
+    (statuses, hosts.into_iter().collect())
+}
 
-    // Prepare every output before publishing any, so that a failure on the way (an unwritable
-    // directory, a file that fails its checks, a bucket that cannot be read) leaves every
-    // previous output as it was.
+/// Where the day's outputs go: the bucket, if any, and the existing day file a partial or
+/// empty run keeps because it holds more rows.
+struct Target {
+    bucket: Option<Bucket>,
+    kept: Option<FileCheck>,
+}
+
+/// Opens the bucket and creates the directories (nothing for a dry run), and looks for an
+/// existing day file this run must not replace. Prepared before anything is written, so that a
+/// failure here (an unwritable directory, a bucket that cannot be read) leaves every previous
+/// output as it was.
+fn prepare_target(cfg: &Config, tally: &Tally) -> Result<Target> {
+    if cfg.dry {
+        return Ok(Target {
+            bucket: None,
+            kept: None,
+        });
+    }
+    let bucket = match &cfg.out {
+        OutDir::Bucket(url) => Some(Bucket::open(url)?),
+        OutDir::Local(_) => None,
+    };
     let parquet_path = cfg.parquet_path();
-    let bucket = match (&cfg.out, cfg.dry) {
-        (OutDir::Bucket(url), false) => Some(Bucket::open(url)?),
+    let day_dir = parquet_path.parent().unwrap_or(&cfg.out_dir).to_path_buf();
+    for dir in [&cfg.out_dir, &cfg.summary_dir, &day_dir] {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    // The partition directories are the exporter's own: one replaced by a link would have the
+    // day file written wherever it points.
+    crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
+    let kept = match tally.verdict {
+        Verdict::Partial | Verdict::Empty if !cfg.force => match &bucket {
+            None => better_existing(&parquet_path, tally.rows, cfg.max_bytes),
+            Some(b) => {
+                let rel = cfg.layout.day_file(cfg.day.date());
+                better_existing_object(b, &rel, &parquet_path, tally.rows, cfg.max_bytes)?
+            }
+        },
         _ => None,
     };
-    let day_rel = cfg.layout.day_file(day.date());
-    let rejects_rel = cfg.layout.rejects_file(day.date());
-    let kept = if cfg.dry {
-        None
-    } else {
-        let day_dir = parquet_path.parent().unwrap_or(&cfg.out_dir).to_path_buf();
-        for dir in [&cfg.out_dir, &cfg.summary_dir, &day_dir] {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))?;
-        }
-        // The partition directories are the exporter's own: one replaced by a link would have
-        // the day file written wherever it points.
-        crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
-        match report.verdict {
-            Verdict::Partial | Verdict::Empty if !cfg.force => match &bucket {
-                None => better_existing(&parquet_path, report.rows, cfg.max_bytes),
-                Some(b) => {
-                    better_existing_object(b, &day_rel, &parquet_path, report.rows, cfg.max_bytes)?
-                }
-            },
-            _ => None,
-        }
-    };
+    Ok(Target { bucket, kept })
+}
 
-    // The per-host analysis (gaps, host health, timeline) only feeds the summary: it runs on a
-    // second thread while this one writes the day file.
+/// The per-host analysis (gaps, host health, timeline) on a second thread while this one
+/// writes the day file to a temp file: staged when `write` (nothing is written for a dry run,
+/// whose batches are built and checked against schema v1 instead, or when a fuller file is
+/// kept).
+fn write_day(
+    cfg: &Config,
+    rows: &Merged,
+    tally: &Tally,
+    write: bool,
+) -> Result<(Analysis, Option<atomic::Staged>)> {
+    let metadata = file_metadata(&cfg.day, cfg.layout.instance.as_deref(), tally);
     let (analysis, written) = parallel::both(
-        || analyse(&rows, day),
+        || analyse(rows, &cfg.day),
         || -> Result<_> {
-            Ok(if cfg.dry {
-                // Build the batches exactly as a real run would, and check they match schema v1.
-                let mut built = 0;
-                for b in batch::batches(rows.iter(), cfg.batch_rows) {
-                    anyhow::ensure!(
-                        b.schema().fields() == batch::schema().fields(),
-                        "batch schema drifted from v1"
-                    );
-                    built += b.num_rows();
-                }
-                anyhow::ensure!(built == rows.len(), "built {built} rows of {}", rows.len());
-                None
-            } else if kept.is_none() {
-                Some(atomic::stage(&parquet_path, |w| {
-                    writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
-                })?)
-            } else {
-                None
-            })
+            if cfg.dry {
+                check_batches(rows, cfg.batch_rows)?;
+                return Ok(None);
+            }
+            if !write {
+                return Ok(None);
+            }
+            Ok(Some(atomic::stage(&cfg.parquet_path(), |w| {
+                writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
+            })?))
         },
     );
-    let written = written?;
-    tracing::debug!(elapsed = ?started.elapsed(), "written");
-    // Freed before the read-back holds its own state.
-    drop(rows);
-    (report.gaps, report.hosts_health, report.timeline) = analysis;
-    if cfg.dry {
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        return Ok(report);
-    }
+    Ok((analysis, written?))
+}
 
-    let mut staged = Vec::new();
-    match kept {
-        Some(existing) => {
-            tracing::warn!(
-                path = %cfg.show_day_file(),
-                existing_rows = existing.rows.unwrap_or(0),
-                rows = report.rows,
-                "this run is {}; keeping the existing file, which holds more rows (--force replaces it)",
-                report.verdict.as_str()
-            );
-            report.kept_existing = Some(KeptFile {
-                rows: existing.rows.unwrap_or(0) as u64,
-                verdict: existing.verdict.clone(),
-            });
-            report.parquet = Some(cfg.show_day_file());
-            report.bytes = Some(existing.bytes);
-            report.readback = Some(existing);
-        }
-        None => {
-            let file = written.expect("the day file is written unless an existing one is kept");
-            let (file, mut check) = verify::check_staged(file, &parquet_path, cfg.max_bytes)?;
-            tracing::debug!(elapsed = ?started.elapsed(), "read back");
-            if bucket.is_some() {
-                check.path = cfg.show_day_file().into();
-            }
-            report.parquet = Some(cfg.show_day_file());
-            report.bytes = Some(check.bytes);
-            report.readback = Some(check);
-            staged.push((file, day_rel.clone()));
-            // A re-run with no rejects must not leave an earlier run's rejects looking current;
-            // the stale file is removed when this run publishes.
-            if !rejects.is_empty() {
-                let path = cfg.rejects_path();
-                staged.push((
-                    atomic::stage(&path, |w| Reject::write_ndjson(&rejects, w))?,
-                    rejects_rel.clone(),
-                ));
-                report.rejects_file = Some(cfg.show_rejects_file());
-            }
-        }
+/// Builds the batches exactly as a real run would, and checks they match schema v1.
+fn check_batches(rows: &Merged, batch_rows: usize) -> Result<()> {
+    let mut built = 0;
+    for b in batch::batches(rows.iter(), batch_rows) {
+        anyhow::ensure!(
+            b.schema().fields() == batch::schema().fields(),
+            "batch schema drifted from v1"
+        );
+        built += b.num_rows();
     }
-    let summary_path = cfg.summary_path();
-    let mut local = Vec::new();
-    if !report.timeline.hosts.is_empty() {
-        let svg_path = cfg.timeline_path();
-        let title = format!("Heartbeats {} ({})", report.day, report.timezone);
-        local.push(atomic::stage(&svg_path, |w| {
-            Ok(w.write_all(crate::timeline::render(&report.timeline, &title).as_bytes())?)
-        })?);
-        report.timeline_svg = Some(svg_path.display().to_string());
+    anyhow::ensure!(built == rows.len(), "built {built} rows of {}", rows.len());
+    Ok(())
+}
+
+/// The staged day file checked as `verify` checks it, and the rejects staged beside it: the
+/// outputs for the report, and the staged files with their paths under the out dir or prefix.
+/// With a fuller file kept, nothing is staged and the report describes that file.
+fn check_day_file(
+    cfg: &Config,
+    target: &Target,
+    tally: &Tally,
+    written: Option<atomic::Staged>,
+    rejects: &[Reject],
+) -> Result<(Outputs, Vec<(atomic::Staged, String)>)> {
+    let mut outputs = Outputs {
+        parquet: Some(cfg.show_day_file()),
+        ..Default::default()
+    };
+    if let Some(existing) = &target.kept {
+        tracing::warn!(
+            path = %cfg.show_day_file(),
+            existing_rows = existing.rows.unwrap_or(0),
+            rows = tally.rows,
+            "this run is {}; keeping the existing file, which holds more rows (--force replaces it)",
+            tally.verdict.as_str()
+        );
+        outputs.kept_existing = Some(KeptFile {
+            rows: existing.rows.unwrap_or(0) as u64,
+            verdict: existing.verdict.clone(),
+        });
+        outputs.bytes = Some(existing.bytes);
+        outputs.readback = Some(existing.clone());
+        return Ok((outputs, Vec::new()));
     }
-    report.summary = Some(summary_path.display().to_string());
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    let summary = atomic::stage(&summary_path, |w| {
-        Ok(w.write_all(summary::render(&report).as_bytes())?)
+    let file = written.expect("the day file is written unless an existing one is kept");
+    let (file, mut check) = verify::check_staged(file, &cfg.parquet_path(), cfg.max_bytes)?;
+    if target.bucket.is_some() {
+        check.path = cfg.show_day_file().into();
+    }
+    outputs.bytes = Some(check.bytes);
+    outputs.readback = Some(check);
+    let mut staged = vec![(file, cfg.layout.day_file(cfg.day.date()))];
+    // A re-run with no rejects must not leave an earlier run's rejects looking current; the
+    // stale file is removed when this run publishes.
+    if !rejects.is_empty() {
+        staged.push((
+            atomic::stage(&cfg.rejects_path(), |w| Reject::write_ndjson(rejects, w))?,
+            cfg.layout.rejects_file(cfg.day.date()),
+        ));
+        outputs.rejects_file = Some(cfg.show_rejects_file());
+    }
+    Ok((outputs, staged))
+}
+
+/// The timeline picture staged beside the summary, when any host was seen.
+fn stage_picture(
+    cfg: &Config,
+    analysis: &Analysis,
+    outputs: &mut Outputs,
+) -> Result<Option<atomic::Staged>> {
+    if analysis.timeline.hosts.is_empty() {
+        return Ok(None);
+    }
+    let svg_path = cfg.timeline_path();
+    let title = format!("Heartbeats {} ({})", cfg.day, cfg.day.tz().name());
+    let staged = atomic::stage(&svg_path, |w| {
+        Ok(w.write_all(crate::timeline::render(&analysis.timeline, &title).as_bytes())?)
     })?;
+    outputs.timeline_svg = Some(svg_path.display().to_string());
+    Ok(Some(staged))
+}
 
-    // Publish: the day file first, so that its summary never describes a file not yet there.
-    // Every local target is checked before anything is renamed or uploaded, and a failed
-    // rename rolls back those before it: all of the run's outputs, or none.
+/// Publishes the staged outputs: the day file first, so that its summary never describes a
+/// file not yet there. Every local target is checked before anything is renamed or uploaded,
+/// and a failed rename rolls back those before it: all of the run's outputs, or none.
+fn publish(
+    cfg: &Config,
+    target: &Target,
+    report: &RunReport,
+    mut staged: Vec<(atomic::Staged, String)>,
+    picture: Option<atomic::Staged>,
+    summary: atomic::Staged,
+) -> Result<()> {
     let publishes_day = !staged.is_empty();
+    let drops_stale_rejects = publishes_day && report.rejects_file.is_none();
     let mut publication = atomic::Publication::new();
-    if bucket.is_none() {
+    if target.bucket.is_none() {
         for (file, _) in staged.drain(..) {
             publication.add(file);
         }
-        // A re-run with no rejects must not leave an earlier run's rejects looking current.
-        if publishes_day && report.rejects_file.is_none() {
+        if drops_stale_rejects {
             publication.remove(cfg.rejects_path());
         }
     }
-    for file in local {
-        publication.add(file);
+    if let Some(p) = picture {
+        publication.add(p);
     }
     publication.add(summary);
     publication.check()?;
-    if let Some(b) = &bucket {
+    if let Some(b) = &target.bucket {
         for (i, (file, rel)) in staged.iter().enumerate() {
             b.upload(rel, file.path())?;
             if i == 0 {
                 read_back_object(b, rel, file.path())?;
             }
         }
-        if publishes_day && report.rejects_file.is_none() {
-            b.delete(&rejects_rel)?;
+        if drops_stale_rejects {
+            b.delete(&cfg.layout.rejects_file(cfg.day.date()))?;
         }
         // The staged copies were uploaded; dropping them removes the local temp files.
         drop(staged);
     }
     publication.publish()?;
-    Ok(report)
+    Ok(())
 }
 
 /// Whether the sources read make a partial day: one could not be read, or one holds only part
@@ -391,15 +453,19 @@ fn is_partial(sources: &[SourceReport]) -> bool {
 }
 
 /// Gaps, each host's health and the timeline of the hosts the summary shows.
-fn analyse(rows: &Merged, day: &Day) -> (GapReport, Vec<HostHealth>, Timeline) {
-    let (gaps, health) = gaps_and_health(rows.beats(), day);
-    let shown: Vec<&str> = health
+fn analyse(rows: &Merged, day: &Day) -> Analysis {
+    let (gaps, hosts_health) = gaps_and_health(rows.beats(), day);
+    let shown: Vec<&str> = hosts_health
         .iter()
         .take(summary::MAX_HOSTS)
         .map(|h| h.host.as_str())
         .collect();
     let timeline = timeline(rows.beats(), day, &shown);
-    (gaps, health, timeline)
+    Analysis {
+        gaps,
+        hosts_health,
+        timeline,
+    }
 }
 
 /// Like `better_existing`, for the day's object in a bucket: downloaded beside the staged file

@@ -71,6 +71,44 @@ pub struct KeptFile {
     pub verdict: Option<String>,
 }
 
+/// What the sources and the merge say of the day: every count the footer and the summary carry,
+/// and the verdict.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub sources: Vec<SourceReport>,
+    pub read: u64,
+    pub rows: u64,
+    pub merged: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    pub reject_reasons: Vec<(String, u64)>,
+    pub statuses: BTreeMap<String, u64>,
+    pub hosts: Vec<String>,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    pub verdict: Verdict,
+}
+
+/// The per-host analysis of the day, for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub gaps: GapReport,
+    pub hosts_health: Vec<HostHealth>,
+    pub timeline: Timeline,
+}
+
+/// The files a run wrote or kept, as the report names them; all `None` for a dry run.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub timeline_svg: Option<String>,
+    pub parquet: Option<String>,
+    pub bytes: Option<u64>,
+    pub rejects_file: Option<String>,
+    pub summary: Option<String>,
+    pub readback: Option<FileCheck>,
+    pub kept_existing: Option<KeptFile>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub day: String,
@@ -110,6 +148,50 @@ pub struct RunReport {
     /// Set when this run did not replace the day file (see `KeptFile`).
     pub kept_existing: Option<KeptFile>,
     pub duration_ms: u64,
+}
+
+impl RunReport {
+    /// The report of a run over `day` (of `instance`, `dry` or not), from what its phases
+    /// returned.
+    pub fn assemble(
+        day: &Day,
+        instance: Option<String>,
+        dry: bool,
+        (tally, analysis, outputs): (Tally, Analysis, Outputs),
+        elapsed: std::time::Duration,
+    ) -> RunReport {
+        RunReport {
+            day: day.to_string(),
+            instance,
+            timezone: day.tz().name().to_string(),
+            day_hours: day.hours(),
+            verdict: tally.verdict,
+            dry,
+            exporter: exporter_name(),
+            sources: tally.sources,
+            read: tally.read,
+            rows: tally.rows,
+            merged: tally.merged,
+            conflicts: tally.conflicts,
+            rejected: tally.rejected,
+            reject_reasons: tally.reject_reasons,
+            statuses: tally.statuses,
+            hosts: tally.hosts,
+            first_timestamp: tally.first_timestamp,
+            last_timestamp: tally.last_timestamp,
+            gaps: analysis.gaps,
+            hosts_health: analysis.hosts_health,
+            timeline: analysis.timeline,
+            timeline_svg: outputs.timeline_svg,
+            parquet: outputs.parquet,
+            bytes: outputs.bytes,
+            rejects_file: outputs.rejects_file,
+            summary: outputs.summary,
+            readback: outputs.readback,
+            kept_existing: outputs.kept_existing,
+            duration_ms: elapsed.as_millis() as u64,
+        }
+    }
 }
 
 pub fn exporter_name() -> String {
@@ -410,29 +492,29 @@ pub fn reject_reasons(rejects: &[Reject]) -> Vec<(String, u64)> {
     v
 }
 
-/// The footer key-value metadata of the day file this run writes.
-pub fn file_metadata(report: &RunReport) -> Vec<(String, String)> {
+/// The footer key-value metadata of the day file a run of `day` writes.
+pub fn file_metadata(day: &Day, instance: Option<&str>, tally: &Tally) -> Vec<(String, String)> {
     let mut kv = vec![
         (
             "ops_atomic.schema_version".to_string(),
             SCHEMA_VERSION.to_string(),
         ),
-        ("ops_atomic.day".into(), report.day.clone()),
-        ("ops_atomic.timezone".into(), report.timezone.clone()),
-        ("ops_atomic.exporter".into(), report.exporter.clone()),
-        ("ops_atomic.rows".into(), report.rows.to_string()),
-        ("ops_atomic.merged".into(), report.merged.to_string()),
-        ("ops_atomic.conflicts".into(), report.conflicts.to_string()),
-        ("ops_atomic.rejected".into(), report.rejected.to_string()),
+        ("ops_atomic.day".into(), day.to_string()),
+        ("ops_atomic.timezone".into(), day.tz().name().to_string()),
+        ("ops_atomic.exporter".into(), exporter_name()),
+        ("ops_atomic.rows".into(), tally.rows.to_string()),
+        ("ops_atomic.merged".into(), tally.merged.to_string()),
+        ("ops_atomic.conflicts".into(), tally.conflicts.to_string()),
+        ("ops_atomic.rejected".into(), tally.rejected.to_string()),
         (
             "ops_atomic.verdict".into(),
-            report.verdict.as_str().to_string(),
+            tally.verdict.as_str().to_string(),
         ),
     ];
-    if let Some(i) = &report.instance {
-        kv.push(("ops_atomic.instance".into(), i.clone()));
+    if let Some(i) = instance {
+        kv.push(("ops_atomic.instance".into(), i.to_string()));
     }
-    for s in &report.sources {
+    for s in &tally.sources {
         kv.push((
             format!("ops_atomic.source.{}.state", s.name),
             s.state.into(),
