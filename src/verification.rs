@@ -445,11 +445,32 @@ fn deployment(f: &Facts) -> Vec<Line> {
 }
 
 fn metrics(f: &Facts) -> Vec<Metric> {
-    let no_files = || "no day file yet".to_string();
-    let mut out = Vec::new();
+    [
+        frequency,
+        duration,
+        file_size,
+        compression,
+        schedule,
+        schema_consistency,
+        validation,
+    ]
+    .iter()
+    .map(|metric| metric(f))
+    .collect()
+}
 
-    // Frequency: every day from the first file to the last has one, and the last is as recent
-    // as the schedule allows (yesterday once the 02:30 run has had time to finish).
+/// The day files' checks, none before the first export.
+fn files_checked(f: &Facts) -> &[verify::FileCheck] {
+    f.files.as_ref().map(|r| &r.files[..]).unwrap_or_default()
+}
+
+fn no_files() -> String {
+    "no day file yet".to_string()
+}
+
+/// Every day from the first file to the last has one, and the last is as recent as the
+/// schedule allows (yesterday once the 02:30 run has had time to finish).
+fn frequency(f: &Facts) -> Metric {
     let (h, m) = SCHEDULE_DONE_BY;
     let done_by = NaiveTime::from_hms_opt(h, m, 0).expect("a valid time");
     let back = if f.local_time >= done_by { 1 } else { 2 };
@@ -459,7 +480,7 @@ fn metrics(f: &Facts) -> Vec<Metric> {
         .iter()
         .flat_map(|r| r.files.iter().filter_map(|c| verify::day_of_name(&c.path)))
         .collect();
-    out.push(match (days.iter().min(), days.iter().max(), &f.files) {
+    match (days.iter().min(), days.iter().max(), &f.files) {
         (Some(first), Some(last), Some(r)) => {
             let span = (*last - *first).num_days() + 1;
             let mut actual = format!(
@@ -490,10 +511,12 @@ fn metrics(f: &Facts) -> Vec<Metric> {
             actual: no_files(),
             mark: Mark::Missing,
         },
-    });
+    }
+}
 
-    // Duration: from the newest summaries (the footer carries no time, so re-runs stay
-    // byte-identical).
+/// The slowest and the median duration of the newest summaries (the footer carries no time,
+/// so re-runs stay byte-identical).
+fn duration(f: &Facts) -> Metric {
     let recent: Vec<(NaiveDate, u64)> = f
         .summaries
         .iter()
@@ -502,7 +525,7 @@ fn metrics(f: &Facts) -> Vec<Metric> {
         .take(f.days as usize)
         .collect();
     let target = format!("< {} s", DURATION_TARGET_MS / 1000);
-    out.push(match recent.iter().max_by_key(|(_, ms)| *ms) {
+    match recent.iter().max_by_key(|(_, ms)| *ms) {
         Some(&(slowest_day, slowest)) => {
             let mut v: Vec<u64> = recent.iter().map(|(_, ms)| *ms).collect();
             v.sort_unstable();
@@ -527,14 +550,17 @@ fn metrics(f: &Facts) -> Vec<Metric> {
             actual: "no summary records a duration yet".into(),
             mark: Mark::Missing,
         },
-    });
+    }
+}
 
-    let checks = f.files.as_ref().map(|r| &r.files[..]).unwrap_or_default();
+/// The largest day file against the 5 MB target, or `--max-size` when given.
+fn file_size(f: &Facts) -> Metric {
+    let checks = files_checked(f);
     let target = format!(
         "≤ {}",
         verify::mb(f.max_bytes.unwrap_or(verify::SIZE_TARGET_BYTES))
     );
-    out.push(match checks.iter().max_by_key(|c| c.bytes) {
+    match checks.iter().max_by_key(|c| c.bytes) {
         Some(c) => Metric {
             name: "File size",
             target,
@@ -555,8 +581,12 @@ fn metrics(f: &Facts) -> Vec<Metric> {
             actual: no_files(),
             mark: Mark::Missing,
         },
-    });
+    }
+}
 
+/// Every column chunk of every file SNAPPY.
+fn compression(f: &Facts) -> Metric {
+    let checks = files_checked(f);
     let chunks: usize = checks.iter().map(|c| c.codecs.len()).sum();
     let off: Vec<String> = checks
         .iter()
@@ -567,7 +597,7 @@ fn metrics(f: &Facts) -> Vec<Metric> {
                 .map(|(col, codec)| format!("{} {col}: {codec}", file_name(&c.path)))
         })
         .collect();
-    out.push(Metric {
+    Metric {
         name: "Compression",
         target: "snappy in every column chunk".into(),
         actual: if checks.is_empty() {
@@ -584,9 +614,12 @@ fn metrics(f: &Facts) -> Vec<Metric> {
         } else {
             Mark::Failed
         },
-    });
+    }
+}
 
-    out.push(match &f.schedule {
+/// The installed schedule fires daily at 02:30.
+fn schedule(f: &Facts) -> Metric {
+    match &f.schedule {
         Schedule::None(_) => Metric {
             name: "Schedule",
             target: "02:30 daily".into(),
@@ -611,14 +644,18 @@ fn metrics(f: &Facts) -> Vec<Metric> {
                 mark: if good { Mark::Ok } else { Mark::Failed },
             }
         }
-    });
+    }
+}
 
+/// The share of files with the schema-v1 fingerprint.
+fn schema_consistency(f: &Facts) -> Metric {
+    let checks = files_checked(f);
     let v1 = verify::fingerprint(&batch::schema());
     let same = checks
         .iter()
         .filter(|c| c.schema_fingerprint.as_deref() == Some(v1.as_str()))
         .count();
-    out.push(Metric {
+    Metric {
         name: "Schema consistency",
         target: format!("100% of files schema v1 ({v1})"),
         actual: if checks.is_empty() {
@@ -637,11 +674,15 @@ fn metrics(f: &Facts) -> Vec<Metric> {
         } else {
             Mark::Failed
         },
-    });
+    }
+}
 
+/// Every file passes verify's checks, and the set has no problem.
+fn validation(f: &Facts) -> Metric {
+    let checks = files_checked(f);
     let bad: Vec<&verify::FileCheck> = checks.iter().filter(|c| !c.ok()).collect();
     let set_problems = f.files.as_ref().map(|r| r.problems.len()).unwrap_or(0);
-    out.push(Metric {
+    Metric {
         name: "Validation",
         target: "every file passes `verify`".into(),
         actual: if checks.is_empty() {
@@ -668,8 +709,7 @@ fn metrics(f: &Facts) -> Vec<Metric> {
         } else {
             Mark::Failed
         },
-    });
-    out
+    }
 }
 
 fn health(f: &Facts) -> Vec<Line> {
