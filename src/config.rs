@@ -256,6 +256,58 @@ const MAX_WINDOW_DAYS: u32 = 3660;
 /// The longest `--from/--to` range without `--long-range`.
 const MAX_RANGE_DAYS: i64 = 366;
 
+/// Which days to export, and the day asked for (`--date` or the environment): a range, catch-up
+/// or one day, validated.
+fn resolve_plan(
+    args: &ExportArgs,
+    file: &FileConfig,
+    yesterday: NaiveDate,
+) -> Result<(Plan, Option<NaiveDate>)> {
+    // The environment's day or catch-up applies only when the command line chose neither:
+    // a flag typed wins over a variable left in the environment.
+    let typed = args.date.is_some() || args.from.is_some() || args.catch_up;
+    let (env_date, env_catch_up) = if typed {
+        (None, false)
+    } else {
+        plan_from_env()?
+    };
+    let date = args.date.or(env_date);
+    let plan = match (args.from, args.catch_up || env_catch_up) {
+        (Some(from), _) => {
+            let to = args.to.unwrap_or(yesterday);
+            if from > to {
+                return Err(usage(format!("--from {from} is after --to {to}")));
+            }
+            if (to - from).num_days() >= MAX_RANGE_DAYS && !args.long_range {
+                return Err(usage(format!(
+                    "--from {from} --to {to} is {} days; ranges over {MAX_RANGE_DAYS} days \
+                     need --long-range",
+                    (to - from).num_days() + 1
+                )));
+            }
+            Plan::Range(from, to)
+        }
+        (None, true) => {
+            let max_days = args.max_days.unwrap_or(DEFAULT_MAX_DAYS);
+            if max_days == 0 {
+                return Err(usage("--max-days must be at least 1"));
+            }
+            let window = args
+                .catch_up_window
+                .or(file.catch_up_window)
+                .unwrap_or(DEFAULT_CATCH_UP_WINDOW);
+            if !(1..=MAX_WINDOW_DAYS).contains(&window) {
+                return Err(usage(format!(
+                    "--catch-up-window must be from 1 to {MAX_WINDOW_DAYS} days, not {window}"
+                )));
+            }
+            Plan::CatchUp { window, max_days }
+        }
+        (None, false) => Plan::Single,
+    };
+    Ok((plan, date))
+}
+
 /// `PARQUET_EXPORTER_DATE` and `PARQUET_EXPORTER_CATCH_UP`, for a command line that names
 /// neither a day, a range nor catch-up. Both at once is a usage error: which was meant?
 fn plan_from_env() -> Result<(Option<NaiveDate>, bool)> {
@@ -471,48 +523,7 @@ impl Config {
         let yesterday = today
             .pred_opt()
             .ok_or_else(|| usage("--today has no day before it"))?;
-        // The environment's day or catch-up applies only when the command line chose neither:
-        // a flag typed wins over a variable left in the environment.
-        let typed = args.date.is_some() || args.from.is_some() || args.catch_up;
-        let (env_date, env_catch_up) = if typed {
-            (None, false)
-        } else {
-            plan_from_env()?
-        };
-        let date = args.date.or(env_date);
-        let plan = match (args.from, args.catch_up || env_catch_up) {
-            (Some(from), _) => {
-                let to = args.to.unwrap_or(yesterday);
-                if from > to {
-                    return Err(usage(format!("--from {from} is after --to {to}")));
-                }
-                if (to - from).num_days() >= MAX_RANGE_DAYS && !args.long_range {
-                    return Err(usage(format!(
-                        "--from {from} --to {to} is {} days; ranges over {MAX_RANGE_DAYS} days \
-                         need --long-range",
-                        (to - from).num_days() + 1
-                    )));
-                }
-                Plan::Range(from, to)
-            }
-            (None, true) => {
-                let max_days = args.max_days.unwrap_or(DEFAULT_MAX_DAYS);
-                if max_days == 0 {
-                    return Err(usage("--max-days must be at least 1"));
-                }
-                let window = args
-                    .catch_up_window
-                    .or(file.catch_up_window)
-                    .unwrap_or(DEFAULT_CATCH_UP_WINDOW);
-                if !(1..=MAX_WINDOW_DAYS).contains(&window) {
-                    return Err(usage(format!(
-                        "--catch-up-window must be from 1 to {MAX_WINDOW_DAYS} days, not {window}"
-                    )));
-                }
-                Plan::CatchUp { window, max_days }
-            }
-            (None, false) => Plan::Single,
-        };
+        let (plan, date) = resolve_plan(args, &file, yesterday)?;
         let day = Day::new(date.unwrap_or(yesterday), tz)?;
         // A day that has not ended would be exported as if complete, and catch-up would
         // never look at it again.
