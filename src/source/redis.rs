@@ -438,18 +438,8 @@ fn read_pages(
     deadline: std::time::Instant,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
-    let kind = conn.key_type(key)?;
-    match kind.as_str() {
-        "stream" => {}
-        "none" => {
-            tracing::warn!(key, "Redis stream does not exist; reading it as empty");
-            return Ok(());
-        }
-        other => {
-            return Err(SourceError::Invalid(anyhow!(
-                "Redis key {key} is a {other}, not a stream"
-            )))
-        }
+    if !is_stream(conn, key)? {
+        return Ok(());
     }
     let margin = margin.as_millis() as i64;
     let first = (day.start_ms() - margin).max(0);
@@ -539,34 +529,69 @@ fn read_pages(
             sent.push_back(next);
         }
         for i in 0..entries.len() {
-            let id = ids_utf8(i)?;
-            let filed = match id_ms(id) {
-                Some(at_ms) => Filed::At {
-                    at_ms,
-                    max_drift_ms: Some(margin),
-                },
-                // Redis never hands out such an ID; the read range selected it.
-                None => Filed::Selected,
-            };
-            let fields = entries.entry(i).1;
-            match Typed::entry(fields, &mut checks) {
-                Some(t) => {
-                    let (raw, entries) = (&mut raw, &entries);
-                    let Ok(()) = sink.push_typed(&t, filed, move || {
-                        fill_entry(raw, id, entries.entry(i).1);
-                        Ok::<_, std::convert::Infallible>(&*raw)
-                    });
-                }
-                None => {
-                    fill_entry(&mut raw, id, entries.entry(i).1);
-                    sink.push(&raw, filed);
-                }
-            }
+            push_entry(
+                &entries,
+                i,
+                ids_utf8(i)?,
+                margin,
+                sink,
+                &mut raw,
+                &mut checks,
+            );
         }
         // While the next page is on its way.
         sink.hash_ids();
     }
     Ok(())
+}
+
+/// Whether `key` is a stream to read: `false` for a missing key (read as empty, with a
+/// warning), an error for a key of another type.
+fn is_stream(conn: &mut impl StreamConnection, key: &str) -> Result<bool, SourceError> {
+    match conn.key_type(key)?.as_str() {
+        "stream" => Ok(true),
+        "none" => {
+            tracing::warn!(key, "Redis stream does not exist; reading it as empty");
+            Ok(false)
+        }
+        other => Err(SourceError::Invalid(anyhow!(
+            "Redis key {key} is a {other}, not a stream"
+        ))),
+    }
+}
+
+/// Classifies entry `i` of `entries` (its ID `id`) into `sink`: through the typed path when
+/// every value is in its plain form, else as a raw record (`raw` and `checks` are buffers
+/// reused from entry to entry).
+fn push_entry(
+    entries: &Page,
+    i: usize,
+    id: &str,
+    margin: i64,
+    sink: &mut Collector,
+    raw: &mut RawRecord,
+    checks: &mut Vec<u8>,
+) {
+    let filed = match id_ms(id) {
+        Some(at_ms) => Filed::At {
+            at_ms,
+            max_drift_ms: Some(margin),
+        },
+        // Redis never hands out such an ID; the read range selected it.
+        None => Filed::Selected,
+    };
+    match Typed::entry(entries.entry(i).1, checks) {
+        Some(t) => {
+            let Ok(()) = sink.push_typed(&t, filed, move || {
+                fill_entry(raw, id, entries.entry(i).1);
+                Ok::<_, std::convert::Infallible>(&*raw)
+            });
+        }
+        None => {
+            fill_entry(raw, id, entries.entry(i).1);
+            sink.push(raw, filed);
+        }
+    }
 }
 
 /// The reason a stream that begins at `oldest` (ms) cannot hold the day read from `first`.
