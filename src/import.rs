@@ -68,48 +68,7 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
         ))
         .into());
     }
-    let mut strings = Interner::default();
-    let mut days: BTreeMap<NaiveDate, DayWork> = BTreeMap::new();
-    let mut undated: Vec<Reject> = Vec::new();
-    let mut take =
-        |raw: RawRecord, input_day: Option<NaiveDate>| match normalize_in(&raw, &mut strings) {
-            Ok(record) => {
-                // A valid timestamp always has a local date.
-                let day = local_date(record.ts_ms, cfg.tz).expect("a valid timestamp has a date");
-                days.entry(day).or_default().copies.push(Row {
-                    record,
-                    source: Source::Legacy,
-                });
-            }
-            Err(reason) => {
-                // Rejected where its timestamp says, else where its name or its file's name does.
-                let named = match raw.fields.get("record_id") {
-                    Some(RawValue::Text(id)) => date_in_name(id),
-                    _ => None,
-                };
-                let day = timestamp(&raw)
-                    .ok()
-                    .and_then(|ms| local_date(ms, cfg.tz))
-                    .or(named)
-                    .or(input_day);
-                let reject = Reject::new(&raw, &reason);
-                match day {
-                    Some(d) => days.entry(d).or_default().rejects.push(reject),
-                    None => undated.push(reject),
-                }
-            }
-        };
-    for input in &inputs {
-        let input_day = input
-            .path()
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(date_in_name);
-        match input {
-            Input::Parquet(p) => legacy::read_parquet(p, |raw| take(raw, input_day))?,
-            Input::Report(p) => take(legacy::read_report(p)?, input_day),
-        }
-    }
+    let (days, undated, mut strings) = collect_records(cfg, &inputs)?;
     if !cfg.dry {
         std::fs::create_dir_all(&cfg.out_dir)
             .with_context(|| format!("creating directory {}", cfg.out_dir.display()))?;
@@ -179,22 +138,82 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
         });
     }
     if !cfg.dry {
-        if let (Some(first), Some(last)) = (
-            report.days.first(),
-            report.days.iter().rev().find(|d| d.day != "undated"),
-        ) {
-            let path = cfg
-                .summary_dir
-                .join(names::import_summary(&first.day, &last.day));
-            std::fs::create_dir_all(&cfg.summary_dir)
-                .with_context(|| format!("creating directory {}", cfg.summary_dir.display()))?;
-            report.summary = Some(path.display().to_string());
-            atomic::replace(&path, |w| {
-                Ok(w.write_all(summary::render_import(&report).as_bytes())?)
-            })?;
-        }
+        write_summary(cfg, &mut report)?;
     }
     Ok(report)
+}
+
+/// Every record of the inputs, normalized and filed under its day in `cfg.tz`; the rejects
+/// under the day their timestamp, name or file name gives, else as undated.
+fn collect_records(
+    cfg: &ImportConfig,
+    inputs: &[Input],
+) -> Result<(BTreeMap<NaiveDate, DayWork>, Vec<Reject>, Interner)> {
+    let mut strings = Interner::default();
+    let mut days: BTreeMap<NaiveDate, DayWork> = BTreeMap::new();
+    let mut undated: Vec<Reject> = Vec::new();
+    {
+        let mut take =
+            |raw: RawRecord, input_day: Option<NaiveDate>| match normalize_in(&raw, &mut strings) {
+                Ok(record) => {
+                    // A valid timestamp always has a local date.
+                    let day =
+                        local_date(record.ts_ms, cfg.tz).expect("a valid timestamp has a date");
+                    days.entry(day).or_default().copies.push(Row {
+                        record,
+                        source: Source::Legacy,
+                    });
+                }
+                Err(reason) => {
+                    // Rejected where its timestamp says, else where its name or its file's name does.
+                    let named = match raw.fields.get("record_id") {
+                        Some(RawValue::Text(id)) => date_in_name(id),
+                        _ => None,
+                    };
+                    let day = timestamp(&raw)
+                        .ok()
+                        .and_then(|ms| local_date(ms, cfg.tz))
+                        .or(named)
+                        .or(input_day);
+                    let reject = Reject::new(&raw, &reason);
+                    match day {
+                        Some(d) => days.entry(d).or_default().rejects.push(reject),
+                        None => undated.push(reject),
+                    }
+                }
+            };
+        for input in inputs {
+            let input_day = input
+                .path()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(date_in_name);
+            match input {
+                Input::Parquet(p) => legacy::read_parquet(p, |raw| take(raw, input_day))?,
+                Input::Report(p) => take(legacy::read_report(p)?, input_day),
+            }
+        }
+    }
+    Ok((days, undated, strings))
+}
+
+/// The import's summary, `legacy_import_summary_FIRST_LAST.md`, named in `report`.
+fn write_summary(cfg: &ImportConfig, report: &mut ImportReport) -> Result<()> {
+    if let (Some(first), Some(last)) = (
+        report.days.first(),
+        report.days.iter().rev().find(|d| d.day != "undated"),
+    ) {
+        let path = cfg
+            .summary_dir
+            .join(names::import_summary(&first.day, &last.day));
+        std::fs::create_dir_all(&cfg.summary_dir)
+            .with_context(|| format!("creating directory {}", cfg.summary_dir.display()))?;
+        report.summary = Some(path.display().to_string());
+        atomic::replace(&path, |w| {
+            Ok(w.write_all(summary::render_import(report).as_bytes())?)
+        })?;
+    }
+    Ok(())
 }
 
 fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<()> {
