@@ -5,6 +5,30 @@
 /// Output schema version, written to every file's footer.
 pub const SCHEMA_VERSION: &str = "1";
 
+/// The keys of a day file's footer metadata (CONTRACT.md §3), named once: the writer, the
+/// import, verify, catch-up and history read and write them through these.
+pub mod footer {
+    pub const SCHEMA_VERSION: &str = "ops_atomic.schema_version";
+    pub const DAY: &str = "ops_atomic.day";
+    pub const TIMEZONE: &str = "ops_atomic.timezone";
+    pub const EXPORTER: &str = "ops_atomic.exporter";
+    pub const ROWS: &str = "ops_atomic.rows";
+    pub const MERGED: &str = "ops_atomic.merged";
+    pub const CONFLICTS: &str = "ops_atomic.conflicts";
+    pub const REJECTED: &str = "ops_atomic.rejected";
+    pub const VERDICT: &str = "ops_atomic.verdict";
+    pub const INSTANCE: &str = "ops_atomic.instance";
+    /// The legacy rows an import put into the file.
+    pub const LEGACY_ROWS: &str = "ops_atomic.source.legacy.rows";
+    /// Per source: `ops_atomic.source.<name>.<what>` (state, read, rejected).
+    pub const SOURCE_PREFIX: &str = "ops_atomic.source.";
+
+    /// The key of one of a source's figures: `ops_atomic.source.redis.read`.
+    pub fn source(name: &str, what: &str) -> String {
+        format!("{SOURCE_PREFIX}{name}.{what}")
+    }
+}
+
 /// The heartbeat cadence; a longer silence is a gap.
 pub const CADENCE_MS: i64 = 5 * 60 * 1000;
 

@@ -15,6 +15,7 @@ use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
 use crate::batch;
+use crate::contract::footer;
 use crate::contract::CADENCE_MS;
 use crate::day::Day;
 use crate::record::Interner;
@@ -98,13 +99,10 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
             .unwrap_or(0)
     };
     h.rows = footer.rows.max(0) as u64;
-    h.merged = num("ops_atomic.merged");
-    h.rejected = num("ops_atomic.rejected");
+    h.merged = num(footer::MERGED);
+    h.rejected = num(footer::REJECTED);
     h.verdict = footer.verdict().map(str::to_string);
-    let day = match (
-        footer.kv.get("ops_atomic.day"),
-        footer.kv.get("ops_atomic.timezone"),
-    ) {
+    let day = match (footer.kv.get(footer::DAY), footer.kv.get(footer::TIMEZONE)) {
         (Some(d), Some(tz)) => match (d.parse(), tz.parse()) {
             (Ok(d), Ok(tz)) => Day::new(d, tz).map_err(|e| e.to_string())?,
             _ => {

@@ -13,11 +13,12 @@ use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 
 use crate::batch::{self, SCHEMA_VERSION};
+use crate::contract::footer;
 use crate::day::Day;
 use crate::legacy::{self, Input};
 use crate::merge::Merger;
 use crate::record::{normalize_in, timestamp, Interner, RawRecord, RawValue, Row, Source};
-use crate::report::{exporter_name, ImportDay, ImportReport};
+use crate::report::{exporter_name, footer_of_day, ImportDay, ImportReport};
 use crate::source::Reject;
 use crate::{atomic, names, summary, verify, writer};
 
@@ -338,25 +339,20 @@ fn import_day(
             (a.record.ts_ms, &a.record.record_id).cmp(&(b.record.ts_ms, &b.record.record_id))
         });
         let mut kv = kv_before.unwrap_or_else(|| {
-            BTreeMap::from([
-                ("ops_atomic.schema_version".into(), SCHEMA_VERSION.into()),
-                ("ops_atomic.day".into(), day.to_string()),
-                ("ops_atomic.timezone".into(), day.tz().name().into()),
-                ("ops_atomic.exporter".into(), exporter_name()),
-                ("ops_atomic.merged".into(), "0".into()),
-                ("ops_atomic.conflicts".into(), "0".into()),
-                ("ops_atomic.rejected".into(), "0".into()),
+            let mut kv: BTreeMap<String, String> = footer_of_day(day).into_iter().collect();
+            kv.extend([
+                (footer::MERGED.into(), "0".into()),
+                (footer::CONFLICTS.into(), "0".into()),
+                (footer::REJECTED.into(), "0".into()),
                 // Not exported from the sources: what the old exporter had of the day.
-                ("ops_atomic.verdict".into(), "imported".into()),
-            ])
+                (footer::VERDICT.into(), "imported".into()),
+            ]);
+            kv
         });
         kv.remove("ARROW:schema");
         let legacy_in_file = rows.iter().filter(|r| r.source == Source::Legacy).count();
-        kv.insert("ops_atomic.rows".into(), rows.len().to_string());
-        kv.insert(
-            "ops_atomic.source.legacy.rows".into(),
-            legacy_in_file.to_string(),
-        );
+        kv.insert(footer::ROWS.into(), rows.len().to_string());
+        kv.insert(footer::LEGACY_ROWS.into(), legacy_in_file.to_string());
         let (staged, _) = verify::stage_checked(&path, cfg.max_bytes, |w| {
             writer::write_parquet(
                 w,

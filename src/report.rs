@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
+use crate::contract::footer;
 use crate::contract::{CADENCE_MS, SCHEMA_VERSION};
 use crate::day::Day;
 use crate::record::Status;
@@ -492,39 +493,35 @@ pub fn reject_reasons(rejects: &[Reject]) -> Vec<(String, u64)> {
     v
 }
 
+/// What every day file's footer says of itself, whoever writes it (an export or an import):
+/// the schema version, the day, its time zone and the exporter.
+pub fn footer_of_day(day: &Day) -> Vec<(String, String)> {
+    vec![
+        (footer::SCHEMA_VERSION.into(), SCHEMA_VERSION.to_string()),
+        (footer::DAY.into(), day.to_string()),
+        (footer::TIMEZONE.into(), day.tz().name().to_string()),
+        (footer::EXPORTER.into(), exporter_name()),
+    ]
+}
+
 /// The footer key-value metadata of the day file a run of `day` writes.
 pub fn file_metadata(day: &Day, instance: Option<&str>, tally: &Tally) -> Vec<(String, String)> {
-    let mut kv = vec![
-        (
-            "ops_atomic.schema_version".to_string(),
-            SCHEMA_VERSION.to_string(),
-        ),
-        ("ops_atomic.day".into(), day.to_string()),
-        ("ops_atomic.timezone".into(), day.tz().name().to_string()),
-        ("ops_atomic.exporter".into(), exporter_name()),
-        ("ops_atomic.rows".into(), tally.rows.to_string()),
-        ("ops_atomic.merged".into(), tally.merged.to_string()),
-        ("ops_atomic.conflicts".into(), tally.conflicts.to_string()),
-        ("ops_atomic.rejected".into(), tally.rejected.to_string()),
-        (
-            "ops_atomic.verdict".into(),
-            tally.verdict.as_str().to_string(),
-        ),
-    ];
+    let mut kv = footer_of_day(day);
+    kv.extend([
+        (footer::ROWS.into(), tally.rows.to_string()),
+        (footer::MERGED.into(), tally.merged.to_string()),
+        (footer::CONFLICTS.into(), tally.conflicts.to_string()),
+        (footer::REJECTED.into(), tally.rejected.to_string()),
+        (footer::VERDICT.into(), tally.verdict.as_str().to_string()),
+    ]);
     if let Some(i) = instance {
-        kv.push(("ops_atomic.instance".into(), i.to_string()));
+        kv.push((footer::INSTANCE.into(), i.to_string()));
     }
     for s in &tally.sources {
+        kv.push((footer::source(s.name, "state"), s.state.into()));
+        kv.push((footer::source(s.name, "read"), s.counts.read.to_string()));
         kv.push((
-            format!("ops_atomic.source.{}.state", s.name),
-            s.state.into(),
-        ));
-        kv.push((
-            format!("ops_atomic.source.{}.read", s.name),
-            s.counts.read.to_string(),
-        ));
-        kv.push((
-            format!("ops_atomic.source.{}.rejected", s.name),
+            footer::source(s.name, "rejected"),
             s.counts.rejected.to_string(),
         ));
     }

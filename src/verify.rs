@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::atomic;
 use crate::batch::{self, SCHEMA_VERSION};
+use crate::contract::footer;
 use crate::day::Day;
 use crate::escape::plain;
 use crate::names;
@@ -135,7 +136,7 @@ pub struct Footer {
 
 impl Footer {
     pub fn verdict(&self) -> Option<&str> {
-        self.kv.get("ops_atomic.verdict").map(String::as_str)
+        self.kv.get(footer::VERDICT).map(String::as_str)
     }
 }
 
@@ -523,10 +524,10 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     check.rows = Some(fm.num_rows());
 
     let kv = key_values(fm);
-    check.schema_version = kv.get("ops_atomic.schema_version").cloned();
-    check.day = kv.get("ops_atomic.day").cloned();
-    check.timezone = kv.get("ops_atomic.timezone").cloned();
-    check.verdict = kv.get("ops_atomic.verdict").cloned();
+    check.schema_version = kv.get(footer::SCHEMA_VERSION).cloned();
+    check.day = kv.get(footer::DAY).cloned();
+    check.timezone = kv.get(footer::TIMEZONE).cloned();
+    check.verdict = kv.get(footer::VERDICT).cloned();
     if let Some(v @ ("partial" | "incomplete")) = check.verdict.as_deref() {
         check.warnings.push(format!(
             "the footer says this export was {v}: a source could not be read, so the day may \
@@ -629,14 +630,14 @@ const VERDICTS: [&str; 5] = ["success", "partial", "empty", "imported", "incompl
 fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
     let mut problems = Vec::new();
     let count = |key: &str| kv.get(key).and_then(|v| v.parse::<i64>().ok());
-    match kv.get("ops_atomic.rows") {
+    match kv.get(footer::ROWS) {
         None => problems.push("the footer records no row count (ops_atomic.rows)".to_string()),
         Some(rows) if rows.parse::<i64>().ok() != Some(num_rows) => problems.push(format!(
             "footer has {num_rows} rows but its metadata says {rows}"
         )),
         Some(_) => {}
     }
-    let verdict = kv.get("ops_atomic.verdict").map(String::as_str);
+    let verdict = kv.get(footer::VERDICT).map(String::as_str);
     match verdict {
         None => problems.push("the footer records no verdict (ops_atomic.verdict)".to_string()),
         Some(v) if !VERDICTS.contains(&v) => problems.push(format!(
@@ -656,15 +657,15 @@ fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
         let read: Option<i64> = kv
             .iter()
             .filter(|(k, _)| {
-                k.starts_with("ops_atomic.source.")
-                    && (k.ends_with(".read") || *k == "ops_atomic.source.legacy.rows")
+                k.starts_with(footer::SOURCE_PREFIX)
+                    && (k.ends_with(".read") || *k == footer::LEGACY_ROWS)
             })
             .map(|(_, v)| v.parse::<i64>().ok())
             .sum();
         let accounted = [
             Some(num_rows),
-            count("ops_atomic.merged"),
-            count("ops_atomic.rejected"),
+            count(footer::MERGED),
+            count(footer::REJECTED),
         ]
         .into_iter()
         .sum::<Option<i64>>();
@@ -673,8 +674,8 @@ fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
                 "the footer's counts do not add up: records read {} != rows {num_rows} + merged \
                  {} + rejected {}",
                 read.map_or("?".into(), |n| n.to_string()),
-                count("ops_atomic.merged").map_or("?".into(), |n| n.to_string()),
-                count("ops_atomic.rejected").map_or("?".into(), |n| n.to_string()),
+                count(footer::MERGED).map_or("?".into(), |n| n.to_string()),
+                count(footer::REJECTED).map_or("?".into(), |n| n.to_string()),
             ));
         }
     }
