@@ -273,6 +273,19 @@ where
     })
 }
 
+/// The position of schema v1's column `name`: code names columns, never numbers, so a column
+/// added anywhere moves no one's reads.
+pub fn col(name: &str) -> usize {
+    schema()
+        .index_of(name)
+        .unwrap_or_else(|_| panic!("{name} is not a schema-v1 column"))
+}
+
+/// The positions of schema v1's columns `names`.
+pub fn cols<const N: usize>(names: [&str; N]) -> [usize; N] {
+    names.map(col)
+}
+
 /// `t` with every string, at any depth (the `checks` map's keys and values too), as a view:
 /// how untrusted files are read, so that a dictionary-encoded value is shared by the rows that
 /// hold it instead of being copied into each (a 4 MB value in 1,000 rows would be 4 GB).
@@ -337,20 +350,35 @@ pub fn rows_from_batch(batch: &RecordBatch, strings: &mut Interner) -> Result<Ve
     if !is_v1(&batch.schema()) {
         return Err("not a schema-v1 batch".into());
     }
-    let text = |c: usize| Text::of(batch.column(c)).expect("schema v1 holds text here");
-    let (ids, types, statuses, hosts) = (text(0), text(1), text(3), text(5));
-    let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
-    let durations = batch.column(4).as_primitive::<Int64Type>();
-    let checks = batch.column(11).as_map();
-    let sources = text(12);
+    let text = |name: &str| Text::of(batch.column(col(name))).expect("schema v1 holds text here");
+    let (ids, types, statuses, hosts) = (
+        text("record_id"),
+        text("report_type"),
+        text("status"),
+        text("host"),
+    );
+    let ts = batch
+        .column(col("timestamp"))
+        .as_primitive::<TimestampMillisecondType>();
+    let durations = batch.column(col("duration_ms")).as_primitive::<Int64Type>();
+    let checks = batch.column(col("checks")).as_map();
+    let sources = text("source");
+    let [redis, database, api, optimizer, digest] = [
+        "redis_status",
+        "database_status",
+        "api_status",
+        "launchagent_optimizer",
+        "launchagent_digest",
+    ]
+    .map(text);
     let bad = |col: &str, v: &str| format!("{col} holds {v:?}, not a schema-v1 value");
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
-        let check = |c: usize, name: &str| {
-            CheckStatus::parse(text(c).value(i)).ok_or_else(|| bad(name, text(c).value(i)))
+        let check = |c: Text, name: &str| {
+            CheckStatus::parse(c.value(i)).ok_or_else(|| bad(name, c.value(i)))
         };
-        let agent = |c: usize, name: &str| {
-            AgentStatus::parse(text(c).value(i)).ok_or_else(|| bad(name, text(c).value(i)))
+        let agent = |c: Text, name: &str| {
+            AgentStatus::parse(c.value(i)).ok_or_else(|| bad(name, c.value(i)))
         };
         let mut extra = Vec::new();
         if checks.is_valid(i) {
@@ -372,11 +400,11 @@ pub fn rows_from_batch(batch: &RecordBatch, strings: &mut Interner) -> Result<Ve
                     .ok_or_else(|| bad("status", statuses.value(i)))?,
                 duration_ms: durations.is_valid(i).then(|| durations.value(i)),
                 host: hosts.is_valid(i).then(|| strings.intern(hosts.value(i))),
-                redis_status: check(6, "redis_status")?,
-                database_status: check(7, "database_status")?,
-                api_status: check(8, "api_status")?,
-                launchagent_optimizer: agent(9, "launchagent_optimizer")?,
-                launchagent_digest: agent(10, "launchagent_digest")?,
+                redis_status: check(redis, "redis_status")?,
+                database_status: check(database, "database_status")?,
+                api_status: check(api, "api_status")?,
+                launchagent_optimizer: agent(optimizer, "launchagent_optimizer")?,
+                launchagent_digest: agent(digest, "launchagent_digest")?,
                 checks: extra.into(),
             },
             source: Source::parse(sources.value(i))

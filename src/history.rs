@@ -119,7 +119,10 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
     }
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views);
     // report_type, timestamp, status, host: what the footer does not hold.
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [1, 2, 3, 5]);
+    let mask = ProjectionMask::roots(
+        builder.parquet_schema(),
+        batch::cols(["report_type", "timestamp", "status", "host"]),
+    );
     let reader = builder
         .with_projection(mask)
         .build()

@@ -43,7 +43,20 @@ fn properties(metadata: Vec<(String, String)>, group_rows: usize) -> WriterPrope
 /// Schema-v1 columns built and encoded on a second thread; the calling thread does the rest.
 /// A column chunk is encoded by one thread from the same batches `ArrowWriter` would have
 /// been given, so the file is the same bytes; the split only balances the two threads' work.
-const SECOND_THREAD: [usize; 7] = [1, 3, 6, 7, 8, 9, 11];
+const SECOND_THREAD: [&str; 7] = [
+    "report_type",
+    "status",
+    "redis_status",
+    "database_status",
+    "api_status",
+    "launchagent_optimizer",
+    "checks",
+];
+
+/// Whether schema-v1 column `c` is built on the second thread.
+fn on_second_thread(c: usize) -> bool {
+    SECOND_THREAD.iter().any(|name| batch::col(name) == c)
+}
 
 /// Writes `rows` (already sorted) as one Parquet file to `out`, `batch_rows` rows per Arrow
 /// batch, and returns the footer that was written. Row groups are cut as `ArrowWriter` cuts
@@ -121,7 +134,7 @@ where
                 // Appended in leaf order, as the footer lists them.
                 let (mut here, mut there) = (here.into_iter(), there.into_iter());
                 for root in root_of {
-                    let chunk = if SECOND_THREAD.contains(root) {
+                    let chunk = if on_second_thread(*root) {
                         there.next()
                     } else {
                         here.next()
@@ -160,7 +173,7 @@ impl<'f> Part<'f> {
         factory: &'f ArrowRowGroupWriterFactory,
         root_of: &'f [usize],
     ) -> Self {
-        let wanted = std::array::from_fn(|c| SECOND_THREAD.contains(&c) == second);
+        let wanted = std::array::from_fn(|c| on_second_thread(c) == second);
         let batch_rows = batch_rows.max(1);
         Part {
             second,
@@ -187,7 +200,7 @@ impl<'f> Part<'f> {
             .context("starting a row group")?
             .into_iter()
             .zip(self.root_of.iter().copied())
-            .filter(|(_, root)| SECOND_THREAD.contains(root) == self.second)
+            .filter(|(_, root)| on_second_thread(*root) == self.second)
             .collect();
         let end = total.min((group + 1) * self.group_rows);
         while self.done < end {
@@ -197,7 +210,7 @@ impl<'f> Part<'f> {
             }
             self.done += take;
             let mut leaves = writers.iter_mut();
-            let roots = (0..batch::COLUMNS).filter(|c| SECOND_THREAD.contains(c) == self.second);
+            let roots = (0..batch::COLUMNS).filter(|c| on_second_thread(*c) == self.second);
             for (root, array) in roots.zip(self.builder.finish_columns()) {
                 for leaf in compute_leaves(schema.field(root), &array)
                     .context("computing a column's levels")?
