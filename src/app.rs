@@ -256,7 +256,7 @@ fn run_verification(
     config_path: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<Exit> {
-    use crate::verification::{self, Verdict};
+    use crate::deployment::{self, DeploymentVerdict};
     let report = args.report.as_ref().and_then(|r| r.as_deref());
     let cfg = config::ReportConfig::resolve(
         &args.deployment,
@@ -265,8 +265,8 @@ fn run_verification(
         args.max_size,
         config_path,
     )?;
-    let facts = verification::gather(&cfg);
-    let v = verification::assess(&facts, &cfg.report_path);
+    let facts = deployment::gather(&cfg);
+    let v = deployment::assess(&facts, &cfg.report_path);
     if let Some(dir) = cfg
         .report_path
         .parent()
@@ -275,7 +275,7 @@ fn run_verification(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     atomic::replace(&cfg.report_path, |w| {
-        Ok(w.write_all(verification::render(&v).as_bytes())?)
+        Ok(w.write_all(deployment::render(&v).as_bytes())?)
     })?;
     if cfg.json {
         serde_json::to_writer_pretty(&mut *out, &v)?;
@@ -292,9 +292,9 @@ fn run_verification(
         }
     }
     Ok(match v.verdict {
-        Verdict::FullSuccess => Exit::Success,
-        Verdict::Partial => Exit::Partial,
-        Verdict::Pending => Exit::Empty,
+        DeploymentVerdict::FullSuccess => Exit::Success,
+        DeploymentVerdict::Partial => Exit::Partial,
+        DeploymentVerdict::Pending => Exit::Empty,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::merge::{MergeStats, Merged, Merger};
 use crate::record::{Source, Status};
 use crate::report::{
     file_metadata, gaps_and_health, local_time, reject_reasons, timeline, Analysis, KeptFile,
-    Outputs, RunReport, SourceReport, Tally, Verdict,
+    Outputs, RunReport, SourceReport, SourceState, Tally, Verdict,
 };
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
 use crate::store::Bucket;
@@ -41,14 +41,18 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
                 match short {
                     Some(why) => {
                         tracing::warn!(source = name, "trimmed: {why}");
-                        ("trimmed", Some(why), counts)
+                        (SourceState::Trimmed, Some(why), counts)
                     }
-                    None => ("ok", None, counts),
+                    None => (SourceState::Ok, None, counts),
                 }
             }
             Err(SourceError::Unavailable(e)) => {
                 tracing::warn!(source = name, "unavailable: {e:#}");
-                ("unavailable", Some(format!("{e:#}")), Default::default())
+                (
+                    SourceState::Unavailable,
+                    Some(format!("{e:#}")),
+                    Default::default(),
+                )
             }
             Err(SourceError::Invalid(e)) => {
                 return Err(e.context(format!("{name} source {location}")));
@@ -446,9 +450,12 @@ fn publish(
 /// of the day (a trimmed stream) and no other source was read in full to make up for it. A
 /// trimmed hot buffer beside a complete archive is normal operation, not a partial day.
 fn is_partial(sources: &[SourceReport]) -> bool {
-    let unavailable = sources.iter().any(|s| s.state == "unavailable");
-    let short = sources.iter().any(|s| s.state == "trimmed");
-    let full = sources.iter().any(|s| s.state == "ok");
+    let any = |state| sources.iter().any(|s| s.state == state);
+    let (unavailable, short, full) = (
+        any(SourceState::Unavailable),
+        any(SourceState::Trimmed),
+        any(SourceState::Ok),
+    );
     unavailable || (short && !full)
 }
 

@@ -42,10 +42,38 @@ pub struct SourceReport {
     pub name: &'static str,
     /// The database path or the Redis URL with its password hidden, and the table or key.
     pub location: String,
-    pub state: &'static str,
+    pub state: SourceState,
     pub error: Option<String>,
     #[serde(flatten)]
     pub counts: source::SourceCounts,
+}
+
+/// How a configured source fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceState {
+    /// Read in full.
+    Ok,
+    /// Could not be reached or read: the run is partial.
+    Unavailable,
+    /// Read, but it no longer holds the whole day (a stream trimmed inside it).
+    Trimmed,
+}
+
+impl SourceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Ok => "ok",
+            SourceState::Unavailable => "unavailable",
+            SourceState::Trimmed => "trimmed",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -518,7 +546,7 @@ pub fn file_metadata(day: &Day, instance: Option<&str>, tally: &Tally) -> Vec<(S
         kv.push((footer::INSTANCE.into(), i.to_string()));
     }
     for s in &tally.sources {
-        kv.push((footer::source(s.name, "state"), s.state.into()));
+        kv.push((footer::source(s.name, "state"), s.state.as_str().into()));
         kv.push((footer::source(s.name, "read"), s.counts.read.to_string()));
         kv.push((
             footer::source(s.name, "rejected"),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::contract::CADENCE_MS;
 use crate::escape::{md_code, md_code_list, md_text};
-use crate::report::{ImportReport, RunReport, Verdict};
+use crate::report::{ImportReport, RunReport, SourceState, Verdict};
 
 /// Hosts named in the timeline and the host table; the rest are counted.
 pub const MAX_HOSTS: usize = 20;
@@ -17,9 +17,9 @@ fn headline(r: &RunReport) -> String {
     let short: Vec<String> = r
         .sources
         .iter()
-        .filter(|s| s.state != "ok")
+        .filter(|s| s.state != SourceState::Ok)
         .map(|s| match s.state {
-            "trimmed" => format!("{} holds only part of the day (trimmed)", s.name),
+            SourceState::Trimmed => format!("{} holds only part of the day (trimmed)", s.name),
             _ => format!("{} could not be read", s.name),
         })
         .collect();
@@ -387,7 +387,7 @@ mod tests {
                 SourceReport {
                     name: "sqlite",
                     location: "/a.db table t".into(),
-                    state: "ok",
+                    state: SourceState::Ok,
                     error: None,
                     counts: SourceCounts {
                         read: 7,
@@ -400,9 +400,9 @@ mod tests {
                     name: "redis",
                     location: "redis://h stream s".into(),
                     state: if verdict == Verdict::Partial {
-                        "unavailable"
+                        SourceState::Unavailable
                     } else {
-                        "ok"
+                        SourceState::Ok
                     },
                     error: (verdict == Verdict::Partial).then(|| "connection refused".into()),
                     counts: SourceCounts::default(),

@@ -61,7 +61,7 @@ pub struct Metric {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum DeploymentVerdict {
     /// Installed, exporting every day on schedule, every measure on target, sources alive.
     FullSuccess,
     /// Installed and exporting, but a measure or a health check is off target.
@@ -70,12 +70,12 @@ pub enum Verdict {
     Pending,
 }
 
-impl Verdict {
+impl DeploymentVerdict {
     pub fn label(self) -> &'static str {
         match self {
-            Verdict::FullSuccess => "✅ Full success",
-            Verdict::Partial => "⚠️ Partial success",
-            Verdict::Pending => "☐ Pending validation",
+            DeploymentVerdict::FullSuccess => "✅ Full success",
+            DeploymentVerdict::Partial => "⚠️ Partial success",
+            DeploymentVerdict::Pending => "☐ Pending validation",
         }
     }
 }
@@ -89,7 +89,7 @@ pub struct Verification {
     pub deployment: Vec<Line>,
     pub metrics: Vec<Metric>,
     pub health: Vec<Line>,
-    pub verdict: Verdict,
+    pub verdict: DeploymentVerdict,
     /// Why the verdict is not Full success, one line per item off target.
     pub reasons: Vec<String>,
     /// Where the markdown report was written.
@@ -810,11 +810,11 @@ pub fn assess(f: &Facts, report: &Path) -> Verification {
         }
     }
     let verdict = if pending {
-        Verdict::Pending
+        DeploymentVerdict::Pending
     } else if reasons.is_empty() {
-        Verdict::FullSuccess
+        DeploymentVerdict::FullSuccess
     } else {
-        Verdict::Partial
+        DeploymentVerdict::Partial
     };
     Verification {
         generated_at: f.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -839,7 +839,7 @@ pub fn render(v: &Verification) -> String {
         "Generated {} ({}) by {}. Every value below is measured; none is typed in.\n",
         v.generated_at, v.timezone, v.exporter
     );
-    let _ = writeln!(w, "**Verdict:** {}\n", v.verdict.label());
+    let _ = writeln!(w, "**DeploymentVerdict:** {}\n", v.verdict.label());
     let _ = writeln!(w, "## Deployment\n");
     let _ = writeln!(w, "| component | status | detail |\n|---|---|---|");
     for l in &v.deployment {
@@ -868,7 +868,7 @@ pub fn render(v: &Verification) -> String {
     let _ = writeln!(w, "\n## Final verdict\n");
     let _ = writeln!(w, "**{}**\n", v.verdict.label());
     match v.verdict {
-        Verdict::FullSuccess => {
+        DeploymentVerdict::FullSuccess => {
             let _ = writeln!(
                 w,
                 "Installed, exporting every day on schedule, every metric on target, and the sources alive."
@@ -948,7 +948,7 @@ mod tests {
     #[test]
     fn untrusted_paths_and_errors_cannot_forge_the_verdict() {
         let now = Utc::now();
-        let evil = "x |\n\n**Verdict:** ✅ Full success\n| a";
+        let evil = "x |\n\n**DeploymentVerdict:** ✅ Full success\n| a";
         let f = Facts {
             now,
             today: now.date_naive(),
@@ -971,10 +971,13 @@ mod tests {
             max_bytes: None,
         };
         let v = assess(&f, Path::new("r.md"));
-        assert_eq!(v.verdict, Verdict::Pending);
+        assert_eq!(v.verdict, DeploymentVerdict::Pending);
         let md = render(&v);
         // Only the report's own verdict line starts a line; the evil text stays inside cells.
-        let verdicts = md.lines().filter(|l| l.starts_with("**Verdict:**")).count();
+        let verdicts = md
+            .lines()
+            .filter(|l| l.starts_with("**DeploymentVerdict:**"))
+            .count();
         assert_eq!(verdicts, 1, "{md}");
         for line in md.lines().filter(|l| l.starts_with('|')) {
             // Every table row keeps its own cells: no unescaped pipe from the evil text.
