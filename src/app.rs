@@ -359,10 +359,19 @@ fn export_days(
         }
     };
     // A dry run creates nothing, not even the lock file.
-    let _lock = (!cfg.dry)
-        .then(|| lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout))
-        .transpose()?;
+    let (_lock, moved) = if cfg.dry {
+        (None, Vec::new())
+    } else {
+        let (lock, moved) = lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout)?;
+        (Some(lock), moved)
+    };
+    // The first day's summary says what this run moved out of the data tree.
+    let mut moved = Some(moved);
     if cfg.plan == Plan::Single {
+        let cfg = Config {
+            moved: moved.take().unwrap_or_default(),
+            ..cfg
+        };
         return export_one(&cfg, out);
     }
     if days.is_empty() {
@@ -384,7 +393,11 @@ fn export_days(
         if let Some(b) = &bar {
             b.set_message(date.to_string());
         }
-        let exit = match cfg.for_day(*date).and_then(|c| export::run(&c)) {
+        let day_cfg = cfg.for_day(*date).map(|c| Config {
+            moved: moved.take().unwrap_or_default(),
+            ..c
+        });
+        let exit = match day_cfg.and_then(|c| export::run(&c)) {
             Ok(report) => {
                 tracing::info!(day = %date, verdict = report.verdict.as_str(), rows = report.rows, "day exported");
                 let exit = Exit::of_verdict(report.verdict);
@@ -439,13 +452,14 @@ fn export_days(
     Ok(worst)
 }
 
-/// Takes the out dir's run lock and, holding it, removes temp files a killed run left.
+/// Takes the run lock (in the summary dir) and, holding it, removes temp files a killed run
+/// left and moves what older versions kept in the data tree out of it: what was moved.
 fn lock_and_clean(
     out_dir: &std::path::Path,
     summary_dir: &std::path::Path,
     timeout: std::time::Duration,
-) -> Result<schedule::RunLock> {
-    let lock = schedule::acquire(out_dir, timeout)?;
+) -> Result<(schedule::RunLock, Vec<String>)> {
+    let lock = schedule::acquire(summary_dir, timeout)?;
     // Holding the lock, no other run is writing here: any temp file of ours is a leftover of a
     // run that was killed. A summary dir belongs to one out dir (two out dirs sharing it would
     // overwrite each other's summaries), so its temp files are this lock's to clean too.
@@ -461,7 +475,8 @@ fn lock_and_clean(
             tracing::info!(file = %name, "removed a temp file left by an interrupted run");
         }
     }
-    Ok(lock)
+    let moved = schedule::move_out_of_data_tree(out_dir, summary_dir)?;
+    Ok((lock, moved))
 }
 
 /// `day=*` and `instance=*/day=*` directories under `out_dir` (the hive layout).

@@ -118,6 +118,9 @@ pub struct Config {
     pub batch_rows: usize,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Files an older version kept in the data tree that this run moved out (its first day's
+    /// summary says so).
+    pub moved: Vec<String>,
 }
 
 impl Config {
@@ -135,8 +138,10 @@ impl Config {
         self.local_path(&self.layout.day_file(self.day.date()))
     }
 
+    /// The day's rejects file, beside its summary.
     pub fn rejects_path(&self) -> PathBuf {
-        self.local_path(&self.layout.rejects_file(self.day.date()))
+        self.summary_dir
+            .join(self.layout.rejects_file(self.day.date()))
     }
 
     fn local_path(&self, rel: &str) -> PathBuf {
@@ -153,7 +158,7 @@ impl Config {
     }
 
     pub fn show_rejects_file(&self) -> String {
-        self.show(&self.layout.rejects_file(self.day.date()))
+        self.rejects_path().display().to_string()
     }
 
     fn show(&self, rel: &str) -> String {
@@ -592,6 +597,7 @@ impl Config {
             max_bytes,
             batch_rows,
             config_file,
+            moved: Vec::new(),
         })
     }
 }

@@ -146,6 +146,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         return Ok(assemble(cfg, parts, started));
     }
     let (mut outputs, staged) = check_day_file(cfg, &target, &tally, written, &day.rejects)?;
+    outputs.moved = cfg.moved.clone();
     tracing::debug!(elapsed = ?started.elapsed(), "read back");
     let picture = stage_picture(cfg, &analysis, &mut outputs)?;
     outputs.summary = Some(cfg.summary_path().display().to_string());
@@ -153,7 +154,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let summary = atomic::stage(&cfg.summary_path(), |w| {
         Ok(w.write_all(summary::render(&report).as_bytes())?)
     })?;
-    publish(cfg, &target, &report, staged, picture, summary)?;
+    publish(cfg, &target, staged, picture, summary)?;
     Ok(report)
 }
 
@@ -334,8 +335,8 @@ fn check_batches(rows: &Merged, batch_rows: usize) -> Result<()> {
     Ok(())
 }
 
-/// The staged day file checked as `verify` checks it, and the rejects staged beside it: the
-/// outputs for the report, and the staged files with their paths under the out dir or prefix.
+/// The staged day file checked as `verify` checks it, and the rejects staged beside the
+/// summary: the outputs for the report, and the staged files.
 /// With a fuller file kept, nothing is staged and the report describes that file.
 fn check_day_file(
     cfg: &Config,
@@ -343,7 +344,7 @@ fn check_day_file(
     tally: &Tally,
     written: Option<atomic::Staged>,
     rejects: &[Reject],
-) -> Result<(Outputs, Vec<(atomic::Staged, String)>)> {
+) -> Result<(Outputs, Staged)> {
     let mut outputs = Outputs {
         parquet: Some(cfg.show_day_file()),
         ..Default::default()
@@ -362,7 +363,7 @@ fn check_day_file(
         });
         outputs.bytes = Some(existing.bytes);
         outputs.readback = Some(existing.clone());
-        return Ok((outputs, Vec::new()));
+        return Ok((outputs, Staged::default()));
     }
     let file = written.expect("the day file is written unless an existing one is kept");
     let (file, mut check) = verify::check_staged(file, &cfg.parquet_path(), cfg.max_bytes)?;
@@ -371,17 +372,31 @@ fn check_day_file(
     }
     outputs.bytes = Some(check.bytes);
     outputs.readback = Some(check);
-    let mut staged = vec![(file, cfg.layout.day_file(cfg.day.date()))];
     // A re-run with no rejects must not leave an earlier run's rejects looking current; the
     // stale file is removed when this run publishes.
-    if !rejects.is_empty() {
-        staged.push((
-            atomic::stage(&cfg.rejects_path(), |w| Reject::write_ndjson(rejects, w))?,
-            cfg.layout.rejects_file(cfg.day.date()),
-        ));
+    let rejects = if rejects.is_empty() {
+        None
+    } else {
         outputs.rejects_file = Some(cfg.show_rejects_file());
-    }
-    Ok((outputs, staged))
+        Some(atomic::stage(&cfg.rejects_path(), |w| {
+            Reject::write_ndjson(rejects, w)
+        })?)
+    };
+    Ok((
+        outputs,
+        Staged {
+            day: Some(file),
+            rejects,
+        },
+    ))
+}
+
+/// What a run staged to publish: the day file (in the out dir, or for upload), and the
+/// rejects (beside the summary).
+#[derive(Default)]
+struct Staged {
+    day: Option<atomic::Staged>,
+    rejects: Option<atomic::Staged>,
 }
 
 /// The timeline picture staged beside the summary, when any host was seen.
@@ -408,39 +423,37 @@ fn stage_picture(
 fn publish(
     cfg: &Config,
     target: &Target,
-    report: &RunReport,
-    mut staged: Vec<(atomic::Staged, String)>,
+    staged: Staged,
     picture: Option<atomic::Staged>,
     summary: atomic::Staged,
 ) -> Result<()> {
-    let publishes_day = !staged.is_empty();
-    let drops_stale_rejects = publishes_day && report.rejects_file.is_none();
+    let publishes_day = staged.day.is_some();
     let mut publication = atomic::Publication::new();
-    if target.bucket.is_none() {
-        for (file, _) in staged.drain(..) {
-            publication.add(file);
-        }
-        if drops_stale_rejects {
-            publication.remove(cfg.rejects_path());
-        }
+    let mut upload = None;
+    match (&target.bucket, staged.day) {
+        (None, Some(day)) => publication.add(day),
+        (Some(_), Some(day)) => upload = Some(day),
+        (_, None) => {}
+    }
+    match staged.rejects {
+        Some(r) => publication.add(r),
+        // A re-run with no rejects must not leave an earlier run's rejects looking current.
+        None if publishes_day => publication.remove(cfg.rejects_path()),
+        None => {}
     }
     if let Some(p) = picture {
         publication.add(p);
     }
     publication.add(summary);
     publication.check()?;
-    if let Some(b) = &target.bucket {
-        for (i, (file, rel)) in staged.iter().enumerate() {
-            b.upload(rel, file.path())?;
-            if i == 0 {
-                read_back_object(b, rel, file.path())?;
-            }
-        }
-        if drops_stale_rejects {
-            b.delete(&cfg.layout.rejects_file(cfg.day.date()))?;
-        }
-        // The staged copies were uploaded; dropping them removes the local temp files.
-        drop(staged);
+    if let (Some(b), Some(day)) = (&target.bucket, upload) {
+        let rel = cfg.layout.day_file(cfg.day.date());
+        b.upload(&rel, day.path())?;
+        read_back_object(b, &rel, day.path())?;
+        // Where older versions put the rejects: the prefix holds day files only now.
+        b.delete(&cfg.layout.old_rejects_file(cfg.day.date()))?;
+        // Uploaded; dropping the staged copy removes the local temp file.
+        drop(day);
     }
     publication.publish()?;
     Ok(())

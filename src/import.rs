@@ -125,7 +125,7 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
     if !undated.is_empty() {
         report.read += undated.len() as u64;
         report.rejected += undated.len() as u64;
-        let path = cfg.out_dir.join(names::legacy_undated_rejects());
+        let path = cfg.summary_dir.join(names::legacy_undated_rejects());
         if !cfg.dry {
             write_rejects(&path, &undated)?;
         }
@@ -217,7 +217,12 @@ fn write_summary(cfg: &ImportConfig, report: &mut ImportReport) -> Result<()> {
     Ok(())
 }
 
+/// Rejects go beside the summaries: the data tree holds day files only.
 fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+    }
     atomic::replace(path, |w| Reject::write_ndjson(rejects, w))
 }
 
@@ -323,7 +328,7 @@ fn import_day(
         (Some(_), false) => "merged",
         (None, _) => "created",
     };
-    let rejects_path = cfg.out_dir.join(names::legacy_rejects(day.date()));
+    let rejects_path = cfg.summary_dir.join(names::legacy_rejects(day.date()));
     if !work.rejects.is_empty() {
         out.rejects_file = Some(rejects_path.display().to_string());
     }

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 
 const DAY_PREFIX: &str = "ops_atomic_";
 const PARQUET_SUFFIX: &str = ".parquet";
-const REJECTS_SUFFIX: &str = ".rejects.ndjson";
+pub const REJECTS_SUFFIX: &str = ".rejects.ndjson";
 const LEGACY_REJECTS_SUFFIX: &str = ".legacy-rejects.ndjson";
 const SUMMARY_PREFIX: &str = "parquet_export_summary_";
 const SUMMARY_SUFFIX: &str = ".md";
@@ -105,7 +105,18 @@ impl Layout {
     }
 
     /// The day's rejects file, next to the day file.
+    /// The day's rejects file, in the summary dir: the data tree holds day files only, so
+    /// that every reader can be pointed at its root. The instance's name is in it in either
+    /// layout, as several instances may share a summary dir's neighbourhood.
     pub fn rejects_file(&self, date: NaiveDate) -> String {
+        match &self.instance {
+            Some(i) => format!("{DAY_PREFIX}{}.{i}{REJECTS_SUFFIX}", compact(date)),
+            None => rejects(date),
+        }
+    }
+
+    /// Where earlier versions put the rejects file: beside the day file, in the data tree.
+    pub fn old_rejects_file(&self, date: NaiveDate) -> String {
         format!("{}{}", self.dir(date), self.name(date, REJECTS_SUFFIX))
     }
 
@@ -160,6 +171,13 @@ pub fn is_summary(name: &str) -> bool {
 }
 
 /// Whether `name` is one of the files an export writes into the output directory.
+/// A rejects file of an export or an import: what older versions left in the data tree.
+pub fn is_rejects(name: &str) -> bool {
+    date_with_instance(name, REJECTS_SUFFIX).is_some()
+        || date_between(name, DAY_PREFIX, LEGACY_REJECTS_SUFFIX).is_some()
+        || name == legacy_undated_rejects()
+}
+
 pub fn is_out_dir_output(name: &str) -> bool {
     day_of_parquet(name).is_some()
         || date_with_instance(name, REJECTS_SUFFIX).is_some()
@@ -197,13 +215,19 @@ mod tests {
             hive_i.day_file(d),
             "instance=site-b/day=2025-10-30/ops_atomic_20251030.parquet"
         );
+        // Rejects live beside the summaries, named with their instance in either layout.
+        assert_eq!(hive.rejects_file(d), "ops_atomic_20251030.rejects.ndjson");
         assert_eq!(
-            hive.rejects_file(d),
-            "day=2025-10-30/ops_atomic_20251030.rejects.ndjson"
+            hive_i.rejects_file(d),
+            "ops_atomic_20251030.site-b.rejects.ndjson"
         );
         assert_eq!(
             flat_i.rejects_file(d),
             "ops_atomic_20251030.site-b.rejects.ndjson"
+        );
+        assert_eq!(
+            hive.old_rejects_file(d),
+            "day=2025-10-30/ops_atomic_20251030.rejects.ndjson"
         );
         for l in [&flat, &hive, &flat_i, &hive_i] {
             assert_eq!(l.day_of(&l.day_file(d)), Some(d), "{l:?}");

@@ -136,6 +136,7 @@ pub struct Outputs {
     pub summary: Option<String>,
     pub readback: Option<FileCheck>,
     pub kept_existing: Option<KeptFile>,
+    pub moved: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -176,6 +177,9 @@ pub struct RunReport {
     pub readback: Option<FileCheck>,
     /// Set when this run did not replace the day file (see `KeptFile`).
     pub kept_existing: Option<KeptFile>,
+    /// Files an older version kept in the data tree, moved to the summary dir by this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<String>,
     pub duration_ms: u64,
 }
 
@@ -218,6 +222,7 @@ impl RunReport {
             summary: outputs.summary,
             readback: outputs.readback,
             kept_existing: outputs.kept_existing,
+            moved: outputs.moved,
             duration_ms: elapsed.as_millis() as u64,
         }
     }

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
-use crate::names::Layout;
+use crate::names::{self, Layout};
 use crate::store::Bucket;
 use crate::verify;
 
@@ -119,8 +119,9 @@ pub struct LockBusy {
     pub waited: Duration,
 }
 
-/// An OS file lock on `<out_dir>/.parquet-exporter.lock`, held until dropped. The kernel
-/// releases it if the process dies, so a crash never leaves a stale lock.
+/// An OS file lock on `<summary_dir>/.parquet-exporter.lock` (outside the data tree, which holds
+/// day files only), held until dropped. The kernel releases it if the process dies, so a crash
+/// never leaves a stale lock.
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
@@ -137,11 +138,60 @@ fn holder_of(file: &File) -> String {
     text
 }
 
-/// Takes the lock, waiting up to `timeout` for another run to finish.
-pub fn acquire(out_dir: &Path, timeout: Duration) -> Result<RunLock> {
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("creating output directory {}", out_dir.display()))?;
-    let path = out_dir.join(LOCK_FILE);
+/// Moves what earlier versions kept in the data tree out of it, holding the lock: the
+/// rejects files go to `summary_dir` (where a newer copy already is, the old one is dropped),
+/// and the old run lock is removed, so that readers pointed at the out dir's root find day files
+/// only. Returns what was moved, for the summary. A no-op when the two dirs are one.
+pub fn move_out_of_data_tree(out_dir: &Path, summary_dir: &Path) -> Result<Vec<String>> {
+    let mut moved = Vec::new();
+    if out_dir == summary_dir {
+        return Ok(moved);
+    }
+    for rel in verify::relative_files(out_dir, 3)? {
+        let Some(name) = rel.rsplit('/').next().filter(|n| names::is_rejects(n)) else {
+            continue;
+        };
+        // The hive layout left an instance's rejects under instance=NAME/: keep the name.
+        let name = match rel
+            .strip_prefix("instance=")
+            .and_then(|r| r.split_once('/'))
+        {
+            Some((instance, _)) => name.replacen(
+                names::REJECTS_SUFFIX,
+                &format!(".{instance}{}", names::REJECTS_SUFFIX),
+                1,
+            ),
+            None => name.to_string(),
+        };
+        let (from, to) = (out_dir.join(&rel), summary_dir.join(&name));
+        if !to.exists() {
+            std::fs::rename(&from, &to)
+                .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
+                .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+        }
+        if from.exists() {
+            std::fs::remove_file(&from).with_context(|| format!("removing {}", from.display()))?;
+        }
+        moved.push(format!("{} -> {}", from.display(), to.display()));
+    }
+    let old_lock = out_dir.join(LOCK_FILE);
+    if std::fs::symlink_metadata(&old_lock).is_ok_and(|m| !m.is_dir()) {
+        std::fs::remove_file(&old_lock)
+            .with_context(|| format!("removing the old lock file {}", old_lock.display()))?;
+        moved.push(format!("{} removed", old_lock.display()));
+    }
+    for m in &moved {
+        tracing::info!("moved out of the data tree: {m}");
+    }
+    Ok(moved)
+}
+
+/// Takes the lock in `dir` (the summary dir), waiting up to `timeout` for another run to
+/// finish.
+pub fn acquire(dir: &Path, timeout: Duration) -> Result<RunLock> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating directory {}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
     // Never through a link, and only a regular file: the out dir may be writable by others.
     let mut file = crate::fsio::open_lock_file(&path)
         .with_context(|| format!("opening lock file {}", path.display()))?;

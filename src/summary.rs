@@ -53,6 +53,7 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(w, "**Verdict:** {}\n", headline(r));
     for section in [
         overview,
+        moved,
         sources,
         rejects,
         statuses,
@@ -92,6 +93,20 @@ fn overview(w: &mut String, r: &RunReport) {
     }
     let _ = writeln!(w, "| Duration | {} ms |", r.duration_ms);
     let _ = writeln!(w, "| Exporter | {} |", r.exporter);
+}
+
+/// What this run moved out of the data directory, where an earlier version kept it.
+fn moved(w: &mut String, r: &RunReport) {
+    if r.moved.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(
+        w,
+        "\nMoved out of the data directory, which now holds day files only (an earlier version \
+         kept these there): {}.",
+        r.moved.iter().map(|m| md_code(m)).collect::<Vec<_>>().join(", ")
+    );
 }
 
 /// Each source's state and counts, and the accounting line.
@@ -423,6 +438,7 @@ mod tests {
             gaps: GapReport::default(),
             hosts_health: Vec::new(),
             timeline: Default::default(),
+            moved: Vec::new(),
             timeline_svg: None,
             parquet: Some("/out/ops_atomic_20251030.parquet".into()),
             bytes: Some(2048),

@@ -341,9 +341,11 @@ fn a_day_from_both_sources_is_merged_typed_and_complete() {
     assert!(kv.contains_key("ARROW:schema"));
 
     // Every reject is in the rejects file with its source and reason.
-    let rejects =
-        std::fs::read_to_string(home.path().join("out/ops_atomic_20251030.rejects.ndjson"))
-            .unwrap();
+    let rejects = std::fs::read_to_string(
+        home.path()
+            .join("reports/ops_atomic_20251030.rejects.ndjson"),
+    )
+    .unwrap();
     let mut reasons: Vec<(String, String)> = rejects
         .lines()
         .map(|l| {
@@ -404,12 +406,13 @@ fn rerunning_a_day_gives_the_same_file() {
             .filter(|f| f != "ops.db")
             .collect::<Vec<_>>(),
         [
-            "out/.parquet-exporter.lock",
             "out/ops_atomic_20251030.parquet",
-            "out/ops_atomic_20251030.rejects.ndjson",
+            "reports/.parquet-exporter.lock",
+            "reports/ops_atomic_20251030.rejects.ndjson",
             "reports/parquet_export_summary_20251030.md",
             "reports/parquet_export_summary_20251030.svg"
-        ]
+        ],
+        "the out dir holds the day file alone"
     );
 }
 
@@ -498,7 +501,7 @@ fn no_reachable_source_writes_nothing() {
     assert!(out.stderr.contains("missing.db"));
     assert_eq!(
         files_under(home.path()),
-        ["02luka/g/analytics/.parquet-exporter.lock"],
+        ["02luka/g/reports/parquet/.parquet-exporter.lock"],
         "only the run lock: no export, no summary"
     );
 }

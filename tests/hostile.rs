@@ -75,7 +75,8 @@ fn a_symlinked_lock_never_truncates_its_target() {
     archive(h, &[DAY]);
     std::fs::create_dir_all(h.join("out")).unwrap();
     std::fs::write(h.join("victim"), "precious\n").unwrap();
-    std::os::unix::fs::symlink("../victim", h.join("out/.parquet-exporter.lock")).unwrap();
+    std::fs::create_dir_all(h.join("rep")).unwrap();
+    std::os::unix::fs::symlink("../victim", h.join("rep/.parquet-exporter.lock")).unwrap();
 
     let out = run(pe(h).args(["--sqlite", "ops.db", "--date", DAY]));
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -429,7 +430,7 @@ fn a_blocked_output_publishes_nothing_and_the_next_run_repairs() {
     common::archive_of(other.path(), TZ, &[DAY], "ops-mini,ops-book", 3);
     std::fs::copy(other.path().join("ops.db"), h.join("ops2.db")).unwrap();
     for blocked in [
-        "out/ops_atomic_20251030.rejects.ndjson/x",
+        "rep/ops_atomic_20251030.rejects.ndjson/x",
         "rep/parquet_export_summary_20251030.svg/x",
     ] {
         let dir = blocked.trim_end_matches("/x");
@@ -458,7 +459,7 @@ fn a_blocked_output_publishes_nothing_and_the_next_run_repairs() {
     let out = run(pe(h).args(["--sqlite", "ops2.db", "--date", DAY]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(rows_in(&day_file), 576);
-    assert!(h.join("out/ops_atomic_20251030.rejects.ndjson").is_file());
+    assert!(h.join("rep/ops_atomic_20251030.rejects.ndjson").is_file());
 }
 
 #[test]
@@ -868,4 +869,75 @@ fn a_partition_directory_replaced_by_a_link_is_not_written_through() {
         out.stderr
     );
     assert_eq!(std::fs::read_dir(h.join("elsewhere")).unwrap().count(), 0);
+}
+
+/// Readers pointed at the out dir's root (issue "every reader works as shipped"): pyarrow's
+/// dataset and DuckDB's `root/**` failed on the rejects file and the lock beside the day files.
+/// The data tree now holds day files only, and an installation of an earlier version has its
+/// rejects and lock moved out on its first run, which its summary says.
+#[test]
+fn the_data_tree_holds_day_files_only_and_old_installs_are_moved_out() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive_of(h, TZ, &["2025-10-29", DAY], "mini,book", 2);
+    // What an earlier version left: rejects beside a day file, and its lock.
+    std::fs::create_dir_all(h.join("out/day=2025-10-29")).unwrap();
+    std::fs::write(
+        h.join("out/day=2025-10-29/ops_atomic_20251029.rejects.ndjson"),
+        "{}\n",
+    )
+    .unwrap();
+    std::fs::write(h.join("out/.parquet-exporter.lock"), "123").unwrap();
+    let out = run(pe(h).args([
+        "--sqlite",
+        "ops.db",
+        "--layout",
+        "hive",
+        "--from",
+        "2025-10-29",
+        "--to",
+        DAY,
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let data: Vec<String> = common::files_under(&h.join("out"));
+    assert_eq!(
+        data,
+        [
+            "day=2025-10-29/ops_atomic_20251029.parquet",
+            "day=2025-10-30/ops_atomic_20251030.parquet"
+        ]
+    );
+    assert!(h.join("rep/ops_atomic_20251029.rejects.ndjson").is_file());
+    assert!(h.join("rep/ops_atomic_20251030.rejects.ndjson").is_file());
+    let first = std::fs::read_to_string(h.join("rep/parquet_export_summary_20251029.md")).unwrap();
+    assert!(first.contains("Moved out of the data directory"), "{first}");
+    let second = std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
+    assert!(!second.contains("Moved out"), "{second}");
+
+    let script = format!(
+        r#"
+import duckdb, pyarrow.dataset as ds
+root = '{root}'
+t = ds.dataset(root, format='parquet', partitioning='hive').to_table()
+print(t.num_rows, sorted(set(t.column('day').to_pylist())))
+print(duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{{root}}/**', hive_partitioning = true)").fetchone()[0])
+"#,
+        root = h.join("out").display()
+    );
+    let py = Command::new(common::python())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let text = String::from_utf8_lossy(&py.stdout);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["1152 ['2025-10-29', '2025-10-30']", "1152"],
+        "{text}"
+    );
 }

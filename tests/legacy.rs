@@ -439,7 +439,7 @@ fn legacy_rows_merge_into_an_exported_day_and_bad_ones_are_rejected() {
     let (batches, _) = read_parquet(&h.join("out/ops_atomic_20251030.parquet"));
     assert_eq!(batches[0].column(3).as_string::<i32>().value(0), "healthy");
     let rejects =
-        std::fs::read_to_string(h.join("out/ops_atomic_20251030.legacy-rejects.ndjson")).unwrap();
+        std::fs::read_to_string(h.join("rep/ops_atomic_20251030.legacy-rejects.ndjson")).unwrap();
     let reasons: Vec<String> = rejects
         .lines()
         .map(|l| {

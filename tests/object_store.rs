@@ -235,11 +235,9 @@ fn export_to_a_bucket_in_hive_layout_reads_back_with_pyarrow_and_verifies() {
         keys,
         vec![
             "fleet/instance=site-a/day=2025-10-29/ops_atomic_20251029.parquet",
-            "fleet/instance=site-a/day=2025-10-29/ops_atomic_20251029.rejects.ndjson",
             "fleet/instance=site-a/day=2025-10-30/ops_atomic_20251030.parquet",
-            "fleet/instance=site-a/day=2025-10-30/ops_atomic_20251030.rejects.ndjson",
         ],
-        "the rejects go next to the day file; no summary, temp or lock object"
+        "day files only: no rejects, summary, temp or lock object"
     );
     assert!(
         !h.join("s3:").exists(),

@@ -196,7 +196,7 @@ fn a_redis_entry_stamped_far_from_its_id_is_rejected_on_the_ids_day() {
     assert_eq!(r["rejected"], 1, "{r}");
     assert_eq!(r["reject_reasons"][0][0], "timestamp_far_from_entry_id");
     let rejects =
-        std::fs::read_to_string(h.join("out/ops_atomic_20251030.rejects.ndjson")).unwrap();
+        std::fs::read_to_string(h.join("rep/ops_atomic_20251030.rejects.ndjson")).unwrap();
     assert!(rejects.contains("2025-11-05T12:00:00+07:00"), "{rejects}");
     // On its timestamp's day it is not read at all, so it is not counted twice.
     let out = run(pe_cmd(h)
@@ -239,13 +239,13 @@ fn a_file_that_fails_its_checks_replaces_nothing() {
         read(&h.join("rep/parquet_export_summary_20251030.md")),
         summary
     );
-    assert!(!h.join("out/ops_atomic_20251030.rejects.ndjson").exists());
+    assert!(!h.join("rep/ops_atomic_20251030.rejects.ndjson").exists());
     assert_eq!(temp_files(h), Vec::<String>::new());
     // Without the limit the bigger day is published, rejects and all.
     let out = pe(h, &["--sqlite", "ops.db", "--date", DAY, "--max-size", "0"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(rows_in(&h.join("out/ops_atomic_20251030.parquet")) > 288);
-    assert!(h.join("out/ops_atomic_20251030.rejects.ndjson").exists());
+    assert!(h.join("rep/ops_atomic_20251030.rejects.ndjson").exists());
 }
 
 #[test]
