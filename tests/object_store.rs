@@ -723,19 +723,21 @@ fn a_prefix_is_stored_exactly_as_typed() {
             "{typed}: found, not redone: {doc}"
         );
     }
-    // What no key can hold is refused, and says why.
-    let out = export(
-        &mut moto.exporter(h, &moto.endpoint()),
-        DAYS[0],
-        &format!("s3://{BUCKET}/a\u{1}b"),
-        &[],
-    );
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("cannot be an s3:// prefix"),
-        "{}",
-        out.stderr
-    );
+    // What no key can hold, or no listing can find, is refused, and says why.
+    for bad in ["a\u{1}b", "~ops", "x y", "a*"] {
+        let out = export(
+            &mut moto.exporter(h, &moto.endpoint()),
+            DAYS[0],
+            &format!("s3://{BUCKET}/{bad}"),
+            &[],
+        );
+        assert_eq!(out.code, 2, "{bad:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("cannot be an s3:// prefix"),
+            "{bad:?}: {}",
+            out.stderr
+        );
+    }
 }
 
 /// An endpoint that accepts connections and never answers fails the run within the request
