@@ -330,33 +330,7 @@ fn export_days(
     let days = match &cfg.plan {
         Plan::Single => vec![cfg.day.date()],
         Plan::Range(from, to) => schedule::range_days(*from, *to),
-        Plan::CatchUp { window, max_days } => {
-            let days = schedule::window(cfg.yesterday, *window);
-            let files = match &cfg.out {
-                config::OutDir::Local(dir) => schedule::day_files(dir, &cfg.layout, &days)?,
-                config::OutDir::Bucket(url) => schedule::bucket_day_files(
-                    &crate::store::Bucket::open(url)?,
-                    &cfg.layout,
-                    &days,
-                )?,
-            };
-            for (day, state) in &files {
-                if let schedule::DayFile::Short(why) = state {
-                    tracing::info!(%day, "day file is short ({why}); catch-up exports the day again if it is in the window");
-                }
-            }
-            let days = schedule::catch_up_days(&files, cfg.yesterday, *window, *max_days);
-            if days.len() == *max_days as usize
-                && schedule::catch_up_days(&files, cfg.yesterday, *window, max_days + 1).len()
-                    > days.len()
-            {
-                tracing::warn!(
-                    max_days,
-                    "more days need exporting than --max-days allows; the next run continues"
-                );
-            }
-            days
-        }
+        Plan::CatchUp { window, max_days } => catch_up_days(&cfg, *window, *max_days)?,
     };
     // A dry run creates nothing, not even the lock file.
     let (_lock, moved) = if cfg.dry {
@@ -450,6 +424,33 @@ fn export_days(
         )?;
     }
     Ok(worst)
+}
+
+/// The days a catch-up run exports: the window's days whose file is missing or short, oldest
+/// first, at most `max_days`.
+fn catch_up_days(cfg: &Config, window: u32, max_days: u32) -> Result<Vec<chrono::NaiveDate>> {
+    let days = schedule::window(cfg.yesterday, window);
+    let files = match &cfg.out {
+        config::OutDir::Local(dir) => schedule::day_files(dir, &cfg.layout, &days)?,
+        config::OutDir::Bucket(url) => {
+            schedule::bucket_day_files(&crate::store::Bucket::open(url)?, &cfg.layout, &days)?
+        }
+    };
+    for (day, state) in &files {
+        if let schedule::DayFile::Short(why) = state {
+            tracing::info!(%day, "day file is short ({why}); catch-up exports the day again if it is in the window");
+        }
+    }
+    let days = schedule::catch_up_days(&files, cfg.yesterday, window, max_days);
+    if days.len() == max_days as usize
+        && schedule::catch_up_days(&files, cfg.yesterday, window, max_days + 1).len() > days.len()
+    {
+        tracing::warn!(
+            max_days,
+            "more days need exporting than --max-days allows; the next run continues"
+        );
+    }
+    Ok(days)
 }
 
 /// Takes the run lock (in the summary dir) and, holding it, removes temp files a killed run
