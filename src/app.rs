@@ -202,24 +202,12 @@ fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
     let mut paths = Vec::new();
     let mut shown: Vec<(std::path::PathBuf, String)> = Vec::new();
     for (i, p) in args.paths.iter().enumerate() {
-        match p.to_str().and_then(crate::store::BucketUrl::parse) {
-            None => paths.push(p.clone()),
-            Some(Err(why)) => return Err(UsageError(format!("{}: {why}", p.display())).into()),
-            Some(Ok(url)) => {
-                let bucket = crate::store::Bucket::open(&url)?;
-                let copies = bucket.download_all(&scratch.path().join(i.to_string()), |rel| {
-                    names::looks_like_parquet(rel.rsplit('/').next().unwrap_or(rel))
-                })?;
-                if copies.is_empty() {
-                    return Err(anyhow::anyhow!(
-                        "no ops_atomic_*.parquet object under {url}"
-                    ));
-                }
-                for (local, rel) in copies {
-                    shown.push((local.clone(), url.show(&rel)));
-                    paths.push(local);
-                }
+        let target = crate::target::Target::of_arg(p)?;
+        for (local, url) in target.verify_inputs(&scratch.path().join(i.to_string()))? {
+            if let Some(url) = url {
+                shown.push((local.clone(), url));
             }
+            paths.push(local);
         }
     }
     let mut report = crate::verify::verify_paths(&paths, max_bytes);
@@ -430,12 +418,8 @@ fn export_days(
 /// first, at most `max_days`.
 fn catch_up_days(cfg: &Config, window: u32, max_days: u32) -> Result<Vec<chrono::NaiveDate>> {
     let days = schedule::window(cfg.yesterday, window);
-    let files = match &cfg.out {
-        config::OutDir::Local(dir) => schedule::day_files(dir, &cfg.layout, &days)?,
-        config::OutDir::Bucket(url) => {
-            schedule::bucket_day_files(&crate::store::Bucket::open(url)?, &cfg.layout, &days)?
-        }
-    };
+    let target = crate::target::Target::open(&cfg.out)?;
+    let files = schedule::day_files(&target, &cfg.layout, &days)?;
     for (day, state) in &files {
         if let schedule::DayFile::Short(why) = state {
             tracing::info!(%day, "day file is short ({why}); catch-up exports the day again if it is in the window");

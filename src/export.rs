@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::batch;
-use crate::config::{Config, OutDir};
+use crate::config::Config;
 use crate::day::Day;
 use crate::merge::{MergeStats, Merged, Merger};
 use crate::record::{Source, Status};
@@ -17,7 +17,7 @@ use crate::report::{
     Outputs, RunReport, SourceReport, SourceState, Tally, Verdict,
 };
 use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
-use crate::store::Bucket;
+use crate::target::Target;
 use crate::verify::{self, FileCheck};
 use crate::{atomic, parallel, summary, writer};
 
@@ -145,7 +145,8 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         let parts = (tally, analysis, Outputs::default());
         return Ok(assemble(cfg, parts, started));
     }
-    let (mut outputs, staged) = check_day_file(cfg, &target, &tally, written, &day.rejects)?;
+    let (mut outputs, staged) =
+        check_day_file(cfg, target.kept.as_ref(), &tally, written, &day.rejects)?;
     outputs.moved = cfg.moved.clone();
     tracing::debug!(elapsed = ?started.elapsed(), "read back");
     let picture = stage_picture(cfg, &analysis, &mut outputs)?;
@@ -154,6 +155,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let summary = atomic::stage(&cfg.summary_path(), |w| {
         Ok(w.write_all(summary::render(&report).as_bytes())?)
     })?;
+    let target = target.target.expect("a real run has a target");
     publish(cfg, &target, staged, picture, summary)?;
     Ok(report)
 }
@@ -248,28 +250,25 @@ fn statuses_and_hosts(rows: &Merged) -> (BTreeMap<String, u64>, Vec<String>) {
     (statuses, hosts.into_iter().collect())
 }
 
-/// Where the day's outputs go: the bucket, if any, and the existing day file a partial or
-/// empty run keeps because it holds more rows.
-struct Target {
-    bucket: Option<Bucket>,
+/// Where the day's outputs go, and the existing day file a partial or empty run keeps because
+/// it holds more rows.
+struct Prepared {
+    target: Option<Target>,
     kept: Option<FileCheck>,
 }
 
-/// Opens the bucket and creates the directories (nothing for a dry run), and looks for an
+/// Opens the target and creates the directories (nothing for a dry run), and looks for an
 /// existing day file this run must not replace. Prepared before anything is written, so that a
 /// failure here (an unwritable directory, a bucket that cannot be read) leaves every previous
 /// output as it was.
-fn prepare_target(cfg: &Config, tally: &Tally) -> Result<Target> {
+fn prepare_target(cfg: &Config, tally: &Tally) -> Result<Prepared> {
     if cfg.dry {
-        return Ok(Target {
-            bucket: None,
+        return Ok(Prepared {
+            target: None,
             kept: None,
         });
     }
-    let bucket = match &cfg.out {
-        OutDir::Bucket(url) => Some(Bucket::open(url)?),
-        OutDir::Local(_) => None,
-    };
+    let target = Target::open(&cfg.out)?;
     let parquet_path = cfg.parquet_path();
     let day_dir = parquet_path.parent().unwrap_or(&cfg.out_dir).to_path_buf();
     for dir in [&cfg.out_dir, &cfg.summary_dir, &day_dir] {
@@ -280,16 +279,20 @@ fn prepare_target(cfg: &Config, tally: &Tally) -> Result<Target> {
     // day file written wherever it points.
     crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
     let kept = match tally.verdict {
-        Verdict::Partial | Verdict::Empty if !cfg.force => match &bucket {
-            None => better_existing(&parquet_path, tally.rows, cfg.max_bytes),
-            Some(b) => {
-                let rel = cfg.layout.day_file(cfg.day.date());
-                better_existing_object(b, &rel, &parquet_path, tally.rows, cfg.max_bytes)?
-            }
-        },
+        Verdict::Partial | Verdict::Empty if !cfg.force => {
+            let rel = cfg.layout.day_file(cfg.day.date());
+            let more =
+                |c: &FileCheck| c.ok() && c.rows.is_some_and(|n| n > 0 && n as u64 > tally.rows);
+            target
+                .check_existing(&rel, &parquet_path, cfg.max_bytes)?
+                .filter(more)
+        }
         _ => None,
     };
-    Ok(Target { bucket, kept })
+    Ok(Prepared {
+        target: Some(target),
+        kept,
+    })
 }
 
 /// The per-host analysis (gaps, host health, timeline) on a second thread while this one
@@ -340,7 +343,7 @@ fn check_batches(rows: &Merged, batch_rows: usize) -> Result<()> {
 /// With a fuller file kept, nothing is staged and the report describes that file.
 fn check_day_file(
     cfg: &Config,
-    target: &Target,
+    kept: Option<&FileCheck>,
     tally: &Tally,
     written: Option<atomic::Staged>,
     rejects: &[Reject],
@@ -349,7 +352,7 @@ fn check_day_file(
         parquet: Some(cfg.show_day_file()),
         ..Default::default()
     };
-    if let Some(existing) = &target.kept {
+    if let Some(existing) = kept {
         tracing::warn!(
             path = %cfg.show_day_file(),
             existing_rows = existing.rows.unwrap_or(0),
@@ -367,9 +370,8 @@ fn check_day_file(
     }
     let file = written.expect("the day file is written unless an existing one is kept");
     let (file, mut check) = verify::check_staged(file, &cfg.parquet_path(), cfg.max_bytes)?;
-    if target.bucket.is_some() {
-        check.path = cfg.show_day_file().into();
-    }
+    // Where readers find it: the path in the out dir, or the object's URL.
+    check.path = cfg.show_day_file().into();
     outputs.bytes = Some(check.bytes);
     outputs.readback = Some(check);
     // A re-run with no rejects must not leave an earlier run's rejects looking current; the
@@ -429,12 +431,7 @@ fn publish(
 ) -> Result<()> {
     let publishes_day = staged.day.is_some();
     let mut publication = atomic::Publication::new();
-    let mut upload = None;
-    match (&target.bucket, staged.day) {
-        (None, Some(day)) => publication.add(day),
-        (Some(_), Some(day)) => upload = Some(day),
-        (_, None) => {}
-    }
+    let upload = staged.day.and_then(|d| target.add_day(d, &mut publication));
     match staged.rejects {
         Some(r) => publication.add(r),
         // A re-run with no rejects must not leave an earlier run's rejects looking current.
@@ -446,15 +443,14 @@ fn publish(
     }
     publication.add(summary);
     publication.check()?;
-    if let (Some(b), Some(day)) = (&target.bucket, upload) {
-        let rel = cfg.layout.day_file(cfg.day.date());
-        b.upload(&rel, day.path())?;
-        read_back_object(b, &rel, day.path())?;
-        // Where older versions put the rejects: the prefix holds day files only now.
-        b.delete(&cfg.layout.old_rejects_file(cfg.day.date()))?;
-        // Uploaded; dropping the staged copy removes the local temp file.
-        drop(day);
-    }
+    // The object store's copy goes up once every local output is ready; where older versions
+    // put the rejects, beside it, the prefix holds day files only now.
+    let date = cfg.day.date();
+    target.upload(
+        upload,
+        &cfg.layout.day_file(date),
+        &cfg.layout.old_rejects_file(date),
+    )?;
     publication.publish()?;
     Ok(())
 }
@@ -486,58 +482,4 @@ fn analyse(rows: &Merged, day: &Day) -> Analysis {
         hosts_health,
         timeline,
     }
-}
-
-/// Like `better_existing`, for the day's object in a bucket: downloaded beside the staged file
-/// and checked the same way.
-fn better_existing_object(
-    bucket: &Bucket,
-    rel: &str,
-    staging: &std::path::Path,
-    rows: u64,
-    max_bytes: Option<u64>,
-) -> Result<Option<FileCheck>> {
-    let mut found = false;
-    let copy = atomic::stage(staging, |w| {
-        found = bucket.download(rel, w)?;
-        Ok(())
-    })?;
-    if !found {
-        return Ok(None);
-    }
-    let mut check = verify::check_file(copy.path(), max_bytes);
-    check.path = bucket.url().show(rel).into();
-    let more = check.rows.is_some_and(|n| n > 0 && n as u64 > rows);
-    Ok((check.ok() && more).then_some(check))
-}
-
-/// Downloads the object just uploaded and compares it with the local file, which passed the
-/// `verify` checks before the upload: the run only reports success once the bucket serves the
-/// same bytes.
-fn read_back_object(bucket: &Bucket, rel: &str, uploaded: &std::path::Path) -> Result<()> {
-    let mut served = Vec::new();
-    anyhow::ensure!(
-        bucket.download(rel, &mut served)?,
-        "{} is not there after its upload",
-        bucket.url().show(rel)
-    );
-    let local =
-        std::fs::read(uploaded).with_context(|| format!("reading {}", uploaded.display()))?;
-    anyhow::ensure!(
-        served == local,
-        "{} differs from the file uploaded",
-        bucket.url().show(rel)
-    );
-    Ok(())
-}
-
-/// The existing day file at `path`, when it is a valid export holding more than `rows` rows:
-/// a partial or empty run must not replace it.
-fn better_existing(path: &std::path::Path, rows: u64, max_bytes: Option<u64>) -> Option<FileCheck> {
-    if !path.exists() {
-        return None;
-    }
-    let check = verify::check_file(path, max_bytes);
-    let more = check.rows.is_some_and(|n| n > 0 && n as u64 > rows);
-    (check.ok() && more).then_some(check)
 }

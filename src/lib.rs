@@ -27,6 +27,7 @@ pub mod simulate;
 pub mod source;
 pub mod store;
 pub mod summary;
+pub mod target;
 pub mod timeline;
 pub mod verify;
 pub mod writer;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use crate::names::{self, Layout};
-use crate::store::Bucket;
+use crate::target::Target;
 use crate::verify;
 
 /// The name of the lock file in the output directory.
@@ -28,33 +28,19 @@ pub enum DayFile {
     Short(String),
 }
 
-/// This exporter's day files in `out_dir` (its `layout`, its instance) for the days in
-/// `window`, each judged as `verify` judges it. A missing directory has none.
+/// This exporter's day files in `target` (its `layout`, its instance) for the days in
+/// `window`, each judged as `verify` judges it (a remote's downloaded to a temp dir first). A
+/// missing directory has none.
 pub fn day_files(
-    out_dir: &Path,
-    layout: &Layout,
-    window: &RangeInclusive<NaiveDate>,
-) -> Result<BTreeMap<NaiveDate, DayFile>> {
-    let mut days = BTreeMap::new();
-    for rel in verify::relative_files(out_dir, if layout.hive { 3 } else { 1 })? {
-        if let Some(day) = layout.day_of(&rel).filter(|d| window.contains(d)) {
-            days.insert(day, judge(&out_dir.join(&rel)));
-        }
-    }
-    Ok(days)
-}
-
-/// The same for a bucket prefix: listed, and each day file in the window checked from a
-/// downloaded copy.
-pub fn bucket_day_files(
-    bucket: &Bucket,
+    target: &Target,
     layout: &Layout,
     window: &RangeInclusive<NaiveDate>,
 ) -> Result<BTreeMap<NaiveDate, DayFile>> {
     let scratch = tempfile::tempdir().context("creating a temp dir for day files")?;
-    let mut days = BTreeMap::new();
     let wanted = |rel: &str| layout.day_of(rel).is_some_and(|d| window.contains(&d));
-    for (copy, rel) in bucket.download_all(scratch.path(), wanted)? {
+    let depth = if layout.hive { 3 } else { 1 };
+    let mut days = BTreeMap::new();
+    for (copy, rel) in target.local_copies(scratch.path(), depth, &wanted)? {
         if let Some(day) = layout.day_of(&rel) {
             days.insert(day, judge(&copy));
         }
@@ -304,19 +290,19 @@ mod tests {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
         let all = d("2025-01-01")..=d("2025-12-31");
-        let found = day_files(dir.path(), &Layout::default(), &all).unwrap();
+        let target = Target::Dir(dir.path().to_path_buf());
+        let found = day_files(&target, &Layout::default(), &all).unwrap();
         assert_eq!(found.len(), 1);
         assert!(
             matches!(&found[&d("2025-10-30")], DayFile::Short(why) if why.contains("not a readable Parquet file")),
             "{found:?}"
         );
-        assert!(
-            day_files(&dir.path().join("missing"), &Layout::default(), &all)
-                .unwrap()
-                .is_empty()
-        );
+        let missing = Target::Dir(dir.path().join("missing"));
+        assert!(day_files(&missing, &Layout::default(), &all)
+            .unwrap()
+            .is_empty());
         let elsewhere = d("2025-11-01")..=d("2025-11-14");
-        assert!(day_files(dir.path(), &Layout::default(), &elsewhere)
+        assert!(day_files(&target, &Layout::default(), &elsewhere)
             .unwrap()
             .is_empty());
     }
