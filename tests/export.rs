@@ -901,9 +901,7 @@ fn the_summary_links_a_timeline_picture_that_a_real_renderer_draws() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     common::archive(h, TZ, &[DAY]);
-    let out = run(exporter(h)
-        .args(["--date", DAY, "--tz", TZ, "--sqlite", "ops.db"])
-        .args(["--out-dir", "out", "--summary-dir", "rep"]));
+    let out = run(common::export_cmd(h, TZ).args(["--date", DAY, "--sqlite", "ops.db"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let md = std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
     assert!(

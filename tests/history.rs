@@ -17,9 +17,7 @@ fn history_reports_every_day_missing_broken_and_legacy_ones_too() {
     ];
     archive(h, "UTC", &days);
     for d in days {
-        let out = run(exporter(h)
-            .args(["--date", d, "--tz", "UTC", "--sqlite", "ops.db"])
-            .args(["--out-dir", "out", "--summary-dir", "rep"]));
+        let out = run(common::export_cmd(h, "UTC").args(["--date", d, "--sqlite", "ops.db"]));
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
     // 2025-10-24 is missing; 2025-10-25 is cut short; 2025-10-28 is the old exporter's file.

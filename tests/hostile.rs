@@ -18,9 +18,7 @@ const START: i64 = 1_761_757_200_000;
 
 /// `PE --tz … --out-dir out --summary-dir rep` in `home`, to add to.
 fn pe(home: &Path) -> Command {
-    let mut cmd = exporter(home);
-    cmd.args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"]);
-    cmd
+    common::export_cmd(home, TZ)
 }
 
 /// Runs `cmd` and kills it if it has not finished after `limit`: a hang fails the test with
@@ -223,9 +221,7 @@ fn a_day_before_a_skipped_day_exports_and_the_skipped_day_is_a_usage_error() {
     let h = home.path();
     common::archive(h, "UTC", &[DAY]);
     let apia = |date: &str| {
-        run(exporter(h)
-            .args(["--sqlite", "ops.db", "--tz", "Pacific/Apia", "--date", date])
-            .args(["--out-dir", "out", "--summary-dir", "rep"]))
+        run(common::export_cmd(h, "Pacific/Apia").args(["--sqlite", "ops.db", "--date", date]))
     };
     let out = apia("2011-12-29");
     assert_eq!(out.code, 4, "an empty but normal day: {}", out.stderr);
@@ -470,9 +466,8 @@ fn a_day_over_the_size_target_is_published_with_a_warning() {
     let hosts: Vec<String> = (1..=1000).map(|i| format!("host-{i:04}")).collect();
     common::archive_of(h, "UTC", &[DAY], &hosts.join(","), 0);
     let export = |extra: &[&str]| {
-        run(exporter(h)
-            .args(["--sqlite", "ops.db", "--date", DAY, "--tz", "UTC"])
-            .args(["--out-dir", "out", "--summary-dir", "rep"])
+        run(common::export_cmd(h, "UTC")
+            .args(["--sqlite", "ops.db", "--date", DAY])
             .args(extra))
     };
     let out = export(&[]);

@@ -20,9 +20,7 @@ fn archive(home: &Path, dates: &[&str]) -> PathBuf {
 
 /// `PE --tz … --out-dir out --summary-dir rep` in `home`, to add to.
 fn pe_cmd(home: &Path) -> std::process::Command {
-    let mut cmd = exporter(home);
-    cmd.args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"]);
-    cmd
+    common::export_cmd(home, TZ)
 }
 
 /// `PE --tz … --out-dir out --summary-dir rep` in `home`, plus `args`.

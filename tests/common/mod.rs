@@ -121,6 +121,14 @@ pub fn exporter(home: &Path) -> Command {
     cmd
 }
 
+/// The export command line most tests run, in `home`: `--tz TZ --out-dir out --summary-dir
+/// rep`, to add the day, the sources and other flags to.
+pub fn export_cmd(home: &Path, tz: &str) -> Command {
+    let mut cmd = exporter(home);
+    cmd.args(["--tz", tz, "--out-dir", "out", "--summary-dir", "rep"]);
+    cmd
+}
+
 pub struct Output {
     pub code: i32,
     pub stdout: String,
