@@ -29,10 +29,6 @@ impl Staged {
         self.tmp.path()
     }
 
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Renames the temp file over the target, not yet durable.
     fn rename_into_place(self) -> Result<()> {
         let Staged { tmp, target } = self;
@@ -90,10 +86,6 @@ impl Publication {
     /// Deletes `path`, if it exists, when everything else is published.
     pub fn remove(&mut self, path: PathBuf) {
         self.removals.push(path);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.removals.is_empty()
     }
 
     /// Fails, naming it, when a target holds something a rename cannot replace.

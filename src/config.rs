@@ -116,8 +116,6 @@ pub struct Config {
     /// The size limit a file must meet to be published (`None`: no limit).
     pub max_bytes: Option<u64>,
     pub batch_rows: usize,
-    /// The config file that was read, if any.
-    pub config_file: Option<PathBuf>,
     /// Files an older version kept in the data tree that this run moved out (its first day's
     /// summary says so).
     pub moved: Vec<String>,
@@ -519,7 +517,7 @@ impl ImportConfig {
 
 impl Config {
     pub fn resolve(args: &ExportArgs, config: Option<&Path>) -> Result<Config> {
-        let (file, config_file) = load_file(config)?;
+        let (file, _) = load_file(config)?;
         let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
         let today = match args.today {
             Some(t) => t,
@@ -596,7 +594,6 @@ impl Config {
             force: args.force,
             max_bytes,
             batch_rows,
-            config_file,
             moved: Vec::new(),
         })
     }

@@ -165,9 +165,6 @@ pub struct RunReport {
     pub gaps: GapReport,
     /// Each host's heartbeat health, worst coverage first.
     pub hosts_health: Vec<HostHealth>,
-    /// The picture's data: the worst status of each 5-minute slot for the hosts shown.
-    #[serde(skip)]
-    pub timeline: Timeline,
     /// The timeline picture written beside the summary.
     pub timeline_svg: Option<String>,
     pub parquet: Option<String>,
@@ -214,7 +211,6 @@ impl RunReport {
             last_timestamp: tally.last_timestamp,
             gaps: analysis.gaps,
             hosts_health: analysis.hosts_health,
-            timeline: analysis.timeline,
             timeline_svg: outputs.timeline_svg,
             parquet: outputs.parquet,
             bytes: outputs.bytes,

@@ -110,7 +110,7 @@ impl<'a> RowRef<'a> {
     }
 
     /// An owned copy.
-    pub fn to_row(&self) -> Row {
+    pub fn to_row(self) -> Row {
         Row {
             record: Record {
                 record_id: self.record_id(&mut String::new()).to_string(),

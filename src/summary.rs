@@ -437,7 +437,6 @@ mod tests {
             last_timestamp: Some("2025-10-30T23:56:00.000+07:00".into()),
             gaps: GapReport::default(),
             hosts_health: Vec::new(),
-            timeline: Default::default(),
             moved: Vec::new(),
             timeline_svg: None,
             parquet: Some("/out/ops_atomic_20251030.parquet".into()),
