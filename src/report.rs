@@ -254,7 +254,7 @@ pub struct HostHealth {
     pub last: String,
 }
 
-/// Gaps in each host's heartbeat cadence (including a silent start or end of the day), and each
+/// Gaps in each host's heartbeat cadence from its first beat on (a silent end of the day included), and each
 /// host's heartbeat health, worst coverage first: heartbeat records only, in time order (as
 /// merged), read in one pass.
 pub fn gaps_and_health<'a>(
@@ -294,7 +294,9 @@ struct HostRun<'a> {
     first: i64,
     last: i64,
     beats: u64,
-    /// Gaps between beats and after the last one (a late start is not the host's gap).
+    /// Silences over 7.5 minutes from the host's first beat on: between beats, and from the
+    /// last beat to the day's end. The day's count is the sum of these over the hosts: one
+    /// definition for the summary, the hosts table, history and the picture.
     gaps: u64,
     longest: i64,
     warnings: u64,
@@ -345,9 +347,6 @@ impl<'a, 'd> Beats<'a, 'd> {
             None => {
                 let i = self.hosts.len();
                 self.index.insert(host, i);
-                // A beat at day start is on time; a late start is the day's gap, not the
-                // host's.
-                self.silence(host, self.day.start_ms() - CADENCE_MS, t);
                 self.hosts.push(HostRun {
                     host,
                     first: t,
@@ -358,6 +357,9 @@ impl<'a, 'd> Beats<'a, 'd> {
                     warnings: 0,
                     critical: 0,
                 });
+                // A host is counted from its first beat of the day, as its expected beats are:
+                // the time before it is no gap. (Counting from a beat assumed 5 minutes before
+                // midnight made every host whose offset was over 2.5 minutes a gap.)
                 i
             }
         };
@@ -745,6 +747,53 @@ mod tests {
     }
 
     #[test]
+    fn hosts_at_random_offsets_beating_every_5_minutes_have_no_gap() {
+        let day = Day::new(
+            chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap(),
+            "UTC".parse().unwrap(),
+        )
+        .unwrap();
+        let s = day.start_ms();
+        // 1,500 hosts, each at its own offset within the 5 minutes, a few ms of jitter per beat.
+        let mut rows = Vec::new();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for h in 0..1500 {
+            let offset = (next() % CADENCE_MS as u64) as i64;
+            let host = format!("host-{h:04}");
+            for i in 0..288 {
+                let t = s + offset + i * CADENCE_MS + (next() % 2000) as i64;
+                if day.contains(t) {
+                    rows.push(on(&host, t, Status::Healthy));
+                }
+            }
+        }
+        rows.sort_by_key(|r| r.record.ts_ms);
+        let (gaps, health) = gaps_and_health(rows.iter().map(Row::view), &day);
+        assert_eq!(gaps.count, 0, "{:?}", gaps.longest.first());
+        assert!(health.iter().all(|h| h.gaps == 0));
+        // One host silent for 20 minutes: one gap, in the day's count and in its row alike.
+        let quiet = "host-0007";
+        let (first, last) = (s + 3_600_000, s + 3_600_000 + 20 * 60_000);
+        rows.retain(|r| {
+            r.record.host.as_deref() != Some(quiet) || !(first..last).contains(&r.record.ts_ms)
+        });
+        let (gaps, health) = gaps_and_health(rows.iter().map(Row::view), &day);
+        assert_eq!(gaps.count, 1);
+        let h = health.iter().find(|h| h.host == quiet).unwrap();
+        assert_eq!(h.gaps, 1);
+        assert_eq!(
+            gaps.count as u64,
+            health.iter().map(|h| h.gaps).sum::<u64>()
+        );
+    }
+
+    #[test]
     fn the_longest_gaps_of_a_day_with_thousands_are_those_a_full_sort_gives() {
         // 300 hosts, each beating every other slot with a few longer holes, so the day has
         // far more gaps than are kept between cuts, and many of equal length.
@@ -769,22 +818,23 @@ mod tests {
         hosts.dedup();
         let mut all = Vec::new();
         for host in hosts {
-            let mut prev = s - CADENCE_MS;
+            // From the host's first beat on, and to the day's end.
+            let mut prev: Option<i64> = None;
             let times = rows
                 .iter()
                 .filter(|r| r.record.host.as_deref() == Some(host))
                 .map(|r| r.record.ts_ms)
                 .chain([day.end_ms()]);
             for t in times {
-                if t - prev > GAP_MS {
+                if let Some(p) = prev.filter(|p| t - p > GAP_MS) {
                     all.push(Gap {
                         host: host.to_string(),
-                        from: local_time(&day, prev.max(s)),
+                        from: local_time(&day, p),
                         to: local_time(&day, t),
-                        minutes: (t - prev.max(s)) as f64 / 60_000.0,
+                        minutes: (t - p) as f64 / 60_000.0,
                     });
                 }
-                prev = t;
+                prev = Some(t);
             }
         }
         assert!(all.len() > 3 * GAPS_KEPT, "{} gaps", all.len());
