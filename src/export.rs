@@ -16,7 +16,9 @@ use crate::report::{
     file_metadata, gaps_and_health, local_time, reject_reasons, timeline, Analysis, KeptFile,
     Outputs, RunReport, SourceReport, SourceState, Tally, Verdict,
 };
-use crate::source::{self, redis as redis_source, Collector, Ingested, Reject, SourceError};
+use crate::source::{
+    self, redis as redis_source, Collector, Ingested, Reject, Shortfall, SourceError,
+};
 use crate::target::Target;
 use crate::verify::{self, FileCheck};
 use crate::{atomic, parallel, summary, writer};
@@ -39,9 +41,13 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
                 let short = i.shortfall.clone();
                 ingested.push(i);
                 match short {
-                    Some(why) => {
+                    Some(Shortfall::Trimmed(why)) => {
                         tracing::warn!(source = name, "trimmed: {why}");
                         (SourceState::Trimmed, Some(why), counts)
+                    }
+                    Some(Shortfall::Missing(why)) => {
+                        tracing::warn!(source = name, "missing: {why}");
+                        (SourceState::Missing, Some(why), counts)
                     }
                     None => (SourceState::Ok, None, counts),
                 }
@@ -460,12 +466,14 @@ fn publish(
 /// trimmed hot buffer beside a complete archive is normal operation, not a partial day.
 fn is_partial(sources: &[SourceReport]) -> bool {
     let any = |state| sources.iter().any(|s| s.state == state);
-    let (unavailable, short, full) = (
+    let (unavailable, missing, short, full) = (
         any(SourceState::Unavailable),
+        any(SourceState::Missing),
         any(SourceState::Trimmed),
         any(SourceState::Ok),
     );
-    unavailable || (short && !full)
+    // A configured key that does not exist is a configuration to fix, whatever else was read.
+    unavailable || missing || (short && !full)
 }
 
 /// Gaps, each host's health and the timeline of the hosts the summary shows.

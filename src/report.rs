@@ -58,6 +58,8 @@ pub enum SourceState {
     Unavailable,
     /// Read, but it no longer holds the whole day (a stream trimmed inside it).
     Trimmed,
+    /// Reached, but the configured stream key does not exist.
+    Missing,
 }
 
 impl SourceState {
@@ -66,6 +68,7 @@ impl SourceState {
             SourceState::Ok => "ok",
             SourceState::Unavailable => "unavailable",
             SourceState::Trimmed => "trimmed",
+            SourceState::Missing => "missing",
         }
     }
 }

@@ -311,14 +311,22 @@ fn a_partial_or_empty_run_keeps_the_fuller_file_unless_forced() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let good = read(&file);
 
-    // Empty: a mistyped stream, Redis only.
+    // Partial: a mistyped stream, Redis only. The source says the key does not exist.
     let out = run(pe_cmd(h)
         .args(["--date", DAY, "--json"])
         .args(["--redis-stream", "ops:atomic:heartbeatz"])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
-    assert_eq!(out.code, 4, "{}", out.stderr);
-    assert_eq!(json(&out)["kept_existing"]["rows"], 288);
-    assert_eq!(read(&file), good, "the empty run kept the complete file");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let doc = json(&out);
+    assert_eq!(doc["kept_existing"]["rows"], 288);
+    assert_eq!(doc["sources"][0]["state"], "missing", "{doc}");
+    assert!(
+        doc["sources"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ops:atomic:heartbeatz does not exist")),
+        "{doc}"
+    );
+    assert_eq!(read(&file), good, "the partial run kept the complete file");
     let summary =
         std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
     assert!(
@@ -494,7 +502,13 @@ fn tricky_passwords_never_show_in_any_output() {
         .args(["--sqlite", "ops.db", "--date", DAY])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url())
         .env("PARQUET_EXPORTER_REDIS_PASSWORD", pw));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Reached and authenticated, but this server holds no stream: partial, and no leak.
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\"state\": \"missing\""),
+        "{}",
+        out.stdout
+    );
     assert!(!leaks(&out.stdout) && !leaks(&out.stderr));
 }
 

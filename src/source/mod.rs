@@ -69,6 +69,15 @@ pub struct SourceCounts {
     pub no_day: u64,
 }
 
+/// How a source that was reached falls short of the day, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shortfall {
+    /// The stream was trimmed past the day's start.
+    Trimmed(String),
+    /// The stream key does not exist: mistyped, or nothing was ever written to it.
+    Missing(String),
+}
+
 /// What one source yielded for the day.
 #[derive(Debug)]
 pub struct Ingested {
@@ -77,9 +86,9 @@ pub struct Ingested {
     pub records: Rows,
     pub rejects: Vec<Reject>,
     pub counts: SourceCounts,
-    /// Why the source no longer holds the whole day although it was read (a stream trimmed
-    /// past the day's start): the run cannot count it as a full copy of the day.
-    pub shortfall: Option<String>,
+    /// Why the source does not hold the whole day although it was reached: the run cannot
+    /// count it as a full copy of the day.
+    pub shortfall: Option<Shortfall>,
 }
 
 /// Receives raw records from a source and keeps only what the day needs.
@@ -125,7 +134,7 @@ impl<'d> Collector<'d> {
     }
 
     /// Records that the source no longer holds the whole day, and why.
-    pub fn shortfall(&mut self, why: String) {
+    pub fn shortfall(&mut self, why: Shortfall) {
         self.out.shortfall = Some(why);
     }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::resp::{Page, Plain, ServerError};
 use super::typed::Typed;
-use super::{Collector, SourceError};
+use super::{Collector, Shortfall, SourceError};
 use crate::day::Day;
 use crate::record::{Fields, Filed, RawRecord, RawValue, RejectReason, Source};
 
@@ -439,6 +439,9 @@ fn read_pages(
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
     if !is_stream(conn, key)? {
+        sink.shortfall(Shortfall::Missing(format!(
+            "the stream {key} does not exist (a mistyped --redis-stream, or nothing written yet)"
+        )));
         return Ok(());
     }
     let margin = margin.as_millis() as i64;
@@ -447,7 +450,7 @@ fn read_pages(
     // A stream whose oldest entry lies after the read range's start, but within the day, was
     // trimmed (or begun) part-way through it: what it holds is not the whole day.
     if let Some(oldest) = conn.stream_head(key)?.trimmed(first, day) {
-        sink.shortfall(trimmed(day, oldest, first));
+        sink.shortfall(Shortfall::Trimmed(trimmed(day, oldest, first)));
     }
     let page = page.max(1);
     let xrange = |w: &Window| {
