@@ -520,7 +520,24 @@ fn run_history(
             plain(&dir.display().to_string())
         )?;
     }
-    for d in &days {
+    let mut i = 0;
+    while i < days.len() {
+        let d = &days[i];
+        // Consecutive missing days are one line, with the one command that fills them all.
+        let run = days[i..]
+            .iter()
+            .take_while(|m| m.state == "missing")
+            .count();
+        if run > 1 {
+            let (newest, oldest) = (&d.day, &days[i + run - 1].day);
+            writeln!(
+                out,
+                "{newest} … {oldest}  missing: {run} days without a day file (parquet-exporter --from {oldest} --to {newest} fills them)"
+            )?;
+            i += run;
+            continue;
+        }
+        i += 1;
         match d.state {
             "ok" => writeln!(
                 out,

@@ -43,7 +43,8 @@ pub struct HistoryDay {
     pub path: Option<PathBuf>,
 }
 
-/// The last `days` days up to the newest day file in `dir`, newest first.
+/// The last `days` days up to the newest day file in `dir`, newest first, and none before the
+/// oldest day file: days before the first export are not missing.
 pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
     let mut files: BTreeMap<NaiveDate, PathBuf> = BTreeMap::new();
     for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
@@ -52,10 +53,10 @@ pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
             files.insert(d, e.path());
         }
     }
-    let Some(&newest) = files.keys().next_back() else {
+    let (Some(&first), Some(&newest)) = (files.keys().next(), files.keys().next_back()) else {
         return Ok(Vec::new());
     };
-    let oldest = newest - chrono::Days::new(u64::from(days.max(1)) - 1);
+    let oldest = (newest - chrono::Days::new(u64::from(days.max(1)) - 1)).max(first);
     let mut out = Vec::new();
     let mut d = newest;
     while d >= oldest {

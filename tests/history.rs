@@ -109,3 +109,26 @@ fn history_reports_every_day_missing_broken_and_legacy_ones_too() {
     );
     common::render_svg(&h.join("trend.svg"), &h.join("trend.png"));
 }
+
+/// A young deployment: days before the first day file are not missing, and consecutive
+/// missing days are one line with the one command that fills them.
+#[test]
+fn missing_days_are_one_line_a_run_and_none_before_the_first_file() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, "UTC", &["2025-10-01", "2025-10-05"]);
+    for d in ["2025-10-01", "2025-10-05"] {
+        let out = run(common::export_cmd(h, "UTC").args(["--date", d, "--sqlite", "ops.db"]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let out = run(exporter(h).args(["history", "out", "--days", "30"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(lines[0].starts_with("2025-10-05  rows"), "{}", lines[0]);
+    assert_eq!(
+        lines[1],
+        "2025-10-04 … 2025-10-02  missing: 3 days without a day file (parquet-exporter --from 2025-10-02 --to 2025-10-04 fills them)"
+    );
+    assert!(lines[2].starts_with("2025-10-01  rows"), "{}", lines[2]);
+}
