@@ -1,5 +1,6 @@
 //! Runs a parsed command line and decides the exit status, in one place.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result};
@@ -315,9 +316,10 @@ fn export_days(
     out: &mut impl Write,
 ) -> Result<Exit> {
     let cfg = Config::resolve(args, config_path)?;
-    let days = match &cfg.plan {
-        Plan::Single => vec![cfg.day.date()],
-        Plan::Range(from, to) => schedule::range_days(*from, *to),
+    // Catch-up also knows which days were already empty: finding one empty again is no news.
+    let (days, known_empty) = match &cfg.plan {
+        Plan::Single => (vec![cfg.day.date()], Default::default()),
+        Plan::Range(from, to) => (schedule::range_days(*from, *to), Default::default()),
         Plan::CatchUp { window, max_days } => catch_up_days(&cfg, *window, *max_days)?,
     };
     // A dry run creates nothing, not even the lock file.
@@ -362,7 +364,14 @@ fn export_days(
         let exit = match day_cfg.and_then(|c| export::run(&c)) {
             Ok(report) => {
                 tracing::info!(day = %date, verdict = report.verdict.as_str(), rows = report.rows, "day exported");
-                let exit = Exit::of_verdict(report.verdict);
+                let exit = match Exit::of_verdict(report.verdict) {
+                    // Re-checked and still empty: what it was, not a new failure.
+                    Exit::Empty if known_empty.contains(date) => {
+                        tracing::info!(day = %date, "still empty, as before: exit status 0 for this day");
+                        Exit::Success
+                    }
+                    exit => exit,
+                };
                 reports.push(report);
                 exit
             }
@@ -416,7 +425,11 @@ fn export_days(
 
 /// The days a catch-up run exports: the window's days whose file is missing or short, oldest
 /// first, at most `max_days`.
-fn catch_up_days(cfg: &Config, window: u32, max_days: u32) -> Result<Vec<chrono::NaiveDate>> {
+fn catch_up_days(
+    cfg: &Config,
+    window: u32,
+    max_days: u32,
+) -> Result<(Vec<chrono::NaiveDate>, BTreeSet<chrono::NaiveDate>)> {
     let days = schedule::window(cfg.yesterday, window);
     let target = crate::target::Target::open(&cfg.out)?;
     let files = schedule::day_files(&target, &cfg.layout, &days)?;
@@ -434,7 +447,12 @@ fn catch_up_days(cfg: &Config, window: u32, max_days: u32) -> Result<Vec<chrono:
             "more days need exporting than --max-days allows; the next run continues"
         );
     }
-    Ok(days)
+    let empty = files
+        .iter()
+        .filter(|(_, f)| **f == schedule::DayFile::Empty)
+        .map(|(d, _)| *d)
+        .collect();
+    Ok((days, empty))
 }
 
 /// Takes the run lock (in the summary dir) and, holding it, removes temp files a killed run

@@ -18,7 +18,8 @@ Exit status:
   5  no source: no configured source could be read; nothing was written
   6  busy: another run holds the lock (see --lock-timeout); nothing was touched
 With several days (--from/--to, --catch-up) the status is the worst day's, in the order
-1, 5, 3, 4, 0; every day is attempted.
+1, 5, 3, 4, 0; every day is attempted. In a catch-up, a day whose file already said empty and
+that is still empty counts as 0.
 `verify` exits 0 when every file is valid and 1 when any is not; `verify --report` exits 0 for
 Full success, 3 for Partial and 4 for Pending (see the report for why).
 

@@ -23,8 +23,11 @@ pub const LOCK_FILE: &str = ".parquet-exporter.lock";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayFile {
     Complete,
-    /// The file fails `verify`'s checks, or its footer says partial, empty, failed or
-    /// incomplete: why.
+    /// A valid file whose footer says the sources held nothing for the day: looked at again
+    /// (records may still arrive), but finding it empty again is no new failure.
+    Empty,
+    /// The file fails `verify`'s checks, or its footer says partial, failed or incomplete:
+    /// why.
     Short(String),
 }
 
@@ -57,6 +60,7 @@ fn judge(path: &Path) -> DayFile {
         return DayFile::Short(format!("it fails verify: {problem}"));
     }
     match check.verdict.as_deref() {
+        Some("empty") => DayFile::Empty,
         Some(v) if verify::verdict_is_incomplete(v) => {
             DayFile::Short(format!("its footer says {v}"))
         }

@@ -936,3 +936,38 @@ print(duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{{root}}/**'
         "{text}"
     );
 }
+
+/// Operator truth: catch-up's exit status says what changed or failed in this run. A day
+/// newly found empty is news (exit 4); re-checked and still empty, it is what it was (exit 0),
+/// so one empty day does not fail the nightly job for the whole window.
+#[test]
+fn catch_up_does_not_fail_every_night_for_an_old_empty_day() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // 10-28 has no record at all.
+    archive(h, &["2025-10-27", "2025-10-29"]);
+    for d in ["2025-10-27", "2025-10-29"] {
+        let out = run(pe(h).args(["--sqlite", "ops.db", "--date", d]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let catch_up = || {
+        run(pe(h).args([
+            "--sqlite",
+            "ops.db",
+            "--catch-up",
+            "--today",
+            "2025-10-30",
+            "--json",
+        ]))
+    };
+    let out = catch_up();
+    assert_eq!(out.code, 4, "the hole is found empty: news. {}", out.stderr);
+    let out = catch_up();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["days"][0]["day"], "2025-10-28", "{doc}");
+    assert_eq!(
+        doc["days"][0]["verdict"], "empty",
+        "re-checked all the same: {doc}"
+    );
+}
