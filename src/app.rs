@@ -152,7 +152,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
         Some(Command::History(args)) => run_history(&args, config_path, out),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "parquet-exporter", out);
+            out.write_all(&crate::cli::completion_script(shell))?;
             Ok(Exit::Success)
         }
         Some(Command::Man) => {

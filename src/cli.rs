@@ -509,6 +509,44 @@ pub struct SimulateArgs {
     pub seed: u64,
 }
 
+/// The completion script for `shell`, as clap_complete writes it, mended for bash: its case
+/// labels spell a hyphenated binary's subcommands `parquet__subcmd__exporter__subcmd__verify`
+/// where the words it matches set `parquet__exporter__subcmd__verify` (clap_complete 4.6.11
+/// and 4.6.12), so nothing completed after a subcommand; and it offers hidden flags
+/// (`--today`), which are not for users.
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "parquet-exporter", &mut script);
+    if shell != clap_complete::Shell::Bash {
+        return script;
+    }
+    let mut text = String::from_utf8_lossy(&script)
+        .replace("parquet__subcmd__exporter__", "parquet__exporter__");
+    for flag in hidden_flags(&cmd) {
+        text = text
+            .replace(&format!(" {flag} "), " ")
+            .replace(&format!(" {flag}\""), "\"");
+    }
+    text.into_bytes()
+}
+
+/// `--name` of every hidden flag, in every subcommand.
+fn hidden_flags(cmd: &clap::Command) -> Vec<String> {
+    let mut flags: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_hide_set())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    for sub in cmd.get_subcommands() {
+        flags.extend(hidden_flags(sub));
+    }
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ mod history;
 mod hostile;
 mod legacy;
 mod object_store;
+mod operator;
 mod properties;
 mod reliability;
 mod report;

@@ -1,0 +1,63 @@
+//! What the operator uses, run the way the operator runs it: completions in real bash.
+
+use std::process::Command;
+
+use crate::common::{exporter, run};
+
+/// The words bash offers for the command line `words` (the last one being completed), with
+/// the completion script the binary prints, sourced into a real bash.
+fn bash_offers(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        r#"source '{}'
+COMP_WORDS=({})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE="${{COMP_WORDS[*]}}"; COMP_POINT=${{#COMP_LINE}}
+_parquet__exporter parquet-exporter "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        script.display(),
+        quoted.join(" ")
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // printf prints one empty line for an empty COMPREPLY.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completes_after_a_subcommand_and_hides_hidden_flags() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = run(exporter(h).args(["completions", "bash"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let script = h.join("parquet-exporter.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+
+    assert_eq!(
+        bash_offers(&script, &["parquet-exporter", "verify", "--rep"]),
+        ["--report"]
+    );
+    let launchd = bash_offers(&script, &["parquet-exporter", "launchd", ""]);
+    for action in ["print", "install", "uninstall"] {
+        assert!(launchd.iter().any(|w| w == action), "{launchd:?}");
+    }
+    let shells = bash_offers(&script, &["parquet-exporter", "completions", ""]);
+    assert!(shells.iter().any(|w| w == "zsh"), "{shells:?}");
+    // --today is for replays and tests: hidden from --help, and from completion.
+    assert!(bash_offers(&script, &["parquet-exporter", "--tod"]).is_empty());
+    assert!(
+        bash_offers(&script, &["parquet-exporter", "--catch"]).contains(&"--catch-up".to_string())
+    );
+}
