@@ -731,7 +731,7 @@ fn print_schema(json: bool, out: &mut impl Write) -> Result<()> {
             .fields()
             .iter()
             .enumerate()
-            .map(|(i, f)| serde_json::json!({"position": i + 1, "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable()}))
+            .map(|(i, f)| serde_json::json!({"position": i + 1, "name": f.name(), "type": batch::type_name(f.data_type()), "nullable": f.is_nullable()}))
             .collect();
         let doc = serde_json::json!({"schema_version": batch::SCHEMA_VERSION, "fingerprint": crate::verify::fingerprint(&schema), "columns": cols});
         serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -744,14 +744,14 @@ fn print_schema(json: bool, out: &mut impl Write) -> Result<()> {
         batch::SCHEMA_VERSION,
         crate::verify::fingerprint(&schema)
     )?;
-    writeln!(out, "{:>3}  {:<22} {:<40} nullable", "#", "column", "type")?;
+    writeln!(out, "{:>3}  {:<22} {:<22} nullable", "#", "column", "type")?;
     for (i, f) in schema.fields().iter().enumerate() {
         writeln!(
             out,
-            "{:>3}  {:<22} {:<40} {}",
+            "{:>3}  {:<22} {:<22} {}",
             i + 1,
             f.name(),
-            f.data_type().to_string(),
+            batch::type_name(f.data_type()),
             if f.is_nullable() { "yes" } else { "no" }
         )?;
     }

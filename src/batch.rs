@@ -273,6 +273,36 @@ where
     })
 }
 
+/// A column type as the contract and the readers write it (`string`, `int64`,
+/// `timestamp[ms, tz=UTC]`, `map<string, string>`), not Arrow's debug form.
+pub fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "string".into(),
+        DataType::Int64 => "int64".into(),
+        DataType::Timestamp(unit, tz) => {
+            let unit = match unit {
+                TimeUnit::Second => "s",
+                TimeUnit::Millisecond => "ms",
+                TimeUnit::Microsecond => "us",
+                TimeUnit::Nanosecond => "ns",
+            };
+            match tz {
+                Some(tz) => format!("timestamp[{unit}, tz={tz}]"),
+                None => format!("timestamp[{unit}]"),
+            }
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "map<{}, {}>",
+                type_name(kv[0].data_type()),
+                type_name(kv[1].data_type())
+            ),
+            other => format!("map<{}>", type_name(other)),
+        },
+        other => other.to_string(),
+    }
+}
+
 /// The position of schema v1's column `name`: code names columns, never numbers, so a column
 /// added anywhere moves no one's reads.
 pub fn col(name: &str) -> usize {

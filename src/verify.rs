@@ -62,8 +62,15 @@ impl FileCheck {
         out
     }
 
-    /// "snappy" when every column chunk is SNAPPY, else the distinct codecs.
+    /// "snappy" when every column chunk is SNAPPY, else the distinct codecs; for a file with no
+    /// column chunk, why there is none.
     pub fn compression(&self) -> String {
+        if self.codecs.is_empty() {
+            return match self.rows {
+                Some(0) => "none: a zero-row file has no column chunk".into(),
+                _ => "unknown".into(),
+            };
+        }
         let set: BTreeSet<&str> = self.codecs.values().map(String::as_str).collect();
         set.into_iter().collect::<Vec<_>>().join(", ")
     }
@@ -457,15 +464,7 @@ pub fn render_text(r: &VerifyReport, max_bytes: Option<u64>) -> String {
             c.rows.map_or("unreadable".to_string(), |n| n.to_string())
         );
         let _ = writeln!(out, "  Size: {}", size_line(c.bytes, max_bytes));
-        let _ = writeln!(
-            out,
-            "  Compression: {}",
-            if c.codecs.is_empty() {
-                "unknown".to_string()
-            } else {
-                c.compression()
-            }
-        );
+        let _ = writeln!(out, "  Compression: {}", c.compression());
         let _ = writeln!(
             out,
             "  Schema: version {}, fingerprint {}",
@@ -579,6 +578,13 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     let got = reader_meta.schema();
     if got.fields() != want.fields() {
         check.problems.push(schema_difference(&want, got));
+        if crate::legacy::is_legacy_schema(got) {
+            check.problems.push(
+                "this is the old exporter's format: `parquet-exporter import-legacy PATH` turns \
+                 it into a schema-v1 day file"
+                    .into(),
+            );
+        }
         // The data checks below assume schema v1.
         return Ok(());
     }

@@ -61,3 +61,48 @@ fn bash_completes_after_a_subcommand_and_hides_hidden_flags() {
         bash_offers(&script, &["parquet-exporter", "--catch"]).contains(&"--catch-up".to_string())
     );
 }
+
+/// Messages an operator reads: the schema as a reader writes it, a zero-row file's
+/// compression, and the way from an old exporter's file to a day file.
+#[test]
+fn messages_say_what_a_reader_would_write() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = run(exporter(h).arg("schema"));
+    assert!(
+        out.stdout.contains("timestamp[ms, tz=UTC]"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("map<string, string>"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("Utf8") && !out.stdout.contains("Map("),
+        "{}",
+        out.stdout
+    );
+
+    crate::common::sqlite_db(&h.join("ops.db"), "");
+    let out = run(crate::common::export_cmd(h, "UTC").args([
+        "--sqlite",
+        "ops.db",
+        "--date",
+        "2025-10-30",
+    ]));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let out = run(exporter(h).args(["verify", "out"]));
+    assert!(
+        out.stdout
+            .contains("Compression: none: a zero-row file has no column chunk"),
+        "{}",
+        out.stdout
+    );
+
+    let legacy = h.join("ops_atomic_20251029.parquet");
+    crate::common::write_legacy_rows(&legacy, &crate::common::legacy_beats(1_761_696_000_000, 3));
+    let out = run(exporter(h).arg("verify").arg(&legacy));
+    assert!(
+        out.stdout.contains("parquet-exporter import-legacy PATH"),
+        "{}",
+        out.stdout
+    );
+}
