@@ -154,6 +154,11 @@ pub fn move_out_of_data_tree(out_dir: &Path, summary_dir: &Path) -> Result<Vec<S
             None => name.to_string(),
         };
         let (from, to) = (out_dir.join(&rel), summary_dir.join(&name));
+        // A summary dir inside the out dir holds the current rejects: they stay where they are.
+        let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+        if same(&from, &to) || from.parent().is_some_and(|p| same(p, summary_dir)) {
+            continue;
+        }
         if !to.exists() {
             std::fs::rename(&from, &to)
                 .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
@@ -309,6 +314,39 @@ mod tests {
         assert!(day_files(&target, &Layout::default(), &elsewhere)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn old_rejects_move_out_but_a_summary_dir_inside_the_out_dir_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let reports = out.join("reports");
+        std::fs::create_dir_all(out.join("day=2025-10-30")).unwrap();
+        std::fs::create_dir_all(&reports).unwrap();
+        std::fs::write(
+            out.join("day=2025-10-30/ops_atomic_20251030.rejects.ndjson"),
+            "old",
+        )
+        .unwrap();
+        std::fs::write(
+            reports.join("ops_atomic_20251029.rejects.ndjson"),
+            "current",
+        )
+        .unwrap();
+        std::fs::write(out.join(LOCK_FILE), "1").unwrap();
+        let moved = move_out_of_data_tree(&out, &reports).unwrap();
+        assert_eq!(moved.len(), 2, "{moved:?}");
+        assert_eq!(
+            std::fs::read_to_string(reports.join("ops_atomic_20251030.rejects.ndjson")).unwrap(),
+            "old"
+        );
+        assert_eq!(
+            std::fs::read_to_string(reports.join("ops_atomic_20251029.rejects.ndjson")).unwrap(),
+            "current",
+            "the summary dir's own rejects are not moved onto themselves"
+        );
+        assert!(!out.join(LOCK_FILE).exists());
+        assert!(move_out_of_data_tree(&out, &reports).unwrap().is_empty());
     }
 
     #[test]
