@@ -10,16 +10,8 @@ use arrow::datatypes::{DataType, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::record::{RawRecord, RawValue, Source};
-
-/// Columns every legacy export has; `filename` (the heartbeat report's name) is its record id.
-const LEGACY_COLUMNS: [&str; 3] = ["filename", "timestamp", "status"];
-
-/// Whether `schema` is the old exporter's (its `filename`, `timestamp` and `status` columns).
-pub fn is_legacy_schema(schema: &arrow::datatypes::Schema) -> bool {
-    LEGACY_COLUMNS
-        .iter()
-        .all(|c| schema.field_with_name(c).is_ok())
-}
+// Columns every legacy export has; `filename` (the heartbeat report's name) is its record id.
+use crate::verify::LEGACY_COLUMNS;
 
 /// The first line of a heartbeat report the monitor writes.
 const REPORT_TITLE: &str = "# OPS-Atomic Monitor Heartbeat";

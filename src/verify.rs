@@ -157,6 +157,16 @@ fn key_values(meta: &parquet::file::metadata::FileMetaData) -> BTreeMap<String, 
         .unwrap_or_default()
 }
 
+/// The columns that mark the old exporter's files (it wrote them through DuckDB).
+pub const LEGACY_COLUMNS: [&str; 3] = ["filename", "timestamp", "status"];
+
+/// Whether `schema` is the old exporter's: verify points such a file to `import-legacy`.
+fn is_legacy_schema(schema: &Schema) -> bool {
+    LEGACY_COLUMNS
+        .iter()
+        .all(|c| schema.field_with_name(c).is_ok())
+}
+
 /// The longest footer read, the most row groups and the largest column chunk (uncompressed)
 /// accepted from a file: a schema-v1 day of 5 million rows has a footer of a few KB, 5 row
 /// groups and chunks of tens of MB. Checked before anything past the footer is decoded.
@@ -578,7 +588,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     let got = reader_meta.schema();
     if got.fields() != want.fields() {
         check.problems.push(schema_difference(&want, got));
-        if crate::legacy::is_legacy_schema(got) {
+        if is_legacy_schema(got) {
             check.problems.push(
                 "this is the old exporter's format: `parquet-exporter import-legacy PATH` turns \
                  it into a schema-v1 day file"

@@ -502,18 +502,9 @@ fn a_day_over_the_size_target_is_published_with_a_warning() {
 
 /// Runs `code` in the test Python (pyarrow), failing the test if it fails.
 fn pyarrow(code: &str) {
-    let out = Command::new(common::python())
-        .arg("-c")
-        .arg(format!(
-            "import pyarrow as pa, pyarrow.parquet as pq\n{code}"
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(Command::new(common::python()).arg("-c").arg(format!(
+        "import pyarrow as pa, pyarrow.parquet as pq\n{code}"
+    )));
 }
 
 #[test]
@@ -919,17 +910,7 @@ print(duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{{root}}/**'
 "#,
         root = h.join("out").display()
     );
-    let py = Command::new(common::python())
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
-    let text = String::from_utf8_lossy(&py.stdout);
+    let text = common::run_ok(Command::new(common::python()).arg("-c").arg(script));
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
         ["1152 ['2025-10-29', '2025-10-30']", "1152"],

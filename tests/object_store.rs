@@ -155,17 +155,11 @@ s3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1', aws_access_key
 fs = pyarrow.fs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http', access_key='{key}', secret_key='{secret}', region='us-east-1')
 "#
     );
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(format!("{prelude}\n{code}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::run_ok(
+        Command::new(python())
+            .arg("-c")
+            .arg(format!("{prelude}\n{code}")),
+    )
 }
 
 fn simulate(home: &Path) {

@@ -18,18 +18,8 @@ printf '%s\n' "${{COMPREPLY[@]}}""#,
         script.display(),
         quoted.join(" ")
     );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(program)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // printf prints one empty line for an empty COMPREPLY.
-    String::from_utf8_lossy(&out.stdout)
+    crate::common::run_ok(Command::new("bash").arg("-c").arg(program))
         .lines()
         .filter(|w| !w.is_empty())
         .map(str::to_string)

@@ -170,17 +170,8 @@ fn duckdb_and_pyarrow_read_the_days_as_one_typed_table() {
             py.display()
         ),
     }
-    let out = Command::new(&py)
-        .args(["-c", READERS])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = common::run_ok(Command::new(&py).args(["-c", READERS]).arg(&dir));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["duckdb_per_day"],
         serde_json::json!([

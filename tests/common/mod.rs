@@ -129,6 +129,18 @@ pub fn export_cmd(home: &Path, tz: &str) -> Command {
     cmd
 }
 
+/// Runs `cmd` (a reader in Python, a shell), fails the test with its stderr if it fails, and
+/// returns what it printed.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub struct Output {
     pub code: i32,
     pub stdout: String,
