@@ -1,98 +1,320 @@
-//! The Grafana dashboard's queries, run for real: each panel's SQL is taken from
-//! `dashboards/ops_atomic.json`, Grafana's macros are expanded the way the DuckDB data source
-//! expands them (its SQL macro set: `$__timeFilter(x)` becomes `x >= 'from' AND x <= 'to'`), the
-//! interval and the directory variable are filled in, and DuckDB runs it over exported days.
-//! Grafana itself is not run; its queries are.
+//! The Grafana dashboard as the DuckDB data source plugin really runs it, with the provisioning
+//! files that load it. `plugin` below follows the plugin's own source, rule by rule, each rule
+//! naming the file it comes from; every panel's query then runs in DuckDB over exported days in
+//! both layouts. Grafana itself is not run (no registry this CI reaches ships it); its query path
+//! is, as its source states it.
 
 use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{exporter, python, run};
+use common::{python, run_ok};
 use serde_json::Value;
 
-const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/ops_atomic.json");
-const DAYS: [&str; 3] = ["2025-10-28", "2025-10-29", "2025-10-30"];
-const FROM: &str = "2025-10-28T00:00:00Z";
-const TO: &str = "2025-10-30T23:59:59Z";
+const DASHBOARD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/dashboards/provisioning/dashboards/ops_atomic.json"
+);
+const PROVISIONING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/provisioning");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+const PLUGIN_ID: &str = "motherduck-duckdb-datasource";
+/// The dashboard's default day files directory, the exporter's default `--out-dir`.
+const DEFAULT_DIR: &str = "~/02luka/g/analytics";
 
-/// Replaces each `$__name(arg)` with `expand(arg)`. Like the data source, the argument runs to
-/// the matching parenthesis and may hold no comma (the data source splits arguments on commas).
-fn expand_macro(sql: &str, name: &str, expand: impl Fn(&str) -> String) -> String {
-    let open = format!("$__{name}(");
-    let mut out = String::new();
-    let mut rest = sql;
-    while let Some(at) = rest.find(&open) {
-        out.push_str(&rest[..at]);
-        let args = &rest[at + open.len()..];
-        let mut depth = 1;
-        let end = args
-            .char_indices()
-            .find(|&(_, c)| {
-                depth += match c {
-                    '(' => 1,
-                    ')' => -1,
-                    _ => 0,
+/// The plugin's query path, from the sources of motherduckdb/grafana-duckdb-datasource v0.4.5,
+/// the grafana/sqlds v3.4.2 and grafana-plugin-sdk-go v0.274.0 its go.mod pins, and Grafana's
+/// variable interpolation (grafana/scenes). A panel's target goes: front end (variables) → back
+/// end (query model, macros) → DuckDB (a connection after the boot queries).
+mod plugin {
+    use serde_json::Value;
+
+    /// The dashboard's time range and interval, as Grafana sends them with each query.
+    pub const FROM: &str = "2025-10-28T00:00:00Z";
+    pub const TO: &str = "2025-10-30T23:59:59Z";
+    pub const INTERVAL_MS: i64 = 300_000;
+
+    /// The back end's query model. grafana-plugin-sdk-go `data/sqlutil/query.go`: `Query` has
+    /// `Format FormatQueryOption json:"format"`, a `uint32` (0 time series, 1 table, 2 logs, 3
+    /// trace, 4 multi), so encoding/json refuses anything but a whole number in range; a
+    /// missing or null `format` keeps the zero value, time series.
+    pub fn query_format(target: &Value) -> Result<u32, String> {
+        let go_type = |kind: &str| {
+            format!(
+                "json: cannot unmarshal {kind} into Go struct field Query.format of type \
+                 sqlutil.FormatQueryOption"
+            )
+        };
+        match target.get("format") {
+            None | Some(Value::Null) => Ok(0),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| go_type(&format!("number {n}"))),
+            Some(Value::String(_)) => Err(go_type("string")),
+            Some(Value::Bool(_)) => Err(go_type("bool")),
+            Some(Value::Array(_)) => Err(go_type("array")),
+            Some(Value::Object(_)) => Err(go_type("object")),
+        }
+    }
+
+    /// Grafana's `sqlstring` variable format. grafana/scenes
+    /// `packages/scenes/src/variables/interpolation/formatRegistry.ts`, `sqlStringFormatter`:
+    /// `'` becomes `''`, `"` becomes `\"`, and the value is put in single quotes. The plugin
+    /// interpolates with this format: `src/datasource.ts`, `DuckDBQueryModel.interpolate()`
+    /// calls `templateSrv.replace(rawSql, scopedVars, VariableFormatID.SQLString)`.
+    pub fn sqlstring(value: &str) -> String {
+        let mut out = String::from("'");
+        for c in value.chars() {
+            match c {
+                '\'' => out.push_str("''"),
+                '"' => out.push_str("\\\""),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
+    }
+
+    /// How the front end fills in variables. grafana/scenes
+    /// `packages/scenes/src/variables/constants.ts` `VARIABLE_REGEX` finds `$name`,
+    /// `[[name]]`/`[[name:fmt]]` and `${name}`/`${name.path}`/`${name:fmt}`;
+    /// `interpolation/sceneInterpolator.ts` leaves a name it does not know as written (so
+    /// `$__timeFilter` reaches the back end), formats with the explicit `:fmt` when there is
+    /// one, else with the caller's format (`sqlstring`). `$__interval_ms` is a macro of the
+    /// front end (`macros/timeMacros.ts`, `IntervalMacro`: the request's `intervalMs`, a
+    /// number), formatted like any value, so it too arrives quoted.
+    pub fn interpolate_variables(sql: &str, vars: &[(&str, &str)]) -> String {
+        let value = |name: &str| -> Option<String> {
+            if name == "__interval_ms" {
+                return Some(INTERVAL_MS.to_string());
+            }
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        };
+        let format = |v: String, fmt: Option<&str>| match fmt {
+            Some("raw") => v,
+            Some("sqlstring") | None => sqlstring(&v),
+            Some(other) => panic!("format {other} is not emulated here"),
+        };
+        let word = |s: &str| s.find(|c: char| !(c.is_alphanumeric() || c == '_'));
+        let mut out = String::new();
+        let mut rest = sql;
+        loop {
+            let next = [rest.find('$'), rest.find("[[")]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(at) = next else { break };
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            // (name, format, length of the whole match)
+            let found: Option<(&str, Option<&str>, usize)> =
+                if let Some(body) = tail.strip_prefix("${") {
+                    body.find('}').and_then(|end| {
+                        let inner = &body[..end];
+                        let (head, fmt) = match inner.split_once(':') {
+                            Some((h, f)) => (h, Some(f)),
+                            None => (inner, None),
+                        };
+                        let name = head.split('.').next().unwrap();
+                        (!name.is_empty() && word(name).is_none()).then_some((name, fmt, end + 3))
+                    })
+                } else if let Some(body) = tail.strip_prefix("[[") {
+                    body.find("]]").and_then(|end| {
+                        let inner = &body[..end];
+                        let (name, fmt) = match inner.split_once(':') {
+                            Some((n, f)) => (n, Some(f)),
+                            None => (inner, None),
+                        };
+                        (!name.is_empty() && word(name).is_none()).then_some((name, fmt, end + 4))
+                    })
+                } else {
+                    let body = &tail[1..];
+                    let end = word(body).unwrap_or(body.len());
+                    (end > 0).then_some((&body[..end], None, end + 1))
                 };
-                depth == 0
-            })
-            .map(|(i, _)| i)
-            .unwrap_or_else(|| panic!("unclosed {open} in {sql}"));
-        let arg = args[..end].trim();
-        assert!(
-            !arg.contains(','),
-            "{open}{arg}): the data source would split this on its comma"
-        );
-        out.push_str(&expand(arg));
-        rest = &args[end + 1..];
+            match found {
+                Some((name, fmt, len)) => {
+                    match value(name) {
+                        Some(v) => out.push_str(&format(v, fmt)),
+                        None => out.push_str(&tail[..len]),
+                    }
+                    rest = &tail[len..];
+                }
+                None => {
+                    let step = if tail.starts_with("[[") { 2 } else { 1 };
+                    out.push_str(&tail[..step]);
+                    rest = &tail[step..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
     }
-    out.push_str(rest);
-    out
-}
 
-/// A panel's SQL as the data source would send it to DuckDB.
-fn interpolate(sql: &str, dir: &Path) -> String {
-    let sql = expand_macro(sql, "timeFilter", |c| {
-        format!("{c} >= '{FROM}' AND {c} <= '{TO}'")
-    });
-    let sql = expand_macro(&sql, "timeFrom", |c| format!("{c} >= '{FROM}'"));
-    let sql = expand_macro(&sql, "timeTo", |c| format!("{c} <= '{TO}'"));
-    let sql = sql
-        .replace("$__interval_ms", "300000")
-        .replace("${dir}", &dir.display().to_string());
-    assert!(!sql.contains('$'), "a macro or variable is left: {sql}");
-    sql
-}
-
-/// Three days, two hosts, a few malformed records each day, exported into `home/out`.
-fn export_days(home: &Path) -> std::path::PathBuf {
-    common::archive_of(home, "UTC", &DAYS, "mini,book", 3);
-    for day in DAYS {
-        let out = run(exporter(home)
-            .args(["--date", day, "--tz", "UTC", "--sqlite", "ops.db"])
-            .args(["--out-dir", "out", "--summary-dir", "out"]));
-        assert_eq!(out.code, 0, "{}", out.stderr);
+    /// A macro's arguments, as grafana-plugin-sdk-go `data/sqlutil/macros.go` `parseArgs` reads
+    /// them: none when no `(` follows the name; else split on commas at the first depth and
+    /// trimmed (so `$__timeFrom()` has one empty argument). Returns the arguments and the
+    /// length of the bracketed list, or an error for a missing `)`.
+    fn parse_args(s: &str) -> Result<(Vec<String>, usize), String> {
+        if !s.starts_with('(') {
+            return Ok((Vec::new(), 0));
+        }
+        let (mut args, mut arg, mut depth) = (Vec::new(), String::new(), 0);
+        for (i, c) in s.char_indices() {
+            match c {
+                '(' => {
+                    depth += 1;
+                    if depth == 1 {
+                        continue;
+                    }
+                }
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        args.push(arg.trim().to_string());
+                        return Ok((args, i + 1));
+                    }
+                }
+                ',' if depth == 1 => {
+                    args.push(arg.trim().to_string());
+                    arg.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            arg.push(c);
+        }
+        Err("failed to parse macro arguments (missing close bracket?)".into())
     }
-    home.join("out")
+
+    fn bad_count(want: usize, got: usize) -> String {
+        format!("unexpected number of arguments: expected {want} argument, received {got}")
+    }
+
+    /// One macro applied to its arguments. The set is grafana-plugin-sdk-go
+    /// `data/sqlutil/macros.go` `DefaultMacros` (`interval`, `interval_ms`, `timeFilter` with
+    /// one argument, `timeGroup` with two, `table`, `column`), with `timeFrom` and `timeTo`
+    /// replaced by the plugin's (`pkg/plugin/duckdb_driver.go`, `Macros()`): no argument (or
+    /// one empty one), giving the quoted RFC 3339 bound; any argument is "unexpected number of
+    /// arguments".
+    fn apply(name: &str, args: &[String]) -> Result<String, String> {
+        let none = args.is_empty() || (args.len() == 1 && args[0].is_empty());
+        match name {
+            "interval_ms" => Ok(INTERVAL_MS.to_string()),
+            "interval" => Ok(format!("{}m", INTERVAL_MS / 60_000)),
+            "timeFilter" if args.len() == 1 => {
+                let c = &args[0];
+                Ok(format!("{c} >= '{FROM}' AND {c} <= '{TO}'"))
+            }
+            "timeFilter" => Err(bad_count(1, args.len())),
+            "timeFrom" if none => Ok(format!("'{FROM}'")),
+            "timeTo" if none => Ok(format!("'{TO}'")),
+            "timeFrom" | "timeTo" => Err(format!(
+                "unexpected number of arguments: expected 0 arguments, received {}",
+                args.len()
+            )),
+            "timeGroup" => Err("timeGroup writes datepart(), which DuckDB lacks".into()),
+            "table" | "column" => Ok(String::new()),
+            other => unreachable!("{other}"),
+        }
+    }
+
+    /// The back end's macro pass, grafana-plugin-sdk-go `data/sqlutil/macros.go`
+    /// `Interpolate`: longest names first, each `$__name` at a word boundary with its
+    /// arguments replaced, every occurrence of the same text at once.
+    pub fn expand_macros(sql: &str) -> Result<String, String> {
+        let names = [
+            "interval_ms",
+            "timeFilter",
+            "timeGroup",
+            "interval",
+            "timeFrom",
+            "column",
+            "timeTo",
+            "table",
+        ];
+        let mut sql = sql.to_string();
+        for name in names {
+            let pat = format!("$__{name}");
+            let mut from = 0;
+            while let Some(pos) = sql[from..].find(&pat).map(|p| p + from) {
+                let after = pos + pat.len();
+                let boundary = sql[after..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                if !boundary {
+                    from = after;
+                    continue;
+                }
+                let (args, len) = parse_args(&sql[after..])?;
+                let full = sql[pos..after + len].to_string();
+                let res = apply(name, &args)?;
+                sql = sql.replace(&full, &res);
+                from = 0;
+            }
+        }
+        Ok(sql)
+    }
+
+    /// What runs on a new DuckDB connection before any query: `pkg/plugin/duckdb_driver.go`,
+    /// `Connect`: with `GF_PATHS_DATA` set (the Docker images set it to /var/lib/grafana),
+    /// `SET home_directory` to it, so `~` in a path is that directory and not the home of
+    /// the user Grafana runs as.
+    pub fn boot_queries(gf_paths_data: Option<&str>) -> Vec<String> {
+        match gf_paths_data {
+            Some(p) => vec![format!("SET home_directory='{p}';")],
+            None => Vec::new(),
+        }
+    }
+
+    /// sqlds v3.4.2 `query.go`: a time-series query (`format` 0, the `default:` branch) with
+    /// no row fails with "no results"; a table may be empty.
+    pub fn check_frame(format: u32, rows: usize) -> Result<(), String> {
+        match format {
+            0 if rows == 0 => Err("no results".into()),
+            0..=4 => Ok(()),
+            other => Err(format!("format {other} is no FormatQueryOption")),
+        }
+    }
 }
 
+/// What a panel returned, or the error the plugin would show on it.
+#[derive(Debug)]
 struct Answer {
     columns: Vec<String>,
     types: Vec<String>,
     rows: Vec<Vec<Value>>,
 }
 
-/// Runs every query in DuckDB (Python), each on its own connection.
-fn duckdb(queries: &BTreeMap<String, String>) -> BTreeMap<String, Answer> {
+/// Where Grafana runs, for the `~` rule: its user's home, and `GF_PATHS_DATA` if set.
+struct Grafana<'a> {
+    home: &'a Path,
+    gf_paths_data: Option<&'a Path>,
+}
+
+/// Runs each query in DuckDB (Python), on a connection of its own after `boot`, with HOME set
+/// as Grafana's process has it.
+fn duckdb(
+    queries: &BTreeMap<String, String>,
+    boot: &[String],
+    home: &Path,
+) -> BTreeMap<String, Result<Answer, String>> {
     let script = r#"
 import duckdb, json, sys
+job = json.load(sys.stdin)
 out = {}
-for title, sql in json.load(sys.stdin).items():
+for title, sql in job["queries"].items():
     try:
-        rel = duckdb.connect().sql(sql)
+        con = duckdb.connect()
+        for q in job["boot"]:
+            con.execute(q)
+        rel = con.sql(sql)
         rows = [[v if isinstance(v, (int, float, str)) or v is None else str(v) for v in r] for r in rel.fetchall()]
         out[title] = {"columns": rel.columns, "types": [str(t) for t in rel.types], "rows": rows}
     except Exception as e:
@@ -101,16 +323,18 @@ print(json.dumps(out))
 "#;
     let mut child = Command::new(python())
         .args(["-c", script])
+        .env("HOME", home)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("python with duckdb (bash .ci/run installs it)");
+    let job = serde_json::json!({ "queries": queries, "boot": boot });
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(serde_json::to_string(queries).unwrap().as_bytes())
+        .write_all(job.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -122,7 +346,7 @@ print(json.dumps(out))
     doc.into_iter()
         .map(|(title, a)| {
             if let Some(e) = a.get("error") {
-                panic!("panel {title:?} fails in DuckDB: {e}\n{}", queries[&title]);
+                return (title, Err(e.as_str().unwrap().to_string()));
             }
             let strings = |k: &str| -> Vec<String> {
                 a[k].as_array()
@@ -136,30 +360,78 @@ print(json.dumps(out))
                 types: strings("types"),
                 rows: serde_json::from_value(a["rows"].clone()).unwrap(),
             };
-            (title, answer)
+            (title, Ok(answer))
         })
         .collect()
 }
 
-fn panels() -> Vec<Value> {
-    let dash: Value = serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).unwrap();
-    assert_eq!(
-        dash["refresh"], "10m",
-        "the ops team asked for a 10-minute refresh"
-    );
-    let vars = dash["templating"]["list"].as_array().unwrap();
-    assert!(vars.iter().any(|v| v["name"] == "dir"));
-    dash["panels"].as_array().unwrap().clone()
+/// Every panel of `dash` as the plugin runs it, with the `dir` variable at `dir` (or its
+/// default): by title, the rows, or the error the panel would show.
+fn run_panels(
+    dash: &Value,
+    dir: Option<&str>,
+    grafana: &Grafana,
+) -> BTreeMap<String, Result<Answer, String>> {
+    let default_dir = variable(dash, "dir")["current"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = dir.map(str::to_string).unwrap_or(default_dir);
+    let mut results = BTreeMap::new();
+    let mut queries = BTreeMap::new();
+    let mut formats = BTreeMap::new();
+    for p in dash["panels"].as_array().unwrap() {
+        let title = p["title"].as_str().unwrap().to_string();
+        let targets = p["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1, "{title}");
+        let target = &targets[0];
+        let prepared = plugin::query_format(target).and_then(|format| {
+            let sql = target["rawSql"].as_str().unwrap();
+            let sql = plugin::interpolate_variables(sql, &[("dir", &dir)]);
+            plugin::expand_macros(&sql).map(|sql| (format, sql))
+        });
+        match prepared {
+            Ok((format, sql)) => {
+                formats.insert(title.clone(), format);
+                queries.insert(title, sql);
+            }
+            Err(e) => {
+                results.insert(title, Err(e));
+            }
+        }
+    }
+    let gf = grafana.gf_paths_data.map(|p| p.to_str().unwrap());
+    for (title, answer) in duckdb(&queries, &plugin::boot_queries(gf), grafana.home) {
+        let answer =
+            answer.and_then(|a| plugin::check_frame(formats[&title], a.rows.len()).map(|()| a));
+        results.insert(title, answer);
+    }
+    results
 }
 
-#[test]
-fn every_panel_query_runs_in_duckdb_over_exported_days() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = export_days(home.path());
+fn dashboard() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).unwrap()
+}
 
-    // The columns each panel must return; a panel missing here (or here but not in the
-    // dashboard) fails the test, so a new panel cannot go untested.
-    let expected: BTreeMap<&str, &[&str]> = BTreeMap::from([
+fn variable<'d>(dash: &'d Value, name: &str) -> &'d Value {
+    dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no variable {name}"))
+}
+
+/// Three days, two hosts, three malformed records a day, exported under `root`: flat, or hive
+/// with two instances.
+fn export_days(home: &Path, root: &Path, hive: bool) {
+    common::export_three_days(home, root, hive);
+}
+
+/// The columns each panel must return; a panel missing here (or here but not in the
+/// dashboard) fails the test, so a new panel cannot go untested.
+fn expected_columns() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
         ("Status over time", &["time", "status", "beats"][..]),
         ("Non-healthy beats per hour", &["time", "non_healthy"][..]),
         (
@@ -178,68 +450,65 @@ fn every_panel_query_runs_in_duckdb_over_exported_days() {
             "Failures per check",
             &["check", "failures", "warnings", "beats"][..],
         ),
-    ]);
-    let mut queries = BTreeMap::new();
-    for p in panels() {
-        let title = p["title"].as_str().unwrap().to_string();
-        assert_eq!(
-            p["datasource"]["type"], "motherduck-duckdb-datasource",
-            "{title}"
-        );
-        let targets = p["targets"].as_array().unwrap();
-        assert_eq!(targets.len(), 1, "{title}");
-        let sql = targets[0]["rawSql"].as_str().unwrap();
-        queries.insert(title, interpolate(sql, &dir));
-    }
-    let titles: Vec<&str> = queries.keys().map(String::as_str).collect();
-    assert_eq!(titles, expected.keys().copied().collect::<Vec<_>>());
+    ])
+}
 
-    let answers = duckdb(&queries);
+/// Every panel answered with the expected columns and rows, and the totals agree with what
+/// `copies` exports of three days (two hosts, 288 beats each a day, three rejects) hold.
+fn check_answers(answers: &BTreeMap<String, Result<Answer, String>>, copies: i64, case: &str) {
+    let expected = expected_columns();
+    let titles: Vec<&str> = answers.keys().map(String::as_str).collect();
+    assert_eq!(
+        titles,
+        expected.keys().copied().collect::<Vec<_>>(),
+        "{case}"
+    );
+    let ok = |title: &str| -> &Answer {
+        answers[title]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{case}: panel {title:?} fails: {e}"))
+    };
     for (title, want) in &expected {
-        let a = &answers[*title];
-        assert_eq!(a.columns, *want, "{title}");
-        assert!(!a.rows.is_empty(), "{title} returned no row");
+        let a = ok(title);
+        assert_eq!(a.columns, *want, "{case}: {title}");
+        assert!(!a.rows.is_empty(), "{case}: {title} returned no row");
         if a.columns[0] == "time" {
             assert!(
                 a.types[0].starts_with("TIMESTAMP"),
-                "{title}: time is {}",
+                "{case}: {title}: {}",
                 a.types[0]
             );
         }
     }
-
-    // The numbers agree with what the exports reported.
-    let total_rows = |a: &Answer, col: &str| -> i64 {
+    let total = |a: &Answer, col: &str| -> i64 {
         let i = a.columns.iter().position(|c| c == col).unwrap();
         a.rows.iter().map(|r| r[i].as_i64().unwrap()).sum()
     };
-    let days = &answers["Rejects and verdict per day"];
-    assert_eq!(days.rows.len(), 3);
-    let rows_in_files = total_rows(days, "rows");
+    let days = ok("Rejects and verdict per day");
     assert_eq!(
-        rows_in_files,
-        3 * 2 * 288,
-        "two hosts, 288 beats a day each"
+        days.rows.len() as i64,
+        3 * copies,
+        "{case}: one row a day file"
+    );
+    let rows = total(days, "rows");
+    assert_eq!(
+        rows,
+        copies * 3 * 2 * 288,
+        "{case}: two hosts, 288 beats a day"
     );
     assert_eq!(
-        total_rows(days, "rejected"),
-        9,
-        "three malformed records a day"
+        total(days, "rejected"),
+        copies * 9,
+        "{case}: three rejects a day"
     );
-    assert!(days.rows.iter().all(|r| r[1] == "success"));
-    assert_eq!(
-        total_rows(&answers["Status over time"], "beats"),
-        rows_in_files
-    );
-    assert_eq!(
-        total_rows(&answers["Per-host gaps"], "beats"),
-        rows_in_files
-    );
-    let hosts = &answers["Per-host gaps"];
+    assert!(days.rows.iter().all(|r| r[1] == "success"), "{case}");
+    assert_eq!(total(ok("Status over time"), "beats"), rows, "{case}");
+    let hosts = ok("Per-host gaps");
+    assert_eq!(total(hosts, "beats"), rows, "{case}");
     let names: Vec<&str> = hosts.rows.iter().map(|r| r[0].as_str().unwrap()).collect();
-    assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.contains(&"mini") && names.contains(&"book"));
-    let checks = &answers["Failures per check"];
+    assert_eq!(names.len(), 2, "{case}: {names:?}");
+    assert!(names.contains(&"mini") && names.contains(&"book"), "{case}");
+    let checks = ok("Failures per check");
     for fixed in [
         "redis",
         "database",
@@ -247,29 +516,285 @@ fn every_panel_query_runs_in_duckdb_over_exported_days() {
         "launchagent_optimizer",
         "launchagent_digest",
     ] {
-        let row = checks
-            .rows
-            .iter()
-            .find(|r| r[0] == fixed)
-            .unwrap_or_else(|| panic!("{fixed}"));
+        let row = checks.rows.iter().find(|r| r[0] == fixed).unwrap();
         assert_eq!(
             row[3].as_i64(),
-            Some(rows_in_files),
-            "{fixed}: one state per beat"
+            Some(rows),
+            "{case}: {fixed}: one state per beat"
         );
     }
 }
 
+/// Homebrew's Grafana (no `GF_PATHS_DATA`: `~` is its user's home) over a flat out dir at the
+/// default path; Docker's (`GF_PATHS_DATA=/var/lib/grafana`, the out dir mounted under it, as
+/// the README's command does) over a hive out dir with two instances; and an absolute path.
 #[test]
-fn the_macro_expansion_matches_the_data_source() {
-    let sql = interpolate(
-        "WHERE $__timeFilter(\"timestamp\") AND $__timeTo(CAST(day AS TIMESTAMP)) LIMIT $__interval_ms",
-        Path::new("/d"),
+fn every_panel_returns_rows_as_the_plugin_runs_it_in_both_layouts() {
+    let dash = dashboard();
+    assert_eq!(variable(&dash, "dir")["current"]["value"], DEFAULT_DIR);
+
+    let user = tempfile::tempdir().unwrap();
+    let flat = user.path().join("02luka/g/analytics");
+    export_days(user.path(), &flat, false);
+    let homebrew = Grafana {
+        home: user.path(),
+        gf_paths_data: None,
+    };
+    check_answers(
+        &run_panels(&dash, None, &homebrew),
+        1,
+        "Homebrew, flat, default dir",
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let gf_home = tempfile::tempdir().unwrap();
+    let hive = data.path().join("02luka/g/analytics");
+    export_days(gf_home.path(), &hive, true);
+    let docker = Grafana {
+        home: gf_home.path(),
+        gf_paths_data: Some(data.path()),
+    };
+    check_answers(
+        &run_panels(&dash, None, &docker),
+        2,
+        "Docker, hive, default dir",
+    );
+
+    let absolute = hive.to_str().unwrap();
+    check_answers(
+        &run_panels(&dash, Some(absolute), &homebrew),
+        2,
+        "absolute dir",
+    );
+
+    // Hosts that fall silent a day before the range ends: one gap each, as long as the
+    // silence, as the summaries count it (the trailing edge counts).
+    let two_days = user.path().join("two_days");
+    std::fs::create_dir(&two_days).unwrap();
+    for d in ["20251028", "20251029"] {
+        let name = format!("ops_atomic_{d}.parquet");
+        std::fs::copy(flat.join(&name), two_days.join(&name)).unwrap();
+    }
+    let answers = run_panels(&dash, Some(two_days.to_str().unwrap()), &homebrew);
+    let gaps = answers["Per-host gaps"].as_ref().unwrap();
+    assert_eq!(gaps.rows.len(), 2);
+    for row in &gaps.rows {
+        assert_eq!(row[2].as_i64(), Some(1), "{row:?}");
+        let minutes = row[3].as_f64().unwrap();
+        assert!((1440.0..1445.0).contains(&minutes), "{row:?}");
+    }
+}
+
+/// The four ways the dashboard broke in the real plugin each fail here, so this emulation is
+/// one that can tell: a string `format`, `${dir}` inside a quoted literal, an argument to
+/// `$__timeFrom`, a path that finds flat-layout files only. And `~` when Grafana's data path
+/// is not where the files are.
+#[test]
+fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
+    let user = tempfile::tempdir().unwrap();
+    let hive = user.path().join("02luka/g/analytics");
+    export_days(user.path(), &hive, true);
+    let grafana = Grafana {
+        home: user.path(),
+        gf_paths_data: None,
+    };
+    let good = dashboard();
+    check_answers(&run_panels(&good, None, &grafana), 2, "as shipped");
+
+    let mutate = |f: &dyn Fn(&mut Value)| {
+        let mut d = good.clone();
+        for p in d["panels"].as_array_mut().unwrap() {
+            f(&mut p["targets"][0]);
+        }
+        d
+    };
+    let edit_sql = |from: &'static str, to: &'static str| {
+        mutate(&move |t: &mut Value| {
+            let sql = t["rawSql"].as_str().unwrap().replace(from, to);
+            t["rawSql"] = sql.into();
+        })
+    };
+    let failures = |d: &Value, g: &Grafana| -> Vec<String> {
+        run_panels(d, None, g)
+            .into_iter()
+            .filter_map(|(t, a)| match a {
+                Err(e) => Some(format!("{t}: {e}")),
+                Ok(a) if a.rows.is_empty() => Some(format!("{t}: no rows")),
+                Ok(_) => None,
+            })
+            .collect()
+    };
+
+    let as_string = mutate(&|t: &mut Value| {
+        let name = if t["format"] == 1 {
+            "table"
+        } else {
+            "time_series"
+        };
+        t["format"] = name.into();
+    });
+    let f = failures(&as_string, &grafana);
+    assert_eq!(f.len(), 6, "{f:#?}");
+    assert!(
+        f.iter()
+            .all(|e| e.contains("cannot unmarshal string into Go struct field Query.format")),
+        "{f:#?}"
+    );
+
+    let quoted = edit_sql(
+        "(${dir} || '/**/ops_atomic_*.parquet')",
+        "('${dir}/**/ops_atomic_*.parquet')",
+    );
+    let f = failures(&quoted, &grafana);
+    assert_eq!(f.len(), 6, "{f:#?}");
+    assert!(f.iter().all(|e| e.contains("Parser Error")), "{f:#?}");
+
+    let with_arg = edit_sql("> $__timeFrom()", "> $__timeFrom(\"timestamp\")");
+    let f = failures(&with_arg, &grafana);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(f[0].contains("unexpected number of arguments"), "{f:#?}");
+
+    let flat_only = edit_sql("'/**/ops_atomic_*.parquet'", "'/ops_atomic_*.parquet'");
+    let f = failures(&flat_only, &grafana);
+    assert_eq!(f.len(), 6, "hive files are not found: {f:#?}");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let docker = Grafana {
+        home: user.path(),
+        gf_paths_data: Some(elsewhere.path()),
+    };
+    let f = failures(&good, &docker);
+    assert_eq!(f.len(), 6, "~ is GF_PATHS_DATA, where no file is: {f:#?}");
+}
+
+#[test]
+fn the_emulated_steps_match_their_sources() {
+    // sceneInterpolator + sqlStringFormatter: quoted and escaped; an explicit format wins;
+    // unknown names (the back end's macros) stay.
+    assert_eq!(
+        plugin::interpolate_variables(
+            "FROM read_parquet(${dir} || '/x') WHERE a = $dir AND b = [[dir]] AND c = ${dir:raw} \
+             AND $__timeFilter(t) LIMIT $__interval_ms",
+            &[("dir", "/d/it's \"q\"")],
+        ),
+        "FROM read_parquet('/d/it''s \\\"q\\\"' || '/x') WHERE a = '/d/it''s \\\"q\\\"' AND \
+         b = '/d/it''s \\\"q\\\"' AND c = /d/it's \"q\" AND $__timeFilter(t) LIMIT '300000'"
+    );
+    // macros.go: arity, longest name first, empty parentheses are one empty argument.
+    let from = plugin::FROM;
+    let to = plugin::TO;
+    assert_eq!(
+        plugin::expand_macros("WHERE $__timeFilter(\"timestamp\") AND d > $__timeFrom() AND d <= $__timeTo LIMIT $__interval_ms").unwrap(),
+        format!("WHERE \"timestamp\" >= '{from}' AND \"timestamp\" <= '{to}' AND d > '{from}' AND d <= '{to}' LIMIT 300000")
+    );
+    assert!(plugin::expand_macros("$__timeFilter(a, b)")
+        .unwrap_err()
+        .contains("unexpected number of arguments"));
+    assert!(plugin::expand_macros("$__timeTo(x)")
+        .unwrap_err()
+        .contains("expected 0 arguments"));
+    assert!(plugin::expand_macros("$__timeFilter(a")
+        .unwrap_err()
+        .contains("missing close bracket"));
+    assert_eq!(
+        plugin::query_format(&serde_json::json!({"format": 1})),
+        Ok(1)
+    );
+    assert_eq!(plugin::query_format(&serde_json::json!({})), Ok(0));
+    assert!(plugin::query_format(&serde_json::json!({"format": -1})).is_err());
+}
+
+/// The YAML files under `dashboards/provisioning`, as JSON (PyYAML, which the venv has).
+fn yaml(path: &Path) -> Value {
+    let out = run_ok(
+        Command::new(python())
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+            ])
+            .arg(path),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The provisioning files load the dashboard with no edit: the data source is the plugin's,
+/// the dashboard picks it through a data-source variable (a provisioned dashboard gets no
+/// `${DS_…}` input filled in), the provider reads the folder the dashboard is in, and the
+/// README's Docker command mounts that folder, the data source and the data where the files say.
+#[test]
+fn the_provisioning_files_load_the_dashboard_without_editing() {
+    let dir = PathBuf::from(PROVISIONING);
+    let ds = yaml(&dir.join("datasources/ops_atomic.yaml"));
+    assert_eq!(ds["apiVersion"], 1);
+    let source = &ds["datasources"][0];
+    assert_eq!(source["type"], PLUGIN_ID);
+    assert_eq!(
+        source["jsonData"]["path"], "",
+        "in memory: the panels read the files"
+    );
+
+    let dash = dashboard();
+    let text = std::fs::read_to_string(DASHBOARD).unwrap();
+    assert!(
+        !text.contains("${DS_"),
+        "an import-only input stays unresolved when provisioned"
+    );
+    assert!(dash.get("__inputs").is_none());
+    let var = variable(&dash, "datasource");
+    assert_eq!(var["type"], "datasource");
+    assert_eq!(var["query"], PLUGIN_ID);
+    for p in dash["panels"].as_array().unwrap() {
+        for ds in [&p["datasource"], &p["targets"][0]["datasource"]] {
+            assert_eq!(ds["type"], PLUGIN_ID, "{}", p["title"]);
+            assert_eq!(ds["uid"], "${datasource}", "{}", p["title"]);
+        }
+    }
+
+    let providers = yaml(&dir.join("dashboards/ops_atomic.yaml"));
+    let provider = &providers["providers"][0];
+    assert_eq!(provider["type"], "file");
+    let path = provider["options"]["path"].as_str().unwrap();
+
+    // The README's Docker command: each mount's source and target.
+    let readme = std::fs::read_to_string(README).unwrap();
+    let docker = readme
+        .split("```")
+        .find(|b| b.contains("docker run") && b.contains("grafana"))
+        .expect("the README's docker run command for Grafana");
+    let mounts: BTreeMap<String, String> = docker
+        .split("-v ")
+        .skip(1)
+        .map(|m| {
+            let m = m.split_whitespace().next().unwrap().trim_matches('"');
+            let mut parts = m.split(':');
+            let src = parts.next().unwrap().to_string();
+            (parts.next().unwrap().to_string(), src)
+        })
+        .collect();
+    assert_eq!(
+        mounts.get(path).map(String::as_str),
+        Some("$PWD/dashboards/provisioning/dashboards"),
+        "{mounts:?}"
     );
     assert_eq!(
-        sql,
-        format!(
-            "WHERE \"timestamp\" >= '{FROM}' AND \"timestamp\" <= '{TO}' AND CAST(day AS TIMESTAMP) <= '{TO}' LIMIT 300000"
-        )
+        mounts
+            .get("/etc/grafana/provisioning/datasources")
+            .map(String::as_str),
+        Some("$PWD/dashboards/provisioning/datasources"),
+        "{mounts:?}"
+    );
+    // The data, where `~` resolves with the image's GF_PATHS_DATA.
+    let data = DEFAULT_DIR.replacen('~', "/var/lib/grafana", 1);
+    assert_eq!(
+        mounts.get(&data).map(String::as_str),
+        Some("$HOME/02luka/g/analytics"),
+        "{mounts:?}"
+    );
+    assert!(
+        docker.contains("grafana/grafana:") && docker.contains("-ubuntu"),
+        "the plugin needs glibc: {docker}"
+    );
+    assert!(
+        docker.contains("GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS=motherduck-duckdb-datasource")
     );
 }

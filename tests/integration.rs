@@ -13,6 +13,7 @@ mod legacy;
 mod object_store;
 mod operator;
 mod properties;
+mod readers;
 mod reliability;
 mod report;
 mod schedule;

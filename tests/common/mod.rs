@@ -367,3 +367,29 @@ pub fn legacy_report(ms: i64, status: &str) -> String {
         rfc3339(ms)
     )
 }
+
+/// The days of the reader and dashboard tests: 2025-10-28 to 2025-10-30.
+pub const THREE_DAYS: [&str; 3] = ["2025-10-28", "2025-10-29", "2025-10-30"];
+
+/// Three days of two hosts (`mini`, `book`; 288 beats each a day) with three malformed records
+/// a day, archived in `home/ops.db` and exported under `root`: in the flat layout, or in the
+/// hive layout by two instances (`a`, `b`) each exporting every day. Summaries and rejects go
+/// to `home/rep…`, beside and not under the data tree.
+pub fn export_three_days(home: &Path, root: &Path, hive: bool) {
+    archive_of(home, "UTC", &THREE_DAYS, "mini,book", 3);
+    let instances: &[&str] = if hive { &["a", "b"] } else { &[""] };
+    for day in THREE_DAYS {
+        for inst in instances {
+            let mut cmd = exporter(home);
+            cmd.args(["--date", day, "--tz", "UTC", "--sqlite", "ops.db"])
+                .arg("--out-dir")
+                .arg(root)
+                .args(["--summary-dir", &format!("rep{inst}")]);
+            if hive {
+                cmd.args(["--layout", "hive", "--instance", inst]);
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+        }
+    }
+}
