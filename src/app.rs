@@ -164,7 +164,12 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         Some(Command::Launchd { action, wrapper }) => {
             let paths = launchd::Paths::discover(wrapper.as_deref(), config_path)?;
             match action {
-                LaunchdAction::Print => write!(out, "{}", launchd::render_plist(&paths)?)?,
+                LaunchdAction::Print => {
+                    if let Some(w) = paths.checkout_warning() {
+                        tracing::warn!("{w}");
+                    }
+                    write!(out, "{}", launchd::render_plist(&paths)?)?
+                }
                 LaunchdAction::Install => {
                     let p = launchd::install(&paths)?;
                     writeln!(out, "installed and loaded {} (daily at 02:30)", p.display())?;
@@ -177,23 +182,90 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
             Ok(Exit::Success)
         }
         Some(Command::Systemd {
-            action: SystemdAction::Print,
+            action,
             wrapper,
-        }) => {
-            let paths = launchd::Paths::discover(wrapper.as_deref(), config_path)?;
-            let (service, timer) = launchd::systemd_units(&paths);
-            writeln!(
-                out,
-                "# ~/.config/systemd/user/parquet-exporter.service\n{service}"
-            )?;
-            writeln!(
-                out,
-                "# ~/.config/systemd/user/parquet-exporter.timer\n{timer}"
-            )?;
-            writeln!(out, "# then: systemctl --user daemon-reload && systemctl --user enable --now parquet-exporter.timer")?;
-            Ok(Exit::Success)
+            dry,
+        }) => run_systemd(action, wrapper.as_deref(), dry, config_path, out),
+    }
+}
+
+/// `systemd print|install|uninstall`.
+fn run_systemd(
+    action: SystemdAction,
+    wrapper: Option<&std::path::Path>,
+    dry: bool,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
+    let paths = launchd::Paths::discover(wrapper, config_path)?;
+    let plan = launchd::systemd_install_plan(&paths);
+    let show = |out: &mut dyn Write, plan: &launchd::SystemdPlan| -> Result<()> {
+        for (path, text) in &plan.files {
+            writeln!(out, "# {}\n{text}", path.display())?;
+        }
+        for cmd in &plan.commands {
+            writeln!(out, "# then: {}", cmd.join(" "))?;
+        }
+        Ok(())
+    };
+    match action {
+        SystemdAction::Print => {
+            if let Some(w) = paths.checkout_warning() {
+                tracing::warn!("{w}");
+            }
+            show(out, &plan)?;
+        }
+        SystemdAction::Install => {
+            paths.require_installed_wrapper()?;
+            if dry {
+                writeln!(
+                    out,
+                    "# --dry: nothing written, nothing run. install would write:"
+                )?;
+                show(out, &plan)?;
+            } else {
+                launchd::systemd_install(&plan)?;
+                for (path, _) in &plan.files {
+                    writeln!(out, "wrote {}", path.display())?;
+                }
+                writeln!(
+                    out,
+                    "enabled and started parquet-exporter.timer (daily at 02:30)"
+                )?;
+            }
+            linger_advice(out)?;
+        }
+        SystemdAction::Uninstall => {
+            for p in launchd::systemd_uninstall(&paths)? {
+                writeln!(out, "removed {}", p.display())?;
+            }
+            writeln!(out, "disabled parquet-exporter.timer")?;
         }
     }
+    Ok(Exit::Success)
+}
+
+/// What to do so that the timer fires while the user is logged out, when systemd says it
+/// would not.
+fn linger_advice(out: &mut impl Write) -> Result<()> {
+    let user = std::env::var("USER").unwrap_or_default();
+    match launchd::linger(&user) {
+        Some(true) => writeln!(
+            out,
+            "linger is on for {user}: the timer fires while you are logged out"
+        )?,
+        Some(false) => writeln!(
+            out,
+            "linger is off for {user}: the timer fires only while {user} is logged in. \
+             To run at 02:30 regardless: loginctl enable-linger {user}"
+        )?,
+        None => writeln!(
+            out,
+            "could not ask loginctl about linger: without it the timer fires only while you are \
+             logged in (loginctl enable-linger $USER lets it run regardless)"
+        )?,
+    }
+    Ok(())
 }
 
 fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
@@ -277,7 +349,7 @@ fn run_verification(
         )?;
         writeln!(out, "verdict: {}", v.verdict.label())?;
         for r in &v.reasons {
-            writeln!(out, "  - {}", plain(r))?;
+            writeln!(out, "  - {}", crate::escape::plain_line(r))?;
         }
     }
     Ok(match v.verdict {

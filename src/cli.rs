@@ -96,6 +96,10 @@ pub enum Command {
         /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
         #[arg(long, value_name = "PATH")]
         wrapper: Option<PathBuf>,
+        /// With install: show the files it would write and the commands it would run, and do
+        /// nothing.
+        #[arg(long)]
+        dry: bool,
     },
 }
 
@@ -113,6 +117,10 @@ pub enum LaunchdAction {
 pub enum SystemdAction {
     /// Print the service and timer units for this machine.
     Print,
+    /// Write them to ~/.config/systemd/user and enable the timer (systemctl --user enable --now).
+    Install,
+    /// Disable the timer and remove both units.
+    Uninstall,
 }
 
 #[derive(Debug, Args)]

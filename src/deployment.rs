@@ -19,6 +19,11 @@ pub const HEARTBEAT_MAX_AGE_MS: i64 = 10 * 60_000;
 pub const DURATION_TARGET_MS: u64 = 2_000;
 /// When the scheduled run has had time to write yesterday's file (it starts at 02:30).
 const SCHEDULE_DONE_BY: (u32, u32) = (3, 0);
+/// Heartbeats received over those expected, over the report's days: the ops team's target.
+pub const COVERAGE_TARGET_PCT: f64 = 95.0;
+/// Empty days in a row (files with no record) that make the frequency metric fail: one may be
+/// a quiet day, two in a row are a feed that stopped.
+const EMPTY_RUN_FAILS: usize = 2;
 
 /// How one line of the report came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,8 +88,14 @@ impl DeploymentVerdict {
 /// The whole report, as rendered and as `--json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
+    /// When, in UTC (RFC 3339), and the same instant in the report's zone.
     pub generated_at: String,
+    pub generated_local: String,
     pub timezone: String,
+    /// Who generated it: `user@host`, and the command line that regenerates it.
+    pub generated_by: String,
+    pub host: String,
+    pub command: String,
     pub exporter: String,
     pub deployment: Vec<Line>,
     pub metrics: Vec<Metric>,
@@ -226,11 +237,12 @@ pub fn summary_duration_ms(text: &str) -> Option<u64> {
     })
 }
 
-/// A source's health probe: where (with secrets hidden), and its newest record time or why not.
+/// A source's health probe: where (with secrets hidden), and its newest record at or before
+/// now and first after now, or why not.
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub what: String,
-    pub newest: Result<Option<i64>, String>,
+    pub newest: Result<source::Newest, String>,
 }
 
 /// Everything the report is made from, gathered once.
@@ -243,7 +255,12 @@ pub struct Facts {
     pub binary: Result<PathBuf, String>,
     pub wrapper: Result<PathBuf, String>,
     pub schedule: Schedule,
+    /// Whether the service manager has the schedule loaded; `None` when its command is not on
+    /// PATH (or nothing is installed), so nothing could be asked.
+    pub loaded: Option<launchd::Loaded>,
     pub out_dir: PathBuf,
+    /// `history` over the out dir: each of the last `days` days, for the coverage.
+    pub history: Vec<crate::history::HistoryDay>,
     /// `verify` over the out dir; `None` when it holds no day file.
     pub files: Option<VerifyReport>,
     pub summary_dir: PathBuf,
@@ -254,6 +271,42 @@ pub struct Facts {
     pub sqlite: Option<Probe>,
     pub days: u32,
     pub max_bytes: Option<u64>,
+    pub user: String,
+    pub host: String,
+    pub command: String,
+}
+
+/// The command line this process was started with, each word quoted for a POSIX shell where it
+/// needs it.
+fn command_line() -> String {
+    std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = if i == 0 {
+                "parquet-exporter".to_string()
+            } else {
+                a
+            };
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// This machine's name, as `uname -n` says it.
+fn host_name() -> String {
+    launchd::run_bounded("uname", &["-n"])
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "an unnamed host".into())
 }
 
 /// Gathers the facts: the file system, the installed schedule, and one probe of each source.
@@ -263,8 +316,11 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         .and_then(|p| p.canonicalize())
         .map_err(|e| format!("cannot find this binary: {e}"));
     let wrapper = launchd::Paths::discover(cfg.wrapper.as_deref(), cfg.config_file.as_deref())
-        .map(|p| p.wrapper)
-        .map_err(|e| format!("{e:#}"));
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|p| match p.checkout_warning() {
+            Some(w) => Err(w),
+            None => Ok(p.wrapper),
+        });
     let plist = launchd::plist_path(&cfg.home);
     let timer = cfg.home.join(launchd::SYSTEMD_TIMER);
     let schedule = if plist.exists() {
@@ -286,6 +342,15 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     } else {
         Schedule::None(vec![plist, timer])
     };
+    let loaded = match &schedule {
+        Schedule::Installed {
+            kind: "LaunchAgent",
+            ..
+        } => launchd::agent_loaded(),
+        Schedule::Installed { .. } => launchd::timer_loaded(),
+        Schedule::None(_) => None,
+    };
+    let history = crate::history::history(&cfg.out_dir, cfg.days).unwrap_or_default();
 
     // Flat or hive layout: day files at the top or in partition directories.
     let has_day_file = verify::relative_files(&cfg.out_dir, 3).is_ok_and(|rels| {
@@ -321,7 +386,8 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     });
     let sqlite = cfg.sqlite.as_ref().map(|s| Probe {
         what: format!("{} table {}", s.path.display(), s.table),
-        newest: source::sqlite::newest_ms(&s.path, &s.table).map_err(|e| format!("{e:#}")),
+        newest: source::sqlite::newest_ms(&s.path, &s.table, cfg.now.timestamp_millis())
+            .map_err(|e| format!("{e:#}")),
     });
 
     Facts {
@@ -332,7 +398,9 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         binary,
         wrapper,
         schedule,
+        loaded,
         out_dir: cfg.out_dir.clone(),
+        history,
         files,
         summary_dir: cfg.summary_dir.clone(),
         summaries,
@@ -341,6 +409,11 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         sqlite,
         days: cfg.days,
         max_bytes: cfg.max_bytes,
+        user: std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "an unknown user".into()),
+        host: host_name(),
+        command: command_line(),
     }
 }
 
@@ -447,6 +520,7 @@ fn deployment(f: &Facts) -> Vec<Line> {
 fn metrics(f: &Facts) -> Vec<Metric> {
     [
         frequency,
+        coverage,
         duration,
         file_size,
         compression,
@@ -494,10 +568,27 @@ fn frequency(f: &Facts) -> Metric {
             if stale {
                 actual.push_str(&format!("; no file since {last} (expected {expected})"));
             }
+            let (empty, longest_run) = empty_days(r);
+            if !empty.is_empty() {
+                actual.push_str(&format!(
+                    "; empty (no record in any source): {}",
+                    empty
+                        .iter()
+                        .map(NaiveDate::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let empty_run = longest_run >= EMPTY_RUN_FAILS;
+            if empty_run {
+                actual.push_str(&format!("; {longest_run} empty days in a row"));
+            }
             Metric {
                 name: "Export frequency",
-                target: format!("1×/day, through {expected}"),
-                mark: if r.missing_days.is_empty() && !stale {
+                target: format!(
+                    "1×/day with records, through {expected}; fewer than {EMPTY_RUN_FAILS} empty days in a row"
+                ),
+                mark: if r.missing_days.is_empty() && !stale && !empty_run {
                     Mark::Ok
                 } else {
                     Mark::Failed
@@ -507,9 +598,80 @@ fn frequency(f: &Facts) -> Metric {
         }
         _ => Metric {
             name: "Export frequency",
-            target: format!("1×/day, through {expected}"),
+            target: format!("1×/day with records, through {expected}"),
             actual: no_files(),
             mark: Mark::Missing,
+        },
+    }
+}
+
+/// The days whose file holds no row, oldest first, and the longest run of consecutive ones.
+fn empty_days(r: &VerifyReport) -> (Vec<NaiveDate>, usize) {
+    let mut days: Vec<NaiveDate> = r
+        .files
+        .iter()
+        .filter(|c| c.rows == Some(0))
+        .filter_map(|c| verify::day_of_name(&c.path))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    let (mut longest, mut run) = (0, 0);
+    for (i, d) in days.iter().enumerate() {
+        run = match i.checked_sub(1).map(|p| days[p]) {
+            Some(prev) if prev.succ_opt() == Some(*d) => run + 1,
+            _ => 1,
+        };
+        longest = longest.max(run);
+    }
+    (days, longest)
+}
+
+/// Heartbeats received over those expected (each host seen that day, every 5 minutes), over
+/// the last `--days` days that have a readable file.
+fn coverage(f: &Facts) -> Metric {
+    let target = format!(
+        "≥ {COVERAGE_TARGET_PCT:.0}% of expected heartbeats over the last {} days",
+        f.days
+    );
+    let read: Vec<&crate::history::HistoryDay> =
+        f.history.iter().filter(|d| d.state == "ok").collect();
+    let beats: u64 = read.iter().map(|d| d.beats).sum();
+    let expected: u64 = read.iter().map(|d| d.expected_beats).sum();
+    if expected == 0 {
+        return Metric {
+            name: "Heartbeat coverage",
+            target,
+            actual: if read.is_empty() {
+                no_files()
+            } else {
+                "no heartbeat in the files".into()
+            },
+            mark: if read.is_empty() {
+                Mark::Missing
+            } else {
+                Mark::Failed
+            },
+        };
+    }
+    let pct = (beats as f64 * 100.0 / expected as f64).min(100.0);
+    let mut low: Vec<String> = read
+        .iter()
+        .filter(|d| d.expected_beats > 0 && d.coverage_pct < COVERAGE_TARGET_PCT)
+        .map(|d| format!("{} {:.1}%", d.day, d.coverage_pct))
+        .collect();
+    low.reverse();
+    let mut actual = format!("{pct:.1}% ({beats} of {expected} over {} days)", read.len());
+    if !low.is_empty() {
+        actual.push_str(&format!("; under target: {}", low.join(", ")));
+    }
+    Metric {
+        name: "Heartbeat coverage",
+        target,
+        actual,
+        mark: if pct >= COVERAGE_TARGET_PCT {
+            Mark::Ok
+        } else {
+            Mark::Failed
         },
     }
 }
@@ -622,7 +784,7 @@ fn schedule(f: &Facts) -> Metric {
     match &f.schedule {
         Schedule::None(_) => Metric {
             name: "Schedule",
-            target: "02:30 daily".into(),
+            target: "02:30 daily, loaded".into(),
             actual: "no schedule installed".into(),
             mark: Mark::Missing,
         },
@@ -637,11 +799,36 @@ fn schedule(f: &Facts) -> Metric {
                 ),
                 Err(e) => (format!("{kind}: {}", md_text(e)), false),
             };
+            let (said, loaded) = match &f.loaded {
+                None => (
+                    "loaded: not checked (neither launchctl nor systemctl is on PATH)".to_string(),
+                    true,
+                ),
+                Some(l) => match &l.loaded {
+                    Ok(true) => (format!("loaded (`{}`)", l.command), true),
+                    Ok(false) => (
+                        format!(
+                            "**not loaded**: `{}` says {}",
+                            l.command,
+                            md_text(if l.said.is_empty() { "no" } else { &l.said })
+                        ),
+                        false,
+                    ),
+                    Err(e) => (
+                        format!("loaded: cannot tell (`{}`: {})", l.command, md_text(e)),
+                        false,
+                    ),
+                },
+            };
             Metric {
                 name: "Schedule",
-                target: "02:30 daily".into(),
-                actual,
-                mark: if good { Mark::Ok } else { Mark::Failed },
+                target: "02:30 daily, loaded".into(),
+                actual: format!("{actual}; {said}"),
+                mark: if good && loaded {
+                    Mark::Ok
+                } else {
+                    Mark::Failed
+                },
             }
         }
     }
@@ -737,11 +924,22 @@ fn health(f: &Facts) -> Vec<Line> {
         probe("Redis", &f.redis, "answers XRANGE on the stream"),
         probe("Database", &f.sqlite, "SQLite opens read-only"),
     ];
-    let newest = [&f.redis, &f.sqlite]
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.newest.as_ref().ok().copied().flatten())
-        .max();
+    let answers = || {
+        [&f.redis, &f.sqlite]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.newest.as_ref().ok())
+    };
+    let newest = answers().filter_map(|n| n.at_or_before_now).max();
+    let future = answers().filter_map(|n| n.after_now).min();
+    let future_note = future.map_or(String::new(), |ms| {
+        format!(
+            "; a record is stamped after now (the first at {}), which is no proof of life: a clock is ahead or a record is wrong",
+            DateTime::from_timestamp_millis(ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        )
+    });
     let target = HEARTBEAT_MAX_AGE_MS / 60_000;
     lines.push(if f.redis.is_none() && f.sqlite.is_none() {
         Line {
@@ -766,7 +964,7 @@ fn health(f: &Facts) -> Vec<Line> {
                         Mark::Failed
                     },
                     detail: format!(
-                        "newest record {} (at {at}); live means under {target} min",
+                        "newest record at or before now {} (at {at}); live means under {target} min{future_note}",
                         ago(age.max(0))
                     ),
                 }
@@ -774,7 +972,7 @@ fn health(f: &Facts) -> Vec<Line> {
             None => Line {
                 name: "Heartbeat",
                 mark: Mark::Failed,
-                detail: "no record in any source".into(),
+                detail: format!("no record at or before now in any source{future_note}"),
             },
         }
     });
@@ -800,8 +998,13 @@ pub fn assess(f: &Facts, report: &Path) -> Verification {
         }
     }
     for m in &metrics {
+        // A part that is not installed is one reason, not one per table it shows in.
+        let said = reasons
+            .iter()
+            .any(|r| r.starts_with(&format!("{}: ", m.name)));
         match m.mark {
             Mark::Ok | Mark::NotConfigured => {}
+            Mark::Missing if said => pending = true,
             Mark::Missing => {
                 pending = true;
                 reasons.push(format!("{}: {}", m.name, m.actual));
@@ -816,9 +1019,23 @@ pub fn assess(f: &Facts, report: &Path) -> Verification {
     } else {
         DeploymentVerdict::Partial
     };
+    let local = f
+        .timezone
+        .parse::<chrono_tz::Tz>()
+        .map(|tz| {
+            f.now
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S %:z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| f.now.format("%Y-%m-%d %H:%M:%S +00:00").to_string());
     Verification {
         generated_at: f.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        generated_local: local,
         timezone: f.timezone.clone(),
+        generated_by: format!("{}@{}", f.user, f.host),
+        host: f.host.clone(),
+        command: f.command.clone(),
         exporter: format!("parquet-exporter {}", env!("CARGO_PKG_VERSION")),
         deployment,
         metrics,
@@ -836,8 +1053,11 @@ pub fn render(v: &Verification) -> String {
     let _ = writeln!(w, "# parquet-exporter verification report\n");
     let _ = writeln!(
         w,
-        "Generated {} ({}) by {}. Every value below is measured; none is typed in.\n",
-        v.generated_at, v.timezone, v.exporter
+        "Generated {} ({}), {} UTC, by {}. Every value below is measured; none is typed in.\n",
+        v.generated_local,
+        v.timezone,
+        v.generated_at.trim_end_matches('Z').replace('T', " "),
+        v.exporter
     );
     let _ = writeln!(w, "**DeploymentVerdict:** {}\n", v.verdict.label());
     let _ = writeln!(w, "## Deployment\n");
@@ -881,6 +1101,23 @@ pub fn render(v: &Verification) -> String {
             }
         }
     }
+    let _ = writeln!(w, "\n## Sign-off\n");
+    let _ = writeln!(w, "| | |\n|---|---|");
+    let _ = writeln!(
+        w,
+        "| Generated by | {} (`verify --report`), run by {} |",
+        v.exporter,
+        md_code(&v.generated_by)
+    );
+    let _ = writeln!(
+        w,
+        "| Generated at | {} ({}) |",
+        v.generated_local, v.timezone
+    );
+    let _ = writeln!(w, "| Host | {} |", md_code(&v.host));
+    let _ = writeln!(w, "| Regenerate with | {} |", md_code(&v.command));
+    let _ = writeln!(w, "| Reviewed by | |");
+    let _ = writeln!(w, "| Review date | |");
     w
 }
 
@@ -957,7 +1194,9 @@ mod tests {
             binary: Ok(PathBuf::from(evil)),
             wrapper: Err(evil.into()),
             schedule: Schedule::None(vec![PathBuf::from(evil)]),
+            loaded: None,
             out_dir: PathBuf::from(evil),
+            history: vec![],
             files: None,
             summary_dir: PathBuf::from(evil),
             summaries: vec![],
@@ -969,6 +1208,9 @@ mod tests {
             sqlite: None,
             days: 7,
             max_bytes: None,
+            user: evil.into(),
+            host: evil.into(),
+            command: evil.into(),
         };
         let v = assess(&f, Path::new("r.md"));
         assert_eq!(v.verdict, DeploymentVerdict::Pending);
@@ -979,10 +1221,16 @@ mod tests {
             .filter(|l| l.starts_with("**DeploymentVerdict:**"))
             .count();
         assert_eq!(verdicts, 1, "{md}");
-        for line in md.lines().filter(|l| l.starts_with('|')) {
-            // Every table row keeps its own cells: no unescaped pipe from the evil text.
+        // Every table row keeps its header's cells: no unescaped pipe from the evil text.
+        let mut header = None;
+        for line in md.lines() {
+            if !line.starts_with('|') {
+                header = None;
+                continue;
+            }
             let cells = line.replace("\\|", "").matches('|').count();
-            assert!(cells == 4 || cells == 5, "{line}");
+            assert_eq!(cells, *header.get_or_insert(cells), "{line}");
         }
+        assert!(md.contains("## Sign-off"), "{md}");
     }
 }

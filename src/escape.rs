@@ -36,6 +36,15 @@ pub fn plain(s: &str) -> String {
     visible(s, MAX_CHARS)
 }
 
+/// Characters of a whole line of our own wording that quotes untrusted parts (each already
+/// capped where it was quoted), such as a reason of the verification report.
+pub const LINE_CHARS: usize = 2_000;
+
+/// `plain` for such a line: control characters escaped, cut only past `LINE_CHARS`.
+pub fn plain_line(s: &str) -> String {
+    visible(s, LINE_CHARS)
+}
+
 /// Untrusted text as markdown inline text, also safe inside a table cell: every character that
 /// markdown could read as formatting, a link, HTML or a cell border is backslash-escaped.
 pub fn md_text(s: &str) -> String {

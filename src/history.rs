@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::TimestampMillisecondType;
 use chrono::NaiveDate;
@@ -30,6 +30,9 @@ pub struct HistoryDay {
     pub rows: u64,
     /// Heartbeats received over those expected: each host seen, every 5 minutes all day.
     pub coverage_pct: f64,
+    /// The heartbeats, and those expected (hosts seen × 5-minute slots of the day).
+    pub beats: u64,
+    pub expected_beats: u64,
     pub healthy_pct: f64,
     pub warnings: u64,
     pub critical: u64,
@@ -47,10 +50,15 @@ pub struct HistoryDay {
 /// oldest day file: days before the first export are not missing.
 pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
     let mut files: BTreeMap<NaiveDate, PathBuf> = BTreeMap::new();
-    for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let e = e.with_context(|| format!("listing {}", dir.display()))?;
-        if let Some(d) = e.file_name().to_str().and_then(names::day_of_parquet) {
-            files.insert(d, e.path());
+    // Flat or hive layout: day files at the top or in partition directories (one instance's
+    // files per day are shown; several instances sharing a tree each have a day of the name).
+    if !dir.is_dir() {
+        anyhow::bail!("listing {}: not a directory", dir.display());
+    }
+    for rel in verify::relative_files(dir, 3)? {
+        let name = rel.rsplit('/').next().unwrap_or(&rel);
+        if let Some(d) = names::day_of_parquet(name) {
+            files.entry(d).or_insert_with(|| dir.join(&rel));
         }
     }
     let (Some(&first), Some(&newest)) = (files.keys().next(), files.keys().next_back()) else {
@@ -159,8 +167,10 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
     }
     h.gaps = gaps_of(beats.iter().map(|(host, t)| (&**host, *t)), &day).count as u64;
     let slots = ((day.end_ms() - day.start_ms()) as u64).div_ceil(CADENCE_MS as u64);
+    h.beats = beats.len() as u64;
+    h.expected_beats = h.hosts * slots;
     if h.hosts > 0 {
-        h.coverage_pct = (beats.len() as f64 * 100.0 / (h.hosts * slots) as f64).min(100.0);
+        h.coverage_pct = (h.beats as f64 * 100.0 / h.expected_beats as f64).min(100.0);
     }
     Ok(())
 }

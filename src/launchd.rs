@@ -10,8 +10,10 @@ use plist::{Dictionary, Value};
 pub const LABEL: &str = "com.02luka.analytics.parquet";
 pub const WRAPPER: &str = "run_parquet_exporter.sh";
 const LOG_DIR: &str = "02luka/g/logs";
-/// Where `systemd print` says to put the timer, under HOME.
+/// Where `systemd install` puts the units, under HOME.
 pub const SYSTEMD_TIMER: &str = ".config/systemd/user/parquet-exporter.timer";
+pub const SYSTEMD_SERVICE: &str = ".config/systemd/user/parquet-exporter.service";
+const TIMER_UNIT: &str = "parquet-exporter.timer";
 
 /// The absolute paths a schedule needs on this machine.
 #[derive(Debug, Clone)]
@@ -21,6 +23,9 @@ pub struct Paths {
     pub home: PathBuf,
     /// Passed on only when the file exists (a named config file that is missing is an error).
     pub config: Option<PathBuf>,
+    /// The wrapper was found only in the source checkout this binary was built from: a
+    /// schedule pointing there breaks when the clone is deleted or moved.
+    pub wrapper_in_checkout: bool,
 }
 
 impl Paths {
@@ -31,6 +36,7 @@ impl Paths {
             .and_then(|p| p.canonicalize())
             .context("finding this binary's path")?;
         let home = crate::config::home().context("HOME is not set")?;
+        let mut wrapper_in_checkout = false;
         let wrapper = match wrapper {
             Some(w) => w.to_path_buf(),
             None => {
@@ -41,6 +47,7 @@ impl Paths {
                 if beside.exists() {
                     beside
                 } else if checkout.exists() {
+                    wrapper_in_checkout = true;
                     checkout
                 } else {
                     bail!(
@@ -62,6 +69,33 @@ impl Paths {
             wrapper,
             home,
             config,
+            wrapper_in_checkout,
+        })
+    }
+
+    /// Refuses to install a schedule that would run the wrapper out of the source checkout.
+    pub fn require_installed_wrapper(&self) -> Result<()> {
+        if self.wrapper_in_checkout {
+            bail!(
+                "the only {WRAPPER} found is in the source checkout ({}): a schedule running it \
+                 breaks when the clone is moved or deleted. Copy it next to the binary \
+                 (cp {} {}) or pass --wrapper PATH",
+                self.wrapper.display(),
+                self.wrapper.display(),
+                self.binary.with_file_name(WRAPPER).display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The warning `print` gives for a wrapper in the checkout, if it is there.
+    pub fn checkout_warning(&self) -> Option<String> {
+        self.wrapper_in_checkout.then(|| {
+            format!(
+                "the wrapper is the one in the source checkout ({}); a schedule using it breaks \
+                 when the clone is moved or deleted: copy it next to the binary or pass --wrapper",
+                self.wrapper.display()
+            )
         })
     }
 
@@ -73,18 +107,21 @@ impl Paths {
         plist_path(&self.home)
     }
 
-    /// PATH for the job: Homebrew (Apple silicon and Intel), the system, and the binary's dir.
-    fn path_var(&self) -> String {
+    /// PATH for the job: the binary's dir, then on macOS Homebrew's (Apple silicon and Intel)
+    /// and the system's; on Linux the system's.
+    fn path_var(&self, macos: bool) -> String {
         let bin_dir = self.binary.parent().unwrap_or(Path::new("/usr/local/bin"));
-        format!(
-            "{}:/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-            bin_dir.display()
-        )
+        let rest = if macos {
+            "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+        } else {
+            "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+        };
+        format!("{}:{rest}", bin_dir.display())
     }
 
-    fn environment(&self) -> Vec<(&'static str, String)> {
+    fn environment(&self, macos: bool) -> Vec<(&'static str, String)> {
         let mut env = vec![
-            ("PATH", self.path_var()),
+            ("PATH", self.path_var(macos)),
             ("HOME", self.home.display().to_string()),
             ("PARQUET_EXPORTER_BIN", self.binary.display().to_string()),
         ];
@@ -119,7 +156,7 @@ pub fn agent(paths: &Paths) -> Value {
     when.insert("Minute".into(), Value::Integer(30.into()));
     d.insert("StartCalendarInterval".into(), Value::Dictionary(when));
     let mut env = Dictionary::new();
-    for (k, v) in paths.environment() {
+    for (k, v) in paths.environment(true) {
         env.insert(k.into(), v.into());
     }
     d.insert("EnvironmentVariables".into(), Value::Dictionary(env));
@@ -157,17 +194,135 @@ pub fn render_plist(paths: &Paths) -> Result<String> {
 }
 
 fn launchctl(args: &[&str]) -> Result<std::process::Output> {
-    Command::new("launchctl")
+    run_bounded("launchctl", args)
+}
+
+/// How long a launchctl or systemctl call may take: a wedged service manager must not hang
+/// an install or a report.
+const COMMAND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs `program args` to completion within `COMMAND_DEADLINE`, killing it past that.
+pub fn run_bounded(program: &str, args: &[&str]) -> Result<std::process::Output> {
+    use std::io::Read;
+    let what = || format!("running {program} {}", args.join(" "));
+    let mut child = Command::new(program)
         .args(args)
-        .output()
-        .with_context(|| format!("running launchctl {}", args.join(" ")))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(what)?;
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().with_context(what)? {
+            break status;
+        }
+        if start.elapsed() > COMMAND_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{} did not finish within {} s",
+                what(),
+                COMMAND_DEADLINE.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // The outputs of these commands are a few lines: read after exit, they cannot fill a pipe
+    // and block it first.
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_end(&mut stdout).with_context(what)?;
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_end(&mut stderr).with_context(what)?;
+    }
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Whether `program` is on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .any(|d| std::fs::metadata(d.join(program)).is_ok_and(|m| m.is_file()))
+    })
+}
+
+/// Whether the installed schedule is loaded, as the service manager says: the command asked,
+/// and loaded or not (or why it could not tell). `None` when that manager's command is not on
+/// PATH, so nothing could be asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub command: String,
+    pub loaded: Result<bool, String>,
+    /// What the command printed, in short (`disabled, inactive`), when it says not loaded.
+    pub said: String,
+}
+
+/// Asks launchd (`launchctl print gui/UID/LABEL`) whether the agent is loaded.
+pub fn agent_loaded() -> Option<Loaded> {
+    if !on_path("launchctl") {
+        return None;
+    }
+    let domain = match gui_domain() {
+        Ok(d) => d,
+        Err(e) => {
+            return Some(Loaded {
+                command: "launchctl print".into(),
+                loaded: Err(format!("{e:#}")),
+                said: String::new(),
+            })
+        }
+    };
+    let target = format!("{domain}/{LABEL}");
+    let out = launchctl(&["print", &target]);
+    let said = out.as_ref().map_or(String::new(), |o| {
+        let text = String::from_utf8_lossy(&o.stderr);
+        text.lines().next().unwrap_or("").trim().to_string()
+    });
+    Some(Loaded {
+        command: format!("launchctl print {target}"),
+        loaded: out
+            .map(|o| o.status.success())
+            .map_err(|e| format!("{e:#}")),
+        said,
+    })
+}
+
+/// Asks systemd (`systemctl --user is-enabled` and `is-active`) whether the timer is enabled and
+/// running.
+pub fn timer_loaded() -> Option<Loaded> {
+    if !on_path("systemctl") {
+        return None;
+    }
+    let unit = "parquet-exporter.timer";
+    let ask = |verb: &str| -> Result<(bool, String), String> {
+        run_bounded("systemctl", &["--user", verb, unit])
+            .map(|o| {
+                let said = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                (o.status.success(), said)
+            })
+            .map_err(|e| format!("{e:#}"))
+    };
+    let answer = ask("is-enabled").and_then(|(enabled, e)| {
+        ask("is-active").map(|(active, a)| (enabled && active, format!("{e}, {a}")))
+    });
+    let said = answer
+        .as_ref()
+        .map_or(String::new(), |(_, said)| said.clone());
+    Some(Loaded {
+        command: format!("systemctl --user is-enabled/is-active {unit}"),
+        loaded: answer.map(|(loaded, _)| loaded),
+        said,
+    })
 }
 
 fn gui_domain() -> Result<String> {
-    let out = Command::new("id")
-        .arg("-u")
-        .output()
-        .context("running id -u")?;
+    let out = run_bounded("id", &["-u"])?;
     Ok(format!(
         "gui/{}",
         String::from_utf8_lossy(&out.stdout).trim()
@@ -187,6 +342,7 @@ fn require_macos(what: &str) -> Result<()> {
 /// Writes the agent to ~/Library/LaunchAgents and loads it (replacing a loaded one).
 pub fn install(paths: &Paths) -> Result<PathBuf> {
     require_macos("install")?;
+    paths.require_installed_wrapper()?;
     let plist = paths.plist_path();
     std::fs::create_dir_all(paths.log_dir())
         .with_context(|| format!("creating {}", paths.log_dir().display()))?;
@@ -226,7 +382,7 @@ pub fn uninstall(paths: &Paths) -> Result<PathBuf> {
 /// A systemd user service and timer doing what the launchd agent does, for Linux hosts.
 pub fn systemd_units(paths: &Paths) -> (String, String) {
     let env: String = paths
-        .environment()
+        .environment(false)
         .iter()
         .map(|(k, v)| format!("Environment=\"{k}={v}\"\n"))
         .collect();
@@ -257,6 +413,87 @@ WantedBy=timers.target
     (service, timer)
 }
 
+/// What `systemd install` writes and runs, so that `--dry` can show exactly that.
+pub struct SystemdPlan {
+    pub files: Vec<(PathBuf, String)>,
+    pub commands: Vec<Vec<&'static str>>,
+}
+
+/// The units under `~/.config/systemd/user` and the systemctl calls that load them.
+pub fn systemd_install_plan(paths: &Paths) -> SystemdPlan {
+    let (service, timer) = systemd_units(paths);
+    SystemdPlan {
+        files: vec![
+            (paths.home.join(SYSTEMD_SERVICE), service),
+            (paths.home.join(SYSTEMD_TIMER), timer),
+        ],
+        commands: vec![
+            vec!["systemctl", "--user", "daemon-reload"],
+            vec!["systemctl", "--user", "enable", "--now", TIMER_UNIT],
+        ],
+    }
+}
+
+/// Runs one planned command, failing with what it printed.
+fn run_planned(cmd: &[&str]) -> Result<()> {
+    let out = run_bounded(cmd[0], &cmd[1..])?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            cmd.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the units (each by renaming a finished temp file over it) and enables the timer.
+pub fn systemd_install(plan: &SystemdPlan) -> Result<()> {
+    for (path, text) in &plan.files {
+        let dir = path.parent().expect("units live in a directory");
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::atomic::replace(path, |w| Ok(std::io::Write::write_all(w, text.as_bytes())?))?;
+    }
+    for cmd in &plan.commands {
+        run_planned(cmd).context(
+            "the units are written; systemd did not take them (is this a login session with a \
+             user manager? `systemctl --user status` tells)",
+        )?;
+    }
+    Ok(())
+}
+
+/// Disables the timer (fine if it was not enabled), removes both units, reloads systemd.
+pub fn systemd_uninstall(paths: &Paths) -> Result<Vec<PathBuf>> {
+    let _ = run_bounded("systemctl", &["--user", "disable", "--now", TIMER_UNIT]);
+    let mut removed = Vec::new();
+    for rel in [SYSTEMD_TIMER, SYSTEMD_SERVICE] {
+        let p = paths.home.join(rel);
+        match std::fs::remove_file(&p) {
+            Ok(()) => removed.push(p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+        }
+    }
+    let _ = run_bounded("systemctl", &["--user", "daemon-reload"]);
+    Ok(removed)
+}
+
+/// Whether systemd keeps this user's manager running while they are logged out (so that the
+/// 02:30 timer fires then): `loginctl show-user USER --property=Linger`. `None` when loginctl
+/// is missing or cannot tell.
+pub fn linger(user: &str) -> Option<bool> {
+    if !on_path("loginctl") {
+        return None;
+    }
+    let out = run_bounded("loginctl", &["show-user", user, "--property=Linger"]).ok()?;
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "Linger=yes" => Some(true),
+        "Linger=no" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +504,7 @@ mod tests {
             wrapper: "/Users/ops/02luka/bin/run_parquet_exporter.sh".into(),
             home: "/Users/ops".into(),
             config: Some("/Users/ops/02luka/config/parquet_exporter.toml".into()),
+            wrapper_in_checkout: false,
         }
     }
 

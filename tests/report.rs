@@ -57,6 +57,8 @@ fn deployment(home: &Path) {
         String::from_utf8_lossy(&wrapped.stderr)
     );
     live_beat(home, 60_000);
+    // The schedule counts as loaded (see common::service_manager) until a test unloads it.
+    std::fs::write(home.join(".schedule-loaded"), "").unwrap();
 }
 
 fn live_beat(home: &Path, age_ms: i64) {
@@ -86,10 +88,17 @@ struct Report {
 
 fn report(home: &Path, extra: &[&str]) -> Report {
     let path = home.join("report.md");
+    let path_var = common::path_with(&common::service_manager(home));
     let out = run(exporter(home)
-        .args(["verify", "--json", "--tz", "UTC", "--wrapper"])
+        .env("PATH", path_var)
+        .args(["verify", "--json", "--wrapper"])
         .arg(wrapper())
         .args(extra)
+        .args(if extra.contains(&"--tz") {
+            &[][..]
+        } else {
+            &["--tz", "UTC"][..]
+        })
         .arg("--report")
         .arg(&path));
     assert!(
@@ -165,7 +174,17 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
         actual("Compression"),
         "snappy in every column of all 8 files"
     );
-    assert_eq!(actual("Schedule"), "LaunchAgent: 02:30 daily");
+    let schedule = actual("Schedule");
+    assert!(
+        schedule.starts_with("LaunchAgent: 02:30 daily; loaded (`launchctl print gui/")
+            && schedule.ends_with("/com.02luka.analytics.parquet`)"),
+        "{schedule}"
+    );
+    assert!(
+        actual("Heartbeat coverage").starts_with("100.0% ("),
+        "{}",
+        actual("Heartbeat coverage")
+    );
     assert_eq!(actual("Schema consistency"), "100% (8 of 8 files)");
     assert_eq!(mark(&r.doc, "health", "Database"), "ok");
     assert_eq!(mark(&r.doc, "health", "Redis"), "not_configured");
@@ -191,7 +210,7 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
     let r = report(h, &["--sqlite", "ops.db"]);
     assert_eq!((r.code, r.doc["verdict"].as_str()), (3, Some("partial")));
     assert!(
-        reasons(&r.doc).contains("Schedule: LaunchAgent: 03:30 daily (target 02:30 daily)"),
+        reasons(&r.doc).contains("Schedule: LaunchAgent: 03:30 daily; loaded"),
         "{}",
         reasons(&r.doc)
     );
@@ -238,7 +257,29 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
     let r = report(h, &["--sqlite", "ops.db"]);
     assert_eq!((r.code, r.doc["verdict"].as_str()), (4, Some("pending")));
     assert!(reasons(&r.doc).contains("no LaunchAgent or systemd timer installed"));
+    assert_eq!(
+        reasons(&r.doc).matches("Schedule: ").count(),
+        1,
+        "one reason for one missing part: {}",
+        reasons(&r.doc)
+    );
     assert!(r.markdown.contains("**☐ Pending validation**"));
+    // In the terminal, that reason is whole.
+    let terminal = run(exporter(h)
+        .args(["verify", "--tz", "UTC", "--sqlite", "ops.db", "--wrapper"])
+        .arg(wrapper())
+        .arg("--report")
+        .arg(h.join("report.md")));
+    assert!(
+        terminal.stdout.contains("systemd print"),
+        "{}",
+        terminal.stdout
+    );
+    assert!(
+        !terminal.stdout.contains("more characters"),
+        "{}",
+        terminal.stdout
+    );
 
     // A systemd timer instead of the agent: the same schedule, read from OnCalendar.
     let units = run(exporter(h)
@@ -246,7 +287,7 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
         .arg(wrapper()));
     let timer = units
         .stdout
-        .split("# ~/.config/systemd/user/parquet-exporter.timer\n")
+        .split("/.config/systemd/user/parquet-exporter.timer\n")
         .nth(1)
         .unwrap();
     let timer = timer.split("\n# then").next().unwrap();
@@ -254,6 +295,21 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
     std::fs::write(h.join(TIMER), timer).unwrap();
     let r = report(h, &["--sqlite", "ops.db"]);
     assert_eq!(r.code, 0, "{}", r.doc);
+    // Installed but not enabled: systemctl says so, and that is Partial.
+    std::fs::remove_file(h.join(".schedule-loaded")).unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (3, Some("partial")),
+        "{}",
+        r.doc
+    );
+    assert!(
+        reasons(&r.doc).contains("**not loaded**: `systemctl --user is-enabled/is-active parquet-exporter.timer` says disabled, inactive"),
+        "{}",
+        reasons(&r.doc)
+    );
+    std::fs::write(h.join(".schedule-loaded"), "").unwrap();
     std::fs::write(h.join(TIMER), timer.replace("02:30:00", "hourly")).unwrap();
     let r = report(h, &["--sqlite", "ops.db"]);
     assert_eq!(r.code, 3, "{}", r.doc);
@@ -447,4 +503,208 @@ fn day_files_in_the_hive_layout_are_found_and_measured() {
         format!("3 of 3 days from {first} to {last} have a file")
     );
     assert_eq!(frequency["mark"], "ok");
+}
+
+fn metric_actual(doc: &Value, name: &str) -> String {
+    doc["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name}: {doc}"))["actual"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn health_detail(doc: &Value, name: &str) -> String {
+    doc["health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What made an afternoon's report say Full success when it should not have: a record in the
+/// future taken for a live heartbeat, an agent installed but not loaded, and (below) empty days
+/// and low coverage.
+#[test]
+fn a_future_record_or_an_unloaded_agent_is_no_success() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    deployment(h);
+    install_plist(h);
+    assert_eq!(report(h, &["--sqlite", "ops.db"]).code, 0);
+
+    // The only recent record is stamped 7 hours ahead; the newest before now is an hour old.
+    let conn = rusqlite::Connection::open(h.join("ops.db")).unwrap();
+    conn.execute(
+        "DELETE FROM ops_atomic_heartbeats WHERE record_id LIKE 'live-%'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    live_beat(h, 3_600_000);
+    live_beat(h, -7 * 3_600_000);
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (3, Some("partial")),
+        "{}",
+        r.doc
+    );
+    assert_eq!(mark(&r.doc, "health", "Heartbeat"), "failed");
+    let detail = health_detail(&r.doc, "Heartbeat");
+    assert!(
+        detail.contains("newest record at or before now 60 min ago"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("stamped after now") && detail.contains("no proof of life"),
+        "{detail}"
+    );
+
+    // A live beat again, but the agent is not loaded: launchctl print says so.
+    live_beat(h, 30_000);
+    std::fs::remove_file(h.join(".schedule-loaded")).unwrap();
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (3, Some("partial")),
+        "{}",
+        r.doc
+    );
+    let schedule = metric_actual(&r.doc, "Schedule");
+    assert!(
+        schedule.contains("**not loaded**: `launchctl print gui/"),
+        "{schedule}"
+    );
+    assert!(schedule.contains("Could not find service"), "{schedule}");
+    let calls = std::fs::read_to_string(h.join(".service-calls")).unwrap();
+    assert!(calls.contains("launchctl print gui/"), "{calls}");
+
+    // The report says when in the report's zone and in UTC, and ends with a sign-off block.
+    let r = report(h, &["--sqlite", "ops.db", "--tz", "Asia/Bangkok"]);
+    let generated = r
+        .markdown
+        .lines()
+        .find(|l| l.starts_with("Generated "))
+        .unwrap();
+    assert!(
+        generated.contains("+07:00 (Asia/Bangkok), ")
+            && generated.contains(" UTC, by parquet-exporter"),
+        "{generated}"
+    );
+    let signoff = &r.markdown[r.markdown.find("## Sign-off").expect("a sign-off block")..];
+    for row in [
+        "| Generated by | parquet-exporter ",
+        "| Generated at | ",
+        "| Host | `",
+        "| Regenerate with | `parquet-exporter verify --json",
+        "| Reviewed by | |",
+        "| Review date | |",
+    ] {
+        assert!(signoff.contains(row), "{row}:\n{signoff}");
+    }
+}
+
+/// Two empty days in a row (the sources held nothing) and a day with half its heartbeats: each
+/// shows, with the day, and each makes the report Partial.
+#[test]
+fn empty_days_and_low_coverage_make_the_report_partial() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    deployment(h);
+    install_plist(h);
+    let analytics = h.join("02luka/g/analytics");
+    let file_of =
+        |d: chrono::NaiveDate| analytics.join(format!("ops_atomic_{}.parquet", d.format("%Y%m%d")));
+    let (a, b) = (yesterday() - Days::new(3), yesterday() - Days::new(2));
+
+    // One empty day is shown but is no failure; two in a row are.
+    let reexport = |days: &[chrono::NaiveDate], delete_from_ms: i64, delete_to_ms: i64| {
+        let conn = rusqlite::Connection::open(h.join("ops.db")).unwrap();
+        // Integer and RFC 3339 text stamps alike (the simulated archive holds both).
+        conn.execute(
+            "DELETE FROM ops_atomic_heartbeats WHERE (ts >= ?1 AND ts < ?2) OR (ts >= ?3 AND ts < ?4)",
+            rusqlite::params![
+                delete_from_ms,
+                delete_to_ms,
+                common::rfc3339(delete_from_ms),
+                common::rfc3339(delete_to_ms)
+            ],
+        )
+        .unwrap();
+        for d in days {
+            std::fs::remove_file(file_of(*d)).unwrap();
+            let out = run(exporter(h).args([
+                "--tz",
+                "UTC",
+                "--sqlite",
+                "ops.db",
+                "--date",
+                &d.to_string(),
+            ]));
+            assert!(out.code == 0 || out.code == 4, "{}", out.stderr);
+        }
+    };
+    let ms = |d: chrono::NaiveDate, hours: u32| {
+        d.and_hms_opt(hours, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    reexport(&[a], ms(a, 0), ms(b, 0));
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(r.code, 0, "{}", r.doc);
+    let freq = metric_actual(&r.doc, "Export frequency");
+    assert!(
+        freq.contains(&format!("empty (no record in any source): {a}")),
+        "{freq}"
+    );
+
+    reexport(&[b], ms(b, 0), ms(b + Days::new(1), 0));
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (3, Some("partial")),
+        "{}",
+        r.doc
+    );
+    let freq = metric_actual(&r.doc, "Export frequency");
+    assert!(
+        freq.contains(&format!("{a}, {b}")) && freq.contains("2 empty days in a row"),
+        "{freq}"
+    );
+
+    // Half of yesterday's heartbeats lost (and the empty days refilled): coverage under 95%.
+    let y = yesterday();
+    common::archive(h, "UTC", &[&a.to_string(), &b.to_string()]);
+    for d in [a, b] {
+        std::fs::remove_file(file_of(d)).unwrap();
+        let out = run(exporter(h).args([
+            "--tz",
+            "UTC",
+            "--sqlite",
+            "ops.db",
+            "--date",
+            &d.to_string(),
+        ]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    reexport(&[y], ms(y, 0), ms(y, 14));
+    let r = report(h, &["--sqlite", "ops.db", "--days", "7"]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (3, Some("partial")),
+        "{}",
+        r.doc
+    );
+    let cov = metric_actual(&r.doc, "Heartbeat coverage");
+    assert!(cov.contains(&format!("under target: {y} 41.7%")), "{cov}");
+    assert_eq!(mark(&r.doc, "metrics", "Heartbeat coverage"), "failed");
 }

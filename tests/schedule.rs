@@ -103,6 +103,119 @@ fn launchd_print_renders_this_machines_plist_without_secrets() {
         out.stdout.contains("OnCalendar=*-*-* 02:30:00") && out.stdout.contains("Persistent=true")
     );
     assert!(out.stdout.contains("--catch-up"));
+    // The wrapper came from the source checkout: print says so, loudly.
+    assert!(out.stderr.contains("source checkout"), "{}", out.stderr);
+}
+
+/// `systemd install` as `launchd install` does it: `--dry` shows the two files and the two
+/// commands and touches nothing; install writes the units, enables the timer and says what
+/// linger means; uninstall undoes it. systemctl and loginctl are common::service_manager's.
+#[test]
+fn systemd_install_writes_both_units_enables_the_timer_and_uninstalls() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let path = common::path_with(&common::service_manager(h));
+    let units = h.join(".config/systemd/user");
+    let cmd = |args: &[&str]| {
+        let mut c = exporter(h);
+        c.env("PATH", &path)
+            .args(["systemd"])
+            .args(args)
+            .arg("--wrapper")
+            .arg(wrapper());
+        run(&mut c)
+    };
+
+    let dry = cmd(&["install", "--dry"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(!units.exists(), "--dry wrote nothing");
+    assert!(
+        !h.join(".service-calls").exists()
+            || !std::fs::read_to_string(h.join(".service-calls"))
+                .unwrap()
+                .contains("systemctl")
+    );
+    for line in [
+        format!("# {}/parquet-exporter.service", units.display()),
+        format!("# {}/parquet-exporter.timer", units.display()),
+        "# then: systemctl --user daemon-reload".into(),
+        "# then: systemctl --user enable --now parquet-exporter.timer".into(),
+        "OnCalendar=*-*-* 02:30:00".into(),
+    ] {
+        let line = line.as_str();
+        assert!(dry.stdout.contains(line), "{line}:\n{}", dry.stdout);
+    }
+    // Linux's PATH for the service: no Homebrew directory.
+    let path_line = dry
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Environment=\"PATH="))
+        .unwrap();
+    assert!(!path_line.contains("homebrew"), "{path_line}");
+    assert!(path_line.contains(":/usr/bin:/bin"), "{path_line}");
+    assert!(
+        dry.stdout.contains("loginctl enable-linger"),
+        "{}",
+        dry.stdout
+    );
+
+    let install = cmd(&["install"]);
+    assert_eq!(install.code, 0, "{}", install.stderr);
+    let service = std::fs::read_to_string(units.join("parquet-exporter.service")).unwrap();
+    let timer = std::fs::read_to_string(units.join("parquet-exporter.timer")).unwrap();
+    assert!(
+        dry.stdout.contains(&service) && dry.stdout.contains(&timer),
+        "--dry showed what install wrote"
+    );
+    let calls = std::fs::read_to_string(h.join(".service-calls")).unwrap();
+    assert!(
+        calls.contains(
+            "systemctl --user daemon-reload\nsystemctl --user enable --now parquet-exporter.timer"
+        ),
+        "{calls}"
+    );
+    assert!(
+        install.stdout.contains("linger is off for"),
+        "{}",
+        install.stdout
+    );
+    assert!(
+        install.stdout.contains("loginctl enable-linger"),
+        "{}",
+        install.stdout
+    );
+    std::fs::write(h.join(".linger"), "").unwrap();
+    let again = cmd(&["install"]);
+    assert!(again.stdout.contains("linger is on"), "{}", again.stdout);
+
+    let un = cmd(&["uninstall"]);
+    assert_eq!(un.code, 0, "{}", un.stderr);
+    assert!(
+        !units.join("parquet-exporter.service").exists()
+            && !units.join("parquet-exporter.timer").exists()
+    );
+    let calls = std::fs::read_to_string(h.join(".service-calls")).unwrap();
+    assert!(
+        calls.contains("systemctl --user disable --now parquet-exporter.timer"),
+        "{calls}"
+    );
+}
+
+/// A schedule must not run the wrapper out of the source checkout: install refuses it, naming
+/// the copy to make; with the wrapper next to the binary (or --wrapper) it installs.
+#[test]
+fn install_refuses_a_wrapper_inside_the_source_checkout() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let path = common::path_with(&common::service_manager(h));
+    let out = run(exporter(h).env("PATH", &path).args(["systemd", "install"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("source checkout") && out.stderr.contains("cp "),
+        "{}",
+        out.stderr
+    );
+    assert!(!h.join(".config/systemd").exists());
 }
 
 #[test]

@@ -13,6 +13,14 @@ use crate::day::Day;
 use crate::record::{classify, Classified, Filed, Interner, RawRecord, RejectReason, Source};
 use crate::rows::Rows;
 
+/// For the deployment report: a source's newest record at or before now, and the first one
+/// stamped after now (a clock ahead, or a bad record: no proof of life either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Newest {
+    pub at_or_before_now: Option<i64>,
+    pub after_now: Option<i64>,
+}
+
 /// How a configured source failed. Callers branch on it: an unavailable source makes the run
 /// partial, an invalid one fails it.
 #[derive(Debug, thiserror::Error)]

@@ -714,52 +714,77 @@ impl Plan {
 }
 
 /// For the deployment report's health check: the time (Unix ms) of the newest entry in `key`
-/// whose ID is at or before `now_ms`, if any. It needs only what the export needs (XRANGE):
-/// windows reaching back from now, 5 minutes, an hour, a day, 30 days, each read in pages.
-/// Errors come back with the target's secrets scrubbed out.
-pub fn newest_entry_ms(target: &Target, key: &str, now_ms: i64) -> Result<Option<i64>> {
-    const PAGE: usize = 1000;
-    let probe = || -> Result<Option<i64>> {
+/// whose ID is at or before `now_ms`, and of the first one after it. It needs only what the
+/// export needs (XRANGE): windows reaching back from now, 5 minutes, an hour, a day, 30 days,
+/// each read in pages, and one entry after now. Errors come back with the target's secrets
+/// scrubbed out.
+pub fn newest_entry_ms(target: &Target, key: &str, now_ms: i64) -> Result<super::Newest> {
+    let probe = || -> Result<super::Newest> {
         let mut conn = connect(target)?;
-        let mut end = now_ms;
-        for back in [300_000i64, 3_600_000, 86_400_000, 30 * 86_400_000] {
-            let mut start = (now_ms - back).max(0).to_string();
-            let mut newest = None;
-            loop {
-                let reply: Value = redis::cmd("XRANGE")
-                    .arg(key)
-                    .arg(&start)
-                    .arg(end)
-                    .arg("COUNT")
-                    .arg(PAGE)
-                    .query(&mut conn)
-                    .with_context(|| format!("XRANGE {key} {start} {end}"))?;
-                let mut page = Page::default();
-                parse_entries(reply, &mut page)?;
-                if page.len() == 0 {
-                    break;
-                }
-                let last = std::str::from_utf8(page.entry(page.len() - 1).0)
-                    .context("an entry ID that is not UTF-8")?
-                    .to_string();
-                newest = id_ms(&last);
-                if page.len() < PAGE {
-                    break;
-                }
-                start = format!("({last}");
-            }
-            if newest.is_some() {
-                return Ok(newest);
-            }
-            // The next window ends where this one began.
-            end = now_ms - back - 1;
-            if end < 0 {
-                break;
-            }
-        }
-        Ok(None)
+        let reply: Value = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(format!("({now_ms}-18446744073709551615"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query(&mut conn)
+            .with_context(|| format!("XRANGE {key} after {now_ms}"))?;
+        let mut page = Page::default();
+        parse_entries(reply, &mut page)?;
+        let after_now = match page.len() {
+            0 => None,
+            _ => id_ms(
+                std::str::from_utf8(page.entry(0).0).context("an entry ID that is not UTF-8")?,
+            ),
+        };
+        Ok(super::Newest {
+            at_or_before_now: newest_at_or_before(&mut conn, key, now_ms)?,
+            after_now,
+        })
     };
     probe().map_err(|e| anyhow!(target.scrub(&format!("{e:#}"))))
+}
+
+/// The time of the newest entry of `key` at or before `now_ms`, read back from now in windows.
+fn newest_at_or_before(conn: &mut Connection, key: &str, now_ms: i64) -> Result<Option<i64>> {
+    const PAGE: usize = 1000;
+    let mut end = now_ms;
+    for back in [300_000i64, 3_600_000, 86_400_000, 30 * 86_400_000] {
+        let mut start = (now_ms - back).max(0).to_string();
+        let mut newest = None;
+        loop {
+            let reply: Value = redis::cmd("XRANGE")
+                .arg(key)
+                .arg(&start)
+                .arg(end)
+                .arg("COUNT")
+                .arg(PAGE)
+                .query(conn)
+                .with_context(|| format!("XRANGE {key} {start} {end}"))?;
+            let mut page = Page::default();
+            parse_entries(reply, &mut page)?;
+            if page.len() == 0 {
+                break;
+            }
+            let last = std::str::from_utf8(page.entry(page.len() - 1).0)
+                .context("an entry ID that is not UTF-8")?
+                .to_string();
+            newest = id_ms(&last);
+            if page.len() < PAGE {
+                break;
+            }
+            start = format!("({last}");
+        }
+        if newest.is_some() {
+            return Ok(newest);
+        }
+        // The next window ends where this one began.
+        end = now_ms - back - 1;
+        if end < 0 {
+            break;
+        }
+    }
+    Ok(None)
 }
 
 /// A map reply (RESP2's flat array, or RESP3's map) as its scalar values by key, as text.

@@ -269,10 +269,12 @@ fn raw_row<'r>(
 }
 
 /// For the deployment report's health check: opens the archive read-only, as the export does,
-/// checks the table has `ts`, and returns the newest record time (Unix ms) in it, if any. Two
-/// index range searches: the largest valid epoch number and the largest text (RFC 3339 text
-/// sorts by time within one UTC offset, close enough for "under 10 minutes old").
-pub fn newest_ms(path: &Path, table: &str) -> anyhow::Result<Option<i64>> {
+/// checks the table has `ts`, and returns its newest record time (Unix ms) at or before `now_ms`
+/// and its oldest after it. Index range searches: epoch numbers on each side of now, and the
+/// text entries from the largest down (RFC 3339 text sorts by time within one UTC offset), of
+/// which at most `TEXT_PROBE` are parsed.
+pub fn newest_ms(path: &Path, table: &str, now_ms: i64) -> anyhow::Result<super::Newest> {
+    const TEXT_PROBE: usize = 1000;
     let conn = open(path).map_err(|e| anyhow!("{e}"))?;
     let present = columns_of(&conn, table, path).map_err(|e| anyhow!("{e}"))?;
     if !present.iter().any(|c| c == "ts") {
@@ -282,28 +284,44 @@ pub fn newest_ms(path: &Path, table: &str) -> anyhow::Result<Option<i64>> {
         ));
     }
     let t = quoted(table);
-    let read = || -> rusqlite::Result<(Option<i64>, Option<String>)> {
-        let number: Option<i64> = conn.query_row(
-            &format!(
-                "SELECT CAST(MAX(ts) AS INTEGER) FROM {t} WHERE ts >= ?1 AND ts < ?2 AND ts < ''"
-            ),
-            rusqlite::params![EPOCH_MS_RANGE.start, EPOCH_MS_RANGE.end],
-            |r| r.get(0),
-        )?;
-        let text: Option<String> = conn.query_row(
-            &format!("SELECT MAX(ts) FROM {t} WHERE ts >= '' AND ts < x''"),
-            [],
-            |r| r.get(0),
-        )?;
-        Ok((number, text))
+    let read = || -> rusqlite::Result<super::Newest> {
+        let number = |sql: &str, lo: i64, hi: i64| -> rusqlite::Result<Option<i64>> {
+            conn.query_row(sql, rusqlite::params![lo, hi], |r| r.get(0))
+        };
+        let mut newest = super::Newest {
+            at_or_before_now: number(
+                &format!("SELECT CAST(MAX(ts) AS INTEGER) FROM {t} WHERE ts >= ?1 AND ts <= ?2 AND ts < ''"),
+                EPOCH_MS_RANGE.start,
+                now_ms,
+            )?,
+            after_now: number(
+                &format!("SELECT CAST(MIN(ts) AS INTEGER) FROM {t} WHERE ts > ?1 AND ts < ?2 AND ts < ''"),
+                now_ms,
+                EPOCH_MS_RANGE.end,
+            )?,
+        };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT ts FROM {t} WHERE ts >= '' AND ts < x'' ORDER BY ts DESC LIMIT {TEXT_PROBE}"
+        ))?;
+        let texts = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for text in texts {
+            let Some(ms) = text_timestamp_ms(&text?) else {
+                continue;
+            };
+            if ms <= now_ms {
+                newest.at_or_before_now = newest.at_or_before_now.max(Some(ms));
+                break;
+            }
+            newest.after_now = Some(newest.after_now.map_or(ms, |a| a.min(ms)));
+        }
+        Ok(newest)
     };
-    let (number, text) = read().with_context(|| {
+    read().with_context(|| {
         format!(
             "reading the newest ts of table {table} in {}",
             path.display()
         )
-    })?;
-    Ok(number.max(text.as_deref().and_then(text_timestamp_ms)))
+    })
 }
 
 /// Counts the rows that no day selects, so that every row of the table is either read on

@@ -393,3 +393,67 @@ pub fn export_three_days(home: &Path, root: &Path, hive: bool) {
         }
     }
 }
+
+/// Stand-ins for launchctl, systemctl and loginctl, which CI machines cannot run for a user: a
+/// directory to put first on PATH, whose `launchctl print` and `systemctl --user
+/// is-enabled/is-active` answer as the real ones do (exit status and words) for a schedule that
+/// is loaded when `HOME/.schedule-loaded` exists and not otherwise (`enable`/`bootstrap` load
+/// it), and whose `loginctl show-user` says `Linger=yes` when `HOME/.linger` exists. Every call is logged to
+/// `HOME/.service-calls`, so a test can see what was asked.
+pub fn service_manager(home: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = home.join(".fake-service-manager");
+    std::fs::create_dir_all(&bin).unwrap();
+    let scripts = [
+        (
+            "launchctl",
+            r#"#!/bin/sh
+echo "launchctl $*" >> "$HOME/.service-calls"
+case "$1" in
+  print)
+    if [ -e "$HOME/.schedule-loaded" ]; then echo "$2 = {"; echo "	state = not running"; echo "}"; exit 0; fi
+    echo "Could not find service \"${2##*/}\" in domain for user gui: $(id -u)" >&2; exit 113 ;;
+  bootstrap) touch "$HOME/.schedule-loaded" ;;
+  bootout) rm -f "$HOME/.schedule-loaded" ;;
+esac
+exit 0
+"#,
+        ),
+        (
+            "systemctl",
+            r#"#!/bin/sh
+echo "systemctl $*" >> "$HOME/.service-calls"
+[ "$1" = --user ] && shift
+case "$1" in
+  is-enabled) if [ -e "$HOME/.schedule-loaded" ]; then echo enabled; exit 0; fi; echo disabled; exit 1 ;;
+  is-active) if [ -e "$HOME/.schedule-loaded" ]; then echo active; exit 0; fi; echo inactive; exit 3 ;;
+  enable) touch "$HOME/.schedule-loaded" ;;
+  disable) rm -f "$HOME/.schedule-loaded" ;;
+esac
+exit 0
+"#,
+        ),
+        (
+            "loginctl",
+            r#"#!/bin/sh
+echo "loginctl $*" >> "$HOME/.service-calls"
+if [ -e "$HOME/.linger" ]; then echo Linger=yes; else echo Linger=no; fi
+"#,
+        ),
+    ];
+    for (name, text) in scripts {
+        let p = bin.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+/// PATH with `first` in front of this process's PATH.
+pub fn path_with(first: &Path) -> std::ffi::OsString {
+    let mut dirs = vec![first.to_path_buf()];
+    if let Some(p) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(dirs).unwrap()
+}
