@@ -156,8 +156,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
             Ok(Exit::Success)
         }
         Some(Command::Man) => {
-            clap_mangen::Man::new(Cli::command())
-                .render(out)
+            crate::man::render(Cli::command(), crate::cli::EXIT_CODES, out)
                 .context("writing the man page")?;
             Ok(Exit::Success)
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
-const EXIT_CODES: &str = "\
+pub const EXIT_CODES: &str = "\
 Exit status:
   0  success: the day was exported (rejected records, if any, are in the rejects file)
   1  failed: an error stopped the run, or the new file failed its checks (size included);
@@ -23,7 +23,7 @@ that is still empty counts as 0.
 `verify` exits 0 when every file is valid and 1 when any is not; `verify --report` exits 0 for
 Full success, 3 for Partial and 4 for Pending (see the report for why).
 
-Environment: export flags marked [env: ...] can be set there, and PARQUET_EXPORTER_REDIS_URL;
+Environment: flags that name a variable ([env: ...] in --help) can be set there, and PARQUET_EXPORTER_REDIS_URL;
 the Redis password as PARQUET_EXPORTER_REDIS_PASSWORD. Precedence: flag > environment > config file > default.
 RUST_LOG sets log filtering (default: info; -v debug, -q warnings only). Logs go to stderr,
 coloured only when it is a terminal and NO_COLOR is unset.";
@@ -153,7 +153,7 @@ pub struct VerifyArgs {
 /// Where `verify --report` looks; the same flags, environment and config file as `export`.
 #[derive(Debug, Args, Default)]
 pub struct ReportArgs {
-    /// Days of summaries the duration metric covers, newest first (1 to 3660).
+    /// Days the duration and coverage metrics cover, newest first (1 to 3660).
     #[arg(long, default_value_t = 7, value_name = "N", requires = "report", value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: u32,
 

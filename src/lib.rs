@@ -16,6 +16,7 @@ pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod launchd;
 pub(crate) mod legacy;
+pub(crate) mod man;
 pub(crate) mod merge;
 pub(crate) mod names;
 pub(crate) mod parallel;

@@ -884,16 +884,101 @@ fn completions_and_the_man_page_cover_the_commands() {
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(out.stdout.contains("--catch-up"), "{shell}");
     }
+}
+
+/// The man page as `man` shows it: one page holding every subcommand with its options, no
+/// reference to a page that is not there, the exit status as a table (one code a line) and
+/// the environment variables named at their flags. Rendered by man-db (`man -l`) and groff.
+#[test]
+fn the_man_page_renders_with_man_and_holds_every_subcommand() {
+    let home = tempfile::tempdir().unwrap();
     let man = run(exporter(home.path()).arg("man"));
     assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH parquet-exporter 1"));
+    let page = home.path().join("parquet-exporter.1");
+    std::fs::write(&page, &man.stdout).unwrap();
+    let shown = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANWIDTH", "120")
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .env("MAN_KEEP_FORMATTING", "")
+        .output()
+        .expect("man must be installed (apt-get install -y man-db; .ci/run does)");
     assert!(
-        man.stdout.contains(".TH parquet-exporter 1"),
+        shown.status.success(),
         "{}",
-        &man.stdout[..200]
+        String::from_utf8_lossy(&shown.stderr)
     );
-    for word in ["import\\-legacy", "verify", "Exit status:", "catch\\-up"] {
-        assert!(man.stdout.contains(word), "man page lacks {word}");
+    let warnings = String::from_utf8_lossy(&shown.stderr);
+    assert!(warnings.trim().is_empty(), "roff warnings: {warnings}");
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    for sub in [
+        "export",
+        "schema",
+        "sqlite-ddl",
+        "simulate",
+        "import-legacy",
+        "verify",
+        "launchd",
+        "history",
+        "completions",
+        "man",
+        "systemd",
+    ] {
+        let other_page = format!("parquet-exporter-{sub}(1)");
+        assert!(
+            !text.contains(&other_page),
+            "{other_page} is never installed"
+        );
+        let heading = format!("\n   parquet-exporter {sub}\n");
+        assert!(text.contains(&heading), "no section for {sub}");
     }
+    let section = |sub: &str| -> &str {
+        let start = text
+            .find(&format!("\n   parquet-exporter {sub}\n"))
+            .unwrap();
+        let rest = &text[start + 1..];
+        let end = rest[4..]
+            .find("\n   parquet-exporter ")
+            .map_or(rest.len(), |e| e + 4);
+        &rest[..end]
+    };
+    assert!(
+        section("verify").contains("--report [<FILE>]"),
+        "{}",
+        section("verify")
+    );
+    assert!(
+        section("history").contains("--svg"),
+        "{}",
+        section("history")
+    );
+    assert!(
+        section("systemd").contains("--dry"),
+        "{}",
+        section("systemd")
+    );
+    // One line per exit code, the code first.
+    let status = &text[text
+        .find("\nEXIT STATUS\n")
+        .expect("an EXIT STATUS section")..];
+    for (code, start) in [
+        (0, "success:"),
+        (1, "failed:"),
+        (2, "usage:"),
+        (3, "partial:"),
+        (4, "empty:"),
+        (5, "no source:"),
+        (6, "busy:"),
+    ] {
+        let row = format!("       {code}   {start}");
+        assert!(status.contains(&row), "no row {row:?} in\n{status}");
+    }
+    assert!(text
+        .contains("May also be specified with the PARQUET_EXPORTER_MAX_SIZE environment variable"));
+    assert!(text.contains("\nENVIRONMENT\n"));
 }
 
 #[test]
