@@ -19,6 +19,45 @@ use crate::report::{RunReport, Verdict};
 use crate::source::redis::{refuse_on_command_line, Target};
 use crate::{atomic, batch, import, launchd, names, schedule, simulate, source};
 
+/// The progress bar on stderr while one is drawn, so that log lines are written above it and
+/// never onto its line (`LogOut`).
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Shows `bar` to the log writer until dropped.
+struct ShownBar;
+
+impl ShownBar {
+    fn set(bar: Option<indicatif::ProgressBar>) -> ShownBar {
+        *BAR.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+        ShownBar
+    }
+}
+
+impl Drop for ShownBar {
+    fn drop(&mut self) {
+        *BAR.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// Where log lines go: stderr, with a progress bar being drawn there cleared first and drawn
+/// again after the line. The subscriber writes each event in one call.
+pub struct LogOut;
+
+impl Write for LogOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Documented exit statuses (see `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -421,6 +460,7 @@ fn export_days(
         );
         bar
     });
+    let _shown = ShownBar::set(bar.clone());
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     let mut worst = Exit::Success;

@@ -484,7 +484,8 @@ fn analyse(rows: &Merged, day: &Day) -> Analysis {
         .take(summary::MAX_HOSTS)
         .map(|h| h.host.as_str())
         .collect();
-    let timeline = timeline(rows.beats(), day, &shown);
+    let mut timeline = timeline(rows.beats(), day, &shown);
+    timeline.hidden = hosts_health.len() - shown.len();
     Analysis {
         gaps,
         hosts_health,

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| app::LogOut)
         .with_target(false);
     if json {
         logs.json().with_ansi(false).init();

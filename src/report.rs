@@ -142,6 +142,16 @@ pub struct Outputs {
     pub moved: Vec<String>,
 }
 
+/// Pairs as one JSON object, in their order (most frequent reason first).
+fn as_object<S: serde::Serializer>(pairs: &[(String, u64)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub day: String,
@@ -159,7 +169,8 @@ pub struct RunReport {
     pub merged: u64,
     pub conflicts: u64,
     pub rejected: u64,
-    /// Reject reason code → count, most frequent first.
+    /// Reject reason code → count, most frequent first; in JSON an object like `statuses`.
+    #[serde(serialize_with = "as_object")]
     pub reject_reasons: Vec<(String, u64)>,
     pub statuses: BTreeMap<String, u64>,
     pub hosts: Vec<String>,
@@ -471,6 +482,8 @@ pub struct Timeline {
     /// The local hour (`HH`) at each hour from the day's start: 23 or 25 of them on DST days.
     pub hours: Vec<String>,
     pub hosts: Vec<(String, Vec<u8>)>,
+    /// Hosts that beat that day but are not drawn (only the worst are).
+    pub hidden: usize,
 }
 
 /// The timeline of `hosts` (in that order) over `day`.
@@ -514,6 +527,7 @@ pub fn timeline<'a>(
         slots,
         hours,
         hosts: hosts.iter().map(|h| h.to_string()).zip(cells).collect(),
+        hidden: 0,
     }
 }
 

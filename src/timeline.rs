@@ -58,29 +58,53 @@ fn open(width: usize, height: usize, title: &str) -> String {
     svg
 }
 
-/// The status colours' legend at (`x`, `y`), with one more entry, and the picture's end.
-fn legend(w: &mut String, x: usize, y: usize, last: (&str, &str)) {
-    let entries = [
-        ("healthy", FILL[1]),
-        ("warnings", FILL[2]),
-        ("critical", FILL[3]),
-        last,
+/// How a legend entry is drawn: a filled box, a dot, or an outlined box with dashes.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Fill(&'static str),
+    Dot(&'static str),
+    Dashed(&'static str),
+}
+
+/// Width of one legend entry.
+const LEGEND_W: usize = 100;
+
+/// The status colours' legend at (`x`, `y`), then `more` entries, and the picture's end.
+fn legend(w: &mut String, x: usize, y: usize, more: &[(&str, Swatch)]) {
+    let statuses = [
+        ("healthy", Swatch::Fill(FILL[1])),
+        ("warnings", Swatch::Fill(FILL[2])),
+        ("critical", Swatch::Fill(FILL[3])),
     ];
-    for (i, (name, fill)) in entries.iter().enumerate() {
-        let x = x + i * 90;
-        let _ = writeln!(
-            w,
-            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{y}">{name}</text>"#,
-            y - 9,
-            x + 14
-        );
+    for (i, (name, swatch)) in statuses.iter().chain(more).enumerate() {
+        let x = x + i * LEGEND_W;
+        let top = y - 9;
+        let _ = match swatch {
+            Swatch::Fill(fill) => write!(
+                w,
+                r##"<rect x="{x}" y="{top}" width="10" height="10" fill="{fill}" stroke="#bdbdbd" stroke-width="0.5"/>"##
+            ),
+            Swatch::Dot(fill) => write!(
+                w,
+                r#"<circle cx="{}" cy="{}" r="3" fill="{fill}"/>"#,
+                x + 5,
+                top + 5
+            ),
+            Swatch::Dashed(stroke) => write!(
+                w,
+                r#"<rect x="{x}" y="{top}" width="10" height="10" fill="none" stroke="{stroke}" stroke-dasharray="2,2"/>"#
+            ),
+        };
+        let _ = writeln!(w, r#"<text x="{}" y="{y}">{name}</text>"#, x + 14);
     }
     let _ = writeln!(w, "</svg>");
 }
 
 pub fn render(t: &Timeline, title: &str) -> String {
-    let width = LABEL_W + t.slots * CELL_W + 20;
-    let height = TOP + t.hosts.len() * ROW_H + 30;
+    let width = (LABEL_W + t.slots * CELL_W + 20).max(LABEL_W + 4 * LEGEND_W);
+    // A line under the rows says how many hosts are not drawn.
+    let more_h = if t.hidden > 0 { ROW_H } else { 0 };
+    let height = TOP + t.hosts.len() * ROW_H + more_h + 30;
     let mut svg = open(width, height, title);
     let w = &mut svg;
     // Hour axis: a tick and a local hour label at every hour from the day's start.
@@ -137,54 +161,104 @@ pub fn render(t: &Timeline, title: &str) -> String {
         }
         let _ = writeln!(w, "</g>");
     }
+    if t.hidden > 0 {
+        let _ = writeln!(
+            w,
+            r#"<text class="more" x="4" y="{}">+{} more hosts, not drawn: the {} with the worst coverage are above (the summary lists all)</text>"#,
+            TOP + t.hosts.len() * ROW_H + ROW_H - 4,
+            thousands(t.hidden),
+            t.hosts.len()
+        );
+    }
     legend(
         w,
         LABEL_W,
-        TOP + t.hosts.len() * ROW_H + 20,
-        ("silent", "#eeeeee"),
+        TOP + t.hosts.len() * ROW_H + more_h + 20,
+        &[("silent", Swatch::Fill("#eeeeee"))],
     );
     svg
 }
 
-/// `history`'s picture: per day, oldest on the left, a bar of its status counts (to scale with
-/// the busiest day) and a dot for its coverage on a 0-100% scale; a missing or unreadable day is
-/// an outlined gap.
+/// `n` with thousands separated by commas.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `history`'s picture: per day, oldest on the left, a bar of its status counts against a rows
+/// axis on the left (0 to the busiest day, with gridlines), and a dot for its coverage against a
+/// 0-100% axis on the right. A missing or unreadable day is a dashed red box; a day whose file
+/// holds no record, a dotted grey one.
 pub fn render_history(days: &[HistoryDay], title: &str) -> String {
-    const LEFT: usize = 50;
+    const LEFT: usize = 60;
     const COL: usize = 38;
     const PLOT_H: usize = 160;
-    const TOP: usize = 30;
+    const TOP: usize = 40;
+    const RIGHT: usize = 50;
+    const EXTRA: usize = 3;
+    let plot_w = days.len() * COL;
     // Wide enough for the legend when there are few days.
-    let width = (LEFT + days.len() * COL + 20).max(LEFT + 4 * 90 + 20);
+    let width = (LEFT + plot_w + RIGHT).max(LEFT + (3 + EXTRA) * LEGEND_W + 20);
     let height = TOP + PLOT_H + 60;
     let base = TOP + PLOT_H;
     let most = days.iter().map(|d| d.rows).max().unwrap_or(0).max(1);
     let mut svg = open(width, height, title);
     let w = &mut svg;
+    let right = LEFT + plot_w;
+    // The axes: rows on the left, coverage on the right, a gridline at each quarter.
     let _ = writeln!(
         w,
-        r##"<line x1="{LEFT}" y1="{base}" x2="{}" y2="{base}" stroke="#999999"/><text x="4" y="{}">{most}</text><text x="4" y="{base}">0</text>"##,
-        LEFT + days.len() * COL,
-        TOP + 10
+        r##"<text x="4" y="{}">rows</text><text x="{}" y="{}">coverage</text>"##,
+        TOP - 8,
+        right + 4,
+        TOP - 8
     );
+    for q in 0..=4u64 {
+        let y = base - q as usize * PLOT_H / 4;
+        let rows = most * q / 4;
+        let _ = writeln!(
+            w,
+            r##"<line class="grid" x1="{LEFT}" y1="{y}" x2="{right}" y2="{y}" stroke="{}"/><text class="rows-tick" x="{}" y="{}" text-anchor="end">{}</text><text class="coverage-tick" x="{}" y="{}">{}%</text>"##,
+            if q == 0 { "#999999" } else { "#e0e0e0" },
+            LEFT - 4,
+            y + 4,
+            thousands(rows as usize),
+            right + 4,
+            y + 4,
+            q * 25
+        );
+    }
     for (i, d) in days.iter().rev().enumerate() {
         let x = LEFT + i * COL;
         let label = d.day.get(5..).unwrap_or(&d.day);
-        if d.state != "ok" {
-            let _ = writeln!(
-                w,
-                r##"<g class="day {}"><rect x="{}" y="{TOP}" width="{}" height="{PLOT_H}" fill="none" stroke="#c62828" stroke-dasharray="3,3"/><text x="{}" y="{}">{}</text></g>"##,
-                if d.state == "missing" {
-                    "missing"
-                } else {
-                    "unreadable"
-                },
+        let outline = |class: &str, stroke: &str, dash: &str| {
+            format!(
+                r##"<g class="day {class}"><rect x="{}" y="{TOP}" width="{}" height="{PLOT_H}" fill="none" stroke="{stroke}" stroke-dasharray="{dash}"/><text x="{}" y="{}">{}</text></g>"##,
                 x + 2,
                 COL - 6,
                 x,
                 base + 14,
                 xml_text(label, 5)
-            );
+            )
+        };
+        if d.state != "ok" {
+            let class = if d.state == "missing" {
+                "missing"
+            } else {
+                "unreadable"
+            };
+            let _ = writeln!(w, "{}", outline(class, "#c62828", "3,3"));
+            continue;
+        }
+        if d.rows == 0 {
+            let _ = writeln!(w, "{}", outline("empty", "#9e9e9e", "1,2"));
             continue;
         }
         let _ = write!(w, r#"<g class="day">"#);
@@ -214,7 +288,12 @@ pub fn render_history(days: &[HistoryDay], title: &str) -> String {
             xml_text(label, 5)
         );
     }
-    legend(w, LEFT, base + 40, ("coverage", "#1a237e"));
+    let extra: [(&str, Swatch); EXTRA] = [
+        ("coverage", Swatch::Dot("#1a237e")),
+        ("missing file", Swatch::Dashed("#c62828")),
+        ("empty day", Swatch::Dashed("#9e9e9e")),
+    ];
+    legend(w, LEFT, base + 40, &extra);
     svg
 }
 
@@ -291,6 +370,79 @@ mod tests {
             let svg = render(&t, "Heartbeats");
             assert_eq!(parse(&svg), (3, hours), "{tz} {date:?}");
             assert!(!svg.contains('\u{1b}'));
+        }
+    }
+
+    #[test]
+    fn hosts_not_drawn_are_counted_under_the_rows() {
+        let t = Timeline {
+            slots: 288,
+            hours: (0..24).map(|h| format!("{h:02}")).collect(),
+            hosts: vec![("worst".into(), vec![1; 288])],
+            hidden: 1480,
+        };
+        let svg = render(&t, "Heartbeats");
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let more = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("more"))
+            .expect("a line for the hidden hosts");
+        assert!(
+            more.text().unwrap().starts_with("+1,480 more hosts"),
+            "{svg}"
+        );
+        let none = render(&Timeline { hidden: 0, ..t }, "Heartbeats");
+        assert!(!none.contains("more hosts"));
+    }
+
+    #[test]
+    fn the_history_picture_has_both_axes_and_a_legend_for_every_mark() {
+        let day = |d: &str, state: &'static str, rows: u64| HistoryDay {
+            day: d.into(),
+            state,
+            rows,
+            coverage_pct: if rows > 0 { 90.0 } else { 0.0 },
+            ..Default::default()
+        };
+        let days = [
+            day("2025-10-30", "ok", 4000),
+            day("2025-10-29", "missing", 0),
+            day("2025-10-28", "ok", 0),
+            day("2025-10-27", "ok", 3000),
+        ];
+        let svg = render_history(&days, "History");
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let texts = |class: &str| -> Vec<String> {
+            doc.descendants()
+                .filter(|n| n.attribute("class") == Some(class))
+                .map(|n| n.text().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(
+            texts("rows-tick"),
+            ["0", "1,000", "2,000", "3,000", "4,000"]
+        );
+        assert_eq!(texts("coverage-tick"), ["0%", "25%", "50%", "75%", "100%"]);
+        let classes: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.attribute("class"))
+            .filter(|c| c.starts_with("day"))
+            .collect();
+        assert_eq!(classes, ["day", "day empty", "day missing", "day"]);
+        let legend: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text())
+            .collect();
+        for entry in [
+            "healthy",
+            "warnings",
+            "critical",
+            "coverage",
+            "missing file",
+            "empty day",
+        ] {
+            assert!(legend.contains(&entry), "legend lacks {entry}: {legend:?}");
         }
     }
 }

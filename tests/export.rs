@@ -995,7 +995,23 @@ fn the_summary_links_a_timeline_picture_that_a_real_renderer_draws() {
     );
     let svg = h.join("rep/parquet_export_summary_20251030.svg");
     assert!(svg.exists());
+    assert!(!std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("more hosts"));
     common::render_svg(&svg, &h.join("timeline.png"));
+
+    // 23 hosts: the 20 worst are drawn, and the picture says 3 more are not.
+    let many = tempfile::tempdir().unwrap();
+    let m = many.path();
+    let hosts: Vec<String> = (0..23).map(|i| format!("host{i:02}")).collect();
+    common::archive_of(m, TZ, &[DAY], &hosts.join(","), 0);
+    let out = run(common::export_cmd(m, TZ).args(["--date", DAY, "--sqlite", "ops.db"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let svg = m.join("rep/parquet_export_summary_20251030.svg");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(text.matches(r#"<g class="host">"#).count(), 20);
+    assert!(text.contains("+3 more hosts, not drawn"), "{text}");
+    common::render_svg(&svg, &m.join("timeline.png"));
 }
 
 /// The plain TCP path (its own reply decoder, AUTH with an ACL user, SELECT of a database)

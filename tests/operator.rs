@@ -1,8 +1,9 @@
-//! What the operator uses, run the way the operator runs it: completions in real bash.
+//! What the operator uses, run the way the operator runs it: completions in real bash, the
+//! progress bar at a real terminal.
 
 use std::process::Command;
 
-use crate::common::{exporter, run};
+use crate::common::{self, exporter, run};
 
 /// The words bash offers for the command line `words` (the last one being completed), with
 /// the completion script the binary prints, sourced into a real bash.
@@ -95,4 +96,42 @@ fn messages_say_what_a_reader_would_write() {
         "{}",
         out.stdout
     );
+}
+
+/// Log lines during a multi-day run at a terminal go above the progress bar, never onto its
+/// line. `script` gives the run a terminal, as an operator's shell would.
+#[test]
+fn warnings_never_land_on_the_progress_bars_line() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let days = ["2025-10-28", "2025-10-29", "2025-10-30"];
+    common::archive(h, "UTC", &days);
+    let bin = assert_cmd::cargo::cargo_bin("parquet-exporter");
+    // Redis on a port nothing listens on: one WARN a day, while the bar is drawn.
+    let line = format!(
+        "{} --from {} --to {} --tz UTC --sqlite ops.db --redis-url redis://127.0.0.1:1 --out-dir out --summary-dir rep",
+        bin.display(),
+        days[0],
+        days[2]
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("HOME", h)
+        .env("TERM", "xterm")
+        .env_remove("PARQUET_EXPORTER_REDIS_URL")
+        .current_dir(h)
+        .output()
+        .expect("script (util-linux) runs the command at a terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("days"), "the bar was drawn: {text:?}");
+    let warns = text.matches("WARN").count();
+    assert!(warns >= 3, "{text:?}");
+    for (at, _) in text.match_indices("WARN") {
+        let line_start = text[..at].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        let before = &text[line_start..at];
+        assert!(
+            !before.contains("days"),
+            "a WARN on the bar's line: {before:?}"
+        );
+    }
 }

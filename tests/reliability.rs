@@ -192,7 +192,14 @@ fn a_redis_entry_stamped_far_from_its_id_is_rejected_on_the_ids_day() {
     assert_eq!(out.code, 4, "{}", out.stderr);
     let r = json(&out);
     assert_eq!(r["rejected"], 1, "{r}");
-    assert_eq!(r["reject_reasons"][0][0], "timestamp_far_from_entry_id");
+    assert!(
+        r["reject_reasons"]["timestamp_far_from_entry_id"].as_u64() > Some(0),
+        "{r}"
+    );
+    assert!(
+        r["reject_reasons"].is_object() && r["statuses"].is_object(),
+        "one shape for both"
+    );
     let rejects =
         std::fs::read_to_string(h.join("rep/ops_atomic_20251030.rejects.ndjson")).unwrap();
     assert!(rejects.contains("2025-11-05T12:00:00+07:00"), "{rejects}");
@@ -561,7 +568,7 @@ fn hostile_values_cannot_forge_the_summary() {
         .args(["--redis-stream", key])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(json(&out)["reject_reasons"][0][0], "invalid_utf8");
+    assert!(json(&out)["reject_reasons"]["invalid_utf8"].as_u64() > Some(0));
     let md = std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
     assert!(md.len() < 20_000, "summary is {} bytes", md.len());
     assert!(!md.contains('\0'));
