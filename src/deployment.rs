@@ -411,7 +411,14 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         max_bytes: cfg.max_bytes,
         user: std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "an unknown user".into()),
+            .ok()
+            .or_else(|| {
+                launchd::run_bounded("id", &["-un"])
+                    .ok()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            })
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "an unknown user".into()),
         host: host_name(),
         command: command_line(),
     }

@@ -303,7 +303,14 @@ pub fn timer_loaded() -> Option<Loaded> {
     let ask = |verb: &str| -> Result<(bool, String), String> {
         run_bounded("systemctl", &["--user", verb, unit])
             .map(|o| {
-                let said = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                // Without a user manager systemctl prints nothing and explains on stderr.
+                let said = if out.is_empty() {
+                    let err = String::from_utf8_lossy(&o.stderr);
+                    err.lines().next().unwrap_or("").trim().to_string()
+                } else {
+                    out
+                };
                 (o.status.success(), said)
             })
             .map_err(|e| format!("{e:#}"))
