@@ -76,6 +76,8 @@ impl Exit {
             Verdict::Success => Exit::Success,
             Verdict::Partial => Exit::Partial,
             Verdict::Empty => Exit::Empty,
+            // The running day so far, every source read: nothing failed.
+            Verdict::Incomplete => Exit::Success,
         }
     }
 
@@ -199,21 +201,26 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
                 .context("writing the man page")?;
             Ok(Exit::Success)
         }
-        Some(Command::Launchd { action, wrapper }) => {
+        Some(Command::Launchd {
+            action,
+            wrapper,
+            intraday,
+        }) => {
             let paths = launchd::Paths::discover(wrapper.as_deref(), config_path)?;
+            let job = job_of(intraday);
             match action {
                 LaunchdAction::Print => {
                     if let Some(w) = paths.checkout_warning() {
                         tracing::warn!("{w}");
                     }
-                    write!(out, "{}", launchd::render_plist(&paths)?)?
+                    write!(out, "{}", launchd::render_plist(&paths, job)?)?
                 }
                 LaunchdAction::Install => {
-                    let p = launchd::install(&paths)?;
-                    writeln!(out, "installed and loaded {} (daily at 02:30)", p.display())?;
+                    let p = launchd::install(&paths, job)?;
+                    writeln!(out, "installed and loaded {} ({})", p.display(), job.when())?;
                 }
                 LaunchdAction::Uninstall => {
-                    let p = launchd::uninstall(&paths)?;
+                    let p = launchd::uninstall(&paths, job)?;
                     writeln!(out, "unloaded and removed {}", p.display())?;
                 }
             }
@@ -223,20 +230,27 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
             action,
             wrapper,
             dry,
-        }) => run_systemd(action, wrapper.as_deref(), dry, config_path, out),
+            intraday,
+        }) => run_systemd(
+            action,
+            job_of(intraday),
+            (wrapper.as_deref(), dry),
+            config_path,
+            out,
+        ),
     }
 }
 
 /// `systemd print|install|uninstall`.
 fn run_systemd(
     action: SystemdAction,
-    wrapper: Option<&std::path::Path>,
-    dry: bool,
+    job: launchd::Job,
+    (wrapper, dry): (Option<&std::path::Path>, bool),
     config_path: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<Exit> {
     let paths = launchd::Paths::discover(wrapper, config_path)?;
-    let plan = launchd::systemd_install_plan(&paths);
+    let plan = launchd::systemd_install_plan(&paths, job);
     let show = |out: &mut dyn Write, plan: &launchd::SystemdPlan| -> Result<()> {
         for (path, text) in &plan.files {
             writeln!(out, "# {}\n{text}", path.display())?;
@@ -268,19 +282,29 @@ fn run_systemd(
                 }
                 writeln!(
                     out,
-                    "enabled and started parquet-exporter.timer (daily at 02:30)"
+                    "enabled and started {}.timer ({})",
+                    job.unit(),
+                    job.when()
                 )?;
             }
             linger_advice(out)?;
         }
         SystemdAction::Uninstall => {
-            for p in launchd::systemd_uninstall(&paths)? {
+            for p in launchd::systemd_uninstall(&paths, job)? {
                 writeln!(out, "removed {}", p.display())?;
             }
-            writeln!(out, "disabled parquet-exporter.timer")?;
+            writeln!(out, "disabled {}.timer", job.unit())?;
         }
     }
     Ok(Exit::Success)
+}
+
+fn job_of(intraday: bool) -> launchd::Job {
+    if intraday {
+        launchd::Job::Intraday
+    } else {
+        launchd::Job::Daily
+    }
 }
 
 /// What to do so that the timer fires while the user is logged out, when systemd says it
@@ -681,7 +705,10 @@ fn run_history(
                 d.merged,
                 d.gaps,
                 d.hosts,
-                d.verdict.as_deref().unwrap_or("no verdict")
+                match &d.so_far_until {
+                    Some(until) => format!("so far, until {until}"),
+                    None => d.verdict.as_deref().unwrap_or("no verdict").to_string(),
+                }
             )?,
             "missing" => writeln!(
                 out,
@@ -787,7 +814,15 @@ fn print_report(r: &RunReport, dry: bool, out: &mut impl Write) -> Result<()> {
         "day:      {} ({}, {} h)",
         r.day, r.timezone, r.day_hours
     )?;
-    writeln!(out, "verdict:  {}", r.verdict.as_str())?;
+    match &r.covers_until {
+        Some(until) => writeln!(
+            out,
+            "verdict:  {} (the day so far: up to {})",
+            r.verdict.as_str(),
+            until
+        )?,
+        None => writeln!(out, "verdict:  {}", r.verdict.as_str())?,
+    }
     for s in &r.sources {
         write!(
             out,

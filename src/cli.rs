@@ -78,6 +78,10 @@ pub enum Command {
         /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
         #[arg(long, value_name = "PATH")]
         wrapper: Option<PathBuf>,
+        /// The second, optional agent instead: the intraday export of the running day every
+        /// 10 minutes (StartInterval 600), for a dashboard that shows today.
+        #[arg(long)]
+        intraday: bool,
     },
     /// One line per day from the day files, newest first: rows, statuses, rejects, gaps,
     /// hosts and the verdict, and the days that have no file.
@@ -100,6 +104,10 @@ pub enum Command {
         /// nothing.
         #[arg(long)]
         dry: bool,
+        /// The second, optional timer instead: the intraday export of the running day every
+        /// 10 minutes.
+        #[arg(long)]
+        intraday: bool,
     },
 }
 
@@ -379,6 +387,19 @@ pub struct ExportArgs {
     /// Take this date as today (for replays and tests): "yesterday" is the day before.
     #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
     pub today: Option<NaiveDate>,
+
+    /// Take this instant as now (RFC 3339; for replays and tests): today is its date in --tz,
+    /// and an intraday export ends at it.
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Export today in --tz from local midnight up to now, into the day's file, marked
+    /// incomplete (footer verdict `incomplete` with the instant it covers up to; summary and
+    /// --json say so). Replaces an earlier intraday file of the day, never a complete one;
+    /// the day's complete export (the 02:30 run) replaces it. Exit status 0 when the sources
+    /// were read. The intraday schedule runs this every 10 minutes.
+    #[arg(long, conflicts_with_all = ["date", "from", "catch_up"])]
+    pub intraday: bool,
 
     /// IANA time zone that defines the day, e.g. Asia/Bangkok [default: the system's zone].
     #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]

@@ -113,6 +113,8 @@ pub struct Config {
     pub json: bool,
     /// Publish even when the run is worse than the file already there.
     pub force: bool,
+    /// `--intraday`: today up to now, marked incomplete (`day` is cut at now).
+    pub intraday: bool,
     /// The size limit a file must meet to be published (`None`: no limit).
     pub max_bytes: Option<u64>,
     pub batch_rows: usize,
@@ -268,7 +270,7 @@ fn resolve_plan(
 ) -> Result<(Plan, Option<NaiveDate>)> {
     // The environment's day or catch-up applies only when the command line chose neither:
     // a flag typed wins over a variable left in the environment.
-    let typed = args.date.is_some() || args.from.is_some() || args.catch_up;
+    let typed = args.date.is_some() || args.from.is_some() || args.catch_up || args.intraday;
     let (env_date, env_catch_up) = if typed {
         (None, false)
     } else {
@@ -519,18 +521,25 @@ impl Config {
     pub fn resolve(args: &ExportArgs, config: Option<&Path>) -> Result<Config> {
         let (file, _) = load_file(config)?;
         let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
+        let now = args.now.unwrap_or_else(Utc::now);
         let today = match args.today {
             Some(t) => t,
-            None => Utc::now().with_timezone(&tz).date_naive(),
+            None => now.with_timezone(&tz).date_naive(),
         };
         let yesterday = today
             .pred_opt()
             .ok_or_else(|| usage("--today has no day before it"))?;
         let (plan, date) = resolve_plan(args, &file, yesterday)?;
-        let day = Day::new(date.unwrap_or(yesterday), tz)?;
+        let day = if args.intraday {
+            // The running day, up to now: the one export of a day that has not ended.
+            Day::new(today, tz)?.until(now.timestamp_millis())
+        } else {
+            Day::new(date.unwrap_or(yesterday), tz)?
+        };
         // A day that has not ended would be exported as if complete, and catch-up would
         // never look at it again.
         let last_wanted = match plan {
+            Plan::Single if args.intraday => None,
             Plan::Single => Some(day.date()),
             Plan::Range(_, to) => Some(to),
             Plan::CatchUp { .. } => None,
@@ -592,6 +601,7 @@ impl Config {
             dry: args.dry,
             json: args.json,
             force: args.force,
+            intraday: args.intraday,
             max_bytes,
             batch_rows,
             moved: Vec::new(),

@@ -18,6 +18,8 @@ pub mod footer {
     pub const REJECTED: &str = "ops_atomic.rejected";
     pub const VERDICT: &str = "ops_atomic.verdict";
     pub const INSTANCE: &str = "ops_atomic.instance";
+    /// An intraday export's cut: the instant (RFC 3339, UTC) its records end before.
+    pub const COVERS_UNTIL: &str = "ops_atomic.covers_until";
     /// The legacy rows an import put into the file.
     pub const LEGACY_ROWS: &str = "ops_atomic.source.legacy.rows";
     /// Per source: `ops_atomic.source.<name>.<what>` (state, read, rejected).

@@ -1,4 +1,5 @@
-//! The export day: `[00:00, 24:00)` local time in an IANA zone, as UTC milliseconds, DST-aware.
+//! The export day: `[00:00, 24:00)` local time in an IANA zone, as UTC milliseconds, DST-aware,
+//! or the running day up to a cut for an intraday export.
 
 use std::fmt;
 
@@ -6,12 +7,17 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+/// The export day: `[00:00, 24:00)` local time in an IANA zone, as UTC milliseconds, DST-aware;
+/// or, for an intraday export, the running day up to a cut (`until`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Day {
     date: NaiveDate,
     tz: Tz,
     start_ms: i64,
+    /// Where the records this export takes end: the day's end, or an intraday export's cut.
     end_ms: i64,
+    /// Where the day itself ends.
+    day_end_ms: i64,
 }
 
 /// A date on which no local time exists in the zone: the clocks skipped the whole day (Samoa
@@ -46,7 +52,22 @@ impl Day {
             tz,
             start_ms,
             end_ms,
+            day_end_ms: end_ms,
         })
+    }
+
+    /// The running day from its start up to `cut_ms` (exclusive): what an intraday export
+    /// reads. A cut outside the day is brought into it.
+    pub fn until(self, cut_ms: i64) -> Day {
+        Day {
+            end_ms: cut_ms.clamp(self.start_ms, self.day_end_ms),
+            ..self
+        }
+    }
+
+    /// Whether this is a running day cut short of its end (an intraday export).
+    pub fn is_cut(&self) -> bool {
+        self.end_ms < self.day_end_ms
     }
 
     /// The last complete day before `now` in `tz`.
@@ -71,7 +92,8 @@ impl Day {
         self.start_ms
     }
 
-    /// First millisecond of the next day (exclusive), UTC.
+    /// First millisecond after the records of this export (exclusive), UTC: the next day's
+    /// start, or an intraday export's cut.
     pub fn end_ms(&self) -> i64 {
         self.end_ms
     }
@@ -80,9 +102,9 @@ impl Day {
         (self.start_ms..self.end_ms).contains(&ms)
     }
 
-    /// Length in hours: 24, or 23/25 on DST change days.
+    /// Length of the whole day in hours: 24, or 23/25 on DST change days.
     pub fn hours(&self) -> f64 {
-        (self.end_ms - self.start_ms) as f64 / 3_600_000.0
+        (self.day_end_ms - self.start_ms) as f64 / 3_600_000.0
     }
 }
 

@@ -556,20 +556,32 @@ fn frequency(f: &Facts) -> Metric {
     let done_by = NaiveTime::from_hms_opt(h, m, 0).expect("a valid time");
     let back = if f.local_time >= done_by { 1 } else { 2 };
     let expected = f.today - chrono::Days::new(back);
+    // Finished days only: today's intraday file (and a missing day after the newest finished
+    // one, before the 02:30 run has written it) is the running day, not a day to count.
     let days: Vec<NaiveDate> = f
         .files
         .iter()
-        .flat_map(|r| r.files.iter().filter_map(|c| verify::day_of_name(&c.path)))
+        .flat_map(|r| r.files.iter().filter(|c| !is_intraday(c)))
+        .filter_map(|c| verify::day_of_name(&c.path))
         .collect();
     match (days.iter().min(), days.iter().max(), &f.files) {
         (Some(first), Some(last), Some(r)) => {
             let span = (*last - *first).num_days() + 1;
+            let missing: Vec<&String> = r
+                .missing_days
+                .iter()
+                .filter(|d| {
+                    d.parse::<NaiveDate>()
+                        .is_ok_and(|d| d > *first && d < *last)
+                })
+                .collect();
             let mut actual = format!(
                 "{} of {span} days from {first} to {last} have a file",
-                span - r.missing_days.len() as i64
+                span - missing.len() as i64
             );
-            if !r.missing_days.is_empty() {
-                actual.push_str(&format!("; missing: {}", r.missing_days.join(", ")));
+            if !missing.is_empty() {
+                let listed: Vec<&str> = missing.iter().map(|d| d.as_str()).collect();
+                actual.push_str(&format!("; missing: {}", listed.join(", ")));
             }
             let stale = *last < expected;
             if stale {
@@ -595,7 +607,7 @@ fn frequency(f: &Facts) -> Metric {
                 target: format!(
                     "1×/day with records, through {expected}; fewer than {EMPTY_RUN_FAILS} empty days in a row"
                 ),
-                mark: if r.missing_days.is_empty() && !stale && !empty_run {
+                mark: if missing.is_empty() && !stale && !empty_run {
                     Mark::Ok
                 } else {
                     Mark::Failed
@@ -612,12 +624,17 @@ fn frequency(f: &Facts) -> Metric {
     }
 }
 
+/// An intraday export of the running day (its footer says incomplete).
+fn is_intraday(c: &verify::FileCheck) -> bool {
+    c.verdict.as_deref() == Some("incomplete")
+}
+
 /// The days whose file holds no row, oldest first, and the longest run of consecutive ones.
 fn empty_days(r: &VerifyReport) -> (Vec<NaiveDate>, usize) {
     let mut days: Vec<NaiveDate> = r
         .files
         .iter()
-        .filter(|c| c.rows == Some(0))
+        .filter(|c| c.rows == Some(0) && !is_intraday(c))
         .filter_map(|c| verify::day_of_name(&c.path))
         .collect();
     days.sort_unstable();

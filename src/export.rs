@@ -203,6 +203,9 @@ fn tally(cfg: &Config, sources: Vec<SourceReport>, day: &MergedDay) -> Result<Ta
     let read: u64 = sources.iter().map(|s| s.counts.read).sum();
     let verdict = if is_partial(&sources) {
         Verdict::Partial
+    } else if cfg.intraday {
+        // Every source read, but the day is not over: so far, however many rows.
+        Verdict::Incomplete
     } else if day.rows.is_empty() {
         Verdict::Empty
     } else {
@@ -284,16 +287,23 @@ fn prepare_target(cfg: &Config, tally: &Tally) -> Result<Prepared> {
     // The partition directories are the exporter's own: one replaced by a link would have the
     // day file written wherever it points.
     crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
-    let kept = match tally.verdict {
-        Verdict::Partial | Verdict::Empty if !cfg.force => {
-            let rel = cfg.layout.day_file(cfg.day.date());
-            let more =
-                |c: &FileCheck| c.ok() && c.rows.is_some_and(|n| n > 0 && n as u64 > tally.rows);
-            target
+    let rel = cfg.layout.day_file(cfg.day.date());
+    let more = |c: &FileCheck| c.ok() && c.rows.is_some_and(|n| n > 0 && n as u64 > tally.rows);
+    let kept = if cfg.intraday {
+        // A complete file of the day is never replaced by a part of it (a clock or --tz that
+        // changed makes "today" a finished day); an earlier intraday file only by as many rows
+        // or more, unless forced.
+        let complete = |c: &FileCheck| c.ok() && c.verdict.as_deref() != Some("incomplete");
+        target
+            .check_existing(&rel, &parquet_path, cfg.max_bytes)?
+            .filter(|c| complete(c) || (!cfg.force && more(c)))
+    } else {
+        match tally.verdict {
+            Verdict::Partial | Verdict::Empty if !cfg.force => target
                 .check_existing(&rel, &parquet_path, cfg.max_bytes)?
-                .filter(more)
+                .filter(more),
+            _ => None,
         }
-        _ => None,
     };
     Ok(Prepared {
         target: Some(target),
@@ -359,17 +369,19 @@ fn check_day_file(
         ..Default::default()
     };
     if let Some(existing) = kept {
+        let k = KeptFile::new(
+            existing.rows.unwrap_or(0) as u64,
+            existing.verdict.clone(),
+            tally.rows,
+            cfg.intraday,
+        );
         tracing::warn!(
             path = %cfg.show_day_file(),
-            existing_rows = existing.rows.unwrap_or(0),
-            rows = tally.rows,
-            "this run is {}; keeping the existing file, which holds more rows (--force replaces it)",
-            tally.verdict.as_str()
+            "this run is {}; keeping the existing file: {}",
+            tally.verdict.as_str(),
+            k.why
         );
-        outputs.kept_existing = Some(KeptFile {
-            rows: existing.rows.unwrap_or(0) as u64,
-            verdict: existing.verdict.clone(),
-        });
+        outputs.kept_existing = Some(k);
         outputs.bytes = Some(existing.bytes);
         outputs.readback = Some(existing.clone());
         return Ok((outputs, Staged::default()));

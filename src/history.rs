@@ -42,6 +42,8 @@ pub struct HistoryDay {
     pub hosts: u64,
     /// The export's verdict, as its footer records it.
     pub verdict: Option<String>,
+    /// For an intraday file (the running day), the local time (`HH:MM`) it covers up to.
+    pub so_far_until: Option<String>,
     pub problem: Option<String>,
     pub path: Option<PathBuf>,
 }
@@ -111,9 +113,22 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
     h.merged = num(footer::MERGED);
     h.rejected = num(footer::REJECTED);
     h.verdict = footer.verdict().map(str::to_string);
+    let until = footer
+        .kv
+        .get(footer::COVERS_UNTIL)
+        .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok());
     let day = match (footer.kv.get(footer::DAY), footer.kv.get(footer::TIMEZONE)) {
-        (Some(d), Some(tz)) => match (d.parse(), tz.parse()) {
-            (Ok(d), Ok(tz)) => Day::new(d, tz).map_err(|e| e.to_string())?,
+        (Some(d), Some(tz)) => match (d.parse(), tz.parse::<chrono_tz::Tz>()) {
+            // An intraday file's day runs to its cut: its coverage is of the day so far.
+            (Ok(d), Ok(tz)) => match until {
+                Some(u) => {
+                    h.so_far_until = Some(u.with_timezone(&tz).format("%H:%M").to_string());
+                    Day::new(d, tz)
+                        .map_err(|e| e.to_string())?
+                        .until(u.timestamp_millis())
+                }
+                None => Day::new(d, tz).map_err(|e| e.to_string())?,
+            },
             _ => {
                 return Err(format!(
                     "footer day {d:?} or time zone {tz:?} does not parse"

@@ -8,12 +8,68 @@ use anyhow::{bail, Context, Result};
 use plist::{Dictionary, Value};
 
 pub const LABEL: &str = "com.02luka.analytics.parquet";
+pub const INTRADAY_LABEL: &str = "com.02luka.analytics.parquet.intraday";
+/// How long the 02:30 run waits for another run's lock: the intraday run, every 10 minutes,
+/// fires at 02:30 too and must not make the day's complete export give up (exit 6).
+pub const DAILY_LOCK_WAIT_SECS: u64 = 900;
+
+/// Which scheduled job: the daily export (02:30, with catch-up) or the intraday export of the
+/// running day (every 10 minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Daily,
+    Intraday,
+}
+
+impl Job {
+    pub fn label(self) -> &'static str {
+        match self {
+            Job::Daily => LABEL,
+            Job::Intraday => INTRADAY_LABEL,
+        }
+    }
+
+    /// What the job passes the wrapper. The daily run waits for the lock; the intraday run
+    /// never waits (busy, it exits 6 and the next one runs 10 minutes later).
+    pub fn args(self) -> Vec<String> {
+        match self {
+            Job::Daily => vec![
+                "--catch-up".into(),
+                "--lock-timeout".into(),
+                DAILY_LOCK_WAIT_SECS.to_string(),
+            ],
+            Job::Intraday => vec!["--intraday".into()],
+        }
+    }
+
+    /// The systemd unit name, without `.service` / `.timer`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Job::Daily => "parquet-exporter",
+            Job::Intraday => "parquet-exporter-intraday",
+        }
+    }
+
+    /// When it runs, in words.
+    pub fn when(self) -> &'static str {
+        match self {
+            Job::Daily => "daily at 02:30",
+            Job::Intraday => "every 10 minutes",
+        }
+    }
+
+    /// The launchd logs' name part.
+    fn log_name(self) -> &'static str {
+        match self {
+            Job::Daily => "parquet_exporter.launchd",
+            Job::Intraday => "parquet_exporter.intraday.launchd",
+        }
+    }
+}
 pub const WRAPPER: &str = "run_parquet_exporter.sh";
 const LOG_DIR: &str = "02luka/g/logs";
-/// Where `systemd install` puts the units, under HOME.
+/// Where `systemd install` puts the daily timer, under HOME.
 pub const SYSTEMD_TIMER: &str = ".config/systemd/user/parquet-exporter.timer";
-pub const SYSTEMD_SERVICE: &str = ".config/systemd/user/parquet-exporter.service";
-const TIMER_UNIT: &str = "parquet-exporter.timer";
 
 /// The absolute paths a schedule needs on this machine.
 #[derive(Debug, Clone)]
@@ -103,8 +159,8 @@ impl Paths {
         self.home.join(LOG_DIR)
     }
 
-    pub fn plist_path(&self) -> PathBuf {
-        plist_path(&self.home)
+    pub fn plist_path(&self, job: Job) -> PathBuf {
+        job_plist_path(&self.home, job)
     }
 
     /// PATH for the job: the binary's dir, then on macOS Homebrew's (Apple silicon and Intel)
@@ -134,27 +190,37 @@ impl Paths {
 
 /// Where the agent is installed for the user whose home is `home`.
 pub fn plist_path(home: &Path) -> PathBuf {
+    job_plist_path(home, Job::Daily)
+}
+
+/// Where `job`'s agent is installed for the user whose home is `home`.
+pub fn job_plist_path(home: &Path, job: Job) -> PathBuf {
     home.join("Library/LaunchAgents")
-        .join(format!("{LABEL}.plist"))
+        .join(format!("{}.plist", job.label()))
 }
 
 /// The launchd agent. Secrets (the Redis URL and password) stay in the config file or the
 /// environment the config names, never in the plist, which any local user can read.
-pub fn agent(paths: &Paths) -> Value {
+pub fn agent(paths: &Paths, job: Job) -> Value {
     let mut d = Dictionary::new();
-    d.insert("Label".into(), LABEL.into());
-    d.insert(
-        "ProgramArguments".into(),
-        Value::Array(vec![
-            "/bin/bash".into(),
-            paths.wrapper.display().to_string().into(),
-            "--catch-up".into(),
-        ]),
-    );
-    let mut when = Dictionary::new();
-    when.insert("Hour".into(), Value::Integer(2.into()));
-    when.insert("Minute".into(), Value::Integer(30.into()));
-    d.insert("StartCalendarInterval".into(), Value::Dictionary(when));
+    d.insert("Label".into(), job.label().into());
+    let mut args: Vec<Value> = vec![
+        "/bin/bash".into(),
+        paths.wrapper.display().to_string().into(),
+    ];
+    args.extend(job.args().into_iter().map(Value::from));
+    d.insert("ProgramArguments".into(), Value::Array(args));
+    match job {
+        Job::Daily => {
+            let mut when = Dictionary::new();
+            when.insert("Hour".into(), Value::Integer(2.into()));
+            when.insert("Minute".into(), Value::Integer(30.into()));
+            d.insert("StartCalendarInterval".into(), Value::Dictionary(when));
+        }
+        Job::Intraday => {
+            d.insert("StartInterval".into(), Value::Integer(600.into()));
+        }
+    }
     let mut env = Dictionary::new();
     for (k, v) in paths.environment(true) {
         env.insert(k.into(), v.into());
@@ -167,14 +233,14 @@ pub fn agent(paths: &Paths) -> Value {
     let logs = paths.log_dir();
     d.insert(
         "StandardOutPath".into(),
-        logs.join("parquet_exporter.launchd.out.log")
+        logs.join(format!("{}.out.log", job.log_name()))
             .display()
             .to_string()
             .into(),
     );
     d.insert(
         "StandardErrorPath".into(),
-        logs.join("parquet_exporter.launchd.err.log")
+        logs.join(format!("{}.err.log", job.log_name()))
             .display()
             .to_string()
             .into(),
@@ -184,9 +250,9 @@ pub fn agent(paths: &Paths) -> Value {
     Value::Dictionary(d)
 }
 
-pub fn render_plist(paths: &Paths) -> Result<String> {
+pub fn render_plist(paths: &Paths, job: Job) -> Result<String> {
     let mut out = Vec::new();
-    agent(paths)
+    agent(paths, job)
         .to_writer_xml(&mut out)
         .context("rendering the plist")?;
     out.push(b'\n');
@@ -347,20 +413,20 @@ fn require_macos(what: &str) -> Result<()> {
 }
 
 /// Writes the agent to ~/Library/LaunchAgents and loads it (replacing a loaded one).
-pub fn install(paths: &Paths) -> Result<PathBuf> {
+pub fn install(paths: &Paths, job: Job) -> Result<PathBuf> {
     require_macos("install")?;
     paths.require_installed_wrapper()?;
-    let plist = paths.plist_path();
+    let plist = paths.plist_path(job);
     std::fs::create_dir_all(paths.log_dir())
         .with_context(|| format!("creating {}", paths.log_dir().display()))?;
     std::fs::create_dir_all(plist.parent().unwrap())?;
-    let text = render_plist(paths)?;
+    let text = render_plist(paths, job)?;
     crate::atomic::replace(&plist, |w| {
         Ok(std::io::Write::write_all(w, text.as_bytes())?)
     })?;
     let domain = gui_domain()?;
     // Unload an older copy first; it is fine if none was loaded.
-    let _ = launchctl(&["bootout", &format!("{domain}/{LABEL}")]);
+    let _ = launchctl(&["bootout", &format!("{domain}/{}", job.label())]);
     let out = launchctl(&["bootstrap", &domain, &plist.display().to_string()])?;
     if !out.status.success() {
         bail!(
@@ -373,11 +439,11 @@ pub fn install(paths: &Paths) -> Result<PathBuf> {
 }
 
 /// Unloads the agent and removes its plist.
-pub fn uninstall(paths: &Paths) -> Result<PathBuf> {
+pub fn uninstall(paths: &Paths, job: Job) -> Result<PathBuf> {
     require_macos("uninstall")?;
-    let plist = paths.plist_path();
+    let plist = paths.plist_path(job);
     let domain = gui_domain()?;
-    let _ = launchctl(&["bootout", &format!("{domain}/{LABEL}")]);
+    let _ = launchctl(&["bootout", &format!("{domain}/{}", job.label())]);
     match std::fs::remove_file(&plist) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -387,63 +453,92 @@ pub fn uninstall(paths: &Paths) -> Result<PathBuf> {
 }
 
 /// A systemd user service and timer doing what the launchd agent does, for Linux hosts.
-pub fn systemd_units(paths: &Paths) -> (String, String) {
+pub fn systemd_units(paths: &Paths, job: Job) -> (String, String) {
     let env: String = paths
         .environment(false)
         .iter()
         .map(|(k, v)| format!("Environment=\"{k}={v}\"\n"))
         .collect();
+    let what = match job {
+        Job::Daily => {
+            "Export yesterday's OPS-Atomic heartbeats to Parquet (catching up missed days)"
+        }
+        Job::Intraday => "Export today's OPS-Atomic heartbeats so far to Parquet (intraday)",
+    };
     let service = format!(
         "[Unit]
-Description=Export yesterday's OPS-Atomic heartbeats to Parquet (catching up missed days)
+Description={what}
 After=network-online.target
 
 [Service]
 Type=oneshot
 WorkingDirectory={home}
-{env}ExecStart=/bin/bash {wrapper} --catch-up
+{env}ExecStart=/bin/bash {wrapper} {args}
 ",
         home = paths.home.display(),
         wrapper = paths.wrapper.display(),
+        args = job.args().join(" "),
     );
-    let timer = "[Unit]
-Description=Run parquet-exporter daily at 02:30
+    // The daily run catches up at boot what a powered-off night missed; a missed intraday run
+    // is simply superseded by the next.
+    let (calendar, persistent) = match job {
+        Job::Daily => ("*-*-* 02:30:00", true),
+        Job::Intraday => ("*-*-* *:00/10:00", false),
+    };
+    let timer = format!(
+        "[Unit]
+Description=Run parquet-exporter {when}
 
 [Timer]
-OnCalendar=*-*-* 02:30:00
-Persistent=true
+OnCalendar={calendar}
+Persistent={persistent}
 
 [Install]
 WantedBy=timers.target
-"
-    .to_string();
+",
+        when = job.when()
+    );
     (service, timer)
 }
 
 /// What `systemd install` writes and runs, so that `--dry` can show exactly that.
 pub struct SystemdPlan {
     pub files: Vec<(PathBuf, String)>,
-    pub commands: Vec<Vec<&'static str>>,
+    pub commands: Vec<Vec<String>>,
 }
 
 /// The units under `~/.config/systemd/user` and the systemctl calls that load them.
-pub fn systemd_install_plan(paths: &Paths) -> SystemdPlan {
-    let (service, timer) = systemd_units(paths);
+pub fn systemd_install_plan(paths: &Paths, job: Job) -> SystemdPlan {
+    let (service, timer) = systemd_units(paths, job);
+    let (service_path, timer_path) = systemd_paths(&paths.home, job);
     SystemdPlan {
-        files: vec![
-            (paths.home.join(SYSTEMD_SERVICE), service),
-            (paths.home.join(SYSTEMD_TIMER), timer),
-        ],
+        files: vec![(service_path, service), (timer_path, timer)],
         commands: vec![
-            vec!["systemctl", "--user", "daemon-reload"],
-            vec!["systemctl", "--user", "enable", "--now", TIMER_UNIT],
+            vec!["systemctl".into(), "--user".into(), "daemon-reload".into()],
+            vec![
+                "systemctl".into(),
+                "--user".into(),
+                "enable".into(),
+                "--now".into(),
+                format!("{}.timer", job.unit()),
+            ],
         ],
     }
 }
 
+/// Where `job`'s service and timer units go under `home`.
+pub fn systemd_paths(home: &Path, job: Job) -> (PathBuf, PathBuf) {
+    let dir = home.join(".config/systemd/user");
+    (
+        dir.join(format!("{}.service", job.unit())),
+        dir.join(format!("{}.timer", job.unit())),
+    )
+}
+
 /// Runs one planned command, failing with what it printed.
-fn run_planned(cmd: &[&str]) -> Result<()> {
-    let out = run_bounded(cmd[0], &cmd[1..])?;
+fn run_planned(cmd: &[String]) -> Result<()> {
+    let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
+    let out = run_bounded(&cmd[0], &args)?;
     if !out.status.success() {
         bail!(
             "{} failed: {}",
@@ -471,11 +566,12 @@ pub fn systemd_install(plan: &SystemdPlan) -> Result<()> {
 }
 
 /// Disables the timer (fine if it was not enabled), removes both units, reloads systemd.
-pub fn systemd_uninstall(paths: &Paths) -> Result<Vec<PathBuf>> {
-    let _ = run_bounded("systemctl", &["--user", "disable", "--now", TIMER_UNIT]);
+pub fn systemd_uninstall(paths: &Paths, job: Job) -> Result<Vec<PathBuf>> {
+    let timer_unit = format!("{}.timer", job.unit());
+    let _ = run_bounded("systemctl", &["--user", "disable", "--now", &timer_unit]);
     let mut removed = Vec::new();
-    for rel in [SYSTEMD_TIMER, SYSTEMD_SERVICE] {
-        let p = paths.home.join(rel);
+    let (service, timer) = systemd_paths(&paths.home, job);
+    for p in [timer, service] {
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -517,7 +613,7 @@ mod tests {
 
     #[test]
     fn plist_round_trips_through_the_parser() {
-        let text = render_plist(&paths()).unwrap();
+        let text = render_plist(&paths(), Job::Daily).unwrap();
         let v = Value::from_reader_xml(text.as_bytes()).unwrap();
         let d = v.as_dictionary().unwrap();
         assert_eq!(d["Label"].as_string(), Some(LABEL));
@@ -535,7 +631,9 @@ mod tests {
             [
                 "/bin/bash",
                 "/Users/ops/02luka/bin/run_parquet_exporter.sh",
-                "--catch-up"
+                "--catch-up",
+                "--lock-timeout",
+                "900"
             ]
         );
         assert_eq!(
@@ -557,7 +655,7 @@ mod tests {
     /// layout (binary and wrapper in ~/02luka/bin of user `ops`), so the two cannot drift.
     #[test]
     fn shipped_plist_is_the_rendered_one() {
-        let rendered = render_plist(&paths()).unwrap();
+        let rendered = render_plist(&paths(), Job::Daily).unwrap();
         if std::env::var_os("PARQUET_EXPORTER_WRITE_PLIST").is_some() {
             std::fs::write(
                 concat!(
@@ -578,11 +676,48 @@ mod tests {
 
     #[test]
     fn systemd_timer_is_daily_and_persistent() {
-        let (service, timer) = systemd_units(&paths());
+        let (service, timer) = systemd_units(&paths(), Job::Daily);
         assert!(timer.contains("OnCalendar=*-*-* 02:30:00"));
         assert!(timer.contains("Persistent=true"));
         assert!(service.contains(
-            "ExecStart=/bin/bash /Users/ops/02luka/bin/run_parquet_exporter.sh --catch-up"
+            "ExecStart=/bin/bash /Users/ops/02luka/bin/run_parquet_exporter.sh --catch-up --lock-timeout 900"
         ));
+        let (service, timer) = systemd_units(&paths(), Job::Intraday);
+        assert!(timer.contains("OnCalendar=*-*-* *:00/10:00"), "{timer}");
+        assert!(
+            service.contains("run_parquet_exporter.sh --intraday\n"),
+            "{service}"
+        );
+    }
+
+    #[test]
+    fn the_intraday_agent_runs_every_ten_minutes_through_the_wrapper() {
+        let v = agent(&paths(), Job::Intraday);
+        let d = v.as_dictionary().unwrap();
+        assert_eq!(d["Label"].as_string(), Some(INTRADAY_LABEL));
+        assert_eq!(d["StartInterval"].as_signed_integer(), Some(600));
+        assert!(d.get("StartCalendarInterval").is_none());
+        let args: Vec<&str> = d["ProgramArguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_string().unwrap())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "/bin/bash",
+                "/Users/ops/02luka/bin/run_parquet_exporter.sh",
+                "--intraday"
+            ]
+        );
+        let daily = agent(&paths(), Job::Daily);
+        let daily_args: Vec<&str> = daily.as_dictionary().unwrap()["ProgramArguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_string().unwrap())
+            .collect();
+        assert_eq!(&daily_args[2..], ["--catch-up", "--lock-timeout", "900"]);
     }
 }

@@ -25,6 +25,8 @@ pub enum Verdict {
     Success,
     Partial,
     Empty,
+    /// The running day so far (an intraday export): every source read, the day not over.
+    Incomplete,
 }
 
 impl Verdict {
@@ -33,6 +35,7 @@ impl Verdict {
             Verdict::Success => "success",
             Verdict::Partial => "partial",
             Verdict::Empty => "empty",
+            Verdict::Incomplete => "incomplete",
         }
     }
 }
@@ -101,6 +104,29 @@ pub struct KeptFile {
     pub rows: u64,
     /// Its verdict, as its footer records it.
     pub verdict: Option<String>,
+    /// Why it was kept, as a clause: "it holds 288 rows (its verdict: success), more than this
+    /// run's 5".
+    pub why: String,
+}
+
+impl KeptFile {
+    /// The existing file of `rows` rows and `verdict`, kept by a run of `run_rows` rows: a
+    /// fuller file, or (for an intraday run) the day's complete file.
+    pub fn new(rows: u64, verdict: Option<String>, run_rows: u64, intraday: bool) -> KeptFile {
+        let v = verdict.as_deref().unwrap_or("not recorded");
+        let why = if intraday && v != "incomplete" {
+            format!(
+                "it is the day's complete file ({rows} rows, its verdict: {v}), which an \
+                 intraday export never replaces"
+            )
+        } else {
+            format!(
+                "it holds {rows} rows (its verdict: {v}), more than this run's {run_rows} \
+                 (`--force` replaces it)"
+            )
+        };
+        KeptFile { rows, verdict, why }
+    }
 }
 
 /// What the sources and the merge say of the day: every count the footer and the summary carry,
@@ -161,6 +187,9 @@ pub struct RunReport {
     pub timezone: String,
     pub day_hours: f64,
     pub verdict: Verdict,
+    /// An intraday export's cut, in the day's zone: the file holds the day up to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covers_until: Option<String>,
     pub dry: bool,
     pub exporter: String,
     pub sources: Vec<SourceReport>,
@@ -210,6 +239,7 @@ impl RunReport {
             timezone: day.tz().name().to_string(),
             day_hours: day.hours(),
             verdict: tally.verdict,
+            covers_until: day.is_cut().then(|| local_time(day, day.end_ms())),
             dry,
             exporter: exporter_name(),
             sources: tally.sources,
@@ -564,6 +594,12 @@ pub fn file_metadata(day: &Day, instance: Option<&str>, tally: &Tally) -> Vec<(S
     ]);
     if let Some(i) = instance {
         kv.push((footer::INSTANCE.into(), i.to_string()));
+    }
+    if day.is_cut() {
+        let until = DateTime::from_timestamp_millis(day.end_ms())
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        kv.push((footer::COVERS_UNTIL.into(), until));
     }
     for s in &tally.sources {
         kv.push((footer::source(s.name, "state"), s.state.as_str().into()));

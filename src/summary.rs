@@ -32,18 +32,31 @@ fn headline(r: &RunReport) -> String {
             short.join(" and ")
         ),
         Verdict::Empty => "⚠️ empty: no record for this day".into(),
+        Verdict::Incomplete => format!(
+            "⏳ incomplete: covers {} local, {} rows so far; the day is not over, and the \
+             complete file replaces this one after it ends",
+            covered(r),
+            r.rows
+        ),
     };
     match &r.kept_existing {
         Some(k) => format!(
-            "{line}. The existing file was kept: it holds {} rows (its verdict: {}), more than \
-             this run's {}, so this run wrote no day file (`--force` replaces it)",
-            k.rows,
-            k.verdict.as_deref().unwrap_or("not recorded"),
-            r.rows
+            "{line}. The existing file was kept: {}, so this run wrote no day file",
+            k.why
         ),
         None if r.verdict == Verdict::Empty => format!("{line}; a zero-row file was written"),
         None => line,
     }
+}
+
+/// `00:00–14:35`: the local span an intraday export covers.
+fn covered(r: &RunReport) -> String {
+    let until = r
+        .covers_until
+        .as_deref()
+        .and_then(|t| t.get(11..16))
+        .unwrap_or("?");
+    format!("00:00–{until}")
 }
 
 /// The run's summary as markdown: a heading and the verdict, then one section after another.
@@ -397,6 +410,7 @@ mod tests {
             timezone: "Asia/Bangkok".into(),
             day_hours: 24.0,
             verdict,
+            covers_until: None,
             dry: false,
             exporter: "parquet-exporter 0.0.0".into(),
             sources: vec![
@@ -568,15 +582,36 @@ mod tests {
     #[test]
     fn a_kept_file_is_explained() {
         let mut r = report(Verdict::Partial);
-        r.kept_existing = Some(crate::report::KeptFile {
-            rows: 288,
-            verdict: Some("success".into()),
-        });
+        r.kept_existing = Some(crate::report::KeptFile::new(
+            288,
+            Some("success".into()),
+            5,
+            false,
+        ));
         let md = render(&r);
         assert!(
             md.contains("The existing file was kept: it holds 288 rows (its verdict: success), more than this run's 5"),
             "{md}"
         );
         assert!(!md.contains("zero-row file was written"), "{md}");
+
+        let mut r = report(Verdict::Incomplete);
+        r.covers_until = Some("2025-10-30T14:35:00.000+07:00".into());
+        r.kept_existing = Some(crate::report::KeptFile::new(
+            288,
+            Some("success".into()),
+            500,
+            true,
+        ));
+        let md = render(&r);
+        assert!(
+            md.contains("**Verdict:** ⏳ incomplete: covers 00:00–14:35 local"),
+            "{md}"
+        );
+        assert!(
+            md.contains("kept: it is the day's complete file (288 rows, its verdict: success), which an intraday export never replaces"),
+            "{md}"
+        );
+        assert!(!md.contains('✅'), "{md}");
     }
 }

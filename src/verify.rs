@@ -537,11 +537,19 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     check.day = kv.get(footer::DAY).cloned();
     check.timezone = kv.get(footer::TIMEZONE).cloned();
     check.verdict = kv.get(footer::VERDICT).cloned();
-    if let Some(v @ ("partial" | "incomplete")) = check.verdict.as_deref() {
-        check.warnings.push(format!(
-            "the footer says this export was {v}: a source could not be read, so the day may \
-             lack records (catch-up exports it again)"
-        ));
+    match check.verdict.as_deref() {
+        Some("partial") => check.warnings.push(
+            "the footer says this export was partial: a source could not be read, so the day \
+             may lack records (catch-up exports it again)"
+                .into(),
+        ),
+        Some("incomplete") => check.warnings.push(format!(
+            "the footer says this is an intraday export, incomplete: it holds the day only up to \
+             {} (the day's complete export replaces it; catch-up exports it again)",
+            kv.get(footer::COVERS_UNTIL)
+                .map_or("an instant it does not record".into(), |u| plain(u))
+        )),
+        _ => {}
     }
     check.schema_fingerprint = Some(fingerprint(reader_meta.schema()));
 

@@ -65,7 +65,9 @@ fn launchd_print_renders_this_machines_plist_without_secrets() {
         [
             "/bin/bash".to_string(),
             wrapper().canonicalize().unwrap().display().to_string(),
-            "--catch-up".into()
+            "--catch-up".into(),
+            "--lock-timeout".into(),
+            "900".into()
         ]
     );
     let home_s = home.path().display().to_string();
