@@ -7,6 +7,9 @@
 //! - `BENCH_SIZES` records per day, comma-separated [default: 288,100000,1000000]
 //! - `BENCH_MODES` of sqlite, redis, both [default: all three]
 //! - `BENCH_RUNS` timed runs per case, after one warm-up [default: 3]
+//! - `BENCH_INTRADAY=1` also times each case as the intraday export at 23:59 (`--intraday`
+//!   with the clock there): what one 10-minute run costs at the end of the day, when it
+//!   re-reads the most; its row's source is suffixed `+i`.
 //! - `BENCH_COMPARE=1` also time, on the same records of the largest size, DuckDB's NDJSON →
 //!   Parquet conversion and a pyarrow pipeline (sorted, typed, SNAPPY), with the Python in
 //!   `PARQUET_EXPORTER_TEST_PYTHON` or `target/ci-venv/bin/python`, and print the ratios:
@@ -70,6 +73,8 @@ fn beats(n: usize) -> Vec<Beat> {
 
 struct Case {
     mode: &'static str,
+    /// Run as the intraday export at 23:59 instead of the day's export.
+    intraday: bool,
     records: usize,
     sqlite: Option<PathBuf>,
     redis: Option<String>,
@@ -138,21 +143,17 @@ fn export_once(case: &Case, out: &Path) -> (f64, Option<u64>, serde_json::Value)
     } else {
         Command::new(bin)
     };
-    cmd.args([
-        "--date",
-        DATE,
-        "--tz",
-        TZ,
-        "--json",
-        "-q",
-        "--max-size",
-        "0",
-    ])
-    .arg("--out-dir")
-    .arg(out)
-    .arg("--summary-dir")
-    .arg(out)
-    .env_remove("PARQUET_EXPORTER_REDIS_URL");
+    if case.intraday {
+        cmd.args(["--intraday", "--now", &format!("{DATE}T23:59:00Z")]);
+    } else {
+        cmd.args(["--date", DATE]);
+    }
+    cmd.args(["--tz", TZ, "--json", "-q", "--max-size", "0"])
+        .arg("--out-dir")
+        .arg(out)
+        .arg("--summary-dir")
+        .arg(out)
+        .env_remove("PARQUET_EXPORTER_REDIS_URL");
     if let Some(db) = &case.sqlite {
         cmd.arg("--sqlite").arg(db);
     }
@@ -189,7 +190,12 @@ fn measure(case: &Case, runs: usize, out: &Path) -> Sample {
         s.peak_kib = s.peak_kib.max(peak);
         s.rows = report["rows"].as_u64().unwrap();
         s.bytes = report["bytes"].as_u64().unwrap();
-        assert_eq!(report["verdict"], "success");
+        let want = if case.intraday {
+            "incomplete"
+        } else {
+            "success"
+        };
+        assert_eq!(report["verdict"], want);
     }
     s.wall_s.sort_by(f64::total_cmp);
     s
@@ -199,7 +205,11 @@ fn print_row(case: &Case, s: &Sample) {
     let median = s.wall_s[s.wall_s.len() / 2];
     println!(
         "| {:<6} | {:>9} | {:>9} | {:>8.3} | {:>8.3} | {:>10.0} | {:>8} | {:>8.2} | {:>9.1} |",
-        case.mode,
+        if case.intraday {
+            format!("{}+i", case.mode)
+        } else {
+            case.mode.to_string()
+        },
         case.records,
         s.rows,
         median,
@@ -323,6 +333,7 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
     let compare = std::env::var("BENCH_COMPARE").is_ok_and(|v| v == "1");
+    let intraday = std::env::var("BENCH_INTRADAY").is_ok_and(|v| v == "1");
     let tmp = tempfile::tempdir().unwrap();
     let redis = if modes.iter().any(|m| m != "sqlite") {
         Some(common::Redis::start())
@@ -349,6 +360,7 @@ fn main() {
         });
         for mode in &modes {
             let mut case = Case {
+                intraday: false,
                 mode: match mode.as_str() {
                     "sqlite" => "sqlite",
                     "redis" => "redis",
@@ -384,6 +396,14 @@ fn main() {
             }
             let s = measure(&case, runs, &dir.join(format!("out-{mode}")));
             print_row(&case, &s);
+            if intraday {
+                // The same sources at 23:59, into a directory of its own: each run replaces
+                // the previous intraday file, as the 10-minute schedule does.
+                case.intraday = true;
+                let si = measure(&case, runs, &dir.join(format!("out-{mode}-intraday")));
+                print_row(&case, &si);
+                case.intraday = false;
+            }
             if case.mode == "both" {
                 // Kept for the comparisons, which time it again in turn with others.
                 boths.push((n, s.wall_s[s.wall_s.len() / 2], case));

@@ -9,6 +9,11 @@
 # Environment:
 #   PARQUET_EXPORTER_BIN   the binary to run
 #   PARQUET_EXPORTER_LOG   the log file [default: ~/02luka/g/logs/parquet_exporter.log]
+#   PARQUET_EXPORTER_LOG_MAX_BYTES  rotate the log before a run once it is this big
+#                                   [default: 5000000, 5 MB; 0 never rotates]
+#   PARQUET_EXPORTER_LOG_KEEP       rotated logs kept, LOG.1 (newest) to LOG.N [default: 3]
+# With the intraday schedule the wrapper runs 144 times a day; rotation keeps the log's disk
+# use under (KEEP + 1) x MAX_BYTES plus one run's output.
 # Written for bash 3.2, the /bin/bash macOS ships.
 set -u
 
@@ -37,6 +42,33 @@ fi
 if [ -L "$log" ] || { [ -e "$log" ] && [ ! -f "$log" ]; }; then
   echo "run_parquet_exporter.sh: $log is a symbolic link or not a regular file; refusing to write to it (remove it, or set PARQUET_EXPORTER_LOG)" >&2
   exit 1
+fi
+
+max_bytes=${PARQUET_EXPORTER_LOG_MAX_BYTES:-5000000}
+keep=${PARQUET_EXPORTER_LOG_KEEP:-3}
+case $max_bytes$keep in
+  *[!0-9]*) echo "run_parquet_exporter.sh: PARQUET_EXPORTER_LOG_MAX_BYTES and PARQUET_EXPORTER_LOG_KEEP must be whole numbers" >&2; exit 2 ;;
+esac
+# Rotate by size before this run writes: LOG -> LOG.1 -> ... -> LOG.KEEP, the oldest dropped.
+# mkdir is atomic, so of two runs starting together (02:30) only one rotates. A run still
+# appending to the old file keeps writing into LOG.1 through its open descriptor.
+# A rotation marker left by a run that was killed mid-rotation is cleared after 5 minutes.
+find "$log.rotating" -maxdepth 0 -type d -mmin +5 -exec rmdir {} \; 2>/dev/null
+if [ "$max_bytes" -gt 0 ] && [ -f "$log" ] && [ "$(wc -c <"$log")" -ge "$max_bytes" ] &&
+  mkdir "$log.rotating" 2>/dev/null; then
+  if [ "$keep" -gt 0 ]; then
+    rm -f "$log.$keep"
+    i=$keep
+    while [ "$i" -gt 1 ]; do
+      prev=$((i - 1))
+      if [ -e "$log.$prev" ]; then mv -f "$log.$prev" "$log.$i"; fi
+      i=$prev
+    done
+    mv -f "$log" "$log.1"
+  else
+    rm -f "$log"
+  fi
+  rmdir "$log.rotating"
 fi
 
 # The header names the arguments, but never a URL: one may hold a password (the exporter

@@ -450,8 +450,13 @@ fn expected_columns() -> BTreeMap<&'static str, &'static [&'static str]> {
             "Failures per check",
             &["check", "failures", "warnings", "beats"][..],
         ),
+        ("Hosts silent now", &["host", "last_beat", "silent_min"][..]),
+        ("Age of the newest data", &["newest", "age_min"][..]),
     ])
 }
+
+/// Panels that may rightly return no row: a fleet with no silent host.
+const MAY_BE_EMPTY: [&str; 1] = ["Hosts silent now"];
 
 /// Every panel answered with the expected columns and rows, and the totals agree with what
 /// `copies` exports of three days (two hosts, 288 beats each a day, three rejects) hold.
@@ -471,7 +476,10 @@ fn check_answers(answers: &BTreeMap<String, Result<Answer, String>>, copies: i64
     for (title, want) in &expected {
         let a = ok(title);
         assert_eq!(a.columns, *want, "{case}: {title}");
-        assert!(!a.rows.is_empty(), "{case}: {title} returned no row");
+        assert!(
+            !a.rows.is_empty() || MAY_BE_EMPTY.contains(title),
+            "{case}: {title} returned no row"
+        );
         if a.columns[0] == "time" {
             assert!(
                 a.types[0].starts_with("TIMESTAMP"),
@@ -600,6 +608,7 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
     };
     let good = dashboard();
     check_answers(&run_panels(&good, None, &grafana), 2, "as shipped");
+    let panels = good["panels"].as_array().unwrap().len();
 
     let mutate = |f: &dyn Fn(&mut Value)| {
         let mut d = good.clone();
@@ -619,7 +628,9 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
             .into_iter()
             .filter_map(|(t, a)| match a {
                 Err(e) => Some(format!("{t}: {e}")),
-                Ok(a) if a.rows.is_empty() => Some(format!("{t}: no rows")),
+                Ok(a) if a.rows.is_empty() && !MAY_BE_EMPTY.contains(&t.as_str()) => {
+                    Some(format!("{t}: no rows"))
+                }
                 Ok(_) => None,
             })
             .collect()
@@ -634,7 +645,7 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
         t["format"] = name.into();
     });
     let f = failures(&as_string, &grafana);
-    assert_eq!(f.len(), 6, "{f:#?}");
+    assert_eq!(f.len(), panels, "{f:#?}");
     assert!(
         f.iter()
             .all(|e| e.contains("cannot unmarshal string into Go struct field Query.format")),
@@ -646,7 +657,7 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
         "('${dir}/**/ops_atomic_*.parquet')",
     );
     let f = failures(&quoted, &grafana);
-    assert_eq!(f.len(), 6, "{f:#?}");
+    assert_eq!(f.len(), panels, "{f:#?}");
     assert!(f.iter().all(|e| e.contains("Parser Error")), "{f:#?}");
 
     let with_arg = edit_sql("> $__timeFrom()", "> $__timeFrom(\"timestamp\")");
@@ -656,7 +667,11 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
 
     let flat_only = edit_sql("'/**/ops_atomic_*.parquet'", "'/ops_atomic_*.parquet'");
     let f = failures(&flat_only, &grafana);
-    assert_eq!(f.len(), 6, "hive files are not found: {f:#?}");
+    // Every panel but the one that may be empty (no file, no silent host) shows it.
+    assert!(
+        f.len() >= panels - MAY_BE_EMPTY.len(),
+        "hive files are not found: {f:#?}"
+    );
 
     let elsewhere = tempfile::tempdir().unwrap();
     let docker = Grafana {
@@ -664,7 +679,10 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
         gf_paths_data: Some(elsewhere.path()),
     };
     let f = failures(&good, &docker);
-    assert_eq!(f.len(), 6, "~ is GF_PATHS_DATA, where no file is: {f:#?}");
+    assert!(
+        f.len() >= panels - MAY_BE_EMPTY.len(),
+        "~ is GF_PATHS_DATA, where no file is: {f:#?}"
+    );
 }
 
 #[test]
@@ -797,4 +815,76 @@ fn the_provisioning_files_load_the_dashboard_without_editing() {
     assert!(
         docker.contains("GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS=motherduck-duckdb-datasource")
     );
+}
+
+/// Today on the dashboard: two finished days and today's intraday export at 14:35, with one
+/// host silent since 14:00. The panels show beats up to the last export (within 10 minutes of
+/// its run), the silent host with its last beat, and today's verdict as incomplete.
+#[test]
+fn todays_intraday_export_shows_on_the_dashboard() {
+    let user = tempfile::tempdir().unwrap();
+    let h = user.path();
+    common::archive_of(h, "UTC", &common::THREE_DAYS, "mini,book", 0);
+    // book falls silent at 14:00 today.
+    let silent_from = "2025-10-30T14:00:00.000Z";
+    let ms = chrono::DateTime::parse_from_rfc3339(silent_from)
+        .unwrap()
+        .timestamp_millis();
+    let conn = rusqlite::Connection::open(h.join("ops.db")).unwrap();
+    conn.execute(
+        "DELETE FROM ops_atomic_heartbeats WHERE host = 'book' AND ((ts >= ?1 AND ts < ''))
+         OR (host = 'book' AND ts >= ?2 AND ts < x'')",
+        rusqlite::params![ms, silent_from],
+    )
+    .unwrap();
+    drop(conn);
+    let export = |args: &[&str]| {
+        let out = common::run(
+            common::exporter(h)
+                .args(["--tz", "UTC", "--sqlite", "ops.db"])
+                .args(args),
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    };
+    export(&["--date", "2025-10-28"]);
+    export(&["--date", "2025-10-29"]);
+    export(&["--intraday", "--now", "2025-10-30T14:35:00Z"]);
+
+    let dash = dashboard();
+    let homebrew = Grafana {
+        home: h,
+        gf_paths_data: None,
+    };
+    let answers = run_panels(&dash, None, &homebrew);
+    let ok = |t: &str| answers[t].as_ref().unwrap_or_else(|e| panic!("{t}: {e}"));
+
+    let age = ok("Age of the newest data");
+    let newest = age.rows[0][0].as_str().unwrap().to_string();
+    assert!(
+        newest.as_str() >= "2025-10-30 14:25" && newest.as_str() < "2025-10-30 14:35",
+        "the newest data is within 10 minutes of the 14:35 export: {newest}"
+    );
+    let status = ok("Status over time");
+    let last_bucket = status
+        .rows
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .max()
+        .unwrap();
+    assert!(last_bucket.as_str() >= "2025-10-30 14:25", "{last_bucket}");
+
+    let silent = ok("Hosts silent now");
+    assert_eq!(silent.rows.len(), 1, "{:?}", silent.rows);
+    assert_eq!(silent.rows[0][0], "book");
+    let last_beat = silent.rows[0][1].as_str().unwrap();
+    assert!(last_beat.starts_with("2025-10-30 13:5"), "{last_beat}");
+    assert!(
+        silent.rows[0][2].as_f64().unwrap() >= 30.0,
+        "{:?}",
+        silent.rows[0]
+    );
+
+    let days = ok("Rejects and verdict per day");
+    let verdicts: Vec<&str> = days.rows.iter().map(|r| r[1].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["success", "success", "incomplete"]);
 }

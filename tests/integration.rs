@@ -9,6 +9,7 @@ mod dashboard;
 mod export;
 mod history;
 mod hostile;
+mod intraday;
 mod legacy;
 mod object_store;
 mod operator;

@@ -708,3 +708,41 @@ fn empty_days_and_low_coverage_make_the_report_partial() {
     assert!(cov.contains(&format!("under target: {y} 41.7%")), "{cov}");
     assert_eq!(mark(&r.doc, "metrics", "Heartbeat coverage"), "failed");
 }
+
+/// Today's intraday file is the running day: the report counts it neither as a day exported
+/// nor as an empty or missing one, and the deployment stays Full success.
+#[test]
+fn todays_intraday_file_is_no_finished_day_in_the_report() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    deployment(h);
+    install_plist(h);
+    let before = metric_actual(&report(h, &["--sqlite", "ops.db"]).doc, "Export frequency");
+    // Early in the day: no record yet today but the live beats (a zero-row file is possible too).
+    let conn = rusqlite::Connection::open(h.join("ops.db")).unwrap();
+    conn.execute(
+        "DELETE FROM ops_atomic_heartbeats WHERE record_id LIKE 'live-%'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = run(exporter(h).args(["--tz", "UTC", "--sqlite", "ops.db", "--intraday"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let today = Utc::now().date_naive();
+    assert!(h
+        .join(format!(
+            "02luka/g/analytics/ops_atomic_{}.parquet",
+            today.format("%Y%m%d")
+        ))
+        .exists());
+    live_beat(h, 30_000);
+    let r = report(h, &["--sqlite", "ops.db"]);
+    assert_eq!(
+        (r.code, r.doc["verdict"].as_str()),
+        (0, Some("full_success")),
+        "{}",
+        r.doc
+    );
+    assert_eq!(metric_actual(&r.doc, "Export frequency"), before);
+    assert_eq!(mark(&r.doc, "metrics", "Validation"), "ok");
+}

@@ -616,3 +616,72 @@ fn json_logs_are_one_object_per_line_errors_included() {
         (Some("ERROR"), Some(5))
     );
 }
+
+/// The wrapper's log rotates by size before a run: LOG.1 is the newest old log, no more than
+/// KEEP are kept, and no run's lines are lost across a rotation.
+#[test]
+fn the_wrappers_log_rotates_by_size_and_keeps_a_few() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let log = h.join("logs/pe.log");
+    let runs = 40;
+    for i in 0..runs {
+        let out = std::process::Command::new("bash")
+            .arg(wrapper())
+            .args(["sqlite-ddl", "--table", &format!("t{i}")])
+            .env("HOME", h)
+            .env("PARQUET_EXPORTER_BIN", bin())
+            .env("PARQUET_EXPORTER_LOG", &log)
+            .env("PARQUET_EXPORTER_LOG_MAX_BYTES", "2000")
+            .env("PARQUET_EXPORTER_LOG_KEEP", "2")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let rotated = [log.with_extension("log.1"), log.with_extension("log.2")];
+    for p in &rotated {
+        assert!(p.exists(), "{} was written", p.display());
+    }
+    assert!(!log.with_extension("log.3").exists(), "only two are kept");
+    // Each file is cut at the first run past the limit: under the limit plus one run's output.
+    let one_run = 1200;
+    for p in std::iter::once(&log).chain(&rotated) {
+        assert!(
+            size(p) < 2000 + one_run,
+            "{}: {} bytes",
+            p.display(),
+            size(p)
+        );
+    }
+    // The newest runs are in the log and LOG.1, in order, none lost between them.
+    let text = std::fs::read_to_string(&rotated[1]).unwrap()
+        + &std::fs::read_to_string(&rotated[0]).unwrap()
+        + &std::fs::read_to_string(&log).unwrap();
+    let tables: Vec<usize> = text
+        .lines()
+        .filter_map(|l| l.split("CREATE TABLE IF NOT EXISTS \"t").nth(1))
+        .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(tables.last(), Some(&(runs - 1)));
+    assert!(tables.windows(2).all(|w| w[1] == w[0] + 1), "{tables:?}");
+    assert!(!h.join("logs/pe.log.rotating").exists());
+
+    // 0 turns rotation off.
+    let before = size(&log);
+    let out = std::process::Command::new("bash")
+        .arg(wrapper())
+        .args(["sqlite-ddl"])
+        .env("HOME", h)
+        .env("PARQUET_EXPORTER_BIN", bin())
+        .env("PARQUET_EXPORTER_LOG", &log)
+        .env("PARQUET_EXPORTER_LOG_MAX_BYTES", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(size(&log) > before);
+}
