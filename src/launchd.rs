@@ -601,6 +601,15 @@ pub fn linger(user: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
+    fn program_args(d: &Dictionary) -> Vec<&str> {
+        d["ProgramArguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_string().unwrap())
+            .collect()
+    }
+
     fn paths() -> Paths {
         Paths {
             binary: "/Users/ops/02luka/bin/parquet-exporter".into(),
@@ -620,14 +629,8 @@ mod tests {
         let when = d["StartCalendarInterval"].as_dictionary().unwrap();
         assert_eq!(when["Hour"].as_signed_integer(), Some(2));
         assert_eq!(when["Minute"].as_signed_integer(), Some(30));
-        let args: Vec<&str> = d["ProgramArguments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_string().unwrap())
-            .collect();
         assert_eq!(
-            args,
+            program_args(d),
             [
                 "/bin/bash",
                 "/Users/ops/02luka/bin/run_parquet_exporter.sh",
@@ -697,14 +700,8 @@ mod tests {
         assert_eq!(d["Label"].as_string(), Some(INTRADAY_LABEL));
         assert_eq!(d["StartInterval"].as_signed_integer(), Some(600));
         assert!(d.get("StartCalendarInterval").is_none());
-        let args: Vec<&str> = d["ProgramArguments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_string().unwrap())
-            .collect();
         assert_eq!(
-            args,
+            program_args(d),
             [
                 "/bin/bash",
                 "/Users/ops/02luka/bin/run_parquet_exporter.sh",
@@ -712,12 +709,7 @@ mod tests {
             ]
         );
         let daily = agent(&paths(), Job::Daily);
-        let daily_args: Vec<&str> = daily.as_dictionary().unwrap()["ProgramArguments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_string().unwrap())
-            .collect();
+        let daily_args = program_args(daily.as_dictionary().unwrap());
         assert_eq!(&daily_args[2..], ["--catch-up", "--lock-timeout", "900"]);
     }
 }

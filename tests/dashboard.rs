@@ -7,9 +7,8 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{python, run_ok};
 use serde_json::Value;
@@ -321,28 +320,14 @@ for title, sql in job["queries"].items():
         out[title] = {"error": f"{type(e).__name__}: {e}"}
 print(json.dumps(out))
 "#;
-    let mut child = Command::new(python())
-        .args(["-c", script])
-        .env("HOME", home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python with duckdb (bash .ci/run installs it)");
     let job = serde_json::json!({ "queries": queries, "boot": boot });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_with_stdin(
+        Command::new(python())
+            .args(["-c", script])
+            .env("HOME", home),
+        job.to_string().as_bytes(),
     );
-    let doc: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: BTreeMap<String, Value> = serde_json::from_slice(&out).unwrap();
     doc.into_iter()
         .map(|(title, a)| {
             if let Some(e) = a.get("error") {

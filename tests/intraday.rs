@@ -33,6 +33,10 @@ fn footer(h: &Path) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+fn verdict_and_rows(f: &std::collections::BTreeMap<String, String>) -> (&str, &str) {
+    (&f["ops_atomic.verdict"], &f["ops_atomic.rows"])
+}
+
 fn summary(h: &Path) -> String {
     std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap()
 }
@@ -132,13 +136,7 @@ fn a_day_goes_from_intraday_files_to_the_complete_file() {
     let out = export(h, &["--date", DAY, "--now", "2025-10-31T00:30:00Z"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let f = footer(h);
-    assert_eq!(
-        (
-            f["ops_atomic.verdict"].as_str(),
-            f["ops_atomic.rows"].as_str()
-        ),
-        ("success", "576")
-    );
+    assert_eq!(verdict_and_rows(&f), ("success", "576"));
     assert!(!f.contains_key("ops_atomic.covers_until"));
     let complete = std::fs::read(h.join(FILE)).unwrap();
 
@@ -165,13 +163,7 @@ fn catch_up_never_takes_an_intraday_file_for_a_finished_day() {
     let out = export(h, &["--catch-up", "--now", "2025-10-31T09:00:00Z"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let f = footer(h);
-    assert_eq!(
-        (
-            f["ops_atomic.verdict"].as_str(),
-            f["ops_atomic.rows"].as_str()
-        ),
-        ("success", "576")
-    );
+    assert_eq!(verdict_and_rows(&f), ("success", "576"));
     // A plain export of a day that has not ended is still refused.
     let out = export(
         h,

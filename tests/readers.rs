@@ -8,9 +8,8 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{python, THREE_DAYS};
 use serde_json::Value;
@@ -72,26 +71,11 @@ fn the_readmes_readers_read_both_layouts_from_the_root() {
         "homes": { "flat": flat_home.path(), "hive": hive_home.path() },
         "days": THREE_DAYS,
     });
-    let mut child = Command::new(python())
-        .arg(HARNESS)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python with pyarrow, duckdb, polars and pyspark (bash .ci/run installs them)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_with_stdin(
+        Command::new(python()).arg(HARNESS),
+        job.to_string().as_bytes(),
     );
-    let report: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let report: BTreeMap<String, Value> = serde_json::from_slice(&out).unwrap();
 
     let want_types = BTreeMap::from([
         ("pyarrow", ("timestamp[ms, tz=UTC]", ("string", "string"))),

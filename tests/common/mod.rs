@@ -200,6 +200,26 @@ pub fn sqlite_db(path: &Path, inserts: &str) {
     conn.execute_batch(inserts).unwrap();
 }
 
+/// Runs `cmd` (a Python reader) with `input` on its stdin; fails the test with its stderr if it
+/// fails, and returns its stdout.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python with the readers (bash .ci/run installs them in target/ci-venv)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The Python that has duckdb and pyarrow: `PARQUET_EXPORTER_TEST_PYTHON`, else the venv that
 /// `.ci/run` makes, else `python3`.
 pub fn python() -> PathBuf {
