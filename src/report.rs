@@ -187,7 +187,10 @@ pub struct RunReport {
     pub timezone: String,
     pub day_hours: f64,
     pub verdict: Verdict,
-    /// An intraday export's cut, in the day's zone: the file holds the day up to it.
+    /// An intraday export's span, in the day's zone: the file holds the day from its start
+    /// (local midnight, or the first local time that exists) up to the cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covers_from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub covers_until: Option<String>,
     pub dry: bool,
@@ -239,6 +242,7 @@ impl RunReport {
             timezone: day.tz().name().to_string(),
             day_hours: day.hours(),
             verdict: tally.verdict,
+            covers_from: day.is_cut().then(|| local_time(day, day.start_ms())),
             covers_until: day.is_cut().then(|| local_time(day, day.end_ms())),
             dry,
             exporter: exporter_name(),

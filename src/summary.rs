@@ -51,12 +51,13 @@ fn headline(r: &RunReport) -> String {
 
 /// `00:00–14:35`: the local span an intraday export covers.
 fn covered(r: &RunReport) -> String {
-    let until = r
-        .covers_until
-        .as_deref()
-        .and_then(|t| t.get(11..16))
-        .unwrap_or("?");
-    format!("00:00–{until}")
+    let hhmm = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| t.get(11..16))
+            .unwrap_or("?")
+            .to_string()
+    };
+    format!("{}–{}", hhmm(&r.covers_from), hhmm(&r.covers_until))
 }
 
 /// The run's summary as markdown: a heading and the verdict, then one section after another.
@@ -89,6 +90,13 @@ fn overview(w: &mut String, r: &RunReport) {
         "| Day | {} in {} ({} hours) |",
         r.day, r.timezone, r.day_hours
     );
+    if r.covers_until.is_some() {
+        let _ = writeln!(
+            w,
+            "| Covers | {} local: the day so far (intraday) |",
+            covered(r)
+        );
+    }
     if let Some(p) = &r.parquet {
         let _ = writeln!(w, "| Output file | {} |", md_code(p));
     }
@@ -410,6 +418,7 @@ mod tests {
             timezone: "Asia/Bangkok".into(),
             day_hours: 24.0,
             verdict,
+            covers_from: None,
             covers_until: None,
             dry: false,
             exporter: "parquet-exporter 0.0.0".into(),
@@ -596,6 +605,7 @@ mod tests {
         assert!(!md.contains("zero-row file was written"), "{md}");
 
         let mut r = report(Verdict::Incomplete);
+        r.covers_from = Some("2025-10-30T00:00:00.000+07:00".into());
         r.covers_until = Some("2025-10-30T14:35:00.000+07:00".into());
         r.kept_existing = Some(crate::report::KeptFile::new(
             288,

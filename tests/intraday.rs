@@ -248,3 +248,19 @@ fn the_0230_run_waits_for_the_intraday_run_instead_of_exiting_busy() {
     let (_, meta) = read_parquet(&file);
     assert_eq!(meta.file_metadata().num_rows(), 576);
 }
+
+/// Where the clocks skip local midnight (São Paulo, 2018-11-04, DST from 00:00 to 01:00), the
+/// running day starts at 01:00, and the summary says so rather than 00:00.
+#[test]
+fn the_span_an_intraday_file_covers_is_the_days_real_start() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let tz = "America/Sao_Paulo";
+    common::archive(h, tz, &["2018-11-04"]);
+    let out = run(common::export_cmd(h, tz)
+        .args(["--sqlite", "ops.db", "--intraday", "--now", "2018-11-04T15:00:00Z"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let md = std::fs::read_to_string(h.join("rep/parquet_export_summary_20181104.md")).unwrap();
+    assert!(md.contains("⏳ incomplete: covers 01:00–13:00 local"), "{md}");
+    assert!(md.contains("| Covers | 01:00–13:00 local: the day so far (intraday) |"), "{md}");
+}
