@@ -257,10 +257,21 @@ fn the_span_an_intraday_file_covers_is_the_days_real_start() {
     let h = home.path();
     let tz = "America/Sao_Paulo";
     common::archive(h, tz, &["2018-11-04"]);
-    let out = run(common::export_cmd(h, tz)
-        .args(["--sqlite", "ops.db", "--intraday", "--now", "2018-11-04T15:00:00Z"]));
+    let out = run(common::export_cmd(h, tz).args([
+        "--sqlite",
+        "ops.db",
+        "--intraday",
+        "--now",
+        "2018-11-04T15:00:00Z",
+    ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let md = std::fs::read_to_string(h.join("rep/parquet_export_summary_20181104.md")).unwrap();
-    assert!(md.contains("⏳ incomplete: covers 01:00–13:00 local"), "{md}");
-    assert!(md.contains("| Covers | 01:00–13:00 local: the day so far (intraday) |"), "{md}");
+    assert!(
+        md.contains("⏳ incomplete: covers 01:00–13:00 local"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Covers | 01:00–13:00 local: the day so far (intraday) |"),
+        "{md}"
+    );
 }
