@@ -151,13 +151,7 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
             assert_eq!(line["mark"], "ok", "{line}");
         }
     }
-    let metrics = r.doc["metrics"].as_array().unwrap();
-    let actual = |name: &str| {
-        metrics.iter().find(|m| m["name"] == name).unwrap()["actual"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let actual = |name: &str| metric_actual(&r.doc, name);
     let (first, last) = (yesterday() - Days::new(7), yesterday());
     assert_eq!(
         actual("Export frequency"),
