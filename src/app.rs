@@ -694,8 +694,9 @@ fn run_history(
         match d.state {
             "ok" => writeln!(
                 out,
-                "{}  rows {:>7}  coverage {:>5.1}%  healthy {:>5.1}%  warnings {:>5}  critical {:>5}  rejected {:>4}  merged {:>5}  gaps {:>3}  hosts {:>4}  {}",
+                "{}{}  rows {:>7}  coverage {:>5.1}%  healthy {:>5.1}%  warnings {:>5}  critical {:>5}  rejected {:>4}  merged {:>5}  gaps {:>3}  hosts {:>4}  {}",
                 d.day,
+                d.instance.as_deref().map(|i| format!(" {i}")).unwrap_or_default(),
                 d.rows,
                 d.coverage_pct,
                 d.healthy_pct,
@@ -843,6 +844,13 @@ fn print_report(r: &RunReport, dry: bool, out: &mut impl Write) -> Result<()> {
         "rows:     {} (merged {}, conflicts {}, rejected {})",
         r.rows, r.merged, r.conflicts, r.rejected
     )?;
+    if r.carried > 0 {
+        writeln!(
+            out,
+            "carried:  {} records of the previous file that no source holds any more",
+            r.carried
+        )?;
+    }
     if let Some(p) = &r.parquet {
         writeln!(
             out,
@@ -858,14 +866,7 @@ fn print_report(r: &RunReport, dry: bool, out: &mut impl Write) -> Result<()> {
         writeln!(out, "summary:  {}", plain(p))?;
     }
     if let Some(k) = &r.kept_existing {
-        writeln!(
-            out,
-            "kept:     the existing file holds {} rows (its verdict: {}), more than this {} run's {}; it was not replaced (--force replaces it)",
-            k.rows,
-            k.verdict.as_deref().unwrap_or("not recorded"),
-            r.verdict.as_str(),
-            r.rows
-        )?;
+        writeln!(out, "kept:     the existing file: {}", plain(&k.why))?;
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ pub mod footer {
     pub const CONFLICTS: &str = "ops_atomic.conflicts";
     pub const REJECTED: &str = "ops_atomic.rejected";
     pub const VERDICT: &str = "ops_atomic.verdict";
+    /// Rows carried over from the day's previous file, which no source held any more.
+    pub const CARRIED: &str = "ops_atomic.carried";
     pub const INSTANCE: &str = "ops_atomic.instance";
     /// An intraday export's cut: the instant (RFC 3339, UTC) its records end before.
     pub const COVERS_UNTIL: &str = "ops_atomic.covers_until";

@@ -11,17 +11,17 @@ use crate::batch;
 use crate::config::Config;
 use crate::day::Day;
 use crate::merge::{MergeStats, Merged, Merger};
-use crate::record::{Source, Status};
+use crate::record::{Row, Source, Status};
 use crate::report::{
-    file_metadata, gaps_and_health, local_time, reject_reasons, timeline, Analysis, KeptFile,
-    Outputs, RunReport, SourceReport, SourceState, Tally, Verdict,
+    file_metadata, gaps_and_health, local_time, reject_reasons, timeline, Analysis, KeptBecause,
+    KeptFile, Outputs, RunReport, SourceReport, SourceState, Tally, Verdict,
 };
 use crate::source::{
     self, redis as redis_source, Collector, Ingested, Reject, Shortfall, SourceError,
 };
-use crate::target::Target;
+use crate::target::{Existing, Target};
 use crate::verify::{self, FileCheck};
-use crate::{atomic, parallel, summary, writer};
+use crate::{atomic, carry, parallel, summary, writer};
 
 /// No configured source could be read: nothing is written (exit status 5).
 #[derive(Debug, thiserror::Error)]
@@ -129,21 +129,25 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
     Ok((reports, ingested))
 }
 
-/// Runs the export for `cfg.day`, phase by phase: read → merge → tally → prepare the target →
-/// write (beside the analysis) → check → stage → publish. Returns the report; the caller maps
-/// its verdict to the exit status. Every output is staged, and the Parquet file checked as
-/// `verify` checks it, before anything is published, so an error leaves all previous outputs
-/// untouched. A partial or empty run keeps an existing day file that holds more rows unless
-/// `cfg.force`.
+/// Runs the export for `cfg.day`, phase by phase: read → look at the day file already there →
+/// merge (with what that file holds and the sources lack) → tally → write (beside the
+/// analysis) → check → stage → publish. Returns the report; the caller maps its verdict to the
+/// exit status. Every output is staged, and the Parquet file checked as `verify` checks it,
+/// before anything is published, so an error leaves all previous outputs untouched. A day file
+/// only grows: unless `cfg.force`, the new file holds every record of the valid file it
+/// replaces, and a partial or empty run that adds nothing keeps the file as it is.
 pub fn run(cfg: &Config) -> Result<RunReport> {
     let started = Instant::now();
     let (sources, ingested) = read_sources(cfg)?;
-    let day = merge(ingested);
+    let target = prepare_target(cfg)?;
+    let previous = previous_rows(cfg, &target)?;
+    let day = merge(ingested, previous);
     tracing::debug!(elapsed = ?started.elapsed(), rows = day.rows.len(), "merged");
     let tally = tally(cfg, sources, &day)?;
     tracing::debug!(elapsed = ?started.elapsed(), "summarized");
-    let target = prepare_target(cfg, &tally)?;
-    let (analysis, written) = write_day(cfg, &day.rows, &tally, target.kept.is_none())?;
+    let kept = kept_file(cfg, &target, &tally)
+        .map(|k| (k, &target.valid().expect("a kept file is valid").check));
+    let (analysis, written) = write_day(cfg, &day.rows, &tally, kept.is_none())?;
     tracing::debug!(elapsed = ?started.elapsed(), "written");
     // Freed before the read-back holds its own state.
     drop(day.rows);
@@ -151,18 +155,22 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         let parts = (tally, analysis, Outputs::default());
         return Ok(assemble(cfg, parts, started));
     }
-    let (mut outputs, staged) =
-        check_day_file(cfg, target.kept.as_ref(), &tally, written, &day.rejects)?;
+    let (mut outputs, staged) = check_day_file(cfg, kept, &tally, written, &day.rejects)?;
     outputs.moved = cfg.moved.clone();
     tracing::debug!(elapsed = ?started.elapsed(), "read back");
+    let target_ = target.target.expect("a real run has a target");
+    if target.complete_kept {
+        // The day's complete file stands, and so do its summary, rejects and picture: an
+        // intraday look at a finished day publishes nothing.
+        return Ok(assemble(cfg, (tally, analysis, outputs), started));
+    }
     let picture = stage_picture(cfg, &analysis, &mut outputs)?;
     outputs.summary = Some(cfg.summary_path().display().to_string());
     let report = assemble(cfg, (tally, analysis, outputs), started);
     let summary = atomic::stage(&cfg.summary_path(), |w| {
         Ok(w.write_all(summary::render(&report).as_bytes())?)
     })?;
-    let target = target.target.expect("a real run has a target");
-    publish(cfg, &target, staged, picture, summary)?;
+    publish(cfg, &target_, staged, picture, summary)?;
     Ok(report)
 }
 
@@ -176,23 +184,31 @@ struct MergedDay {
     rows: Merged,
     stats: MergeStats,
     rejects: Vec<Reject>,
+    /// Rows of the day's previous file that no source holds any more.
+    carried: u64,
 }
 
-/// Merges what the sources yielded: one row per `record_id`, SQLite's copy winning.
-fn merge(mut ingested: Vec<Ingested>) -> MergedDay {
+/// Merges what the sources yielded: one row per `record_id`, SQLite's copy winning; then the
+/// rows of the day's previous file that no source holds any more, as they were.
+fn merge(mut ingested: Vec<Ingested>, previous: Vec<Row>) -> MergedDay {
     // SQLite first so that Redis copies meet the archive's copy already in place.
     ingested.sort_by_key(|i| i.source != Source::Sqlite);
+    let held: Vec<&crate::rows::Rows> = ingested.iter().map(|i| &i.records).collect();
+    let carried = carry::missing_from(&held, previous);
+    let carried_n = carried.len() as u64;
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
     for i in ingested {
         merger.extend(i.records);
         rejects.extend(i.rejects);
     }
+    merger.extend(carried);
     let (rows, stats) = merger.into_sorted();
     MergedDay {
         rows,
         stats,
         rejects,
+        carried: carried_n,
     }
 }
 
@@ -206,7 +222,8 @@ fn tally(cfg: &Config, sources: Vec<SourceReport>, day: &MergedDay) -> Result<Ta
     } else if cfg.intraday {
         // Every source read, but the day is not over: so far, however many rows.
         Verdict::Incomplete
-    } else if day.rows.is_empty() {
+    } else if day.rows.len() as u64 == day.carried {
+        // The sources had nothing for the day, whatever the previous file holds.
         Verdict::Empty
     } else {
         Verdict::Success
@@ -214,6 +231,7 @@ fn tally(cfg: &Config, sources: Vec<SourceReport>, day: &MergedDay) -> Result<Ta
     let tally = Tally {
         sources,
         read,
+        carried: day.carried,
         rows: day.rows.len() as u64,
         merged: day.stats.duplicates,
         conflicts: day.stats.conflicts,
@@ -226,9 +244,10 @@ fn tally(cfg: &Config, sources: Vec<SourceReport>, day: &MergedDay) -> Result<Ta
         verdict,
     };
     anyhow::ensure!(
-        tally.read == tally.rows + tally.merged + tally.rejected,
-        "accounting error: read {} != rows {} + merged {} + rejected {}",
+        tally.read + tally.carried == tally.rows + tally.merged + tally.rejected,
+        "accounting error: read {} + carried {} != rows {} + merged {} + rejected {}",
         tally.read,
+        tally.carried,
         tally.rows,
         tally.merged,
         tally.rejected
@@ -259,22 +278,31 @@ fn statuses_and_hosts(rows: &Merged) -> (BTreeMap<String, u64>, Vec<String>) {
     (statuses, hosts.into_iter().collect())
 }
 
-/// Where the day's outputs go, and the existing day file a partial or empty run keeps because
-/// it holds more rows.
+/// Where the day's outputs go, and the day file already there.
 struct Prepared {
     target: Option<Target>,
-    kept: Option<FileCheck>,
+    existing: Option<Existing>,
+    /// An intraday run found the day's complete file: it stands, with everything beside it.
+    complete_kept: bool,
 }
 
-/// Opens the target and creates the directories (nothing for a dry run), and looks for an
-/// existing day file this run must not replace. Prepared before anything is written, so that a
-/// failure here (an unwritable directory, a bucket that cannot be read) leaves every previous
-/// output as it was.
-fn prepare_target(cfg: &Config, tally: &Tally) -> Result<Prepared> {
+impl Prepared {
+    /// The existing file, when it passes `verify`'s checks.
+    fn valid(&self) -> Option<&Existing> {
+        self.existing.as_ref().filter(|e| e.check.ok())
+    }
+}
+
+/// Opens the target and creates the directories (nothing for a dry run), and looks at the day
+/// file already there. Prepared before anything is written, so that a failure here (an
+/// unwritable directory, a bucket that cannot be read, a file of another zone) leaves every
+/// previous output as it was.
+fn prepare_target(cfg: &Config) -> Result<Prepared> {
     if cfg.dry {
         return Ok(Prepared {
             target: None,
-            kept: None,
+            existing: None,
+            complete_kept: false,
         });
     }
     let target = Target::open(&cfg.out)?;
@@ -288,27 +316,89 @@ fn prepare_target(cfg: &Config, tally: &Tally) -> Result<Prepared> {
     // day file written wherever it points.
     crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
     let rel = cfg.layout.day_file(cfg.day.date());
-    let more = |c: &FileCheck| c.ok() && c.rows.is_some_and(|n| n > 0 && n as u64 > tally.rows);
-    let kept = if cfg.intraday {
-        // A complete file of the day is never replaced by a part of it (a clock or --tz that
-        // changed makes "today" a finished day); an earlier intraday file only by as many rows
-        // or more, unless forced.
-        let complete = |c: &FileCheck| c.ok() && c.verdict.as_deref() != Some("incomplete");
-        target
-            .check_existing(&rel, &parquet_path, cfg.max_bytes)?
-            .filter(|c| complete(c) || (!cfg.force && more(c)))
-    } else {
-        match tally.verdict {
-            Verdict::Partial | Verdict::Empty if !cfg.force => target
-                .check_existing(&rel, &parquet_path, cfg.max_bytes)?
-                .filter(more),
-            _ => None,
-        }
-    };
-    Ok(Prepared {
+    let existing = target.existing(&rel, &parquet_path, cfg.max_bytes)?;
+    let prepared = Prepared {
         target: Some(target),
-        kept,
+        existing,
+        complete_kept: false,
+    };
+    if let Some(e) = prepared.valid() {
+        same_zone(cfg, &e.check)?;
+    }
+    // A complete file of the day is never replaced by a part of it (a clock or --tz that
+    // changed makes "today" a finished day), forced or not.
+    let complete_kept = cfg.intraday && prepared.valid().is_some_and(|e| e.check.whole_day());
+    Ok(Prepared {
+        complete_kept,
+        ..prepared
     })
+}
+
+/// One out dir holds one scheme: a day file exported in another zone covers other hours under
+/// the same name, and merging the two would make a day that is neither.
+fn same_zone(cfg: &Config, check: &FileCheck) -> Result<()> {
+    let zone = cfg.day.tz().name();
+    match check.timezone.as_deref() {
+        Some(tz) if tz != zone => Err(crate::config::UsageError(format!(
+            "{} was exported in time zone {tz}, and this run's zone is {zone}: one out dir holds \
+             one zone; run with --tz {tz}, or give this zone its own --out-dir",
+            check.path.display()
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The rows of the day's valid existing file, to carry into the new one: none when forced, for
+/// a dry run, or when the complete file is kept as it is.
+fn previous_rows(cfg: &Config, target: &Prepared) -> Result<Vec<Row>> {
+    match target.valid() {
+        Some(e) if !cfg.force && !target.complete_kept => {
+            let mut strings = crate::record::Interner::default();
+            carry::read_rows(e.path(), &mut strings).with_context(|| {
+                format!("reading the day's existing file {}", e.check.path.display())
+            })
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The existing file this run leaves in place, and why: the day's complete file under an
+/// intraday run; an intraday file cut later than this run (a clock set back); or, for a
+/// partial or empty run not forced, a file that this run would only rewrite with nothing added.
+fn kept_file(cfg: &Config, target: &Prepared, tally: &Tally) -> Option<KeptFile> {
+    let e = target.valid()?;
+    let c = &e.check;
+    let because = if target.complete_kept {
+        KeptBecause::Complete
+    } else if cfg.force {
+        return None;
+    } else if cfg.intraday && cut_ms(c).is_some_and(|until| until > cfg.day.end_ms()) {
+        KeptBecause::LaterCut
+    } else if matches!(tally.verdict, Verdict::Partial | Verdict::Empty)
+        && c.rows.is_some_and(|n| n as u64 >= tally.rows)
+    {
+        KeptBecause::NothingNew
+    } else {
+        return None;
+    };
+    let rows = c.rows.unwrap_or(0) as u64;
+    let until = c.covers_until.as_deref();
+    Some(KeptFile::new(
+        rows,
+        c.verdict.clone(),
+        until,
+        tally.verdict,
+        because,
+    ))
+}
+
+/// An intraday file's cut, in Unix ms.
+fn cut_ms(c: &FileCheck) -> Option<i64> {
+    let until = c.covers_until.as_deref()?;
+    chrono::DateTime::parse_from_rfc3339(until)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// The per-host analysis (gaps, host health, timeline) on a second thread while this one
@@ -356,10 +446,10 @@ fn check_batches(rows: &Merged, batch_rows: usize) -> Result<()> {
 
 /// The staged day file checked as `verify` checks it, and the rejects staged beside the
 /// summary: the outputs for the report, and the staged files.
-/// With a fuller file kept, nothing is staged and the report describes that file.
+/// With an existing file kept, nothing is staged and the report describes that file.
 fn check_day_file(
     cfg: &Config,
-    kept: Option<&FileCheck>,
+    kept: Option<(KeptFile, &FileCheck)>,
     tally: &Tally,
     written: Option<atomic::Staged>,
     rejects: &[Reject],
@@ -368,13 +458,7 @@ fn check_day_file(
         parquet: Some(cfg.show_day_file()),
         ..Default::default()
     };
-    if let Some(existing) = kept {
-        let k = KeptFile::new(
-            existing.rows.unwrap_or(0) as u64,
-            existing.verdict.clone(),
-            tally.rows,
-            cfg.intraday,
-        );
+    if let Some((k, existing)) = kept {
         tracing::warn!(
             path = %cfg.show_day_file(),
             "this run is {}; keeping the existing file: {}",

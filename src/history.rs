@@ -25,6 +25,8 @@ use crate::{names, verify};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HistoryDay {
     pub day: String,
+    /// The instance whose file this is (`--instance`), when the file is named for one.
+    pub instance: Option<String>,
     /// `ok`, `missing` (no file) or `unreadable` (see `problem`).
     pub state: &'static str,
     pub rows: u64,
@@ -49,18 +51,20 @@ pub struct HistoryDay {
 }
 
 /// The last `days` days up to the newest day file in `dir`, newest first, and none before the
-/// oldest day file: days before the first export are not missing.
+/// oldest day file: days before the first export are not missing. A day that several instances
+/// exported has a line for each instance's file.
 pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
-    let mut files: BTreeMap<NaiveDate, PathBuf> = BTreeMap::new();
-    // Flat or hive layout: day files at the top or in partition directories (one instance's
-    // files per day are shown; several instances sharing a tree each have a day of the name).
+    let mut files: BTreeMap<NaiveDate, Vec<(Option<String>, PathBuf)>> = BTreeMap::new();
     if !dir.is_dir() {
         anyhow::bail!("listing {}: not a directory", dir.display());
     }
+    // Flat or hive layout, with or without instances: the one rule says what is a day file.
     for rel in verify::relative_files(dir, 3)? {
-        let name = rel.rsplit('/').next().unwrap_or(&rel);
-        if let Some(d) = names::day_of_parquet(name) {
-            files.entry(d).or_insert_with(|| dir.join(&rel));
+        if let Some((d, layout)) = names::day_file_of(&rel) {
+            files
+                .entry(d)
+                .or_default()
+                .push((layout.instance, dir.join(&rel)));
         }
     }
     let (Some(&first), Some(&newest)) = (files.keys().next(), files.keys().next_back()) else {
@@ -70,23 +74,24 @@ pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
     let mut out = Vec::new();
     let mut d = newest;
     while d >= oldest {
-        out.push(match files.get(&d) {
-            Some(p) => day_of(p, d),
-            None => HistoryDay {
+        match files.get(&d) {
+            Some(found) => out.extend(found.iter().map(|(i, p)| day_of(p, d, i.clone()))),
+            None => out.push(HistoryDay {
                 day: d.to_string(),
                 state: "missing",
                 ..Default::default()
-            },
-        });
+            }),
+        }
         let Some(prev) = d.pred_opt() else { break };
         d = prev;
     }
     Ok(out)
 }
 
-fn day_of(path: &Path, date: NaiveDate) -> HistoryDay {
+fn day_of(path: &Path, date: NaiveDate, instance: Option<String>) -> HistoryDay {
     let mut h = HistoryDay {
         day: date.to_string(),
+        instance,
         path: Some(path.to_path_buf()),
         ..Default::default()
     };

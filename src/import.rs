@@ -260,18 +260,7 @@ fn existing(
         );
     }
     let footer = verify::read_footer(path).map_err(anyhow::Error::msg)?;
-    let (file, _, views) =
-        verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(
-        file, views,
-    )
-    .build()
-    .with_context(|| format!("reading {}", path.display()))?;
-    let mut rows = Vec::new();
-    for b in reader {
-        let b = b.with_context(|| format!("reading {}", path.display()))?;
-        rows.extend(batch::rows_from_batch(&b, strings).map_err(anyhow::Error::msg)?);
-    }
+    let rows = crate::carry::read_rows(path, strings)?;
     Ok(Some((rows, footer.kv)))
 }
 

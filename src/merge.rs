@@ -60,10 +60,6 @@ impl Merged {
         self.order.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
     fn at(&self, packed: u64) -> RowRef<'_> {
         let a = At::unpack(packed);
         self.parts[a.part as usize].get_as(a.index as usize, a.source)

@@ -128,6 +128,48 @@ impl Layout {
     }
 }
 
+/// The one rule for reading a day file's place: the day and the layout (flat or hive, with or
+/// without an instance) of `rel`, a path relative to the out dir or bucket prefix, when it is
+/// exactly where that layout puts that day's file. Export, `verify`, `history`, catch-up and the
+/// report all read day files through this, so that a file one of them writes is a day file to
+/// every other.
+pub fn day_file_of(rel: &str) -> Option<(NaiveDate, Layout)> {
+    let mut parts = rel.rsplit('/');
+    let name = parts.next()?;
+    let date = day_of_parquet(name)?;
+    let (dir, instance_dir) = (parts.next(), parts.next());
+    let instance = match instance_dir.and_then(|d| d.strip_prefix("instance=")) {
+        Some(i) => Some(i.to_string()),
+        None => name
+            .strip_prefix(DAY_PREFIX)
+            .and_then(|n| n.strip_suffix(PARQUET_SUFFIX))
+            .and_then(|n| n.split_once('.'))
+            .map(|(_, i)| i.to_string()),
+    };
+    let layout = Layout {
+        hive: dir.is_some(),
+        instance,
+    };
+    let named = layout.instance.as_deref().is_none_or(valid_instance);
+    (named && layout.day_file(date) == rel).then_some((date, layout))
+}
+
+/// The day and layout of a day file at `path` on disk, read from its last components (the
+/// hive layout's partition directories, when there are any).
+pub fn day_file_at(path: &std::path::Path) -> Option<(NaiveDate, Layout)> {
+    let parts: Vec<&str> = path
+        .components()
+        .rev()
+        .take(3)
+        .map(|c| c.as_os_str().to_str())
+        .collect::<Option<Vec<_>>>()?;
+    // Longest first: `instance=a/day=…/file` is hive with an instance, not a flat file.
+    (1..=parts.len()).rev().find_map(|n| {
+        let rel: Vec<&str> = parts[..n].iter().rev().copied().collect();
+        day_file_of(&rel.join("/"))
+    })
+}
+
 /// Whether `name` looks like a day file, even one whose date is unreadable (for listings that
 /// must report such a file rather than skip it).
 pub fn looks_like_parquet(name: &str) -> bool {
@@ -250,6 +292,39 @@ mod tests {
             "ops_atomic_20251030.site-b.rejects.ndjson"
         ));
         assert!(!valid_instance("") && !valid_instance("a b") && !valid_instance("x/y"));
+    }
+
+    #[test]
+    fn one_rule_reads_back_every_layout() {
+        let d = NaiveDate::from_ymd_opt(2025, 10, 30).unwrap();
+        for hive in [false, true] {
+            for instance in [None, Some("site-b".to_string())] {
+                let l = Layout { hive, instance };
+                assert_eq!(day_file_of(&l.day_file(d)), Some((d, l.clone())));
+                let abs = std::path::Path::new("/srv/out").join(l.day_file(d));
+                assert_eq!(day_file_at(&abs), Some((d, l.clone())), "{l:?}");
+            }
+        }
+        for not in [
+            "day=2025-10-31/ops_atomic_20251030.parquet",
+            "x/ops_atomic_20251030.parquet",
+            "day=2025-10-30/ops_atomic_20251030.a.parquet",
+            "instance=a/ops_atomic_20251030.parquet",
+            "instance=/day=2025-10-30/ops_atomic_20251030.parquet",
+        ] {
+            assert_eq!(day_file_of(not), None, "{not}");
+        }
+        // A flat file in any folder is still a flat file there.
+        assert_eq!(
+            day_file_at(std::path::Path::new("/srv/x/ops_atomic_20251030.a.parquet")),
+            Some((
+                d,
+                Layout {
+                    hive: false,
+                    instance: Some("a".into())
+                }
+            ))
+        );
     }
 
     #[test]

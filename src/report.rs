@@ -98,34 +98,62 @@ pub struct GapReport {
     pub longest: Vec<Gap>,
 }
 
-/// The day file a partial or empty run left in place because it holds more rows.
+/// Why a run left the day's existing file in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptBecause {
+    /// An intraday run found the day's whole file: a part never replaces it, forced or not.
+    Complete,
+    /// An intraday run cut earlier than the file's cut (a clock set back).
+    LaterCut,
+    /// A partial or empty run found no record the file lacks.
+    NothingNew,
+}
+
+/// The day file a run left in place, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeptFile {
     pub rows: u64,
     /// Its verdict, as its footer records it.
     pub verdict: Option<String>,
-    /// Why it was kept, as a clause: "it holds 288 rows (its verdict: success), more than this
-    /// run's 5".
+    pub because: KeptBecause,
+    /// Why it was kept, as a clause: "it holds 288 rows (its verdict: success), and this
+    /// partial run found no record it lacks (`--force` replaces it)".
     pub why: String,
 }
 
 impl KeptFile {
-    /// The existing file of `rows` rows and `verdict`, kept by a run of `run_rows` rows: a
-    /// fuller file, or (for an intraday run) the day's complete file.
-    pub fn new(rows: u64, verdict: Option<String>, run_rows: u64, intraday: bool) -> KeptFile {
+    /// The existing file of `rows` rows, `verdict` and intraday cut `until`, kept by a run
+    /// whose verdict is `run`.
+    pub fn new(
+        rows: u64,
+        verdict: Option<String>,
+        until: Option<&str>,
+        run: Verdict,
+        because: KeptBecause,
+    ) -> KeptFile {
         let v = verdict.as_deref().unwrap_or("not recorded");
-        let why = if intraday && v != "incomplete" {
-            format!(
+        let why = match because {
+            KeptBecause::Complete => format!(
                 "it is the day's complete file ({rows} rows, its verdict: {v}), which an \
-                 intraday export never replaces"
-            )
-        } else {
-            format!(
-                "it holds {rows} rows (its verdict: {v}), more than this run's {run_rows} \
-                 (`--force` replaces it)"
-            )
+                 intraday export never replaces, with or without --force"
+            ),
+            KeptBecause::LaterCut => format!(
+                "it holds {rows} rows up to {}, later than this run's cut (`--force` replaces it)",
+                until.unwrap_or("?")
+            ),
+            KeptBecause::NothingNew => format!(
+                "it holds {rows} rows (its verdict: {v}), and this {} run found no record it \
+                 lacks (`--force` replaces it)",
+                run.as_str()
+            ),
         };
-        KeptFile { rows, verdict, why }
+        KeptFile {
+            rows,
+            verdict,
+            because,
+            why,
+        }
     }
 }
 
@@ -135,6 +163,8 @@ impl KeptFile {
 pub struct Tally {
     pub sources: Vec<SourceReport>,
     pub read: u64,
+    /// Rows of the day's previous file that no source holds any more, carried into this one.
+    pub carried: u64,
     pub rows: u64,
     pub merged: u64,
     pub conflicts: u64,
@@ -197,6 +227,9 @@ pub struct RunReport {
     pub exporter: String,
     pub sources: Vec<SourceReport>,
     pub read: u64,
+    /// Rows of the day's previous file that no source holds any more, carried into this one:
+    /// read + carried = rows + merged + rejected.
+    pub carried: u64,
     pub rows: u64,
     pub merged: u64,
     pub conflicts: u64,
@@ -248,6 +281,7 @@ impl RunReport {
             exporter: exporter_name(),
             sources: tally.sources,
             read: tally.read,
+            carried: tally.carried,
             rows: tally.rows,
             merged: tally.merged,
             conflicts: tally.conflicts,
@@ -596,6 +630,9 @@ pub fn file_metadata(day: &Day, instance: Option<&str>, tally: &Tally) -> Vec<(S
         (footer::REJECTED.into(), tally.rejected.to_string()),
         (footer::VERDICT.into(), tally.verdict.as_str().to_string()),
     ]);
+    if tally.carried > 0 {
+        kv.push((footer::CARRIED.into(), tally.carried.to_string()));
+    }
     if let Some(i) = instance {
         kv.push((footer::INSTANCE.into(), i.to_string()));
     }

@@ -155,11 +155,20 @@ fn sources(w: &mut String, r: &RunReport) {
             s.counts.other_day
         );
     }
-    let _ = writeln!(
-        w,
-        "\nRecords read {} = rows written {} + duplicates merged {} + rejected {}.",
-        r.read, r.rows, r.merged, r.rejected
-    );
+    let _ = match r.carried {
+        0 => writeln!(
+            w,
+            "\nRecords read {} = rows written {} + duplicates merged {} + rejected {}.",
+            r.read, r.rows, r.merged, r.rejected
+        ),
+        c => writeln!(
+            w,
+            "\nRecords read {} + carried over from the previous file {c} = rows written {} + \
+             duplicates merged {} + rejected {}. The previous file held {c} records that no \
+             source holds any more (a trimmed stream, a lagging archive); a day file only grows.",
+            r.read, r.rows, r.merged, r.rejected
+        ),
+    };
     for s in r.sources.iter().filter(|s| s.counts.no_day > 0) {
         let _ = writeln!(
             w,
@@ -448,6 +457,7 @@ mod tests {
                 },
             ],
             read: 7,
+            carried: 0,
             rows: 5,
             merged: 1,
             conflicts: 1,
@@ -594,12 +604,13 @@ mod tests {
         r.kept_existing = Some(crate::report::KeptFile::new(
             288,
             Some("success".into()),
-            5,
-            false,
+            None,
+            Verdict::Partial,
+            crate::report::KeptBecause::NothingNew,
         ));
         let md = render(&r);
         assert!(
-            md.contains("The existing file was kept: it holds 288 rows (its verdict: success), more than this run's 5"),
+            md.contains("The existing file was kept: it holds 288 rows (its verdict: success), and this partial run found no record it lacks"),
             "{md}"
         );
         assert!(!md.contains("zero-row file was written"), "{md}");
@@ -610,8 +621,9 @@ mod tests {
         r.kept_existing = Some(crate::report::KeptFile::new(
             288,
             Some("success".into()),
-            500,
-            true,
+            None,
+            Verdict::Incomplete,
+            crate::report::KeptBecause::Complete,
         ));
         let md = render(&r);
         assert!(

@@ -32,6 +32,27 @@ pub trait Remote {
     fn delete(&self, rel: &str) -> Result<()>;
 }
 
+/// A day file already published, checked, and where its bytes can be read here.
+pub struct Existing {
+    pub check: FileCheck,
+    local: Local,
+}
+
+enum Local {
+    Path(PathBuf),
+    Copy(Staged),
+}
+
+impl Existing {
+    /// Where the file's bytes are on this machine.
+    pub fn path(&self) -> &Path {
+        match &self.local {
+            Local::Path(p) => p,
+            Local::Copy(c) => c.path(),
+        }
+    }
+}
+
 /// A directory of day files, or a remote prefix.
 pub enum Target {
     Dir(PathBuf),
@@ -100,18 +121,27 @@ impl Target {
         }
     }
 
-    /// The day file at `rel` as it stands, checked as `verify` checks it, when there is one. A
-    /// remote's copy is downloaded to a temp file beside `staging`.
-    pub fn check_existing(
+    /// The day file at `rel` as it stands, checked as `verify` checks it, when there is one,
+    /// readable at a local path: the file itself in a directory, a copy downloaded to a temp
+    /// file beside `staging` from a remote (removed when the `Existing` is dropped).
+    pub fn existing(
         &self,
         rel: &str,
         staging: &Path,
         max_bytes: Option<u64>,
-    ) -> Result<Option<FileCheck>> {
+    ) -> Result<Option<Existing>> {
         match self {
             Target::Dir(root) => {
                 let path = root.join(rel);
-                Ok(path.exists().then(|| verify::check_file(&path, max_bytes)))
+                // A link or a FIFO at the day file's name is a file to report, not to follow.
+                if std::fs::symlink_metadata(&path).is_err() {
+                    return Ok(None);
+                }
+                let check = verify::check_file(&path, max_bytes);
+                Ok(Some(Existing {
+                    check,
+                    local: Local::Path(path),
+                }))
             }
             Target::Remote(r) => {
                 let mut found = false;
@@ -124,7 +154,10 @@ impl Target {
                 }
                 let mut check = verify::check_file(copy.path(), max_bytes);
                 check.path = r.show(rel).into();
-                Ok(Some(check))
+                Ok(Some(Existing {
+                    check,
+                    local: Local::Copy(copy),
+                }))
             }
         }
     }

@@ -39,6 +39,9 @@ pub struct FileCheck {
     pub timezone: Option<String>,
     /// The export's verdict as its footer records it (`ops_atomic.verdict`).
     pub verdict: Option<String>,
+    /// An intraday file's cut (`ops_atomic.covers_until`); `None` for a whole day's file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covers_until: Option<String>,
     pub problems: Vec<String>,
     /// Not defects of the file, but what a reader should know (e.g. a partial day).
     pub warnings: Vec<String>,
@@ -47,6 +50,11 @@ pub struct FileCheck {
 impl FileCheck {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Whether the file holds the whole day: not an intraday file (cut, or marked incomplete).
+    pub fn whole_day(&self) -> bool {
+        self.covers_until.is_none() && self.verdict.as_deref() != Some("incomplete")
     }
 
     /// `Validation: OK`, or `Validation: FAILED` and one `- problem` line per problem; the
@@ -336,9 +344,9 @@ pub struct VerifyReport {
     pub ok: bool,
 }
 
-/// The day in a file name `ops_atomic_YYYYMMDD.parquet`.
+/// The day of a day file at `path`, by the one rule (`names::day_file_at`).
 pub fn day_of_name(path: &Path) -> Option<chrono::NaiveDate> {
-    names::day_of_parquet(path.file_name()?.to_str()?)
+    names::day_file_at(path).map(|(date, _)| date)
 }
 
 /// Files under `dir` down to `depth` levels, as `/`-separated relative paths. Temp and hidden
@@ -537,6 +545,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     check.day = kv.get(footer::DAY).cloned();
     check.timezone = kv.get(footer::TIMEZONE).cloned();
     check.verdict = kv.get(footer::VERDICT).cloned();
+    check.covers_until = kv.get(footer::COVERS_UNTIL).cloned();
     match check.verdict.as_deref() {
         Some("partial") => check.warnings.push(
             "the footer says this export was partial: a source could not be read, so the day \
@@ -620,11 +629,8 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
             .push("metadata lacks a valid ops_atomic.day and ops_atomic.timezone".into());
     }
     if let (Some(d), Some(name)) = (&day, path.file_name().and_then(|n| n.to_str())) {
-        let expected = names::parquet(d.date());
-        if names::looks_like_parquet(name) && name != expected {
-            check
-                .problems
-                .push(format!("file name {name} does not match its day {d}"));
+        if names::looks_like_parquet(name) {
+            check.problems.extend(name_problem(path, name, d, &kv));
         }
     }
 
@@ -643,13 +649,39 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a day file stands where its layout puts its day, by the one rule
+/// (`names::day_file_at`): the day in its name and partition is the footer's, and so is the
+/// instance (in the name, flat; in the `instance=` directory, hive).
+fn name_problem(
+    path: &Path,
+    name: &str,
+    day: &Day,
+    kv: &BTreeMap<String, String>,
+) -> Option<String> {
+    let written_by = kv.get(footer::INSTANCE).map(String::as_str);
+    match names::day_file_at(path) {
+        Some((date, _)) if date != day.date() => {
+            Some(format!("file name {name} does not match its day {day}"))
+        }
+        Some((_, layout)) if layout.instance.as_deref() != written_by => Some(format!(
+            "{name} stands as instance {} but its footer says {}",
+            layout.instance.as_deref().unwrap_or("(none)"),
+            written_by.unwrap_or("(none)")
+        )),
+        Some(_) => None,
+        None => Some(format!(
+            "file name {name} does not match its day {day} in either layout"
+        )),
+    }
+}
+
 /// Verdicts this exporter writes into a footer: an export's, an import's, and a running day's.
 const VERDICTS: [&str; 5] = ["success", "partial", "empty", "imported", "incomplete"];
 
 /// What the footer's counts say against the rows the file holds: the row count it records, a
 /// verdict this exporter writes and that fits the rows (a success has rows, an empty day has
-/// none), and an export's accounting, records read (plus legacy rows imported into it since) =
-/// rows + merged + rejected. A file whose
+/// none), and an export's accounting, records read (plus rows carried over from the day's
+/// previous file, and legacy rows imported into it since) = rows + merged + rejected. A file whose
 /// footer was edited to look complete fails here, so catch-up redoes its day.
 fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
     let mut problems = Vec::new();
@@ -681,8 +713,9 @@ fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
         let read: Option<i64> = kv
             .iter()
             .filter(|(k, _)| {
-                k.starts_with(footer::SOURCE_PREFIX)
-                    && (k.ends_with(".read") || *k == footer::LEGACY_ROWS)
+                (k.starts_with(footer::SOURCE_PREFIX)
+                    && (k.ends_with(".read") || *k == footer::LEGACY_ROWS))
+                    || *k == footer::CARRIED
             })
             .map(|(_, v)| v.parse::<i64>().ok())
             .sum();

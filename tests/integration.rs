@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod dashboard;
 mod export;
+mod grows;
 mod history;
 mod hostile;
 mod intraday;

@@ -8,7 +8,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{exporter, read_parquet, run, Output};
+use common::{exporter, files_under, read_parquet, run, Output};
 
 const DAY: &str = "2025-10-30";
 const FILE: &str = "out/ops_atomic_20251030.parquet";
@@ -130,7 +130,7 @@ fn a_day_goes_from_intraday_files_to_the_complete_file() {
     let out = intraday(h, "2025-10-30T12:00:00Z");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(std::fs::read(h.join(FILE)).unwrap(), before);
-    assert!(summary(h).contains("The existing file was kept: it holds 350 rows (its verdict: incomplete), more than this run's 288"), "{}", summary(h));
+    assert!(summary(h).contains("The existing file was kept: it holds 350 rows up to 2025-10-30T14:35:00.000Z, later than this run's cut"), "{}", summary(h));
 
     // After midnight: the plain export of the finished day replaces it with the complete file.
     let out = export(h, &["--date", DAY, "--now", "2025-10-31T00:30:00Z"]);
@@ -140,11 +140,20 @@ fn a_day_goes_from_intraday_files_to_the_complete_file() {
     assert!(!f.contains_key("ops_atomic.covers_until"));
     let complete = std::fs::read(h.join(FILE)).unwrap();
 
-    // An intraday run never replaces a complete file (here its clock is a day behind).
-    let out = intraday(h, "2025-10-30T23:50:00Z");
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(std::fs::read(h.join(FILE)).unwrap(), complete);
-    assert!(summary(h).contains("it is the day's complete file (576 rows, its verdict: success), which an intraday export never replaces"), "{}", summary(h));
+    // An intraday run never replaces a complete file (here its clock is a day behind), nor
+    // the complete day's summary and rejects, and says so, forced or not.
+    let complete_summary = summary(h);
+    let rejects_before = files_under(&h.join("rep"));
+    for force in [&[][..], &["--force"][..]] {
+        let args = [&["--intraday", "--now", "2025-10-30T23:50:00Z"][..], force].concat();
+        let out = export(h, &args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(std::fs::read(h.join(FILE)).unwrap(), complete);
+        assert_eq!(summary(h), complete_summary, "{force:?}");
+        assert_eq!(files_under(&h.join("rep")), rejects_before, "{force:?}");
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(said.contains("it is the day's complete file (576 rows, its verdict: success), which an intraday export never replaces, with or without --force"), "{said}");
+    }
 
     // The catch-up the morning after finds nothing to redo.
     let out = export(h, &["--catch-up", "--now", "2025-10-31T02:30:00Z"]);

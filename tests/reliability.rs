@@ -361,15 +361,34 @@ fn a_partial_or_empty_run_keeps_the_fuller_file_unless_forced() {
         }
         run(&mut cmd)
     };
+    // The run's 10 beats are new to the day: the file grows by them and keeps the 288 that
+    // no source holds now.
+    let out = partial(false);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("rows:     298")
+            && out
+                .stdout
+                .contains("carried:  288 records of the previous file"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        rows_in(&file),
+        298,
+        "the partial run added to the complete file"
+    );
+    // Run again, it adds nothing: the file stands as it is.
+    let grown = read(&file);
     let out = partial(false);
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
         out.stdout
-            .contains("kept:     the existing file holds 288 rows"),
+            .contains("kept:     the existing file: it holds 298 rows"),
         "{}",
         out.stdout
     );
-    assert_eq!(read(&file), good, "the partial run kept the complete file");
+    assert_eq!(read(&file), grown);
 
     let out = partial(true);
     assert_eq!(out.code, 3, "{}", out.stderr);
@@ -383,10 +402,11 @@ fn a_partial_or_empty_run_keeps_the_fuller_file_unless_forced() {
         "{}",
         out.stdout
     );
-    // The day is now partial: a later complete run replaces it as usual.
+    // The day is now partial: a later complete run makes it whole (the archive's 288 and
+    // the hot buffer's 10).
     let out = pe(h, &["--sqlite", "ops.db", "--date", DAY]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(read(&file), good);
+    assert_eq!(rows_in(&file), 298);
 }
 
 #[test]

@@ -1,0 +1,311 @@
+//! A day file only grows: re-exports over a trimmed stream or a lagging archive keep every
+//! record a published file held, in every layout and with an instance; one out dir holds one
+//! zone; an instance's flat files are day files to `verify`, `history` and catch-up.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use arrow::array::AsArray;
+use common::{exporter, read_parquet, run, Output, Redis};
+
+const DAY: &str = "2025-10-30";
+const STREAM: &str = "ops:atomic:heartbeats";
+
+/// The record ids of a day file.
+fn ids(path: &Path) -> BTreeSet<String> {
+    let (batches, _) = read_parquet(path);
+    let mut out = BTreeSet::new();
+    for b in batches {
+        let col = b.column(b.schema().index_of("record_id").unwrap());
+        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).unwrap();
+        out.extend(
+            col.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string()),
+        );
+    }
+    out
+}
+
+fn footer(path: &Path, key: &str) -> Option<String> {
+    let (_, meta) = read_parquet(path);
+    meta.file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone())
+}
+
+fn verify_ok(h: &Path, what: &str) {
+    let out = run(exporter(h).args(["verify", "out"]));
+    assert_eq!(out.code, 0, "verify after {what}:\n{}", out.stdout);
+}
+
+/// The export in `h` in UTC with `args`, as of `now`: of `DAY`, or with `--intraday` of the
+/// day so far.
+fn export(h: &Path, now: &str, args: &[&str]) -> Output {
+    let mut cmd = common::export_cmd(h, "UTC");
+    if !args.contains(&"--intraday") {
+        cmd.args(["--date", DAY]);
+    }
+    run(cmd.args(["--now", now]).args(args))
+}
+
+/// Every id `before` held is still in the file at `path`.
+fn still_holds(path: &Path, before: &BTreeSet<String>, step: &str) -> BTreeSet<String> {
+    let after = ids(path);
+    let lost: Vec<&String> = before.difference(&after).collect();
+    assert!(
+        lost.is_empty(),
+        "{step} lost {} records: {lost:?}",
+        lost.len()
+    );
+    after
+}
+
+/// The layouts a day file can be in: flat or hive, with or without an instance.
+const LAYOUTS: [&[&str]; 4] = [
+    &[],
+    &["--instance", "site-a"],
+    &["--layout", "hive"],
+    &["--layout", "hive", "--instance", "site-a"],
+];
+
+fn day_file(h: &Path, layout: &[&str]) -> std::path::PathBuf {
+    h.join(match layout {
+        [] => "out/ops_atomic_20251030.parquet",
+        [_, "site-a"] => "out/ops_atomic_20251030.site-a.parquet",
+        [_, "hive"] => "out/day=2025-10-30/ops_atomic_20251030.parquet",
+        _ => "out/instance=site-a/day=2025-10-30/ops_atomic_20251030.parquet",
+    })
+}
+
+/// Intraday → intraday → daily over a stream trimmed between the runs: each file holds every
+/// record of the one before, the trimmed ones carried over and counted, in every layout.
+#[test]
+fn a_stream_trimmed_between_runs_takes_no_record_away() {
+    for layout in LAYOUTS {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let redis = Redis::start();
+        let sim = run(exporter(h)
+            .args(["simulate", "--date", DAY, "--tz", "UTC", "--redis-url"])
+            .arg(redis.url()));
+        assert_eq!(sim.code, 0, "{}", sim.stderr);
+        let url = redis.url();
+        let with = |extra: &[&str]| -> Vec<String> {
+            let mut v: Vec<String> = vec!["--redis-url".into(), url.clone()];
+            v.extend(layout.iter().chain(extra).map(|s| s.to_string()));
+            v
+        };
+        let file = day_file(h, layout);
+
+        let args = with(&["--intraday"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = export(h, "2025-10-30T10:00:00Z", &args);
+        assert_eq!(out.code, 0, "{layout:?}: {}", out.stderr);
+        let first = ids(&file);
+        assert_eq!(first.len(), 120, "{layout:?}");
+
+        // The stream loses everything before 14:00; the 14:00 run still holds the morning.
+        let trimmed: i64 = redis::cmd("XTRIM")
+            .arg(STREAM)
+            .arg("MAXLEN")
+            .arg(120)
+            .query(&mut redis.conn())
+            .unwrap();
+        assert_eq!(trimmed, 168);
+        let out = export(h, "2025-10-30T20:00:00Z", &args);
+        assert_eq!(
+            out.code, 3,
+            "a trimmed stream alone is partial: {}",
+            out.stderr
+        );
+        let second = still_holds(&file, &first, "intraday after a trim");
+        assert!(
+            second.len() > first.len(),
+            "{layout:?}: the run added its records"
+        );
+        assert_eq!(footer(&file, "ops_atomic.carried").as_deref(), Some("120"));
+        verify_ok(h, "intraday after a trim");
+
+        // The complete day after midnight, from what the stream still holds.
+        let args = with(&[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = export(h, "2025-10-31T02:30:00Z", &args);
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        still_holds(&file, &second, "the daily run after intraday runs");
+        assert!(
+            out.stdout
+                .contains("carried:  120 records of the previous file"),
+            "{}",
+            out.stdout
+        );
+        verify_ok(h, "daily after intraday");
+    }
+}
+
+/// Daily → daily over an archive that lost rows: the run is a success from SQLite, and the
+/// file still holds every record; `--force` is the one way to take them away.
+#[test]
+fn rows_deleted_from_the_archive_stay_in_the_day_file_unless_forced() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let db = common::archive(h, "UTC", &[DAY]);
+    let file = h.join("out/ops_atomic_20251030.parquet");
+    let out = export(h, "2025-10-31T02:30:00Z", &["--sqlite", "ops.db"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let full = ids(&file);
+    assert_eq!(full.len(), 288);
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let noon = 1_761_825_600_000i64; // 2025-10-30T12:00:00Z
+    let gone = conn
+        .execute("DELETE FROM ops_atomic_heartbeats WHERE ts < ?1", [noon])
+        .unwrap();
+    assert!(gone > 100, "{gone}");
+    let out = export(h, "2025-10-31T03:00:00Z", &["--sqlite", "ops.db"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    still_holds(&file, &full, "a re-export over a thinned archive");
+    assert_eq!(footer(&file, "ops_atomic.carried"), Some(gone.to_string()));
+    assert_eq!(
+        footer(&file, "ops_atomic.verdict").as_deref(),
+        Some("success")
+    );
+    let summary =
+        std::fs::read_to_string(h.join("rep/parquet_export_summary_20251030.md")).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "Records read {} + carried over from the previous file {gone} = rows written 288",
+            288 - gone
+        )),
+        "{summary}"
+    );
+    verify_ok(h, "a carried-over re-export");
+
+    let out = export(
+        h,
+        "2025-10-31T03:30:00Z",
+        &["--sqlite", "ops.db", "--force"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        ids(&file).len(),
+        288 - gone,
+        "--force replaces the file with what is read"
+    );
+}
+
+/// An instance's flat files are day files to every reader: `verify` passes them, a fuller
+/// file is not replaced by an intraday or empty run, catch-up reaches yesterday and then
+/// has nothing to do, and `history` lists every instance's file of a day.
+#[test]
+fn flat_files_with_an_instance_are_day_files_everywhere() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let days = ["2025-10-27", "2025-10-28", "2025-10-29", DAY];
+    common::archive(h, "UTC", &days);
+    let pe = |args: &[&str]| {
+        run(common::export_cmd(h, "UTC")
+            .args(["--sqlite", "ops.db", "--instance", "site-a"])
+            .args(args))
+    };
+    let out = pe(&["--from", "2025-10-27", "--to", DAY]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let file = h.join("out/ops_atomic_20251030.site-a.parquet");
+    let complete = std::fs::read(&file).unwrap();
+    verify_ok(h, "four instance days");
+
+    let out = pe(&["--intraday", "--now", "2025-10-30T06:00:00Z"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        complete,
+        "intraday over a complete file"
+    );
+    common::sqlite_db(&h.join("empty.db"), "");
+    let out = run(common::export_cmd(h, "UTC").args([
+        "--sqlite",
+        "empty.db",
+        "--instance",
+        "site-a",
+        "--date",
+        DAY,
+    ]));
+    assert_eq!(out.code, 4, "an empty day: {}", out.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), complete, "an empty run");
+
+    // Catch-up the morning of the 31st: every day has its file; nothing to redo.
+    let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let before: Vec<_> = days
+        .iter()
+        .map(|d| {
+            stamp(&h.join(format!(
+                "out/ops_atomic_{}.site-a.parquet",
+                d.replace('-', "")
+            )))
+        })
+        .collect();
+    let out = pe(&["--catch-up", "--now", "2025-10-31T02:30:00Z", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let after: Vec<_> = days
+        .iter()
+        .map(|d| {
+            stamp(&h.join(format!(
+                "out/ops_atomic_{}.site-a.parquet",
+                d.replace('-', "")
+            )))
+        })
+        .collect();
+    assert_eq!(
+        before, after,
+        "catch-up re-exported a good day: {}",
+        out.stdout
+    );
+
+    // A second instance in the same folder: history shows both files of the day.
+    let out = run(common::export_cmd(h, "UTC").args([
+        "--sqlite",
+        "ops.db",
+        "--instance",
+        "site-b",
+        "--date",
+        DAY,
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let history = run(exporter(h).args(["history", "out", "--days", "1"]));
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    for i in ["site-a", "site-b"] {
+        assert!(
+            history.stdout.contains(&format!("{DAY} {i}  rows     288")),
+            "{}",
+            history.stdout
+        );
+    }
+    verify_ok(h, "two instances");
+}
+
+/// One out dir holds one zone: a day already exported in another zone is refused, naming it
+/// and the fix, and the file stays as it was.
+#[test]
+fn a_day_file_of_another_zone_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &[DAY]);
+    let out = run(common::export_cmd(h, "UTC").args(["--sqlite", "ops.db", "--date", DAY]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let file = h.join("out/ops_atomic_20251030.parquet");
+    let before = std::fs::read(&file).unwrap();
+    let out =
+        run(common::export_cmd(h, "Asia/Bangkok").args(["--sqlite", "ops.db", "--date", DAY]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("was exported in time zone UTC")
+            && out.stderr.contains("run with --tz UTC"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
