@@ -122,6 +122,7 @@ impl Publication {
                         before,
                     });
                     published.push(target);
+                    crate::pause::at(&format!("renamed-{}", published.len()));
                 }
                 Err(e) => {
                     before.discard();

@@ -139,6 +139,7 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
 pub fn run(cfg: &Config) -> Result<RunReport> {
     let started = Instant::now();
     let (sources, ingested) = read_sources(cfg)?;
+    crate::pause::at("read");
     let target = prepare_target(cfg)?;
     let previous = previous_rows(cfg, &target)?;
     let day = merge(ingested, previous);
@@ -149,6 +150,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
         .map(|k| (k, &target.valid().expect("a kept file is valid").check));
     let (analysis, written) = write_day(cfg, &day.rows, &tally, kept.is_none())?;
     tracing::debug!(elapsed = ?started.elapsed(), "written");
+    crate::pause::at("written");
     // Freed before the read-back holds its own state.
     drop(day.rows);
     if cfg.dry {
@@ -170,7 +172,9 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let summary = atomic::stage(&cfg.summary_path(), |w| {
         Ok(w.write_all(summary::render(&report).as_bytes())?)
     })?;
+    crate::pause::at("staged");
     publish(cfg, &target_, staged, picture, summary)?;
+    crate::pause::at("published");
     Ok(report)
 }
 

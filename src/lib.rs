@@ -21,6 +21,7 @@ pub(crate) mod man;
 pub(crate) mod merge;
 pub(crate) mod names;
 pub(crate) mod parallel;
+pub(crate) mod pause;
 pub mod record;
 pub(crate) mod report;
 pub(crate) mod rows;

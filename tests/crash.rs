@@ -1,5 +1,5 @@
-//! Crash safety: an export killed with SIGKILL at random moments leaves the previous complete
-//! day file or the new complete one, never a part, and the next run clears its temp files.
+//! Crash safety: an export killed with SIGKILL at any step leaves the previous complete day
+//! file or the new complete one, never a part, and the next run clears its temp files.
 
 use crate::common;
 
@@ -31,9 +31,12 @@ fn archive(home: &Path, name: &str, prefix: &str) {
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
+/// A forced export of `db`: each archive's run gives its own file, byte for byte, whatever
+/// the file before it held.
 fn export(home: &Path, db: &str) -> std::process::Command {
     let mut cmd = exporter(home);
     cmd.args([
+        "--force",
         "--date",
         DAY,
         "--tz",
@@ -69,21 +72,53 @@ impl Rng {
     }
 }
 
+/// The named points of a run (see src/pause.rs), in order, and whether the day file is
+/// already the new one there: the day file is renamed first of the run's outputs.
+const POINTS: [(&str, bool); 6] = [
+    ("read", false),
+    ("written", false),
+    ("staged", false),
+    ("renamed-1", true),
+    ("renamed-2", true),
+    ("published", true),
+];
+
+/// Starts an export that stops at `point`, waits until it is there, and kills it with SIGKILL.
+fn kill_at(h: &Path, db: &str, point: &str) {
+    let flag = h.join("paused");
+    let _ = std::fs::remove_file(&flag);
+    let mut child = export(h, db)
+        .env("PARQUET_EXPORTER_PAUSE_AT", point)
+        .env("PARQUET_EXPORTER_PAUSE_FLAG", &flag)
+        .spawn()
+        .unwrap();
+    // A deadline only so that a run that never gets there fails the test instead of hanging.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !flag.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before reaching {point}");
+        }
+        assert!(Instant::now() < deadline, "the run never reached {point}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// A run killed with SIGKILL at each step of its progress, in a random order, leaves the
+/// previous complete day file or the new one, never a part; the next run clears its temp
+/// files and publishes. The kill points are the run's own, so the outcome of each kill is
+/// known whatever the machine's load.
 #[test]
-fn kill_9_at_random_moments_leaves_a_complete_file() {
+fn kill_9_at_every_step_leaves_a_complete_file() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     archive(h, "a.db", "a");
     archive(h, "b.db", "b");
-    // The complete file of each archive (re-runs are byte-identical), and how long a run takes.
-    // Warm up (page cache, binary), so that a cold first run does not stretch the window.
-    assert!(export(h, "a.db").status().unwrap().success());
+    // The complete file of each archive (forced re-runs are byte-identical).
     let mut complete = Vec::new();
-    let mut longest = Duration::ZERO;
     for db in ["a.db", "b.db"] {
-        let started = Instant::now();
         assert!(export(h, db).status().unwrap().success());
-        longest = longest.max(started.elapsed());
         complete.push(std::fs::read(h.join(FILE)).unwrap());
     }
     assert_ne!(complete[0], complete[1]);
@@ -100,39 +135,28 @@ fn kill_9_at_random_moments_leaves_a_complete_file() {
         });
     println!("CRASH_SEED={seed}");
     let mut rng = Rng(seed);
-    let window_us = (longest.as_micros() as u64) * 13 / 10;
-    let (mut kept_previous, mut published_new, mut temps_left) = (0, 0, 0);
+    // Every point twice, in a random order.
+    let mut order: Vec<usize> = (0..POINTS.len() * 2).map(|i| i % POINTS.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
     let mut previous = 1; // b.db ran last
-    for i in 0..50 {
+    for (i, &p) in order.iter().enumerate() {
+        let (point, published) = POINTS[p];
         let target = i % 2;
         let db = ["a.db", "b.db"][target];
-        let mut child = export(h, db).spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(rng.below(window_us)));
-        let _ = child.kill(); // SIGKILL; the run may already have finished
-        child.wait().unwrap();
-
+        kill_at(h, db, point);
         let now = std::fs::read(h.join(FILE)).expect("a day file is always there");
-        if now == complete[previous] {
-            kept_previous += 1;
-        } else if now == complete[target] {
-            published_new += 1;
-        } else {
-            panic!(
-                "kill {i} (seed {seed}) left a file that is neither the previous nor the new one"
-            );
-        }
-        if !temps(h).is_empty() {
-            temps_left += 1;
-        }
+        let expected = if published { target } else { previous };
+        assert!(
+            now == complete[expected],
+            "killed at {point} (kill {i}, seed {seed}): the day file is not the {} complete one",
+            if published { "new" } else { "previous" }
+        );
         // The next run, left to finish, removes what the killed one left and publishes.
         assert!(export(h, db).status().unwrap().success(), "kill {i}");
         assert_eq!(temps(h), Vec::<String>::new(), "kill {i} (seed {seed})");
         assert_eq!(std::fs::read(h.join(FILE)).unwrap(), complete[target]);
         previous = target;
     }
-    println!("previous kept {kept_previous}, new published {published_new}, temp files left by {temps_left} kills");
-    assert!(
-        kept_previous > 0 && published_new > 0,
-        "kills landed both before and after publishing (seed {seed})"
-    );
 }
