@@ -319,6 +319,9 @@ fn prepare_target(cfg: &Config) -> Result<Prepared> {
     // The partition directories are the exporter's own: one replaced by a link would have the
     // day file written wherever it points.
     crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
+    if let crate::config::OutDir::Local(root) = &cfg.out {
+        crate::scheme::check_export(root, &cfg.layout, cfg.day.tz())?;
+    }
     let rel = cfg.layout.day_file(cfg.day.date());
     let existing = target.existing(&rel, &parquet_path, cfg.max_bytes)?;
     let prepared = Prepared {

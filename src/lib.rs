@@ -26,6 +26,7 @@ pub mod record;
 pub(crate) mod report;
 pub(crate) mod rows;
 pub(crate) mod schedule;
+pub(crate) mod scheme;
 pub mod simulate;
 pub mod source;
 pub(crate) mod store;

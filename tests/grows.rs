@@ -302,10 +302,71 @@ fn a_day_file_of_another_zone_is_refused() {
         run(common::export_cmd(h, "Asia/Bangkok").args(["--sqlite", "ops.db", "--date", DAY]));
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("was exported in time zone UTC")
-            && out.stderr.contains("run with --tz UTC"),
+        out.stderr.contains("zone UTC") && out.stderr.contains("--tz"),
         "{}",
         out.stderr
     );
     assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+/// One out dir, one scheme: a second layout, instance naming or zone is refused before
+/// anything is written, and `verify` fails a folder that holds two.
+#[test]
+fn a_second_scheme_in_one_folder_is_refused_and_fails_verify() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &["2025-10-29", DAY]);
+    let pe = |tz: &str, args: &[&str]| {
+        run(common::export_cmd(h, tz)
+            .args(["--sqlite", "ops.db"])
+            .args(args))
+    };
+    let out = pe("UTC", &["--date", "2025-10-29"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for (tz, other) in [
+        ("UTC", &["--layout", "hive"][..]),
+        ("UTC", &["--instance", "b"][..]),
+        ("Asia/Bangkok", &[][..]),
+    ] {
+        let out = pe(tz, &[&["--date", DAY][..], other].concat());
+        assert_eq!(out.code, 2, "{tz} {other:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("already holds ops_atomic_20251029.parquet (flat layout, without --instance, zone UTC)")
+                && out.stderr.contains("one out dir holds one scheme"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            common::files_under(&h.join("out")),
+            ["ops_atomic_20251029.parquet"]
+        );
+    }
+
+    // Made by hand (two folders poured into one): verify names the mix and the overlap.
+    let out = run(exporter(h).args([
+        "--tz",
+        "Asia/Bangkok",
+        "--out-dir",
+        "bkk",
+        "--summary-dir",
+        "rep-bkk",
+        "--sqlite",
+        "ops.db",
+        "--date",
+        DAY,
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::rename(
+        h.join("bkk/ops_atomic_20251030.parquet"),
+        h.join("out/ops_atomic_20251030.parquet"),
+    )
+    .unwrap();
+    let out = run(exporter(h).args(["verify", "out"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("the folder mixes schemes")
+            && out.stdout.contains("cover overlapping hours"),
+        "{}",
+        out.stdout
+    );
 }
