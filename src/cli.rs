@@ -6,12 +6,15 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
+use crate::bounds;
+
 pub const EXIT_CODES: &str = "\
 Exit status:
   0  success: the day was exported (rejected records, if any, are in the rejects file)
   1  failed: an error stopped the run, or the new file failed its checks (size included);
      every previous output is untouched
-  2  usage: bad flags, environment or config file, or a day that has not ended yet
+  2  usage: bad flags, environment or config file (a number out of range says its range),
+     or a day that has not ended yet
   3  partial: a configured source was unreachable; exported from the others, unless the
      existing file holds more rows, which is then kept (--force replaces it)
   4  empty: no record for the day; a valid zero-row file was written (or a fuller one kept)
@@ -162,7 +165,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args, Default)]
 pub struct ReportArgs {
     /// Days the duration and coverage metrics cover, newest first (1 to 3660).
-    #[arg(long, default_value_t = 7, value_name = "N", requires = "report", value_parser = clap::value_parser!(u32).range(1..=3660))]
+    #[arg(long, default_value_t = 7, value_name = "N", requires = "report", value_parser = |s: &str| bounds::REPORT_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
     pub days: u32,
 
     /// IANA time zone of the days [default: the system's zone].
@@ -260,8 +263,9 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Seconds to wait for another run's lock before giving up (exit 6) [default: 0].
-    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS")]
+    /// Seconds to wait for another run's lock before giving up (exit 6), 0 to 86400
+    /// [default: 0].
+    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS", value_parser = |s: &str| bounds::LOCK_TIMEOUT.parse::<u64>(s), allow_negative_numbers = true)]
     pub lock_timeout: Option<u64>,
 
     /// Refuse to publish a day file larger than this, in MB (0: no limit) [default: no limit;
@@ -277,7 +281,7 @@ pub struct HistoryArgs {
     pub dir: Option<PathBuf>,
 
     /// Days shown, ending at the newest day file (1 to 3660).
-    #[arg(long, default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]
+    #[arg(long, default_value_t = 30, value_name = "N", value_parser = |s: &str| bounds::REPORT_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
     pub days: u32,
 
     /// Also write a picture of the same days (status counts and coverage per day) as SVG.
@@ -362,11 +366,11 @@ pub struct ExportArgs {
     pub catch_up: bool,
 
     /// Days --catch-up looks back over, ending yesterday, 1 to 3660 [default: 14].
-    #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP_WINDOW", value_name = "DAYS")]
+    #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP_WINDOW", value_name = "DAYS", value_parser = |s: &str| bounds::CATCH_UP_WINDOW.parse::<u32>(s), allow_negative_numbers = true)]
     pub catch_up_window: Option<u32>,
 
-    /// Most days one --catch-up run exports [default: 7]; the next run continues.
-    #[arg(long, env = "PARQUET_EXPORTER_MAX_DAYS", value_name = "N")]
+    /// Most days one --catch-up run exports, 1 to 3660 [default: 7]; the next run continues.
+    #[arg(long, env = "PARQUET_EXPORTER_MAX_DAYS", value_name = "N", value_parser = |s: &str| bounds::CATCH_UP_MAX_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
     pub max_days: Option<u32>,
 
     /// Replace the day's file even when this run is partial or empty and the existing file
@@ -380,8 +384,9 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
     pub max_size: Option<f64>,
 
-    /// Seconds to wait for another run's lock before giving up (exit 6) [default: 0].
-    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS")]
+    /// Seconds to wait for another run's lock before giving up (exit 6), 0 to 86400
+    /// [default: 0].
+    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS", value_parser = |s: &str| bounds::LOCK_TIMEOUT.parse::<u64>(s), allow_negative_numbers = true)]
     pub lock_timeout: Option<u64>,
 
     /// Take this date as today (for replays and tests): "yesterday" is the day before.
@@ -420,22 +425,26 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_REDIS_CA_FILE", value_name = "PATH")]
     pub redis_ca_file: Option<PathBuf>,
 
-    /// Minutes the stream's entry-ID range is widened on each side of the day [default: 60].
+    /// Minutes the stream's entry-ID range is widened on each side of the day, 1 to 1440
+    /// [default: 60]. A record stamped farther than this from its entry ID (the time Redis
+    /// received it) is rejected, so 0 would reject nearly every record: it is refused.
     #[arg(
         long,
         env = "PARQUET_EXPORTER_REDIS_MARGIN_MINUTES",
-        value_name = "MINUTES"
+        value_name = "MINUTES",
+        value_parser = |s: &str| bounds::REDIS_MARGIN_MINUTES.parse::<u32>(s),
+        allow_negative_numbers = true
     )]
     pub redis_margin_minutes: Option<u32>,
 
-    /// Entries fetched per XRANGE call at most [default: 250]. For a Redis across a network,
-    /// where every call costs a round trip, raise it (e.g. 2000).
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE", value_name = "N")]
+    /// Entries fetched per XRANGE call at most, 1 to 100000 [default: 250]. For a Redis across
+    /// a network, where every call costs a round trip, raise it (e.g. 2000).
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE", value_name = "N", value_parser = |s: &str| bounds::REDIS_PAGE_SIZE.parse::<usize>(s), allow_negative_numbers = true)]
     pub redis_page_size: Option<usize>,
 
     /// Seconds the whole stream read may take before Redis counts as unreachable and the run
-    /// as partial [default: 300]. Each reply also has 30 s, and each read 5 s.
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_TIMEOUT", value_name = "SECONDS")]
+    /// as partial, 1 to 86400 [default: 300]. Each reply also has 30 s, and each read 5 s.
+    #[arg(long, env = "PARQUET_EXPORTER_REDIS_TIMEOUT", value_name = "SECONDS", value_parser = |s: &str| bounds::REDIS_TIMEOUT.parse::<u64>(s), allow_negative_numbers = true)]
     pub redis_timeout: Option<u64>,
 
     /// SQLite database file (opened read-only).
@@ -529,8 +538,8 @@ pub struct SimulateArgs {
     #[arg(long, env = "PARQUET_EXPORTER_REDIS_CA_FILE", value_name = "PATH")]
     pub redis_ca_file: Option<PathBuf>,
 
-    /// Also write this many malformed records, to see rejects at work.
-    #[arg(long, default_value_t = 0)]
+    /// Also write this many malformed records (at most 1000000), to see rejects at work.
+    #[arg(long, default_value_t = 0, value_parser = |s: &str| bounds::SIMULATE_BAD.parse::<usize>(s))]
     pub bad: usize,
 
     /// Seed for the pseudo-random statuses and durations (same seed, same day).

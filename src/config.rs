@@ -9,6 +9,7 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::bounds;
 use crate::cli::{ExportArgs, ImportArgs, LayoutKind, ReportArgs};
 use crate::day::Day;
 use crate::names::{self, Layout};
@@ -63,6 +64,18 @@ pub struct FileConfig {
     pub catch_up_window: Option<u32>,
     pub layout: Option<LayoutKind>,
     pub instance: Option<String>,
+}
+
+impl FileConfig {
+    /// Each number within its range (flags and the environment are checked as clap parses
+    /// them).
+    fn check_bounds(&self, path: &Path) -> Result<()> {
+        let as_u64 = |v: Option<usize>| v.map(|v| v as u64);
+        bounds::REDIS_TIMEOUT.check_file(self.redis_timeout, path)?;
+        bounds::REDIS_MARGIN_MINUTES.check_file(self.redis_margin_minutes.map(u64::from), path)?;
+        bounds::REDIS_PAGE_SIZE.check_file(as_u64(self.redis_page_size), path)?;
+        bounds::CATCH_UP_WINDOW.check_file(self.catch_up_window.map(u64::from), path)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +261,7 @@ pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> 
         .map_err(|e| usage(format!("{e:#}")))?;
     let file: FileConfig =
         toml::from_str(&text).map_err(|e| usage(format!("config file {}: {e}", path.display())))?;
+    file.check_bounds(&path)?;
     warn_if_others_can_read_secrets(&path, &file);
     Ok((file, Some(path)))
 }

@@ -45,6 +45,10 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
                         tracing::warn!(source = name, "trimmed: {why}");
                         (SourceState::Trimmed, Some(why), counts)
                     }
+                    Some(Shortfall::Unverified(why)) => {
+                        tracing::warn!(source = name, "unverified: {why}");
+                        (SourceState::Unverified, Some(why), counts)
+                    }
                     Some(Shortfall::Missing(why)) => {
                         tracing::warn!(source = name, "missing: {why}");
                         (SourceState::Missing, Some(why), counts)
@@ -572,7 +576,7 @@ fn is_partial(sources: &[SourceReport]) -> bool {
     let (unavailable, missing, short, full) = (
         any(SourceState::Unavailable),
         any(SourceState::Missing),
-        any(SourceState::Trimmed),
+        any(SourceState::Trimmed) || any(SourceState::Unverified),
         any(SourceState::Ok),
     );
     // A configured key that does not exist is a configuration to fix, whatever else was read.

@@ -84,17 +84,28 @@ pub const TEXT_LIMIT: u64 = 16 << 20;
 /// The text of the regular file at `path`, refused past `limit` bytes: config files, summaries
 /// and legacy reports are read whole, so a huge or endless one must not be.
 pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
+    String::from_utf8(read_bytes(path, limit)?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
+}
+
+/// The bytes of the regular file at `path` (a CA certificate, a config file), refused past
+/// `limit` bytes, and refused at once, without blocking, when it is a FIFO or a device.
+pub fn read_bytes(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let file = open_regular(path)?;
-    let mut text = String::new();
-    file.take(limit + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is larger than {limit} bytes", path.display()),
         ));
     }
-    Ok(text)
+    Ok(bytes)
 }
 
 /// Whether `path` is a regular file (through links), without opening it: for paths another

@@ -59,13 +59,24 @@ fn date_in_name(name: &str) -> Option<NaiveDate> {
 pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
     let (inputs, skipped) = legacy::find_inputs(&cfg.paths)?;
     if inputs.is_empty() {
+        // Each file looked at, with why it is not one: a FIFO or an unreadable file says so.
+        let why: Vec<String> = skipped
+            .iter()
+            .take(5)
+            .map(|s| format!("{}: {}", s.path.display(), s.why))
+            .collect();
         return Err(UsageError(format!(
-            "no legacy export (.parquet) or heartbeat report (.md) among {}",
+            "no legacy export (.parquet) or heartbeat report (.md) among {}{}",
             cfg.paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join("; "))
+            }
         ))
         .into());
     }

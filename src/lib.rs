@@ -4,6 +4,7 @@
 pub mod app;
 pub(crate) mod atomic;
 pub(crate) mod batch;
+pub(crate) mod bounds;
 pub(crate) mod carry;
 pub mod cli;
 pub(crate) mod config;

@@ -61,6 +61,8 @@ pub enum SourceState {
     Unavailable,
     /// Read, but it no longer holds the whole day (a stream trimmed inside it).
     Trimmed,
+    /// Read, but it begins inside the day and whether it was trimmed could not be checked.
+    Unverified,
     /// Reached, but the configured stream key does not exist.
     Missing,
 }
@@ -71,6 +73,7 @@ impl SourceState {
             SourceState::Ok => "ok",
             SourceState::Unavailable => "unavailable",
             SourceState::Trimmed => "trimmed",
+            SourceState::Unverified => "unverified",
             SourceState::Missing => "missing",
         }
     }

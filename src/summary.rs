@@ -20,6 +20,10 @@ fn headline(r: &RunReport) -> String {
         .filter(|s| s.state != SourceState::Ok)
         .map(|s| match s.state {
             SourceState::Trimmed => format!("{} holds only part of the day (trimmed)", s.name),
+            SourceState::Unverified => format!(
+                "{} may not hold the day's start (its trim check could not run)",
+                s.name
+            ),
             SourceState::Missing => format!("{}'s stream does not exist", s.name),
             _ => format!("{} could not be read", s.name),
         })

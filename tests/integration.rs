@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bounds;
 mod crash;
 mod dashboard;
 mod export;

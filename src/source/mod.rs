@@ -82,6 +82,9 @@ pub struct SourceCounts {
 pub enum Shortfall {
     /// The stream was trimmed past the day's start.
     Trimmed(String),
+    /// The stream begins inside the day, and whether it was trimmed there could not be told
+    /// (no XINFO): it cannot be shown to hold the day's start.
+    Unverified(String),
     /// The stream key does not exist: mistyped, or nothing was ever written to it.
     Missing(String),
 }

@@ -11,7 +11,7 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::resp::{Page, Plain, ServerError};
+use super::resp::{Oversized, Page, Plain, ServerError};
 use super::typed::Typed;
 use super::{Collector, Shortfall, SourceError};
 use crate::day::Day;
@@ -23,6 +23,10 @@ pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
 
 /// How long to wait for a connection, and for each reply.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest `--redis-page-size`: a page of real heartbeats is then some 40 MB, and a reply
+/// that claims more entries than the page asked for is refused (see `resp`).
+pub const MAX_PAGE_SIZE: usize = 100_000;
 
 /// Where and how to connect. The password comes from the URL or from `password` (an environment
 /// variable), never from the command line.
@@ -176,7 +180,8 @@ fn client_connection(target: &Target, info: ConnectionInfo) -> Result<Connection
     let client = match &target.ca_file {
         None => Client::open(info),
         Some(ca) => {
-            let pem = std::fs::read(ca)
+            // Never blocks on a FIFO: this read comes before any deadline applies.
+            let pem = crate::fsio::read_bytes(ca, crate::fsio::TEXT_LIMIT)
                 .with_context(|| format!("reading Redis CA certificate {}", ca.display()))?;
             Client::build_with_tls(
                 info,
@@ -221,12 +226,12 @@ pub fn read(
 trait StreamConnection {
     fn send(&mut self, packed: &[u8]) -> Result<(), SourceError>;
     fn key_type(&mut self, key: &str) -> Result<String, SourceError>;
-    /// Reads the next page of entries into `page`.
-    fn entries(&mut self, page: &mut Page) -> Result<(), SourceError>;
+    /// Reads the next page of entries into `page`: at most `max`, the COUNT asked for.
+    fn entries(&mut self, page: &mut Page, max: usize) -> Result<(), SourceError>;
 
-    /// `XINFO STREAM key` as its scalar fields by name, or `None` when the server refuses it
+    /// `XINFO STREAM key` as its scalar fields by name, or the server's reason for refusing it
     /// (an ACL without XINFO, an old Redis): the caller then asks XRANGE alone.
-    fn stream_info(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>, SourceError>;
+    fn stream_info(&mut self, key: &str) -> Result<StreamInfo, SourceError>;
 
     /// The millisecond of the stream's first entry (`XRANGE key - + COUNT 1`), `None` when it
     /// has none.
@@ -241,7 +246,7 @@ trait StreamConnection {
                 .get_packed_command(),
         )?;
         let mut page = Page::default();
-        self.entries(&mut page).map_err(|e| match e {
+        self.entries(&mut page, 1).map_err(|e| match e {
             SourceError::Unavailable(e) => {
                 SourceError::Unavailable(e.context(format!("XRANGE {key} - + COUNT 1")))
             }
@@ -255,21 +260,25 @@ trait StreamConnection {
     /// What the stream says of its head: where it begins now, and (Redis 7) whether any entry
     /// was ever removed from it (`entries-added` above `length`: trimmed or deleted).
     fn stream_head(&mut self, key: &str) -> Result<Head, SourceError> {
-        if let Some(info) = self.stream_info(key)? {
-            let field = |name: &str| info.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-            let number = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
-            if let (Some(added), Some(length)) = (number("entries-added"), number("length")) {
-                return Ok(Head {
-                    oldest_ms: field("recorded-first-entry-id")
-                        .and_then(|id| id_ms(id))
-                        .filter(|_| length > 0),
-                    removed: Some(added > length),
-                });
+        let why = match self.stream_info(key)? {
+            StreamInfo::Fields(info) => {
+                let field = |name: &str| info.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+                let number = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+                if let (Some(added), Some(length)) = (number("entries-added"), number("length")) {
+                    return Ok(Head {
+                        oldest_ms: field("recorded-first-entry-id")
+                            .and_then(|id| id_ms(id))
+                            .filter(|_| length > 0),
+                        removed: Ok(added > length),
+                    });
+                }
+                "XINFO STREAM does not count the entries ever added (Redis before 7.0)".into()
             }
-        }
+            StreamInfo::Refused(why) => format!("Redis refused XINFO STREAM {key}: {why}"),
+        };
         Ok(Head {
             oldest_ms: self.first_entry_ms(key)?,
-            removed: None,
+            removed: Err(why),
         })
     }
 }
@@ -289,21 +298,21 @@ impl StreamConnection for Connection {
             .map_err(SourceError::Unavailable)
     }
 
-    fn stream_info(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>, SourceError> {
+    fn stream_info(&mut self, key: &str) -> Result<StreamInfo, SourceError> {
         let reply = redis::cmd("XINFO")
             .arg("STREAM")
             .arg(key)
             .query::<Value>(self);
         match reply {
-            Ok(v) => Ok(Some(scalar_pairs(v))),
+            Ok(v) => Ok(StreamInfo::Fields(scalar_pairs(v))),
             Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => Err(
                 SourceError::Unavailable(anyhow!(e).context(format!("XINFO STREAM {key}"))),
             ),
-            Err(_) => Ok(None),
+            Err(e) => Ok(StreamInfo::Refused(e.to_string())),
         }
     }
 
-    fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
+    fn entries(&mut self, page: &mut Page, _max: usize) -> Result<(), SourceError> {
         let reply = self
             .recv_response()
             .and_then(Value::extract_error)
@@ -325,24 +334,29 @@ impl StreamConnection for Plain {
             .map_err(SourceError::Unavailable)
     }
 
-    fn stream_info(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>, SourceError> {
+    fn stream_info(&mut self, key: &str) -> Result<StreamInfo, SourceError> {
         let cmd = redis::cmd("XINFO")
             .arg("STREAM")
             .arg(key)
             .get_packed_command();
         match self.scalar_map(&cmd) {
-            Ok(map) => Ok(Some(map)),
-            Err(e) if e.downcast_ref::<ServerError>().is_some() => Ok(None),
+            Ok(map) => Ok(StreamInfo::Fields(map)),
+            Err(e) if e.downcast_ref::<ServerError>().is_some() => {
+                Ok(StreamInfo::Refused(e.to_string()))
+            }
             Err(e) => Err(SourceError::Unavailable(
                 e.context(format!("XINFO STREAM {key}")),
             )),
         }
     }
 
-    fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
-        Plain::entries(self, page).map_err(|e| {
+    fn entries(&mut self, page: &mut Page, max: usize) -> Result<(), SourceError> {
+        Plain::entries(self, page, max).map_err(|e| {
+            // A reply too long to read leaves the connection out of step: nothing more of the
+            // stream can be read, as when the connection is lost.
             let unavailable = e.downcast_ref::<std::io::Error>().is_some()
-                || e.downcast_ref::<ServerError>().is_some();
+                || e.downcast_ref::<ServerError>().is_some()
+                || e.downcast_ref::<Oversized>().is_some();
             if unavailable {
                 SourceError::Unavailable(e)
             } else {
@@ -352,11 +366,18 @@ impl StreamConnection for Plain {
     }
 }
 
-/// Where a stream begins, and whether entries were ever removed from it (`None`: unknown).
-#[derive(Debug, Clone, Copy)]
+/// What `XINFO STREAM` answered: its scalar fields, or the server's refusal.
+enum StreamInfo {
+    Fields(Vec<(String, String)>),
+    Refused(String),
+}
+
+/// Where a stream begins, and whether entries were ever removed from it (`Err`: why that
+/// cannot be told).
+#[derive(Debug, Clone)]
 struct Head {
     oldest_ms: Option<i64>,
-    removed: Option<bool>,
+    removed: Result<bool, String>,
 }
 
 impl Head {
@@ -364,13 +385,13 @@ impl Head {
     /// the stream now begins after `first`, and entries were removed from it (trimming removes
     /// the oldest, so those stood before its first entry now). A stream that merely began
     /// inside the range lost nothing. Without that count (an old Redis, or an ACL without
-    /// XINFO), a stream that begins inside the day counts as trimmed: it cannot be shown to
-    /// hold the day's start.
+    /// XINFO), a stream that begins inside the day cannot be shown to hold the day's start:
+    /// it is cut too, and the caller says the check could not run rather than claim a trim.
     fn trimmed(&self, first: i64, day: &Day) -> Option<i64> {
         let begins_late = self.oldest_ms.is_none_or(|o| o > first);
-        let cut = match self.removed {
-            Some(removed) => begins_late && removed,
-            None => self
+        let cut = match &self.removed {
+            Ok(removed) => begins_late && *removed,
+            Err(_) => self
                 .oldest_ms
                 .is_some_and(|o| o > first && o < day.end_ms()),
         };
@@ -449,8 +470,12 @@ fn read_pages(
     let last = day.end_ms() - 1 + margin;
     // A stream whose oldest entry lies after the read range's start, but within the day, was
     // trimmed (or begun) part-way through it: what it holds is not the whole day.
-    if let Some(oldest) = conn.stream_head(key)?.trimmed(first, day) {
-        sink.shortfall(Shortfall::Trimmed(trimmed(day, oldest, first)));
+    let head = conn.stream_head(key)?;
+    if let Some(oldest) = head.trimmed(first, day) {
+        sink.shortfall(match &head.removed {
+            Ok(_) => Shortfall::Trimmed(trimmed(day, oldest, first)),
+            Err(why) => Shortfall::Unverified(unverified(why, day, oldest)),
+        });
     }
     let page = page.max(1);
     let xrange = |w: &Window| {
@@ -496,7 +521,7 @@ fn read_pages(
                 sent.push_back(next);
             }
         }
-        conn.entries(&mut entries)
+        conn.entries(&mut entries, page)
             .map_err(|e| context(&window, e))?;
         if std::time::Instant::now() >= deadline {
             return Err(SourceError::Unavailable(anyhow!(
@@ -615,6 +640,21 @@ fn trimmed(day: &Day, oldest: i64, first: i64) -> String {
          longer holds the start of {day}",
         at(oldest),
         at(first)
+    )
+}
+
+/// Why a stream that begins at `oldest` (ms), inside the day, may not hold its start, when
+/// whether it was trimmed cannot be told (`why`).
+fn unverified(why: &str, day: &Day, oldest: i64) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(oldest)
+        .map(|t| {
+            t.with_timezone(&day.tz())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_else(|| oldest.to_string());
+    format!(
+        "the trim check could not run ({why}); the stream begins at {at}, inside {day}, so it \
+         cannot be shown to hold the day's start (grant +xinfo to check)"
     )
 }
 
@@ -1153,22 +1193,19 @@ mod tests {
         }
 
         // Answered aside, so that the day's requests are counted from 0.
-        fn stream_info(
-            &mut self,
-            _key: &str,
-        ) -> Result<Option<Vec<(String, String)>>, SourceError> {
+        fn stream_info(&mut self, _key: &str) -> Result<StreamInfo, SourceError> {
             let first = self
                 .ids
                 .first()
                 .map_or("0-0".into(), |(ms, s)| format!("{ms}-{s}"));
-            Ok(Some(vec![
+            Ok(StreamInfo::Fields(vec![
                 ("length".into(), self.ids.len().to_string()),
                 ("entries-added".into(), self.ids.len().to_string()),
                 ("recorded-first-entry-id".into(), first),
             ]))
         }
 
-        fn entries(&mut self, page: &mut Page) -> Result<(), SourceError> {
+        fn entries(&mut self, page: &mut Page, _max: usize) -> Result<(), SourceError> {
             let n = self.served;
             self.served += 1;
             let reply = self
@@ -1234,7 +1271,10 @@ mod tests {
     fn a_stream_is_trimmed_for_a_day_only_when_it_lost_entries_before_its_head() {
         let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
         let first = DAY_MS - 3_600_000;
-        let head = |oldest_ms, removed| Head { oldest_ms, removed };
+        let head = |oldest_ms, removed: Option<bool>| Head {
+            oldest_ms,
+            removed: removed.ok_or_else(|| "no XINFO".to_string()),
+        };
         let inside = Some(DAY_MS + 7_200_000);
         assert_eq!(head(inside, Some(true)).trimmed(first, &day), inside);
         assert_eq!(

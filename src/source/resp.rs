@@ -11,10 +11,48 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::redis::MAX_PAGE_SIZE;
+
 /// An error reply from the server (`-ERR ...`, `-WRONGTYPE ...`, `-NOAUTH ...`).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ServerError(pub String);
+
+/// A reply longer than any reply to the commands sent can be: refused before a byte of it is
+/// stored. The connection is out of step after it, so nothing more can be read on it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Oversized(pub String);
+
+/// The longest string a reply may hold. A heartbeat field is well under a kilobyte and a JSON
+/// entry with every check a few kilobytes; 4 MiB is a thousand times that, yet a page of such
+/// strings still fits in memory. (Redis's own `proto-max-bulk-len` is 512 MB, far too much
+/// to take on trust from whatever answers on the socket.)
+pub const MAX_BULK: usize = 4 << 20;
+/// The most strings one stream entry may hold (field names and values): a heartbeat has a
+/// dozen fields and a few dozen checks.
+pub const MAX_FIELDS: usize = 4096;
+/// The most elements any reply array may declare: the longest is a page of entries, which
+/// `--redis-page-size` bounds, and `entries` holds each page to the size asked for.
+const MAX_ARRAY: usize = if MAX_PAGE_SIZE > MAX_FIELDS {
+    MAX_PAGE_SIZE
+} else {
+    MAX_FIELDS
+};
+/// The longest status, error or length line: error messages are a sentence.
+const MAX_LINE: u64 = 64 << 10;
+/// The most bytes one page may hold: a page of the largest size of real heartbeats (about
+/// 400 bytes each) is some 40 MB.
+const MAX_PAGE_BYTES: usize = 256 << 20;
+
+/// The I/O error for a connection the server closed in the middle of a reply: the source is
+/// unavailable, as for any connection lost.
+fn closed(where_: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!("the server closed the connection {where_}"),
+    )
+}
 
 /// One page of stream entries (an XRANGE reply): every ID, field name and value in one buffer,
 /// reused from page to page, so decoding a page allocates nothing once the buffers have grown.
@@ -211,11 +249,18 @@ impl Plain {
         self.reader.get_mut().reply = Some(Instant::now() + REPLY_TIMEOUT);
     }
 
-    /// Sends a command already encoded (`redis::Cmd::get_packed_command`).
+    /// Sends a command already encoded (`redis::Cmd::get_packed_command`). A server that
+    /// turns the connection away (`maxclients`) says why and closes it, so the write fails with
+    /// a broken pipe: its own words, already sent, are the error then.
     pub fn send(&mut self, packed: &[u8]) -> Result<()> {
         let s = self.reader.get_mut();
-        s.write_all(packed)?;
-        s.flush()?;
+        let sent = s.write_all(packed).and_then(|()| s.flush());
+        if let Err(e) = sent {
+            if let Ok(Header::Error(why)) = self.header() {
+                return Err(ServerError(why).into());
+            }
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -272,12 +317,8 @@ impl Plain {
             Header::Integer(i) => Some(i.to_string()),
             Header::Bulk(None) | Header::Array(None) => None,
             Header::Bulk(Some(n)) => {
-                let mut text = vec![0; n + 2];
-                self.reader.read_exact(&mut text)?;
-                if !text.ends_with(b"\r\n") {
-                    bail!("a bulk string not followed by CRLF");
-                }
-                text.truncate(n);
+                let mut text = Vec::new();
+                self.read_bulk(n, &mut text)?;
                 Some(String::from_utf8_lossy(&text).into_owned())
             }
             Header::Array(Some(m)) => {
@@ -293,14 +334,39 @@ impl Plain {
         })
     }
 
+    /// The next reply header, refused when it declares more than any reply may hold.
     fn header(&mut self) -> Result<Header> {
-        if let Some(h) = self.buffered_length() {
-            return Ok(h);
+        let h = match self.buffered_length() {
+            Some(h) => h,
+            None => self.read_header()?,
+        };
+        match h {
+            Header::Bulk(Some(n)) if n > MAX_BULK => Err(Oversized(format!(
+                "a string of {n} bytes in a reply, over the limit of {MAX_BULK}"
+            ))
+            .into()),
+            Header::Array(Some(n)) if n > MAX_ARRAY => Err(Oversized(format!(
+                "an array of {n} elements in a reply, over the limit of {MAX_ARRAY}"
+            ))
+            .into()),
+            h => Ok(h),
         }
+    }
+
+    /// Reads a header line, at most `MAX_LINE` bytes of it.
+    fn read_header(&mut self) -> Result<Header> {
         self.line.clear();
-        let n = self.reader.read_until(b'\n', &mut self.line)?;
+        let n = (&mut self.reader)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut self.line)?;
         if n == 0 {
-            bail!("the server closed the connection");
+            return Err(closed("before its reply").into());
+        }
+        if !self.line.ends_with(b"\n") {
+            if n as u64 == MAX_LINE {
+                return Err(Oversized(format!("a reply line longer than {MAX_LINE} bytes")).into());
+            }
+            return Err(closed("inside a reply line").into());
         }
         let line = self
             .line
@@ -316,8 +382,16 @@ impl Plain {
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| anyhow!("a bad length in a reply: {:?}", text()))
         };
-        let length = |n: i64| -> Result<Option<usize>> {
-            match n {
+        let length = || -> Result<Option<usize>> {
+            // All digits, yet too long for a number: a length no reply can have.
+            if rest.len() > 18 && rest.iter().all(u8::is_ascii_digit) {
+                return Err(Oversized(format!(
+                    "a length of {} in a reply, over the limit",
+                    text()
+                ))
+                .into());
+            }
+            match number()? {
                 -1 => Ok(None),
                 n if n >= 0 => Ok(Some(n as usize)),
                 n => bail!("a negative length {n} in a reply"),
@@ -327,8 +401,8 @@ impl Plain {
             b'+' => Header::Simple(text()),
             b'-' => Header::Error(text()),
             b':' => Header::Integer(number()?),
-            b'$' => Header::Bulk(length(number()?)?),
-            b'*' => Header::Array(length(number()?)?),
+            b'$' => Header::Bulk(length()?),
+            b'*' => Header::Array(length()?),
             other => bail!("unexpected reply type {:?}", *other as char),
         })
     }
@@ -390,6 +464,25 @@ impl Plain {
         true
     }
 
+    /// Reads a string of `n` bytes and its CRLF onto `out`, which grows as the bytes arrive,
+    /// never by the length the server declared.
+    fn read_bulk(&mut self, n: usize, out: &mut Vec<u8>) -> Result<()> {
+        let eof = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => closed("inside a string"),
+            _ => e,
+        };
+        let got = (&mut self.reader).take(n as u64).read_to_end(out)?;
+        if got < n {
+            return Err(closed("inside a string").into());
+        }
+        let mut crlf = [0; 2];
+        self.reader.read_exact(&mut crlf).map_err(eof)?;
+        if &crlf != b"\r\n" {
+            bail!("a bulk string not followed by CRLF");
+        }
+        Ok(())
+    }
+
     /// Reads a string reply straight into `page`, as the current entry's next string.
     fn bulk_into(&mut self, page: &mut Page) -> Result<()> {
         match self.header()? {
@@ -400,13 +493,10 @@ impl Plain {
             }
             Header::Bulk(Some(n)) => {
                 let start = page.bytes.len();
-                page.bytes.resize(start + n, 0);
-                self.reader.read_exact(&mut page.bytes[start..])?;
-                let mut crlf = [0; 2];
-                self.reader.read_exact(&mut crlf)?;
-                if &crlf != b"\r\n" {
-                    bail!("a bulk string not followed by CRLF");
+                if start + n > MAX_PAGE_BYTES {
+                    bail!(page_too_big(start + n));
                 }
+                self.read_bulk(n, &mut page.bytes)?;
                 page.end_string(start);
             }
             Header::Integer(i) => page.push(i.to_string().as_bytes()),
@@ -416,17 +506,24 @@ impl Plain {
         Ok(())
     }
 
-    /// Reads a page of stream entries into `page` (cleared first).
-    pub fn entries(&mut self, page: &mut Page) -> Result<()> {
+    /// Reads a page of stream entries into `page` (cleared first): at most `max`, the COUNT
+    /// asked for.
+    pub fn entries(&mut self, page: &mut Page, max: usize) -> Result<()> {
         page.clear();
         self.start_reply();
         let n = match self.header()? {
+            Header::Array(Some(n)) if n > max => {
+                bail!(Oversized(format!("{n} entries in a reply to COUNT {max}")))
+            }
             Header::Array(Some(n)) => n,
             Header::Array(None) => return Ok(()),
             Header::Error(e) => return Err(ServerError(e).into()),
             other => bail!("expected an array of entries, got {other:?}"),
         };
         for _ in 0..n {
+            if page.bytes.len() > MAX_PAGE_BYTES {
+                bail!(page_too_big(page.bytes.len()));
+            }
             if self.buffered_entry(page) {
                 continue;
             }
@@ -438,6 +535,12 @@ impl Plain {
             self.bulk_into(page)?;
             let id = || String::from_utf8_lossy(page_id(page)).into_owned();
             match self.header()? {
+                Header::Array(Some(m)) if m > MAX_FIELDS => {
+                    bail!(Oversized(format!(
+                        "entry {} has {m} field names and values, over the limit of {MAX_FIELDS}",
+                        id()
+                    )))
+                }
                 Header::Array(Some(m)) if m % 2 == 0 => {
                     for _ in 0..m {
                         self.bulk_into(page)?;
@@ -452,6 +555,12 @@ impl Plain {
         }
         Ok(())
     }
+}
+
+fn page_too_big(bytes: usize) -> Oversized {
+    Oversized(format!(
+        "a page of {bytes} bytes or more, over the limit of {MAX_PAGE_BYTES}"
+    ))
 }
 
 /// `n` and the end of a `<kind>n\r\n` line at the start of `buf`, for a length of at most 18
@@ -564,7 +673,7 @@ mod tests {
     /// One page read from `conn`, as owned values to compare.
     fn decoded(conn: &mut Plain) -> Vec<Entry> {
         let mut page = Page::default();
-        conn.entries(&mut page).unwrap();
+        conn.entries(&mut page, 1000).unwrap();
         (0..page.len())
             .map(|i| {
                 let (id, fields) = page.entry(i);
@@ -645,7 +754,7 @@ mod tests {
     #[test]
     fn errors_and_malformed_replies_are_errors() {
         let e = replying(b"-WRONGTYPE Operation against a key\r\n")
-            .entries(&mut Page::default())
+            .entries(&mut Page::default(), 1000)
             .unwrap_err();
         assert!(e.to_string().contains("WRONGTYPE"), "{e}");
         for bad in [
@@ -662,7 +771,7 @@ mod tests {
             for capacity in [1, 3, 8, 1 << 20] {
                 assert!(
                     replying_in(bad, capacity)
-                        .entries(&mut Page::default())
+                        .entries(&mut Page::default(), 1000)
                         .is_err(),
                     "{:?} in a buffer of {capacity}",
                     String::from_utf8_lossy(bad)
@@ -672,5 +781,77 @@ mod tests {
         assert!(replying(b"-NOAUTH\r\n").ok(b"").is_err());
         assert!(replying(b"+OK\r\n").ok(b"").is_ok());
         assert_eq!(replying(b"+stream\r\n").simple(b"").unwrap(), "stream");
+    }
+
+    /// The error of reading one page from `reply`, with a page of at most 250 entries.
+    fn page_error(reply: &[u8]) -> anyhow::Error {
+        replying(reply)
+            .entries(&mut Page::default(), 250)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn lengths_over_the_caps_are_refused_before_anything_is_allocated() {
+        let huge = [
+            &b"*1\r\n*2\r\n$999999999999999999\r\n"[..],
+            b"*1\r\n*2\r\n$9999999999\r\n",
+            b"*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$4194305\r\n",
+            b"*1\r\n*2\r\n$99999999999999999999999\r\n",
+            b"*999999999999999999\r\n",
+            b"*251\r\n",
+            b"*1\r\n*2\r\n$3\r\n1-0\r\n*4098\r\n",
+            b"*1\r\n*99999999\r\n",
+        ];
+        for reply in huge {
+            let e = page_error(reply);
+            assert!(
+                e.downcast_ref::<Oversized>().is_some(),
+                "{:?}: {e:#}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+        // A string at the cap is read, as it arrives.
+        let mut reply =
+            format!("*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nk\r\n${MAX_BULK}\r\n").into_bytes();
+        reply.extend(std::iter::repeat_n(b'v', MAX_BULK));
+        reply.extend(b"\r\n");
+        assert_eq!(decoded(&mut replying(&reply))[0].1[0].1.len(), MAX_BULK);
+        // XINFO's map and a bulk inside it are held to the same caps.
+        let e = replying(b"*2\r\n$1\r\nk\r\n$999999999999\r\n")
+            .scalar_map(b"")
+            .unwrap_err();
+        assert!(e.downcast_ref::<Oversized>().is_some(), "{e:#}");
+        // An endless line is cut at its cap.
+        let mut line = b"+".to_vec();
+        line.extend(std::iter::repeat_n(b'x', MAX_LINE as usize + 10));
+        let e = replying(&line).simple(b"").unwrap_err();
+        assert!(e.downcast_ref::<Oversized>().is_some(), "{e:#}");
+    }
+
+    #[test]
+    fn a_connection_closed_inside_a_reply_is_an_io_error() {
+        for reply in [
+            &b""[..],
+            b"*1\r\n",
+            b"*1\r\n*2\r\n",
+            b"*1\r\n*2\r\n$15\r\n",
+            b"*1\r\n*2\r\n$15\r\n17617",
+            b"*1\r\n*2\r\n$3\r\n1-0",
+            b"*1\r\n*2\r\n$3\r\n1-0\r",
+            b"*1\r\n*2\r\n$1",
+        ] {
+            for capacity in [1, 4, 1 << 20] {
+                let e = replying_in(reply, capacity)
+                    .entries(&mut Page::default(), 250)
+                    .unwrap_err();
+                let io = e.downcast_ref::<std::io::Error>();
+                assert!(
+                    io.is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof),
+                    "{:?} in a buffer of {capacity}: {e:#}",
+                    String::from_utf8_lossy(reply)
+                );
+                assert!(e.to_string().contains("closed the connection"), "{e:#}");
+            }
+        }
     }
 }
