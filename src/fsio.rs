@@ -77,6 +77,22 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `path` for reading only if it is a regular file and not a symbolic link
+/// (`O_NOFOLLOW`), without blocking on a FIFO: for files moved or copied out of a tree others
+/// can write to, which must not lead the copy to a file elsewhere.
+pub fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta));
+    }
+    Ok(file)
+}
+
 /// How much text `read_text` takes from a config file, summary or report: far more than any
 /// of them holds.
 pub const TEXT_LIMIT: u64 = 16 << 20;

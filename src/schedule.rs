@@ -159,15 +159,10 @@ pub fn move_out_of_data_tree(out_dir: &Path, summary_dir: &Path) -> Result<Vec<S
         if same(&from, &to) || from.parent().is_some_and(|p| same(p, summary_dir)) {
             continue;
         }
-        if !to.exists() {
-            std::fs::rename(&from, &to)
-                .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
-                .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+        match move_file(&from, &to) {
+            Ok(()) => moved.push(format!("{} -> {}", from.display(), to.display())),
+            Err(why) => tracing::warn!("left in the data tree: {}: {why:#}", from.display()),
         }
-        if from.exists() {
-            std::fs::remove_file(&from).with_context(|| format!("removing {}", from.display()))?;
-        }
-        moved.push(format!("{} -> {}", from.display(), to.display()));
     }
     let old_lock = out_dir.join(LOCK_FILE);
     if std::fs::symlink_metadata(&old_lock).is_ok_and(|m| !m.is_dir()) {
@@ -179,6 +174,39 @@ pub fn move_out_of_data_tree(out_dir: &Path, summary_dir: &Path) -> Result<Vec<S
         tracing::info!("moved out of the data tree: {m}");
     }
     Ok(moved)
+}
+
+/// Moves the regular file `from` to `to`, which must not exist: renamed, or across file
+/// systems copied (opened without following a link), synced, linked into place and only then
+/// removed. Anything at `from` that is not a regular file, or anything at `to`, is left as it
+/// is: no file is deleted unless its bytes are safely at the new name.
+fn move_file(from: &Path, to: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(from)?;
+    anyhow::ensure!(
+        meta.file_type().is_file(),
+        "it is {}, not a regular file",
+        crate::fsio::kind_of(&meta)
+    );
+    if std::fs::symlink_metadata(to).is_ok() {
+        anyhow::bail!("{} already exists", to.display());
+    }
+    match std::fs::hard_link(from, to) {
+        Ok(()) => {}
+        // Another file system (or one without hard links): a copy, put in place only whole.
+        Err(_) => {
+            let mut src = crate::fsio::open_no_follow(from)?;
+            let dir = to.parent().unwrap_or(Path::new("."));
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".move")
+                .suffix(".tmp")
+                .tempfile_in(dir)?;
+            std::io::copy(&mut src, &mut tmp)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist_noclobber(to).map_err(|e| e.error)?;
+        }
+    }
+    std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))?;
+    Ok(())
 }
 
 /// Takes the lock in `dir` (the summary dir), waiting up to `timeout` for another run to

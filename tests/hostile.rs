@@ -957,3 +957,62 @@ fn catch_up_does_not_fail_every_night_for_an_old_empty_day() {
         "re-checked all the same: {doc}"
     );
 }
+
+/// Moving an older version's rejects out of the data tree loses and leaks nothing: a file
+/// whose new name is taken stays where it was, a link is neither followed nor copied, a FIFO
+/// does not block the run, and only what moved is reported as moved. The summary dir is on
+/// another file system where the machine has one (/dev/shm), so the copy path runs too.
+#[test]
+fn moving_old_rejects_never_loses_or_leaks_a_file() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let shm = Path::new("/dev/shm");
+    let rep_home = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let rep = rep_home.path();
+    common::archive(h, TZ, &[DAY]);
+    let out_dir = h.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let old = |d: &str| out_dir.join(format!("ops_atomic_{d}.rejects.ndjson"));
+    // Moves: a plain old rejects file.
+    std::fs::write(old("20251020"), "{\"old\":1}\n").unwrap();
+    // Stays: its new name is a directory.
+    std::fs::write(old("20251021"), "{\"old\":2}\n").unwrap();
+    std::fs::create_dir_all(rep.join("ops_atomic_20251021.rejects.ndjson")).unwrap();
+    // Neither followed nor copied: a link to a file the exporter can read.
+    let secret = h.join("secret.txt");
+    std::fs::write(&secret, "not for the summary dir").unwrap();
+    std::os::unix::fs::symlink(&secret, old("20251022")).unwrap();
+    // Never opened: a FIFO.
+    mkfifo(&old("20251023"));
+
+    let out = run_within(
+        exporter(h)
+            .args(["--tz", TZ, "--out-dir", "out", "--summary-dir"])
+            .arg(rep)
+            .args(["--sqlite", "ops.db", "--date", DAY]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(rep.join("ops_atomic_20251020.rejects.ndjson")).unwrap(),
+        "{\"old\":1}\n"
+    );
+    assert!(!old("20251020").exists());
+    assert_eq!(std::fs::read_to_string(old("20251021")).unwrap(), "{\"old\":2}\n");
+    assert!(std::fs::symlink_metadata(old("20251022")).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(rep.join("ops_atomic_20251022.rejects.ndjson")).is_err());
+    assert!(std::fs::symlink_metadata(old("20251023")).is_ok());
+    let summary = std::fs::read_to_string(rep.join("parquet_export_summary_20251030.md")).unwrap();
+    assert!(summary.contains("ops_atomic_20251020.rejects.ndjson"), "{summary}");
+    for stayed in ["20251021", "20251022", "20251023"] {
+        assert!(
+            !summary.contains(&format!("ops_atomic_{stayed}.rejects.ndjson")),
+            "{stayed} reported as moved: {summary}"
+        );
+    }
+    assert!(out.stderr.contains("left in the data tree"), "{}", out.stderr);
+}

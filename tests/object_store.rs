@@ -558,12 +558,13 @@ fn a_local_hive_layout_reads_as_one_partitioned_table_in_duckdb() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     simulate(h);
+    // One out dir holds one scheme: the instance's tree is a folder of its own.
     for day in DAYS {
-        for extra in [
-            &["--layout", "hive"][..],
-            &["--layout", "hive", "--instance", "b"][..],
+        for (dir, extra) in [
+            ("hive", &["--layout", "hive"][..]),
+            ("hive-b", &["--layout", "hive", "--instance", "b"][..]),
         ] {
-            let out = export(&mut exporter(h), day, "hive", extra);
+            let out = export(&mut exporter(h), day, dir, extra);
             assert_eq!(out.code, 0, "{}", out.stderr);
         }
     }
@@ -571,7 +572,7 @@ fn a_local_hive_layout_reads_as_one_partitioned_table_in_duckdb() {
         .join("hive/day=2025-10-30/ops_atomic_20251030.parquet")
         .exists());
     assert!(h
-        .join("hive/instance=b/day=2025-10-30/ops_atomic_20251030.parquet")
+        .join("hive-b/instance=b/day=2025-10-30/ops_atomic_20251030.parquet")
         .exists());
     let out = Command::new(python())
         .arg("-c")
@@ -581,11 +582,12 @@ import duckdb, json, sys
 d = sys.argv[1]
 one = duckdb.sql(f"SELECT day, count(*) AS n FROM read_parquet('{d}/day=*/*.parquet', hive_partitioning = true) GROUP BY day ORDER BY day").fetchall()
 types = {r[0]: r[1] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{d}/day=*/*.parquet', hive_partitioning = true)").fetchall()}
-inst = duckdb.sql(f"SELECT instance, count(*) FROM read_parquet('{d}/instance=*/day=*/*.parquet', hive_partitioning = true) GROUP BY ALL").fetchall()
+inst = duckdb.sql(f"SELECT instance, count(*) FROM read_parquet('{sys.argv[2]}/instance=*/day=*/*.parquet', hive_partitioning = true) GROUP BY ALL").fetchall()
 print(json.dumps({'days': [[str(a), b] for a, b in one], 'day_type': types['day'], 'ts_type': types['timestamp'], 'instances': inst}))
 "#,
         )
         .arg(h.join("hive"))
+        .arg(h.join("hive-b"))
         .output()
         .unwrap();
     assert!(
