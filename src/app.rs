@@ -250,7 +250,7 @@ fn run_systemd(
     out: &mut impl Write,
 ) -> Result<Exit> {
     let paths = launchd::Paths::discover(wrapper, config_path)?;
-    let plan = launchd::systemd_install_plan(&paths, job);
+    let plan = launchd::systemd_install_plan(&paths, job)?;
     let show = |out: &mut dyn Write, plan: &launchd::SystemdPlan| -> Result<()> {
         for (path, text) in &plan.files {
             writeln!(out, "# {}\n{text}", path.display())?;

@@ -452,13 +452,48 @@ pub fn uninstall(paths: &Paths, job: Job) -> Result<PathBuf> {
     Ok(plist)
 }
 
+/// A value of `what` that systemd cannot hold, as a usage error (exit 2) in one line.
+fn unit_value(what: &str, value: &str, escaped: Result<String, String>) -> Result<String> {
+    escaped.map_err(|why| {
+        crate::config::UsageError(format!(
+            "{what} ({}) {why}; a systemd unit cannot be written for it",
+            crate::escape::plain(value)
+        ))
+        .into()
+    })
+}
+
+/// The service's `Environment=`, `WorkingDirectory=` and `ExecStart=` lines, each value
+/// escaped so that systemd hands it over exactly as it is here.
+fn service_lines(paths: &Paths, job: Job) -> Result<String> {
+    let mut lines = String::new();
+    let home = paths.home.display().to_string();
+    let dir = unit_value("HOME", &home, crate::escape::systemd_path(&home))?;
+    lines.push_str(&format!("WorkingDirectory={dir}\n"));
+    for (k, v) in paths.environment(false) {
+        let assignment = unit_value(k, &v, crate::escape::systemd_env(k, &v))?;
+        lines.push_str(&format!("Environment={assignment}\n"));
+    }
+    let wrapper = paths.wrapper.display().to_string();
+    let mut exec = vec!["/bin/bash".to_string()];
+    exec.push(unit_value(
+        "the wrapper's path",
+        &wrapper,
+        crate::escape::systemd_arg(&wrapper),
+    )?);
+    for a in job.args() {
+        exec.push(unit_value(
+            "an argument",
+            &a,
+            crate::escape::systemd_arg(&a),
+        )?);
+    }
+    lines.push_str(&format!("ExecStart={}\n", exec.join(" ")));
+    Ok(lines)
+}
+
 /// A systemd user service and timer doing what the launchd agent does, for Linux hosts.
-pub fn systemd_units(paths: &Paths, job: Job) -> (String, String) {
-    let env: String = paths
-        .environment(false)
-        .iter()
-        .map(|(k, v)| format!("Environment=\"{k}={v}\"\n"))
-        .collect();
+pub fn systemd_units(paths: &Paths, job: Job) -> Result<(String, String)> {
     let what = match job {
         Job::Daily => {
             "Export yesterday's OPS-Atomic heartbeats to Parquet (catching up missed days)"
@@ -472,12 +507,8 @@ After=network-online.target
 
 [Service]
 Type=oneshot
-WorkingDirectory={home}
-{env}ExecStart=/bin/bash {wrapper} {args}
-",
-        home = paths.home.display(),
-        wrapper = paths.wrapper.display(),
-        args = job.args().join(" "),
+{lines}",
+        lines = service_lines(paths, job)?,
     );
     // The daily run catches up at boot what a powered-off night missed; a missed intraday run
     // is simply superseded by the next.
@@ -498,7 +529,7 @@ WantedBy=timers.target
 ",
         when = job.when()
     );
-    (service, timer)
+    Ok((service, timer))
 }
 
 /// What `systemd install` writes and runs, so that `--dry` can show exactly that.
@@ -508,10 +539,10 @@ pub struct SystemdPlan {
 }
 
 /// The units under `~/.config/systemd/user` and the systemctl calls that load them.
-pub fn systemd_install_plan(paths: &Paths, job: Job) -> SystemdPlan {
-    let (service, timer) = systemd_units(paths, job);
+pub fn systemd_install_plan(paths: &Paths, job: Job) -> Result<SystemdPlan> {
+    let (service, timer) = systemd_units(paths, job)?;
     let (service_path, timer_path) = systemd_paths(&paths.home, job);
-    SystemdPlan {
+    Ok(SystemdPlan {
         files: vec![(service_path, service), (timer_path, timer)],
         commands: vec![
             vec!["systemctl".into(), "--user".into(), "daemon-reload".into()],
@@ -523,7 +554,7 @@ pub fn systemd_install_plan(paths: &Paths, job: Job) -> SystemdPlan {
                 format!("{}.timer", job.unit()),
             ],
         ],
-    }
+    })
 }
 
 /// Where `job`'s service and timer units go under `home`.
@@ -679,16 +710,16 @@ mod tests {
 
     #[test]
     fn systemd_timer_is_daily_and_persistent() {
-        let (service, timer) = systemd_units(&paths(), Job::Daily);
+        let (service, timer) = systemd_units(&paths(), Job::Daily).unwrap();
         assert!(timer.contains("OnCalendar=*-*-* 02:30:00"));
         assert!(timer.contains("Persistent=true"));
         assert!(service.contains(
-            "ExecStart=/bin/bash /Users/ops/02luka/bin/run_parquet_exporter.sh --catch-up --lock-timeout 900"
-        ));
-        let (service, timer) = systemd_units(&paths(), Job::Intraday);
+            r#"ExecStart=/bin/bash "/Users/ops/02luka/bin/run_parquet_exporter.sh" "--catch-up" "--lock-timeout" "900""#
+        ), "{service}");
+        let (service, timer) = systemd_units(&paths(), Job::Intraday).unwrap();
         assert!(timer.contains("OnCalendar=*-*-* *:00/10:00"), "{timer}");
         assert!(
-            service.contains("run_parquet_exporter.sh --intraday\n"),
+            service.contains("run_parquet_exporter.sh\" \"--intraday\"\n"),
             "{service}"
         );
     }

@@ -19,4 +19,5 @@ mod reliability;
 mod report;
 mod schedule;
 mod tls;
+mod units;
 mod verify;

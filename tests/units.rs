@@ -1,0 +1,232 @@
+//! The schedule's units as their service managers read them: systemd's own parser on the
+//! rendered units.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{self, exporter, run, Output};
+
+/// A home directory name with everything systemd would read as syntax: a space, a quote, a
+/// backslash, specifiers (`%h`, `%t`, a trailing `%`), a variable and non-ASCII.
+const HOSTILE_NAME: &str = r#"John %h "Q" back\slash 100% %t $HOME é"#;
+
+/// Records that `test` was skipped (`.ci/run` prints `target/skipped-tests.txt`).
+fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    eprintln!("skipped {test}: {why}");
+    let list = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/skipped-tests.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(list)
+    {
+        let _ = writeln!(f, "{test}");
+    }
+}
+
+/// Whether systemd's parser can be run here: on Linux it must be (`.ci/run` installs
+/// `systemd`); macOS has none, and the test named `test` is skipped there.
+fn have_systemd_analyze(test: &str) -> bool {
+    let found = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found && cfg!(target_os = "macos") {
+        skipped(test, "no systemd-analyze on macOS");
+        return false;
+    }
+    assert!(
+        found,
+        "systemd-analyze must be installed (apt-get install -y systemd; .ci/run does)"
+    );
+    true
+}
+
+/// A home named `HOSTILE_NAME` under `root`, holding a config file and a copy of the wrapper,
+/// so that every path the service names passes through the hostile name.
+fn hostile_home(root: &Path) -> (PathBuf, PathBuf) {
+    let home = root.join(HOSTILE_NAME);
+    let config = home.join("02luka/config/parquet_exporter.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "").unwrap();
+    let wrapper = home.join("bin/run_parquet_exporter.sh");
+    std::fs::create_dir_all(wrapper.parent().unwrap()).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh"),
+        &wrapper,
+    )
+    .unwrap();
+    (home, wrapper)
+}
+
+/// `systemd-analyze verify` of `unit`, as root without a running systemd: its exit status and
+/// stderr at the default log level (parse warnings), and its stdout at debug level (the unit as
+/// parsed: `WorkingDirectory:`, `Environment:`, `Command Line:`).
+fn analyze(unit: &Path) -> (Output, String) {
+    let verify = |debug: bool| {
+        let mut cmd = Command::new("systemd-analyze");
+        // To stderr even where a journal is listening.
+        cmd.args(["verify", "--man=no"])
+            .arg(unit)
+            .env("SYSTEMD_LOG_TARGET", "console");
+        if debug {
+            cmd.env("SYSTEMD_LOG_LEVEL", "debug");
+        } else {
+            cmd.env_remove("SYSTEMD_LOG_LEVEL");
+        }
+        run(&mut cmd)
+    };
+    let dump = verify(true).stdout;
+    (verify(false), dump)
+}
+
+/// The value of the dump's `key:` lines (`\t\tWorkingDirectory: /x`), in order.
+fn dumped<'a>(dump: &'a str, key: &str) -> Vec<&'a str> {
+    let prefix = format!("{key}: ");
+    dump.lines()
+        .filter_map(|l| l.trim_start_matches('\t').strip_prefix(prefix.as_str()))
+        .collect()
+}
+
+/// The words of a command line as systemd dumps it (shell-style: double quotes, with `\` taking
+/// the next character literally).
+fn dumped_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut in_word, mut quoted) = (String::new(), false, false);
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                word.extend(chars.next());
+                in_word = true;
+            }
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// An argument as the program receives it once systemd has substituted variables when it runs
+/// the command: `$$` is a `$`; any other `$` would be replaced, so it fails the test.
+fn after_substitution(arg: &str) -> String {
+    let mut out = String::new();
+    let mut chars = arg.chars();
+    while let Some(c) = chars.next() {
+        if c == '$' {
+            assert_eq!(
+                chars.next(),
+                Some('$'),
+                "systemd would substitute in {arg:?}"
+            );
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `systemd install` under a HOME whose name is systemd syntax writes a service whose
+/// WorkingDirectory, Environment and ExecStart systemd's own parser reads back literally,
+/// without a warning.
+#[test]
+fn systemd_reads_the_units_values_back_literally() {
+    if !have_systemd_analyze("units::systemd_reads_the_units_values_back_literally") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (home, wrapper) = hostile_home(root.path());
+    let path = common::path_with(&common::service_manager(&home));
+    let out = run(exporter(&home)
+        .env("PATH", &path)
+        .args(["systemd", "install", "--wrapper"])
+        .arg(&wrapper));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let service = home.join(".config/systemd/user/parquet-exporter.service");
+
+    let (verify, dump) = analyze(&service);
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    let warnings: Vec<&str> = verify
+        .stderr
+        .lines()
+        .filter(|l| l.contains("parquet-exporter"))
+        .collect();
+    assert!(warnings.is_empty(), "systemd warned: {warnings:#?}");
+
+    let home_s = home.display().to_string();
+    assert_eq!(
+        dumped(&dump, "WorkingDirectory"),
+        [home_s.as_str()],
+        "{dump}"
+    );
+    let env = dumped(&dump, "Environment");
+    for expected in [
+        format!("HOME={home_s}"),
+        format!("PARQUET_EXPORTER_CONFIG={home_s}/02luka/config/parquet_exporter.toml"),
+    ] {
+        assert!(env.contains(&expected.as_str()), "{expected}\n{env:#?}");
+    }
+    let lines = dumped(&dump, "Command Line");
+    assert_eq!(lines.len(), 1, "{dump}");
+    let argv: Vec<String> = dumped_words(lines[0])
+        .iter()
+        .map(|a| after_substitution(a))
+        .collect();
+    assert_eq!(
+        argv,
+        [
+            "/bin/bash",
+            &wrapper.display().to_string(),
+            "--catch-up",
+            "--lock-timeout",
+            "900"
+        ]
+    );
+}
+
+/// A newline in HOME would end `Environment=` and start a setting of the attacker's choosing:
+/// the units are refused with a usage error in one line, and nothing is written.
+#[test]
+fn a_control_character_in_home_is_refused_not_written() {
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("x\nExecStartPre=/bin/touch \x1b[0m");
+    std::fs::create_dir_all(&home).unwrap();
+    let wrapper = home.join("run_parquet_exporter.sh");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh"),
+        &wrapper,
+    )
+    .unwrap();
+    let path = common::path_with(&common::service_manager(&home));
+    for args in [&["print"][..], &["install", "--dry"], &["install"]] {
+        let out = run(exporter(&home)
+            .env("PATH", &path)
+            .arg("systemd")
+            .args(args)
+            .arg("--wrapper")
+            .arg(&wrapper));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("control character (\\u{a})"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stdout.contains("ExecStartPre"), "{}", out.stdout);
+    }
+    assert!(!home.join(".config").exists());
+}
