@@ -290,10 +290,15 @@ fn run_systemd(
             linger_advice(out)?;
         }
         SystemdAction::Uninstall => {
-            for p in launchd::systemd_uninstall(&paths, job)? {
+            let removed = launchd::systemd_uninstall(&paths, job)?;
+            for p in &removed {
                 writeln!(out, "removed {}", p.display())?;
             }
-            writeln!(out, "disabled {}.timer", job.unit())?;
+            if removed.is_empty() {
+                writeln!(out, "no {} units were installed", job.unit())?;
+            } else {
+                writeln!(out, "disabled {}.timer", job.unit())?;
+            }
         }
     }
     Ok(Exit::Success)

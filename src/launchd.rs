@@ -412,6 +412,37 @@ fn require_macos(what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `program args` and fails, in the command's own words (its stderr), unless it succeeded.
+fn checked(program: &str, args: &[&str]) -> Result<()> {
+    let out = run_bounded(program, args)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = match stderr.trim() {
+        "" => "(it printed nothing on stderr)".to_string(),
+        s => s.to_string(),
+    };
+    bail!(
+        "{program} {} failed ({}): {said}",
+        args.join(" "),
+        out.status
+    )
+}
+
+/// Unloads `label` from launchd's `domain` if it is loaded. Not loaded is fine; a loaded agent
+/// that launchctl fails to unload is an error, since it keeps running.
+fn bootout_if_loaded(launchctl: &str, domain: &str, label: &str) -> Result<()> {
+    let target = format!("{domain}/{label}");
+    if !run_bounded(launchctl, &["print", &target])?
+        .status
+        .success()
+    {
+        return Ok(());
+    }
+    checked(launchctl, &["bootout", &target])
+}
+
 /// Writes the agent to ~/Library/LaunchAgents and loads it (replacing a loaded one).
 pub fn install(paths: &Paths, job: Job) -> Result<PathBuf> {
     require_macos("install")?;
@@ -425,25 +456,23 @@ pub fn install(paths: &Paths, job: Job) -> Result<PathBuf> {
         Ok(std::io::Write::write_all(w, text.as_bytes())?)
     })?;
     let domain = gui_domain()?;
-    // Unload an older copy first; it is fine if none was loaded.
-    let _ = launchctl(&["bootout", &format!("{domain}/{}", job.label())]);
-    let out = launchctl(&["bootstrap", &domain, &plist.display().to_string()])?;
-    if !out.status.success() {
-        bail!(
-            "launchctl bootstrap {domain} {} failed: {}",
-            plist.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    bootout_if_loaded("launchctl", &domain, job.label())
+        .context("unloading the agent loaded before, to load the new one")?;
+    checked(
+        "launchctl",
+        &["bootstrap", &domain, &plist.display().to_string()],
+    )
+    .with_context(|| format!("{} is written; launchd did not load it", plist.display()))?;
     Ok(plist)
 }
 
-/// Unloads the agent and removes its plist.
+/// Unloads the agent and removes its plist; a plist whose agent would not unload stays.
 pub fn uninstall(paths: &Paths, job: Job) -> Result<PathBuf> {
     require_macos("uninstall")?;
     let plist = paths.plist_path(job);
     let domain = gui_domain()?;
-    let _ = launchctl(&["bootout", &format!("{domain}/{}", job.label())]);
+    bootout_if_loaded("launchctl", &domain, job.label())
+        .with_context(|| format!("the agent is still loaded; {} is kept", plist.display()))?;
     match std::fs::remove_file(&plist) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -569,15 +598,7 @@ pub fn systemd_paths(home: &Path, job: Job) -> (PathBuf, PathBuf) {
 /// Runs one planned command, failing with what it printed.
 fn run_planned(cmd: &[String]) -> Result<()> {
     let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
-    let out = run_bounded(&cmd[0], &args)?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            cmd.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    checked(&cmd[0], &args)
 }
 
 /// Writes the units (each by renaming a finished temp file over it) and enables the timer.
@@ -596,12 +617,16 @@ pub fn systemd_install(plan: &SystemdPlan) -> Result<()> {
     Ok(())
 }
 
-/// Disables the timer (fine if it was not enabled), removes both units, reloads systemd.
+/// Disables the timer, removes both units, reloads systemd. A failed `disable` stops it with
+/// the units in place (the timer may still fire), unless there was no timer of ours to disable.
 pub fn systemd_uninstall(paths: &Paths, job: Job) -> Result<Vec<PathBuf>> {
     let timer_unit = format!("{}.timer", job.unit());
-    let _ = run_bounded("systemctl", &["--user", "disable", "--now", &timer_unit]);
-    let mut removed = Vec::new();
     let (service, timer) = systemd_paths(&paths.home, job);
+    let disabled = checked("systemctl", &["--user", "disable", "--now", &timer_unit]);
+    if timer.exists() {
+        disabled.with_context(|| format!("{timer_unit} is still enabled; its units are kept"))?;
+    }
+    let mut removed = Vec::new();
     for p in [timer, service] {
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p),
@@ -609,7 +634,10 @@ pub fn systemd_uninstall(paths: &Paths, job: Job) -> Result<Vec<PathBuf>> {
             Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
         }
     }
-    let _ = run_bounded("systemctl", &["--user", "daemon-reload"]);
+    if !removed.is_empty() {
+        checked("systemctl", &["--user", "daemon-reload"])
+            .context("the units are removed; systemd has not reloaded and still knows them")?;
+    }
     Ok(removed)
 }
 
@@ -742,5 +770,49 @@ mod tests {
         let daily = agent(&paths(), Job::Daily);
         let daily_args = program_args(daily.as_dictionary().unwrap());
         assert_eq!(&daily_args[2..], ["--catch-up", "--lock-timeout", "900"]);
+    }
+
+    /// A launchctl stand-in at `dir` whose `print` says loaded or not and whose `bootout`
+    /// fails as launchd does when it cannot unload.
+    fn failing_launchctl(dir: &Path, loaded: bool) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("launchctl");
+        let print = if loaded { "exit 0" } else { "exit 113" };
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> \"{}/calls\"\ncase \"$1\" in print) {print} ;; \
+                 bootout) echo 'Boot-out failed: 5: Input/output error' >&2; exit 5 ;; esac\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn a_loaded_agent_that_will_not_unload_is_an_error_in_launchctls_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let launchctl = failing_launchctl(dir.path(), true);
+        let e = bootout_if_loaded(&launchctl, "gui/501", LABEL).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("Boot-out failed: 5: Input/output error"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("bootout gui/501/com.02luka.analytics.parquet"),
+            "{msg}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let launchctl = failing_launchctl(dir.path(), false);
+        bootout_if_loaded(&launchctl, "gui/501", LABEL).unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert!(
+            !calls.contains("bootout"),
+            "not loaded: nothing to unload\n{calls}"
+        );
     }
 }

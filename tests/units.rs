@@ -1,6 +1,7 @@
 //! The schedule's units as their service managers read them: systemd's own parser on the
-//! rendered units.
+//! rendered units, and install/uninstall failing when launchctl or systemctl fails.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -229,4 +230,130 @@ fn a_control_character_in_home_is_refused_not_written() {
         assert!(!out.stdout.contains("ExecStartPre"), "{}", out.stdout);
     }
     assert!(!home.join(".config").exists());
+}
+
+/// PATH with the service-manager stand-ins, in front of them a `program` that fails with
+/// `words` on stderr when called with the argument `verb` and otherwise is the stand-in.
+fn failing(home: &Path, program: &str, verb: &str, words: &str) -> OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let stand_ins = common::service_manager(home);
+    let dir = home.join(".failing-service-manager");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join(program);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = {verb} ]; then echo '{words}' >&2; exit 1; fi\n\
+             done\nexec '{}' \"$@\"\n",
+            stand_ins.join(program).display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut dirs = vec![dir, stand_ins];
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+    std::env::join_paths(dirs).unwrap()
+}
+
+/// The systemd schedule's command in `home` with `path`, the wrapper given.
+fn systemd(home: &Path, path: &OsString, action: &str) -> Output {
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh");
+    run(exporter(home)
+        .env("PATH", path)
+        .args(["systemd", action, "--wrapper"])
+        .arg(wrapper))
+}
+
+/// A systemctl that fails makes install and uninstall fail, in systemctl's words; a failed
+/// disable keeps the units (the timer may still fire), a failed reload says so.
+#[test]
+fn systemd_install_and_uninstall_fail_when_systemctl_does() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let units = h.join(".config/systemd/user");
+    let refused = "Failed to enable unit: Access denied (stand-in)";
+    let out = systemd(h, &failing(h, "systemctl", "enable", refused), "install");
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains(refused), "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("enabled and started"),
+        "{}",
+        out.stdout
+    );
+
+    let refused = "Failed to disable unit: Access denied (stand-in)";
+    let out = systemd(h, &failing(h, "systemctl", "disable", refused), "uninstall");
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains(refused), "{}", out.stderr);
+    assert!(out.stderr.contains("still enabled"), "{}", out.stderr);
+    assert!(!out.stdout.contains("disabled"), "{}", out.stdout);
+    assert!(units.join("parquet-exporter.timer").exists());
+    assert!(units.join("parquet-exporter.service").exists());
+
+    let refused = "Failed to reload daemon: Transport endpoint is not connected (stand-in)";
+    let out = systemd(
+        h,
+        &failing(h, "systemctl", "daemon-reload", refused),
+        "uninstall",
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains(refused), "{}", out.stderr);
+    assert!(!units.join("parquet-exporter.timer").exists());
+
+    // Nothing installed any more: uninstall has nothing to disable and succeeds.
+    let out = systemd(
+        h,
+        &common::path_with(&common::service_manager(h)),
+        "uninstall",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("no parquet-exporter units"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A launchctl that fails makes `launchd install` and `uninstall` fail in its words, and a
+/// plist whose agent would not unload stays. launchd exists on macOS only.
+#[test]
+fn launchd_install_and_uninstall_fail_when_launchctl_does() {
+    if !cfg!(target_os = "macos") {
+        skipped(
+            "units::launchd_install_and_uninstall_fail_when_launchctl_does",
+            "launchd install runs on macOS only (the unload step has a unit test)",
+        );
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let launchd = |path: &OsString, action: &str| {
+        let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh");
+        run(exporter(h)
+            .env("PATH", path)
+            .args(["launchd", action, "--wrapper"])
+            .arg(wrapper))
+    };
+    let plist = h.join("Library/LaunchAgents/com.02luka.analytics.parquet.plist");
+
+    let refused = "Bootstrap failed: 5: Input/output error (stand-in)";
+    let out = launchd(&failing(h, "launchctl", "bootstrap", refused), "install");
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains(refused), "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("installed and loaded"),
+        "{}",
+        out.stdout
+    );
+
+    std::fs::write(h.join(".schedule-loaded"), "").unwrap();
+    let refused = "Boot-out failed: 5: Input/output error (stand-in)";
+    let out = launchd(&failing(h, "launchctl", "bootout", refused), "uninstall");
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains(refused), "{}", out.stderr);
+    assert!(plist.exists(), "the agent is still loaded: its plist stays");
+
+    let out = launchd(&common::path_with(&common::service_manager(h)), "uninstall");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!plist.exists());
 }
