@@ -357,3 +357,63 @@ fn launchd_install_and_uninstall_fail_when_launchctl_does() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!plist.exists());
 }
+
+/// The wrapper with `PARQUET_EXPORTER_LOG_KEEP` and `_MAX_BYTES` set, logging to `log` (over
+/// any limit already), running `sqlite-ddl`.
+fn wrapper_with(home: &Path, log: &Path, keep: &str, max_bytes: &str) -> Output {
+    run(Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("launchd/run_parquet_exporter.sh"))
+        .arg("sqlite-ddl")
+        .env("HOME", home)
+        .env(
+            "PARQUET_EXPORTER_BIN",
+            env!("CARGO_BIN_EXE_parquet-exporter"),
+        )
+        .env("PARQUET_EXPORTER_LOG", log)
+        .env("PARQUET_EXPORTER_LOG_KEEP", keep)
+        .env("PARQUET_EXPORTER_LOG_MAX_BYTES", max_bytes))
+}
+
+/// Absurd rotation settings are clamped with a warning, and the run goes on: a KEEP of
+/// 50,000,000 keeps 100 (it renamed for minutes before the exporter started), a MAX_BYTES past
+/// bash's arithmetic or under a run's output is held to 1 GB or 1 kB, and leading zeros are
+/// decimal, not octal.
+#[test]
+fn the_wrapper_clamps_absurd_log_rotation_settings() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let log = h.join("logs/pe.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let cases = [
+        ("50000000", "2000", Some("PARQUET_EXPORTER_LOG_KEEP=50000000 is outside 0..100; using 100")),
+        ("3", "99999999999999999999999", Some("PARQUET_EXPORTER_LOG_MAX_BYTES=99999999999999999999999 is outside 1000..1000000000; using 1000000000")),
+        ("2", "10", Some("PARQUET_EXPORTER_LOG_MAX_BYTES=10 is outside 1000..1000000000; using 1000")),
+        ("08", "0002000", None),
+        ("3", "0", None),
+    ];
+    for (keep, max_bytes, said) in cases {
+        std::fs::write(&log, vec![b'x'; 3000]).unwrap();
+        let out = wrapper_with(h, &log, keep, max_bytes);
+        assert_eq!(out.code, 0, "{keep} {max_bytes}: {}", out.stderr);
+        assert!(out.stdout.contains("CREATE TABLE"), "the exporter ran");
+        let text = std::fs::read_to_string(&log).unwrap();
+        match said {
+            Some(said) => {
+                assert!(out.stderr.contains(said), "{}", out.stderr);
+                assert!(text.contains(said), "the log says it too:\n{text}");
+            }
+            None => assert!(out.stderr.is_empty(), "{keep} {max_bytes}: {}", out.stderr),
+        }
+        // 3000 bytes is over every limit but 0 (never) and 1 GB: those append.
+        let rotated = !text.starts_with('x');
+        assert_eq!(
+            rotated,
+            !matches!(max_bytes, "0" | "99999999999999999999999")
+        );
+    }
+    assert!(!h.join("logs/pe.log.rotating").exists());
+    assert!(
+        !h.join("logs/pe.log.4").exists(),
+        "at most 3 were kept after KEEP 3"
+    );
+}
