@@ -417,3 +417,90 @@ fn the_wrapper_clamps_absurd_log_rotation_settings() {
         "at most 3 were kept after KEEP 3"
     );
 }
+
+/// `parquet-exporter ARGS` in `home`, with its exit status, its output and its peak RSS in MB
+/// (the child's own, as `getrusage` counts it in a Python parent of its own).
+fn peak_rss_mb(home: &Path, args: &[&str]) -> (i32, String, u64) {
+    let out = Command::new(common::python())
+        .arg("-c")
+        .arg(
+            "import resource, subprocess, sys\n\
+             r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n\
+             print(r.returncode)\n\
+             print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n\
+             print(r.stdout + r.stderr)",
+        )
+        .arg(env!("CARGO_BIN_EXE_parquet-exporter"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("TZ")
+        .current_dir(home)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let code = lines.next().unwrap().parse().unwrap();
+    let mb = lines.next().unwrap().parse().unwrap();
+    (code, lines.collect::<Vec<_>>().join("\n"), mb)
+}
+
+/// A small legacy file whose 3,000 rows share one 100 KB status (one dictionary entry) made a
+/// 300 MB rejects file at 344 MB of memory. Each reject keeps a 1 KB excerpt and the value's
+/// length: the rejects follow the number of rows, not the size of what they repeat.
+#[test]
+fn legacy_rejects_keep_a_bounded_excerpt_of_each_long_value() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let rows = 3_000;
+    let long = "x".repeat(100_000);
+    let mut beats = common::legacy_beats(1_761_782_400_000, rows);
+    for b in &mut beats {
+        b[3] = long.clone();
+    }
+    let input = h.join("ops_atomic_legacy.parquet");
+    common::write_legacy_rows(&input, &beats);
+    let input_size = std::fs::metadata(&input).unwrap().len();
+    assert!(input_size < 1_000_000, "a small file: {input_size} bytes");
+
+    let (code, said, rss_mb) = peak_rss_mb(
+        h,
+        &[
+            "import-legacy",
+            "--tz",
+            "UTC",
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "rep",
+            "ops_atomic_legacy.parquet",
+        ],
+    );
+    assert_ne!(code, 1, "{said}");
+    assert!(h.join("rep").is_dir(), "exit {code}: {said}");
+    let mut rejects = Vec::new();
+    let mut bytes = 0;
+    for name in common::files_under(&h.join("rep")) {
+        if name.ends_with("rejects.ndjson") {
+            let text = std::fs::read_to_string(h.join("rep").join(&name)).unwrap();
+            bytes += text.len();
+            rejects.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+            );
+        }
+    }
+    eprintln!("{input_size} bytes in, {rows} rejects: {bytes} bytes, peak RSS {rss_mb} MB");
+    assert_eq!(rejects.len(), rows, "{said}");
+    assert!(bytes < 5_000_000, "rejects: {bytes} bytes for {rows} rows");
+    for r in &rejects {
+        assert_eq!(r["reason_code"], "unknown_status", "{r}");
+        let status = r["record"]["status"].as_str().unwrap();
+        assert!(
+            long.starts_with(status) && status.len() <= 1024,
+            "{}",
+            status.len()
+        );
+        assert_eq!(r["cut"]["status"], 100_000, "{r}");
+    }
+    assert!(rss_mb < 150, "peak RSS {rss_mb} MB");
+}
