@@ -10,8 +10,12 @@
 #   PARQUET_EXPORTER_BIN   the binary to run
 #   PARQUET_EXPORTER_LOG   the log file [default: ~/02luka/g/logs/parquet_exporter.log]
 #   PARQUET_EXPORTER_LOG_MAX_BYTES  rotate the log before a run once it is this big
-#                                   [default: 5000000, 5 MB; 0 never rotates]
-#   PARQUET_EXPORTER_LOG_KEEP       rotated logs kept, LOG.1 (newest) to LOG.N [default: 3]
+#                                   [default: 5000000, 5 MB; 0 never rotates;
+#                                   otherwise 1000 to 1000000000 (1 GB)]
+#   PARQUET_EXPORTER_LOG_KEEP       rotated logs kept, LOG.1 (newest) to LOG.N
+#                                   [default: 3; 0 to 100]
+# A value out of range is clamped into it, with a warning on stderr and in the log: the run
+# still happens, and a KEEP of millions no longer spends minutes renaming before it.
 # With the intraday schedule the wrapper runs 144 times a day; rotation keeps the log's disk
 # use under (KEEP + 1) x MAX_BYTES plus one run's output.
 # Written for bash 3.2, the /bin/bash macOS ships.
@@ -49,6 +53,32 @@ keep=${PARQUET_EXPORTER_LOG_KEEP:-3}
 case $max_bytes$keep in
   *[!0-9]*) echo "run_parquet_exporter.sh: PARQUET_EXPORTER_LOG_MAX_BYTES and PARQUET_EXPORTER_LOG_KEEP must be whole numbers" >&2; exit 2 ;;
 esac
+notes=
+# within NAME VALUE LOW HIGH: sets $within to the whole number VALUE, clamped to LOW..HIGH,
+# and says so when it was outside. Leading zeros go first: bash reads 08 as octal, and a
+# number too long for its arithmetic is over HIGH anyway.
+within() {
+  within=${2#"${2%%[!0]*}"}
+  if [ -z "$within" ]; then
+    within=0
+  elif [ ${#within} -gt 10 ]; then
+    within=$(($4 + 1))
+  fi
+  if [ "$within" -gt "$4" ] || [ "$within" -lt "$3" ]; then
+    if [ "$within" -gt "$4" ]; then within=$4; else within=$3; fi
+    notes="${notes}run_parquet_exporter.sh: $1=$2 is outside $3..$4; using $within
+"
+  fi
+}
+within PARQUET_EXPORTER_LOG_KEEP "$keep" 0 100
+keep=$within
+if [ -n "${max_bytes#"${max_bytes%%[!0]*}"}" ]; then
+  within PARQUET_EXPORTER_LOG_MAX_BYTES "$max_bytes" 1000 1000000000
+  max_bytes=$within
+else
+  max_bytes=0
+fi
+printf '%s' "$notes" >&2
 # Rotate by size before this run writes: LOG -> LOG.1 -> ... -> LOG.KEEP, the oldest dropped.
 # mkdir is atomic, so of two runs starting together (02:30) only one rotates. A run still
 # appending to the old file keeps writing into LOG.1 through its open descriptor.
@@ -90,6 +120,7 @@ fi
     esac
   done
   printf ' (pid %s, %s)\n' "$$" "$bin"
+  printf '%s' "$notes"
 } >>"$log"
 
 # PIPESTATUS keeps the exporter's status; tee's would otherwise replace it.

@@ -250,7 +250,7 @@ fn run_systemd(
     out: &mut impl Write,
 ) -> Result<Exit> {
     let paths = launchd::Paths::discover(wrapper, config_path)?;
-    let plan = launchd::systemd_install_plan(&paths, job);
+    let plan = launchd::systemd_install_plan(&paths, job)?;
     let show = |out: &mut dyn Write, plan: &launchd::SystemdPlan| -> Result<()> {
         for (path, text) in &plan.files {
             writeln!(out, "# {}\n{text}", path.display())?;
@@ -290,10 +290,15 @@ fn run_systemd(
             linger_advice(out)?;
         }
         SystemdAction::Uninstall => {
-            for p in launchd::systemd_uninstall(&paths, job)? {
+            let removed = launchd::systemd_uninstall(&paths, job)?;
+            for p in &removed {
                 writeln!(out, "removed {}", p.display())?;
             }
-            writeln!(out, "disabled {}.timer", job.unit())?;
+            if removed.is_empty() {
+                writeln!(out, "no {} units were installed", job.unit())?;
+            } else {
+                writeln!(out, "disabled {}.timer", job.unit())?;
+            }
         }
     }
     Ok(Exit::Success)

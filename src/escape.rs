@@ -95,6 +95,71 @@ pub fn md_code_list<'a>(items: impl IntoIterator<Item = &'a str>, max: usize) ->
     out
 }
 
+/// Why `s` cannot be written into a systemd unit at all: a control character (a newline would
+/// end the setting and start another, such as `ExecStartPre=`). `None` when it can.
+fn unit_refusal(s: &str) -> Option<String> {
+    let c = s.chars().find(|c| c.is_control())?;
+    Some(format!(
+        "contains a control character ({}), which a systemd unit cannot hold",
+        c.escape_unicode()
+    ))
+}
+
+/// `s` with `%` doubled: systemd expands `%h`, `%t`, … (specifiers) in these settings.
+fn no_specifiers(s: &str) -> String {
+    s.replace('%', "%%")
+}
+
+/// `s` in double quotes, with `\` and `"` backslash-escaped: systemd unquotes and C-unescapes
+/// `ExecStart=` words and `Environment=` assignments alike.
+fn unit_quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '\\' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// `s` as one word of a systemd command line (`ExecStart=`, systemd.service(5) "Command
+/// lines"): quoted, escaped, `%` as `%%` and `$` as `$$` (systemd substitutes `$NAME` when it
+/// runs the command), so the program receives `s` exactly. Err: why it cannot be.
+pub fn systemd_arg(s: &str) -> Result<String, String> {
+    match unit_refusal(s) {
+        Some(why) => Err(why),
+        None => Ok(unit_quoted(&no_specifiers(s).replace('$', "$$"))),
+    }
+}
+
+/// `name=value` as the value of systemd's `Environment=` (systemd.exec(5)): one quoted
+/// assignment, escaped, `%` as `%%` (`$` is not expanded there). Err: why it cannot be.
+pub fn systemd_env(name: &str, value: &str) -> Result<String, String> {
+    match unit_refusal(value) {
+        Some(why) => Err(why),
+        None => Ok(unit_quoted(&no_specifiers(&format!("{name}={value}")))),
+    }
+}
+
+/// An absolute path as the value of a systemd path setting such as `WorkingDirectory=`, which
+/// takes no quotes (spaces inside are kept as they are) but does expand specifiers (`%` as
+/// `%%`). The unit parser trims a value's ends and reads a trailing `\` as a line continuation,
+/// and a leading `-` or `~` would change the setting's meaning: such a path is refused.
+pub fn systemd_path(s: &str) -> Result<String, String> {
+    if let Some(why) = unit_refusal(s) {
+        return Err(why);
+    }
+    if !s.starts_with('/') {
+        return Err("is not an absolute path, which systemd needs here".into());
+    }
+    if s.ends_with(char::is_whitespace) || s.ends_with('\\') {
+        return Err("ends with a space or a backslash, which a systemd unit would drop".into());
+    }
+    Ok(no_specifiers(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +188,34 @@ mod tests {
         assert_eq!(md_code("``x``|"), "``` ``x``\\| ```");
         assert_eq!(md_code(""), "`  `");
         assert_eq!(md_code_list(["a", "b", "c"], 2), "`a`, `b` and 1 more");
+    }
+
+    #[test]
+    fn systemd_words_come_back_literal() {
+        assert_eq!(systemd_arg("/a b/x").unwrap(), r#""/a b/x""#);
+        assert_eq!(
+            systemd_arg(r#"/J %h "q" \ 100% $HOME"#).unwrap(),
+            r#""/J %%h \"q\" \\ 100%% $$HOME""#
+        );
+        assert_eq!(
+            systemd_env("HOME", r#"/J %t "q" \ $HOME"#).unwrap(),
+            r#""HOME=/J %%t \"q\" \\ $HOME""#
+        );
+        assert_eq!(systemd_path("/J %h Smith").unwrap(), "/J %%h Smith");
+        assert_eq!(systemd_path(r"/a\b").unwrap(), r"/a\b");
+    }
+
+    #[test]
+    fn systemd_refuses_what_a_unit_cannot_hold() {
+        for bad in ["/a\nExecStartPre=/bin/evil", "/a\r", "/a\u{0}", "/a\u{85}"] {
+            let why = systemd_arg(bad).unwrap_err();
+            assert!(why.contains("control character"), "{why}");
+            assert!(!why.contains('\n'), "one line: {why}");
+            assert!(systemd_env("HOME", bad).is_err());
+            assert!(systemd_path(bad).is_err());
+        }
+        for bad in ["relative", "/trailing ", r"/trailing\", "-/x", "~/x"] {
+            assert!(systemd_path(bad).is_err(), "{bad}");
+        }
     }
 }

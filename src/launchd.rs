@@ -412,6 +412,37 @@ fn require_macos(what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `program args` and fails, in the command's own words (its stderr), unless it succeeded.
+fn checked(program: &str, args: &[&str]) -> Result<()> {
+    let out = run_bounded(program, args)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = match stderr.trim() {
+        "" => "(it printed nothing on stderr)".to_string(),
+        s => s.to_string(),
+    };
+    bail!(
+        "{program} {} failed ({}): {said}",
+        args.join(" "),
+        out.status
+    )
+}
+
+/// Unloads `label` from launchd's `domain` if it is loaded. Not loaded is fine; a loaded agent
+/// that launchctl fails to unload is an error, since it keeps running.
+fn bootout_if_loaded(launchctl: &str, domain: &str, label: &str) -> Result<()> {
+    let target = format!("{domain}/{label}");
+    if !run_bounded(launchctl, &["print", &target])?
+        .status
+        .success()
+    {
+        return Ok(());
+    }
+    checked(launchctl, &["bootout", &target])
+}
+
 /// Writes the agent to ~/Library/LaunchAgents and loads it (replacing a loaded one).
 pub fn install(paths: &Paths, job: Job) -> Result<PathBuf> {
     require_macos("install")?;
@@ -425,25 +456,23 @@ pub fn install(paths: &Paths, job: Job) -> Result<PathBuf> {
         Ok(std::io::Write::write_all(w, text.as_bytes())?)
     })?;
     let domain = gui_domain()?;
-    // Unload an older copy first; it is fine if none was loaded.
-    let _ = launchctl(&["bootout", &format!("{domain}/{}", job.label())]);
-    let out = launchctl(&["bootstrap", &domain, &plist.display().to_string()])?;
-    if !out.status.success() {
-        bail!(
-            "launchctl bootstrap {domain} {} failed: {}",
-            plist.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    bootout_if_loaded("launchctl", &domain, job.label())
+        .context("unloading the agent loaded before, to load the new one")?;
+    checked(
+        "launchctl",
+        &["bootstrap", &domain, &plist.display().to_string()],
+    )
+    .with_context(|| format!("{} is written; launchd did not load it", plist.display()))?;
     Ok(plist)
 }
 
-/// Unloads the agent and removes its plist.
+/// Unloads the agent and removes its plist; a plist whose agent would not unload stays.
 pub fn uninstall(paths: &Paths, job: Job) -> Result<PathBuf> {
     require_macos("uninstall")?;
     let plist = paths.plist_path(job);
     let domain = gui_domain()?;
-    let _ = launchctl(&["bootout", &format!("{domain}/{}", job.label())]);
+    bootout_if_loaded("launchctl", &domain, job.label())
+        .with_context(|| format!("the agent is still loaded; {} is kept", plist.display()))?;
     match std::fs::remove_file(&plist) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -452,13 +481,48 @@ pub fn uninstall(paths: &Paths, job: Job) -> Result<PathBuf> {
     Ok(plist)
 }
 
+/// A value of `what` that systemd cannot hold, as a usage error (exit 2) in one line.
+fn unit_value(what: &str, value: &str, escaped: Result<String, String>) -> Result<String> {
+    escaped.map_err(|why| {
+        crate::config::UsageError(format!(
+            "{what} ({}) {why}; a systemd unit cannot be written for it",
+            crate::escape::plain(value)
+        ))
+        .into()
+    })
+}
+
+/// The service's `Environment=`, `WorkingDirectory=` and `ExecStart=` lines, each value
+/// escaped so that systemd hands it over exactly as it is here.
+fn service_lines(paths: &Paths, job: Job) -> Result<String> {
+    let mut lines = String::new();
+    let home = paths.home.display().to_string();
+    let dir = unit_value("HOME", &home, crate::escape::systemd_path(&home))?;
+    lines.push_str(&format!("WorkingDirectory={dir}\n"));
+    for (k, v) in paths.environment(false) {
+        let assignment = unit_value(k, &v, crate::escape::systemd_env(k, &v))?;
+        lines.push_str(&format!("Environment={assignment}\n"));
+    }
+    let wrapper = paths.wrapper.display().to_string();
+    let mut exec = vec!["/bin/bash".to_string()];
+    exec.push(unit_value(
+        "the wrapper's path",
+        &wrapper,
+        crate::escape::systemd_arg(&wrapper),
+    )?);
+    for a in job.args() {
+        exec.push(unit_value(
+            "an argument",
+            &a,
+            crate::escape::systemd_arg(&a),
+        )?);
+    }
+    lines.push_str(&format!("ExecStart={}\n", exec.join(" ")));
+    Ok(lines)
+}
+
 /// A systemd user service and timer doing what the launchd agent does, for Linux hosts.
-pub fn systemd_units(paths: &Paths, job: Job) -> (String, String) {
-    let env: String = paths
-        .environment(false)
-        .iter()
-        .map(|(k, v)| format!("Environment=\"{k}={v}\"\n"))
-        .collect();
+pub fn systemd_units(paths: &Paths, job: Job) -> Result<(String, String)> {
     let what = match job {
         Job::Daily => {
             "Export yesterday's OPS-Atomic heartbeats to Parquet (catching up missed days)"
@@ -472,12 +536,8 @@ After=network-online.target
 
 [Service]
 Type=oneshot
-WorkingDirectory={home}
-{env}ExecStart=/bin/bash {wrapper} {args}
-",
-        home = paths.home.display(),
-        wrapper = paths.wrapper.display(),
-        args = job.args().join(" "),
+{lines}",
+        lines = service_lines(paths, job)?,
     );
     // The daily run catches up at boot what a powered-off night missed; a missed intraday run
     // is simply superseded by the next.
@@ -498,7 +558,7 @@ WantedBy=timers.target
 ",
         when = job.when()
     );
-    (service, timer)
+    Ok((service, timer))
 }
 
 /// What `systemd install` writes and runs, so that `--dry` can show exactly that.
@@ -508,10 +568,10 @@ pub struct SystemdPlan {
 }
 
 /// The units under `~/.config/systemd/user` and the systemctl calls that load them.
-pub fn systemd_install_plan(paths: &Paths, job: Job) -> SystemdPlan {
-    let (service, timer) = systemd_units(paths, job);
+pub fn systemd_install_plan(paths: &Paths, job: Job) -> Result<SystemdPlan> {
+    let (service, timer) = systemd_units(paths, job)?;
     let (service_path, timer_path) = systemd_paths(&paths.home, job);
-    SystemdPlan {
+    Ok(SystemdPlan {
         files: vec![(service_path, service), (timer_path, timer)],
         commands: vec![
             vec!["systemctl".into(), "--user".into(), "daemon-reload".into()],
@@ -523,7 +583,7 @@ pub fn systemd_install_plan(paths: &Paths, job: Job) -> SystemdPlan {
                 format!("{}.timer", job.unit()),
             ],
         ],
-    }
+    })
 }
 
 /// Where `job`'s service and timer units go under `home`.
@@ -538,15 +598,7 @@ pub fn systemd_paths(home: &Path, job: Job) -> (PathBuf, PathBuf) {
 /// Runs one planned command, failing with what it printed.
 fn run_planned(cmd: &[String]) -> Result<()> {
     let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
-    let out = run_bounded(&cmd[0], &args)?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            cmd.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    checked(&cmd[0], &args)
 }
 
 /// Writes the units (each by renaming a finished temp file over it) and enables the timer.
@@ -565,12 +617,16 @@ pub fn systemd_install(plan: &SystemdPlan) -> Result<()> {
     Ok(())
 }
 
-/// Disables the timer (fine if it was not enabled), removes both units, reloads systemd.
+/// Disables the timer, removes both units, reloads systemd. A failed `disable` stops it with
+/// the units in place (the timer may still fire), unless there was no timer of ours to disable.
 pub fn systemd_uninstall(paths: &Paths, job: Job) -> Result<Vec<PathBuf>> {
     let timer_unit = format!("{}.timer", job.unit());
-    let _ = run_bounded("systemctl", &["--user", "disable", "--now", &timer_unit]);
-    let mut removed = Vec::new();
     let (service, timer) = systemd_paths(&paths.home, job);
+    let disabled = checked("systemctl", &["--user", "disable", "--now", &timer_unit]);
+    if timer.exists() {
+        disabled.with_context(|| format!("{timer_unit} is still enabled; its units are kept"))?;
+    }
+    let mut removed = Vec::new();
     for p in [timer, service] {
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p),
@@ -578,7 +634,10 @@ pub fn systemd_uninstall(paths: &Paths, job: Job) -> Result<Vec<PathBuf>> {
             Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
         }
     }
-    let _ = run_bounded("systemctl", &["--user", "daemon-reload"]);
+    if !removed.is_empty() {
+        checked("systemctl", &["--user", "daemon-reload"])
+            .context("the units are removed; systemd has not reloaded and still knows them")?;
+    }
     Ok(removed)
 }
 
@@ -679,16 +738,16 @@ mod tests {
 
     #[test]
     fn systemd_timer_is_daily_and_persistent() {
-        let (service, timer) = systemd_units(&paths(), Job::Daily);
+        let (service, timer) = systemd_units(&paths(), Job::Daily).unwrap();
         assert!(timer.contains("OnCalendar=*-*-* 02:30:00"));
         assert!(timer.contains("Persistent=true"));
         assert!(service.contains(
-            "ExecStart=/bin/bash /Users/ops/02luka/bin/run_parquet_exporter.sh --catch-up --lock-timeout 900"
-        ));
-        let (service, timer) = systemd_units(&paths(), Job::Intraday);
+            r#"ExecStart=/bin/bash "/Users/ops/02luka/bin/run_parquet_exporter.sh" "--catch-up" "--lock-timeout" "900""#
+        ), "{service}");
+        let (service, timer) = systemd_units(&paths(), Job::Intraday).unwrap();
         assert!(timer.contains("OnCalendar=*-*-* *:00/10:00"), "{timer}");
         assert!(
-            service.contains("run_parquet_exporter.sh --intraday\n"),
+            service.contains("run_parquet_exporter.sh\" \"--intraday\"\n"),
             "{service}"
         );
     }
@@ -711,5 +770,49 @@ mod tests {
         let daily = agent(&paths(), Job::Daily);
         let daily_args = program_args(daily.as_dictionary().unwrap());
         assert_eq!(&daily_args[2..], ["--catch-up", "--lock-timeout", "900"]);
+    }
+
+    /// A launchctl stand-in at `dir` whose `print` says loaded or not and whose `bootout`
+    /// fails as launchd does when it cannot unload.
+    fn failing_launchctl(dir: &Path, loaded: bool) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("launchctl");
+        let print = if loaded { "exit 0" } else { "exit 113" };
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> \"{}/calls\"\ncase \"$1\" in print) {print} ;; \
+                 bootout) echo 'Boot-out failed: 5: Input/output error' >&2; exit 5 ;; esac\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn a_loaded_agent_that_will_not_unload_is_an_error_in_launchctls_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let launchctl = failing_launchctl(dir.path(), true);
+        let e = bootout_if_loaded(&launchctl, "gui/501", LABEL).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("Boot-out failed: 5: Input/output error"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("bootout gui/501/com.02luka.analytics.parquet"),
+            "{msg}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let launchctl = failing_launchctl(dir.path(), false);
+        bootout_if_loaded(&launchctl, "gui/501", LABEL).unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert!(
+            !calls.contains("bootout"),
+            "not loaded: nothing to unload\n{calls}"
+        );
     }
 }

@@ -241,13 +241,77 @@ impl RawRecord {
         }
     }
 
-    pub fn fields_json(&self) -> Json {
-        Json::Object(
-            self.fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_json()))
-                .collect::<JsonMap<_, _>>(),
-        )
+    /// The record as a reject keeps it: each value and field name cut to `EXCERPT_BYTES`, at
+    /// most `EXCERPT_FIELDS` fields, so that a rejects file and the memory holding it grow with
+    /// the number of rejects and not with the size of their values.
+    pub fn excerpt(&self) -> Excerpt {
+        let mut out = Excerpt::default();
+        let mut fields = JsonMap::new();
+        for (k, v) in self.fields.iter().take(EXCERPT_FIELDS) {
+            let (name, _) = cut(k, EXCERPT_BYTES);
+            let (value, length) = v.excerpt_json();
+            if let Some(length) = length {
+                out.cut.insert(name.to_string(), length);
+            }
+            fields.insert(name.to_string(), value);
+        }
+        out.record = Json::Object(fields);
+        out.fields_left_out = self.fields.len().saturating_sub(EXCERPT_FIELDS);
+        out
+    }
+}
+
+/// Bytes of each raw value (and field name) a reject keeps: enough to see what it was.
+pub const EXCERPT_BYTES: usize = 1024;
+/// Fields of a raw record a reject keeps.
+pub const EXCERPT_FIELDS: usize = 100;
+
+/// A raw record as a reject keeps it (see `RawRecord::excerpt`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Excerpt {
+    pub record: Json,
+    /// Fields whose value was cut, with the value's whole length in bytes.
+    pub cut: BTreeMap<String, usize>,
+    /// Fields past the first `EXCERPT_FIELDS`, left out.
+    pub fields_left_out: usize,
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, and whether it was.
+pub fn cut(s: &str, max: usize) -> (&str, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&s[..end], true)
+}
+
+impl RawValue {
+    /// The value as `to_json` gives it, a text, bytes or JSON longer than `EXCERPT_BYTES` cut
+    /// to a text excerpt, with the whole length in bytes when it was cut.
+    fn excerpt_json(&self) -> (Json, Option<usize>) {
+        let text: Cow<str> = match self {
+            RawValue::Text(s) => Cow::Borrowed(s),
+            // Cut before converting: a lossy copy of all of a long value is what this avoids.
+            RawValue::Bytes(b) if b.len() > EXCERPT_BYTES => {
+                let head = String::from_utf8_lossy(&b[..EXCERPT_BYTES]).into_owned();
+                return (Json::String(head), Some(b.len()));
+            }
+            RawValue::Json(j) => {
+                let whole = j.to_string();
+                if whole.len() <= EXCERPT_BYTES {
+                    return (self.to_json(), None);
+                }
+                Cow::Owned(whole)
+            }
+            other => return (other.to_json(), None),
+        };
+        match cut(&text, EXCERPT_BYTES) {
+            (head, true) => (Json::String(head.to_string()), Some(text.len())),
+            (_, false) => (self.to_json(), None),
+        }
     }
 }
 
@@ -1451,5 +1515,58 @@ mod tests {
             normalize(&minus_half).unwrap_err().code(),
             "negative_duration"
         );
+    }
+
+    #[test]
+    fn a_reject_keeps_a_bounded_excerpt_with_each_cut_values_length() {
+        let mut raw = RawRecord::new(Source::Redis, "1-0");
+        raw.fields
+            .insert("status", RawValue::Text("é".repeat(50_000)));
+        raw.fields
+            .insert("blob", RawValue::Bytes(vec![0xff; 100_000]));
+        let big = serde_json::json!({ "k": "v".repeat(5_000) });
+        raw.fields.insert("checks", RawValue::Json(big));
+        raw.fields.insert("host", RawValue::Text("mini".into()));
+        raw.fields.insert("n", RawValue::Int(7));
+        let e = raw.excerpt();
+        let status = e.record["status"].as_str().unwrap();
+        assert!(status.len() <= EXCERPT_BYTES && status.len() > EXCERPT_BYTES - 4);
+        assert!(
+            status.chars().all(|c| c == 'é'),
+            "cut at a character boundary"
+        );
+        assert_eq!(
+            e.record["blob"].as_str().unwrap().chars().count(),
+            EXCERPT_BYTES
+        );
+        assert!(e.record["checks"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"{"k":"vvv"#));
+        assert_eq!(
+            (e.record["host"].as_str(), e.record["n"].as_i64()),
+            (Some("mini"), Some(7))
+        );
+        let cut: Vec<(&str, usize)> = e.cut.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            cut,
+            [("blob", 100_000), ("checks", 5_008), ("status", 100_000)]
+        );
+        assert_eq!(e.fields_left_out, 0);
+
+        let mut wide = RawRecord::new(Source::Redis, "1-0");
+        for i in 0..EXCERPT_FIELDS + 5 {
+            wide.fields
+                .insert(format!("f{i}{}", "x".repeat(2_000)), RawValue::Null);
+        }
+        let e = wide.excerpt();
+        assert_eq!(e.record.as_object().unwrap().len(), EXCERPT_FIELDS);
+        assert!(e
+            .record
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k.len() <= EXCERPT_BYTES));
+        assert_eq!(e.fields_left_out, 5);
     }
 }

@@ -21,4 +21,5 @@ mod reliability;
 mod report;
 mod schedule;
 mod tls;
+mod units;
 mod verify;

@@ -6,11 +6,15 @@ mod resp;
 pub mod sqlite;
 pub mod typed;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::day::Day;
-use crate::record::{classify, Classified, Filed, Interner, RawRecord, RejectReason, Source};
+use crate::record::{
+    classify, cut, Classified, Filed, Interner, RawRecord, RejectReason, Source, EXCERPT_BYTES,
+};
 use crate::rows::Rows;
 
 /// For the deployment report: a source's newest record at or before now, and the first one
@@ -41,7 +45,18 @@ pub struct Reject {
     pub locator: String,
     pub reason_code: &'static str,
     pub reason: String,
+    /// The raw record, each long value cut to an excerpt (see `RawRecord::excerpt`).
     pub record: Json,
+    /// The fields of `record` that were cut, with each value's whole length in bytes.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub cut: BTreeMap<String, usize>,
+    /// How many fields of the raw record were left out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fields_left_out: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Reject {
@@ -54,13 +69,22 @@ impl Reject {
         Ok(())
     }
 
+    /// The one place a reject is made, so every source's rejects keep a bounded excerpt of the
+    /// raw record (CONTRACT.md §3), whatever the size of its values.
     pub fn new(raw: &RawRecord, reason: &RejectReason) -> Self {
+        let excerpt = raw.excerpt();
+        let text = reason.to_string();
         Reject {
             source: raw.source.as_str(),
-            locator: raw.locator.clone(),
+            locator: cut(&raw.locator, EXCERPT_BYTES).0.to_string(),
             reason_code: reason.code(),
-            reason: reason.to_string(),
-            record: raw.fields_json(),
+            reason: match cut(&text, EXCERPT_BYTES) {
+                (head, true) => format!("{head}…"),
+                (whole, false) => whole.to_string(),
+            },
+            record: excerpt.record,
+            cut: excerpt.cut,
+            fields_left_out: excerpt.fields_left_out,
         }
     }
 }
