@@ -15,7 +15,7 @@ use serde_json::Value;
 
 const TZ: &str = "UTC";
 const DAYS: [&str; 2] = ["2025-10-29", "2025-10-30"];
-const BUCKET: &str = "ops-data";
+pub(crate) const BUCKET: &str = "ops-data";
 const SESSION_TOKEN: &str = "Tok3n-session/+=secret-value";
 
 fn free_port() -> u16 {
@@ -39,7 +39,7 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
 
 /// A moto S3 server of this test's own, with IAM authentication: one user whose key may do
 /// anything in S3, and the bucket. Stopped by its PID when dropped.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
     port: u16,
     key_id: String,
@@ -47,7 +47,7 @@ struct Moto {
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let port = free_port();
         let moto = python().with_file_name("moto_server");
         let program = if moto.exists() {
@@ -88,17 +88,17 @@ print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
         moto
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Runs Python with `s3` (boto3) and `fs` (pyarrow) bound to this server and key.
-    fn py(&self, code: &str) -> String {
+    pub(crate) fn py(&self, code: &str) -> String {
         py(self.port, &self.key_id, &self.secret, code)
     }
 
     /// The exporter, with the AWS environment pointing at `endpoint` (this server by default).
-    fn exporter(&self, home: &Path, endpoint: &str) -> Command {
+    pub(crate) fn exporter(&self, home: &Path, endpoint: &str) -> Command {
         let mut cmd = exporter(home);
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") {
@@ -609,7 +609,7 @@ print(json.dumps({'days': [[str(a), b] for a, b in one], 'day_type': types['day'
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_eq!(
         out.stdout.matches("  Validation: OK").count(),
-        4,
+        2,
         "{}",
         out.stdout
     );
