@@ -20,8 +20,11 @@ const DASHBOARD: &str = concat!(
 const PROVISIONING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/provisioning");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 const PLUGIN_ID: &str = "motherduck-duckdb-datasource";
-/// The dashboard's default day files directory, the exporter's default `--out-dir`.
+/// The day files directory written into every panel's query, the exporter's default
+/// `--out-dir`; installing for another out dir replaces this text in the JSON.
 const DEFAULT_DIR: &str = "~/02luka/g/analytics";
+/// What every panel reads: both layouts under `DEFAULT_DIR`, as one SQL string literal.
+const DAY_FILES: &str = "'~/02luka/g/analytics/**/ops_atomic_*.parquet'";
 
 /// The plugin's query path, from the sources of motherduckdb/grafana-duckdb-datasource v0.4.5,
 /// the grafana/sqlds v3.4.2 and grafana-plugin-sdk-go v0.274.0 its go.mod pins, and Grafana's
@@ -89,14 +92,28 @@ mod plugin {
     /// front end (`macros/timeMacros.ts`, `IntervalMacro`: the request's `intervalMs`, a
     /// number), formatted like any value, so it too arrives quoted.
     pub fn interpolate_variables(sql: &str, vars: &[(&str, &str)]) -> String {
-        let value = |name: &str| -> Option<String> {
+        interpolate(sql, &mut |name| {
             if name == "__interval_ms" {
                 return Some(INTERVAL_MS.to_string());
             }
             vars.iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.to_string())
-        };
+        })
+    }
+
+    /// Every name the front end looks up in `sql`, in order: what a value could reach the
+    /// query through.
+    pub fn variable_names(sql: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        interpolate(sql, &mut |name| {
+            names.push(name.to_string());
+            None
+        });
+        names
+    }
+
+    fn interpolate(sql: &str, value: &mut dyn FnMut(&str) -> Option<String>) -> String {
         let format = |v: String, fmt: Option<&str>| match fmt {
             Some("raw") => v,
             Some("sqlstring") | None => sqlstring(&v),
@@ -286,6 +303,54 @@ mod plugin {
     }
 }
 
+/// Whether a viewer's `var-<name>=` in the dashboard URL sets a variable, in the two ways
+/// Grafana has run dashboards. The dashboard must hold in both: Grafana 10.4, which the
+/// plugin supports, runs the legacy one unless the `dashboardScene` toggle is on, and later
+/// versions can still be switched back to it.
+mod url_sync {
+    use serde_json::Value;
+
+    #[derive(Clone, Copy, Debug)]
+    pub enum Dashboards {
+        /// grafana/grafana `public/app/features/variables/state/actions.ts`: on load,
+        /// `processVariable` reads `queryParams['var-' + name]` for every variable of the list
+        /// and hands it to the type's `setValueFromUrl`, with no test of the type, of `hide` or
+        /// of `skipUrlSync` (that one only keeps a value out of URLs Grafana writes); on a URL
+        /// change `templateVarsChangedInUrl` does the same, reverting a removed `var-` of a
+        /// constant to its `query`. The constant's adapter (`variables/constant/adapter.ts`)
+        /// has `setValueFromUrl` → `setOptionFromUrl`, which keeps a value matching no option
+        /// ("the URL value will be used anyway").
+        Legacy,
+        /// grafana/grafana `public/app/features/dashboard-scene/utils/variables.ts`,
+        /// `createSceneVariableFromVariableModel`: a `constant` becomes scenes'
+        /// `ConstantVariable` with `value: query`; every other type gets the JSON's
+        /// `skipUrlSync` and `hide`. grafana/scenes `variables/variants/ConstantVariable.ts`:
+        /// the constructor forces `skipUrlSync: true` and sets no URL sync handler, and
+        /// `services/utils.ts` `syncUrlStateToObject` reads only the keys of an object's
+        /// handler. `TextBoxVariable.getKeys` and `MultiValueUrlSyncHandler.getKeys` (custom,
+        /// query, data source) return no key when `skipUrlSync` is set. Nothing reads `hide`.
+        Scenes,
+    }
+
+    pub const BOTH: [Dashboards; 2] = [Dashboards::Legacy, Dashboards::Scenes];
+
+    /// `variable` is an entry of the dashboard JSON's `templating.list`.
+    pub fn set_from_url(variable: &Value, dashboards: Dashboards) -> bool {
+        match dashboards {
+            Dashboards::Legacy => true,
+            Dashboards::Scenes => {
+                variable["type"] != "constant" && variable["skipUrlSync"] != Value::Bool(true)
+            }
+        }
+    }
+
+    /// Names the front end fills in from the request and the time range, never from a `var-`
+    /// parameter (`$__interval_ms`, grafana/scenes `macros/timeMacros.ts`), or leaves for the
+    /// back end's macros (grafana-plugin-sdk-go `data/sqlutil/macros.go`).
+    pub const NOT_FROM_THE_URL: [&str; 4] =
+        ["__interval_ms", "__timeFilter", "__timeFrom", "__timeTo"];
+}
+
 /// What a panel returned, or the error the plugin would show on it.
 #[derive(Debug)]
 struct Answer {
@@ -353,18 +418,9 @@ print(json.dumps(out))
         .collect()
 }
 
-/// Every panel of `dash` as the plugin runs it, with the `dir` variable at `dir` (or its
-/// default): by title, the rows, or the error the panel would show.
-fn run_panels(
-    dash: &Value,
-    dir: Option<&str>,
-    grafana: &Grafana,
-) -> BTreeMap<String, Result<Answer, String>> {
-    let default_dir = variable(dash, "dir")["current"]["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dir = dir.map(str::to_string).unwrap_or(default_dir);
+/// Every panel of `dash` as the plugin runs it: by title, the rows, or the error the panel
+/// would show.
+fn run_panels(dash: &Value, grafana: &Grafana) -> BTreeMap<String, Result<Answer, String>> {
     let mut results = BTreeMap::new();
     let mut queries = BTreeMap::new();
     let mut formats = BTreeMap::new();
@@ -375,7 +431,7 @@ fn run_panels(
         let target = &targets[0];
         let prepared = plugin::query_format(target).and_then(|format| {
             let sql = target["rawSql"].as_str().unwrap();
-            let sql = plugin::interpolate_variables(sql, &[("dir", &dir)]);
+            let sql = plugin::interpolate_variables(sql, &[]);
             plugin::expand_macros(&sql).map(|sql| (format, sql))
         });
         match prepared {
@@ -399,6 +455,13 @@ fn run_panels(
 
 fn dashboard() -> Value {
     serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).unwrap()
+}
+
+/// The dashboard installed for the out dir `dir`, as the documented `sed` does it: every
+/// `DEFAULT_DIR` in the file replaced.
+fn dashboard_for(dir: &str) -> Value {
+    let text = std::fs::read_to_string(DASHBOARD).unwrap();
+    serde_json::from_str(&text.replace(DEFAULT_DIR, dir)).unwrap()
 }
 
 fn variable<'d>(dash: &'d Value, name: &str) -> &'d Value {
@@ -527,7 +590,6 @@ fn check_answers(answers: &BTreeMap<String, Result<Answer, String>>, copies: i64
 #[test]
 fn every_panel_returns_rows_as_the_plugin_runs_it_in_both_layouts() {
     let dash = dashboard();
-    assert_eq!(variable(&dash, "dir")["current"]["value"], DEFAULT_DIR);
 
     let user = tempfile::tempdir().unwrap();
     let flat = user.path().join("02luka/g/analytics");
@@ -537,7 +599,7 @@ fn every_panel_returns_rows_as_the_plugin_runs_it_in_both_layouts() {
         gf_paths_data: None,
     };
     check_answers(
-        &run_panels(&dash, None, &homebrew),
+        &run_panels(&dash, &homebrew),
         1,
         "Homebrew, flat, default dir",
     );
@@ -550,15 +612,11 @@ fn every_panel_returns_rows_as_the_plugin_runs_it_in_both_layouts() {
         home: gf_home.path(),
         gf_paths_data: Some(data.path()),
     };
-    check_answers(
-        &run_panels(&dash, None, &docker),
-        2,
-        "Docker, hive, default dir",
-    );
+    check_answers(&run_panels(&dash, &docker), 2, "Docker, hive, default dir");
 
     let absolute = hive.to_str().unwrap();
     check_answers(
-        &run_panels(&dash, Some(absolute), &homebrew),
+        &run_panels(&dashboard_for(absolute), &homebrew),
         2,
         "absolute dir",
     );
@@ -570,7 +628,7 @@ fn every_panel_returns_rows_as_the_plugin_runs_it_in_both_layouts() {
         let name = format!("ops_atomic_{d}.parquet");
         std::fs::copy(flat.join(&name), two_days.join(&name)).unwrap();
     }
-    let answers = run_panels(&dash, Some(two_days.to_str().unwrap()), &homebrew);
+    let answers = run_panels(&dashboard_for(two_days.to_str().unwrap()), &homebrew);
     let gaps = answers["Per-host gaps"].as_ref().unwrap();
     assert_eq!(gaps.rows.len(), 2);
     for row in &gaps.rows {
@@ -578,10 +636,11 @@ fn every_panel_returns_rows_as_the_plugin_runs_it_in_both_layouts() {
     }
 }
 
-/// The four ways the dashboard broke in the real plugin each fail here, so this emulation is
-/// one that can tell: a string `format`, `${dir}` inside a quoted literal, an argument to
-/// `$__timeFrom`, a path that finds flat-layout files only. And `~` when Grafana's data path
-/// is not where the files are.
+/// The ways the dashboard broke in the real plugin each fail here, so this emulation is one
+/// that can tell: a string `format`, an argument to `$__timeFrom`, a path that finds
+/// flat-layout files only. And `~` when Grafana's data path is not where the files are. (The
+/// fourth, `${dir}` inside a quoted literal, needs a variable in the path, which
+/// `no_url_value_reaches_a_panel_query` forbids.)
 #[test]
 fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
     let user = tempfile::tempdir().unwrap();
@@ -592,7 +651,7 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
         gf_paths_data: None,
     };
     let good = dashboard();
-    check_answers(&run_panels(&good, None, &grafana), 2, "as shipped");
+    check_answers(&run_panels(&good, &grafana), 2, "as shipped");
     let panels = good["panels"].as_array().unwrap().len();
 
     let mutate = |f: &dyn Fn(&mut Value)| {
@@ -609,7 +668,7 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
         })
     };
     let failures = |d: &Value, g: &Grafana| -> Vec<String> {
-        run_panels(d, None, g)
+        run_panels(d, g)
             .into_iter()
             .filter_map(|(t, a)| match a {
                 Err(e) => Some(format!("{t}: {e}")),
@@ -637,20 +696,12 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
         "{f:#?}"
     );
 
-    let quoted = edit_sql(
-        "(${dir} || '/**/ops_atomic_*.parquet')",
-        "('${dir}/**/ops_atomic_*.parquet')",
-    );
-    let f = failures(&quoted, &grafana);
-    assert_eq!(f.len(), panels, "{f:#?}");
-    assert!(f.iter().all(|e| e.contains("Parser Error")), "{f:#?}");
-
     let with_arg = edit_sql("> $__timeFrom()", "> $__timeFrom(\"timestamp\")");
     let f = failures(&with_arg, &grafana);
     assert_eq!(f.len(), 1, "{f:#?}");
     assert!(f[0].contains("unexpected number of arguments"), "{f:#?}");
 
-    let flat_only = edit_sql("'/**/ops_atomic_*.parquet'", "'/ops_atomic_*.parquet'");
+    let flat_only = edit_sql("/**/ops_atomic_*.parquet'", "/ops_atomic_*.parquet'");
     let f = failures(&flat_only, &grafana);
     // Every panel but the one that may be empty (no file, no silent host) shows it.
     assert!(
@@ -667,6 +718,153 @@ fn each_way_the_plugin_rejected_the_dashboard_fails_here() {
     assert!(
         f.len() >= panels - MAY_BE_EMPTY.len(),
         "~ is GF_PATHS_DATA, where no file is: {f:#?}"
+    );
+}
+
+/// Every name in a panel's query through which a viewer's URL could change it: a variable that
+/// either way of running dashboards sets from `var-<name>=`, or a name no variable has yet
+/// (left as written today, taken by whichever variable is added with that name). Only the
+/// request's own macros pass.
+fn url_settable_inputs(dash: &Value) -> Vec<String> {
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    let mut found = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            for name in plugin::variable_names(t["rawSql"].as_str().unwrap()) {
+                if url_sync::NOT_FROM_THE_URL.contains(&name.as_str()) {
+                    continue;
+                }
+                let settable = vars
+                    .iter()
+                    .find(|v| v["name"] == name)
+                    .is_none_or(|v| url_sync::BOTH.iter().any(|&d| url_sync::set_from_url(v, d)));
+                if settable {
+                    found.push(format!("{}: ${name}", p["title"]));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `var-dir=/` made every panel scan the whole Grafana host. No variable type holds in both
+/// ways Grafana runs dashboards (a constant, hidden or not, is set from the URL by the legacy
+/// one), so the day files' path is no variable: it is written into each query, and no name a
+/// URL can fill in is left in any query.
+#[test]
+fn no_url_value_reaches_a_panel_query() {
+    let dash = dashboard();
+    assert_eq!(url_settable_inputs(&dash), Vec::<String>::new());
+    assert!(
+        dash["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["name"] != "dir"),
+        "a dir variable is back"
+    );
+    for p in dash["panels"].as_array().unwrap() {
+        let sql = p["targets"][0]["rawSql"].as_str().unwrap();
+        let readers =
+            sql.matches("read_parquet(").count() + sql.matches("parquet_kv_metadata(").count();
+        assert!(readers > 0, "{}", p["title"]);
+        assert_eq!(
+            sql.matches(&format!("read_parquet({DAY_FILES})")).count()
+                + sql
+                    .matches(&format!("parquet_kv_metadata({DAY_FILES})"))
+                    .count(),
+            readers,
+            "{}: each reader reads the written-in path",
+            p["title"]
+        );
+        // A hostile URL, every variable and `dir` at `/`, leaves the query as shipped.
+        let mut hostile: Vec<(&str, &str)> = vec![("dir", "/")];
+        for v in dash["templating"]["list"].as_array().unwrap() {
+            hostile.push((v["name"].as_str().unwrap(), "/"));
+        }
+        assert_eq!(
+            plugin::interpolate_variables(sql, &hostile),
+            plugin::interpolate_variables(sql, &[]),
+            "{}",
+            p["title"]
+        );
+    }
+
+    // The design this replaced, and variables that look safe in one way of running dashboards
+    // but not in the other, each found.
+    let with_dir = |var: Option<Value>| {
+        let mut d = dash.clone();
+        if let Some(var) = var {
+            d["templating"]["list"].as_array_mut().unwrap().push(var);
+        }
+        for p in d["panels"].as_array_mut().unwrap() {
+            let sql = p["targets"][0]["rawSql"]
+                .as_str()
+                .unwrap()
+                .replace(DAY_FILES, "${dir} || '/**/ops_atomic_*.parquet'");
+            p["targets"][0]["rawSql"] = sql.into();
+        }
+        d
+    };
+    let panels = dash["panels"].as_array().unwrap().len();
+    for (case, var) in [
+        (
+            "textbox",
+            Some(serde_json::json!({"name": "dir", "type": "textbox", "query": DEFAULT_DIR})),
+        ),
+        (
+            "hidden constant",
+            Some(
+                serde_json::json!({"name": "dir", "type": "constant", "query": DEFAULT_DIR, "hide": 2}),
+            ),
+        ),
+        (
+            "hidden textbox, skipUrlSync",
+            Some(
+                serde_json::json!({"name": "dir", "type": "textbox", "query": DEFAULT_DIR, "hide": 2, "skipUrlSync": true}),
+            ),
+        ),
+        (
+            "custom",
+            Some(serde_json::json!({"name": "dir", "type": "custom", "query": DEFAULT_DIR})),
+        ),
+        ("no variable", None),
+    ] {
+        let d = with_dir(var);
+        let found = url_settable_inputs(&d);
+        assert!(found.len() >= panels, "{case}: {found:?}");
+        let sql = d["panels"][0]["targets"][0]["rawSql"].as_str().unwrap();
+        assert_ne!(
+            plugin::interpolate_variables(sql, &[("dir", "/")]),
+            plugin::interpolate_variables(sql, &[("dir", DEFAULT_DIR)]),
+            "{case}"
+        );
+    }
+}
+
+/// The URL rules as their sources state them: `hide` changes nothing anywhere; a constant and
+/// `skipUrlSync` hold in scenes only.
+#[test]
+fn the_url_rules_match_their_sources() {
+    use url_sync::{set_from_url, Dashboards::*};
+    let constant = serde_json::json!({"name": "d", "type": "constant", "query": "/x", "hide": 2});
+    assert!(set_from_url(&constant, Legacy));
+    assert!(!set_from_url(&constant, Scenes));
+    let hidden = serde_json::json!({"name": "d", "type": "textbox", "hide": 2});
+    assert!(set_from_url(&hidden, Legacy));
+    assert!(set_from_url(&hidden, Scenes));
+    let skipped = serde_json::json!({"name": "d", "type": "textbox", "skipUrlSync": true});
+    assert!(set_from_url(&skipped, Legacy));
+    assert!(!set_from_url(&skipped, Scenes));
+    let ds = variable(&dashboard(), "datasource").clone();
+    assert!(set_from_url(&ds, Legacy) && set_from_url(&ds, Scenes));
+    // The request's macros are found as names, and pass.
+    let names = plugin::variable_names(
+        "CAST($__interval_ms AS BIGINT) $__timeFilter(t) $__timeTo() ${x:raw} [[y]]",
+    );
+    assert_eq!(
+        names,
+        ["__interval_ms", "__timeFilter", "__timeTo", "x", "y"]
     );
 }
 
@@ -840,7 +1038,7 @@ fn todays_intraday_export_shows_on_the_dashboard() {
         home: h,
         gf_paths_data: None,
     };
-    let answers = run_panels(&dash, None, &homebrew);
+    let answers = run_panels(&dash, &homebrew);
     let ok = |t: &str| answers[t].as_ref().unwrap_or_else(|e| panic!("{t}: {e}"));
 
     let age = ok("Age of the newest data");
