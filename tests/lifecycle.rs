@@ -70,8 +70,7 @@ impl<'m> World<'m> {
                 .arg(redis.url()));
             assert_eq!(sim.code, 0, "{}", sim.stderr);
             let sim = run(exporter(h).args([
-                "simulate", "--date", day, "--tz", "UTC", "--hosts", "s1,s2", "--sqlite",
-                "ops.db",
+                "simulate", "--date", day, "--tz", "UTC", "--hosts", "s1,s2", "--sqlite", "ops.db",
             ]));
             assert_eq!(sim.code, 0, "{}", sim.stderr);
         }
@@ -188,7 +187,13 @@ for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/').get('Contents
         }
         if !files.is_empty() {
             let out = run(self.pe_plain().args(["verify"]).arg(self.out_dir()));
-            assert_eq!(out.code, 0, "{}: verify after {step}:\n{}", self.trail(), out.stdout);
+            assert_eq!(
+                out.code,
+                0,
+                "{}: verify after {step}:\n{}",
+                self.trail(),
+                out.stdout
+            );
         }
     }
 
@@ -318,7 +323,12 @@ for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/').get('Contents
             "import duckdb\nprint(*duckdb.sql(\"SELECT count(*), count(DISTINCT record_id) FROM read_parquet('{glob}')\").fetchall()[0])"
         )));
         let counts: Vec<&str> = text.split_whitespace().collect();
-        assert_eq!(counts[0], counts[1], "{}: DuckDB over {glob}: {text}", self.trail());
+        assert_eq!(
+            counts[0],
+            counts[1],
+            "{}: DuckDB over {glob}: {text}",
+            self.trail()
+        );
     }
 }
 
@@ -341,7 +351,11 @@ fn ids(path: &Path) -> BTreeSet<String> {
     for b in batches {
         let col = b.column(b.schema().index_of("record_id").unwrap());
         let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).unwrap();
-        out.extend(col.as_string::<i32>().iter().map(|v| v.unwrap().to_string()));
+        out.extend(
+            col.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string()),
+        );
     }
     out
 }
@@ -379,7 +393,9 @@ fn every_layout_instance_and_target_through_the_whole_lifecycle() {
                     Target::Local
                 };
                 let mut world = World::new(layout, target);
-                world.log.push(format!("seed {seed}, bucket {bucket}, hive {hive}, instance {instance}"));
+                world.log.push(format!(
+                    "seed {seed}, bucket {bucket}, hive {hive}, instance {instance}"
+                ));
                 for _ in 0..STEPS {
                     let step = world.step(&mut rng);
                     world.log.push(step.clone());
