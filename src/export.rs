@@ -307,11 +307,7 @@ impl Prepared {
 /// previous output as it was.
 fn prepare_target(cfg: &Config) -> Result<Prepared> {
     if cfg.dry {
-        return Ok(Prepared {
-            target: None,
-            existing: None,
-            complete_kept: false,
-        });
+        return dry_target(cfg);
     }
     let target = Target::open(&cfg.out)?;
     let parquet_path = cfg.parquet_path();
@@ -342,6 +338,27 @@ fn prepare_target(cfg: &Config) -> Result<Prepared> {
     Ok(Prepared {
         complete_kept,
         ..prepared
+    })
+}
+
+/// For a dry run: no target to publish to, and the local day file, read but never created,
+/// so that the rows it reports are the ones a real run would write (a bucket is not asked).
+fn dry_target(cfg: &Config) -> Result<Prepared> {
+    let existing = match &cfg.out {
+        crate::config::OutDir::Local(_) => {
+            let rel = cfg.layout.day_file(cfg.day.date());
+            Target::open(&cfg.out)?.existing(&rel, &cfg.parquet_path(), cfg.max_bytes)?
+        }
+        crate::config::OutDir::Bucket(_) => None,
+    };
+    let complete_kept = cfg.intraday
+        && existing
+            .as_ref()
+            .is_some_and(|e| e.check.ok() && e.check.whole_day());
+    Ok(Prepared {
+        target: None,
+        existing,
+        complete_kept,
     })
 }
 

@@ -166,6 +166,20 @@ fn rows_deleted_from_the_archive_stay_in_the_day_file_unless_forced() {
         .execute("DELETE FROM ops_atomic_heartbeats WHERE ts < ?1", [noon])
         .unwrap();
     assert!(gone > 100, "{gone}");
+    // A dry run reports the rows the real run writes, carried ones included, and writes none.
+    let before = std::fs::read(&file).unwrap();
+    let out = export(
+        h,
+        "2025-10-31T03:00:00Z",
+        &["--sqlite", "ops.db", "--dry", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["rows"].as_u64(), doc["carried"].as_u64()),
+        (Some(288), Some(gone as u64))
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
     let out = export(h, "2025-10-31T03:00:00Z", &["--sqlite", "ops.db"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     still_holds(&file, &full, "a re-export over a thinned archive");
