@@ -75,6 +75,9 @@ struct Case {
     mode: &'static str,
     /// Run as the intraday export at 23:59 instead of the day's export.
     intraday: bool,
+    /// Run over the day file the run before wrote (a re-export: catch-up, a re-run, every
+    /// intraday run), which is read and carried over; otherwise each run writes a new day.
+    again: bool,
     records: usize,
     sqlite: Option<PathBuf>,
     redis: Option<String>,
@@ -132,8 +135,12 @@ fn time_available() -> bool {
     Path::new("/usr/bin/time").exists()
 }
 
-/// Runs the exporter once as a whole process; (wall seconds, peak KiB, --json report).
+/// Runs the exporter once as a whole process; (wall seconds, peak KiB, --json report). A run
+/// that is not `again` starts from an out dir without the day's file.
 fn export_once(case: &Case, out: &Path) -> (f64, Option<u64>, serde_json::Value) {
+    if !case.again {
+        remove_day_files(out);
+    }
     let bin = env!("CARGO_BIN_EXE_parquet-exporter");
     let rss_file = out.join("rss.txt");
     let mut cmd = if time_available() {
@@ -152,7 +159,7 @@ fn export_once(case: &Case, out: &Path) -> (f64, Option<u64>, serde_json::Value)
         .arg("--out-dir")
         .arg(out)
         .arg("--summary-dir")
-        .arg(out)
+        .arg(out.with_extension("summaries"))
         .env_remove("PARQUET_EXPORTER_REDIS_URL");
     if let Some(db) = &case.sqlite {
         cmd.arg("--sqlite").arg(db);
@@ -201,15 +208,28 @@ fn measure(case: &Case, runs: usize, out: &Path) -> Sample {
     s
 }
 
+/// The day files under `out`, removed so that the next run writes a new day.
+fn remove_day_files(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().ends_with(".parquet") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+}
+
 fn print_row(case: &Case, s: &Sample) {
     let median = s.wall_s[s.wall_s.len() / 2];
+    let suffix = match (case.intraday, case.again) {
+        (true, _) => "+i",
+        (false, true) => "+r",
+        (false, false) => "",
+    };
     println!(
         "| {:<6} | {:>9} | {:>9} | {:>8.3} | {:>8.3} | {:>10.0} | {:>8} | {:>8.2} | {:>9.1} |",
-        if case.intraday {
-            format!("{}+i", case.mode)
-        } else {
-            case.mode.to_string()
-        },
+        format!("{}{suffix}", case.mode),
         case.records,
         s.rows,
         median,
@@ -334,6 +354,7 @@ fn main() {
         .unwrap_or(3);
     let compare = std::env::var("BENCH_COMPARE").is_ok_and(|v| v == "1");
     let intraday = std::env::var("BENCH_INTRADAY").is_ok_and(|v| v == "1");
+    let again = std::env::var("BENCH_AGAIN").is_ok_and(|v| v == "1");
     let tmp = tempfile::tempdir().unwrap();
     let redis = if modes.iter().any(|m| m != "sqlite") {
         Some(common::Redis::start())
@@ -361,6 +382,7 @@ fn main() {
         for mode in &modes {
             let mut case = Case {
                 intraday: false,
+                again: false,
                 mode: match mode.as_str() {
                     "sqlite" => "sqlite",
                     "redis" => "redis",
@@ -396,13 +418,22 @@ fn main() {
             }
             let s = measure(&case, runs, &dir.join(format!("out-{mode}")));
             print_row(&case, &s);
+            if again {
+                // The same day exported again over its file, which is read and carried over.
+                case.again = true;
+                let sr = measure(&case, runs, &dir.join(format!("out-{mode}")));
+                print_row(&case, &sr);
+                case.again = false;
+            }
             if intraday {
                 // The same sources at 23:59, into a directory of its own: each run replaces
                 // the previous intraday file, as the 10-minute schedule does.
                 case.intraday = true;
+                case.again = true;
                 let si = measure(&case, runs, &dir.join(format!("out-{mode}-intraday")));
                 print_row(&case, &si);
                 case.intraday = false;
+                case.again = false;
             }
             if case.mode == "both" {
                 // Kept for the comparisons, which time it again in turn with others.
