@@ -870,6 +870,9 @@ fn print_report(r: &RunReport, dry: bool, out: &mut impl Write) -> Result<()> {
     if let Some(p) = &r.summary {
         writeln!(out, "summary:  {}", plain(p))?;
     }
+    if let Some(p) = &r.publication {
+        writeln!(out, "publish:  {}", plain(p))?;
+    }
     if let Some(k) = &r.kept_existing {
         writeln!(out, "kept:     the existing file: {}", plain(&k.why))?;
     }

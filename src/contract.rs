@@ -19,6 +19,9 @@ pub mod footer {
     pub const VERDICT: &str = "ops_atomic.verdict";
     /// Rows carried over from the day's previous file, which no source held any more.
     pub const CARRIED: &str = "ops_atomic.carried";
+    /// The machine that wrote the file (its host name), so a run that carries another
+    /// machine's records over can say whose they were.
+    pub const WRITTEN_BY: &str = "ops_atomic.written_by";
     pub const INSTANCE: &str = "ops_atomic.instance";
     /// An intraday export's cut: the instant (RFC 3339, UTC) its records end before.
     pub const COVERS_UNTIL: &str = "ops_atomic.covers_until";

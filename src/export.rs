@@ -19,6 +19,7 @@ use crate::report::{
 use crate::source::{
     self, redis as redis_source, Collector, Ingested, Reject, Shortfall, SourceError,
 };
+use crate::store::{Changed, Expect};
 use crate::target::{Existing, Target};
 use crate::verify::{self, FileCheck};
 use crate::{atomic, carry, parallel, summary, writer};
@@ -141,6 +142,40 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
 /// only grows: unless `cfg.force`, the new file holds every record of the valid file it
 /// replaces, and a partial or empty run that adds nothing keeps the file as it is.
 pub fn run(cfg: &Config) -> Result<RunReport> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match run_once(cfg, tries) {
+            Err(e) if e.is::<Changed>() && tries < MAX_TRIES => {
+                tracing::warn!("{e:#}; reading it again (try {tries} of {MAX_TRIES})");
+                std::thread::sleep(backoff(tries));
+            }
+            Err(e) if e.is::<Changed>() => {
+                return Err(e.context(format!(
+                    "another writer kept changing this day: gave up after {tries} tries; the \
+                     sources still hold this run's records, so running it again adds them"
+                )))
+            }
+            done => return done,
+        }
+    }
+}
+
+/// How many times a run reads, merges and writes a bucket's day object that another writer
+/// keeps changing under it.
+const MAX_TRIES: u32 = 8;
+
+/// A random wait before try `tries + 1`, growing with each try: two writers that collided
+/// once should not collide again in step.
+fn backoff(tries: u32) -> std::time::Duration {
+    use std::hash::BuildHasher;
+    let noise = std::collections::hash_map::RandomState::new().hash_one(tries);
+    let ceiling_ms = 100u64 << tries.min(6);
+    std::time::Duration::from_millis(50 + noise % ceiling_ms)
+}
+
+/// One try of the export: see `run`.
+fn run_once(cfg: &Config, tries: u32) -> Result<RunReport> {
     let started = Instant::now();
     let (sources, ingested) = read_sources(cfg)?;
     crate::pause::at("read");
@@ -148,7 +183,7 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     let previous = previous_rows(cfg, &target)?;
     let day = merge(ingested, previous);
     tracing::debug!(elapsed = ?started.elapsed(), rows = day.rows.len(), "merged");
-    let tally = tally(cfg, sources, &day)?;
+    let tally = tally(cfg, sources, &day, target.valid().map(|e| &e.check))?;
     tracing::debug!(elapsed = ?started.elapsed(), "summarized");
     let kept = kept_file(cfg, &target, &tally)
         .map(|k| (k, &target.valid().expect("a kept file is valid").check));
@@ -172,14 +207,46 @@ pub fn run(cfg: &Config) -> Result<RunReport> {
     }
     let picture = stage_picture(cfg, &analysis, &mut outputs)?;
     outputs.summary = Some(cfg.summary_path().display().to_string());
-    let report = assemble(cfg, (tally, analysis, outputs), started);
+    let expect = expectation(cfg, target.existing.as_ref());
+    outputs.publication = publication_note(cfg, &expect, tries);
+    let mut report = assemble(cfg, (tally, analysis, outputs), started);
+    report.tries = tries;
     let summary = atomic::stage(&cfg.summary_path(), |w| {
         Ok(w.write_all(summary::render(&report).as_bytes())?)
     })?;
     crate::pause::at("staged");
-    publish(cfg, &target_, staged, picture, summary)?;
+    publish(cfg, &target_, staged, picture, summary, &expect)?;
     crate::pause::at("published");
     Ok(report)
+}
+
+/// What the bucket's day object must still be for this run to replace it: what the run read
+/// (none, or that version), or anything when forced.
+fn expectation(cfg: &Config, existing: Option<&Existing>) -> Expect {
+    match existing.and_then(|e| e.version.clone()) {
+        _ if cfg.force => Expect::Anything,
+        Some(v) => Expect::Version(v),
+        None => Expect::Nothing,
+    }
+}
+
+/// How a bucket's day object is published, for the summary: by a conditional PUT (and after
+/// how many tries), or by a plain one that another machine could overwrite.
+fn publication_note(cfg: &Config, expect: &Expect, tries: u32) -> Option<String> {
+    if !matches!(cfg.out, crate::config::OutDir::Bucket(_)) {
+        return None;
+    }
+    let disabled = std::env::var("AWS_CONDITIONAL_PUT").is_ok_and(|v| v.trim() == "disabled");
+    Some(match expect {
+        Expect::Anything => "by a plain PUT (--force): whatever the object held is replaced".into(),
+        _ if disabled => "⚠️ by a plain PUT (AWS_CONDITIONAL_PUT=disabled): a second machine \
+                          writing this prefix can overwrite this day's records unseen"
+            .into(),
+        Expect::Nothing => format!("by a conditional PUT (If-None-Match: *), try {tries}"),
+        Expect::Version(_) => {
+            format!("by a conditional PUT (If-Match the version read), try {tries}")
+        }
+    })
 }
 
 fn assemble(cfg: &Config, parts: (Tally, Analysis, Outputs), started: Instant) -> RunReport {
@@ -222,7 +289,12 @@ fn merge(mut ingested: Vec<Ingested>, previous: Vec<Row>) -> MergedDay {
 
 /// What the sources and the merge say of the day: the counts, the statuses, the hosts and the
 /// verdict. Every record read must be a row, a merged duplicate or a reject.
-fn tally(cfg: &Config, sources: Vec<SourceReport>, day: &MergedDay) -> Result<Tally> {
+fn tally(
+    cfg: &Config,
+    sources: Vec<SourceReport>,
+    day: &MergedDay,
+    previous: Option<&FileCheck>,
+) -> Result<Tally> {
     let (statuses, hosts) = statuses_and_hosts(&day.rows);
     let read: u64 = sources.iter().map(|s| s.counts.read).sum();
     let verdict = if is_partial(&sources) {
@@ -240,6 +312,9 @@ fn tally(cfg: &Config, sources: Vec<SourceReport>, day: &MergedDay) -> Result<Ta
         sources,
         read,
         carried: day.carried,
+        carried_from: previous
+            .filter(|_| day.carried > 0)
+            .and_then(|p| p.written_by.clone()),
         rows: day.rows.len() as u64,
         merged: day.stats.duplicates,
         conflicts: day.stats.conflicts,
@@ -558,6 +633,7 @@ fn publish(
     staged: Staged,
     picture: Option<atomic::Staged>,
     summary: atomic::Staged,
+    expect: &Expect,
 ) -> Result<()> {
     let publishes_day = staged.day.is_some();
     let mut publication = atomic::Publication::new();
@@ -580,6 +656,7 @@ fn publish(
         upload,
         &cfg.layout.day_file(date),
         &cfg.layout.old_rejects_file(date),
+        expect,
     )?;
     publication.publish()?;
     Ok(())

@@ -168,6 +168,8 @@ pub struct Tally {
     pub read: u64,
     /// Rows of the day's previous file that no source holds any more, carried into this one.
     pub carried: u64,
+    /// The machine that wrote that file, as its footer says.
+    pub carried_from: Option<String>,
     pub rows: u64,
     pub merged: u64,
     pub conflicts: u64,
@@ -199,6 +201,7 @@ pub struct Outputs {
     pub readback: Option<FileCheck>,
     pub kept_existing: Option<KeptFile>,
     pub moved: Vec<String>,
+    pub publication: Option<String>,
 }
 
 /// Pairs as one JSON object, in their order (most frequent reason first).
@@ -233,6 +236,9 @@ pub struct RunReport {
     /// Rows of the day's previous file that no source holds any more, carried into this one:
     /// read + carried = rows + merged + rejected.
     pub carried: u64,
+    /// The machine that wrote the previous file, when records were carried from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<String>,
     pub rows: u64,
     pub merged: u64,
     pub conflicts: u64,
@@ -259,6 +265,12 @@ pub struct RunReport {
     /// Files an older version kept in the data tree, moved to the summary dir by this run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<String>,
+    /// How a bucket's day object was published (conditional or not, which try).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publication: Option<String>,
+    /// Reads, merges and writes it took: more than one when another writer changed a
+    /// bucket's day object in between.
+    pub tries: u32,
     pub duration_ms: u64,
 }
 
@@ -285,6 +297,7 @@ impl RunReport {
             sources: tally.sources,
             read: tally.read,
             carried: tally.carried,
+            carried_from: tally.carried_from,
             rows: tally.rows,
             merged: tally.merged,
             conflicts: tally.conflicts,
@@ -304,8 +317,23 @@ impl RunReport {
             readback: outputs.readback,
             kept_existing: outputs.kept_existing,
             moved: outputs.moved,
+            publication: outputs.publication,
+            tries: 1,
             duration_ms: elapsed.as_millis() as u64,
         }
+    }
+}
+
+/// This machine's host name, as the footer records who wrote a file ("unknown" if the system
+/// will not say).
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is passed with it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match (rc, std::str::from_utf8(&buf[..end])) {
+        (0, Ok(name)) if !name.is_empty() => name.to_string(),
+        _ => "unknown".into(),
     }
 }
 
@@ -636,6 +664,7 @@ pub fn file_metadata(day: &Day, instance: Option<&str>, tally: &Tally) -> Vec<(S
     if tally.carried > 0 {
         kv.push((footer::CARRIED.into(), tally.carried.to_string()));
     }
+    kv.push((footer::WRITTEN_BY.into(), host_name()));
     if let Some(i) = instance {
         kv.push((footer::INSTANCE.into(), i.to_string()));
     }

@@ -1,8 +1,8 @@
 //! Day files in an S3 bucket (or an S3-compatible store): parse `s3://bucket/prefix`, and list,
 //! download, upload and delete objects under the prefix through the `object_store` crate, on a
-//! small current-thread runtime used only here. An upload is one PUT, or above
-//! `MULTIPART_ABOVE` a multipart upload that is completed only once every part is written and
-//! aborted on any failure, so an object is always complete or absent.
+//! small current-thread runtime used only here. An upload is one PUT, so an object is always
+//! complete or absent; it is conditional (`If-None-Match: *`, or `If-Match` the ETag the writer
+//! read), so that two machines writing one day never overwrite each other's records unseen.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,12 +14,13 @@ use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart,
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, RetryConfig,
+    UpdateVersion,
 };
 
-/// Files larger than this go up in parts; smaller ones (every default-sized day file) in one PUT.
-pub const MULTIPART_ABOVE: u64 = 16 * 1024 * 1024;
-const PART_SIZE: usize = 8 * 1024 * 1024;
+/// S3's limit for one PUT. A day file is far smaller (a million records make about 20 MB); a
+/// larger one is refused rather than sent in parts, which cannot be made conditional here.
+const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// Bounds on one request and on retrying it, so an unreachable endpoint fails the run in
 /// seconds rather than in the crate's default of minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -155,6 +156,38 @@ pub struct Bucket {
     rt: tokio::runtime::Runtime,
 }
 
+/// An object's version as a conditional write names it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Version {
+    pub e_tag: Option<String>,
+    pub version: Option<String>,
+}
+
+/// What an upload expects to replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No object (`If-None-Match: *`).
+    Nothing,
+    /// The version the writer read (`If-Match`).
+    Version(Version),
+    /// Whatever is there (`--force`).
+    Anything,
+}
+
+/// What an upload wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub version: Version,
+    /// Written with a plain PUT: the store was configured without conditional writes, or
+    /// the run was forced.
+    pub unconditional: bool,
+}
+
+/// Another writer changed the object between this run's read and its write.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} changed after this run read it: another writer published the day meanwhile")]
+pub struct Changed(pub String);
+
 /// Error text with the values of the AWS secret variables replaced by `***`.
 pub fn scrub(text: &str) -> String {
     let mut out = text.to_string();
@@ -240,12 +273,19 @@ impl Bucket {
             .collect())
     }
 
-    /// Writes the object `rel` into `out`; `false` when there is no such object.
-    pub fn download(&self, rel: &str, out: &mut impl Write) -> Result<bool> {
+    /// Writes the object `rel` into `out`: `None` when there is no such object, else what a
+    /// conditional write must find there to replace it (its ETag).
+    pub fn download(&self, rel: &str, out: &mut impl Write) -> Result<Option<Version>> {
         let key = self.url.key(rel);
         let got = self.rt.block_on(async {
             match self.store.get(&key).await {
-                Ok(r) => r.bytes().await.map(Some),
+                Ok(r) => {
+                    let version = Version {
+                        e_tag: r.meta.e_tag.clone(),
+                        version: r.meta.version.clone(),
+                    };
+                    r.bytes().await.map(|b| Some((b, version)))
+                }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }
@@ -254,12 +294,12 @@ impl Bucket {
             .map_err(scrubbed)
             .with_context(|| format!("downloading {}", self.url.show(rel)))?
         {
-            Some(bytes) => {
+            Some((bytes, version)) => {
                 out.write_all(&bytes)
                     .with_context(|| format!("saving {}", self.url.show(rel)))?;
-                Ok(true)
+                Ok(Some(version))
             }
-            None => Ok(false),
+            None => Ok(None),
         }
     }
 
@@ -288,33 +328,57 @@ impl Bucket {
         Ok(copies)
     }
 
-    /// Uploads the local file as `rel`: complete or not at all.
-    pub fn upload(&self, rel: &str, file: &Path) -> Result<()> {
+    /// Uploads the local file as `rel`, complete or not at all, on the condition `expect`.
+    /// Another writer's object where this one expected none, or another version than the one
+    /// it read, is a `Changed` error. A store configured without conditional writes
+    /// (`AWS_CONDITIONAL_PUT=disabled`) gets a plain PUT, and says so in the result.
+    pub fn upload(&self, rel: &str, file: &Path, expect: &Expect) -> Result<Uploaded> {
         let key = self.url.key(rel);
-        let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let store = Arc::clone(&self.store);
-        let result: Result<(), object_store::Error> = self.rt.block_on(async move {
-            if (data.len() as u64) <= MULTIPART_ABOVE {
-                store.put(&key, data.into()).await.map(|_| ())
-            } else {
-                let upload = store.put_multipart(&key).await?;
-                let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-                for chunk in data.chunks(PART_SIZE) {
-                    if let Err(e) = parts.wait_for_capacity(2).await {
-                        let _ = parts.abort().await;
-                        return Err(e);
-                    }
-                    parts.write(chunk);
-                }
-                // `finish` completes the upload only after every part is in, and aborts it (so
-                // that no part is left behind, and billed) when any part or the completion
-                // fails.
-                parts.finish().await.map(|_| ())
+        let data = crate::fsio::read_bytes(file, MAX_PUT_BYTES)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let mode = match expect {
+            Expect::Anything => PutMode::Overwrite,
+            Expect::Nothing => PutMode::Create,
+            Expect::Version(v) => PutMode::Update(UpdateVersion {
+                e_tag: v.e_tag.clone(),
+                version: v.version.clone(),
+            }),
+        };
+        let conditional = mode != PutMode::Overwrite;
+        let put = |mode: PutMode| {
+            let opts = PutOptions {
+                mode,
+                ..Default::default()
+            };
+            self.rt
+                .block_on(self.store.put_opts(&key, data.clone().into(), opts))
+        };
+        let (result, unconditional) = match put(mode) {
+            Err(object_store::Error::NotImplemented { .. }) if conditional => {
+                (put(PutMode::Overwrite), true)
             }
-        });
-        result
-            .map_err(scrubbed)
-            .with_context(|| format!("uploading {}", self.url.show(rel)))
+            other => (other, !conditional),
+        };
+        match result {
+            Ok(r) => Ok(Uploaded {
+                version: Version {
+                    e_tag: r.e_tag,
+                    version: r.version,
+                },
+                unconditional,
+            }),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Err(Changed(self.url.show(rel)).into()),
+            Err(e) => Err(scrubbed(e)).with_context(|| {
+                format!(
+                    "uploading {} (a store that refuses conditional writes takes \
+                     AWS_CONDITIONAL_PUT=disabled, and then only one machine may write the prefix)",
+                    self.url.show(rel)
+                )
+            }),
+        }
     }
 
     /// Deletes `rel` if it exists.

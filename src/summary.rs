@@ -104,6 +104,9 @@ fn overview(w: &mut String, r: &RunReport) {
     if let Some(p) = &r.parquet {
         let _ = writeln!(w, "| Output file | {} |", md_code(p));
     }
+    if let Some(p) = &r.publication {
+        let _ = writeln!(w, "| Published | {} |", md_text(p));
+    }
     let _ = writeln!(w, "| Rows | {} |", r.rows);
     if let Some(b) = r.bytes {
         let _ = writeln!(w, "| File size | {} |", crate::verify::size_line(b, None));
@@ -168,9 +171,17 @@ fn sources(w: &mut String, r: &RunReport) {
         c => writeln!(
             w,
             "\nRecords read {} + carried over from the previous file {c} = rows written {} + \
-             duplicates merged {} + rejected {}. The previous file held {c} records that no \
-             source holds any more (a trimmed stream, a lagging archive); a day file only grows.",
-            r.read, r.rows, r.merged, r.rejected
+             duplicates merged {} + rejected {}. The previous file{} held {c} records that no \
+             source holds any more (a trimmed stream, a lagging archive, another machine's \
+             sources); a day file only grows.",
+            r.read,
+            r.rows,
+            r.merged,
+            r.rejected,
+            r.carried_from
+                .as_deref()
+                .map(|h| format!(" (written by {})", md_code(h)))
+                .unwrap_or_default()
         ),
     };
     for s in r.sources.iter().filter(|s| s.counts.no_day > 0) {
@@ -462,6 +473,7 @@ mod tests {
             ],
             read: 7,
             carried: 0,
+            carried_from: None,
             rows: 5,
             merged: 1,
             conflicts: 1,
@@ -476,6 +488,8 @@ mod tests {
             gaps: GapReport::default(),
             hosts_health: Vec::new(),
             moved: Vec::new(),
+            publication: None,
+            tries: 1,
             timeline_svg: None,
             parquet: Some("/out/ops_atomic_20251030.parquet".into()),
             bytes: Some(2048),

@@ -10,15 +10,15 @@ use anyhow::{Context, Result};
 
 use crate::atomic::{self, Publication, Staged};
 use crate::config::OutDir;
-use crate::store::{Bucket, BucketUrl};
+use crate::store::{Bucket, BucketUrl, Expect, Uploaded, Version};
 use crate::verify::{self, FileCheck};
 
 /// An object store holding day files under a prefix.
 pub trait Remote {
     /// `rel` as reports show it: `s3://bucket/prefix/rel`.
     fn show(&self, rel: &str) -> String;
-    /// Writes the object `rel` into `out`; `false` when there is none.
-    fn download(&self, rel: &str, out: &mut dyn Write) -> Result<bool>;
+    /// Writes the object `rel` into `out`; `None` when there is none, else its version.
+    fn download(&self, rel: &str, out: &mut dyn Write) -> Result<Option<Version>>;
     /// Every object whose relative path `wanted` accepts, downloaded under `dir`: (local copy,
     /// relative path) pairs.
     fn download_all(
@@ -26,8 +26,9 @@ pub trait Remote {
         dir: &Path,
         wanted: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<(PathBuf, String)>>;
-    /// Uploads the local file as `rel`: complete or not at all.
-    fn upload(&self, rel: &str, file: &Path) -> Result<()>;
+    /// Uploads the local file as `rel`, complete or not at all, if the object is still what
+    /// `expect` says (else a `Changed` error).
+    fn upload(&self, rel: &str, file: &Path, expect: &Expect) -> Result<Uploaded>;
     /// Deletes `rel`; an absent object is no error.
     fn delete(&self, rel: &str) -> Result<()>;
 }
@@ -36,6 +37,8 @@ pub trait Remote {
 pub struct Existing {
     pub check: FileCheck,
     local: Local,
+    /// A remote object's version as read, for the conditional write that replaces it.
+    pub version: Option<Version>,
 }
 
 enum Local {
@@ -141,22 +144,24 @@ impl Target {
                 Ok(Some(Existing {
                     check,
                     local: Local::Path(path),
+                    version: None,
                 }))
             }
             Target::Remote(r) => {
-                let mut found = false;
+                let mut found = None;
                 let copy = atomic::stage(staging, |w| {
                     found = r.download(rel, w)?;
                     Ok(())
                 })?;
-                if !found {
+                let Some(version) = found else {
                     return Ok(None);
-                }
+                };
                 let mut check = verify::check_file(copy.path(), max_bytes);
                 check.path = r.show(rel).into();
                 Ok(Some(Existing {
                     check,
                     local: Local::Copy(copy),
+                    version: Some(version),
                 }))
             }
         }
@@ -175,31 +180,62 @@ impl Target {
         }
     }
 
-    /// Uploads what `add_day` returned as `rel`, reads it back to compare, and deletes the
-    /// object `stale` (a file of an earlier layout) that it supersedes.
-    pub fn upload(&self, day: Option<Staged>, rel: &str, stale: &str) -> Result<()> {
+    /// Uploads what `add_day` returned as `rel` on the condition `expect`, reads it back, and
+    /// deletes the object `stale` (a file of an earlier layout) that it supersedes. The run
+    /// claims only what is there: the object read back is the one it wrote (by version and
+    /// bytes), or a later writer's that holds every record it wrote.
+    pub fn upload(
+        &self,
+        day: Option<Staged>,
+        rel: &str,
+        stale: &str,
+        expect: &Expect,
+    ) -> Result<Option<Uploaded>> {
         let (Target::Remote(r), Some(day)) = (self, day) else {
-            return Ok(());
+            return Ok(None);
         };
-        r.upload(rel, day.path())?;
-        let mut served = Vec::new();
-        anyhow::ensure!(
-            r.download(rel, &mut served)?,
-            "{} is not there after its upload",
-            r.show(rel)
-        );
-        let local = std::fs::read(day.path())
+        let uploaded = r.upload(rel, day.path(), expect)?;
+        let served = atomic::stage(day.path(), |w| {
+            let found = r.download(rel, w)?;
+            anyhow::ensure!(
+                found.is_some(),
+                "{} is not there after its upload",
+                r.show(rel)
+            );
+            Ok(())
+        })?;
+        let ours = std::fs::read(day.path())
             .with_context(|| format!("reading {}", day.path().display()))?;
-        anyhow::ensure!(
-            served == local,
-            "{} differs from the file uploaded",
-            r.show(rel)
-        );
+        let theirs = std::fs::read(served.path())
+            .with_context(|| format!("reading {}", served.path().display()))?;
+        if theirs != ours {
+            holds_every_record(served.path(), day.path())
+                .with_context(|| format!("{} after this run's upload", r.show(rel)))?;
+        }
         r.delete(stale)?;
-        // Uploaded; dropping the staged copy removes the local temp file.
+        // Uploaded; dropping the staged copies removes the local temp files.
         drop(day);
-        Ok(())
+        Ok(Some(uploaded))
     }
+}
+
+/// Fails unless the day file at `theirs` holds every record id of the one at `ours`: another
+/// writer may replace this run's object, but only by one that carried its records over.
+fn holds_every_record(theirs: &Path, ours: &Path) -> Result<()> {
+    let mut strings = crate::record::Interner::default();
+    let held: std::collections::HashSet<String> = crate::carry::read_rows(theirs, &mut strings)?
+        .into_iter()
+        .map(|r| r.record.record_id)
+        .collect();
+    let missing = crate::carry::read_rows(ours, &mut strings)?
+        .into_iter()
+        .filter(|r| !held.contains(&r.record.record_id))
+        .count();
+    anyhow::ensure!(
+        missing == 0,
+        "another writer replaced the object with one that lacks {missing} of this run's records"
+    );
+    Ok(())
 }
 
 impl Remote for Bucket {
@@ -207,7 +243,7 @@ impl Remote for Bucket {
         self.url().show(rel)
     }
 
-    fn download(&self, rel: &str, out: &mut dyn Write) -> Result<bool> {
+    fn download(&self, rel: &str, out: &mut dyn Write) -> Result<Option<Version>> {
         Bucket::download(self, rel, &mut { out })
     }
 
@@ -219,8 +255,8 @@ impl Remote for Bucket {
         Bucket::download_all(self, dir, wanted)
     }
 
-    fn upload(&self, rel: &str, file: &Path) -> Result<()> {
-        Bucket::upload(self, rel, file)
+    fn upload(&self, rel: &str, file: &Path, expect: &Expect) -> Result<Uploaded> {
+        Bucket::upload(self, rel, file, expect)
     }
 
     fn delete(&self, rel: &str) -> Result<()> {

@@ -42,6 +42,9 @@ pub struct FileCheck {
     /// An intraday file's cut (`ops_atomic.covers_until`); `None` for a whole day's file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub covers_until: Option<String>,
+    /// The machine that wrote it (`ops_atomic.written_by`), when the footer says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
     pub problems: Vec<String>,
     /// Not defects of the file, but what a reader should know (e.g. a partial day).
     pub warnings: Vec<String>,
@@ -547,6 +550,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     check.timezone = kv.get(footer::TIMEZONE).cloned();
     check.verdict = kv.get(footer::VERDICT).cloned();
     check.covers_until = kv.get(footer::COVERS_UNTIL).cloned();
+    check.written_by = kv.get(footer::WRITTEN_BY).cloned();
     match check.verdict.as_deref() {
         Some("partial") => check.warnings.push(
             "the footer says this export was partial: a source could not be read, so the day \

@@ -22,5 +22,6 @@ mod reliability;
 mod report;
 mod schedule;
 mod tls;
+mod two_writers;
 mod units;
 mod verify;

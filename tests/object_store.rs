@@ -55,8 +55,31 @@ impl Moto {
         } else {
             "moto_server".into()
         };
-        let mut child = Command::new(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new(program);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Moto::start_as(cmd, port)
+    }
+
+    /// A moto server that handles one request at a time, as S3 applies a conditional write
+    /// atomically: moto's threaded server checks `If-Match` and stores the object in two
+    /// steps that two requests can interleave.
+    pub(crate) fn start_serial() -> Moto {
+        let port = free_port();
+        let mut cmd = Command::new(python());
+        cmd.arg("-c").arg(format!(
+            r#"
+import os
+os.environ['MOTO_PORT'] = '{port}'
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+run_simple('127.0.0.1', {port}, DomainDispatcherApplication(create_backend_app), threaded=False, request_handler=MotoRequestHandler)
+"#
+        ));
+        Moto::start_as(cmd, port)
+    }
+
+    fn start_as(mut cmd: Command, port: u16) -> Moto {
+        let mut child = cmd
             // The first three requests (the IAM set-up below) are let through; from then on
             // every request must be signed with a key IAM knows.
             .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
@@ -112,7 +135,7 @@ print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
         cmd
     }
 
-    fn object(&self, key: &str) -> Option<Vec<u8>> {
+    pub(crate) fn object(&self, key: &str) -> Option<Vec<u8>> {
         let out = self.py(&format!(
             r#"
 try:
