@@ -459,23 +459,11 @@ fn read_pages(
     deadline: std::time::Instant,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
-    if !is_stream(conn, key)? {
-        sink.shortfall(Shortfall::Missing(format!(
-            "the stream {key} does not exist (a mistyped --redis-stream, or nothing written yet)"
-        )));
-        return Ok(());
-    }
     let margin = margin.as_millis() as i64;
     let first = (day.start_ms() - margin).max(0);
     let last = day.end_ms() - 1 + margin;
-    // A stream whose oldest entry lies after the read range's start, but within the day, was
-    // trimmed (or begun) part-way through it: what it holds is not the whole day.
-    let head = conn.stream_head(key)?;
-    if let Some(oldest) = head.trimmed(first, day) {
-        sink.shortfall(match &head.removed {
-            Ok(_) => Shortfall::Trimmed(trimmed(day, oldest, first)),
-            Err(why) => Shortfall::Unverified(unverified(why, day, oldest)),
-        });
+    if !holds_the_day(conn, key, day, first, sink)? {
+        return Ok(());
     }
     let page = page.max(1);
     let xrange = |w: &Window| {
@@ -571,6 +559,32 @@ fn read_pages(
         sink.hash_ids();
     }
     Ok(())
+}
+
+/// Whether there is a stream to read, and how much of the day it still holds: a missing key
+/// is a shortfall (`false`), and a stream whose oldest entry lies after the read range's start
+/// `first`, but within the day, was trimmed (or begun) part-way through it.
+fn holds_the_day(
+    conn: &mut impl StreamConnection,
+    key: &str,
+    day: &Day,
+    first: i64,
+    sink: &mut Collector,
+) -> Result<bool, SourceError> {
+    if !is_stream(conn, key)? {
+        sink.shortfall(Shortfall::Missing(format!(
+            "the stream {key} does not exist (a mistyped --redis-stream, or nothing written yet)"
+        )));
+        return Ok(false);
+    }
+    let head = conn.stream_head(key)?;
+    if let Some(oldest) = head.trimmed(first, day) {
+        sink.shortfall(match &head.removed {
+            Ok(_) => Shortfall::Trimmed(trimmed(day, oldest, first)),
+            Err(why) => Shortfall::Unverified(unverified(why, day, oldest)),
+        });
+    }
+    Ok(true)
 }
 
 /// Whether `key` is a stream to read: `false` for a missing key (read as empty, with a
