@@ -117,7 +117,8 @@ impl Exit {
 
 /// Standard output that a reader may close early (`| head`): once the pipe is closed, the rest
 /// is dropped rather than turning a run whose outputs are already published into "failed".
-/// Every other write error still fails.
+/// Every other write error still fails, and says it was standard output that failed: a full
+/// disk under a redirected `> report.txt` must not read as a bare "No space left on device".
 pub struct ClosedPipeOk<W> {
     inner: W,
     closed: bool,
@@ -140,6 +141,10 @@ impl<W: Write> ClosedPipeOk<W> {
                 self.closed = true;
                 Ok(len)
             }
+            Err(e) => Err(std::io::Error::new(
+                e.kind(),
+                format!("writing standard output: {e}"),
+            )),
             r => r,
         }
     }
@@ -979,4 +984,35 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Standard output redirected to a full disk.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+    }
+
+    #[test]
+    fn a_full_disk_under_standard_output_says_it_was_standard_output() {
+        let mut out = ClosedPipeOk::new(Full);
+        for err in [
+            out.write_all(b"report").unwrap_err(),
+            out.flush().unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(text.starts_with("writing standard output: "), "{text}");
+            assert!(text.contains("No space left on device"), "{text}");
+            assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+        }
+    }
 }

@@ -1002,17 +1002,30 @@ fn moving_old_rejects_never_loses_or_leaks_a_file() {
         "{\"old\":1}\n"
     );
     assert!(!old("20251020").exists());
-    assert_eq!(std::fs::read_to_string(old("20251021")).unwrap(), "{\"old\":2}\n");
-    assert!(std::fs::symlink_metadata(old("20251022")).unwrap().file_type().is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(old("20251021")).unwrap(),
+        "{\"old\":2}\n"
+    );
+    assert!(std::fs::symlink_metadata(old("20251022"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert!(std::fs::symlink_metadata(rep.join("ops_atomic_20251022.rejects.ndjson")).is_err());
     assert!(std::fs::symlink_metadata(old("20251023")).is_ok());
     let summary = std::fs::read_to_string(rep.join("parquet_export_summary_20251030.md")).unwrap();
-    assert!(summary.contains("ops_atomic_20251020.rejects.ndjson"), "{summary}");
+    assert!(
+        summary.contains("ops_atomic_20251020.rejects.ndjson"),
+        "{summary}"
+    );
     for stayed in ["20251021", "20251022", "20251023"] {
         assert!(
             !summary.contains(&format!("ops_atomic_{stayed}.rejects.ndjson")),
             "{stayed} reported as moved: {summary}"
         );
     }
-    assert!(out.stderr.contains("left in the data tree"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("left in the data tree"),
+        "{}",
+        out.stderr
+    );
 }

@@ -13,6 +13,7 @@ mod history;
 mod hostile;
 mod intraday;
 mod legacy;
+mod messages;
 mod object_store;
 mod operator;
 mod properties;
