@@ -3,7 +3,9 @@
 
 use crate::common;
 
-use common::{exporter, run};
+use std::path::Path;
+
+use common::{export_cmd, exporter, run};
 
 /// Standard output redirected to a full disk fails the run, saying it was standard output
 /// (and not a bare "No space left on device" that points at no file).
@@ -23,4 +25,100 @@ fn a_full_disk_under_standard_output_names_it() {
         "{}",
         out.stderr
     );
+}
+
+const DAY: &str = "2025-10-30";
+/// 2025-10-30T12:00:00Z in Unix ms.
+const NOON_MS: i64 = 1_761_825_600_000;
+
+/// A SQLite file `ops.db` in `home` made by `sql`, as a writer that never saw the canonical
+/// DDL might make it.
+fn archive(home: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(home.join("ops.db")).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// Exports `DAY` from `ops.db` in UTC, with `extra` flags.
+fn export_sqlite(home: &Path, extra: &[&str]) -> common::Output {
+    run(export_cmd(home, "UTC")
+        .args(["--sqlite", "ops.db", "--date", DAY])
+        .args(extra))
+}
+
+/// The record ids of the day file, in its order.
+fn ids(home: &Path) -> Vec<String> {
+    use arrow::array::{Array, AsArray};
+    let (batches, _) = common::read_parquet(&home.join("out/ops_atomic_20251030.parquet"));
+    batches
+        .iter()
+        .flat_map(|b| {
+            let col = b.column(0).as_string::<i32>();
+            (0..col.len())
+                .map(|i| col.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The locators in the day's rejects file.
+fn reject_locators(home: &Path) -> Vec<String> {
+    std::fs::read_to_string(home.join("rep/ops_atomic_20251030.rejects.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["locator"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// Rows for `table` (columns record_id, ts, status, host in that order): two good, one with
+/// a status no contract knows.
+fn rows(table: &str) -> String {
+    let (a, b) = (NOON_MS, NOON_MS + 300_000);
+    format!(
+        "INSERT INTO {table} VALUES ('r-1', {a}, 'healthy', 'mini');
+         INSERT INTO {table} VALUES ('r-2', {b}, 'CRITICAL', 'book');
+         INSERT INTO {table} VALUES ('bad-1', {b}, 'sideways', 'mini');"
+    )
+}
+
+/// SQLite matches column names without regard to case; so does the exporter.
+#[test]
+fn sqlite_columns_match_in_any_case() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(
+        h,
+        &format!(
+            "CREATE TABLE ops_atomic_heartbeats (RECORD_ID TEXT, TS INTEGER, Status TEXT, Host TEXT);
+             CREATE INDEX hb_ts ON ops_atomic_heartbeats (TS);
+             {}",
+            rows("ops_atomic_heartbeats")
+        ),
+    );
+    let out = export_sqlite(h, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ids(h), ["r-1", "r-2"]);
+    assert_eq!(reject_locators(h), ["rowid 3"]);
+}
+
+/// A `WITHOUT ROWID` table has no rowid to name a reject by: its primary key does.
+#[test]
+fn a_without_rowid_table_is_read_and_its_rejects_named_by_primary_key() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(
+        h,
+        &format!(
+            "CREATE TABLE hb (record_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, status TEXT NOT NULL, host TEXT) WITHOUT ROWID;
+             CREATE INDEX hb_ts ON hb (ts);
+             {}",
+            rows("hb")
+        ),
+    );
+    let out = export_sqlite(h, &["--sqlite-table", "hb"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ids(h), ["r-1", "r-2"]);
+    assert_eq!(reject_locators(h), ["primary key 'bad-1'"]);
 }
