@@ -72,14 +72,13 @@ fn reject_locators(home: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Rows for `table` (columns record_id, ts, status, host in that order): two good, one with
-/// a status no contract knows.
+/// Rows for `table`: two good, one with a status the contract does not know.
 fn rows(table: &str) -> String {
     let (a, b) = (NOON_MS, NOON_MS + 300_000);
     format!(
-        "INSERT INTO {table} VALUES ('r-1', {a}, 'healthy', 'mini');
-         INSERT INTO {table} VALUES ('r-2', {b}, 'CRITICAL', 'book');
-         INSERT INTO {table} VALUES ('bad-1', {b}, 'sideways', 'mini');"
+        "INSERT INTO {table} (record_id, ts, status, host) VALUES ('r-1', {a}, 'healthy', 'mini');
+         INSERT INTO {table} (record_id, ts, status, host) VALUES ('r-2', {b}, 'CRITICAL', 'book');
+         INSERT INTO {table} (record_id, ts, status, host) VALUES ('bad-1', {b}, 'sideways', 'mini');"
     )
 }
 
@@ -121,4 +120,59 @@ fn a_without_rowid_table_is_read_and_its_rejects_named_by_primary_key() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(ids(h), ["r-1", "r-2"]);
     assert_eq!(reject_locators(h), ["primary key 'bad-1'"]);
+}
+
+/// A bucket that does not exist is named as such by the export and by `verify`, in one line,
+/// not as the store's HTTP status and XML body.
+#[test]
+fn a_missing_bucket_says_so() {
+    let moto = common::Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::sqlite_db(&h.join("ops.db"), &rows("ops_atomic_heartbeats"));
+    let url = "s3://no-such-bucket/ops";
+    let export = run(moto
+        .exporter(h, &moto.endpoint())
+        .args(["--tz", "UTC", "--summary-dir", "rep", "--sqlite", "ops.db"])
+        .args(["--date", DAY, "--out-dir", url]));
+    let verify = run(moto.exporter(h, &moto.endpoint()).args(["verify", url]));
+    for (what, out) in [("export", export), ("verify", verify)] {
+        assert_eq!(out.code, 1, "{what}: {}", out.stderr);
+        let error = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("parquet-exporter: error:"))
+            .unwrap_or_else(|| panic!("{what}: {}", out.stderr));
+        assert!(error.contains(url), "{what}: {error}");
+        assert!(
+            error.ends_with(
+                "bucket no-such-bucket does not exist: create it, or correct the bucket in the URL"
+            ),
+            "{what}: {error}"
+        );
+        assert!(!out.stderr.contains("<?xml"), "{what}: {}", out.stderr);
+    }
+}
+
+/// An empty segment in an `s3://` URL is a typing mistake the docs say is refused; it was
+/// dropped without a word when it came right after the bucket.
+#[test]
+fn an_empty_segment_in_a_bucket_url_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    for url in ["s3://ops-data//x", "s3://ops-data//", "s3://ops-data/x//"] {
+        let export = run(exporter(h)
+            .args(["--tz", "UTC", "--summary-dir", "rep", "--sqlite", "ops.db"])
+            .args(["--date", DAY, "--out-dir", url]));
+        let verify = run(exporter(h).args(["verify", url]));
+        for (what, out) in [("export", export), ("verify", verify)] {
+            assert_eq!(out.code, 2, "{what} {url}: {}", out.stderr);
+            assert!(
+                out.stderr
+                    .contains("an s3:// prefix cannot hold empty, . or .. segments"),
+                "{what} {url}: {}",
+                out.stderr
+            );
+        }
+    }
 }
