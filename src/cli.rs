@@ -71,8 +71,8 @@ pub enum Command {
     /// files (source = legacy), merged into the day files already there. Idempotent.
     ImportLegacy(ImportArgs),
     /// Validate exported files: footer, SNAPPY codecs, schema v1, row counts, order, unique
-    /// ids, day bounds, allowed values, size; across files, schema drift and missing days.
-    /// Exit status 0 when everything is valid, 1 when anything is not.
+    /// ids, day bounds, allowed values, size; across files, schema drift and missing days (as
+    /// ranges, `first … last (N days)`). Exit status 0 when everything is valid, 1 when anything is not.
     Verify(VerifyArgs),
     /// The macOS launchd agent that runs the wrapper with --catch-up daily at 02:30.
     Launchd {

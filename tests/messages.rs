@@ -176,3 +176,38 @@ fn an_empty_segment_in_a_bucket_url_is_refused() {
         }
     }
 }
+
+/// A day file named for 0001-01-01 beside a current one: `verify` says which days are missing
+/// as ranges, in a line and a JSON document of bounded size, not 740,000 dates.
+#[test]
+fn verify_lists_missing_days_as_ranges() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::sqlite_db(&h.join("ops.db"), &rows("ops_atomic_heartbeats"));
+    let out = export_sqlite(h, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::copy(
+        h.join("out/ops_atomic_20251030.parquet"),
+        h.join("out/ops_atomic_00010101.parquet"),
+    )
+    .unwrap();
+    let text = run(exporter(h).args(["verify", "out"]));
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Missing days:"))
+        .unwrap_or_else(|| panic!("{}", text.stdout));
+    assert_eq!(
+        line, "Missing days: 0001-01-02 … 2025-10-29 (739552 days)",
+        "{}",
+        text.stdout
+    );
+    let json = run(exporter(h).args(["verify", "out", "--json"]));
+    assert!(json.stdout.len() < 20_000, "{} bytes", json.stdout.len());
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        doc["missing_days"],
+        serde_json::json!([["0001-01-02", "2025-10-29"]])
+    );
+    assert_eq!(doc["missing_day_count"], 739552);
+}
