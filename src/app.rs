@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command, ExportArgs, HistoryArgs, ImportArgs, SimulateArgs, VerifyArgs};
 use crate::cli::{LaunchdAction, SystemdAction};
 use crate::config::{
-    self, Config, ImportConfig, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL,
+    self, Config, ImportConfig, OutDir, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL,
 };
 use crate::day::Day;
 use crate::escape::plain;
@@ -470,7 +470,9 @@ fn export_days(
     let (_lock, moved) = if cfg.dry {
         (None, Vec::new())
     } else {
-        let (lock, moved) = lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout)?;
+        // A bucket's day files are staged in the summary dir: there is no local data tree.
+        let data_tree = matches!(cfg.out, OutDir::Local(_)).then_some(cfg.out_dir.as_path());
+        let (lock, moved) = lock_and_clean(data_tree, &cfg.summary_dir, cfg.lock_timeout)?;
         (Some(lock), moved)
     };
     // The first day's summary says what this run moved out of the data tree.
@@ -603,7 +605,7 @@ fn catch_up_days(
 /// Takes the run lock (in the summary dir) and, holding it, removes temp files a killed run
 /// left and moves what older versions kept in the data tree out of it: what was moved.
 fn lock_and_clean(
-    out_dir: &std::path::Path,
+    data_tree: Option<&std::path::Path>,
     summary_dir: &std::path::Path,
     timeout: std::time::Duration,
 ) -> Result<(schedule::RunLock, Vec<String>)> {
@@ -612,18 +614,21 @@ fn lock_and_clean(
     // run that was killed. A summary dir belongs to one out dir (two out dirs sharing it would
     // overwrite each other's summaries), so its temp files are this lock's to clean too.
     let ours = |n: &str| names::is_out_dir_output(n) || names::is_summary(n);
-    let mut dirs = vec![out_dir.to_path_buf()];
-    if summary_dir != out_dir {
-        dirs.push(summary_dir.to_path_buf());
+    let mut dirs = vec![summary_dir.to_path_buf()];
+    if let Some(out_dir) = data_tree {
+        dirs.push(out_dir.to_path_buf());
+        // The hive layout's partition directories hold day files (and their temps) too.
+        dirs.extend(partition_dirs(out_dir));
     }
-    // The hive layout's partition directories hold day files (and their temps) too.
-    dirs.extend(partition_dirs(out_dir));
     for dir in &dirs {
         for name in atomic::remove_stale_temps(dir, ours)? {
             tracing::info!(file = %name, "removed a temp file left by an interrupted run");
         }
     }
-    let moved = schedule::move_out_of_data_tree(out_dir, summary_dir)?;
+    let moved = match data_tree {
+        Some(out_dir) => schedule::move_out_of_data_tree(out_dir, summary_dir)?,
+        None => Vec::new(),
+    };
     Ok((lock, moved))
 }
 
@@ -744,7 +749,7 @@ fn run_import(
 ) -> Result<Exit> {
     let cfg = ImportConfig::resolve(args, config_path)?;
     let _lock = (!cfg.dry)
-        .then(|| lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout))
+        .then(|| lock_and_clean(Some(&cfg.out_dir), &cfg.summary_dir, cfg.lock_timeout))
         .transpose()?;
     let report = import::run(&cfg)?;
     if cfg.json {

@@ -211,3 +211,39 @@ fn verify_lists_missing_days_as_ranges() {
     );
     assert_eq!(doc["missing_day_count"], 739552);
 }
+
+/// A summary dir in the data tree, the out dir itself included, is refused before anything is
+/// created: readers glob the out dir for day files only.
+#[test]
+fn a_summary_dir_inside_the_out_dir_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::sqlite_db(&h.join("ops.db"), &rows("ops_atomic_heartbeats"));
+    for summary in ["out", "out/reports", "./out/../out/x"] {
+        let export = run(exporter(h)
+            .args(["--tz", "UTC", "--out-dir", "out", "--summary-dir", summary])
+            .args(["--sqlite", "ops.db", "--date", DAY]));
+        let import = run(exporter(h)
+            .args([
+                "import-legacy",
+                "--out-dir",
+                "out",
+                "--summary-dir",
+                summary,
+            ])
+            .arg("legacy"));
+        for (what, out) in [("export", export), ("import-legacy", import)] {
+            assert_eq!(out.code, 2, "{what} {summary}: {}", out.stderr);
+            let want = format!(
+                "parquet-exporter: error: --summary-dir {summary} is inside --out-dir out: the \
+                 out dir holds day files only; give a summary dir outside it"
+            );
+            assert!(out.stderr.starts_with(&want), "{what}: {}", out.stderr);
+            assert_eq!(out.stderr.lines().count(), 1, "{what}: {}", out.stderr);
+            assert!(
+                !h.join("out").exists(),
+                "{what} {summary} created the out dir"
+            );
+        }
+    }
+}
