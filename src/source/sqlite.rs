@@ -147,14 +147,8 @@ fn columns_of(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>
     Ok(names)
 }
 
-/// Reads `day` from `table` into `sink`.
-pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
-    if !valid_table_name(table) {
-        return Err(SourceError::Invalid(anyhow!(
-            "SQLite table name {table:?} is empty or holds control characters"
-        )));
-    }
-    let conn = open(path)?;
+/// The columns of `table` (lower case), once it is known to be a table with the required ones.
+fn table_columns(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>, SourceError> {
     // A view has no rowid to name rejects by, and nothing says its day query can use an index.
     let kind: Option<String> = conn
         .query_row(
@@ -170,17 +164,16 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             path.display()
         )));
     }
-    let present = columns_of(&conn, table, path)?;
+    let present = columns_of(conn, table, path)?;
     if present.is_empty() {
         return Err(SourceError::Invalid(anyhow!(
             "SQLite database {} has no table {table} (create it with `parquet-exporter sqlite-ddl`)",
             path.display()
         )));
     }
-    let present: Vec<&str> = present.iter().map(String::as_str).collect();
     let missing: Vec<&str> = REQUIRED
         .into_iter()
-        .filter(|c| !present.contains(c))
+        .filter(|c| !present.iter().any(|p| p == c))
         .collect();
     if !missing.is_empty() {
         return Err(SourceError::Invalid(anyhow!(
@@ -189,6 +182,19 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             missing.join(" or ")
         )));
     }
+    Ok(present)
+}
+
+/// Reads `day` from `table` into `sink`.
+pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
+    if !valid_table_name(table) {
+        return Err(SourceError::Invalid(anyhow!(
+            "SQLite table name {table:?} is empty or holds control characters"
+        )));
+    }
+    let conn = open(path)?;
+    let present = table_columns(&conn, table, path)?;
+    let present: Vec<&str> = present.iter().map(String::as_str).collect();
 
     let widen = 2 * 86_400_000; // more than any UTC offset, on both sides
     let text_bound = |ms: i64| {
