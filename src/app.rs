@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command, ExportArgs, HistoryArgs, ImportArgs, SimulateArgs, VerifyArgs};
 use crate::cli::{LaunchdAction, SystemdAction};
 use crate::config::{
-    self, Config, ImportConfig, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL,
+    self, Config, ImportConfig, OutDir, Plan, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL,
 };
 use crate::day::Day;
 use crate::escape::plain;
@@ -117,7 +117,8 @@ impl Exit {
 
 /// Standard output that a reader may close early (`| head`): once the pipe is closed, the rest
 /// is dropped rather than turning a run whose outputs are already published into "failed".
-/// Every other write error still fails.
+/// Every other write error still fails, and says it was standard output that failed: a full
+/// disk under a redirected `> report.txt` must not read as a bare "No space left on device".
 pub struct ClosedPipeOk<W> {
     inner: W,
     closed: bool,
@@ -140,6 +141,10 @@ impl<W: Write> ClosedPipeOk<W> {
                 self.closed = true;
                 Ok(len)
             }
+            Err(e) => Err(std::io::Error::new(
+                e.kind(),
+                format!("writing standard output: {e}"),
+            )),
             r => r,
         }
     }
@@ -465,7 +470,9 @@ fn export_days(
     let (_lock, moved) = if cfg.dry {
         (None, Vec::new())
     } else {
-        let (lock, moved) = lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout)?;
+        // A bucket's day files are staged in the summary dir: there is no local data tree.
+        let data_tree = matches!(cfg.out, OutDir::Local(_)).then_some(cfg.out_dir.as_path());
+        let (lock, moved) = lock_and_clean(data_tree, &cfg.summary_dir, cfg.lock_timeout)?;
         (Some(lock), moved)
     };
     // The first day's summary says what this run moved out of the data tree.
@@ -598,7 +605,7 @@ fn catch_up_days(
 /// Takes the run lock (in the summary dir) and, holding it, removes temp files a killed run
 /// left and moves what older versions kept in the data tree out of it: what was moved.
 fn lock_and_clean(
-    out_dir: &std::path::Path,
+    data_tree: Option<&std::path::Path>,
     summary_dir: &std::path::Path,
     timeout: std::time::Duration,
 ) -> Result<(schedule::RunLock, Vec<String>)> {
@@ -607,18 +614,21 @@ fn lock_and_clean(
     // run that was killed. A summary dir belongs to one out dir (two out dirs sharing it would
     // overwrite each other's summaries), so its temp files are this lock's to clean too.
     let ours = |n: &str| names::is_out_dir_output(n) || names::is_summary(n);
-    let mut dirs = vec![out_dir.to_path_buf()];
-    if summary_dir != out_dir {
-        dirs.push(summary_dir.to_path_buf());
+    let mut dirs = vec![summary_dir.to_path_buf()];
+    if let Some(out_dir) = data_tree {
+        dirs.push(out_dir.to_path_buf());
+        // The hive layout's partition directories hold day files (and their temps) too.
+        dirs.extend(partition_dirs(out_dir));
     }
-    // The hive layout's partition directories hold day files (and their temps) too.
-    dirs.extend(partition_dirs(out_dir));
     for dir in &dirs {
         for name in atomic::remove_stale_temps(dir, ours)? {
             tracing::info!(file = %name, "removed a temp file left by an interrupted run");
         }
     }
-    let moved = schedule::move_out_of_data_tree(out_dir, summary_dir)?;
+    let moved = match data_tree {
+        Some(out_dir) => schedule::move_out_of_data_tree(out_dir, summary_dir)?,
+        None => Vec::new(),
+    };
     Ok((lock, moved))
 }
 
@@ -739,7 +749,7 @@ fn run_import(
 ) -> Result<Exit> {
     let cfg = ImportConfig::resolve(args, config_path)?;
     let _lock = (!cfg.dry)
-        .then(|| lock_and_clean(&cfg.out_dir, &cfg.summary_dir, cfg.lock_timeout))
+        .then(|| lock_and_clean(Some(&cfg.out_dir), &cfg.summary_dir, cfg.lock_timeout))
         .transpose()?;
     let report = import::run(&cfg)?;
     if cfg.json {
@@ -982,4 +992,35 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Standard output redirected to a full disk.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+    }
+
+    #[test]
+    fn a_full_disk_under_standard_output_says_it_was_standard_output() {
+        let mut out = ClosedPipeOk::new(Full);
+        for err in [
+            out.write_all(b"report").unwrap_err(),
+            out.flush().unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(text.starts_with("writing standard output: "), "{text}");
+            assert!(text.contains("No space left on device"), "{text}");
+            assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+        }
+    }
 }

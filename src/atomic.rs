@@ -308,9 +308,15 @@ pub fn stage(
         out.flush()
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("syncing {}", tmp.path().display()))?;
+    // Some file systems (NFS, delayed allocation) report a full disk only here: the error
+    // names the output, not only the temp file's made-up name.
+    tmp.as_file().sync_all().with_context(|| {
+        format!(
+            "writing {} (syncing its temp file {})",
+            path.display(),
+            tmp.path().display()
+        )
+    })?;
     Ok(Staged {
         tmp,
         target: path.to_path_buf(),

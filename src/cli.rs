@@ -71,8 +71,8 @@ pub enum Command {
     /// files (source = legacy), merged into the day files already there. Idempotent.
     ImportLegacy(ImportArgs),
     /// Validate exported files: footer, SNAPPY codecs, schema v1, row counts, order, unique
-    /// ids, day bounds, allowed values, size; across files, schema drift and missing days.
-    /// Exit status 0 when everything is valid, 1 when anything is not.
+    /// ids, day bounds, allowed values, size; across files, schema drift and missing days (as
+    /// ranges, `first … last (N days)`). Exit status 0 when everything is valid, 1 when anything is not.
     Verify(VerifyArgs),
     /// The macOS launchd agent that runs the wrapper with --catch-up daily at 02:30.
     Launchd {
@@ -251,7 +251,9 @@ pub struct ImportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_OUT_DIR", value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 
-    /// Directory for the import summary [default: ~/02luka/g/reports/parquet].
+    /// Directory for the import summary and rejects, outside --out-dir (the out dir itself or
+    /// a directory inside it is refused: the out dir holds day files only) [default:
+    /// ~/02luka/g/reports/parquet].
     #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
     pub summary_dir: Option<PathBuf>,
 
@@ -455,7 +457,7 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_SQLITE_TABLE", value_name = "NAME")]
     pub sqlite_table: Option<String>,
 
-    /// Directory for ops_atomic_YYYYMMDD.parquet and its rejects file, or an S3 (or
+    /// Directory for ops_atomic_YYYYMMDD.parquet (day files only), or an S3 (or
     /// S3-compatible) prefix, s3://bucket/prefix, with credentials, region and endpoint from
     /// the AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
     /// AWS_ENDPOINT_URL) [default: ~/02luka/g/analytics].
@@ -482,7 +484,9 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_INSTANCE", value_name = "NAME")]
     pub instance: Option<String>,
 
-    /// Directory for parquet_export_summary_YYYYMMDD.md [default: ~/02luka/g/reports/parquet].
+    /// Directory for parquet_export_summary_YYYYMMDD.md, the rejects and the run lock, outside
+    /// --out-dir (the out dir itself or a directory inside it is refused, exit 2: readers glob
+    /// the out dir for day files only) [default: ~/02luka/g/reports/parquet].
     #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
     pub summary_dir: Option<PathBuf>,
 

@@ -43,6 +43,45 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
+/// Refuses a summary dir in the data tree, the out dir itself included: readers glob the out
+/// dir for day files (`ops_atomic_*.parquet`, `**/*.parquet`), and summaries, rejects and the
+/// lock there would be read as data or break the glob.
+fn summary_dir_outside(out_dir: &Path, summary_dir: &Path) -> Result<()> {
+    if resolved(summary_dir).starts_with(resolved(out_dir)) {
+        return Err(usage(format!(
+            "--summary-dir {} is inside --out-dir {}: the out dir holds day files only; give a \
+             summary dir outside it (default ~/{DEFAULT_SUMMARY_DIR})",
+            crate::escape::plain(&summary_dir.display().to_string()),
+            crate::escape::plain(&out_dir.display().to_string()),
+        )));
+    }
+    Ok(())
+}
+
+/// `path` as the file system resolves it: absolute, each link resolved where it exists and
+/// `..` taken after it; a part not created yet as written.
+fn resolved(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut real = PathBuf::new();
+    for part in abs.components() {
+        match part {
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::CurDir => {}
+            Component::Normal(name) => {
+                real.push(name);
+                if let Ok(r) = real.canonicalize() {
+                    real = r;
+                }
+            }
+            other => real.push(other),
+        }
+    }
+    real
+}
+
 /// The config file: the export flags, snake_case, all optional.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -518,11 +557,14 @@ pub struct ImportConfig {
 impl ImportConfig {
     pub fn resolve(args: &ImportArgs, config: Option<&Path>) -> Result<ImportConfig> {
         let (file, _) = load_file(config)?;
+        let out_dir = dir_or_default(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?;
+        let summary_dir = dir_or_default(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?;
+        summary_dir_outside(&out_dir, &summary_dir)?;
         Ok(ImportConfig {
             paths: args.paths.iter().cloned().map(expand).collect(),
             tz: resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?,
-            out_dir: dir_or_default(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?,
-            summary_dir: dir_or_default(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?,
+            out_dir,
+            summary_dir,
             dry: args.dry,
             json: args.json,
             lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
@@ -597,6 +639,9 @@ impl Config {
             file.out_dir.clone(),
             DEFAULT_OUT_DIR,
         )?)?;
+        if let OutDir::Local(dir) = &out {
+            summary_dir_outside(dir, &summary_dir)?;
+        }
         let layout = resolve_layout(args.layout, args.instance.as_deref(), &file)?;
         Ok(Config {
             day,
@@ -776,6 +821,35 @@ pub fn resolve_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_dir_in_the_data_tree_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("out/day=2025-10-30")).unwrap();
+        std::os::unix::fs::symlink(d.join("out"), d.join("link")).unwrap();
+        let inside = [
+            ("out", "out"),
+            ("out", "out/reports"),
+            ("out", "out/day=2025-10-30/../new/reports"),
+            ("out", "elsewhere/../out/reports"),
+            ("out", "link/reports"),
+            ("link", "out"),
+        ];
+        for (out, summary) in inside {
+            let err = summary_dir_outside(&d.join(out), &d.join(summary)).unwrap_err();
+            assert!(
+                err.downcast_ref::<UsageError>().is_some(),
+                "{out} {summary}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(summary) && text.contains(out), "{text}");
+            assert!(!text.contains('\n'), "{text}");
+        }
+        for (out, summary) in [("out", "reports"), ("out", "outside"), ("data/out", "data")] {
+            summary_dir_outside(&d.join(out), &d.join(summary)).unwrap();
+        }
+    }
 
     fn args() -> ExportArgs {
         ExportArgs {

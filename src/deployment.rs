@@ -567,21 +567,22 @@ fn frequency(f: &Facts) -> Metric {
     match (days.iter().min(), days.iter().max(), &f.files) {
         (Some(first), Some(last), Some(r)) => {
             let span = (*last - *first).num_days() + 1;
-            let missing: Vec<&String> = r
-                .missing_days
-                .iter()
-                .filter(|d| {
-                    d.parse::<NaiveDate>()
-                        .is_ok_and(|d| d > *first && d < *last)
-                })
-                .collect();
+            // Strictly between the finished days (an intraday file may bound the verify's).
+            let missing: Vec<verify::DayRange> = match (first.succ_opt(), last.pred_opt()) {
+                (Some(lo), Some(hi)) => r
+                    .missing_days
+                    .iter()
+                    .filter_map(|m| m.clipped(lo, hi))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let missing_count: i64 = missing.iter().map(verify::DayRange::days).sum();
             let mut actual = format!(
                 "{} of {span} days from {first} to {last} have a file",
-                span - missing.len() as i64
+                span - missing_count
             );
             if !missing.is_empty() {
-                let listed: Vec<&str> = missing.iter().map(|d| d.as_str()).collect();
-                actual.push_str(&format!("; missing: {}", listed.join(", ")));
+                actual.push_str(&format!("; missing: {}", verify::render_ranges(&missing)));
             }
             let stale = *last < expected;
             if stale {

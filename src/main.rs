@@ -41,16 +41,25 @@ fn main() -> ExitCode {
         Ok(exit) => exit,
         Err(e) => {
             let exit = Exit::of_error(&e);
-            if json {
-                // A log shipper reads stderr line by line: the error is one more JSON line.
-                tracing::error!(exit = exit as u8, "{e:#}");
-            } else {
-                eprintln!("parquet-exporter: error: {e:#}");
-            }
+            report(json, exit, &format!("{e:#}"));
             exit
         }
     };
-    // Whatever is still buffered, written now: a closed pipe here is no failure either.
-    let _ = stdout.flush();
+    // Whatever is still buffered, written now: a closed pipe here is no failure either, but a
+    // full disk is, or the report's last line would be lost without a word.
+    if let Err(e) = stdout.flush() {
+        report(json, Exit::Failed, &e.to_string());
+        return ExitCode::from(Exit::Failed as u8);
+    }
     ExitCode::from(exit as u8)
+}
+
+/// The error that ends the run, on stderr.
+fn report(json: bool, exit: Exit, text: &str) {
+    if json {
+        // A log shipper reads stderr line by line: the error is one more JSON line.
+        tracing::error!(exit = exit as u8, "{text}");
+    } else {
+        eprintln!("parquet-exporter: error: {text}");
+    }
 }

@@ -82,10 +82,13 @@ impl BucketUrl {
                 "{bucket:?} is not a bucket name (3-63 lowercase letters, digits, '-' or '.')"
             )));
         }
-        let prefix = path.trim_matches('/').to_string();
-        if prefix
-            .split('/')
-            .any(|p| p == "." || p == ".." || (p.is_empty() && !prefix.is_empty()))
+        // One trailing slash is the directory's; any other empty segment (`s3://b//x`) is a
+        // typing mistake that would otherwise be dropped without a word.
+        let prefix = path.strip_suffix('/').unwrap_or(path).to_string();
+        if path.starts_with('/')
+            || prefix
+                .split('/')
+                .any(|p| p == "." || p == ".." || (p.is_empty() && !prefix.is_empty()))
         {
             return Some(Err(
                 "an s3:// prefix cannot hold empty, . or .. segments".into()
@@ -205,6 +208,12 @@ fn scrubbed(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!(scrub(&e.to_string()))
 }
 
+/// Whether the store answered that the bucket itself does not exist: S3 says so only in the
+/// XML body of a 404, which `object_store` also reports as a missing object.
+fn no_such_bucket(e: &object_store::Error) -> bool {
+    e.to_string().contains("<Code>NoSuchBucket</Code>")
+}
+
 impl Bucket {
     pub fn open(url: &BucketUrl) -> Result<Bucket> {
         // HTTPS through the rustls and ring already built for rediss://; set once per process
@@ -249,6 +258,18 @@ impl Bucket {
         &self.url
     }
 
+    /// A failed request's error for people: a missing bucket in one line, not the store's
+    /// HTTP status and XML; secrets scrubbed from anything else.
+    fn failure(&self, e: object_store::Error) -> anyhow::Error {
+        if no_such_bucket(&e) {
+            return anyhow!(
+                "bucket {} does not exist: create it, or correct the bucket in the URL",
+                self.url.bucket
+            );
+        }
+        scrubbed(e)
+    }
+
     /// Every object under the prefix, as (path relative to the prefix, size). Also proves the
     /// bucket exists and the credentials can read it.
     pub fn list(&self) -> Result<Vec<(String, u64)>> {
@@ -256,7 +277,7 @@ impl Bucket {
         let metas: Vec<object_store::ObjectMeta> = self
             .rt
             .block_on(self.store.list(prefix.as_ref()).try_collect())
-            .map_err(scrubbed)
+            .map_err(|e| self.failure(e))
             .with_context(|| format!("listing {}", self.url))?;
         let strip = if self.url.prefix.is_empty() {
             String::new()
@@ -286,12 +307,12 @@ impl Bucket {
                     };
                     r.bytes().await.map(|b| Some((b, version)))
                 }
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e @ object_store::Error::NotFound { .. }) if !no_such_bucket(&e) => Ok(None),
                 Err(e) => Err(e),
             }
         });
         match got
-            .map_err(scrubbed)
+            .map_err(|e| self.failure(e))
             .with_context(|| format!("downloading {}", self.url.show(rel)))?
         {
             Some((bytes, version)) => {
@@ -371,7 +392,7 @@ impl Bucket {
                 object_store::Error::Precondition { .. }
                 | object_store::Error::AlreadyExists { .. },
             ) => Err(Changed(self.url.show(rel)).into()),
-            Err(e) => Err(scrubbed(e)).with_context(|| {
+            Err(e) => Err(self.failure(e)).with_context(|| {
                 format!(
                     "uploading {} (a store that refuses conditional writes takes \
                      AWS_CONDITIONAL_PUT=disabled, and then only one machine may write the prefix)",
@@ -387,11 +408,12 @@ impl Bucket {
         self.rt
             .block_on(async {
                 match self.store.delete(&key).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Ok(()) => Ok(()),
+                    Err(e @ object_store::Error::NotFound { .. }) if !no_such_bucket(&e) => Ok(()),
                     Err(e) => Err(e),
                 }
             })
-            .map_err(scrubbed)
+            .map_err(|e| self.failure(e))
             .with_context(|| format!("deleting {}", self.url.show(rel)))
     }
 }
@@ -424,6 +446,10 @@ mod tests {
             "s3://key:secret@bucket/p",
             "s3://bucket/p?x=1",
             "s3://bucket/../p",
+            "s3://bucket//p",
+            "s3://bucket/p//",
+            "s3://bucket/a//p",
+            "s3://bucket//",
         ] {
             assert!(BucketUrl::parse(bad).unwrap().is_err(), "{bad}");
         }

@@ -340,11 +340,87 @@ pub struct VerifyReport {
     pub files: Vec<FileCheck>,
     /// Fingerprint → files that have it; one key means the schema never drifts.
     pub fingerprints: BTreeMap<String, Vec<PathBuf>>,
-    /// Days between the first and the last file that have no file.
-    pub missing_days: Vec<String>,
+    /// Days between the first and the last file that have no file, as ranges: a hostile
+    /// name (`ops_atomic_00010101.parquet`) would otherwise make this 740,000 dates long.
+    pub missing_days: Vec<DayRange>,
+    /// How many days `missing_days` holds.
+    pub missing_day_count: i64,
     /// Problems that concern the set rather than one file.
     pub problems: Vec<String>,
     pub ok: bool,
+}
+
+/// Consecutive days, `first` to `last` both included; `[first, last]` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    pub first: chrono::NaiveDate,
+    pub last: chrono::NaiveDate,
+}
+
+impl DayRange {
+    pub fn days(&self) -> i64 {
+        (self.last - self.first).num_days() + 1
+    }
+
+    /// The part of the range from `lo` to `hi` (both included), if any.
+    pub fn clipped(&self, lo: chrono::NaiveDate, hi: chrono::NaiveDate) -> Option<DayRange> {
+        let (first, last) = (self.first.max(lo), self.last.min(hi));
+        (first <= last).then_some(DayRange { first, last })
+    }
+}
+
+impl std::fmt::Display for DayRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{} … {} ({} days)", self.first, self.last, self.days())
+        }
+    }
+}
+
+impl Serialize for DayRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        [self.first.to_string(), self.last.to_string()].serialize(s)
+    }
+}
+
+/// The gaps between `days`: one range per gap, however long, so the list is never longer
+/// than the files that bound it.
+pub fn missing_ranges(days: &BTreeSet<chrono::NaiveDate>) -> Vec<DayRange> {
+    days.iter()
+        .zip(days.iter().skip(1))
+        .filter(|(a, b)| (**b - **a).num_days() > 1)
+        .map(|(a, b)| DayRange {
+            first: a.succ_opt().expect("a day before another has a next day"),
+            last: b
+                .pred_opt()
+                .expect("a day after another has a previous day"),
+        })
+        .collect()
+}
+
+/// How many ranges of missing days a line lists before "and N more ranges".
+const LISTED_RANGES: usize = 10;
+
+/// `ranges` for one line: `none`, or the first `LISTED_RANGES` of them and how many more.
+pub fn render_ranges(ranges: &[DayRange]) -> String {
+    if ranges.is_empty() {
+        return "none".to_string();
+    }
+    let listed: Vec<String> = ranges
+        .iter()
+        .take(LISTED_RANGES)
+        .map(DayRange::to_string)
+        .collect();
+    let mut line = listed.join(", ");
+    if ranges.len() > LISTED_RANGES {
+        line.push_str(&format!(
+            " and {} more ranges",
+            ranges.len() - LISTED_RANGES
+        ));
+    }
+    line
 }
 
 /// The day of a day file at `path`, by the one rule (`names::day_file_at`).
@@ -435,21 +511,14 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
         ));
     }
     let days: BTreeSet<chrono::NaiveDate> = files.iter().filter_map(|f| day_of_name(f)).collect();
-    let mut missing_days = Vec::new();
-    if let (Some(first), Some(last)) = (days.first(), days.last()) {
-        let mut d = *first;
-        while d < *last {
-            if !days.contains(&d) {
-                missing_days.push(d.to_string());
-            }
-            d = d.succ_opt().expect("dates between two real dates exist");
-        }
-    }
+    let missing_days = missing_ranges(&days);
+    let missing_day_count = missing_days.iter().map(DayRange::days).sum();
     let ok = problems.is_empty() && checks.iter().all(FileCheck::ok);
     VerifyReport {
         files: checks,
         fingerprints,
         missing_days,
+        missing_day_count,
         problems,
         ok,
     }
@@ -520,15 +589,7 @@ Files: {}, valid: {valid}",
             n => format!("{n} different schemas"),
         }
     );
-    let _ = writeln!(
-        out,
-        "Missing days: {}",
-        if r.missing_days.is_empty() {
-            "none".to_string()
-        } else {
-            r.missing_days.join(", ")
-        }
-    );
+    let _ = writeln!(out, "Missing days: {}", render_ranges(&r.missing_days));
     for p in &r.problems {
         let _ = writeln!(out, "Problem: {p}");
     }
@@ -1233,6 +1294,31 @@ mod tests {
     }
 
     #[test]
+    fn missing_days_are_ranges_and_a_line_lists_a_bounded_number() {
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let days: BTreeSet<_> = ["0001-01-01", "2025-10-01", "2025-10-03", "2025-10-04"]
+            .map(day)
+            .into();
+        let ranges = missing_ranges(&days);
+        assert_eq!(
+            render_ranges(&ranges),
+            "0001-01-02 … 2025-09-30 (739523 days), 2025-10-02"
+        );
+        assert_eq!(
+            serde_json::to_value(&ranges).unwrap(),
+            serde_json::json!([["0001-01-02", "2025-09-30"], ["2025-10-02", "2025-10-02"]])
+        );
+        // Every other day present for a year: 182 one-day gaps, ten of them listed.
+        let alternate: BTreeSet<_> = (0..365)
+            .step_by(2)
+            .map(|n| day("2025-01-01") + chrono::Days::new(n))
+            .collect();
+        let line = render_ranges(&missing_ranges(&alternate));
+        assert!(line.ends_with(", 2025-01-20 and 172 more ranges"), "{line}");
+        assert_eq!(render_ranges(&[]), "none");
+    }
+
+    #[test]
     fn a_directory_reports_drift_and_missing_days() {
         let dir = tempfile::tempdir().unwrap();
         let mut kv3 = kv(1);
@@ -1251,7 +1337,13 @@ mod tests {
         );
         let r = verify_paths(&[dir.path().to_path_buf()], Some(SIZE_TARGET_BYTES));
         assert!(r.ok, "{:?}", r.problems);
-        assert_eq!(r.missing_days, ["1970-01-02"]);
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let one = DayRange {
+            first: day("1970-01-02"),
+            last: day("1970-01-02"),
+        };
+        assert_eq!(r.missing_days, [one]);
+        assert_eq!(r.missing_day_count, 1);
         assert_eq!(r.fingerprints.len(), 1);
         let text = render_text(&r, Some(SIZE_TARGET_BYTES));
         assert!(

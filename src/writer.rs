@@ -10,6 +10,7 @@ use parquet::arrow::arrow_writer::{
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -58,6 +59,18 @@ fn on_second_thread(c: usize) -> bool {
     SECOND_THREAD.iter().any(|name| batch::col(name) == c)
 }
 
+/// A Parquet error whose cause is the output's I/O error, as that error: Parquet's wrapper
+/// prints its cause twice ("External: No space left on device: No space left on device").
+fn output_error(e: ParquetError) -> anyhow::Error {
+    match e {
+        ParquetError::External(cause) => match cause.downcast::<std::io::Error>() {
+            Ok(io) => anyhow::Error::from(*io),
+            Err(cause) => ParquetError::External(cause).into(),
+        },
+        e => e.into(),
+    }
+}
+
 /// Writes `rows` (already sorted) as one Parquet file to `out`, `batch_rows` rows per Arrow
 /// batch, and returns the footer that was written. Row groups are cut as `ArrowWriter` cuts
 /// them: every `MAX_ROW_GROUP_ROWS` rows, a batch split where a group ends.
@@ -95,6 +108,7 @@ where
         .unwrap_or(MAX_ROW_GROUP_ROWS);
     let (mut file, factory) = ArrowWriter::try_new(out, batch::schema(), Some(props))
         .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(output_error)
         .context("starting the Parquet writer")?;
     // The schema-v1 column of each leaf (the map column has two leaves).
     let descr = file.schema_descr();
@@ -142,15 +156,21 @@ where
                     chunk
                         .expect("one chunk per leaf")
                         .append_to_row_group(&mut row_group)
+                        .map_err(output_error)
                         .context("writing a column chunk")?;
                 }
-                row_group.close().context("finishing a row group")?;
+                row_group
+                    .close()
+                    .map_err(output_error)
+                    .context("finishing a row group")?;
             }
             Ok(())
         },
     );
     written?;
-    file.close().context("finishing the Parquet footer")
+    file.close()
+        .map_err(output_error)
+        .context("finishing the Parquet footer")
 }
 
 /// One thread's share of the columns: it builds them from the rows and encodes them.
@@ -386,7 +406,7 @@ mod tests {
         impl Write for Full {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 if self.left == 0 {
-                    return Err(std::io::Error::other("disk full"));
+                    return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
                 }
                 let n = buf.len().min(self.left);
                 self.left -= n;
@@ -415,7 +435,9 @@ mod tests {
         let r = wait
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the write did not return: it waits on its second thread");
-        assert!(r.unwrap_err().contains("disk full"));
+        // The OS's words, once: not wrapped and repeated by the Parquet error.
+        let err = r.unwrap_err();
+        assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
     }
 
     #[test]

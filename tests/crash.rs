@@ -45,7 +45,7 @@ fn export(home: &Path, db: &str) -> std::process::Command {
         "--out-dir",
         "out",
         "--summary-dir",
-        "out",
+        "rep",
     ])
     .args(["--sqlite", db])
     .stdout(Stdio::null())
@@ -53,9 +53,11 @@ fn export(home: &Path, db: &str) -> std::process::Command {
     cmd
 }
 
+/// Temp files left in the out dir or the summary dir (the rejects and summary are staged there).
 fn temps(home: &Path) -> Vec<String> {
-    files_under(&home.join("out"))
+    ["out", "rep"]
         .into_iter()
+        .flat_map(|dir| files_under(&home.join(dir)))
         .filter(|f| f.ends_with(".tmp"))
         .collect()
 }

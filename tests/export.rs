@@ -517,7 +517,7 @@ fn a_missing_table_fails_and_keeps_the_previous_file() {
         "--out-dir",
         "out",
         "--summary-dir",
-        "out",
+        "rep",
     ];
     assert_eq!(
         run(exporter(home.path()).args(args).arg("--sqlite").arg(&db)).code,
@@ -567,7 +567,7 @@ fn a_day_without_records_is_an_empty_valid_file() {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .arg("--sqlite")
         .arg(&db));
@@ -583,12 +583,12 @@ fn a_day_without_records_is_an_empty_valid_file() {
         "13 columns, map has 2 leaves"
     );
     let summary =
-        std::fs::read_to_string(home.path().join("out/parquet_export_summary_20251105.md"))
+        std::fs::read_to_string(home.path().join("rep/parquet_export_summary_20251105.md"))
             .unwrap();
     assert!(summary.contains("empty: no record"), "{summary}");
     assert!(!home
         .path()
-        .join("out/ops_atomic_20251105.rejects.ndjson")
+        .join("rep/ops_atomic_20251105.rejects.ndjson")
         .exists());
 }
 
@@ -616,7 +616,7 @@ fn a_password_stays_out_of_argv_and_logs() {
         "--out-dir",
         "out",
         "--summary-dir",
-        "out",
+        "rep",
     ];
 
     // On the command line: refused (a URL with user:password@ form).
@@ -644,7 +644,7 @@ fn a_password_stays_out_of_argv_and_logs() {
         assert!(!o.stdout.contains("s3cret-pw") && !o.stderr.contains("s3cret-pw"));
     }
     let summary =
-        std::fs::read_to_string(home.path().join("out/parquet_export_summary_20251030.md"))
+        std::fs::read_to_string(home.path().join("rep/parquet_export_summary_20251030.md"))
             .unwrap();
     assert!(!summary.contains("s3cret-pw"));
 }
@@ -723,7 +723,7 @@ fn simulated_day_exports_with_shared_and_single_source_rows() {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -766,7 +766,11 @@ fn redis_page_sizes_past_the_first_page_give_the_same_files() {
         assert_eq!(report["merged"], 0, "page {page:?}");
         files.push((
             std::fs::read(dir.join("ops_atomic_20251030.parquet")).unwrap(),
-            std::fs::read(dir.join("ops_atomic_20251030.rejects.ndjson")).unwrap(),
+            std::fs::read(
+                dir.with_extension("rep")
+                    .join("ops_atomic_20251030.rejects.ndjson"),
+            )
+            .unwrap(),
         ));
     }
     for ((page, _, _), f) in runs.iter().zip(&files).skip(1) {
@@ -793,7 +797,7 @@ fn export_per_page_size<'p>(
                 .arg("--out-dir")
                 .arg(&dir)
                 .arg("--summary-dir")
-                .arg(&dir)
+                .arg(dir.with_extension("rep"))
                 .env("PARQUET_EXPORTER_REDIS_URL", redis.url());
             if let Some(p) = page {
                 cmd.args(["--redis-page-size", p]);
@@ -1056,7 +1060,7 @@ fn tcp_with_an_acl_user_and_a_database_reads_what_the_socket_reads() {
                 "--redis-page-size",
                 "100",
             ])
-            .args(["--out-dir", name, "--summary-dir", name])
+            .args(["--out-dir", name, "--summary-dir", &format!("{name}-rep")])
             .env("PARQUET_EXPORTER_REDIS_URL", &url));
         assert_eq!(out.code, 0, "{name}: {}", out.stderr);
         let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -1064,7 +1068,8 @@ fn tcp_with_an_acl_user_and_a_database_reads_what_the_socket_reads() {
         assert_eq!(report["rejected"], 3, "{name}");
         files.push((
             std::fs::read(h.join(name).join("ops_atomic_20251030.parquet")).unwrap(),
-            std::fs::read(h.join(name).join("ops_atomic_20251030.rejects.ndjson")).unwrap(),
+            std::fs::read(h.join(format!("{name}-rep/ops_atomic_20251030.rejects.ndjson")))
+                .unwrap(),
         ));
     }
     assert!(
@@ -1090,7 +1095,7 @@ fn tcp_with_an_acl_user_and_a_database_reads_what_the_socket_reads() {
     for (name, url, rows) in [("tcp2", tcp.as_str(), 576), ("socket2", &redis.url(), 577)] {
         let out = run(exporter(h)
             .args(["--date", DAY, "--tz", TZ, "--json"])
-            .args(["--out-dir", name, "--summary-dir", name])
+            .args(["--out-dir", name, "--summary-dir", &format!("{name}-rep")])
             .env("PARQUET_EXPORTER_REDIS_URL", url));
         assert_eq!(out.code, 0, "{name}: {}", out.stderr);
         let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -1107,7 +1112,7 @@ fn tcp_with_an_acl_user_and_a_database_reads_what_the_socket_reads() {
             "--out-dir",
             "bad",
             "--summary-dir",
-            "bad",
+            "bad-rep",
         ])
         .env(
             "PARQUET_EXPORTER_REDIS_URL",

@@ -14,6 +14,7 @@ mod hostile;
 mod intraday;
 mod legacy;
 mod lifecycle;
+mod messages;
 mod object_store;
 mod operator;
 mod properties;

@@ -139,7 +139,7 @@ fn exported_day_holds_only_that_day(records: &[RawRecord]) {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .arg("--sqlite")
         .arg(&db));

@@ -7,7 +7,6 @@
 //! once. `LIFECYCLE_SEED=N` replays a walk.
 
 use crate::common;
-use crate::object_store::Moto;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
-use common::{exporter, read_parquet, run, Redis};
+use common::{exporter, read_parquet, run, Moto, Redis};
 
 const DAYS: [&str; 3] = ["2025-10-28", "2025-10-29", "2025-10-30"];
 const STREAM: &str = "ops:atomic:heartbeats";
@@ -92,7 +91,7 @@ impl<'m> World<'m> {
     fn out_dir(&self) -> String {
         match &self.target {
             Target::Local => "out".into(),
-            Target::Bucket(_, prefix) => format!("s3://{}/{prefix}", crate::object_store::BUCKET),
+            Target::Bucket(_, prefix) => format!("s3://{}/{prefix}", common::MOTO_BUCKET),
         }
     }
 
@@ -146,7 +145,7 @@ for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/').get('Contents
     os.makedirs(os.path.dirname(p), exist_ok=True)
     s3.download_file('{bucket}', o['Key'], p)
 "#,
-                    bucket = crate::object_store::BUCKET,
+                    bucket = common::MOTO_BUCKET,
                     dir = dir.path().display()
                 ));
                 (dir.path().to_path_buf(), Some(dir))

@@ -5,185 +5,17 @@
 
 use crate::common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{exporter, python, run, Output};
+use common::{exporter, free_port, python, run, wait_for_port, Moto, Output};
 use serde_json::Value;
 
 const TZ: &str = "UTC";
 const DAYS: [&str; 2] = ["2025-10-29", "2025-10-30"];
-pub(crate) const BUCKET: &str = "ops-data";
+const BUCKET: &str = common::MOTO_BUCKET;
 const SESSION_TOKEN: &str = "Tok3n-session/+=secret-value";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited at start: {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A moto S3 server of this test's own, with IAM authentication: one user whose key may do
-/// anything in S3, and the bucket. Stopped by its PID when dropped.
-pub(crate) struct Moto {
-    child: Child,
-    port: u16,
-    key_id: String,
-    secret: String,
-}
-
-impl Moto {
-    pub(crate) fn start() -> Moto {
-        let port = free_port();
-        let moto = python().with_file_name("moto_server");
-        let program = if moto.exists() {
-            moto
-        } else {
-            "moto_server".into()
-        };
-        let mut cmd = Command::new(program);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        Moto::start_as(cmd, port)
-    }
-
-    /// A moto server that handles one request at a time, as S3 applies a conditional write
-    /// atomically: moto's threaded server checks `If-Match` and stores the object in two
-    /// steps that two requests can interleave.
-    pub(crate) fn start_serial() -> Moto {
-        let port = free_port();
-        let mut cmd = Command::new(python());
-        cmd.arg("-c").arg(format!(
-            r#"
-import os
-os.environ['MOTO_PORT'] = '{port}'
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-run_simple('127.0.0.1', {port}, DomainDispatcherApplication(create_backend_app), threaded=False, request_handler=MotoRequestHandler)
-"#
-        ));
-        Moto::start_as(cmd, port)
-    }
-
-    fn start_as(mut cmd: Command, port: u16) -> Moto {
-        let mut child = cmd
-            // The first three requests (the IAM set-up below) are let through; from then on
-            // every request must be signed with a key IAM knows.
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server (bash .ci/run installs moto[server] into its venv)");
-        wait_for_port(port, &mut child, "moto_server");
-        let out = py(
-            port,
-            "",
-            "",
-            r#"
-iam = boto3.client('iam', endpoint_url=EP, region_name='us-east-1', aws_access_key_id='setup', aws_secret_access_key='setup')
-iam.create_user(UserName='exporter')
-k = iam.create_access_key(UserName='exporter')['AccessKey']
-iam.put_user_policy(UserName='exporter', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))
-print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
-"#,
-        );
-        let [key_id, secret]: [String; 2] = serde_json::from_str(out.trim()).unwrap();
-        let moto = Moto {
-            child,
-            port,
-            key_id,
-            secret,
-        };
-        moto.py(&format!("s3.create_bucket(Bucket='{BUCKET}')"));
-        moto
-    }
-
-    pub(crate) fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs Python with `s3` (boto3) and `fs` (pyarrow) bound to this server and key.
-    pub(crate) fn py(&self, code: &str) -> String {
-        py(self.port, &self.key_id, &self.secret, code)
-    }
-
-    /// The exporter, with the AWS environment pointing at `endpoint` (this server by default).
-    pub(crate) fn exporter(&self, home: &Path, endpoint: &str) -> Command {
-        let mut cmd = exporter(home);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("AWS_ACCESS_KEY_ID", &self.key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", endpoint);
-        cmd
-    }
-
-    pub(crate) fn object(&self, key: &str) -> Option<Vec<u8>> {
-        let out = self.py(&format!(
-            r#"
-try:
-    print(s3.get_object(Bucket='{BUCKET}', Key='{key}')['Body'].read().hex())
-except s3.exceptions.NoSuchKey:
-    print('absent')
-"#
-        ));
-        let out = out.trim();
-        (out != "absent").then(|| {
-            (0..out.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&out[i..i + 2], 16).unwrap())
-                .collect()
-        })
-    }
-
-    fn keys(&self) -> Vec<String> {
-        let out = self.py(&format!(
-            "print(json.dumps([o['Key'] for o in s3.list_objects_v2(Bucket='{BUCKET}').get('Contents', [])]))"
-        ));
-        serde_json::from_str(out.trim()).unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn py(port: u16, key: &str, secret: &str, code: &str) -> String {
-    let prelude = format!(
-        r#"
-import json, boto3
-import pyarrow.fs
-EP = 'http://127.0.0.1:{port}'
-s3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1', aws_access_key_id='{key}', aws_secret_access_key='{secret}')
-fs = pyarrow.fs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http', access_key='{key}', secret_key='{secret}', region='us-east-1')
-"#
-    );
-    common::run_ok(
-        Command::new(python())
-            .arg("-c")
-            .arg(format!("{prelude}\n{code}")),
-    )
-}
 
 fn simulate(home: &Path) {
     common::archive_of(home, TZ, &DAYS, "mini,book", 2);
@@ -384,7 +216,7 @@ fn bad_credentials_a_missing_bucket_or_no_server_fail_clearly_and_write_nothing(
             "missing bucket",
             moto.exporter(h, &moto.endpoint()),
             "s3://no-such-bucket/x".to_string(),
-            "NoSuchBucket",
+            "bucket no-such-bucket does not exist",
         ),
         (
             "unreachable endpoint",

@@ -164,7 +164,7 @@ fn check(redis: &Redis, sqlite: &[Copy], stream: &[Copy]) -> Result<(), TestCase
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .args(["--sqlite", "ops.db", "--redis-stream", &key])
         .env("PARQUET_EXPORTER_REDIS_URL", redis.url()));
@@ -234,7 +234,7 @@ fn check(redis: &Redis, sqlite: &[Copy], stream: &[Copy]) -> Result<(), TestCase
     }
 
     // Every reject in the rejects file, each with its reason.
-    let rejects_path = h.join("out/ops_atomic_20251030.rejects.ndjson");
+    let rejects_path = h.join("rep/ops_atomic_20251030.rejects.ndjson");
     let lines: Vec<serde_json::Value> = if rejected == 0 {
         prop_assert!(!rejects_path.exists());
         Vec::new()

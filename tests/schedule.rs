@@ -346,7 +346,7 @@ fn catch_up_fills_a_three_day_hole_and_nothing_else() {
         &["2025-10-26", "2025-10-27", "2025-10-28", "2025-10-29"],
     );
     let base = |cmd: &mut Command| {
-        cmd.args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "out"])
+        cmd.args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"])
             .arg("--sqlite")
             .arg(&db);
     };
@@ -432,7 +432,7 @@ fn a_backfill_continues_past_a_failed_day_and_reports_it() {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .arg("--sqlite")
         .arg(&db));
@@ -453,12 +453,14 @@ fn a_backfill_continues_past_a_failed_day_and_reports_it() {
         .path()
         .join("out/ops_atomic_20251029.parquet")
         .is_file());
-    assert!(
-        !files_under(&home.path().join("out"))
-            .iter()
-            .any(|f| f.ends_with(".tmp")),
-        "no temp file left"
-    );
+    for dir in ["out", "rep"] {
+        assert!(
+            !files_under(&home.path().join(dir))
+                .iter()
+                .any(|f| f.ends_with(".tmp")),
+            "no temp file left in {dir}"
+        );
+    }
 }
 
 #[test]
@@ -473,7 +475,7 @@ fn a_second_run_fails_cleanly_or_waits_for_the_lock() {
         "--out-dir",
         "out",
         "--summary-dir",
-        "out",
+        "rep",
     ];
     assert_eq!(
         run(exporter(home.path()).args(args).arg("--sqlite").arg(&db)).code,
@@ -484,7 +486,7 @@ fn a_second_run_fails_cleanly_or_waits_for_the_lock() {
     // Another run holds the lock.
     let lock = File::options()
         .write(true)
-        .open(home.path().join("out/.parquet-exporter.lock"))
+        .open(home.path().join("rep/.parquet-exporter.lock"))
         .unwrap();
     lock.lock().unwrap();
     let started = Instant::now();
@@ -540,7 +542,7 @@ fn a_log_captured_through_a_pipe_has_no_escape_bytes() {
             "--sqlite",
             "ops.db",
         ])
-        .args(["--out-dir", "out", "--summary-dir", "out"])
+        .args(["--out-dir", "out", "--summary-dir", "rep"])
         .env(
             "PARQUET_EXPORTER_REDIS_URL",
             format!("unix://{}/none.sock", h.display()),
@@ -583,7 +585,7 @@ fn json_logs_are_one_object_per_line_errors_included() {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .output()
         .unwrap();
@@ -605,7 +607,7 @@ fn json_logs_are_one_object_per_line_errors_included() {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .output()
         .unwrap();

@@ -144,7 +144,7 @@ fn a_tls_stream_is_read_with_a_trusted_ca_and_refused_without() {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ])
         .env("PARQUET_EXPORTER_REDIS_URL", &url);
         if let Some(ca) = ca {

@@ -4,7 +4,6 @@
 //! what the object holds.
 
 use crate::common;
-use crate::object_store::{Moto, BUCKET};
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
-use common::{run, Output};
+use common::{run, Moto, Output, MOTO_BUCKET as BUCKET};
 
 const DAY: &str = "2025-10-25";
 const KEY: &str = "fleet/ops_atomic_20251025.site.parquet";

@@ -36,7 +36,7 @@ fn export_days(home: &Path) -> PathBuf {
             "--out-dir",
             "out",
             "--summary-dir",
-            "out",
+            "rep",
         ]));
         assert_eq!(out.code, 0, "{}", out.stderr);
     }

@@ -91,12 +91,12 @@ fn open(path: &Path) -> Result<Connection, SourceError> {
     Ok(conn)
 }
 
-/// The SELECT for one day: two index range scans, one over numeric `ts` and one over TEXT `ts`.
+/// The SELECT for one day, each row led by `locator` (`locator_of`): two index range scans, one over numeric `ts` and one over TEXT `ts`.
 /// SQLite orders every number before every text (`ts < ''` keeps the first scan to numbers, even
 /// where the column's TEXT affinity would compare the bounds as text). RFC 3339 text compares as
 /// text, not as time, so the text range is widened by more than any UTC offset and `classify`
 /// does the exact cut.
-fn day_query(table: &str, present: &[&str]) -> String {
+fn day_query(table: &str, present: &[&str], locator: &str) -> String {
     let cols: Vec<&str> = COLUMNS
         .iter()
         .map(|(c, _)| if present.contains(c) { *c } else { "NULL" })
@@ -104,13 +104,33 @@ fn day_query(table: &str, present: &[&str]) -> String {
     let list = cols.join(", ");
     let table = quoted(table);
     format!(
-        "SELECT rowid, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 AND ts < '' \
+        "SELECT {locator}, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 AND ts < '' \
          UNION ALL \
-         SELECT rowid, {list} FROM {table} WHERE ts >= ?3 AND ts < ?4"
+         SELECT {locator}, {list} FROM {table} WHERE ts >= ?3 AND ts < ?4"
     )
 }
 
-/// The result column of `ts` in `day_query` (after the rowid).
+/// What names a row in the rejects: its rowid, or in a `WITHOUT ROWID` table (which has none)
+/// its primary key, as SQL literals (`primary key 'r-1'`).
+fn locator_of(conn: &Connection, table: &str) -> rusqlite::Result<String> {
+    let without_rowid: bool = conn
+        .query_row("SELECT wr FROM pragma_table_list(?1)", [table], |r| {
+            r.get(0)
+        })
+        .unwrap_or(false);
+    if !without_rowid {
+        return Ok("rowid".to_string());
+    }
+    let mut stmt =
+        conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
+    let keys = stmt
+        .query_map([table], |r| r.get::<_, String>(0))?
+        .map(|k| k.map(|k| format!("quote({})", quoted(&k))))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(format!("'primary key ' || {}", keys.join(" || ', ' || ")))
+}
+
+/// The result column of `ts` in `day_query` (after the locator).
 const TS_COLUMN: usize = 3;
 
 fn columns_of(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>, SourceError> {
@@ -119,21 +139,16 @@ fn columns_of(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>
         .with_context(|| format!("reading the columns of table {table} in {}", path.display()))
         .map_err(SourceError::Unavailable)?;
     let names = stmt
-        .query_map([], |row| row.get::<_, String>(1))
+        // SQLite matches identifiers without regard to ASCII case: `TS` is `ts`.
+        .query_map([], |row| Ok(row.get::<_, String>(1)?.to_ascii_lowercase()))
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading the columns of table {table} in {}", path.display()))
         .map_err(SourceError::Unavailable)?;
     Ok(names)
 }
 
-/// Reads `day` from `table` into `sink`.
-pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
-    if !valid_table_name(table) {
-        return Err(SourceError::Invalid(anyhow!(
-            "SQLite table name {table:?} is empty or holds control characters"
-        )));
-    }
-    let conn = open(path)?;
+/// The columns of `table` (lower case), once it is known to be a table with the required ones.
+fn table_columns(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>, SourceError> {
     // A view has no rowid to name rejects by, and nothing says its day query can use an index.
     let kind: Option<String> = conn
         .query_row(
@@ -149,17 +164,16 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             path.display()
         )));
     }
-    let present = columns_of(&conn, table, path)?;
+    let present = columns_of(conn, table, path)?;
     if present.is_empty() {
         return Err(SourceError::Invalid(anyhow!(
             "SQLite database {} has no table {table} (create it with `parquet-exporter sqlite-ddl`)",
             path.display()
         )));
     }
-    let present: Vec<&str> = present.iter().map(String::as_str).collect();
     let missing: Vec<&str> = REQUIRED
         .into_iter()
-        .filter(|c| !present.contains(c))
+        .filter(|c| !present.iter().any(|p| p == c))
         .collect();
     if !missing.is_empty() {
         return Err(SourceError::Invalid(anyhow!(
@@ -168,6 +182,19 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             missing.join(" or ")
         )));
     }
+    Ok(present)
+}
+
+/// Reads `day` from `table` into `sink`.
+pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
+    if !valid_table_name(table) {
+        return Err(SourceError::Invalid(anyhow!(
+            "SQLite table name {table:?} is empty or holds control characters"
+        )));
+    }
+    let conn = open(path)?;
+    let present = table_columns(&conn, table, path)?;
+    let present: Vec<&str> = present.iter().map(String::as_str).collect();
 
     let widen = 2 * 86_400_000; // more than any UTC offset, on both sides
     let text_bound = |ms: i64| {
@@ -175,7 +202,15 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             .map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_default()
     };
-    let sql = day_query(table, &present);
+    let locator = locator_of(&conn, table)
+        .with_context(|| {
+            format!(
+                "reading the primary key of table {table} in {}",
+                path.display()
+            )
+        })
+        .map_err(SourceError::Unavailable)?;
+    let sql = day_query(table, &present, &locator);
     // (result column, field name) of the columns the table has; column 0 is the rowid.
     let wanted: Vec<(usize, &'static str)> = COLUMNS
         .iter()
@@ -233,7 +268,7 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         }
         drop(rows);
         let ts_nullable: bool = conn.query_row(
-            "SELECT \"notnull\" = 0 FROM pragma_table_info(?1) WHERE name = 'ts'",
+            "SELECT \"notnull\" = 0 FROM pragma_table_info(?1) WHERE lower(name) = 'ts'",
             [table],
             |r| r.get(0),
         )?;
@@ -252,10 +287,17 @@ fn raw_row<'r>(
     row: &rusqlite::Row,
     wanted: &[(usize, &'static str)],
 ) -> rusqlite::Result<&'r RawRecord> {
-    let rowid: i64 = row.get(0)?;
     raw.locator.clear();
-    raw.locator.push_str("rowid ");
-    raw.locator.push_str(itoa::Buffer::new().format(rowid));
+    match row.get_ref(0)? {
+        ValueRef::Integer(rowid) => {
+            raw.locator.push_str("rowid ");
+            raw.locator.push_str(itoa::Buffer::new().format(rowid));
+        }
+        // A `WITHOUT ROWID` table's primary key, already text (`locator_of`).
+        other => raw
+            .locator
+            .push_str(&String::from_utf8_lossy(other.as_bytes()?)),
+    }
     raw.fields.clear();
     for &(i, field) in wanted {
         match row.get_ref(i)? {
@@ -378,7 +420,7 @@ mod tests {
         let present: Vec<&str> = cols.iter().map(String::as_str).collect();
         let mut stmt = conn.prepare(&format!(
             "EXPLAIN QUERY PLAN {}",
-            day_query(table, &present)
+            day_query(table, &present, &locator_of(conn, table)?)
         ))?;
         let rows = stmt.query_map(rusqlite::params![0, 1, "a", "b"], |r| r.get::<_, String>(3))?;
         Ok(rows.collect::<Result<_, _>>()?)

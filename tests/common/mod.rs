@@ -1,8 +1,9 @@
 //! Shared test fixtures: a private redis-server per test on a unix socket, the binary with a
-//! clean environment, and helpers to read an exported Parquet file back.
+//! clean environment, a private moto S3 server, and helpers to read an exported Parquet file back.
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -476,4 +477,174 @@ pub fn path_with(first: &Path) -> std::ffi::OsString {
         dirs.extend(std::env::split_paths(&p));
     }
     std::env::join_paths(dirs).unwrap()
+}
+
+/// The bucket every `Moto` server starts with.
+pub const MOTO_BUCKET: &str = "ops-data";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited at start: {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A moto S3 server of this test's own (bucket `MOTO_BUCKET`), with IAM authentication: one user whose key may do
+/// anything in S3, and the bucket. Stopped by its PID when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub key_id: String,
+    pub secret: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let moto = python().with_file_name("moto_server");
+        let program = if moto.exists() {
+            moto
+        } else {
+            "moto_server".into()
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Moto::start_as(cmd, port)
+    }
+
+    /// A moto server that handles one request at a time, as S3 applies a conditional write
+    /// atomically: moto's threaded server checks `If-Match` and stores the object in two
+    /// steps that two requests can interleave.
+    pub fn start_serial() -> Moto {
+        let port = free_port();
+        let mut cmd = Command::new(python());
+        cmd.arg("-c").arg(format!(
+            r#"
+import os
+os.environ['MOTO_PORT'] = '{port}'
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+run_simple('127.0.0.1', {port}, DomainDispatcherApplication(create_backend_app), threaded=False, request_handler=MotoRequestHandler)
+"#
+        ));
+        Moto::start_as(cmd, port)
+    }
+
+    fn start_as(mut cmd: Command, port: u16) -> Moto {
+        let mut child = cmd
+            // The first three requests (the IAM set-up below) are let through; from then on
+            // every request must be signed with a key IAM knows.
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (bash .ci/run installs moto[server] into its venv)");
+        wait_for_port(port, &mut child, "moto_server");
+        let out = py(
+            port,
+            "",
+            "",
+            r#"
+iam = boto3.client('iam', endpoint_url=EP, region_name='us-east-1', aws_access_key_id='setup', aws_secret_access_key='setup')
+iam.create_user(UserName='exporter')
+k = iam.create_access_key(UserName='exporter')['AccessKey']
+iam.put_user_policy(UserName='exporter', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))
+print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
+"#,
+        );
+        let [key_id, secret]: [String; 2] = serde_json::from_str(out.trim()).unwrap();
+        let moto = Moto {
+            child,
+            port,
+            key_id,
+            secret,
+        };
+        moto.py(&format!("s3.create_bucket(Bucket='{MOTO_BUCKET}')"));
+        moto
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs Python with `s3` (boto3) and `fs` (pyarrow) bound to this server and key.
+    pub fn py(&self, code: &str) -> String {
+        py(self.port, &self.key_id, &self.secret, code)
+    }
+
+    /// The exporter, with the AWS environment pointing at `endpoint` (this server by default).
+    pub fn exporter(&self, home: &Path, endpoint: &str) -> Command {
+        let mut cmd = exporter(home);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", &self.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint);
+        cmd
+    }
+
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self.py(&format!(
+            r#"
+try:
+    print(s3.get_object(Bucket='{MOTO_BUCKET}', Key='{key}')['Body'].read().hex())
+except s3.exceptions.NoSuchKey:
+    print('absent')
+"#
+        ));
+        let out = out.trim();
+        (out != "absent").then(|| {
+            (0..out.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&out[i..i + 2], 16).unwrap())
+                .collect()
+        })
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        let out = self.py(&format!(
+            "print(json.dumps([o['Key'] for o in s3.list_objects_v2(Bucket='{MOTO_BUCKET}').get('Contents', [])]))"
+        ));
+        serde_json::from_str(out.trim()).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn py(port: u16, key: &str, secret: &str, code: &str) -> String {
+    let prelude = format!(
+        r#"
+import json, boto3
+import pyarrow.fs
+EP = 'http://127.0.0.1:{port}'
+s3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1', aws_access_key_id='{key}', aws_secret_access_key='{secret}')
+fs = pyarrow.fs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http', access_key='{key}', secret_key='{secret}', region='us-east-1')
+"#
+    );
+    run_ok(
+        Command::new(python())
+            .arg("-c")
+            .arg(format!("{prelude}\n{code}")),
+    )
 }
