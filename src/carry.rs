@@ -3,7 +3,7 @@
 //! other source) go into the new file with the `source` they had, so no re-export takes a
 //! record away unless forced.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -30,44 +30,76 @@ pub fn read_rows(path: &Path, strings: &mut Interner) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// The rows of `previous` whose `record_id` none of `sources` holds, as one more part for the
-/// merge: they never meet a source's copy there, so the sources' copies win every conflict.
-pub fn missing_from(sources: &[&Rows], previous: Vec<Row>) -> Rows {
-    let mut buf = String::new();
-    let mut held: HashSet<u64, foldhash::fast::FixedState> = Default::default();
-    for rows in sources {
-        for i in 0..rows.len() {
-            let h = rows
-                .hashed_id(i)
-                .unwrap_or_else(|| id_hash(rows.get(i).record_id(&mut buf)));
-            held.insert(h);
-        }
-    }
-    // A hash the sources hold is nearly always the same id; the few that only hash alike are
-    // told apart by their text below, so no record is dropped on a collision.
-    let (absent, maybe): (Vec<Row>, Vec<Row>) = previous
-        .into_iter()
-        .partition(|r| !held.contains(&id_hash(&r.record.record_id)));
-    drop(held);
-    let mut carried = Rows::new();
-    for r in &absent {
-        carried.push(&r.record, r.source);
-    }
-    if !maybe.is_empty() {
-        let mut unseen: HashSet<&str> = maybe.iter().map(|r| r.record.record_id.as_str()).collect();
-        for rows in sources {
+/// The sources' record ids, by hash, for telling which of a previous file's rows they hold.
+/// A hash maps to where its first id is, so a hit is confirmed by comparing the text: no
+/// record is dropped because another id merely hashes alike.
+pub struct Held<'s> {
+    sources: &'s [&'s Rows],
+    at: HashMap<u64, (u32, u32), foldhash::fast::FixedState>,
+    buf: String,
+}
+
+impl<'s> Held<'s> {
+    pub fn new(sources: &'s [&'s Rows]) -> Held<'s> {
+        let mut at: HashMap<u64, (u32, u32), foldhash::fast::FixedState> = Default::default();
+        let mut buf = String::new();
+        for (p, rows) in sources.iter().enumerate() {
             for i in 0..rows.len() {
-                unseen.remove(rows.get(i).record_id(&mut buf));
+                let h = rows
+                    .hashed_id(i)
+                    .unwrap_or_else(|| id_hash(rows.get(i).record_id(&mut buf)));
+                at.entry(h).or_insert((p as u32, i as u32));
             }
         }
-        for r in maybe
-            .iter()
-            .filter(|r| unseen.contains(r.record.record_id.as_str()))
+        Held { sources, at, buf }
+    }
+
+    /// Whether a source holds `id`.
+    pub fn holds(&mut self, id: &str) -> bool {
+        let Some(&(p, i)) = self.at.get(&id_hash(id)) else {
+            return false;
+        };
+        if self.sources[p as usize]
+            .get(i as usize)
+            .record_id(&mut self.buf)
+            == id
         {
+            return true;
+        }
+        // Two ids with one hash (in practice never): ask every row.
+        let buf = &mut self.buf;
+        self.sources
+            .iter()
+            .any(|rows| (0..rows.len()).any(|j| rows.get(j).record_id(buf) == id))
+    }
+}
+
+/// Adds to `carried` the rows of `previous` that no source holds: one more part for the merge,
+/// where they never meet a source's copy, so the sources' copies win every conflict.
+fn keep_missing(carried: &mut Rows, held: &mut Held, previous: impl IntoIterator<Item = Row>) {
+    for r in previous {
+        if !held.holds(&r.record.record_id) {
             carried.push(&r.record, r.source);
         }
     }
-    carried
+}
+
+/// The rows of the valid day file at `path` that no source holds, read a batch at a time so
+/// that only the carried rows stay in memory.
+pub fn missing_from_file(held: &mut Held, path: &Path) -> Result<Rows> {
+    let (file, _, views) =
+        verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views)
+        .build()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut strings = Interner::default();
+    let mut carried = Rows::new();
+    for b in reader {
+        let b = b.with_context(|| format!("reading {}", path.display()))?;
+        let rows = batch::rows_from_batch(&b, &mut strings).map_err(anyhow::Error::msg)?;
+        keep_missing(&mut carried, held, rows);
+    }
+    Ok(carried)
 }
 
 #[cfg(test)]
@@ -119,7 +151,9 @@ mod tests {
             row("c", 3, Source::Sqlite),
             row("d", 4, Source::Legacy),
         ];
-        let carried = missing_from(&[&redis, &sqlite], previous);
+        let sources = [&redis, &sqlite];
+        let mut carried = Rows::new();
+        keep_missing(&mut carried, &mut Held::new(&sources), previous);
         assert_eq!(
             ids(&carried),
             vec![("a".into(), Source::Both), ("d".into(), Source::Legacy)]
@@ -130,7 +164,16 @@ mod tests {
     fn nothing_previous_carries_nothing() {
         let mut redis = Rows::new();
         redis.push(&row("b", 2, Source::Redis).record, Source::Redis);
-        assert!(missing_from(&[&redis], Vec::new()).is_empty());
-        assert_eq!(missing_from(&[], vec![row("x", 1, Source::Redis)]).len(), 1);
+        let sources = [&redis];
+        let mut carried = Rows::new();
+        keep_missing(&mut carried, &mut Held::new(&sources), Vec::new());
+        assert!(carried.is_empty());
+        let none: [&Rows; 0] = [];
+        keep_missing(
+            &mut carried,
+            &mut Held::new(&none),
+            vec![row("x", 1, Source::Redis)],
+        );
+        assert_eq!(carried.len(), 1);
     }
 }

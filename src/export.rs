@@ -11,7 +11,7 @@ use crate::batch;
 use crate::config::Config;
 use crate::day::Day;
 use crate::merge::{MergeStats, Merged, Merger};
-use crate::record::{Row, Source, Status};
+use crate::record::{Source, Status};
 use crate::report::{
     file_metadata, gaps_and_health, local_time, reject_reasons, timeline, Analysis, KeptBecause,
     KeptFile, Outputs, RunReport, SourceReport, SourceState, Tally, Verdict,
@@ -180,8 +180,7 @@ fn run_once(cfg: &Config, tries: u32) -> Result<RunReport> {
     let (sources, ingested) = read_sources(cfg)?;
     crate::pause::at("read");
     let target = prepare_target(cfg)?;
-    let previous = previous_rows(cfg, &target)?;
-    let day = merge(ingested, previous);
+    let day = merge(ingested, previous(cfg, &target))?;
     tracing::debug!(elapsed = ?started.elapsed(), rows = day.rows.len(), "merged");
     let tally = tally(cfg, sources, &day, target.valid().map(|e| &e.check))?;
     tracing::debug!(elapsed = ?started.elapsed(), "summarized");
@@ -264,12 +263,20 @@ struct MergedDay {
 }
 
 /// Merges what the sources yielded: one row per `record_id`, SQLite's copy winning; then the
-/// rows of the day's previous file that no source holds any more, as they were.
-fn merge(mut ingested: Vec<Ingested>, previous: Vec<Row>) -> MergedDay {
+/// rows of the day's previous file (at `previous`) that no source holds any more, as they were.
+fn merge(mut ingested: Vec<Ingested>, previous: Option<&Existing>) -> Result<MergedDay> {
     // SQLite first so that Redis copies meet the archive's copy already in place.
     ingested.sort_by_key(|i| i.source != Source::Sqlite);
-    let held: Vec<&crate::rows::Rows> = ingested.iter().map(|i| &i.records).collect();
-    let carried = carry::missing_from(&held, previous);
+    let carried = match previous {
+        Some(e) => {
+            let sources: Vec<&crate::rows::Rows> = ingested.iter().map(|i| &i.records).collect();
+            let mut held = carry::Held::new(&sources);
+            carry::missing_from_file(&mut held, e.path()).with_context(|| {
+                format!("reading the day's existing file {}", e.check.path.display())
+            })?
+        }
+        None => crate::rows::Rows::new(),
+    };
     let carried_n = carried.len() as u64;
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
@@ -279,12 +286,12 @@ fn merge(mut ingested: Vec<Ingested>, previous: Vec<Row>) -> MergedDay {
     }
     merger.extend(carried);
     let (rows, stats) = merger.into_sorted();
-    MergedDay {
+    Ok(MergedDay {
         rows,
         stats,
         rejects,
         carried: carried_n,
-    }
+    })
 }
 
 /// What the sources and the merge say of the day: the counts, the statuses, the hosts and the
@@ -452,18 +459,12 @@ fn same_zone(cfg: &Config, check: &FileCheck) -> Result<()> {
     }
 }
 
-/// The rows of the day's valid existing file, to carry into the new one: none when forced, for
-/// a dry run, or when the complete file is kept as it is.
-fn previous_rows(cfg: &Config, target: &Prepared) -> Result<Vec<Row>> {
-    match target.valid() {
-        Some(e) if !cfg.force && !target.complete_kept => {
-            let mut strings = crate::record::Interner::default();
-            carry::read_rows(e.path(), &mut strings).with_context(|| {
-                format!("reading the day's existing file {}", e.check.path.display())
-            })
-        }
-        _ => Ok(Vec::new()),
-    }
+/// The day's valid existing file, whose records carry into the new one: none when forced, or
+/// when the complete file is kept as it is.
+fn previous<'a>(cfg: &Config, target: &'a Prepared) -> Option<&'a Existing> {
+    target
+        .valid()
+        .filter(|_| !cfg.force && !target.complete_kept)
 }
 
 /// The existing file this run leaves in place, and why: the day's complete file under an
