@@ -494,6 +494,7 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
     }
     let checks: Vec<FileCheck> = files.iter().map(|f| check_file(f, max_bytes)).collect();
     problems.extend(crate::scheme::folder_problems(&checks));
+    problems.extend(crate::scheme::shared_ids(&checks));
 
     let mut fingerprints: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for c in &checks {

@@ -384,3 +384,49 @@ fn a_second_scheme_in_one_folder_is_refused_and_fails_verify() {
         out.stdout
     );
 }
+
+/// Two days of one instance that hold the same record (an id reused with another timestamp):
+/// every export is valid alone, but `verify` of the folder says readers would count it twice.
+#[test]
+fn verify_names_a_record_id_two_day_files_share() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (d29, d30) = (1_761_739_200_000i64, 1_761_825_600_000i64); // both at 12:00 UTC
+    common::sqlite_db(
+        &h.join("ops.db"),
+        &format!(
+            "INSERT INTO ops_atomic_heartbeats (record_id, ts, status) VALUES \
+             ('dup-1', {d29}, 'ok'), ('only-29', {d29}, 'ok'), ('dup-1x', {d30}, 'ok');"
+        ),
+    );
+    let out = run(common::export_cmd(h, "UTC").args([
+        "--sqlite",
+        "ops.db",
+        "--from",
+        "2025-10-29",
+        "--to",
+        DAY,
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(exporter(h).args(["verify", "out"]));
+    assert_eq!(out.code, 0, "distinct ids pass: {}", out.stdout);
+
+    // The same id again on the 30th, exported with --force over that day alone.
+    let conn = rusqlite::Connection::open(h.join("ops.db")).unwrap();
+    conn.execute(
+        "UPDATE ops_atomic_heartbeats SET record_id = 'dup-1' WHERE record_id = 'dup-1x'",
+        [],
+    )
+    .unwrap();
+    let out =
+        run(common::export_cmd(h, "UTC").args(["--sqlite", "ops.db", "--date", DAY, "--force"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(exporter(h).args(["verify", "out"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("both hold record_id dup-1: readers of the folder count it twice"),
+        "{}",
+        out.stdout
+    );
+}
