@@ -428,7 +428,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     }
 }
 
-/// `path` if it is a file anyone may run: the runbook runs the scripts by their path, not
+/// `path` if it is a file with an execute bit: the runbook runs the scripts by their path, not
 /// through bash as the schedule does.
 fn executable(path: PathBuf) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
