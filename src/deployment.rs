@@ -254,6 +254,8 @@ pub struct Facts {
     pub timezone: String,
     pub binary: Result<PathBuf, String>,
     pub wrapper: Result<PathBuf, String>,
+    /// The runbook's `test_parquet_exporter.sh`, next to the wrapper.
+    pub test_script: Result<PathBuf, String>,
     pub schedule: Schedule,
     /// Whether the service manager has the schedule loaded; `None` when its command is not on
     /// PATH (or nothing is installed), so nothing could be asked.
@@ -315,12 +317,13 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| format!("cannot find this binary: {e}"));
-    let wrapper = launchd::Paths::discover(cfg.wrapper.as_deref(), cfg.config_file.as_deref())
-        .map_err(|e| format!("{e:#}"))
-        .and_then(|p| match p.checkout_warning() {
-            Some(w) => Err(w),
-            None => Ok(p.wrapper),
-        });
+    let found = launchd::Paths::discover(cfg.wrapper.as_deref(), cfg.config_file.as_deref())
+        .map_err(|e| format!("{e:#}"));
+    let wrapper = found.clone().and_then(|p| match p.checkout_warning() {
+        Some(w) => Err(w),
+        None => executable(p.wrapper),
+    });
+    let test_script = found.and_then(|p| test_script(&p));
     let plist = launchd::plist_path(&cfg.home);
     let timer = cfg.home.join(launchd::SYSTEMD_TIMER);
     let schedule = if plist.exists() {
@@ -397,6 +400,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         timezone: cfg.tz.name().to_string(),
         binary,
         wrapper,
+        test_script,
         schedule,
         loaded,
         out_dir: cfg.out_dir.clone(),
@@ -422,6 +426,42 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         host: host_name(),
         command: command_line(),
     }
+}
+
+/// `path` if it is a file with an execute bit: the runbook runs the scripts by their path, not
+/// through bash as the schedule does.
+fn executable(path: PathBuf) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(path),
+        Ok(m) if m.is_file() => Err(format!(
+            "{} is not executable (chmod +x it)",
+            path.display()
+        )),
+        Ok(_) => Err(format!("{} is not a file", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The runbook's test script, looked for where the install copies it: next to the wrapper the
+/// schedule runs.
+fn test_script(p: &launchd::Paths) -> Result<PathBuf, String> {
+    let name = launchd::TEST_SCRIPT;
+    let path = p.wrapper.with_file_name(name);
+    if p.wrapper_in_checkout {
+        return Err(format!(
+            "only the wrapper in the source checkout was found, so {name} was not looked for \
+             next to the binary: copy both there ({})",
+            p.binary.with_file_name(name).display()
+        ));
+    }
+    if !path.exists() {
+        return Err(format!(
+            "no {name} next to the wrapper: copy launchd/{name} to {}",
+            path.display()
+        ));
+    }
+    executable(path)
 }
 
 fn file_name(p: &Path) -> String {
@@ -469,6 +509,10 @@ fn deployment(f: &Facts) -> Vec<Line> {
     lines.push(match &f.wrapper {
         Ok(p) => ok("Wrapper", md_code(&p.display().to_string())),
         Err(e) => missing("Wrapper", md_text(e)),
+    });
+    lines.push(match &f.test_script {
+        Ok(p) => ok("Test script", md_code(&p.display().to_string())),
+        Err(e) => missing("Test script", md_text(e)),
     });
     lines.push(match &f.schedule {
         Schedule::Installed { kind, path, .. } => ok(
@@ -1218,6 +1262,7 @@ mod tests {
             timezone: "UTC".into(),
             binary: Ok(PathBuf::from(evil)),
             wrapper: Err(evil.into()),
+            test_script: Err(evil.into()),
             schedule: Schedule::None(vec![PathBuf::from(evil)]),
             loaded: None,
             out_dir: PathBuf::from(evil),

@@ -67,6 +67,8 @@ impl Job {
     }
 }
 pub const WRAPPER: &str = "run_parquet_exporter.sh";
+/// The ops runbook's check of the newest day file, installed next to the wrapper.
+pub const TEST_SCRIPT: &str = "test_parquet_exporter.sh";
 const LOG_DIR: &str = "02luka/g/logs";
 /// Where `systemd install` puts the daily timer, under HOME.
 pub const SYSTEMD_TIMER: &str = ".config/systemd/user/parquet-exporter.timer";

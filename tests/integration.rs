@@ -21,6 +21,7 @@ mod properties;
 mod readers;
 mod reliability;
 mod report;
+mod runbook;
 mod schedule;
 mod tls;
 mod two_writers;
