@@ -602,7 +602,7 @@ fn catch_up_days(
     Ok((days, empty))
 }
 
-/// Takes the run lock (in the summary dir) and, holding it, removes temp files a killed run
+/// Takes the run lock (in the summary dir, and on the out dir itself) and, holding it, removes temp files a killed run
 /// left and moves what older versions kept in the data tree out of it: what was moved.
 fn lock_and_clean(
     data_tree: Option<&std::path::Path>,
@@ -610,6 +610,10 @@ fn lock_and_clean(
     timeout: std::time::Duration,
 ) -> Result<(schedule::RunLock, Vec<String>)> {
     let lock = schedule::acquire(summary_dir, timeout)?;
+    let lock = match data_tree {
+        Some(out_dir) => lock.and_data_tree(out_dir, timeout)?,
+        None => lock,
+    };
     // Holding the lock, no other run is writing here: any temp file of ours is a leftover of a
     // run that was killed. A summary dir belongs to one out dir (two out dirs sharing it would
     // overwrite each other's summaries), so its temp files are this lock's to clean too.
@@ -656,6 +660,27 @@ fn partition_dirs(out_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     dirs
 }
 
+/// The flags a fill-in export needs to write the folder's scheme (one out dir holds one):
+/// ` --layout hive` and ` --instance NAME` when its day files have them (one instance only).
+fn fill_flags(days: &[crate::history::HistoryDay]) -> String {
+    let layouts: std::collections::BTreeSet<names::Layout> = days
+        .iter()
+        .filter_map(|d| names::day_file_at(d.path.as_deref()?))
+        .map(|(_, l)| l)
+        .collect();
+    let mut flags = String::new();
+    if layouts.iter().any(|l| l.hive) {
+        flags.push_str(" --layout hive");
+    }
+    if let [names::Layout {
+        instance: Some(i), ..
+    }] = layouts.iter().collect::<Vec<_>>().as_slice()
+    {
+        flags.push_str(&format!(" --instance {i}"));
+    }
+    flags
+}
+
 fn run_history(
     args: &HistoryArgs,
     config_path: Option<&std::path::Path>,
@@ -688,6 +713,7 @@ fn run_history(
             plain(&dir.display().to_string())
         )?;
     }
+    let scheme = fill_flags(&days);
     let mut i = 0;
     while i < days.len() {
         let d = &days[i];
@@ -700,7 +726,7 @@ fn run_history(
             let (newest, oldest) = (&d.day, &days[i + run - 1].day);
             writeln!(
                 out,
-                "{newest} … {oldest}  missing: {run} days without a day file (parquet-exporter --from {oldest} --to {newest} fills them)"
+                "{newest} … {oldest}  missing: {run} days without a day file (parquet-exporter --from {oldest} --to {newest}{scheme} fills them)"
             )?;
             i += run;
             continue;
@@ -728,7 +754,7 @@ fn run_history(
             )?,
             "missing" => writeln!(
                 out,
-                "{}  missing: no day file (parquet-exporter --from {} --to {} fills it)",
+                "{}  missing: no day file (parquet-exporter --from {} --to {}{scheme} fills it)",
                 d.day, d.day, d.day
             )?,
             _ => writeln!(

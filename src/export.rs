@@ -199,9 +199,13 @@ fn run_once(cfg: &Config, tries: u32) -> Result<RunReport> {
     outputs.moved = cfg.moved.clone();
     tracing::debug!(elapsed = ?started.elapsed(), "read back");
     let target_ = target.target.expect("a real run has a target");
-    if target.complete_kept {
-        // The day's complete file stands, and so do its summary, rejects and picture: an
-        // intraday look at a finished day publishes nothing.
+    let untouched = outputs
+        .kept_existing
+        .as_ref()
+        .is_some_and(|k| k.because != KeptBecause::NothingNew);
+    if untouched {
+        // The day's complete file, or an intraday file cut later, stands, and so do its
+        // summary, rejects and picture: an earlier look at the day publishes nothing.
         return Ok(assemble(cfg, (tally, analysis, outputs), started));
     }
     let picture = stage_picture(cfg, &analysis, &mut outputs)?;
@@ -236,6 +240,12 @@ fn publication_note(cfg: &Config, expect: &Expect, tries: u32) -> Option<String>
         return None;
     }
     let disabled = std::env::var("AWS_CONDITIONAL_PUT").is_ok_and(|v| v.trim() == "disabled");
+    if disabled && !cfg.force {
+        tracing::warn!(
+            "AWS_CONDITIONAL_PUT=disabled: the day object is written with a plain PUT, which a \
+             second machine writing this prefix can overwrite"
+        );
+    }
     Some(match expect {
         Expect::Anything => "by a plain PUT (--force): whatever the object held is replaced".into(),
         _ if disabled => "⚠️ by a plain PUT (AWS_CONDITIONAL_PUT=disabled): a second machine \
@@ -391,6 +401,10 @@ fn prepare_target(cfg: &Config) -> Result<Prepared> {
     if cfg.dry {
         return dry_target(cfg);
     }
+    // Refused before anything, a partition directory included, is created.
+    if let crate::config::OutDir::Local(root) = &cfg.out {
+        crate::scheme::check_export(root, &cfg.layout, cfg.day.tz())?;
+    }
     let target = Target::open(&cfg.out)?;
     let parquet_path = cfg.parquet_path();
     let day_dir = parquet_path.parent().unwrap_or(&cfg.out_dir).to_path_buf();
@@ -401,11 +415,10 @@ fn prepare_target(cfg: &Config) -> Result<Prepared> {
     // The partition directories are the exporter's own: one replaced by a link would have the
     // day file written wherever it points.
     crate::fsio::ensure_real_dirs(&cfg.out_dir, &day_dir)?;
-    if let crate::config::OutDir::Local(root) = &cfg.out {
-        crate::scheme::check_export(root, &cfg.layout, cfg.day.tz())?;
-    }
     let rel = cfg.layout.day_file(cfg.day.date());
-    let existing = target.existing(&rel, &parquet_path, cfg.max_bytes)?;
+    // Checked without --max-size: a file over a limit set since still holds records to carry
+    // (the new file then fails the limit, and nothing is replaced).
+    let existing = target.existing(&rel, &parquet_path, None)?;
     let prepared = Prepared {
         target: Some(target),
         existing,
@@ -413,6 +426,9 @@ fn prepare_target(cfg: &Config) -> Result<Prepared> {
     };
     if let Some(e) = prepared.valid() {
         same_zone(cfg, &e.check)?;
+    }
+    if let Some(e) = prepared.existing.as_ref().filter(|e| !e.check.ok()) {
+        unreadable_existing(cfg, &e.check)?;
     }
     // A complete file of the day is never replaced by a part of it (a clock or --tz that
     // changed makes "today" a finished day), forced or not.
@@ -423,13 +439,34 @@ fn prepare_target(cfg: &Config) -> Result<Prepared> {
     })
 }
 
+/// An existing day file that fails its checks: the old exporter's file holds records that
+/// `import-legacy` brings over, so it is replaced only by `--force`; any other (cut short, of
+/// another schema, edited) is replaced, and the run says so.
+fn unreadable_existing(cfg: &Config, check: &FileCheck) -> Result<()> {
+    if check.legacy && !cfg.force {
+        return Err(crate::config::UsageError(format!(
+            "{} is the old exporter's file for this day: `parquet-exporter import-legacy {}` \
+             merges its records into a schema-v1 day file first (or --force replaces it)",
+            check.path.display(),
+            check.path.display()
+        ))
+        .into());
+    }
+    tracing::warn!(
+        path = %check.path.display(),
+        "replacing a day file that fails its checks: {}",
+        check.problems.join("; ")
+    );
+    Ok(())
+}
+
 /// For a dry run: no target to publish to, and the local day file, read but never created,
 /// so that the rows it reports are the ones a real run would write (a bucket is not asked).
 fn dry_target(cfg: &Config) -> Result<Prepared> {
     let existing = match &cfg.out {
         crate::config::OutDir::Local(_) => {
             let rel = cfg.layout.day_file(cfg.day.date());
-            Target::open(&cfg.out)?.existing(&rel, &cfg.parquet_path(), cfg.max_bytes)?
+            Target::open(&cfg.out)?.existing(&rel, &cfg.parquet_path(), None)?
         }
         crate::config::OutDir::Bucket(_) => None,
     };

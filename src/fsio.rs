@@ -93,6 +93,16 @@ pub fn open_no_follow(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens the directory `path` to hold a lock on it; only a directory (through a link is fine:
+/// where the out dir lives is the operator's choice).
+pub fn open_dir(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// How much text `read_text` takes from a config file, summary or report: far more than any
 /// of them holds.
 pub const TEXT_LIMIT: u64 = 16 << 20;

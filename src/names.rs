@@ -72,7 +72,7 @@ pub fn valid_instance(name: &str) -> bool {
 /// `ops_atomic_YYYYMMDD.parquet` at the top (with an instance, `ops_atomic_YYYYMMDD.NAME.parquet`);
 /// `hive` puts it under `day=YYYY-MM-DD/` (with an instance, `instance=NAME/day=YYYY-MM-DD/`),
 /// the partition directories DuckDB, Hive/Trino, Spark and Athena read as columns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Layout {
     pub hive: bool,
     pub instance: Option<String>,

@@ -115,6 +115,54 @@ pub struct LockBusy {
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
+    /// The out dir itself, locked too: two runs with different summary dirs must not write one
+    /// data tree at once (each would take the other's temp files for stale ones).
+    _data_tree: Option<File>,
+}
+
+impl RunLock {
+    /// Also locks the directory `dir` (an advisory lock on the directory itself: nothing is
+    /// created in the data tree), waiting up to `timeout`.
+    pub fn and_data_tree(mut self, dir: &Path, timeout: Duration) -> Result<RunLock> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+        let file = crate::fsio::open_dir(dir)
+            .with_context(|| format!("opening {} to lock it", dir.display()))?;
+        wait_for(&file, dir, timeout, || {
+            "a run with another --summary-dir".to_string()
+        })?;
+        self._data_tree = Some(file);
+        Ok(self)
+    }
+}
+
+/// Takes `file`'s lock, waiting up to `timeout`; `LockBusy` names `path` and `holder()`.
+fn wait_for(
+    file: &File,
+    path: &Path,
+    timeout: Duration,
+    holder: impl Fn() -> String,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(LockBusy {
+                    path: path.to_path_buf(),
+                    holder: holder().trim().to_string(),
+                    waited: started.elapsed(),
+                }
+                .into())
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
 }
 
 /// The PID the holder wrote, read through the open handle (never the path again) and bounded:
@@ -211,31 +259,14 @@ pub fn acquire(dir: &Path, timeout: Duration) -> Result<RunLock> {
     // Never through a link, and only a regular file: the out dir may be writable by others.
     let mut file = crate::fsio::open_lock_file(&path)
         .with_context(|| format!("opening lock file {}", path.display()))?;
-    let started = Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(TryLockError::WouldBlock) => {
-                let holder = holder_of(&file);
-                return Err(LockBusy {
-                    path,
-                    holder: holder.trim().to_string(),
-                    waited: started.elapsed(),
-                }
-                .into());
-            }
-            Err(TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()))
-            }
-        }
-    }
+    wait_for(&file, &path, timeout, || holder_of(&file))?;
     // Who holds it, for the message a second run prints.
     file.set_len(0)?;
     write!(file, "{}", std::process::id())?;
-    Ok(RunLock { _file: file })
+    Ok(RunLock {
+        _file: file,
+        _data_tree: None,
+    })
 }
 
 #[cfg(test)]

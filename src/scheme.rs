@@ -120,8 +120,8 @@ pub fn folder_problems(checks: &[FileCheck]) -> Vec<String> {
         for w in files.windows(2) {
             if w[1].0 < w[0].1 {
                 problems.push(format!(
-                    "{} and {} cover overlapping hours (days of different zones): readers count \
-                     those records twice",
+                    "{} and {} cover overlapping hours (two files of one day, or days of \
+                     different zones): readers count those records twice",
                     w[0].2.display(),
                     w[1].2.display()
                 ));

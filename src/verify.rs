@@ -45,6 +45,9 @@ pub struct FileCheck {
     /// The machine that wrote it (`ops_atomic.written_by`), when the footer says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_by: Option<String>,
+    /// The old exporter's format: records `import-legacy` can bring over, not a broken file.
+    #[serde(skip)]
+    pub legacy: bool,
     pub problems: Vec<String>,
     /// Not defects of the file, but what a reader should know (e.g. a partial day).
     pub warnings: Vec<String>,
@@ -673,6 +676,7 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     if got.fields() != want.fields() {
         check.problems.push(schema_difference(&want, got));
         if is_legacy_schema(got) {
+            check.legacy = true;
             check.problems.push(
                 "this is the old exporter's format: `parquet-exporter import-legacy PATH` turns \
                  it into a schema-v1 day file"

@@ -279,6 +279,17 @@ fn flat_files_with_an_instance_are_day_files_everywhere() {
         out.stdout
     );
 
+    // A missing day's hint names the folder's instance: without it the export is refused.
+    std::fs::remove_file(h.join("out/ops_atomic_20251028.site-a.parquet")).unwrap();
+    let history = run(exporter(h).args(["history", "out"]));
+    assert!(
+        history.stdout.contains(
+            "parquet-exporter --from 2025-10-28 --to 2025-10-28 --instance site-a fills it"
+        ),
+        "{}",
+        history.stdout
+    );
+
     // A second instance in the same folder: history shows both files of the day.
     let out = run(common::export_cmd(h, "UTC").args([
         "--sqlite",
@@ -353,6 +364,10 @@ fn a_second_scheme_in_one_folder_is_refused_and_fails_verify() {
         assert_eq!(
             common::files_under(&h.join("out")),
             ["ops_atomic_20251029.parquet"]
+        );
+        assert!(
+            !h.join("out/day=2025-10-30").exists(),
+            "a refused run created a partition"
         );
     }
 
@@ -429,4 +444,136 @@ fn verify_names_a_record_id_two_day_files_share() {
         "{}",
         out.stdout
     );
+}
+
+/// A day file over a `--max-size` set since it was written still holds records: they are
+/// carried, the new file fails the limit, and nothing is replaced.
+#[test]
+fn a_size_limit_set_later_never_drops_records() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let db = common::archive(h, "UTC", &[DAY]);
+    let file = h.join("out/ops_atomic_20251030.parquet");
+    let out = export(h, "2025-10-31T02:30:00Z", &["--sqlite", "ops.db"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let before = std::fs::read(&file).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("DELETE FROM ops_atomic_heartbeats WHERE rowid > 20", [])
+        .unwrap();
+    // A limit under the existing file's size, over what the thinned archive alone would make.
+    let limit = format!("{:.4}", (before.len() as f64 - 1.0) / 1e6);
+    let out = export(
+        h,
+        "2025-10-31T03:00:00Z",
+        &["--sqlite", "ops.db", "--max-size", &limit],
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("--max-size"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+/// The old exporter's file under a day's name holds records: the export refuses to replace
+/// it (naming `import-legacy`), unless forced.
+#[test]
+fn the_old_exporters_file_at_a_days_name_is_not_replaced_unforced() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &[DAY]);
+    std::fs::create_dir_all(h.join("out")).unwrap();
+    let legacy = h.join("out/ops_atomic_20251030.parquet");
+    let beats = common::legacy_beats(1_761_782_400_000, 12);
+    common::write_legacy_rows(&legacy, &beats);
+    let before = std::fs::read(&legacy).unwrap();
+    let out = run(common::export_cmd(h, "UTC").args(["--sqlite", "ops.db", "--date", DAY]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is the old exporter's file for this day: `parquet-exporter import-legacy"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&legacy).unwrap(), before);
+    let out =
+        run(common::export_cmd(h, "UTC").args(["--sqlite", "ops.db", "--date", DAY, "--force"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ids(&legacy).len(), 288);
+}
+
+/// `import-legacy` keeps the one-scheme rule: into a hive out dir it refuses, before writing.
+#[test]
+fn import_legacy_refuses_an_out_dir_of_another_scheme() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &[DAY]);
+    let out = run(common::export_cmd(h, "UTC")
+        .args(["--sqlite", "ops.db", "--date", DAY, "--layout", "hive"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::create_dir_all(h.join("old")).unwrap();
+    common::write_legacy_rows(
+        &h.join("old/ops_atomic_20251029.parquet"),
+        &common::legacy_beats(1_761_696_000_000, 12),
+    );
+    let before = common::files_under(&h.join("out"));
+    let out = run(exporter(h).args([
+        "import-legacy",
+        "old",
+        "--tz",
+        "UTC",
+        "--out-dir",
+        "out",
+        "--summary-dir",
+        "rep",
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("one out dir holds one scheme"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(common::files_under(&h.join("out")), before);
+}
+
+/// Two runs on one out dir with different summary dirs: the second waits for the first (here
+/// it gives up at once, exit 6), so neither removes the other's temp files or loses records.
+#[test]
+fn one_out_dir_is_one_run_at_a_time_whatever_the_summary_dir() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &[DAY]);
+    let flag = h.join("paused");
+    let base = |rep: &str| {
+        let mut cmd = exporter(h);
+        cmd.args(["--tz", "UTC", "--out-dir", "out", "--summary-dir", rep])
+            .args(["--sqlite", "ops.db", "--date", DAY]);
+        cmd
+    };
+    let mut first = base("rep1")
+        .env("PARQUET_EXPORTER_PAUSE_AT", "staged")
+        .env("PARQUET_EXPORTER_PAUSE_FLAG", &flag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !flag.exists() {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended early"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never got there"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = run(base("rep2").args(["--lock-timeout", "0"]));
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("a run with another --summary-dir"),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_file(&flag).unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(ids(&h.join("out/ops_atomic_20251030.parquet")).len(), 288);
 }

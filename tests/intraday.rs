@@ -125,12 +125,20 @@ fn a_day_goes_from_intraday_files_to_the_complete_file() {
         "2025-10-30T14:35:00.000Z"
     );
 
-    // One with fewer rows (a clock set back, a trimmed stream) keeps the fuller file, and says so.
+    // One cut earlier (a clock set back) keeps the later file and its summary, and says so.
     let before = std::fs::read(h.join(FILE)).unwrap();
+    let summary_before = summary(h);
     let out = intraday(h, "2025-10-30T12:00:00Z");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(std::fs::read(h.join(FILE)).unwrap(), before);
-    assert!(summary(h).contains("The existing file was kept: it holds 350 rows up to 2025-10-30T14:35:00.000Z, later than this run's cut"), "{}", summary(h));
+    assert_eq!(summary(h), summary_before);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains(
+            "it holds 350 rows up to 2025-10-30T14:35:00.000Z, later than this run's cut"
+        ),
+        "{said}"
+    );
 
     // After midnight: the plain export of the finished day replaces it with the complete file.
     let out = export(h, &["--date", DAY, "--now", "2025-10-31T00:30:00Z"]);
