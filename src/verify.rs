@@ -1337,7 +1337,7 @@ mod tests {
         write(
             dir.path(),
             "ops_atomic_19700103.parquet",
-            &[row("a", 2 * 86_400_000 + 1, &[])],
+            &[row("b", 2 * 86_400_000 + 1, &[])],
             kv3,
         );
         let r = verify_paths(&[dir.path().to_path_buf()], Some(SIZE_TARGET_BYTES));
