@@ -194,7 +194,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         Some(Command::Verify(args)) if args.report.is_some() => {
             run_verification(&args, config_path, out)
         }
-        Some(Command::Verify(args)) => run_verify(&args, out),
+        Some(Command::Verify(args)) => run_verify(&args, config_path, out),
         Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
         Some(Command::History(args)) => run_history(&args, config_path, out),
         Some(Command::Completions { shell }) => {
@@ -340,13 +340,64 @@ fn linger_advice(out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
+/// The folder `history` or `verify` reads: the one given, else the out dir as `export`
+/// resolves it. A folder that is not there is one line saying so and how to name another,
+/// rather than a listing error.
+fn folder_or_out_dir(
+    given: Option<&std::path::Path>,
+    config_path: Option<&std::path::Path>,
+    command: &str,
+) -> Result<std::path::PathBuf> {
+    let dir = match given {
+        Some(d) => return Ok(d.to_path_buf()),
+        None => config::default_out_dir(config_path)?,
+    };
+    if !dir.exists() {
+        anyhow::bail!(
+            "the out dir {} does not exist (no day file exported yet?): pass the folder of the \
+             day files, `parquet-exporter {command} DIR`, or set PARQUET_EXPORTER_OUT_DIR or \
+             out_dir in the config file",
+            plain(&dir.display().to_string())
+        );
+    }
+    Ok(dir)
+}
+
+/// A local PATH that is not there fails alone, in one line: a whole file report of
+/// "unreadable" fields would only bury the reason.
+fn require_local_paths(paths: &[std::path::PathBuf]) -> Result<()> {
+    for p in paths {
+        if let crate::target::Target::Dir(local) = crate::target::Target::of_arg(p)? {
+            if std::fs::symlink_metadata(&local)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            {
+                anyhow::bail!(
+                    "{}: no such file or directory",
+                    plain(&local.display().to_string())
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_verify(
+    args: &VerifyArgs,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
     let max_bytes = config::max_bytes(args.max_size)?;
+    let args_paths = if args.paths.is_empty() {
+        vec![folder_or_out_dir(None, config_path, "verify")?]
+    } else {
+        require_local_paths(&args.paths)?;
+        args.paths.clone()
+    };
     // Bucket prefixes are downloaded into a scratch dir and checked there, then shown by URL.
     let scratch = tempfile::tempdir().context("creating a temp dir")?;
     let mut paths = Vec::new();
     let mut shown: Vec<(std::path::PathBuf, String)> = Vec::new();
-    for (i, p) in args.paths.iter().enumerate() {
+    for (i, p) in args_paths.iter().enumerate() {
         let target = crate::target::Target::of_arg(p)?;
         for (local, url) in target.verify_inputs(&scratch.path().join(i.to_string()))? {
             if let Some(url) = url {
@@ -664,10 +715,7 @@ fn run_history(
     if args.days == 0 {
         return Err(UsageError("--days must be at least 1".into()).into());
     }
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => config::default_out_dir(config_path)?,
-    };
+    let dir = folder_or_out_dir(args.dir.as_deref(), config_path, "history")?;
     let days = crate::history::history(&dir, args.days)?;
     if let Some(svg) = &args.svg {
         let title = format!("Day files in {}", dir.display());

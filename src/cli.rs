@@ -137,8 +137,9 @@ pub enum SystemdAction {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Files; directories, meaning every ops_atomic_*.parquet in them (flat or hive layout);
-    /// or s3://bucket/prefix, meaning every such object under it.
-    #[arg(required_unless_present = "report", value_name = "PATH")]
+    /// or s3://bucket/prefix, meaning every such object under it [default: the out dir, as
+    /// `export` resolves it: ~/02luka/g/analytics].
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// Instead of checking PATHs, verify the whole deployment (binary, wrapper, schedule, day

@@ -55,6 +55,12 @@ pub struct HistoryDay {
 /// exported has a line for each instance's file.
 pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
     let mut files: BTreeMap<NaiveDate, Vec<(Option<String>, PathBuf)>> = BTreeMap::new();
+    if !dir.exists() {
+        anyhow::bail!(
+            "{} does not exist: pass the folder of the day files, `parquet-exporter history DIR`",
+            crate::escape::plain(&dir.display().to_string())
+        );
+    }
     if !dir.is_dir() {
         anyhow::bail!("listing {}: not a directory", dir.display());
     }
