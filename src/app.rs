@@ -197,10 +197,15 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         Some(Command::Verify(args)) => run_verify(&args, config_path, out),
         Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
         Some(Command::History(args)) => run_history(&args, config_path, out),
-        Some(Command::Completions { shell }) => {
+        Some(Command::Completions { shell: Some(shell) }) => {
             out.write_all(&crate::cli::completion_script(shell))?;
             Ok(Exit::Success)
         }
+        Some(Command::Completions { shell: None }) => Err(UsageError(format!(
+            "completions needs a shell: one of {}, e.g. `parquet-exporter completions bash`",
+            crate::cli::shells().join(", ")
+        ))
+        .into()),
         Some(Command::Man) => {
             crate::man::render(Cli::command(), crate::cli::EXIT_CODES, out)
                 .context("writing the man page")?;

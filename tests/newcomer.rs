@@ -62,3 +62,63 @@ fn verify_of_a_missing_file_is_one_line() {
         "parquet-exporter: error: nothere.parquet: no such file or directory"
     );
 }
+
+/// A date in another shape names `YYYY-MM-DD` (and the date meant, when that is sure).
+#[test]
+fn a_date_in_another_shape_names_the_format() {
+    let home = tempfile::tempdir().unwrap();
+    let slashes = run(exporter(home.path()).args(["--date", "2026/12/01", "--dry"]));
+    assert_eq!(slashes.code, 2);
+    assert!(
+        slashes.stderr.contains(
+            "'2026/12/01' for '--date <YYYY-MM-DD>': write the date as YYYY-MM-DD: 2026-12-01"
+        ),
+        "{}",
+        slashes.stderr
+    );
+    let day_first = run(exporter(home.path()).args(["--from", "01-12-2026", "--dry"]));
+    assert_eq!(day_first.code, 2);
+    assert!(
+        day_first
+            .stderr
+            .contains("write the date as YYYY-MM-DD, year first (e.g. 2026-12-01)"),
+        "{}",
+        day_first.stderr
+    );
+}
+
+/// A zone in the wrong case, or a letter off, is named as the zone meant.
+#[test]
+fn a_mistyped_zone_names_the_zone_meant() {
+    let home = tempfile::tempdir().unwrap();
+    for (typed, meant) in [
+        ("america/new_york", "America/New_York"),
+        ("Asia/Bangkock", "Asia/Bangkok"),
+    ] {
+        let out = run(exporter(home.path()).args(["--tz", typed, "--dry"]));
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "unknown time zone \"{typed}\": did you mean {meant}?"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+/// `completions` without a shell lists the shells.
+#[test]
+fn completions_without_a_shell_lists_the_shells() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(exporter(home.path()).arg("completions"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(
+            "completions needs a shell: one of bash, elvish, fish, powershell, zsh, e.g. \
+             `parquet-exporter completions bash`"
+        ),
+        "{}",
+        out.stderr
+    );
+}
