@@ -81,6 +81,19 @@ impl Exit {
         }
     }
 
+    /// The status as the exit-status table calls it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Failed => "failed",
+            Exit::Usage => "usage",
+            Exit::Partial => "partial",
+            Exit::Empty => "empty",
+            Exit::NoSource => "no source",
+            Exit::Busy => "busy",
+        }
+    }
+
     /// Of two days' statuses, the one a multi-day run reports.
     pub fn worse(self, other: Exit) -> Exit {
         let rank = |e: Exit| match e {
@@ -555,6 +568,7 @@ fn export_days(
     let _shown = ShownBar::set(bar.clone());
     let mut reports = Vec::new();
     let mut errors = Vec::new();
+    let mut shortfalls = Vec::new();
     let mut worst = Exit::Success;
     for date in &days {
         if let Some(b) = &bar {
@@ -567,14 +581,16 @@ fn export_days(
         let exit = match day_cfg.and_then(|c| export::run(&c)) {
             Ok(report) => {
                 tracing::info!(day = %date, verdict = report.verdict.as_str(), rows = report.rows, "day exported");
+                let known = known_empty.contains(date);
                 let exit = match Exit::of_verdict(report.verdict) {
                     // Re-checked and still empty: what it was, not a new failure.
-                    Exit::Empty if known_empty.contains(date) => {
+                    Exit::Empty if known => {
                         tracing::info!(day = %date, "still empty, as before: exit status 0 for this day");
                         Exit::Success
                     }
                     exit => exit,
                 };
+                shortfalls.extend(Shortfall::of_report(*date, &report, exit, known));
                 reports.push(report);
                 exit
             }
@@ -587,6 +603,11 @@ fn export_days(
                 tracing::error!(day = %date, "export failed: {e:#}");
                 let exit = Exit::of_error(&e);
                 errors.push(serde_json::json!({"day": date.to_string(), "error": format!("{e:#}"), "exit": exit as u8}));
+                shortfalls.push(Shortfall {
+                    day: *date,
+                    what: "failed (see its line above)".into(),
+                    exit,
+                });
                 exit
             }
         };
@@ -622,8 +643,73 @@ fn export_days(
             reports.len(),
             errors.len()
         )?;
+        print_shortfalls(&shortfalls, worst, out)?;
     }
     Ok(worst)
+}
+
+/// A day of a multi-day run that was not a plain success: what it came to, and the status it
+/// gives the run.
+struct Shortfall {
+    day: chrono::NaiveDate,
+    what: String,
+    exit: Exit,
+}
+
+impl Shortfall {
+    fn of_report(
+        day: chrono::NaiveDate,
+        r: &RunReport,
+        exit: Exit,
+        known_empty: bool,
+    ) -> Option<Shortfall> {
+        let what = match r.verdict {
+            Verdict::Success | Verdict::Incomplete => return None,
+            Verdict::Empty if known_empty => {
+                "empty, as its file already said (counts as success)".to_string()
+            }
+            Verdict::Empty => "empty: no record for the day".to_string(),
+            Verdict::Partial => {
+                let short: Vec<String> = r
+                    .sources
+                    .iter()
+                    .filter(|s| s.state != crate::report::SourceState::Ok)
+                    .map(|s| format!("{} {}", s.name, s.state.as_str()))
+                    .collect();
+                format!("partial: {}", short.join(", "))
+            }
+        };
+        Some(Shortfall { day, what, exit })
+    }
+}
+
+/// The end of a multi-day run: each day that was not a success, and why the run exits as it
+/// does. Without it, "8 exported, 0 failed" and exit 4 left the reader to find the empty day.
+fn print_shortfalls(shortfalls: &[Shortfall], worst: Exit, out: &mut impl Write) -> Result<()> {
+    for s in shortfalls {
+        writeln!(
+            out,
+            "day {}: {} (exit {})",
+            s.day,
+            plain(&s.what),
+            s.exit as u8
+        )?;
+    }
+    match shortfalls.iter().find(|s| s.exit == worst) {
+        Some(s) if worst != Exit::Success => writeln!(
+            out,
+            "exit status {}: {}, the worst day's (first {}); the order is 1, 5, 3, 4, 0",
+            worst as u8,
+            worst.name(),
+            s.day
+        )?,
+        _ if shortfalls.is_empty() => writeln!(out, "exit status 0: every day a success")?,
+        _ => writeln!(
+            out,
+            "exit status 0: no day was partial, newly empty or failed"
+        )?,
+    }
+    Ok(())
 }
 
 /// The days a catch-up run exports: the window's days whose file is missing or short, oldest

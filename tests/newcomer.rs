@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{archive, exporter, run};
+use common::{archive, export_cmd, exporter, run};
 
 /// `verify` with no PATH checks the out dir, as `history` does; both say when that folder is
 /// not there and how to name one.
@@ -120,5 +120,57 @@ fn completions_without_a_shell_lists_the_shells() {
         ),
         "{}",
         out.stderr
+    );
+}
+
+/// A run over several days ends with each day that was not a success and why it exits as it
+/// does: an empty day in a range, and a source down in every day.
+#[test]
+fn a_run_over_several_days_names_each_day_that_was_not_a_success() {
+    let home = tempfile::tempdir().unwrap();
+    archive(home.path(), "UTC", &["2025-10-28", "2025-10-30"]);
+    let range = [
+        "--sqlite",
+        "ops.db",
+        "--from",
+        "2025-10-28",
+        "--to",
+        "2025-10-30",
+    ];
+    let empty = run(export_cmd(home.path(), "UTC").args(range));
+    assert_eq!(empty.code, 4, "{}", empty.stderr);
+    let tail: Vec<&str> = empty.stdout.lines().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        [
+            "exit status 4: empty, the worst day's (first 2025-10-29); the order is 1, 5, 3, 4, 0",
+            "day 2025-10-29: empty: no record for the day (exit 4)",
+        ],
+        "{}",
+        empty.stdout
+    );
+
+    // Nothing listens on this port: Redis is down for every day.
+    let down = format!("redis://127.0.0.1:{}", common::free_port());
+    let partial =
+        run(export_cmd(home.path(), "UTC")
+            .args(range)
+            .args(["--redis-url", &down, "--force"]));
+    assert_eq!(partial.code, 3, "{}", partial.stderr);
+    for day in ["2025-10-28", "2025-10-29", "2025-10-30"] {
+        assert!(
+            partial
+                .stdout
+                .contains(&format!("day {day}: partial: redis unavailable (exit 3)")),
+            "{}",
+            partial.stdout
+        );
+    }
+    assert!(
+        partial
+            .stdout
+            .ends_with("exit status 3: partial, the worst day's (first 2025-10-28); the order is 1, 5, 3, 4, 0\n"),
+        "{}",
+        partial.stdout
     );
 }
