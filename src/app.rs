@@ -490,7 +490,12 @@ fn run_verification(
         )?;
         writeln!(out, "verdict: {}", v.verdict.label())?;
         for r in &v.reasons {
-            writeln!(out, "  - {}", crate::escape::plain_line(r))?;
+            // The reasons are the report's markdown; a terminal shows them as typed.
+            writeln!(
+                out,
+                "  - {}",
+                crate::escape::plain_line(&crate::escape::md_to_plain(r))
+            )?;
         }
     }
     Ok(match v.verdict {

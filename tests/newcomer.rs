@@ -174,3 +174,81 @@ fn a_run_over_several_days_names_each_day_that_was_not_a_success() {
         partial.stdout
     );
 }
+
+/// The report's reasons in a terminal read as typed (no markdown escapes), suggest this
+/// platform's `install`, and the report says its time once and calls its verdict "Verdict".
+#[test]
+fn the_report_in_a_terminal_reads_as_typed() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(exporter(home.path()).args(["verify", "--report", "--tz", "UTC"]));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(!out.stdout.contains('\\'), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("02luka/g/logs/parquet_exporter.log: No such file"),
+        "{}",
+        out.stdout
+    );
+    let install = if cfg!(target_os = "macos") {
+        "launchd"
+    } else {
+        "systemd"
+    };
+    assert!(
+        out.stdout.contains(&format!(
+            "parquet-exporter.timer); parquet-exporter {install} install\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    let path = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("report:")
+        .trim();
+    let report = std::fs::read_to_string(path).unwrap();
+    assert!(
+        report.contains("\n**Verdict:** ☐ Pending validation\n"),
+        "{report}"
+    );
+    assert!(!report.contains("DeploymentVerdict"), "{report}");
+    let generated = report
+        .lines()
+        .find(|l| l.starts_with("Generated "))
+        .unwrap();
+    assert!(
+        generated.contains(" +00:00 (UTC), by parquet-exporter "),
+        "{generated}"
+    );
+    assert!(!generated.contains(" UTC, by"), "{generated}");
+}
+
+/// `launchd install` on Linux points to `systemd install`, not to `systemd print`.
+#[cfg(target_os = "linux")]
+#[test]
+fn launchd_on_linux_points_to_the_same_systemd_action() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(exporter(home.path()).args(["launchd", "install"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("on Linux use `parquet-exporter systemd install`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The README's sample report was made under a plain home: no checkout, build or temp paths.
+#[test]
+fn the_readme_sample_report_shows_a_plain_home() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("<details><summary>A real report").unwrap();
+    let sample = &readme[start..start + readme[start..].find("</details>").unwrap()];
+    for leak in ["/tmp/", "/work/", "target/debug", "target/release"] {
+        assert!(!sample.contains(leak), "{leak} in the README's sample");
+    }
+    assert!(sample.contains("\n**Verdict:** "), "{sample}");
+    assert!(sample.contains("`/home/ops/"), "{sample}");
+}
