@@ -1069,9 +1069,10 @@ fn print_schema(json: bool, out: &mut impl Write) -> Result<()> {
 
 fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     let tz = config::resolve_tz(args.tz.as_deref())?;
+    let now = args.now.unwrap_or_else(Utc::now);
     let day = match args.date {
         Some(d) => Day::new(d, tz)?,
-        None => Day::yesterday(Utc::now(), tz)?,
+        None => Day::yesterday(now, tz)?,
     };
     if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
         return Err(UsageError(why).into());
@@ -1088,7 +1089,16 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     if args.hosts.iter().any(|h| h.trim().is_empty()) {
         return Err(UsageError("--hosts has an empty name".into()).into());
     }
-    let beats = simulate::beats(&day, &args.hosts, args.bad, args.seed);
+    let mut beats = simulate::beats(&day, &args.hosts, args.bad, args.seed);
+    // Beats stamped after now would be records from the future: the running day stops at now.
+    if day.contains(now.timestamp_millis()) {
+        beats.retain(|b| b.ts_ms <= now.timestamp_millis());
+        writeln!(
+            out,
+            "{day} is today: beats up to now ({}), none after",
+            now.with_timezone(&tz).format("%H:%M")
+        )?;
+    }
     // With both targets, mimic the real layout: the archive lags the last hour, the hot buffer
     // holds only the afternoon, so the day has SQLite-only, shared and Redis-only records.
     let both = args.sqlite.is_some() && redis_url.is_some();

@@ -551,6 +551,10 @@ pub struct SimulateArgs {
     /// Seed for the pseudo-random statuses and durations (same seed, same day).
     #[arg(long, default_value_t = 2)]
     pub seed: u64,
+
+    /// Take this instant as now (RFC 3339; for tests): today's beats stop at it.
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The completion script for `shell`, as clap_complete writes it, mended for bash: its case

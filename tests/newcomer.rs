@@ -252,3 +252,111 @@ fn the_readme_sample_report_shows_a_plain_home() {
     assert!(sample.contains("\n**Verdict:** "), "{sample}");
     assert!(sample.contains("`/home/ops/"), "{sample}");
 }
+
+/// The summary as an operator reads it: statuses by severity, one codec line when every column
+/// agrees.
+#[test]
+fn the_summary_lists_statuses_by_severity_and_one_codec_line() {
+    let home = tempfile::tempdir().unwrap();
+    archive(home.path(), "UTC", &["2025-10-30"]);
+    let out =
+        run(export_cmd(home.path(), "UTC").args(["--sqlite", "ops.db", "--date", "2025-10-30"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let md = std::fs::read_to_string(home.path().join("rep/parquet_export_summary_20251030.md"))
+        .unwrap();
+    let table = &md[md.find("## Status breakdown").unwrap()..];
+    let order: Vec<&str> = table
+        .lines()
+        .skip(4)
+        .take_while(|l| l.starts_with("| "))
+        .map(|l| l.split(" | ").next().unwrap().trim_start_matches("| "))
+        .collect();
+    assert_eq!(order, ["critical", "warnings", "healthy"], "{table}");
+    assert!(
+        md.contains("\n- Codec: snappy in every column (14)\n"),
+        "{md}"
+    );
+    assert!(!md.contains("Codec per column"), "{md}");
+}
+
+/// The running day's picture says it ends at the cut.
+#[test]
+fn the_intraday_picture_says_so_far_until_the_cut() {
+    let home = tempfile::tempdir().unwrap();
+    let sim = run(exporter(home.path()).args([
+        "simulate",
+        "--tz",
+        "UTC",
+        "--date",
+        "2025-10-30",
+        "--sqlite",
+        "ops.db",
+        "--now",
+        "2025-10-30T19:40:00Z",
+    ]));
+    assert_eq!(sim.code, 0, "{}", sim.stderr);
+    let out = run(export_cmd(home.path(), "UTC").args([
+        "--sqlite",
+        "ops.db",
+        "--intraday",
+        "--now",
+        "2025-10-30T19:40:00Z",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let svg = std::fs::read_to_string(home.path().join("rep/parquet_export_summary_20251030.svg"))
+        .unwrap();
+    assert!(
+        svg.contains("Heartbeats 2025-10-30 (UTC), so far, until 19:40"),
+        "{svg}"
+    );
+}
+
+/// `simulate` for today stops at now, and says so.
+#[test]
+fn simulating_today_stops_at_now() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(exporter(home.path()).args([
+        "simulate",
+        "--tz",
+        "UTC",
+        "--date",
+        "2025-10-30",
+        "--sqlite",
+        "ops.db",
+        "--now",
+        "2025-10-30T08:00:00Z",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "2025-10-30 is today: beats up to now (08:00), none after\nwrote 96 records"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// With one day, `history --svg`'s coverage axis stands clear of the day's bar.
+#[test]
+fn one_days_history_picture_keeps_the_coverage_axis_off_the_bar() {
+    let home = tempfile::tempdir().unwrap();
+    archive(home.path(), "UTC", &["2025-10-30"]);
+    let out =
+        run(export_cmd(home.path(), "UTC").args(["--sqlite", "ops.db", "--date", "2025-10-30"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let h = run(exporter(home.path()).args(["history", "out", "--svg", "h.svg"]));
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    let svg = std::fs::read_to_string(home.path().join("h.svg")).unwrap();
+    let attr = |from: &str, name: &str| -> usize {
+        let at = svg.find(from).unwrap();
+        let rest = &svg[at..];
+        let v = &rest[rest.find(&format!(" {name}=\"")).unwrap() + name.len() + 3..];
+        v[..v.find('"').unwrap()].parse().unwrap()
+    };
+    let bar_right = attr("<g class=\"day\"><rect", "x") + attr("<g class=\"day\"><rect", "width");
+    let tick = attr("class=\"coverage-tick\"", "x");
+    assert!(
+        tick >= bar_right + 60,
+        "tick at {tick}, bar ends at {bar_right}"
+    );
+}
