@@ -360,3 +360,32 @@ fn one_days_history_picture_keeps_the_coverage_axis_off_the_bar() {
         "tick at {tick}, bar ends at {bar_right}"
     );
 }
+
+/// The README says what the first `bash .ci/run` costs, and the script prints a line before
+/// each step that can run for minutes.
+#[test]
+fn the_test_command_says_what_it_costs_and_announces_its_long_steps() {
+    let readme = include_str!("../README.md").replace('\n', " ");
+    for cost in [
+        "about 16 minutes on 2 cores",
+        "3.2 GB in `target/debug`",
+        "1.3 GB for the venv",
+    ] {
+        assert!(readme.contains(cost), "README does not say {cost}");
+    }
+    let script = include_str!("../.ci/run");
+    let lines: Vec<&str> = script.lines().map(str::trim).collect();
+    for long in [
+        "python3 -m venv",
+        "cargo clippy",
+        "PARQUET_EXPORTER_NO_SHARED=1 cargo test",
+        "cargo test --locked --test integration legacy::",
+    ] {
+        let at = lines.iter().position(|l| l.starts_with(long)).unwrap();
+        assert!(
+            lines[at - 1].starts_with("step \""),
+            "no step line before {long}: {}",
+            lines[at - 1]
+        );
+    }
+}
