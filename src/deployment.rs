@@ -687,6 +687,11 @@ fn coverage(f: &Facts) -> Metric {
         .collect();
     low.reverse();
     let mut actual = format!("{pct:.1}% ({beats} of {expected} over {} days)", read.len());
+    // The running day counts up to its cut, as `history` and its summary count it.
+    if let Some(d) = read.iter().find(|d| d.so_far_until.is_some()) {
+        let until = d.so_far_until.as_deref().unwrap_or_default();
+        actual.push_str(&format!("; {} so far, until {until}", d.day));
+    }
     if !low.is_empty() {
         actual.push_str(&format!("; under target: {}", low.join(", ")));
     }

@@ -309,7 +309,7 @@ fn hosts(w: &mut String, r: &RunReport) {
         }
         let _ = writeln!(
             w,
-            "\nExpected beats run from a host's first beat to the end of the day, every {} minutes; times are local.",
+            "\nExpected beats run from the day's start to its end (or the intraday cut), every {} minutes, as `history` and the report count them; gaps from a host's first beat; times are local.",
             CADENCE_MS / 60_000
         );
         if let Some(svg) = &r.timeline_svg {

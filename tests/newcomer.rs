@@ -389,3 +389,66 @@ fn the_test_command_says_what_it_costs_and_announces_its_long_steps() {
         );
     }
 }
+
+/// One coverage for one file: a host that beats from noon only, exported intraday at 19:40, is
+/// 39.0% covered (92 of the 236 beats owed from midnight to the cut) in the summary, in
+/// `history` and in `verify --report` alike.
+#[test]
+fn the_summary_history_and_report_agree_on_an_intraday_files_coverage() {
+    let home = tempfile::tempdir().unwrap();
+    // 2025-10-30T12:00:00Z, then every 5 minutes up to 19:35.
+    let noon: i64 = 1_761_825_600_000;
+    let inserts: String = (0..92)
+        .map(|i| {
+            format!(
+                "INSERT INTO ops_atomic_heartbeats (ts, status, host) VALUES ({}, 'healthy', 'late');",
+                noon + i * 300_000
+            )
+        })
+        .collect();
+    common::sqlite_db(&home.path().join("ops.db"), &inserts);
+    let out = run(export_cmd(home.path(), "UTC").args([
+        "--sqlite",
+        "ops.db",
+        "--intraday",
+        "--now",
+        "2025-10-30T19:40:00Z",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let md = std::fs::read_to_string(home.path().join("rep/parquet_export_summary_20251030.md"))
+        .unwrap();
+    let row = md.lines().find(|l| l.starts_with("| `late` |")).unwrap();
+    assert!(row.contains("| 92 | 236 | 39.0% |"), "{row}");
+
+    let history = run(exporter(home.path()).args(["history", "out"]));
+    assert!(
+        history.stdout.contains("coverage  39.0%")
+            && history.stdout.contains("so far, until 19:40"),
+        "{}",
+        history.stdout
+    );
+
+    let report = run(exporter(home.path()).args([
+        "verify",
+        "--report",
+        "r.md",
+        "--tz",
+        "UTC",
+        "--out-dir",
+        "out",
+        "--summary-dir",
+        "rep",
+        "--sqlite",
+        "ops.db",
+    ]));
+    let md = std::fs::read_to_string(home.path().join("r.md")).unwrap();
+    let coverage = md
+        .lines()
+        .find(|l| l.starts_with("| Heartbeat coverage |"))
+        .unwrap();
+    assert!(
+        coverage.contains("39.0% (92 of 236 over 1 days); 2025-10-30 so far, until 19:40"),
+        "{coverage}\n{}",
+        report.stderr
+    );
+}
