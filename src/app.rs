@@ -81,6 +81,19 @@ impl Exit {
         }
     }
 
+    /// The status as the exit-status table calls it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Failed => "failed",
+            Exit::Usage => "usage",
+            Exit::Partial => "partial",
+            Exit::Empty => "empty",
+            Exit::NoSource => "no source",
+            Exit::Busy => "busy",
+        }
+    }
+
     /// Of two days' statuses, the one a multi-day run reports.
     pub fn worse(self, other: Exit) -> Exit {
         let rank = |e: Exit| match e {
@@ -194,13 +207,18 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         Some(Command::Verify(args)) if args.report.is_some() => {
             run_verification(&args, config_path, out)
         }
-        Some(Command::Verify(args)) => run_verify(&args, out),
+        Some(Command::Verify(args)) => run_verify(&args, config_path, out),
         Some(Command::ImportLegacy(args)) => run_import(&args, config_path, out),
         Some(Command::History(args)) => run_history(&args, config_path, out),
-        Some(Command::Completions { shell }) => {
+        Some(Command::Completions { shell: Some(shell) }) => {
             out.write_all(&crate::cli::completion_script(shell))?;
             Ok(Exit::Success)
         }
+        Some(Command::Completions { shell: None }) => Err(UsageError(format!(
+            "completions needs a shell: one of {}, e.g. `parquet-exporter completions bash`",
+            crate::cli::shells().join(", ")
+        ))
+        .into()),
         Some(Command::Man) => {
             crate::man::render(Cli::command(), crate::cli::EXIT_CODES, out)
                 .context("writing the man page")?;
@@ -340,13 +358,64 @@ fn linger_advice(out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn run_verify(args: &VerifyArgs, out: &mut impl Write) -> Result<Exit> {
+/// The folder `history` or `verify` reads: the one given, else the out dir as `export`
+/// resolves it. A folder that is not there is one line saying so and how to name another,
+/// rather than a listing error.
+fn folder_or_out_dir(
+    given: Option<&std::path::Path>,
+    config_path: Option<&std::path::Path>,
+    command: &str,
+) -> Result<std::path::PathBuf> {
+    let dir = match given {
+        Some(d) => return Ok(d.to_path_buf()),
+        None => config::default_out_dir(config_path)?,
+    };
+    if !dir.exists() {
+        anyhow::bail!(
+            "the out dir {} does not exist (no day file exported yet?): pass the folder of the \
+             day files, `parquet-exporter {command} DIR`, or set PARQUET_EXPORTER_OUT_DIR or \
+             out_dir in the config file",
+            plain(&dir.display().to_string())
+        );
+    }
+    Ok(dir)
+}
+
+/// A local PATH that is not there fails alone, in one line: a whole file report of
+/// "unreadable" fields would only bury the reason.
+fn require_local_paths(paths: &[std::path::PathBuf]) -> Result<()> {
+    for p in paths {
+        if let crate::target::Target::Dir(local) = crate::target::Target::of_arg(p)? {
+            if std::fs::symlink_metadata(&local)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            {
+                anyhow::bail!(
+                    "{}: no such file or directory",
+                    plain(&local.display().to_string())
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_verify(
+    args: &VerifyArgs,
+    config_path: Option<&std::path::Path>,
+    out: &mut impl Write,
+) -> Result<Exit> {
     let max_bytes = config::max_bytes(args.max_size)?;
+    let args_paths = if args.paths.is_empty() {
+        vec![folder_or_out_dir(None, config_path, "verify")?]
+    } else {
+        require_local_paths(&args.paths)?;
+        args.paths.clone()
+    };
     // Bucket prefixes are downloaded into a scratch dir and checked there, then shown by URL.
     let scratch = tempfile::tempdir().context("creating a temp dir")?;
     let mut paths = Vec::new();
     let mut shown: Vec<(std::path::PathBuf, String)> = Vec::new();
-    for (i, p) in args.paths.iter().enumerate() {
+    for (i, p) in args_paths.iter().enumerate() {
         let target = crate::target::Target::of_arg(p)?;
         for (local, url) in target.verify_inputs(&scratch.path().join(i.to_string()))? {
             if let Some(url) = url {
@@ -421,7 +490,12 @@ fn run_verification(
         )?;
         writeln!(out, "verdict: {}", v.verdict.label())?;
         for r in &v.reasons {
-            writeln!(out, "  - {}", crate::escape::plain_line(r))?;
+            // The reasons are the report's markdown; a terminal shows them as typed.
+            writeln!(
+                out,
+                "  - {}",
+                crate::escape::plain_line(&crate::escape::md_to_plain(r))
+            )?;
         }
     }
     Ok(match v.verdict {
@@ -499,6 +573,7 @@ fn export_days(
     let _shown = ShownBar::set(bar.clone());
     let mut reports = Vec::new();
     let mut errors = Vec::new();
+    let mut shortfalls = Vec::new();
     let mut worst = Exit::Success;
     for date in &days {
         if let Some(b) = &bar {
@@ -511,14 +586,16 @@ fn export_days(
         let exit = match day_cfg.and_then(|c| export::run(&c)) {
             Ok(report) => {
                 tracing::info!(day = %date, verdict = report.verdict.as_str(), rows = report.rows, "day exported");
+                let known = known_empty.contains(date);
                 let exit = match Exit::of_verdict(report.verdict) {
                     // Re-checked and still empty: what it was, not a new failure.
-                    Exit::Empty if known_empty.contains(date) => {
+                    Exit::Empty if known => {
                         tracing::info!(day = %date, "still empty, as before: exit status 0 for this day");
                         Exit::Success
                     }
                     exit => exit,
                 };
+                shortfalls.extend(Shortfall::of_report(*date, &report, exit, known));
                 reports.push(report);
                 exit
             }
@@ -531,6 +608,11 @@ fn export_days(
                 tracing::error!(day = %date, "export failed: {e:#}");
                 let exit = Exit::of_error(&e);
                 errors.push(serde_json::json!({"day": date.to_string(), "error": format!("{e:#}"), "exit": exit as u8}));
+                shortfalls.push(Shortfall {
+                    day: *date,
+                    what: "failed (see its line above)".into(),
+                    exit,
+                });
                 exit
             }
         };
@@ -566,8 +648,73 @@ fn export_days(
             reports.len(),
             errors.len()
         )?;
+        print_shortfalls(&shortfalls, worst, out)?;
     }
     Ok(worst)
+}
+
+/// A day of a multi-day run that was not a plain success: what it came to, and the status it
+/// gives the run.
+struct Shortfall {
+    day: chrono::NaiveDate,
+    what: String,
+    exit: Exit,
+}
+
+impl Shortfall {
+    fn of_report(
+        day: chrono::NaiveDate,
+        r: &RunReport,
+        exit: Exit,
+        known_empty: bool,
+    ) -> Option<Shortfall> {
+        let what = match r.verdict {
+            Verdict::Success | Verdict::Incomplete => return None,
+            Verdict::Empty if known_empty => {
+                "empty, as its file already said (counts as success)".to_string()
+            }
+            Verdict::Empty => "empty: no record for the day".to_string(),
+            Verdict::Partial => {
+                let short: Vec<String> = r
+                    .sources
+                    .iter()
+                    .filter(|s| s.state != crate::report::SourceState::Ok)
+                    .map(|s| format!("{} {}", s.name, s.state.as_str()))
+                    .collect();
+                format!("partial: {}", short.join(", "))
+            }
+        };
+        Some(Shortfall { day, what, exit })
+    }
+}
+
+/// The end of a multi-day run: each day that was not a success, and why the run exits as it
+/// does. Without it, "8 exported, 0 failed" and exit 4 left the reader to find the empty day.
+fn print_shortfalls(shortfalls: &[Shortfall], worst: Exit, out: &mut impl Write) -> Result<()> {
+    for s in shortfalls {
+        writeln!(
+            out,
+            "day {}: {} (exit {})",
+            s.day,
+            plain(&s.what),
+            s.exit as u8
+        )?;
+    }
+    match shortfalls.iter().find(|s| s.exit == worst) {
+        Some(s) if worst != Exit::Success => writeln!(
+            out,
+            "exit status {}: {}, the worst day's (first {}); the order is 1, 5, 3, 4, 0",
+            worst as u8,
+            worst.name(),
+            s.day
+        )?,
+        _ if shortfalls.is_empty() => writeln!(out, "exit status 0: every day a success")?,
+        _ => writeln!(
+            out,
+            "exit status 0: no day was partial, newly empty or failed"
+        )?,
+    }
+    Ok(())
 }
 
 /// The days a catch-up run exports: the window's days whose file is missing or short, oldest
@@ -689,10 +836,7 @@ fn run_history(
     if args.days == 0 {
         return Err(UsageError("--days must be at least 1".into()).into());
     }
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => config::default_out_dir(config_path)?,
-    };
+    let dir = folder_or_out_dir(args.dir.as_deref(), config_path, "history")?;
     let days = crate::history::history(&dir, args.days)?;
     if let Some(svg) = &args.svg {
         let title = format!("Day files in {}", dir.display());
@@ -951,9 +1095,10 @@ fn print_schema(json: bool, out: &mut impl Write) -> Result<()> {
 
 fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     let tz = config::resolve_tz(args.tz.as_deref())?;
+    let now = args.now.unwrap_or_else(Utc::now);
     let day = match args.date {
         Some(d) => Day::new(d, tz)?,
-        None => Day::yesterday(Utc::now(), tz)?,
+        None => Day::yesterday(now, tz)?,
     };
     if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
         return Err(UsageError(why).into());
@@ -970,7 +1115,16 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
     if args.hosts.iter().any(|h| h.trim().is_empty()) {
         return Err(UsageError("--hosts has an empty name".into()).into());
     }
-    let beats = simulate::beats(&day, &args.hosts, args.bad, args.seed);
+    let mut beats = simulate::beats(&day, &args.hosts, args.bad, args.seed);
+    // Beats stamped after now would be records from the future: the running day stops at now.
+    if day.contains(now.timestamp_millis()) {
+        beats.retain(|b| b.ts_ms <= now.timestamp_millis());
+        writeln!(
+            out,
+            "{day} is today: beats up to now ({}), none after",
+            now.with_timezone(&tz).format("%H:%M")
+        )?;
+    }
     // With both targets, mimic the real layout: the archive lags the last hour, the hot buffer
     // holds only the afternoon, so the day has SQLite-only, shared and Redis-only records.
     let both = args.sqlite.is_some() && redis_url.is_some();

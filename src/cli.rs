@@ -91,8 +91,9 @@ pub enum Command {
     History(HistoryArgs),
     /// Print a shell completion script (docs/operations.md says where to put it).
     Completions {
+        /// Without it, the shells there are scripts for are listed.
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: Option<clap_complete::Shell>,
     },
     /// Print the man page (roff), e.g. into ~/.local/share/man/man1/parquet-exporter.1.
     Man,
@@ -137,8 +138,9 @@ pub enum SystemdAction {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Files; directories, meaning every ops_atomic_*.parquet in them (flat or hive layout);
-    /// or s3://bucket/prefix, meaning every such object under it.
-    #[arg(required_unless_present = "report", value_name = "PATH")]
+    /// or s3://bucket/prefix, meaning every such object under it [default: the out dir, as
+    /// `export` resolves it: ~/02luka/g/analytics].
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// Instead of checking PATHs, verify the whole deployment (binary, wrapper, schedule, day
@@ -343,15 +345,15 @@ pub enum LogFormat {
 pub struct ExportArgs {
     /// Day to export, YYYY-MM-DD [default: yesterday in --tz]. Also PARQUET_EXPORTER_DATE,
     /// which --from and --catch-up on the command line override.
-    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "catch_up"])]
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "catch_up"], value_parser = crate::hints::parse_date)]
     pub date: Option<NaiveDate>,
 
     /// Backfill: export every day from this one through --to, each as its own atomic export.
-    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "catch_up")]
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "catch_up", value_parser = crate::hints::parse_date)]
     pub from: Option<NaiveDate>,
 
     /// Last day of a --from backfill [default: yesterday].
-    #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "from", value_parser = crate::hints::parse_date)]
     pub to: Option<NaiveDate>,
 
     /// Allow a --from/--to backfill of more than 366 days (a mistyped year would otherwise
@@ -392,7 +394,7 @@ pub struct ExportArgs {
     pub lock_timeout: Option<u64>,
 
     /// Take this date as today (for replays and tests): "yesterday" is the day before.
-    #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
+    #[arg(long, value_name = "YYYY-MM-DD", hide = true, value_parser = crate::hints::parse_date)]
     pub today: Option<NaiveDate>,
 
     /// Take this instant as now (RFC 3339; for replays and tests): today is its date in --tz,
@@ -511,7 +513,7 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Day to simulate, YYYY-MM-DD [default: yesterday in --tz].
-    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::hints::parse_date)]
     pub date: Option<NaiveDate>,
 
     /// IANA time zone of the day [default: the system's zone].
@@ -549,6 +551,10 @@ pub struct SimulateArgs {
     /// Seed for the pseudo-random statuses and durations (same seed, same day).
     #[arg(long, default_value_t = 2)]
     pub seed: u64,
+
+    /// Take this instant as now (RFC 3339; for tests): today's beats stop at it.
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The completion script for `shell`, as clap_complete writes it, mended for bash: its case
@@ -572,6 +578,15 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
             .replace(&format!(" {flag}\""), "\"");
     }
     text.into_bytes()
+}
+
+/// The shells `completions` writes scripts for, as they are typed.
+pub fn shells() -> Vec<String> {
+    use clap::ValueEnum;
+    clap_complete::Shell::value_variants()
+        .iter()
+        .filter_map(|s| s.to_possible_value().map(|v| v.get_name().to_string()))
+        .collect()
 }
 
 /// `--name` of every hidden flag, in every subcommand.

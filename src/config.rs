@@ -371,11 +371,8 @@ fn resolve_plan(
 fn plan_from_env() -> Result<(Option<NaiveDate>, bool)> {
     let date = env_nonempty("PARQUET_EXPORTER_DATE")
         .map(|v| {
-            v.parse::<NaiveDate>().map_err(|_| {
-                usage(format!(
-                    "PARQUET_EXPORTER_DATE={v:?} is not a date (YYYY-MM-DD)"
-                ))
-            })
+            crate::hints::parse_date(&v)
+                .map_err(|why| usage(format!("PARQUET_EXPORTER_DATE={v:?}: {why}")))
         })
         .transpose()?;
     // As clap reads a boolean flag's variable: these mean off, anything else on.
@@ -437,9 +434,10 @@ pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
         },
     };
     name.parse::<Tz>().map_err(|_| {
-        usage(format!(
-            "unknown time zone {name:?}: use an IANA name like Asia/Bangkok"
-        ))
+        usage(match crate::hints::suggest_zone(&name) {
+            Some(meant) => format!("unknown time zone {name:?}: did you mean {meant}?"),
+            None => format!("unknown time zone {name:?}: use an IANA name like Asia/Bangkok"),
+        })
     })
 }
 

@@ -39,6 +39,25 @@ pub mod footer {
 /// The heartbeat cadence; a longer silence is a gap.
 pub const CADENCE_MS: i64 = 5 * 60 * 1000;
 
+/// Heartbeat coverage, defined once for the summary, `history` and `verify --report`: each host
+/// that beat that day owes one beat per cadence from the day's start up to the cut (the day's
+/// end, or an intraday file's cut). A morning lost for every host is lost coverage, and the
+/// running day owes nothing after its cut.
+pub fn expected_beats(day_start_ms: i64, cut_ms: i64) -> u64 {
+    (cut_ms.saturating_sub(day_start_ms).max(0) as u64)
+        .div_ceil(CADENCE_MS as u64)
+        .max(1)
+}
+
+/// `beats` of `expected` as a percentage, at most 100 (a host beating faster than the cadence
+/// is not more than covered).
+pub fn coverage_pct(beats: u64, expected: u64) -> f64 {
+    if expected == 0 {
+        return 0.0;
+    }
+    (beats as f64 * 100.0 / expected as f64).min(100.0)
+}
+
 /// Where a record came from. `Both` only exists after the merge; `Legacy` marks records
 /// imported from the old exporter's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

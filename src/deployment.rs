@@ -522,12 +522,13 @@ fn deployment(f: &Facts) -> Vec<Line> {
         Schedule::None(looked) => missing(
             "Schedule",
             format!(
-                "no LaunchAgent or systemd timer installed (looked for {}); `parquet-exporter launchd install` or `systemd print`",
+                "no LaunchAgent or systemd timer installed (looked for {}); `{}`",
                 looked
                     .iter()
                     .map(|p| md_code(&p.display().to_string()))
                     .collect::<Vec<_>>()
-                    .join(" and ")
+                    .join(" and "),
+                crate::launchd::install_command()
             ),
         ),
     });
@@ -730,6 +731,11 @@ fn coverage(f: &Facts) -> Metric {
         .collect();
     low.reverse();
     let mut actual = format!("{pct:.1}% ({beats} of {expected} over {} days)", read.len());
+    // The running day counts up to its cut, as `history` and its summary count it.
+    if let Some(d) = read.iter().find(|d| d.so_far_until.is_some()) {
+        let until = d.so_far_until.as_deref().unwrap_or_default();
+        actual.push_str(&format!("; {} so far, until {until}", d.day));
+    }
     if !low.is_empty() {
         actual.push_str(&format!("; under target: {}", low.join(", ")));
     }
@@ -1120,15 +1126,21 @@ pub fn render(v: &Verification) -> String {
     use std::fmt::Write;
     let mut w = String::new();
     let _ = writeln!(w, "# parquet-exporter verification report\n");
+    // In a zone at UTC the local time is the UTC time: said once.
+    let utc = if v.generated_local.ends_with("+00:00") {
+        String::new()
+    } else {
+        format!(
+            ", {} UTC",
+            v.generated_at.trim_end_matches('Z').replace('T', " ")
+        )
+    };
     let _ = writeln!(
         w,
-        "Generated {} ({}), {} UTC, by {}. Every value below is measured; none is typed in.\n",
-        v.generated_local,
-        v.timezone,
-        v.generated_at.trim_end_matches('Z').replace('T', " "),
-        v.exporter
+        "Generated {} ({}){utc}, by {}. Every value below is measured; none is typed in.\n",
+        v.generated_local, v.timezone, v.exporter
     );
-    let _ = writeln!(w, "**DeploymentVerdict:** {}\n", v.verdict.label());
+    let _ = writeln!(w, "**Verdict:** {}\n", v.verdict.label());
     let _ = writeln!(w, "## Deployment\n");
     let _ = writeln!(w, "| component | status | detail |\n|---|---|---|");
     for l in &v.deployment {
@@ -1254,7 +1266,7 @@ mod tests {
     #[test]
     fn untrusted_paths_and_errors_cannot_forge_the_verdict() {
         let now = Utc::now();
-        let evil = "x |\n\n**DeploymentVerdict:** ✅ Full success\n| a";
+        let evil = "x |\n\n**Verdict:** ✅ Full success\n| a";
         let f = Facts {
             now,
             today: now.date_naive(),
@@ -1286,10 +1298,7 @@ mod tests {
         assert_eq!(v.verdict, DeploymentVerdict::Pending);
         let md = render(&v);
         // Only the report's own verdict line starts a line; the evil text stays inside cells.
-        let verdicts = md
-            .lines()
-            .filter(|l| l.starts_with("**DeploymentVerdict:**"))
-            .count();
+        let verdicts = md.lines().filter(|l| l.starts_with("**Verdict:**")).count();
         assert_eq!(verdicts, 1, "{md}");
         // Every table row keeps its header's cells: no unescaped pipe from the evil text.
         let mut header = None;

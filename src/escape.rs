@@ -77,6 +77,65 @@ pub fn md_code(s: &str) -> String {
     format!("{fence}{pad}{body}{pad}{fence}")
 }
 
+/// Markdown of this crate's own making (`md_text`, `md_code`, our backticked commands) as a
+/// terminal shows it: backslash escapes and code fences taken away, so that a reason reads
+/// `run_parquet_exporter.sh`, not `run\_parquet\_exporter.sh`. Control characters stay escaped.
+pub fn md_to_plain(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if i + 1 < chars.len() => {
+                out.push(chars[i + 1]);
+                i += 2;
+            }
+            // Our own bold (`**not loaded**`): untrusted asterisks are escaped, so these are ours.
+            '*' if chars.get(i + 1) == Some(&'*') => i += 2,
+            '`' => {
+                let fence = chars[i..].iter().take_while(|&&c| c == '`').count();
+                match closing_fence(&chars, i + fence, fence) {
+                    Some(end) => {
+                        let body: String = chars[i + fence..end].iter().collect();
+                        let body = match body.strip_prefix(' ').and_then(|b| b.strip_suffix(' ')) {
+                            Some(inner) if !inner.is_empty() => inner.to_string(),
+                            _ => body,
+                        };
+                        out.push_str(&body.replace("\\|", "|"));
+                        i = end + fence;
+                    }
+                    None => {
+                        out.extend(&chars[i..i + fence]);
+                        i += fence;
+                    }
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Where a run of exactly `len` backticks starts, at or after `from`.
+fn closing_fence(chars: &[char], from: usize, len: usize) -> Option<usize> {
+    let mut i = from;
+    while i < chars.len() {
+        if chars[i] != '`' {
+            i += 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|&&c| c == '`').count();
+        if run == len {
+            return Some(i);
+        }
+        i += run;
+    }
+    None
+}
+
 /// At most `max` items as code spans, joined, with how many more there were.
 pub fn md_code_list<'a>(items: impl IntoIterator<Item = &'a str>, max: usize) -> String {
     let mut shown = Vec::new();
@@ -163,6 +222,29 @@ pub fn systemd_path(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_markdown_reads_as_typed_in_a_terminal() {
+        for typed in [
+            "run_parquet_exporter.sh",
+            "a|b",
+            "`tick`",
+            "x ``y`` z",
+            "*[a](b)* \\ #1",
+        ] {
+            assert_eq!(md_to_plain(&md_text(typed)), typed);
+            assert_eq!(md_to_plain(&md_code(typed)), typed);
+        }
+        assert_eq!(
+            md_to_plain("no timer; `parquet-exporter systemd install`"),
+            "no timer; parquet-exporter systemd install"
+        );
+        assert_eq!(md_to_plain("a lone ` stays"), "a lone ` stays");
+        assert_eq!(
+            md_to_plain("**not loaded**: ops_atomic_*.parquet"),
+            "not loaded: ops_atomic_*.parquet"
+        );
+    }
 
     #[test]
     fn controls_never_pass_and_length_is_capped() {

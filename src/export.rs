@@ -654,7 +654,14 @@ fn stage_picture(
         return Ok(None);
     }
     let svg_path = cfg.timeline_path();
-    let title = format!("Heartbeats {} ({})", cfg.day, cfg.day.tz().name());
+    let mut title = format!("Heartbeats {} ({})", cfg.day, cfg.day.tz().name());
+    // The running day's picture ends at the cut, not at midnight: its title says so.
+    if cfg.day.is_cut() {
+        let until = chrono::DateTime::from_timestamp_millis(cfg.day.end_ms())
+            .map(|t| t.with_timezone(&cfg.day.tz()).format("%H:%M").to_string())
+            .unwrap_or_default();
+        title.push_str(&format!(", so far, until {until}"));
+    }
     let staged = atomic::stage(&svg_path, |w| {
         Ok(w.write_all(crate::timeline::render(&analysis.timeline, &title).as_bytes())?)
     })?;

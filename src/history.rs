@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use crate::batch;
 use crate::contract::footer;
-use crate::contract::CADENCE_MS;
 use crate::day::Day;
 use crate::record::Interner;
 use crate::report::gaps_of;
@@ -55,6 +54,12 @@ pub struct HistoryDay {
 /// exported has a line for each instance's file.
 pub fn history(dir: &Path, days: u32) -> Result<Vec<HistoryDay>> {
     let mut files: BTreeMap<NaiveDate, Vec<(Option<String>, PathBuf)>> = BTreeMap::new();
+    if !dir.exists() {
+        anyhow::bail!(
+            "{} does not exist: pass the folder of the day files, `parquet-exporter history DIR`",
+            crate::escape::plain(&dir.display().to_string())
+        );
+    }
     if !dir.is_dir() {
         anyhow::bail!("listing {}: not a directory", dir.display());
     }
@@ -186,11 +191,17 @@ fn read(path: &Path, h: &mut HistoryDay) -> Result<(), String> {
         h.healthy_pct = healthy as f64 * 100.0 / h.rows as f64;
     }
     h.gaps = gaps_of(beats.iter().map(|(host, t)| (&**host, *t)), &day).count as u64;
-    let slots = ((day.end_ms() - day.start_ms()) as u64).div_ceil(CADENCE_MS as u64);
     h.beats = beats.len() as u64;
-    h.expected_beats = h.hosts * slots;
+    h.expected_beats = expected_of(&beats, &day);
     if h.hosts > 0 {
-        h.coverage_pct = (h.beats as f64 * 100.0 / h.expected_beats as f64).min(100.0);
+        h.coverage_pct = crate::contract::coverage_pct(h.beats, h.expected_beats);
     }
     Ok(())
+}
+
+/// The beats the day's hosts owe, as the summary counts them (`contract::expected_beats`):
+/// each host with a heartbeat, from the day's start up to its end or the file's cut.
+fn expected_of(beats: &[(Arc<str>, i64)], day: &Day) -> u64 {
+    let hosts: BTreeSet<&str> = beats.iter().map(|(host, _)| &**host).collect();
+    hosts.len() as u64 * crate::contract::expected_beats(day.start_ms(), day.end_ms())
 }

@@ -404,10 +404,20 @@ fn gui_domain() -> Result<String> {
     ))
 }
 
+/// The command that installs the daily schedule on this platform: launchd on macOS, a systemd
+/// timer elsewhere.
+pub fn install_command() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "parquet-exporter launchd install"
+    } else {
+        "parquet-exporter systemd install"
+    }
+}
+
 fn require_macos(what: &str) -> Result<()> {
     if !cfg!(target_os = "macos") {
         bail!(
-            "launchd {what} works only on macOS (this is {}); on Linux use `parquet-exporter systemd print`",
+            "launchd {what} works only on macOS (this is {}); on Linux use `parquet-exporter systemd {what}`",
             std::env::consts::OS
         );
     }

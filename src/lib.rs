@@ -14,6 +14,7 @@ pub(crate) mod deployment;
 pub(crate) mod escape;
 pub(crate) mod export;
 pub mod fsio;
+pub(crate) mod hints;
 pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod launchd;

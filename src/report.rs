@@ -355,8 +355,9 @@ pub fn local_time(day: &Day, ms: i64) -> String {
 pub struct HostHealth {
     pub host: String,
     pub beats: u64,
-    /// Beats a 5-minute cadence gives from the host's first beat to the end of the day: a host
-    /// that starts mid-day is not owed the morning, one that goes quiet is owed the rest.
+    /// Beats a 5-minute cadence gives from the day's start to its end or cut
+    /// (`contract::expected_beats`, as `history` and the report count them): a morning lost is
+    /// lost coverage, and a host that goes quiet is owed the rest.
     pub expected: u64,
     pub coverage_pct: f64,
     pub gaps: u64,
@@ -547,13 +548,12 @@ impl<'a, 'd> Beats<'a, 'd> {
             .hosts
             .iter()
             .map(|h| {
-                // Beats owed from the host's first beat to the end of the day.
-                let expected = ((end - h.first) as u64).div_ceil(CADENCE_MS as u64).max(1);
+                let expected = crate::contract::expected_beats(start, end);
                 HostHealth {
                     host: h.host.to_string(),
                     beats: h.beats,
                     expected,
-                    coverage_pct: (h.beats as f64 * 100.0 / expected as f64).min(100.0),
+                    coverage_pct: crate::contract::coverage_pct(h.beats, expected),
                     gaps: h.gaps,
                     longest_gap_minutes: h.longest as f64 / 60_000.0,
                     warnings: h.warnings,
@@ -815,8 +815,10 @@ mod tests {
         assert_eq!((a.warnings, a.critical), (3, 0), "beats 7, 107 and 207");
         assert_eq!(a.first, "2025-10-30T00:00:30.000+00:00");
         let b = by("b");
-        assert_eq!((b.beats, b.expected, b.gaps, b.critical), (144, 144, 0, 1));
-        assert_eq!(b.coverage_pct, 100.0);
+        // Coverage owes beats from the day's start (as history and the report count it); gaps
+        // start at the host's first beat.
+        assert_eq!((b.beats, b.expected, b.gaps, b.critical), (144, 288, 0, 1));
+        assert_eq!(b.coverage_pct, 50.0);
         let c = by("c");
         assert_eq!((c.beats, c.expected, c.gaps), (216, 288, 1));
         assert_eq!(
@@ -825,7 +827,7 @@ mod tests {
         );
         assert_eq!(
             h.iter().map(|x| x.host.as_str()).collect::<Vec<_>>(),
-            ["c", "a", "b"],
+            ["b", "c", "a"],
             "worst coverage first"
         );
     }

@@ -227,13 +227,45 @@ fn rejects(w: &mut String, r: &RunReport) {
 fn statuses(w: &mut String, r: &RunReport) {
     let _ = writeln!(w, "\n## Status breakdown\n");
     let _ = writeln!(w, "| status | rows | share |\n|---|---:|---:|");
-    for (status, n) in &r.statuses {
+    for (status, n) in by_severity(&r.statuses) {
         let share = if r.rows == 0 {
             0.0
         } else {
             *n as f64 * 100.0 / r.rows as f64
         };
         let _ = writeln!(w, "| {status} | {n} | {share:.1}% |");
+    }
+}
+
+/// Statuses as an operator reads them: critical, then warnings, then healthy, then any other
+/// by name.
+fn by_severity(statuses: &std::collections::BTreeMap<String, u64>) -> Vec<(&String, &u64)> {
+    let rank = |s: &str| match s {
+        "critical" => 0,
+        "warnings" => 1,
+        "healthy" => 2,
+        _ => 3,
+    };
+    let mut v: Vec<_> = statuses.iter().collect();
+    v.sort_by_key(|(s, _)| (rank(s), s.as_str()));
+    v
+}
+
+/// The codecs of the written file: one line when every column agrees (the usual case), else
+/// each column's.
+fn codec_line(codecs: &std::collections::BTreeMap<String, String>) -> String {
+    let distinct: std::collections::BTreeSet<&String> = codecs.values().collect();
+    match distinct.iter().next() {
+        Some(one) if distinct.len() == 1 => {
+            format!("- Codec: {one} in every column ({})", codecs.len())
+        }
+        _ => {
+            let each: Vec<String> = codecs
+                .iter()
+                .map(|(col, codec)| format!("{col} {codec}"))
+                .collect();
+            format!("- Codec per column: {}", each.join(", "))
+        }
     }
 }
 
@@ -277,7 +309,7 @@ fn hosts(w: &mut String, r: &RunReport) {
         }
         let _ = writeln!(
             w,
-            "\nExpected beats run from a host's first beat to the end of the day, every {} minutes; times are local.",
+            "\nExpected beats run from the day's start to its end (or the intraday cut), every {} minutes, as `history` and the report count them; gaps from a host's first beat; times are local.",
             CADENCE_MS / 60_000
         );
         if let Some(svg) = &r.timeline_svg {
@@ -346,12 +378,7 @@ fn readback(w: &mut String, r: &RunReport) {
                 "- Rows in footer: {}",
                 c.rows.map_or("unreadable".to_string(), |n| n.to_string())
             );
-            let codecs: Vec<String> = c
-                .codecs
-                .iter()
-                .map(|(col, codec)| format!("{col} {codec}"))
-                .collect();
-            let _ = writeln!(w, "- Codec per column: {}", codecs.join(", "));
+            let _ = writeln!(w, "{}", codec_line(&c.codecs));
             let _ = writeln!(
                 w,
                 "- Schema: version {}, fingerprint {}",

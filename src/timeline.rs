@@ -203,7 +203,10 @@ pub fn render_history(days: &[HistoryDay], title: &str) -> String {
     const TOP: usize = 40;
     const RIGHT: usize = 50;
     const EXTRA: usize = 3;
-    let plot_w = days.len() * COL;
+    // A plot a few days wide at least: one day's bar would otherwise touch the coverage axis,
+    // its ticks printed on the bar.
+    const MIN_DAYS: usize = 4;
+    let plot_w = days.len().max(MIN_DAYS) * COL;
     // Wide enough for the legend when there are few days.
     let width = (LEFT + plot_w + RIGHT).max(LEFT + (3 + EXTRA) * LEGEND_W + 20);
     let height = TOP + PLOT_H + 60;

@@ -15,6 +15,7 @@ mod intraday;
 mod legacy;
 mod lifecycle;
 mod messages;
+mod newcomer;
 mod object_store;
 mod operator;
 mod properties;

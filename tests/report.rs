@@ -265,7 +265,11 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
         .arg("--report")
         .arg(h.join("report.md")));
     assert!(
-        terminal.stdout.contains("systemd print"),
+        terminal.stdout.contains(if cfg!(target_os = "macos") {
+            "parquet-exporter launchd install"
+        } else {
+            "parquet-exporter systemd install"
+        }),
         "{}",
         terminal.stdout
     );
