@@ -4,12 +4,17 @@
 
 use crate::common;
 
+/// Runs `cmd`, killing it and failing the test if it has not finished after `LIMIT`.
+fn run_within(cmd: &mut Command) -> Output {
+    common::run_within(cmd, LIMIT)
+}
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{exporter, read_parquet, run, Output, Redis};
+use common::{exporter, mkfifo, read_parquet, run, Output, Redis};
 
 const TZ: &str = "Asia/Bangkok";
 const DAY: &str = "2025-10-30";
@@ -22,39 +27,6 @@ fn pe(home: &Path) -> Command {
 
 fn rows_in(p: &Path) -> usize {
     read_parquet(p).0.iter().map(|b| b.num_rows()).sum()
-}
-
-/// Runs `cmd`, killing it and failing the test if it has not finished after `LIMIT`.
-fn run_within(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "still running after {LIMIT:?}: stderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success());
 }
 
 /// The first word of the next command a client sends (`*n`, then n bulk strings), or `None`

@@ -5,7 +5,6 @@ use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use common::{exporter, files_under, run};
 
@@ -87,22 +86,8 @@ const POINTS: [(&str, bool); 6] = [
 
 /// Starts an export that stops at `point`, waits until it is there, and kills it with SIGKILL.
 fn kill_at(h: &Path, db: &str, point: &str) {
-    let flag = h.join("paused");
-    let _ = std::fs::remove_file(&flag);
-    let mut child = export(h, db)
-        .env("PARQUET_EXPORTER_PAUSE_AT", point)
-        .env("PARQUET_EXPORTER_PAUSE_FLAG", &flag)
-        .spawn()
-        .unwrap();
-    // A deadline only so that a run that never gets there fails the test instead of hanging.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !flag.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before reaching {point}");
-        }
-        assert!(Instant::now() < deadline, "the run never reached {point}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = common::hold_at(&mut export(h, db), point, &h.join("paused"))
+        .unwrap_or_else(|| panic!("the run ended before reaching {point}"));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 }

@@ -7,27 +7,10 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use arrow::array::AsArray;
-use common::{exporter, read_parquet, run, Output, Redis};
+use common::{exporter, read_parquet, record_ids, run, Output, Redis};
 
 const DAY: &str = "2025-10-30";
 const STREAM: &str = "ops:atomic:heartbeats";
-
-/// The record ids of a day file.
-fn ids(path: &Path) -> BTreeSet<String> {
-    let (batches, _) = read_parquet(path);
-    let mut out = BTreeSet::new();
-    for b in batches {
-        let col = b.column(b.schema().index_of("record_id").unwrap());
-        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).unwrap();
-        out.extend(
-            col.as_string::<i32>()
-                .iter()
-                .map(|v| v.unwrap().to_string()),
-        );
-    }
-    out
-}
 
 fn footer(path: &Path, key: &str) -> Option<String> {
     let (_, meta) = read_parquet(path);
@@ -55,7 +38,7 @@ fn export(h: &Path, now: &str, args: &[&str]) -> Output {
 
 /// Every id `before` held is still in the file at `path`.
 fn still_holds(path: &Path, before: &BTreeSet<String>, step: &str) -> BTreeSet<String> {
-    let after = ids(path);
+    let after = record_ids(path);
     let lost: Vec<&String> = before.difference(&after).collect();
     assert!(
         lost.is_empty(),
@@ -106,7 +89,7 @@ fn a_stream_trimmed_between_runs_takes_no_record_away() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = export(h, "2025-10-30T10:00:00Z", &args);
         assert_eq!(out.code, 0, "{layout:?}: {}", out.stderr);
-        let first = ids(&file);
+        let first = record_ids(&file);
         assert_eq!(first.len(), 120, "{layout:?}");
 
         // The stream loses everything before 14:00; the 14:00 run still holds the morning.
@@ -157,7 +140,7 @@ fn rows_deleted_from_the_archive_stay_in_the_day_file_unless_forced() {
     let file = h.join("out/ops_atomic_20251030.parquet");
     let out = export(h, "2025-10-31T02:30:00Z", &["--sqlite", "ops.db"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let full = ids(&file);
+    let full = record_ids(&file);
     assert_eq!(full.len(), 288);
 
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -206,7 +189,7 @@ fn rows_deleted_from_the_archive_stay_in_the_day_file_unless_forced() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
-        ids(&file).len(),
+        record_ids(&file).len(),
         288 - gone,
         "--force replaces the file with what is read"
     );
@@ -496,7 +479,7 @@ fn the_old_exporters_file_at_a_days_name_is_not_replaced_unforced() {
     let out =
         run(common::export_cmd(h, "UTC").args(["--sqlite", "ops.db", "--date", DAY, "--force"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(ids(&legacy).len(), 288);
+    assert_eq!(record_ids(&legacy).len(), 288);
 }
 
 /// `import-legacy` keeps the one-scheme rule: into a hive out dir it refuses, before writing.
@@ -575,5 +558,8 @@ fn one_out_dir_is_one_run_at_a_time_whatever_the_summary_dir() {
     );
     std::fs::remove_file(&flag).unwrap();
     assert!(first.wait().unwrap().success());
-    assert_eq!(ids(&h.join("out/ops_atomic_20251030.parquet")).len(), 288);
+    assert_eq!(
+        record_ids(&h.join("out/ops_atomic_20251030.parquet")).len(),
+        288
+    );
 }

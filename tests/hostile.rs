@@ -5,10 +5,10 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{exporter, read_parquet, run, Output, Redis};
+use common::{exporter, mkfifo, peak_rss_mb, read_parquet, run, run_within, Redis};
 
 const TZ: &str = "Asia/Bangkok";
 const DAY: &str = "2025-10-30";
@@ -19,43 +19,6 @@ const START: i64 = 1_761_757_200_000;
 /// `PE --tz … --out-dir out --summary-dir rep` in `home`, to add to.
 fn pe(home: &Path) -> Command {
     common::export_cmd(home, TZ)
-}
-
-/// Runs `cmd` and kills it if it has not finished after `limit`: a hang fails the test with
-/// what the process printed instead of stalling the suite.
-fn run_within(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "still running after {limit:?}: stderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success());
 }
 
 fn archive(home: &Path, dates: &[&str]) -> PathBuf {
@@ -562,31 +525,6 @@ pq.write_table(other, '{f28}', compression='snappy')
     for d in days {
         assert_eq!(rows_in(&file(d)), 288);
     }
-}
-
-/// The peak RSS, in MB, of running `cmd` (with `args`) as the only child of a Python process.
-fn peak_rss_mb(home: &Path, args: &[&str]) -> (i32, String, u64) {
-    let out = Command::new(common::python())
-        .arg("-c")
-        .arg(
-            "import resource, subprocess, sys\n\
-             r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n\
-             print(r.returncode)\n\
-             print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n\
-             print(r.stdout + r.stderr)",
-        )
-        .arg(assert_cmd::cargo::cargo_bin("parquet-exporter"))
-        .args(args)
-        .env("HOME", home)
-        .env_remove("TZ")
-        .current_dir(home)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut lines = text.lines();
-    let code = lines.next().unwrap().parse().unwrap();
-    let mb = lines.next().unwrap().parse().unwrap();
-    (code, lines.collect::<Vec<_>>().join("\n"), mb)
 }
 
 #[test]

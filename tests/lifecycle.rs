@@ -10,11 +10,9 @@ use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use arrow::array::AsArray;
-use common::{exporter, read_parquet, run, Moto, Redis};
+use common::{exporter, read_parquet, record_ids, run, Moto, Redis};
 
 const DAYS: [&str; 3] = ["2025-10-28", "2025-10-29", "2025-10-30"];
 const STREAM: &str = "ops:atomic:heartbeats";
@@ -167,7 +165,7 @@ for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/').get('Contents
     fn check(&mut self, step: &str) {
         let (_keep, files) = self.day_files();
         for (rel, path) in &files {
-            let ids = ids(path);
+            let ids = record_ids(path);
             let trail = self.trail();
             let before = self.held.entry(rel.clone()).or_default();
             let lost: Vec<&String> = before.difference(&ids).take(3).collect();
@@ -257,34 +255,19 @@ for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/').get('Contents
         }
     }
 
-    /// Starts an export that stops at `point`, and kills it there with SIGKILL.
+    /// Starts an export that stops at `point`, and kills it there with SIGKILL. A run that
+    /// ends before the point (a kept file publishes nothing) is no kill.
     fn kill_at(&mut self, point: &str, intraday: bool) {
-        let flag = self.h().join("paused");
-        let _ = std::fs::remove_file(&flag);
         let mut cmd = self.pe();
         if intraday {
             cmd.arg("--intraday");
         } else {
             cmd.args(["--date", &self.yesterday()]);
         }
-        let mut child = cmd
-            .env("PARQUET_EXPORTER_PAUSE_AT", point)
-            .env("PARQUET_EXPORTER_PAUSE_FLAG", &flag)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !flag.exists() {
-            // A run that ends before the point (a kept file publishes nothing) is no kill.
-            if child.try_wait().unwrap().is_some() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the run never reached {point}");
-            std::thread::sleep(Duration::from_millis(10));
+        if let Some(mut child) = common::hold_at(&mut cmd, point, &self.h().join("paused")) {
+            child.kill().unwrap();
+            child.wait().unwrap();
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
     }
 
     /// After a catch-up, yesterday has its whole day's file (not an intraday one).
@@ -343,21 +326,6 @@ const POINTS: [&str; 6] = [
     "renamed-2",
     "published",
 ];
-
-fn ids(path: &Path) -> BTreeSet<String> {
-    let (batches, _) = read_parquet(path);
-    let mut out = BTreeSet::new();
-    for b in batches {
-        let col = b.column(b.schema().index_of("record_id").unwrap());
-        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).unwrap();
-        out.extend(
-            col.as_string::<i32>()
-                .iter()
-                .map(|v| v.unwrap().to_string()),
-        );
-    }
-    out
-}
 
 #[test]
 fn every_layout_instance_and_target_through_the_whole_lifecycle() {

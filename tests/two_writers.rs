@@ -8,9 +8,7 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
 use common::{run, Moto, Output, MOTO_BUCKET as BUCKET};
 
 const DAY: &str = "2025-10-25";
@@ -44,18 +42,7 @@ fn object_ids(moto: &Moto) -> BTreeSet<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("day.parquet");
     std::fs::write(&path, bytes).unwrap();
-    let (batches, _) = common::read_parquet(&path);
-    let mut ids = BTreeSet::new();
-    for b in batches {
-        let col = b.column(b.schema().index_of("record_id").unwrap());
-        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).unwrap();
-        ids.extend(
-            col.as_string::<i32>()
-                .iter()
-                .map(|v| v.unwrap().to_string()),
-        );
-    }
-    ids
+    common::record_ids(&path)
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -110,22 +97,8 @@ fn an_object_changed_between_read_and_write_is_read_again_and_merged() {
     let (a, b) = (machine("a"), machine("b"));
     // Machine a stops after its read and before its upload.
     let flag = a.path().join("paused");
-    let mut paused = export(&moto, a.path())
-        .env("PARQUET_EXPORTER_PAUSE_AT", "staged")
-        .env("PARQUET_EXPORTER_PAUSE_FLAG", &flag)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !flag.exists() {
-        assert!(
-            paused.try_wait().unwrap().is_none(),
-            "a ended before its upload"
-        );
-        assert!(Instant::now() < deadline, "a never reached its upload");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let paused = common::hold_at(&mut export(&moto, a.path()), "staged", &flag)
+        .expect("a reached its upload");
     // Meanwhile machine b publishes the day.
     let out = run(&mut export(&moto, b.path()));
     assert_eq!(out.code, 0, "{}", out.stderr);

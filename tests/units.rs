@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{self, exporter, run, Output};
+use crate::common::{self, exporter, peak_rss_mb, run, Output};
 
 /// A home directory name with everything systemd would read as syntax: a space, a quote, a
 /// backslash, specifiers (`%h`, `%t`, a trailing `%`), a variable and non-ASCII.
@@ -416,32 +416,6 @@ fn the_wrapper_clamps_absurd_log_rotation_settings() {
         !h.join("logs/pe.log.4").exists(),
         "at most 3 were kept after KEEP 3"
     );
-}
-
-/// `parquet-exporter ARGS` in `home`, with its exit status, its output and its peak RSS in MB
-/// (the child's own, as `getrusage` counts it in a Python parent of its own).
-fn peak_rss_mb(home: &Path, args: &[&str]) -> (i32, String, u64) {
-    let out = Command::new(common::python())
-        .arg("-c")
-        .arg(
-            "import resource, subprocess, sys\n\
-             r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n\
-             print(r.returncode)\n\
-             print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n\
-             print(r.stdout + r.stderr)",
-        )
-        .arg(env!("CARGO_BIN_EXE_parquet-exporter"))
-        .args(args)
-        .env("HOME", home)
-        .env_remove("TZ")
-        .current_dir(home)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut lines = text.lines();
-    let code = lines.next().unwrap().parse().unwrap();
-    let mb = lines.next().unwrap().parse().unwrap();
-    (code, lines.collect::<Vec<_>>().join("\n"), mb)
 }
 
 /// A small legacy file whose 3,000 rows share one 100 KB status (one dictionary entry) made a

@@ -648,3 +648,105 @@ fs = pyarrow.fs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http'
             .arg(format!("{prelude}\n{code}")),
     )
 }
+
+/// Runs `cmd` and kills it if it has not finished after `limit`: a hang fails the test with
+/// what the process printed instead of stalling the suite.
+pub fn run_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: stderr {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+/// `parquet-exporter ARGS` in `home`, with its exit status, its output and its peak RSS in MB
+/// (the child's own, as `getrusage` counts it in a Python parent of its own).
+pub fn peak_rss_mb(home: &Path, args: &[&str]) -> (i32, String, u64) {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import resource, subprocess, sys\n\
+             r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n\
+             print(r.returncode)\n\
+             print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n\
+             print(r.stdout + r.stderr)",
+        )
+        .arg(assert_cmd::cargo::cargo_bin("parquet-exporter"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("TZ")
+        .current_dir(home)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let code = lines.next().unwrap().parse().unwrap();
+    let mb = lines.next().unwrap().parse().unwrap();
+    (code, lines.collect::<Vec<_>>().join("\n"), mb)
+}
+
+/// The record ids of the day file at `path`.
+pub fn record_ids(path: &Path) -> std::collections::BTreeSet<String> {
+    use arrow::array::AsArray;
+    let (batches, _) = read_parquet(path);
+    let mut out = std::collections::BTreeSet::new();
+    for b in batches {
+        let col = b.column(b.schema().index_of("record_id").unwrap());
+        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).unwrap();
+        out.extend(
+            col.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string()),
+        );
+    }
+    out
+}
+
+/// Starts `cmd` held at the named point of its run (src/pause.rs), and returns it once it is
+/// there: to kill it at that step, or to change the world under it and let it go on by
+/// removing `flag`. `None` when the run ended before the point (a run that publishes nothing
+/// never reaches it).
+pub fn hold_at(cmd: &mut Command, point: &str, flag: &Path) -> Option<Child> {
+    let _ = std::fs::remove_file(flag);
+    let mut child = cmd
+        .env("PARQUET_EXPORTER_PAUSE_AT", point)
+        .env("PARQUET_EXPORTER_PAUSE_FLAG", flag)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A deadline only so that a run that never gets there fails the test instead of hanging.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !flag.exists() {
+        if child.try_wait().unwrap().is_some() {
+            return None;
+        }
+        assert!(Instant::now() < deadline, "the run never reached {point}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(child)
+}
