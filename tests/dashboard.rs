@@ -19,6 +19,7 @@ const DASHBOARD: &str = concat!(
 );
 const PROVISIONING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/provisioning");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+const OPERATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md");
 const PLUGIN_ID: &str = "motherduck-duckdb-datasource";
 /// The day files directory written into every panel's query, the exporter's default
 /// `--out-dir`; installing for another out dir replaces this text in the JSON.
@@ -1079,4 +1080,585 @@ fn todays_intraday_export_shows_on_the_dashboard() {
     let days = ok("Rejects and verdict per day");
     let verdicts: Vec<&str> = days.rows.iter().map(|r| r[1].as_str().unwrap()).collect();
     assert_eq!(verdicts, ["success", "success", "incomplete"]);
+}
+
+/// The install steps as written in the README and docs/operations.md, checked against the
+/// provisioning files and the layouts Grafana is installed with. Followed literally, the steps
+/// must put the plugin, the data source, the dashboard and the day files where Grafana (and the
+/// panels' `~`) reads them; a step that drifts from the files (a mount, a folder, a version)
+/// loads nothing and says nothing, so CI is where it shows.
+mod install {
+    use std::collections::BTreeMap;
+
+    /// The plugin release the steps install. The provisioning files and the dashboard were
+    /// checked against its source (the `plugin` module above).
+    pub const PLUGIN_VERSION: &str = "0.4.5";
+    /// The plugin's release assets, from its `.github/workflows/release.yml` (v0.4.5).
+    const RELEASES: &str = "https://github.com/motherduckdb/grafana-duckdb-datasource/releases";
+    /// The official images' paths (grafana/grafana `docs/sources/setup-grafana/configure-docker.md`
+    /// "Default paths"; `packaging/docker/run.sh` passes them to `grafana server`).
+    pub const DOCKER_PLUGINS: &str = "/var/lib/grafana/plugins";
+    pub const DOCKER_PROVISIONING: &str = "/etc/grafana/provisioning";
+    pub const DOCKER_DATA: &str = "/var/lib/grafana";
+    /// Homebrew's service (Homebrew/homebrew-core `Formula/g/grafana.rb`): `--config
+    /// etc/grafana/grafana.ini`, `cfg:default.paths.plugins=var/lib/grafana/plugins`, and no
+    /// provisioning path, so one has to be set in that `grafana.ini`.
+    pub const BREW: &str = "$(brew --prefix)";
+    pub const BREW_INI: &str = "$(brew --prefix)/etc/grafana/grafana.ini";
+    pub const BREW_PLUGINS: &str = "$(brew --prefix)/var/lib/grafana/plugins";
+
+    /// What the repository's files say, which the steps must match.
+    pub struct Facts {
+        /// The data source's `type`.
+        pub plugin_id: String,
+        /// The provider's `options.path`, as written for the Docker image.
+        pub provider_path: String,
+        /// The folder every panel reads, `~/…`.
+        pub day_dir: String,
+    }
+
+    /// The text of the section whose heading starts with `heading`, to the next `## `.
+    pub fn section<'a>(md: &'a str, heading: &str) -> &'a str {
+        let start = md
+            .find(&format!("\n{heading}"))
+            .unwrap_or_else(|| panic!("no section {heading}"))
+            + 1;
+        let rest = &md[start..];
+        let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 4);
+        &rest[..end]
+    }
+
+    /// The fenced code blocks of a section, without their info string.
+    fn blocks(section: &str) -> Vec<&str> {
+        section
+            .split("```")
+            .skip(1)
+            .step_by(2)
+            .map(|b| b.split_once('\n').map_or(b, |(_, body)| body))
+            .collect()
+    }
+
+    /// Shell words as `sh` would see them, for the little the steps use: quotes, `$name`,
+    /// `${name}` from earlier assignments (others, `$PWD`, `$HOME` and `$(…)`, stay as
+    /// written), and a redirect `>` as a word of its own.
+    fn words(line: &str, vars: &BTreeMap<String, String>) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut started = false;
+        let (mut single, mut double) = (false, false);
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            i += 1;
+            if single {
+                if c == '\'' {
+                    single = false;
+                } else {
+                    word.push(c);
+                }
+                continue;
+            }
+            match c {
+                '\'' if !double => (single, started) = (true, true),
+                '"' => (double, started) = (!double, true),
+                '$' if i < chars.len() && chars[i] == '(' => {
+                    let mut depth = 0;
+                    word.push('$');
+                    while i < chars.len() {
+                        word.push(chars[i]);
+                        depth += match chars[i] {
+                            '(' => 1,
+                            ')' => -1,
+                            _ => 0,
+                        };
+                        i += 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    started = true;
+                }
+                '$' => {
+                    let braced = i < chars.len() && chars[i] == '{';
+                    let from = if braced { i + 1 } else { i };
+                    let mut to = from;
+                    while to < chars.len() && (chars[to].is_alphanumeric() || chars[to] == '_') {
+                        to += 1;
+                    }
+                    let name: String = chars[from..to].iter().collect();
+                    let end = if braced { to + 1 } else { to };
+                    match vars.get(&name) {
+                        Some(v) => word.push_str(v),
+                        None => word.extend(&chars[i - 1..end]),
+                    }
+                    i = end;
+                    started = true;
+                }
+                c if !double && c.is_whitespace() => {
+                    if started {
+                        out.push(std::mem::take(&mut word));
+                        started = false;
+                    }
+                }
+                '>' if !double => {
+                    if started {
+                        out.push(std::mem::take(&mut word));
+                        started = false;
+                    }
+                    out.push(c.to_string());
+                }
+                c => {
+                    word.push(c);
+                    started = true;
+                }
+            }
+        }
+        if started {
+            out.push(word);
+        }
+        out
+    }
+
+    /// The commands of a block, each as its words, with `x="…"` assignments applied to the
+    /// commands after them.
+    fn commands(block: &str) -> Vec<Vec<String>> {
+        let mut vars = BTreeMap::new();
+        let mut out = Vec::new();
+        for line in block.lines() {
+            let line = line.split(" #").next().unwrap();
+            if line.trim_start().starts_with('#') {
+                continue;
+            }
+            // Expanded one command at a time, so `b=…; p="$b/…"` on one line sees `b`.
+            for segment in segments(line) {
+                let cmd = words(segment, &vars);
+                if let [one] = &cmd[..] {
+                    if let Some((name, value)) = one.split_once('=') {
+                        if name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                            vars.insert(name.to_string(), value.to_string());
+                            continue;
+                        }
+                    }
+                }
+                if !cmd.is_empty() {
+                    out.push(cmd);
+                }
+            }
+        }
+        out
+    }
+
+    /// A line cut at its unquoted `;`, `&&` and `|`.
+    fn segments(line: &str) -> Vec<&str> {
+        let (mut out, mut from) = (Vec::new(), 0);
+        let (mut single, mut double) = (false, false);
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let sep = match bytes[i] {
+                b'\'' if !double => {
+                    single = !single;
+                    0
+                }
+                b'"' if !single => {
+                    double = !double;
+                    0
+                }
+                _ if single || double => 0,
+                b';' | b'|' => 1,
+                b'&' if bytes.get(i + 1) == Some(&b'&') => 2,
+                _ => 0,
+            };
+            if sep > 0 {
+                out.push(&line[from..i]);
+                from = i + sep;
+                i += sep;
+            } else {
+                i += 1;
+            }
+        }
+        out.push(&line[from..]);
+        out
+    }
+
+    fn arg_after<'c>(cmd: &'c [String], flag: &str) -> Option<&'c str> {
+        let at = cmd.iter().position(|w| w == flag)?;
+        cmd.get(at + 1).map(String::as_str)
+    }
+
+    /// Every version named for the plugin: after its id (`motherduck-duckdb-datasource-0.4.5.zip`,
+    /// `` `motherduck-duckdb-datasource` 0.4.5``) and in a release address (`/download/v0.4.5/`).
+    pub fn plugin_versions(text: &str, plugin_id: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for marker in [plugin_id, "/releases/download/", "/releases/tag/"] {
+            for (at, _) in text.match_indices(marker) {
+                let rest = text[at + marker.len()..].trim_start_matches(['-', '`', ' ', 'v']);
+                let version: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                let version = version.trim_end_matches('.');
+                if version.contains('.') {
+                    found.push(version.to_string());
+                }
+            }
+        }
+        found
+    }
+
+    /// The plugin download and unzip of a block: the folder it leaves (`<dir>/<id>`, as the
+    /// release zip holds one folder named after the plugin id, per the plugin's `ci.yml`:
+    /// `mv dist <plugin-id>; zip -r <archive> <plugin-id>`), checked for `plugin.json`.
+    fn plugin_folder(cmds: &[Vec<String>], facts: &Facts, errors: &mut Vec<String>) -> String {
+        let zip = format!("{}-{PLUGIN_VERSION}.zip", facts.plugin_id);
+        let url = format!("{RELEASES}/download/v{PLUGIN_VERSION}/{zip}");
+        if !cmds.iter().any(|c| c[0] == "curl" && c.contains(&url)) {
+            errors.push(format!("no `curl` of {url}"));
+        }
+        let Some(unzip) = cmds.iter().find(|c| c[0] == "unzip") else {
+            errors.push("no `unzip` of the plugin".into());
+            return String::new();
+        };
+        if !unzip.iter().any(|w| w.ends_with(&zip)) {
+            errors.push(format!("`unzip` does not unzip {zip}: {unzip:?}"));
+        }
+        let dir = arg_after(unzip, "-d").unwrap_or(".");
+        let folder = if dir == "." {
+            facts.plugin_id.clone()
+        } else {
+            format!("{dir}/{}", facts.plugin_id)
+        };
+        let checked = format!("{folder}/plugin.json");
+        if !cmds.iter().any(|c| c[0] == "test" && c.contains(&checked)) {
+            errors.push(format!("no `test -f {checked}` after the unzip"));
+        }
+        folder
+    }
+
+    fn docker(block: &str, facts: &Facts, errors: &mut Vec<String>) {
+        let cmds = commands(block);
+        let folder = plugin_folder(&cmds, facts, errors);
+        let run = cmds
+            .iter()
+            .find(|c| c.len() > 1 && c[0] == "docker" && c[1] == "run")
+            .unwrap();
+        let (mut mounts, mut env) = (BTreeMap::new(), BTreeMap::new());
+        for pair in run.windows(2) {
+            match pair[0].as_str() {
+                "-v" => {
+                    let mut parts = pair[1].split(':');
+                    let src = parts.next().unwrap().to_string();
+                    mounts.insert(parts.next().unwrap_or("").to_string(), src);
+                }
+                "-e" => {
+                    let (k, v) = pair[1].split_once('=').unwrap_or((&pair[1], ""));
+                    env.insert(k.to_string(), v.to_string());
+                }
+                _ => {}
+            }
+        }
+        let mut want = |target: String, source: String, what: &str| {
+            if mounts.get(&target) != Some(&source) {
+                errors.push(format!(
+                    "{what}: want -v {source}:{target}, have {:?}",
+                    mounts.get(&target)
+                ));
+            }
+        };
+        want(
+            format!("{DOCKER_PLUGINS}/{}", facts.plugin_id),
+            format!("$PWD/{folder}"),
+            "the unzipped plugin in the image's plugins directory",
+        );
+        want(
+            format!("{DOCKER_PROVISIONING}/datasources"),
+            "$PWD/dashboards/provisioning/datasources".into(),
+            "the data source where the image reads data sources",
+        );
+        want(
+            facts.provider_path.clone(),
+            "$PWD/dashboards/provisioning/dashboards".into(),
+            "the provider and the JSON where the provider's options.path says",
+        );
+        want(
+            facts.day_dir.replacen('~', DOCKER_DATA, 1),
+            facts.day_dir.replacen('~', "$HOME", 1),
+            "the day files where the panels' ~ resolves (GF_PATHS_DATA)",
+        );
+        let allowed = env
+            .get("GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS")
+            .map(String::as_str)
+            .unwrap_or("");
+        if !allowed.split(',').any(|id| id.trim() == facts.plugin_id) {
+            errors.push(format!(
+                "GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={allowed:?} does not allow {}",
+                facts.plugin_id
+            ));
+        }
+        let image = run.last().unwrap();
+        if !(image.starts_with("grafana/") && image.ends_with("-ubuntu")) {
+            errors.push(format!("the plugin needs glibc, an -ubuntu image: {image}"));
+        }
+    }
+
+    fn homebrew(block: &str, facts: &Facts, errors: &mut Vec<String>) {
+        let cmds = commands(block);
+        let folder = plugin_folder(&cmds, facts, errors);
+        if folder != format!("{BREW_PLUGINS}/{}", facts.plugin_id) {
+            errors.push(format!(
+                "the plugin unzips to {folder}, not into the service's {BREW_PLUGINS}"
+            ));
+        }
+        // grafana.ini: the two lines the service does not set, in the file it reads.
+        let Some(ini_edit) = cmds
+            .iter()
+            .find(|c| c[0] == "sed" && c.iter().any(|w| w.starts_with("-i")))
+        else {
+            errors.push("no `sed -i` of grafana.ini".into());
+            return;
+        };
+        if ini_edit.last().map(String::as_str) != Some(BREW_INI) {
+            errors.push(format!(
+                "grafana.ini edited is not {BREW_INI}: {ini_edit:?}"
+            ));
+        }
+        let set = |key: &str| {
+            ini_edit.iter().find_map(|w| {
+                let (_, new) = w.strip_prefix("s|")?.split_once('|')?;
+                new.trim_end_matches('|')
+                    .strip_prefix(&format!("{key} = "))
+                    .map(str::to_string)
+            })
+        };
+        let allowed = set("allow_loading_unsigned_plugins").unwrap_or_default();
+        if !allowed.split(',').any(|id| id.trim() == facts.plugin_id) {
+            errors.push(format!(
+                "grafana.ini's allow_loading_unsigned_plugins = {allowed:?} does not allow {}",
+                facts.plugin_id
+            ));
+        }
+        let Some(provisioning) = set("provisioning") else {
+            errors.push("grafana.ini's [paths] provisioning is not set".into());
+            return;
+        };
+        if !provisioning.starts_with(BREW) || provisioning.contains("/opt/") {
+            errors.push(format!(
+                "provisioning = {provisioning}: not a folder under the prefix that upgrades keep"
+            ));
+        }
+        // The files, copied where that provisioning folder has them read.
+        let copied_to = |file: &str| {
+            cmds.iter().find_map(|c| {
+                (c[0] == "cp" && c.get(1).is_some_and(|w| w.ends_with(file)))
+                    .then(|| c.last().unwrap().trim_end_matches('/').to_string())
+            })
+        };
+        let datasources = copied_to("datasources/ops_atomic.yaml");
+        if datasources.as_deref() != Some(&format!("{provisioning}/datasources")) {
+            errors.push(format!(
+                "the data source is copied to {datasources:?}, not {provisioning}/datasources"
+            ));
+        }
+        let json = copied_to("ops_atomic.json");
+        // The provider: written with its path rewritten by the documented `sed`; it must be
+        // read from `<provisioning>/dashboards` and point at the folder the JSON is in.
+        let Some(rewrite) = cmds.iter().find(|c| {
+            c[0] == "sed"
+                && c.iter()
+                    .any(|w| w.ends_with("dashboards/provisioning/dashboards/ops_atomic.yaml"))
+        }) else {
+            errors.push("no `sed` writing the provider YAML".into());
+            return;
+        };
+        let target = arg_after(rewrite, ">").unwrap_or("");
+        if target != format!("{provisioning}/dashboards/ops_atomic.yaml") {
+            errors.push(format!(
+                "the provider is written to {target}, not {provisioning}/dashboards"
+            ));
+        }
+        let script = rewrite
+            .iter()
+            .find_map(|w| w.strip_prefix("s|"))
+            .unwrap_or("");
+        let mut parts = script.split('|');
+        let (from, to) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let path = facts.provider_path.replacen(from, to, 1);
+        if json.as_deref() != Some(path.as_str()) {
+            errors.push(format!(
+                "the provider reads {path}, the JSON is copied to {json:?}"
+            ));
+        }
+    }
+
+    /// Every mismatch between the Grafana steps of the README and docs/operations.md and the
+    /// provisioning files; empty when the steps, followed literally, install what the files
+    /// need where Grafana reads it.
+    pub fn mismatches(readme: &str, operations: &str, facts: &Facts) -> Vec<String> {
+        let mut errors = Vec::new();
+        // The provider YAML is used unedited in the image, so it must name the image's folder.
+        if facts.provider_path != format!("{DOCKER_PROVISIONING}/dashboards") {
+            errors.push(format!(
+                "the provider reads {}, not the image's {DOCKER_PROVISIONING}/dashboards",
+                facts.provider_path
+            ));
+        }
+        let mut seen = BTreeMap::new();
+        for (name, text) in [
+            ("README", section(readme, "## Grafana")),
+            ("operations", section(operations, "## Grafana dashboard")),
+        ] {
+            let versions = plugin_versions(text, &facts.plugin_id);
+            if versions.is_empty() {
+                errors.push(format!("{name}: no plugin version named"));
+            }
+            for v in versions.iter().filter(|v| *v != PLUGIN_VERSION) {
+                errors.push(format!("{name}: plugin version {v}, not {PLUGIN_VERSION}"));
+            }
+            for block in blocks(text) {
+                let kind = if block.contains("docker run") {
+                    "docker"
+                } else if block.contains("brew ") {
+                    "homebrew"
+                } else {
+                    continue;
+                };
+                *seen.entry(kind).or_insert(0) += 1;
+                let mut found = Vec::new();
+                match kind {
+                    "docker" => docker(block, facts, &mut found),
+                    _ => homebrew(block, facts, &mut found),
+                }
+                errors.extend(found.into_iter().map(|e| format!("{name} {kind}: {e}")));
+            }
+        }
+        for kind in ["docker", "homebrew"] {
+            if !seen.contains_key(kind) {
+                errors.push(format!("no {kind} steps"));
+            }
+        }
+        errors
+    }
+}
+
+/// The Grafana steps of the README and docs/operations.md name the plugin id of the data source,
+/// version 0.4.5 wherever a version is named, and put the plugin, the provisioning files and the
+/// day files where Docker's image and Homebrew's service have Grafana read them. Each way of
+/// drifting, written into a copy of the docs, must be caught.
+#[test]
+fn the_install_steps_put_the_files_where_grafana_reads_them() {
+    let dir = PathBuf::from(PROVISIONING);
+    let ds = yaml(&dir.join("datasources/ops_atomic.yaml"));
+    let providers = yaml(&dir.join("dashboards/ops_atomic.yaml"));
+    // The folder every panel reads, from the queries themselves.
+    let text = std::fs::read_to_string(DASHBOARD).unwrap();
+    let mut day_dirs: Vec<&str> = text
+        .split("('")
+        .skip(1)
+        .filter_map(|s| s.split_once("/**").map(|(d, _)| d))
+        .collect();
+    day_dirs.dedup();
+    assert_eq!(
+        day_dirs.len(),
+        1,
+        "one folder for every panel: {day_dirs:?}"
+    );
+    let facts = install::Facts {
+        plugin_id: ds["datasources"][0]["type"].as_str().unwrap().to_string(),
+        provider_path: providers["providers"][0]["options"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        day_dir: day_dirs[0].to_string(),
+    };
+    assert!(facts.day_dir.starts_with("~/"), "{}", facts.day_dir);
+    let readme = std::fs::read_to_string(README).unwrap();
+    let operations = std::fs::read_to_string(OPERATIONS).unwrap();
+    let errors = install::mismatches(&readme, &operations, &facts);
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // Each drift, in the README or in docs/operations.md, must fail.
+    let data = facts.day_dir.replacen('~', install::DOCKER_DATA, 1);
+    let zip = format!("{}-{}.zip", facts.plugin_id, install::PLUGIN_VERSION);
+    let readme_drifts = [
+        (data.clone(), "/var/lib/grafana/analytics".to_string()),
+        (
+            ":/etc/grafana/provisioning/dashboards\"".into(),
+            ":/etc/grafana/dashboards\"".into(),
+        ),
+        (
+            "-v \"$PWD/dashboards/provisioning/datasources:".into(),
+            "-v \"$PWD/dashboards/provisioning:".into(),
+        ),
+        (
+            format!("UNSIGNED_PLUGINS={}", facts.plugin_id),
+            "UNSIGNED_PLUGINS=grafana-duckdb-datasource".into(),
+        ),
+        ("latest-ubuntu".into(), "latest".into()),
+        ("/download/v0.4.5/".into(), "/download/v0.4.4/".into()),
+        (
+            format!("unzip -o {zip}"),
+            format!("unzip -o {zip} -d {}", facts.plugin_id),
+        ),
+        (
+            format!("{}:/var/lib/grafana/plugins/", facts.plugin_id),
+            format!("{}:/var/lib/grafana/", facts.plugin_id),
+        ),
+    ];
+    let ops_drifts = [
+        (
+            "s|^;provisioning = .*|provisioning = $p|\" ".to_string(),
+            String::new(),
+        ),
+        (
+            "-d \"$b/var/lib/grafana/plugins\"".into(),
+            "-d \"$b/etc/grafana/plugins\"".into(),
+        ),
+        (
+            "p=\"$b/etc/grafana/provisioning\"".into(),
+            "p=\"$b/opt/grafana/share/grafana/conf/provisioning\"".into(),
+        ),
+        (
+            "allow_loading_unsigned_plugins = motherduck-duckdb-datasource|".into(),
+            "allow_loading_unsigned_plugins = grafana-duckdb-datasource|".into(),
+        ),
+        (
+            "> \"$p/dashboards/ops_atomic.yaml\"".into(),
+            "> \"$p/ops_atomic.yaml\"".into(),
+        ),
+        ("\"$p/dashboards/\"\nsed".into(), "\"$p/\"\nsed".into()),
+        (
+            "\"$ini\"\ngrep".into(),
+            "\"$b/etc/grafana.ini\"\ngrep".into(),
+        ),
+        (
+            "(`motherduck-duckdb-datasource` 0.4.5,".into(),
+            "(`motherduck-duckdb-datasource` 0.4.3,".into(),
+        ),
+    ];
+    for (doc, drifts) in [
+        ("README", &readme_drifts[..]),
+        ("operations", &ops_drifts[..]),
+    ] {
+        for (from, to) in drifts {
+            let (r, o) = match doc {
+                "README" => (readme.replacen(from, to, 1), operations.clone()),
+                _ => (readme.clone(), operations.replacen(from, to, 1)),
+            };
+            assert!(
+                r != readme || o != operations,
+                "{doc}: the drift {from:?} is no longer in the text"
+            );
+            assert!(
+                !install::mismatches(&r, &o, &facts).is_empty(),
+                "{doc}: {from:?} → {to:?} was not caught"
+            );
+        }
+    }
+    // And a provider YAML that moved away from the folder the image reads.
+    let moved = install::Facts {
+        provider_path: "/var/lib/grafana/dashboards".into(),
+        ..facts
+    };
+    assert!(!install::mismatches(&readme, &operations, &moved).is_empty());
 }
