@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
 
 use crate::batch;
 use crate::record::{Interner, Row};
@@ -74,30 +77,43 @@ impl<'s> Held<'s> {
     }
 }
 
-/// Adds to `carried` the rows of `previous` that no source holds: one more part for the merge,
-/// where they never meet a source's copy, so the sources' copies win every conflict.
-fn keep_missing(carried: &mut Rows, held: &mut Held, previous: impl IntoIterator<Item = Row>) {
-    for r in previous {
-        if !held.holds(&r.record.record_id) {
-            carried.push(&r.record, r.source);
-        }
-    }
-}
-
-/// The rows of the valid day file at `path` that no source holds, read a batch at a time so
-/// that only the carried rows stay in memory.
+/// The rows of the valid day file at `path` that no source holds. Its ids are read first, on
+/// their own: a re-export whose sources still hold every record (the common case: a re-run, an
+/// intraday run) reads one column and builds no row. Only the rows found missing are then
+/// read whole, a batch at a time, so only the carried rows stay in memory.
 pub fn missing_from_file(held: &mut Held, path: &Path) -> Result<Rows> {
     let (file, _, views) =
         verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let reading = || format!("reading {}", path.display());
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views.clone());
+    let ids = ProjectionMask::roots(builder.parquet_schema(), [batch::col("record_id")]);
+    let mut missing: Vec<bool> = Vec::new();
+    for b in builder.with_projection(ids).build().with_context(reading)? {
+        let b = b.with_context(reading)?;
+        let col = batch::Text::of(b.column(0)).context("record_id is not text")?;
+        missing.extend((0..b.num_rows()).map(|i| !held.holds(col.value(i))));
+    }
+    let mut carried = Rows::new();
+    if !missing.contains(&true) {
+        return Ok(carried);
+    }
+    let (file, _, _) =
+        verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views)
         .build()
-        .with_context(|| format!("reading {}", path.display()))?;
+        .with_context(reading)?;
     let mut strings = Interner::default();
-    let mut carried = Rows::new();
+    let mut at = 0;
     for b in reader {
-        let b = b.with_context(|| format!("reading {}", path.display()))?;
+        let b = b.with_context(reading)?;
+        let marks = missing
+            .get(at..at + b.num_rows())
+            .context("the file changed between its two reads")?;
+        let mask = BooleanArray::from(marks.to_vec());
+        at += b.num_rows();
+        let b = filter_record_batch(&b, &mask).with_context(reading)?;
         let rows = batch::rows_from_batch(&b, &mut strings).map_err(anyhow::Error::msg)?;
-        keep_missing(&mut carried, held, rows);
+        rows.iter().for_each(|r| carried.push(&r.record, r.source));
     }
     Ok(carried)
 }
@@ -107,73 +123,39 @@ mod tests {
     use super::*;
     use crate::record::{AgentStatus, CheckStatus, Record, Source, Status};
 
-    fn row(id: &str, ts: i64, source: Source) -> Row {
-        Row {
-            record: Record {
-                record_id: id.into(),
-                report_type: "heartbeat".into(),
-                ts_ms: ts,
-                status: Status::Healthy,
-                duration_ms: None,
-                host: None,
-                redis_status: CheckStatus::Ok,
-                database_status: CheckStatus::Ok,
-                api_status: CheckStatus::Ok,
-                launchagent_optimizer: AgentStatus::Loaded,
-                launchagent_digest: AgentStatus::Loaded,
-                checks: Default::default(),
-            },
-            source,
+    fn record(id: &str, ts: i64) -> Record {
+        Record {
+            record_id: id.into(),
+            report_type: "heartbeat".into(),
+            ts_ms: ts,
+            status: Status::Healthy,
+            duration_ms: None,
+            host: None,
+            redis_status: CheckStatus::Ok,
+            database_status: CheckStatus::Ok,
+            api_status: CheckStatus::Ok,
+            launchagent_optimizer: AgentStatus::Loaded,
+            launchagent_digest: AgentStatus::Loaded,
+            checks: Default::default(),
         }
     }
 
-    fn ids(rows: &Rows) -> Vec<(String, Source)> {
-        let mut buf = String::new();
-        (0..rows.len())
-            .map(|i| {
-                let r = rows.get(i);
-                (r.record_id(&mut buf).to_string(), r.source)
-            })
-            .collect()
-    }
-
     #[test]
-    fn only_what_the_sources_lack_is_carried_with_its_own_source() {
+    fn the_sources_hold_what_either_read_hashed_or_not() {
         let mut redis = Rows::new();
-        redis.push(&row("b", 2, Source::Redis).record, Source::Redis);
+        redis.push(&record("b", 2), Source::Redis);
         redis.hash_ids();
         let mut sqlite = Rows::new();
         // Not hashed: the lookup must hash it itself.
-        sqlite.push(&row("c", 3, Source::Sqlite).record, Source::Sqlite);
-        let previous = vec![
-            row("a", 1, Source::Both),
-            row("b", 2, Source::Both),
-            row("c", 3, Source::Sqlite),
-            row("d", 4, Source::Legacy),
-        ];
+        sqlite.push(&record("c", 3), Source::Sqlite);
+        // A derived id is written out when compared.
+        sqlite.push(&record("heartbeat:-:4", 4), Source::Sqlite);
         let sources = [&redis, &sqlite];
-        let mut carried = Rows::new();
-        keep_missing(&mut carried, &mut Held::new(&sources), previous);
-        assert_eq!(
-            ids(&carried),
-            vec![("a".into(), Source::Both), ("d".into(), Source::Legacy)]
-        );
-    }
-
-    #[test]
-    fn nothing_previous_carries_nothing() {
-        let mut redis = Rows::new();
-        redis.push(&row("b", 2, Source::Redis).record, Source::Redis);
-        let sources = [&redis];
-        let mut carried = Rows::new();
-        keep_missing(&mut carried, &mut Held::new(&sources), Vec::new());
-        assert!(carried.is_empty());
+        let mut held = Held::new(&sources);
+        for (id, holds) in [("a", false), ("b", true), ("c", true), ("d", false)] {
+            assert_eq!(held.holds(id), holds, "{id}");
+        }
         let none: [&Rows; 0] = [];
-        keep_missing(
-            &mut carried,
-            &mut Held::new(&none),
-            vec![row("x", 1, Source::Redis)],
-        );
-        assert_eq!(carried.len(), 1);
+        assert!(!Held::new(&none).holds("b"));
     }
 }
