@@ -562,14 +562,7 @@ fn export_days(
         tracing::info!(yesterday = %cfg.yesterday, "every day up to yesterday is exported; nothing to do");
     }
 
-    let bar = (std::io::stderr().is_terminal() && days.len() > 1).then(|| {
-        let bar = indicatif::ProgressBar::new(days.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} days {msg}")
-                .expect("valid template"),
-        );
-        bar
-    });
+    let bar = progress_bar(days.len());
     let _shown = ShownBar::set(bar.clone());
     let mut reports = Vec::new();
     let mut errors = Vec::new();
@@ -629,28 +622,52 @@ fn export_days(
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
     } else {
-        for r in &reports {
-            print_report(r, cfg.dry, out)?;
-            writeln!(out)?;
-        }
-        for e in &errors {
-            writeln!(
-                out,
-                "day {}: FAILED: {}",
-                e["day"].as_str().unwrap_or("?"),
-                e["error"].as_str().unwrap_or("?")
-            )?;
-        }
-        writeln!(
-            out,
-            "days: {} attempted, {} exported, {} failed",
-            days.len(),
-            reports.len(),
-            errors.len()
-        )?;
-        print_shortfalls(&shortfalls, worst, out)?;
+        let done = (days.len(), &reports[..], &errors[..]);
+        print_days(done, cfg.dry, &shortfalls, worst, out)?;
     }
     Ok(worst)
+}
+
+/// A progress bar for a run over `days` days, at a terminal only.
+fn progress_bar(days: usize) -> Option<indicatif::ProgressBar> {
+    (std::io::stderr().is_terminal() && days > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(days as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} days {msg}")
+                .expect("valid template"),
+        );
+        bar
+    })
+}
+
+/// A multi-day run as text: each day's report, each failure, the count, and the days that
+/// were not a success with the run's exit status.
+fn print_days(
+    (attempted, reports, errors): (usize, &[RunReport], &[serde_json::Value]),
+    dry: bool,
+    shortfalls: &[Shortfall],
+    worst: Exit,
+    out: &mut impl Write,
+) -> Result<()> {
+    for r in reports {
+        print_report(r, dry, out)?;
+        writeln!(out)?;
+    }
+    for e in errors {
+        writeln!(
+            out,
+            "day {}: FAILED: {}",
+            e["day"].as_str().unwrap_or("?"),
+            e["error"].as_str().unwrap_or("?")
+        )?;
+    }
+    writeln!(
+        out,
+        "days: {attempted} attempted, {} exported, {} failed",
+        reports.len(),
+        errors.len()
+    )?;
+    print_shortfalls(shortfalls, worst, out)
 }
 
 /// A day of a multi-day run that was not a plain success: what it came to, and the status it

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use crate::config::UsageError;
 use crate::source::redis::MAX_PAGE_SIZE;
 
 /// One setting's range.
@@ -81,16 +80,15 @@ impl Bound {
     }
 
     /// A config file's value, checked (toml and serde have already refused what is not a
-    /// whole number of the field's type).
-    pub fn check_file(&self, value: Option<u64>, file: &Path) -> anyhow::Result<()> {
+    /// whole number of the field's type); the error is the usage message to show.
+    pub fn check_file(&self, value: Option<u64>, file: &Path) -> Result<(), String> {
         match value {
-            Some(v) if !(self.min..=self.max).contains(&v) => Err(UsageError(format!(
+            Some(v) if !(self.min..=self.max).contains(&v) => Err(format!(
                 "config file {}: {} = {v} is {}",
                 file.display(),
                 self.key,
                 self.out_of_range()
-            ))
-            .into()),
+            )),
             _ => Ok(()),
         }
     }
@@ -137,9 +135,8 @@ mod tests {
         let e = REDIS_TIMEOUT
             .check_file(Some(i64::MAX as u64), f)
             .unwrap_err();
-        assert!(e.downcast_ref::<UsageError>().is_some());
         assert_eq!(
-            e.to_string(),
+            e,
             "config file /c.toml: redis_timeout = 9223372036854775807 is out of range: use 1 to \
              86400 seconds"
         );

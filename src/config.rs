@@ -110,10 +110,17 @@ impl FileConfig {
     /// them).
     fn check_bounds(&self, path: &Path) -> Result<()> {
         let as_u64 = |v: Option<usize>| v.map(|v| v as u64);
-        bounds::REDIS_TIMEOUT.check_file(self.redis_timeout, path)?;
-        bounds::REDIS_MARGIN_MINUTES.check_file(self.redis_margin_minutes.map(u64::from), path)?;
-        bounds::REDIS_PAGE_SIZE.check_file(as_u64(self.redis_page_size), path)?;
-        bounds::CATCH_UP_WINDOW.check_file(self.catch_up_window.map(u64::from), path)
+        bounds::REDIS_TIMEOUT
+            .check_file(self.redis_timeout, path)
+            .and_then(|()| {
+                bounds::REDIS_MARGIN_MINUTES
+                    .check_file(self.redis_margin_minutes.map(u64::from), path)
+            })
+            .and_then(|()| bounds::REDIS_PAGE_SIZE.check_file(as_u64(self.redis_page_size), path))
+            .and_then(|()| {
+                bounds::CATCH_UP_WINDOW.check_file(self.catch_up_window.map(u64::from), path)
+            })
+            .map_err(usage)
     }
 }
 

@@ -403,7 +403,8 @@ fn prepare_target(cfg: &Config) -> Result<Prepared> {
     }
     // Refused before anything, a partition directory included, is created.
     if let crate::config::OutDir::Local(root) = &cfg.out {
-        crate::scheme::check_export(root, &cfg.layout, cfg.day.tz())?;
+        let found = verify::day_file_zones(root)?;
+        crate::scheme::check_export(root, &found, &cfg.layout, cfg.day.tz())?;
     }
     let target = Target::open(&cfg.out)?;
     let parquet_path = cfg.parquet_path();

@@ -82,7 +82,13 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
     }
     // Day files in the flat layout without an instance: refused where the out dir holds
     // another scheme, before anything is read or written.
-    crate::scheme::check_export(&cfg.out_dir, &crate::names::Layout::default(), cfg.tz)?;
+    let found = verify::day_file_zones(&cfg.out_dir)?;
+    crate::scheme::check_export(
+        &cfg.out_dir,
+        &found,
+        &crate::names::Layout::default(),
+        cfg.tz,
+    )?;
     let (days, undated, mut strings) = collect_records(cfg, &inputs)?;
     if !cfg.dry {
         std::fs::create_dir_all(&cfg.out_dir)

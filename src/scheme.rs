@@ -13,7 +13,6 @@ use chrono_tz::Tz;
 use crate::config::UsageError;
 use crate::day::Day;
 use crate::names::{self, Layout};
-use crate::verify::{self, FileCheck};
 
 /// How a folder's day files are named and cut into days.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,19 +55,21 @@ impl Scheme {
 }
 
 /// Refuses (exit 2) an export whose scheme differs from a day file already under the local
-/// out dir `root`, naming that file and the fix. A remote prefix is checked by its file names
-/// only when it is listed (catch-up); its zone by the day's own file.
-pub fn check_export(root: &Path, layout: &Layout, zone: Tz) -> Result<()> {
+/// out dir `root`, naming that file and the fix. `found` is each day file there, relative to
+/// `root`, with the zone its footer records. A remote prefix is checked through the day's own
+/// object (its zone) only.
+pub fn check_export(
+    root: &Path,
+    found: &[(String, Option<String>)],
+    layout: &Layout,
+    zone: Tz,
+) -> Result<()> {
     let mine = Scheme::new(layout, Some(zone.name()));
-    for rel in verify::relative_files(root, 3)? {
-        let Some((_, theirs)) = names::day_file_of(&rel) else {
+    for (rel, tz) in found {
+        let Some((_, theirs)) = names::day_file_of(rel) else {
             continue;
         };
-        let footer = verify::read_footer(&root.join(&rel)).ok();
-        let tz = footer
-            .as_ref()
-            .and_then(|f| f.kv.get(crate::contract::footer::TIMEZONE));
-        let found = Scheme::new(&theirs, tz.map(String::as_str));
+        let found = Scheme::new(&theirs, tz.as_deref());
         if !mine.fits(&found) {
             return Err(UsageError(format!(
                 "{} already holds {rel} ({}), and this run writes {}: one out dir holds one \
@@ -84,21 +85,29 @@ pub fn check_export(root: &Path, layout: &Layout, zone: Tz) -> Result<()> {
     Ok(())
 }
 
+/// A day file as the folder checks see it: where it is, and the day and zone its footer
+/// records.
+pub struct Placed<'a> {
+    pub path: &'a Path,
+    pub day: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+}
+
 /// `verify`'s problems with a set of checked day files as one folder: more than one scheme,
 /// or two files of one instance whose days overlap (days of two zones).
-pub fn folder_problems(checks: &[FileCheck]) -> Vec<String> {
+pub fn folder_problems(files: &[Placed]) -> Vec<String> {
     let mut schemes: BTreeMap<Scheme, &Path> = BTreeMap::new();
     // Per instance: (day start, day end, file).
     let mut spans: BTreeMap<Option<String>, Vec<(i64, i64, &Path)>> = BTreeMap::new();
-    for c in checks {
-        let Some((_, layout)) = names::day_file_at(&c.path) else {
+    for c in files {
+        let Some((_, layout)) = names::day_file_at(c.path) else {
             continue;
         };
         schemes
-            .entry(Scheme::new(&layout, c.timezone.as_deref()))
-            .or_insert(&c.path);
+            .entry(Scheme::new(&layout, c.timezone))
+            .or_insert(c.path);
         if let Some(day) = day_of(c) {
-            let span = (day.start_ms(), day.end_ms(), c.path.as_path());
+            let span = (day.start_ms(), day.end_ms(), c.path);
             spans.entry(layout.instance).or_default().push(span);
         }
     }
@@ -131,113 +140,9 @@ pub fn folder_problems(checks: &[FileCheck]) -> Vec<String> {
     problems
 }
 
-/// How many ids `shared_ids` holds at most (8 bytes each): beyond it, the check says it did
-/// not run rather than take the memory.
-const MAX_IDS: usize = 20_000_000;
-
-/// `verify`'s problem with day files of one instance that hold the same `record_id`: each
-/// record belongs to one day, so readers of the folder would count it twice. Ids are kept by
-/// hash; a hit is confirmed by reading the first file's ids again.
-pub fn shared_ids(checks: &[FileCheck]) -> Vec<String> {
-    let mut by_instance: BTreeMap<Option<String>, Vec<&Path>> = BTreeMap::new();
-    for c in checks.iter().filter(|c| c.ok()) {
-        if let Some((_, layout)) = names::day_file_at(&c.path) {
-            by_instance
-                .entry(layout.instance)
-                .or_default()
-                .push(&c.path);
-        }
-    }
-    let total: i64 = checks.iter().filter_map(|c| c.rows).sum();
-    if total as u64 > MAX_IDS as u64 {
-        return vec![format!(
-            "record ids were not compared across files: {total} rows, over the {MAX_IDS} this \
-             check holds"
-        )];
-    }
-    let mut problems = Vec::new();
-    for files in by_instance.values().filter(|f| f.len() > 1) {
-        problems.extend(shared_in(files).unwrap_or_else(|e| vec![e]));
-    }
-    problems
-}
-
-/// Ids two of `files` share, as problems: (hash → first file) over every file, then each hit
-/// confirmed against the first file's own ids.
-fn shared_in(files: &[&Path]) -> Result<Vec<String>, String> {
-    let mut first: std::collections::HashMap<u64, usize> = Default::default();
-    // (first file, the id as the later file holds it, the later file)
-    let mut hits: Vec<(usize, String, usize)> = Vec::new();
-    for (n, path) in files.iter().enumerate() {
-        for_each_id(path, |id| {
-            let h = crate::rows::id_hash(id);
-            match first.get(&h) {
-                Some(&m) if m != n => hits.push((m, id.to_string(), n)),
-                Some(_) => {}
-                None => {
-                    first.insert(h, n);
-                }
-            }
-        })?;
-    }
-    drop(first);
-    let mut problems = Vec::new();
-    for (m, path) in files.iter().enumerate() {
-        let wanted: std::collections::HashSet<&str> = hits
-            .iter()
-            .filter(|h| h.0 == m)
-            .map(|h| h.1.as_str())
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        let mut found = std::collections::HashSet::new();
-        for_each_id(path, |id| {
-            if wanted.contains(id) {
-                found.insert(id.to_string());
-            }
-        })?;
-        for (_, id, n) in hits.iter().filter(|h| h.0 == m && found.contains(&h.1)) {
-            if problems.len() < 10 {
-                problems.push(format!(
-                    "{} and {} both hold record_id {}: readers of the folder count it twice",
-                    path.display(),
-                    files[*n].display(),
-                    crate::escape::plain(id)
-                ));
-            }
-        }
-    }
-    Ok(problems)
-}
-
-/// Calls `f` with every `record_id` of the day file at `path`, reading that column only.
-fn for_each_id(path: &Path, mut f: impl FnMut(&str)) -> Result<(), String> {
-    use arrow::array::AsArray;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use parquet::arrow::ProjectionMask;
-    let fail = |e: &dyn std::fmt::Display| format!("{}: cannot read its ids: {e}", path.display());
-    let file = crate::fsio::open_regular(path).map_err(|e| fail(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [crate::batch::col("record_id")]);
-    for b in builder
-        .with_projection(mask)
-        .build()
-        .map_err(|e| fail(&e))?
-    {
-        let b = b.map_err(|e| fail(&e))?;
-        let col = b.column(0);
-        match col.as_string_opt::<i32>() {
-            Some(ids) => ids.iter().flatten().for_each(&mut f),
-            None => col.as_string_view().iter().flatten().for_each(&mut f),
-        }
-    }
-    Ok(())
-}
-
-fn day_of(c: &FileCheck) -> Option<Day> {
-    let date = c.day.as_deref()?.parse().ok()?;
-    let tz: Tz = c.timezone.as_deref()?.parse().ok()?;
+fn day_of(c: &Placed) -> Option<Day> {
+    let date = c.day?.parse().ok()?;
+    let tz: Tz = c.timezone?.parse().ok()?;
     Day::new(date, tz).ok()
 }
 
@@ -245,12 +150,11 @@ fn day_of(c: &FileCheck) -> Option<Day> {
 mod tests {
     use super::*;
 
-    fn check(path: &str, day: &str, tz: &str) -> FileCheck {
-        FileCheck {
-            path: path.into(),
-            day: Some(day.into()),
-            timezone: Some(tz.into()),
-            ..Default::default()
+    fn check<'a>(path: &'a str, day: &'a str, tz: &'a str) -> Placed<'a> {
+        Placed {
+            path: Path::new(path),
+            day: Some(day),
+            timezone: Some(tz),
         }
     }
 

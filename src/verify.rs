@@ -496,8 +496,16 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
         }
     }
     let checks: Vec<FileCheck> = files.iter().map(|f| check_file(f, max_bytes)).collect();
-    problems.extend(crate::scheme::folder_problems(&checks));
-    problems.extend(crate::scheme::shared_ids(&checks));
+    let placed: Vec<crate::scheme::Placed> = checks
+        .iter()
+        .map(|c| crate::scheme::Placed {
+            path: &c.path,
+            day: c.day.as_deref(),
+            timezone: c.timezone.as_deref(),
+        })
+        .collect();
+    problems.extend(crate::scheme::folder_problems(&placed));
+    problems.extend(shared_ids(&checks));
 
     let mut fingerprints: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for c in &checks {
@@ -526,6 +534,123 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
         problems,
         ok,
     }
+}
+
+/// How many ids `shared_ids` holds at most (8 bytes each): beyond it, the check says it did
+/// not run rather than take the memory.
+const MAX_IDS: usize = 20_000_000;
+
+/// `verify`'s problem with day files of one instance that hold the same `record_id`: each
+/// record belongs to one day, so readers of the folder would count it twice. Ids are kept by
+/// hash; a hit is confirmed by reading the first file's ids again.
+fn shared_ids(checks: &[FileCheck]) -> Vec<String> {
+    let mut by_instance: BTreeMap<Option<String>, Vec<&Path>> = BTreeMap::new();
+    for c in checks.iter().filter(|c| c.ok()) {
+        if let Some((_, layout)) = names::day_file_at(&c.path) {
+            by_instance
+                .entry(layout.instance)
+                .or_default()
+                .push(&c.path);
+        }
+    }
+    let total: i64 = checks.iter().filter_map(|c| c.rows).sum();
+    if total as u64 > MAX_IDS as u64 {
+        return vec![format!(
+            "record ids were not compared across files: {total} rows, over the {MAX_IDS} this \
+             check holds"
+        )];
+    }
+    let mut problems = Vec::new();
+    for files in by_instance.values().filter(|f| f.len() > 1) {
+        problems.extend(shared_in(files).unwrap_or_else(|e| vec![e]));
+    }
+    problems
+}
+
+/// Ids two of `files` share, as problems: (hash → first file) over every file, then each hit
+/// confirmed against the first file's own ids.
+fn shared_in(files: &[&Path]) -> Result<Vec<String>, String> {
+    let mut first: std::collections::HashMap<u64, usize> = Default::default();
+    // (first file, the id as the later file holds it, the later file)
+    let mut hits: Vec<(usize, String, usize)> = Vec::new();
+    for (n, path) in files.iter().enumerate() {
+        for_each_id(path, |id| {
+            let h = crate::rows::id_hash(id);
+            match first.get(&h) {
+                Some(&m) if m != n => hits.push((m, id.to_string(), n)),
+                Some(_) => {}
+                None => {
+                    first.insert(h, n);
+                }
+            }
+        })?;
+    }
+    drop(first);
+    let mut problems = Vec::new();
+    for (m, path) in files.iter().enumerate() {
+        let wanted: std::collections::HashSet<&str> = hits
+            .iter()
+            .filter(|h| h.0 == m)
+            .map(|h| h.1.as_str())
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut found = std::collections::HashSet::new();
+        for_each_id(path, |id| {
+            if wanted.contains(id) {
+                found.insert(id.to_string());
+            }
+        })?;
+        for (_, id, n) in hits.iter().filter(|h| h.0 == m && found.contains(&h.1)) {
+            if problems.len() < 10 {
+                problems.push(format!(
+                    "{} and {} both hold record_id {}: readers of the folder count it twice",
+                    path.display(),
+                    files[*n].display(),
+                    crate::escape::plain(id)
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Calls `f` with every `record_id` of the day file at `path`, reading that column only.
+fn for_each_id(path: &Path, mut f: impl FnMut(&str)) -> Result<(), String> {
+    use arrow::array::AsArray;
+    let fail = |e: &dyn std::fmt::Display| format!("{}: cannot read its ids: {e}", path.display());
+    let file = crate::fsio::open_regular(path).map_err(|e| fail(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [batch::col("record_id")]);
+    for b in builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| fail(&e))?
+    {
+        let b = b.map_err(|e| fail(&e))?;
+        let col = b.column(0);
+        match col.as_string_opt::<i32>() {
+            Some(ids) => ids.iter().flatten().for_each(&mut f),
+            None => col.as_string_view().iter().flatten().for_each(&mut f),
+        }
+    }
+    Ok(())
+}
+
+/// The day files under `root` (flat or hive, any instance), relative, each with the zone its
+/// footer records: what the scheme check compares a new day with.
+pub fn day_file_zones(root: &Path) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    Ok(relative_files(root, 3)?
+        .into_iter()
+        .filter(|rel| names::day_file_of(rel).is_some())
+        .map(|rel| {
+            let tz = read_footer(&root.join(&rel))
+                .ok()
+                .and_then(|f| f.kv.get(footer::TIMEZONE).cloned());
+            (rel, tz)
+        })
+        .collect())
 }
 
 /// A limit or target in MB, as typed (`5 MB`, `2.5 MB`).

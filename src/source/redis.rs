@@ -24,9 +24,7 @@ pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
 /// How long to wait for a connection, and for each reply.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The largest `--redis-page-size`: a page of real heartbeats is then some 40 MB, and a reply
-/// that claims more entries than the page asked for is refused (see `resp`).
-pub const MAX_PAGE_SIZE: usize = 100_000;
+pub use super::resp::MAX_PAGE_SIZE;
 
 /// Where and how to connect. The password comes from the URL or from `password` (an environment
 /// variable), never from the command line.

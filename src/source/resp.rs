@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::redis::MAX_PAGE_SIZE;
-
 /// An error reply from the server (`-ERR ...`, `-WRONGTYPE ...`, `-NOAUTH ...`).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -23,6 +21,10 @@ pub struct ServerError(pub String);
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Oversized(pub String);
+
+/// The largest `--redis-page-size`: a page of real heartbeats is then some 40 MB, and a reply
+/// that claims more entries than the page asked for is refused.
+pub const MAX_PAGE_SIZE: usize = 100_000;
 
 /// The longest string a reply may hold. A heartbeat field is well under a kilobyte and a JSON
 /// entry with every check a few kilobytes; 4 MiB is a thousand times that, yet a page of such
