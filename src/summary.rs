@@ -162,15 +162,21 @@ fn sources(w: &mut String, r: &RunReport) {
             s.counts.other_day
         );
     }
+    // A kept file is what stands: this run's rows were counted, not written.
+    let rows = if r.kept_existing.is_some() {
+        "rows (not written: the existing file was kept)"
+    } else {
+        "rows written"
+    };
     let _ = match r.carried {
         0 => writeln!(
             w,
-            "\nRecords read {} = rows written {} + duplicates merged {} + rejected {}.",
+            "\nRecords read {} = {rows} {} + duplicates merged {} + rejected {}.",
             r.read, r.rows, r.merged, r.rejected
         ),
         c => writeln!(
             w,
-            "\nRecords read {} + carried over from the previous file {c} = rows written {} + \
+            "\nRecords read {} + carried over from the previous file {c} = {rows} {} + \
              duplicates merged {} + rejected {}. The previous file{} held {c} records that no \
              source holds any more (a trimmed stream, a lagging archive, another machine's \
              sources); a day file only grows.",
@@ -659,6 +665,10 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("zero-row file was written"), "{md}");
+        assert!(
+            md.contains("= rows (not written: the existing file was kept) 5 +"),
+            "{md}"
+        );
 
         let mut r = report(Verdict::Incomplete);
         r.covers_from = Some("2025-10-30T00:00:00.000+07:00".into());
