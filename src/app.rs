@@ -78,6 +78,8 @@ impl Exit {
             Verdict::Empty => Exit::Empty,
             // The running day so far, every source read: nothing failed.
             Verdict::Incomplete => Exit::Success,
+            // An import's verdict: the old exporter's records brought over.
+            Verdict::Imported => Exit::Success,
         }
     }
 
@@ -686,7 +688,7 @@ impl Shortfall {
         known_empty: bool,
     ) -> Option<Shortfall> {
         let what = match r.verdict {
-            Verdict::Success | Verdict::Incomplete => return None,
+            Verdict::Success | Verdict::Incomplete | Verdict::Imported => return None,
             Verdict::Empty if known_empty => {
                 "empty, as its file already said (counts as success)".to_string()
             }

@@ -36,6 +36,72 @@ pub mod footer {
     }
 }
 
+/// A day file's verdict (`ops_atomic.verdict`, CONTRACT.md §3): what an export or an import
+/// says of the day it wrote. The writers put `as_str` into the footer; the readers (verify,
+/// catch-up, history, the deployment report) parse it back with `FromStr`, so a verdict is
+/// spelled here once and a new one is a new variant the compiler walks every match through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Success,
+    Partial,
+    Empty,
+    /// The running day so far (an intraday export): every source read, the day not over.
+    Incomplete,
+    /// Not exported from the sources: what `import-legacy` brought over from the old
+    /// exporter's files. Only an import writes it.
+    Imported,
+}
+
+impl Verdict {
+    /// Every verdict this exporter writes into a footer.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Success,
+        Verdict::Partial,
+        Verdict::Empty,
+        Verdict::Incomplete,
+        Verdict::Imported,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Success => "success",
+            Verdict::Partial => "partial",
+            Verdict::Empty => "empty",
+            Verdict::Incomplete => "incomplete",
+            Verdict::Imported => "imported",
+        }
+    }
+
+    /// Whether the file is known to be short of its day: a source could not be read, or the
+    /// day was not over. Catch-up exports such a day again.
+    pub fn is_short(self) -> bool {
+        matches!(self, Verdict::Partial | Verdict::Incomplete)
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A footer value that is not a verdict this exporter writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a verdict this exporter writes")]
+pub struct UnknownVerdict(pub String);
+
+impl std::str::FromStr for Verdict {
+    type Err = UnknownVerdict;
+
+    fn from_str(s: &str) -> Result<Verdict, UnknownVerdict> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownVerdict(s.to_string()))
+    }
+}
+
 /// The heartbeat cadence; a longer silence is a gap.
 pub const CADENCE_MS: i64 = 5 * 60 * 1000;
 
@@ -165,5 +231,21 @@ mod tests {
         assert!(in_order(&Status::ALL.map(|v| v as usize)));
         assert!(in_order(&CheckStatus::ALL.map(|v| v as usize)));
         assert!(in_order(&AgentStatus::ALL.map(|v| v as usize)));
+    }
+
+    /// Every verdict written into a footer parses back to itself, and nothing else parses.
+    #[test]
+    fn every_verdict_round_trips_through_from_str() {
+        for v in Verdict::ALL {
+            assert_eq!(v.as_str().parse::<Verdict>(), Ok(v));
+            assert_eq!(v.to_string(), v.as_str());
+            assert_eq!(
+                serde_json::to_value(v).unwrap(),
+                serde_json::Value::from(v.as_str())
+            );
+        }
+        for s in ["failed", "Success", "", "complete", " success"] {
+            assert_eq!(s.parse::<Verdict>(), Err(UnknownVerdict(s.to_string())));
+        }
     }
 }

@@ -672,7 +672,7 @@ fn frequency(f: &Facts) -> Metric {
 
 /// An intraday export of the running day (its footer says incomplete).
 fn is_intraday(c: &verify::FileCheck) -> bool {
-    c.verdict.as_deref() == Some("incomplete")
+    c.footer_verdict() == Some(crate::contract::Verdict::Incomplete)
 }
 
 /// The days whose file holds no row, oldest first, and the longest run of consecutive ones.

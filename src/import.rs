@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 
 use crate::batch::{self, SCHEMA_VERSION};
-use crate::contract::footer;
+use crate::contract::{footer, Verdict};
 use crate::day::Day;
 use crate::legacy::{self, Input};
 use crate::merge::Merger;
@@ -359,7 +359,7 @@ fn import_day(
                 (footer::CONFLICTS.into(), "0".into()),
                 (footer::REJECTED.into(), "0".into()),
                 // Not exported from the sources: what the old exporter had of the day.
-                (footer::VERDICT.into(), "imported".into()),
+                (footer::VERDICT.into(), Verdict::Imported.as_str().into()),
             ]);
             kv
         });

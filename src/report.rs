@@ -18,27 +18,8 @@ use crate::verify::FileCheck;
 /// A silence counts as a gap past one and a half beats, so jitter is not reported.
 const GAP_MS: i64 = CADENCE_MS * 3 / 2;
 
-/// The run's outcome, which the summary, `--json` and the exit status all report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Success,
-    Partial,
-    Empty,
-    /// The running day so far (an intraday export): every source read, the day not over.
-    Incomplete,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Success => "success",
-            Verdict::Partial => "partial",
-            Verdict::Empty => "empty",
-            Verdict::Incomplete => "incomplete",
-        }
-    }
-}
+/// The run's outcome, which the summary, `--json`, the footer and the exit status all report.
+pub use crate::contract::Verdict;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
+use crate::contract::Verdict;
 use crate::names::{self, Layout};
 use crate::target::Target;
 use crate::verify;
@@ -59,11 +60,10 @@ fn judge(path: &Path) -> DayFile {
     if let Some(problem) = check.problems.first() {
         return DayFile::Short(format!("it fails verify: {problem}"));
     }
-    match check.verdict.as_deref() {
-        Some("empty") => DayFile::Empty,
-        Some(v) if verify::verdict_is_incomplete(v) => {
-            DayFile::Short(format!("its footer says {v}"))
-        }
+    // A verdict this exporter does not write failed verify above.
+    match check.footer_verdict() {
+        Some(Verdict::Empty) => DayFile::Empty,
+        Some(v) if v.is_short() => DayFile::Short(format!("its footer says {v}")),
         _ => DayFile::Complete,
     }
 }

@@ -42,6 +42,8 @@ fn headline(r: &RunReport) -> String {
             covered(r),
             r.rows
         ),
+        // An import renders its own summary (`render_import`); an export never says imported.
+        Verdict::Imported => format!("✅ imported: {} rows", r.rows),
     };
     match &r.kept_existing {
         Some(k) => format!(

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::atomic;
 use crate::batch::{self, SCHEMA_VERSION};
-use crate::contract::footer;
+use crate::contract::{footer, Verdict};
 use crate::day::Day;
 use crate::escape::plain;
 use crate::names;
@@ -60,7 +60,13 @@ impl FileCheck {
 
     /// Whether the file holds the whole day: not an intraday file (cut, or marked incomplete).
     pub fn whole_day(&self) -> bool {
-        self.covers_until.is_none() && self.verdict.as_deref() != Some("incomplete")
+        self.covers_until.is_none() && self.footer_verdict() != Some(Verdict::Incomplete)
+    }
+
+    /// The footer's verdict, when it is one this exporter writes (`verify` reports any other
+    /// value as a problem of the file).
+    pub fn footer_verdict(&self) -> Option<Verdict> {
+        self.verdict.as_deref().and_then(|v| v.parse().ok())
     }
 
     /// `Validation: OK`, or `Validation: FAILED` and one `- problem` line per problem; the
@@ -283,11 +289,6 @@ pub fn read_footer(path: &Path) -> Result<Footer, String> {
         rows: fm.num_rows(),
         kv: key_values(fm),
     })
-}
-
-/// Footer verdicts of a day whose export is known to be short of the full day.
-pub fn verdict_is_incomplete(verdict: &str) -> bool {
-    matches!(verdict, "partial" | "empty" | "failed" | "incomplete")
 }
 
 /// The new day file failed the checks `verify` applies, so it was not published (exit status 1).
@@ -741,13 +742,13 @@ fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
     check.verdict = kv.get(footer::VERDICT).cloned();
     check.covers_until = kv.get(footer::COVERS_UNTIL).cloned();
     check.written_by = kv.get(footer::WRITTEN_BY).cloned();
-    match check.verdict.as_deref() {
-        Some("partial") => check.warnings.push(
+    match check.footer_verdict() {
+        Some(Verdict::Partial) => check.warnings.push(
             "the footer says this export was partial: a source could not be read, so the day \
              may lack records (catch-up exports it again)"
                 .into(),
         ),
-        Some("incomplete") => check.warnings.push(format!(
+        Some(Verdict::Incomplete) => check.warnings.push(format!(
             "the footer says this is an intraday export, incomplete: it holds the day only up to \
              {} (the day's complete export replaces it; catch-up exports it again)",
             kv.get(footer::COVERS_UNTIL)
@@ -871,9 +872,6 @@ fn name_problem(
     }
 }
 
-/// Verdicts this exporter writes into a footer: an export's, an import's, and a running day's.
-const VERDICTS: [&str; 5] = ["success", "partial", "empty", "imported", "incomplete"];
-
 /// What the footer's counts say against the rows the file holds: the row count it records, a
 /// verdict this exporter writes and that fits the rows (a success has rows, an empty day has
 /// none), and an export's accounting, records read (plus rows carried over from the day's
@@ -889,22 +887,32 @@ fn footer_counts(kv: &BTreeMap<String, String>, num_rows: i64) -> Vec<String> {
         )),
         Some(_) => {}
     }
-    let verdict = kv.get(footer::VERDICT).map(String::as_str);
+    let written = kv.get(footer::VERDICT).map(|v| (v, v.parse::<Verdict>()));
+    let verdict = match written {
+        None => {
+            problems.push("the footer records no verdict (ops_atomic.verdict)".to_string());
+            None
+        }
+        Some((v, Err(_))) => {
+            problems.push(format!(
+                "the footer's verdict {:?} is not one this exporter writes",
+                plain(v)
+            ));
+            None
+        }
+        Some((_, Ok(v))) => Some(v),
+    };
     match verdict {
-        None => problems.push("the footer records no verdict (ops_atomic.verdict)".to_string()),
-        Some(v) if !VERDICTS.contains(&v) => problems.push(format!(
-            "the footer's verdict {:?} is not one this exporter writes",
-            plain(v)
-        )),
-        Some("success") if num_rows == 0 => {
+        Some(Verdict::Success) if num_rows == 0 => {
             problems.push("the footer says success for a file with no rows".to_string())
         }
-        Some("empty") if num_rows != 0 => problems.push(format!(
+        Some(Verdict::Empty) if num_rows != 0 => problems.push(format!(
             "the footer says empty for a file with {num_rows} rows"
         )),
-        Some(_) => {}
+        _ => {}
     }
-    if verdict.is_some_and(|v| v != "imported") {
+    // An unknown verdict is a problem already; its counts are still checked as an export's.
+    if written.is_some() && verdict != Some(Verdict::Imported) {
         // Records read from the sources, and the legacy rows an import added since.
         let read: Option<i64> = kv
             .iter()
