@@ -68,6 +68,8 @@ pub enum Exit {
     Empty = 4,
     NoSource = 5,
     Busy = 6,
+    /// `verify --report` only: a deployment part is missing, so nothing could be validated.
+    Pending = 7,
 }
 
 impl Exit {
@@ -83,6 +85,16 @@ impl Exit {
         }
     }
 
+    /// The status `verify --report` exits with for the deployment's verdict.
+    pub fn of_deployment(v: crate::deployment::DeploymentVerdict) -> Exit {
+        use crate::deployment::DeploymentVerdict;
+        match v {
+            DeploymentVerdict::FullSuccess => Exit::Success,
+            DeploymentVerdict::Partial => Exit::Partial,
+            DeploymentVerdict::Pending => Exit::Pending,
+        }
+    }
+
     /// The status as the exit-status table calls it.
     pub fn name(self) -> &'static str {
         match self {
@@ -93,6 +105,7 @@ impl Exit {
             Exit::Empty => "empty",
             Exit::NoSource => "no source",
             Exit::Busy => "busy",
+            Exit::Pending => "pending",
         }
     }
 
@@ -101,11 +114,13 @@ impl Exit {
         let rank = |e: Exit| match e {
             Exit::Success => 0,
             Exit::Empty => 1,
-            Exit::Partial => 2,
-            Exit::NoSource => 3,
-            Exit::Busy => 4,
-            Exit::Usage => 5,
-            Exit::Failed => 6,
+            // A report's status, never a day's: ranked beside empty (nothing to go on yet).
+            Exit::Pending => 2,
+            Exit::Partial => 3,
+            Exit::NoSource => 4,
+            Exit::Busy => 5,
+            Exit::Usage => 6,
+            Exit::Failed => 7,
         };
         if rank(other) > rank(self) {
             other
@@ -460,7 +475,7 @@ fn run_verification(
     config_path: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<Exit> {
-    use crate::deployment::{self, DeploymentVerdict};
+    use crate::deployment;
     let report = args.report.as_ref().and_then(|r| r.as_deref());
     let cfg = config::ReportConfig::resolve(
         &args.deployment,
@@ -500,11 +515,7 @@ fn run_verification(
             )?;
         }
     }
-    Ok(match v.verdict {
-        DeploymentVerdict::FullSuccess => Exit::Success,
-        DeploymentVerdict::Partial => Exit::Partial,
-        DeploymentVerdict::Pending => Exit::Empty,
-    })
+    Ok(Exit::of_deployment(v.verdict))
 }
 
 /// Runs the export command. With `--json`, a run that fails still prints one JSON object, with
@@ -1196,6 +1207,28 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The report's verdicts each exit with their own status: Pending is not an empty day.
+    #[test]
+    fn a_pending_report_exits_with_its_own_status() {
+        use crate::deployment::DeploymentVerdict;
+        let pending = Exit::of_deployment(DeploymentVerdict::Pending);
+        assert_eq!((pending as u8, pending.name()), (7, "pending"));
+        assert_ne!(pending, Exit::of_verdict(Verdict::Empty));
+        assert_eq!(
+            Exit::of_deployment(DeploymentVerdict::FullSuccess),
+            Exit::Success
+        );
+        assert_eq!(
+            Exit::of_deployment(DeploymentVerdict::Partial),
+            Exit::Partial
+        );
+        // Every status --help documents is one the exit-status table lists, by number.
+        for e in [pending, Exit::Busy, Exit::Empty] {
+            let row = format!("  {}  {}", e as u8, e.name());
+            assert!(crate::cli::EXIT_CODES.contains(&row), "no row {row:?}");
+        }
+    }
 
     /// Standard output redirected to a full disk.
     struct Full;

@@ -20,11 +20,12 @@ Exit status:
   4  empty: no record for the day; a valid zero-row file was written (or a fuller one kept)
   5  no source: no configured source could be read; nothing was written
   6  busy: another run holds the lock (see --lock-timeout); nothing was touched
+  7  pending: verify --report only; a deployment part is missing (see the report for which)
 With several days (--from/--to, --catch-up) the status is the worst day's, in the order
 1, 5, 3, 4, 0; every day is attempted. In a catch-up, a day whose file already said empty and
 that is still empty counts as 0.
 `verify` exits 0 when every file is valid and 1 when any is not; `verify --report` exits 0 for
-Full success, 3 for Partial and 4 for Pending (see the report for why).
+Full success, 3 for Partial and 7 for Pending (see the report for why).
 
 Environment: flags that name a variable ([env: ...] in --help) can be set there, and PARQUET_EXPORTER_REDIS_URL;
 the Redis password as PARQUET_EXPORTER_REDIS_PASSWORD. Precedence: flag > environment > config file > default.
@@ -146,7 +147,7 @@ pub struct VerifyArgs {
     /// Instead of checking PATHs, verify the whole deployment (binary, wrapper, schedule, day
     /// files, summaries, log, sources, heartbeat) and write the verification report, markdown,
     /// to FILE [default: <summary-dir>/parquet_exporter_verification_YYYYMMDD.md]. Exit status
-    /// 0 for Full success, 3 for Partial, 4 for Pending.
+    /// 0 for Full success, 3 for Partial, 7 for Pending.
     #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "paths")]
     pub report: Option<Option<PathBuf>>,
 

@@ -976,6 +976,7 @@ fn the_man_page_renders_with_man_and_holds_every_subcommand() {
         (4, "empty:"),
         (5, "no source:"),
         (6, "busy:"),
+        (7, "pending:"),
     ] {
         let row = format!("       {code}   {start}");
         assert!(status.contains(&row), "no row {row:?} in\n{status}");

@@ -249,7 +249,7 @@ fn a_working_deployment_is_full_success_and_each_defect_says_why() {
     // No schedule installed: Pending, and the report says where it looked.
     std::fs::remove_file(&plist).unwrap();
     let r = report(h, &["--sqlite", "ops.db"]);
-    assert_eq!((r.code, r.doc["verdict"].as_str()), (4, Some("pending")));
+    assert_eq!((r.code, r.doc["verdict"].as_str()), (7, Some("pending")));
     assert!(reasons(&r.doc).contains("no LaunchAgent or systemd timer installed"));
     assert_eq!(
         reasons(&r.doc).matches("Schedule: ").count(),
@@ -458,7 +458,7 @@ fn nothing_exported_yet_is_pending() {
     let r = report(h, &[]);
     assert_eq!(
         (r.code, r.doc["verdict"].as_str()),
-        (4, Some("pending")),
+        (7, Some("pending")),
         "{}",
         r.doc
     );
