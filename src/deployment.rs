@@ -114,10 +114,43 @@ pub enum Schedule {
     None(Vec<PathBuf>),
     /// Installed at `path`; `when` is each firing as text, or why it could not be read.
     Installed {
-        kind: &'static str,
+        kind: ScheduleKind,
         path: PathBuf,
         when: Result<Vec<Fire>, String>,
     },
+}
+
+/// Which service manager runs the schedule: it decides whom to ask whether it is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// A launchd agent in ~/Library/LaunchAgents (macOS).
+    LaunchAgent,
+    /// A systemd user timer (Linux).
+    SystemdTimer,
+}
+
+impl ScheduleKind {
+    /// What the report calls it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleKind::LaunchAgent => "LaunchAgent",
+            ScheduleKind::SystemdTimer => "systemd timer",
+        }
+    }
+
+    /// Whether the service manager has it loaded; `None` when its command is not on PATH.
+    fn loaded(self) -> Option<launchd::Loaded> {
+        match self {
+            ScheduleKind::LaunchAgent => launchd::agent_loaded(),
+            ScheduleKind::SystemdTimer => launchd::timer_loaded(),
+        }
+    }
+}
+
+impl std::fmt::Display for ScheduleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One calendar entry: a time of day, and any field that makes it less than daily.
@@ -328,7 +361,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     let timer = cfg.home.join(launchd::SYSTEMD_TIMER);
     let schedule = if plist.exists() {
         Schedule::Installed {
-            kind: "LaunchAgent",
+            kind: ScheduleKind::LaunchAgent,
             when: std::fs::read(&plist)
                 .map_err(|e| format!("cannot read it: {e}"))
                 .and_then(|b| plist_schedule(&b)),
@@ -336,7 +369,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         }
     } else if timer.exists() {
         Schedule::Installed {
-            kind: "systemd timer",
+            kind: ScheduleKind::SystemdTimer,
             when: std::fs::read_to_string(&timer)
                 .map_err(|e| format!("cannot read it: {e}"))
                 .and_then(|t| timer_schedule(&t)),
@@ -346,11 +379,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         Schedule::None(vec![plist, timer])
     };
     let loaded = match &schedule {
-        Schedule::Installed {
-            kind: "LaunchAgent",
-            ..
-        } => launchd::agent_loaded(),
-        Schedule::Installed { .. } => launchd::timer_loaded(),
+        Schedule::Installed { kind, .. } => kind.loaded(),
         Schedule::None(_) => None,
     };
     let history = crate::history::history(&cfg.out_dir, cfg.days).unwrap_or_default();
