@@ -260,16 +260,6 @@ pub fn timer_schedule(text: &str) -> Result<Vec<Fire>, String> {
     Ok(fires)
 }
 
-/// The duration a summary records (`| Duration | N ms |`).
-pub fn summary_duration_ms(text: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix("| Duration | ")?
-            .strip_suffix(" ms |")?
-            .parse()
-            .ok()
-    })
-}
-
 /// A source's health probe: where (with secrets hidden), and its newest record at or before
 /// now and first after now, or why not.
 #[derive(Debug, Clone)]
@@ -398,7 +388,11 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
                 .filter_map(|e| {
                     let day = e.file_name().to_str().and_then(names::day_of_summary)?;
                     let text = crate::fsio::read_text(&e.path(), crate::fsio::TEXT_LIMIT).ok();
-                    Some((day, text.as_deref().and_then(summary_duration_ms)))
+                    Some((
+                        day,
+                        text.as_deref()
+                            .and_then(crate::summary::recorded_duration_ms),
+                    ))
                 })
                 .collect()
         })
@@ -1280,16 +1274,6 @@ mod tests {
                 == 1
         );
         assert!(timer_schedule("[Timer]\nPersistent=true").is_err());
-    }
-
-    #[test]
-    fn duration_is_read_from_the_summary_table() {
-        assert_eq!(
-            summary_duration_ms("| Rows | 3 |\n| Duration | 1234 ms |\n"),
-            Some(1234)
-        );
-        assert_eq!(summary_duration_ms("| Duration | fast |"), None);
-        assert_eq!(summary_duration_ms("no table"), None);
     }
 
     #[test]

@@ -122,8 +122,28 @@ fn overview(w: &mut String, r: &RunReport) {
             c.schema_fingerprint.as_deref().unwrap_or("?")
         );
     }
-    let _ = writeln!(w, "| Duration | {} ms |", r.duration_ms);
+    let _ = writeln!(w, "{}", duration_row(r.duration_ms));
     let _ = writeln!(w, "| Exporter | {} |", r.exporter);
+}
+
+/// The overview's duration row, written here and read back by `recorded_duration_ms`: the run's
+/// wall-clock time lives in the summary only, since in the footer it would make two exports of
+/// the same input differ.
+const DURATION_ROW: (&str, &str) = ("| Duration | ", " ms |");
+
+fn duration_row(ms: u64) -> String {
+    format!("{}{ms}{}", DURATION_ROW.0, DURATION_ROW.1)
+}
+
+/// The run's duration a summary records, in ms; `None` for a summary without the row (an
+/// earlier version's, an import's) or with one this version did not write.
+pub fn recorded_duration_ms(summary: &str) -> Option<u64> {
+    summary.lines().find_map(|l| {
+        l.strip_prefix(DURATION_ROW.0)?
+            .strip_suffix(DURATION_ROW.1)?
+            .parse()
+            .ok()
+    })
 }
 
 /// What this run moved out of the data directory, where an earlier version kept it.
@@ -534,6 +554,23 @@ mod tests {
             kept_existing: None,
             duration_ms: 12,
         }
+    }
+
+    /// The duration the summary writes is the one the deployment report reads back, for every
+    /// verdict; a summary without the row records none.
+    #[test]
+    fn the_duration_written_is_the_duration_read_back() {
+        for v in Verdict::ALL {
+            let mut r = report(v);
+            r.duration_ms = 1234;
+            assert_eq!(recorded_duration_ms(&render(&r)), Some(1234), "{v}");
+        }
+        assert_eq!(
+            recorded_duration_ms("| Rows | 3 |\n| Duration | 1234 ms |\n"),
+            Some(1234)
+        );
+        assert_eq!(recorded_duration_ms("| Duration | fast |"), None);
+        assert_eq!(recorded_duration_ms("no table"), None);
     }
 
     #[test]
