@@ -49,6 +49,10 @@ pub struct FileCheck {
     #[serde(skip)]
     pub legacy: bool,
     pub problems: Vec<String>,
+    /// The problem that stopped the check when it was the system's (no file descriptor left,
+    /// an I/O error), not the file's: it is also among `problems`, but says nothing of the file.
+    #[serde(skip)]
+    pub system_failure: Option<String>,
     /// Not defects of the file, but what a reader should know (e.g. a partial day).
     pub warnings: Vec<String>,
 }
@@ -120,8 +124,13 @@ pub fn check_file(path: &Path, max_bytes: Option<u64>) -> FileCheck {
         path: path.to_path_buf(),
         ..Default::default()
     };
-    if let Err(e) = inspect(path, &mut check) {
-        check.problems.push(e);
+    match inspect(path, &mut check) {
+        Ok(()) => {}
+        Err(Failure::File(e)) => check.problems.push(e),
+        Err(Failure::System(e)) => {
+            check.system_failure = Some(e.clone());
+            check.problems.push(e);
+        }
     }
     match max_bytes {
         Some(max) if check.bytes > max => check.problems.push(format!(
@@ -137,6 +146,63 @@ pub fn check_file(path: &Path, max_bytes: Option<u64>) -> FileCheck {
         _ => {}
     }
     check
+}
+
+/// Why a file could not be checked to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A defect of the file: it is not a readable day file.
+    File(String),
+    /// The system failed while reading it (an error the OS reported: no descriptor left, an
+    /// I/O error), which says nothing of the file.
+    System(String),
+}
+
+impl Failure {
+    /// `text`, as the system's failure when `cause` (or an error it wraps) is one the OS
+    /// reported, else as the file's.
+    fn of(text: String, cause: &(dyn std::error::Error + 'static)) -> Failure {
+        if from_the_system(cause) {
+            Failure::System(text)
+        } else {
+            Failure::File(text)
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Failure {
+        Failure::File(text)
+    }
+}
+
+impl From<Failure> for String {
+    fn from(f: Failure) -> String {
+        match f {
+            Failure::File(t) | Failure::System(t) => t,
+        }
+    }
+}
+
+/// Whether `e`, or an error it wraps, is one the OS reported. A short read (a truncated file)
+/// or a refused symbolic link is an `io::Error` too, but the file's, not the system's.
+fn from_the_system(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error().is_some())
+        {
+            return true;
+        }
+        // The Parquet reader hands a read error of its batches on as text, its type gone:
+        // `External:` is how it shows an error of the reader under it (the file), not of the
+        // Parquet data.
+        if let Some(arrow::error::ArrowError::ParquetError(text)) = e.downcast_ref() {
+            return text.starts_with("External: ");
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The size as `verify` and the summary show it: against the limit when one is set, else
@@ -198,45 +264,46 @@ const MAX_CHUNK_BYTES: i64 = 512 << 20;
 /// against the file's size and `MAX_FOOTER_BYTES` before it is parsed, then the row-group
 /// count and every column chunk's sizes. A file past a bound is refused with the reason, and
 /// none of its data is read: a small hostile file cannot make a reader allocate gigabytes.
-pub fn open_bounded(path: &Path) -> Result<(File, Arc<ParquetMetaData>), String> {
+pub fn open_bounded(path: &Path) -> Result<(File, Arc<ParquetMetaData>), Failure> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
-    let size = file
-        .metadata()
-        .map_err(|e| format!("cannot open: {e}"))?
-        .len();
+    let cannot_open = |e: std::io::Error| Failure::of(format!("cannot open: {e}"), &e);
+    let mut file = crate::fsio::open_regular(path).map_err(cannot_open)?;
+    let size = file.metadata().map_err(cannot_open)?.len();
     let unreadable = |why: String| format!("not a readable Parquet file: {why}");
     if size < 12 {
-        return Err(unreadable(format!("{size} bytes is too small")));
+        return Err(unreadable(format!("{size} bytes is too small")).into());
     }
     let mut tail = [0u8; 8];
     file.seek(SeekFrom::End(-8))
         .and_then(|_| file.read_exact(&mut tail))
-        .map_err(|e| unreadable(e.to_string()))?;
+        .map_err(|e| Failure::of(unreadable(e.to_string()), &e))?;
     if &tail[4..] != b"PAR1" {
-        return Err(unreadable("no PAR1 magic at its end".into()));
+        return Err(unreadable("no PAR1 magic at its end".into()).into());
     }
     let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
     if footer + 12 > size {
         return Err(unreadable(format!(
             "its footer of {footer} bytes is longer than the file"
-        )));
+        ))
+        .into());
     }
     if footer > MAX_FOOTER_BYTES {
         return Err(format!(
             "its footer is {}, over the {} this tool reads (a day file's is a few KB)",
             human_size(footer),
             human_size(MAX_FOOTER_BYTES)
-        ));
+        )
+        .into());
     }
     let meta = parquet::file::metadata::ParquetMetaDataReader::new()
         .parse_and_finish(&file)
-        .map_err(|e| unreadable(e.to_string()))?;
+        .map_err(|e| Failure::of(unreadable(e.to_string()), &e))?;
     if meta.num_row_groups() > MAX_ROW_GROUPS {
         return Err(format!(
             "it has {} row groups, over the {MAX_ROW_GROUPS} this tool reads",
             meta.num_row_groups()
-        ));
+        )
+        .into());
     }
     for (g, rg) in meta.row_groups().iter().enumerate() {
         for col in rg.columns() {
@@ -247,7 +314,8 @@ pub fn open_bounded(path: &Path) -> Result<(File, Arc<ParquetMetaData>), String>
                      unpacked, outside the file or over the {} this tool reads",
                     col.column_path().string(),
                     human_size(MAX_CHUNK_BYTES as u64)
-                ));
+                )
+                .into());
             }
         }
     }
@@ -267,7 +335,7 @@ pub fn as_views(meta: &ArrowReaderMetadata) -> Result<ArrowReaderMetadata, Strin
         })
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
-    ArrowReaderMetadata::try_new(meta.metadata().clone(), options).map_err(unreadable)
+    ArrowReaderMetadata::try_new(meta.metadata().clone(), options).map_err(|e| unreadable(e).into())
 }
 
 /// `open_bounded`, then the file's Arrow metadata as it is and as views.
@@ -321,7 +389,7 @@ pub fn check_staged(
     check.path = path.to_path_buf();
     // An error of the system (no file descriptor left, an I/O error) says nothing of the file:
     // name it as what it is, not as a check the new file failed.
-    if let Some(p) = check.problems.iter().find(|p| p.contains("(os error ")) {
+    if let Some(p) = &check.system_failure {
         anyhow::bail!(
             "could not read back the new {} to check it, so it was not published: {}",
             path.display(),
@@ -727,11 +795,11 @@ Files: {}, valid: {valid}",
     out
 }
 
-fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), String> {
+fn inspect(path: &Path, check: &mut FileCheck) -> Result<(), Failure> {
     check.bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let (_, meta) = open_bounded(path)?;
     let reader_meta = ArrowReaderMetadata::try_new(meta.clone(), Default::default())
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        .map_err(|e| Failure::of(format!("not a readable Parquet file: {e}"), &e))?;
     let fm = meta.file_metadata();
     check.rows = Some(fm.num_rows());
 
@@ -951,19 +1019,19 @@ fn read_rows(
     meta: &ArrowReaderMetadata,
     day: Option<Day>,
     num_rows: i64,
-) -> Result<RowChecks, String> {
+) -> Result<RowChecks, Failure> {
     let values = columns(path, &as_dictionaries(meta)?, &value_columns())?;
     let ids = columns(path, &as_views(meta)?, &batch::cols(ID_COLUMNS))?;
     let mut rows = RowChecks::new(day, num_rows);
     let (value_pass, id_pass) = parallel::both(
-        move || -> Result<ValueChecks, String> {
+        move || -> Result<ValueChecks, Failure> {
             let mut pass = ValueChecks::default();
             for batch in values {
                 pass.batch(&batch.map_err(unreadable)?);
             }
             Ok(pass)
         },
-        || -> Result<(), String> {
+        || -> Result<(), Failure> {
             for batch in ids {
                 rows.batch(&batch.map_err(unreadable)?);
             }
@@ -987,7 +1055,7 @@ fn read_rows(
 /// dictionary-encoded column comes back as its values and a key per row, so the value pass
 /// checks each distinct value once instead of copying and comparing a string per row. A
 /// column chunk that is not dictionary-encoded is read into a dictionary all the same.
-fn as_dictionaries(meta: &ArrowReaderMetadata) -> Result<ArrowReaderMetadata, String> {
+fn as_dictionaries(meta: &ArrowReaderMetadata) -> Result<ArrowReaderMetadata, Failure> {
     let fields: Vec<Field> = batch::schema()
         .fields()
         .iter()
@@ -1010,15 +1078,16 @@ fn columns(
     path: &Path,
     meta: &ArrowReaderMetadata,
     roots: &[usize],
-) -> Result<ParquetRecordBatchReader, String> {
-    let file = crate::fsio::open_regular(path).map_err(|e| format!("cannot open: {e}"))?;
+) -> Result<ParquetRecordBatchReader, Failure> {
+    let file = crate::fsio::open_regular(path)
+        .map_err(|e| Failure::of(format!("cannot open: {e}"), &e))?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
     builder.with_projection(mask).build().map_err(unreadable)
 }
 
-fn unreadable(e: impl std::fmt::Display) -> String {
-    format!("cannot read the data: {e}")
+fn unreadable<E: std::error::Error + 'static>(e: E) -> Failure {
+    Failure::of(format!("cannot read the data: {e}"), &e)
 }
 
 fn schema_difference(want: &Schema, got: &Schema) -> String {
@@ -1104,7 +1173,7 @@ fn exact_duplicates(
     path: &Path,
     meta: &ArrowReaderMetadata,
     suspects: &HashSet<u64, IdHash>,
-) -> Result<usize, String> {
+) -> Result<usize, Failure> {
     let build = IdHash::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for batch in columns(path, &as_views(meta)?, &[batch::col("record_id")])? {
@@ -1294,6 +1363,33 @@ mod tests {
             ("ops_atomic.verdict".into(), verdict.into()),
             ("ops_atomic.source.sqlite.read".into(), rows.to_string()),
         ]
+    }
+
+    /// An error the OS reported is the system's, however deep it is wrapped; a short read or a
+    /// defect of the Parquet data is the file's.
+    #[test]
+    fn system_failures_are_told_apart_by_type() {
+        use parquet::errors::ParquetError;
+        let os = || std::io::Error::from_raw_os_error(24);
+        let short = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let is_system = |f: Failure| matches!(f, Failure::System(_));
+        assert!(is_system(Failure::of("x".into(), &os())));
+        assert!(!is_system(Failure::of("x".into(), &short())));
+        assert!(is_system(unreadable(ParquetError::from(os()))));
+        assert!(!is_system(unreadable(ParquetError::General(
+            "bad page".into()
+        ))));
+        // The batch reader's form: the Parquet error as text inside an Arrow error.
+        let batch = |e: ParquetError| arrow::error::ArrowError::from(e);
+        assert!(is_system(unreadable(batch(ParquetError::from(os())))));
+        assert!(!is_system(unreadable(batch(ParquetError::General(
+            "bad page".into()
+        )))));
+        // The text is what verify showed before.
+        assert_eq!(
+            String::from(unreadable(ParquetError::General("bad page".into()))),
+            "cannot read the data: Parquet error: bad page"
+        );
     }
 
     #[test]
