@@ -994,11 +994,17 @@ fn run_import(
             writeln!(out, "summary:  {}", plain(p))?;
         }
     }
-    Ok(if report.days.iter().any(|d| d.outcome == "failed") {
-        Exit::Failed
-    } else {
-        Exit::Success
-    })
+    Ok(
+        if report
+            .days
+            .iter()
+            .any(|d| d.outcome == crate::report::ImportOutcome::Failed)
+        {
+            Exit::Failed
+        } else {
+            Exit::Success
+        },
+    )
 }
 
 fn export_one(cfg: &Config, out: &mut impl Write) -> Result<Exit> {

@@ -18,7 +18,7 @@ use crate::day::Day;
 use crate::legacy::{self, Input};
 use crate::merge::Merger;
 use crate::record::{normalize_in, timestamp, Interner, RawRecord, RawValue, Row, Source};
-use crate::report::{exporter_name, footer_of_day, ImportDay, ImportReport};
+use crate::report::{exporter_name, footer_of_day, ImportDay, ImportOutcome, ImportReport};
 use crate::source::Reject;
 use crate::{atomic, names, summary, verify, writer};
 
@@ -123,12 +123,12 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
             .unwrap_or_else(|e| ImportDay {
                 day: date.to_string(),
                 read,
-                outcome: "failed",
+                outcome: ImportOutcome::Failed,
                 error: Some(format!("{e:#}")),
                 ..Default::default()
             });
         anyhow::ensure!(
-            d.outcome == "failed" || d.read == d.written + d.merged + d.rejected,
+            d.outcome == ImportOutcome::Failed || d.read == d.written + d.merged + d.rejected,
             "accounting error on {}: read {} != written {} + merged {} + rejected {}",
             d.day,
             d.read,
@@ -153,7 +153,7 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport> {
             day: "undated".into(),
             read: undated.len() as u64,
             rejected: undated.len() as u64,
-            outcome: "unchanged",
+            outcome: ImportOutcome::Unchanged,
             rejects_file: Some(path.display().to_string()),
             ..Default::default()
         });
@@ -333,21 +333,21 @@ fn import_day(
     out.written = added.len() as u64;
     out.rows_after = out.rows_before + out.written;
     out.outcome = match (&kv_before, added.is_empty()) {
-        (Some(_), true) => "unchanged",
-        (Some(_), false) => "merged",
-        (None, _) => "created",
+        (Some(_), true) => ImportOutcome::Unchanged,
+        (Some(_), false) => ImportOutcome::Merged,
+        (None, _) => ImportOutcome::Created,
     };
     let rejects_path = cfg.summary_dir.join(names::legacy_rejects(day.date()));
     if !work.rejects.is_empty() {
         out.rejects_file = Some(rejects_path.display().to_string());
     }
-    if out.outcome != "unchanged" {
+    if out.outcome != ImportOutcome::Unchanged {
         out.parquet = Some(path.display().to_string());
     }
     if cfg.dry {
         return Ok(out);
     }
-    if out.outcome != "unchanged" {
+    if out.outcome != ImportOutcome::Unchanged {
         rows.extend(added);
         rows.sort_unstable_by(|a, b| {
             (a.record.ts_ms, &a.record.record_id).cmp(&(b.record.ts_ms, &b.record.record_id))

@@ -682,11 +682,42 @@ pub struct ImportDay {
     /// Rows the day file held before, and holds now (or would hold, on a dry run).
     pub rows_before: u64,
     pub rows_after: u64,
-    /// `created`, `merged` (into an existing file), `unchanged`, or `failed`.
-    pub outcome: &'static str,
+    pub outcome: ImportOutcome,
     pub parquet: Option<String>,
     pub rejects_file: Option<String>,
     pub error: Option<String>,
+}
+
+/// What an import did with one day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportOutcome {
+    /// A new day file, of legacy records only.
+    Created,
+    /// Legacy records added to an existing day file.
+    Merged,
+    /// Nothing to add: the day file is left as it was (the import's start, until it knows).
+    #[default]
+    Unchanged,
+    /// An error stopped the day; the others are still imported.
+    Failed,
+}
+
+impl ImportOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportOutcome::Created => "created",
+            ImportOutcome::Merged => "merged",
+            ImportOutcome::Unchanged => "unchanged",
+            ImportOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ImportOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What `import-legacy` did, across the days its records fall on.

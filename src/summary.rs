@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::contract::CADENCE_MS;
 use crate::escape::{md_code, md_code_list, md_text};
-use crate::report::{ImportReport, RunReport, SourceState, Verdict};
+use crate::report::{ImportOutcome, ImportReport, RunReport, SourceState, Verdict};
 
 /// Hosts named in the timeline and the host table; the rest are counted.
 pub const MAX_HOSTS: usize = 20;
@@ -422,7 +422,11 @@ fn readback(w: &mut String, r: &RunReport) {
 pub fn render_import(r: &ImportReport) -> String {
     let mut md = String::new();
     let w = &mut md;
-    let failed = r.days.iter().filter(|d| d.outcome == "failed").count();
+    let failed = r
+        .days
+        .iter()
+        .filter(|d| d.outcome == ImportOutcome::Failed)
+        .count();
     let _ = writeln!(w, "# Legacy import summary ({})\n", r.timezone);
     let verdict = if failed > 0 {
         format!(
