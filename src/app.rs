@@ -387,7 +387,11 @@ fn folder_or_out_dir(
         Some(d) => return Ok(d.to_path_buf()),
         None => config::default_out_dir(config_path)?,
     };
-    if !dir.exists() {
+    let bucket = dir
+        .to_str()
+        .and_then(crate::store::BucketUrl::parse)
+        .is_some();
+    if !bucket && !dir.exists() {
         anyhow::bail!(
             "the out dir {} does not exist (no day file exported yet?): pass the folder of the \
              day files, `parquet-exporter {command} DIR`, or set PARQUET_EXPORTER_OUT_DIR or \
@@ -867,6 +871,7 @@ fn run_history(
         return Err(UsageError("--days must be at least 1".into()).into());
     }
     let dir = folder_or_out_dir(args.dir.as_deref(), config_path, "history")?;
+    config::local_only(&dir, "history")?;
     let days = crate::history::history(&dir, args.days)?;
     if let Some(svg) = &args.svg {
         let title = format!("Day files in {}", dir.display());

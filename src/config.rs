@@ -724,10 +724,12 @@ impl ReportConfig {
             Some(p) => expand(p.to_path_buf()),
             None => summary_dir.join(names::verification(now.with_timezone(&tz).date_naive())),
         };
+        let out_dir = dir_or_default(&args.out_dir, file.out_dir.clone(), DEFAULT_OUT_DIR)?;
+        local_only(&out_dir, "verify --report")?;
         Ok(ReportConfig {
             tz,
             now,
-            out_dir: dir_or_default(&args.out_dir, file.out_dir.clone(), DEFAULT_OUT_DIR)?,
+            out_dir,
             summary_dir,
             wrapper: args.wrapper.clone().map(expand),
             config_file,
@@ -744,6 +746,20 @@ impl ReportConfig {
             report_path,
             json,
         })
+    }
+}
+
+/// Refuses, in one line, a bucket where `command` reads a local out dir: it would otherwise
+/// look for a folder named `s3:`.
+pub fn local_only(out_dir: &Path, command: &str) -> Result<()> {
+    match out_dir.to_str().and_then(BucketUrl::parse) {
+        Some(_) => Err(usage(format!(
+            "{command} reads a local out dir, and {} is a bucket: `parquet-exporter verify {}` \
+             checks every day file in it",
+            out_dir.display(),
+            out_dir.display()
+        ))),
+        None => Ok(()),
     }
 }
 

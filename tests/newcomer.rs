@@ -453,3 +453,33 @@ fn the_summary_history_and_report_agree_on_an_intraday_files_coverage() {
         report.stderr
     );
 }
+
+/// `history` and `verify --report` read a local out dir: a bucket given or configured is
+/// refused in one line that names what reads a bucket.
+#[test]
+fn history_and_the_report_refuse_a_bucket_in_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let url = "s3://ops-data/ops_atomic";
+    for args in [
+        &["history", url][..],
+        &["verify", "--report", "--out-dir", url][..],
+    ] {
+        let out = common::run(common::exporter(h).args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let said = out.stderr.trim();
+        assert!(
+            said.contains("reads a local out dir, and s3://ops-data/ops_atomic is a bucket: `parquet-exporter verify s3://ops-data/ops_atomic`"),
+            "{said}"
+        );
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+    // Configured, not given: the same line for history, not a missing folder.
+    let out = common::run(
+        common::exporter(h)
+            .arg("history")
+            .env("PARQUET_EXPORTER_OUT_DIR", url),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is a bucket"), "{}", out.stderr);
+}
