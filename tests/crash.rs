@@ -61,29 +61,6 @@ fn temps(home: &Path) -> Vec<String> {
         .collect()
 }
 
-/// xorshift64: random kill moments without a dependency; the seed is printed for a rerun.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
-/// The named points of a run (see src/pause.rs), in order, and whether the day file is
-/// already the new one there: the day file is renamed first of the run's outputs.
-const POINTS: [(&str, bool); 6] = [
-    ("read", false),
-    ("written", false),
-    ("staged", false),
-    ("renamed-1", true),
-    ("renamed-2", true),
-    ("published", true),
-];
-
 /// Starts an export that stops at `point`, waits until it is there, and kills it with SIGKILL.
 fn kill_at(h: &Path, db: &str, point: &str) {
     let mut child = common::hold_at(&mut export(h, db), point, &h.join("paused"))
@@ -110,26 +87,18 @@ fn kill_9_at_every_step_leaves_a_complete_file() {
     }
     assert_ne!(complete[0], complete[1]);
 
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let (mut rng, seed) = common::Rng::seeded("CRASH_SEED");
     // Every point twice, in a random order.
-    let mut order: Vec<usize> = (0..POINTS.len() * 2).map(|i| i % POINTS.len()).collect();
+    let points = common::PAUSE_POINTS;
+    let mut order: Vec<usize> = (0..points.len() * 2).map(|i| i % points.len()).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i as u64 + 1) as usize);
     }
     let mut previous = 1; // b.db ran last
     for (i, &p) in order.iter().enumerate() {
-        let (point, published) = POINTS[p];
+        let point = points[p];
+        // The day file is renamed first: from there on it is the new one.
+        let published = p >= points.iter().position(|&q| q == "renamed-1").unwrap();
         let target = i % 2;
         let db = ["a.db", "b.db"][target];
         kill_at(h, db, point);

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{exporter, read_parquet, record_ids, run, Moto, Redis};
+use common::{exporter, read_parquet, record_ids, run, Moto, Redis, Rng};
 
 const DAYS: [&str; 3] = ["2025-10-28", "2025-10-29", "2025-10-30"];
 const STREAM: &str = "ops:atomic:heartbeats";
@@ -20,18 +20,6 @@ const STREAM: &str = "ops:atomic:heartbeats";
 const FIRST_NOW_MS: i64 = 1_761_784_200_000; // 2025-10-30T00:30:00Z
 const LAST_NOW_MS: i64 = 1_761_912_000_000; // 2025-10-31T12:00:00Z
 const STEPS: usize = 10;
-
-/// xorshift64, seeded: the walk is printed and replayable without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 enum Target<'m> {
     Local,
@@ -242,7 +230,8 @@ for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/').get('Contents
                 format!("delete {n} archive rows")
             }
             5 => {
-                let point = POINTS[rng.below(POINTS.len() as u64) as usize];
+                let points = common::PAUSE_POINTS;
+                let point = points[rng.below(points.len() as u64) as usize];
                 let intraday = rng.below(2) == 0;
                 self.kill_at(point, intraday);
                 format!("kill -9 at {point}")
@@ -317,31 +306,10 @@ for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/').get('Contents
 /// 2025-10-28T00:00:00Z, the first simulated day's start.
 const DAY0_MS: i64 = 1_761_609_600_000;
 
-/// The run's named stopping points (src/pause.rs).
-const POINTS: [&str; 6] = [
-    "read",
-    "written",
-    "staged",
-    "renamed-1",
-    "renamed-2",
-    "published",
-];
-
 #[test]
 fn every_layout_instance_and_target_through_the_whole_lifecycle() {
-    let seed = std::env::var("LIFECYCLE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("LIFECYCLE_SEED={seed}");
+    let (mut rng, seed) = Rng::seeded("LIFECYCLE_SEED");
     let moto = Moto::start();
-    let mut rng = Rng(seed);
     let mut combination = 0;
     for bucket in [false, true] {
         for hive in [false, true] {

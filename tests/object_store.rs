@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{exporter, free_port, python, run, wait_for_port, Moto, Output};
+use common::{exporter, free_port, python, run, Moto, Output};
 use serde_json::Value;
 
 const TZ: &str = "UTC";
@@ -285,22 +285,12 @@ fn one_day_in_the_bucket(moto: &Moto) -> (tempfile::TempDir, String, Vec<u8>) {
     (home, url, bytes)
 }
 
-/// A TCP proxy in its own process in front of moto, which forwards everything until the
+/// A proxy in front of moto (`common::Proxy`) that forwards everything until the
 /// exporter's upload of a `.parquet` object is under way, then stalls and says so in
 /// `marker`, so that the test can kill it mid-upload.
-const STALLING_PROXY: &str = r#"
-import socket, sys, threading, time
-listen, target, marker = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(('127.0.0.1', listen)); srv.listen(16)
-def down(s, c):
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d: break
-            c.sendall(d)
-    except OSError: pass
+const STALLING_UP: &str = r#"
 def up(c, s):
+    marker = sys.argv[3]
     buf = b''
     try:
         while True:
@@ -317,11 +307,6 @@ def up(c, s):
                 while True: time.sleep(1)
             s.sendall(d)
     except OSError: pass
-while True:
-    c, _ = srv.accept()
-    s = socket.create_connection(('127.0.0.1', target))
-    threading.Thread(target=up, args=(c, s), daemon=True).start()
-    threading.Thread(target=down, args=(s, c), daemon=True).start()
 "#;
 
 #[test]
@@ -339,22 +324,9 @@ fn the_endpoint_killed_mid_upload_leaves_the_previous_object_and_no_upload_behin
     ]));
     assert_eq!(more.code, 0, "{}", more.stderr);
 
-    let port = free_port();
     let marker: PathBuf = h.join("stalled");
-    let mut proxy = Command::new(python())
-        .args([
-            "-c",
-            STALLING_PROXY,
-            &port.to_string(),
-            &moto.port.to_string(),
-        ])
-        .arg(&marker)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, &mut proxy, "the proxy");
-    let mut cmd = moto.exporter(h, &format!("http://127.0.0.1:{port}"));
+    let mut proxy = common::Proxy::start(STALLING_UP, moto.port, &[marker.as_os_str()]);
+    let mut cmd = moto.exporter(h, &proxy.endpoint());
     cmd.args([
         "--date",
         day,
@@ -375,8 +347,7 @@ fn the_endpoint_killed_mid_upload_leaves_the_previous_object_and_no_upload_behin
         std::thread::sleep(Duration::from_millis(20));
     }
     // The endpoint dies with the upload half sent.
-    proxy.kill().unwrap();
-    proxy.wait().unwrap();
+    proxy.stop();
     let out = run_.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -152,23 +152,11 @@ fn a_store_without_conditional_writes_is_said() {
     );
 }
 
-/// A TCP proxy in front of moto that answers any conditional PUT (`If-Match`, `If-None-Match`)
-/// with 501, as S3-compatible stores without conditional writes do, and forwards the rest.
-const REFUSING_PROXY: &str = r#"
-import socket, sys, threading
-listen, target = int(sys.argv[1]), int(sys.argv[2])
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(('127.0.0.1', listen)); srv.listen(16)
+/// A proxy in front of moto (`common::Proxy`) that answers any conditional PUT (`If-Match`,
+/// `If-None-Match`) with 501, as S3-compatible stores without conditional writes do, and
+/// forwards the rest.
+const REFUSING_UP: &str = r#"
 BODY = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>'
-def down(s, c):
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d: break
-            c.sendall(d)
-    except OSError: pass
-    try: c.shutdown(socket.SHUT_RDWR)
-    except OSError: pass
 def up(c, s):
     buf = b''
     try:
@@ -184,11 +172,6 @@ def up(c, s):
                 c.close(); s.close(); return
             s.sendall(d)
     except OSError: pass
-while True:
-    c, _ = srv.accept()
-    s = socket.create_connection(('127.0.0.1', target))
-    threading.Thread(target=up, args=(c, s), daemon=True).start()
-    threading.Thread(target=down, args=(s, c), daemon=True).start()
 "#;
 
 /// A store that refuses conditional writes: the run fails naming the setting that makes it
@@ -197,20 +180,8 @@ while True:
 fn a_store_that_refuses_conditional_writes_names_the_setting() {
     let moto = Moto::start();
     let a = machine("a");
-    let port = common::free_port();
-    let mut proxy = Command::new(common::python())
-        .args([
-            "-c",
-            REFUSING_PROXY,
-            &port.to_string(),
-            &moto.port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_for_port(port, &mut proxy, "the proxy");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let proxy = common::Proxy::start(REFUSING_UP, moto.port, &[]);
+    let endpoint = proxy.endpoint();
     let through = |extra: Option<(&str, &str)>| {
         let mut cmd = moto.exporter(a.path(), &endpoint);
         cmd.args(["--date", DAY, "--tz", "UTC", "--sqlite", "ops.db"])
@@ -238,6 +209,4 @@ fn a_store_that_refuses_conditional_writes_names_the_setting() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("can overwrite"), "{}", out.stderr);
     assert_eq!(object_ids(&moto).len(), 576);
-    proxy.kill().unwrap();
-    proxy.wait().unwrap();
 }

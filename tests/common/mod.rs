@@ -750,3 +750,108 @@ pub fn hold_at(cmd: &mut Command, point: &str, flag: &Path) -> Option<Child> {
     }
     Some(child)
 }
+
+/// xorshift64, seeded: a random walk or kill order without a dependency, printed so that a
+/// failing run can be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the environment variable `var` when set (a replay), else from the clock;
+    /// the seed is printed as `VAR=seed` and returned beside the generator.
+    pub fn seeded(var: &str) -> (Rng, u64) {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        println!("{var}={seed}");
+        (Rng(seed), seed)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// The named points a run can be held at (src/pause.rs), in the order a run reaches them.
+/// The day file is the first output renamed, so from `renamed-1` on it is the new one.
+pub const PAUSE_POINTS: [&str; 6] = [
+    "read",
+    "written",
+    "staged",
+    "renamed-1",
+    "renamed-2",
+    "published",
+];
+
+/// A TCP proxy of the test's own, in a Python process on a free port of 127.0.0.1, in front of
+/// the server on `target`: `up`, the test's Python function `up(c, s)`, decides what of the
+/// client's bytes reach the server (`sys.argv[3:]` are its extra arguments); the server's
+/// bytes go back as they are. Stopped by its PID when dropped.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+}
+
+const PROXY: &str = r#"
+import socket, sys, threading, time
+listen, target = int(sys.argv[1]), int(sys.argv[2])
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', listen)); srv.listen(16)
+def down(s, c):
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            c.sendall(d)
+    except OSError: pass
+    try: c.shutdown(socket.SHUT_RDWR)
+    except OSError: pass
+UP
+while True:
+    c, _ = srv.accept()
+    s = socket.create_connection(('127.0.0.1', target))
+    threading.Thread(target=up, args=(c, s), daemon=True).start()
+    threading.Thread(target=down, args=(s, c), daemon=True).start()
+"#;
+
+impl Proxy {
+    pub fn start(up: &str, target: u16, extra: &[&std::ffi::OsStr]) -> Proxy {
+        let port = free_port();
+        let mut child = Command::new(python())
+            .arg("-c")
+            .arg(PROXY.replace("UP", up.trim()))
+            .args([port.to_string(), target.to_string()])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port, &mut child, "the proxy");
+        Proxy { child, port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the proxy: the endpoint dies under whatever it was forwarding.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
