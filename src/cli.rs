@@ -11,15 +11,16 @@ use crate::bounds;
 pub const EXIT_CODES: &str = "\
 Exit status:
   0  success: the day was exported (rejected records, if any, are in the rejects file)
-  1  failed: an error stopped the run, or the new file failed its checks (size included);
-     every previous output is untouched
+  1  failed: an error stopped the run, the new file failed its checks (size included), or
+     another machine kept changing the day's object; every previous output is untouched
   2  usage: bad flags, environment or config file (a number out of range says its range),
-     or a day that has not ended yet
-  3  partial: a configured source was unreachable; exported from the others, unless the
-     existing file holds more rows, which is then kept (--force replaces it)
-  4  empty: no record for the day; a valid zero-row file was written (or a fuller one kept)
+     a day that has not ended yet, or an out dir of another zone, layout or instance naming
+  3  partial: a configured source was unreachable; exported from the others, and the day
+     file keeps every record it held (--force replaces it)
+  4  empty: no record for the day; a valid zero-row file was written (or the existing kept)
   5  no source: no configured source could be read; nothing was written
-  6  busy: another run holds the lock (see --lock-timeout); nothing was touched
+  6  busy: another run holds the lock of the summary dir or of the out dir (see
+     --lock-timeout); nothing was touched
   7  pending: verify --report only; a deployment part is missing (see the report for which)
 With several days (--from/--to, --catch-up) the status is the worst day's, in the order
 1, 5, 3, 4, 0; every day is attempted. In a catch-up, a day whose file already said empty and
@@ -378,8 +379,8 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_MAX_DAYS", value_name = "N", value_parser = |s: &str| bounds::CATCH_UP_MAX_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
     pub max_days: Option<u32>,
 
-    /// Replace the day's file even when this run is partial or empty and the existing file
-    /// holds more rows (by default the better file is kept and the run says why).
+    /// Replace the day's file with what the sources hold now, even records it held that no
+    /// source holds any more (by default a day file only grows: they are carried over).
     #[arg(long, env = "PARQUET_EXPORTER_FORCE")]
     pub force: bool,
 
