@@ -817,7 +817,7 @@ fn lock_and_clean(
     Ok((lock, moved))
 }
 
-/// `day=*` and `instance=*/day=*` directories under `out_dir` (the hive layout).
+/// The hive layout's day directories under `out_dir`, with or without an instance level.
 fn partition_dirs(out_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let subdirs = |dir: &std::path::Path, prefix: &str| -> Vec<std::path::PathBuf> {
         std::fs::read_dir(dir)
@@ -834,9 +834,9 @@ fn partition_dirs(out_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
             })
             .unwrap_or_default()
     };
-    let mut dirs = subdirs(out_dir, "day=");
-    for instance in subdirs(out_dir, "instance=") {
-        dirs.extend(subdirs(&instance, "day="));
+    let mut dirs = subdirs(out_dir, names::DAY_DIR_PREFIX);
+    for instance in subdirs(out_dir, names::INSTANCE_DIR_PREFIX) {
+        dirs.extend(subdirs(&instance, names::DAY_DIR_PREFIX));
     }
     dirs
 }

@@ -9,6 +9,10 @@ pub const REJECTS_SUFFIX: &str = ".rejects.ndjson";
 const LEGACY_REJECTS_SUFFIX: &str = ".legacy-rejects.ndjson";
 const SUMMARY_PREFIX: &str = "parquet_export_summary_";
 const SUMMARY_SUFFIX: &str = ".md";
+/// The hive layout's partition directories: `day=YYYY-MM-DD/`, under `instance=NAME/` when
+/// the exporter has an instance name.
+pub const DAY_DIR_PREFIX: &str = "day=";
+pub const INSTANCE_DIR_PREFIX: &str = "instance=";
 
 fn compact(date: NaiveDate) -> String {
     date.format("%Y%m%d").to_string()
@@ -94,9 +98,9 @@ impl Layout {
         let instance = self
             .instance
             .as_ref()
-            .map(|i| format!("instance={i}/"))
+            .map(|i| format!("{INSTANCE_DIR_PREFIX}{i}/"))
             .unwrap_or_default();
-        format!("{instance}day={}/", date.format("%Y-%m-%d"))
+        format!("{instance}{DAY_DIR_PREFIX}{}/", date.format("%Y-%m-%d"))
     }
 
     /// The day file, relative to the out dir or prefix, `/`-separated.
@@ -138,7 +142,7 @@ pub fn day_file_of(rel: &str) -> Option<(NaiveDate, Layout)> {
     let name = parts.next()?;
     let date = day_of_parquet(name)?;
     let (dir, instance_dir) = (parts.next(), parts.next());
-    let instance = match instance_dir.and_then(|d| d.strip_prefix("instance=")) {
+    let instance = match instance_dir.and_then(|d| d.strip_prefix(INSTANCE_DIR_PREFIX)) {
         Some(i) => Some(i.to_string()),
         None => name
             .strip_prefix(DAY_PREFIX)
