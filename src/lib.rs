@@ -1,12 +1,13 @@
 //! parquet-exporter: one day of OPS-Atomic heartbeat records from Redis and SQLite into a
-//! schema-v1 Parquet file and a truthful markdown summary. The binary is a thin shell over `app`.
+//! schema-v1 Parquet file and a truthful markdown summary. The binary is a thin shell over
+//! `commands`.
 
-pub mod app;
 pub(crate) mod atomic;
 pub(crate) mod batch;
 pub(crate) mod bounds;
 pub(crate) mod carry;
 pub mod cli;
+pub mod commands;
 pub(crate) mod config;
 pub(crate) mod contract;
 pub mod day;

@@ -4,8 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use parquet_exporter::app::{self, Exit};
 use parquet_exporter::cli::{Cli, LogFormat};
+use parquet_exporter::commands::{self, Exit};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
-        .with_writer(|| app::LogOut)
+        .with_writer(|| commands::LogOut)
         .with_target(false);
     if json {
         logs.json().with_ansi(false).init();
@@ -36,8 +36,8 @@ fn main() -> ExitCode {
             .init();
     }
 
-    let mut stdout = app::ClosedPipeOk::new(std::io::stdout().lock());
-    let exit = match app::run(cli, &mut stdout) {
+    let mut stdout = commands::ClosedPipeOk::new(std::io::stdout().lock());
+    let exit = match commands::run(cli, &mut stdout) {
         Ok(exit) => exit,
         Err(e) => {
             let exit = Exit::of_error(&e);
