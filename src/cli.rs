@@ -1,10 +1,13 @@
-//! Command line: the clap derive types. Doc comments here are the `--help` text; everything is
-//! validated into a `Config` (see config.rs) before any work starts.
+//! Command line: the clap derive types. Doc comments here are the `--help` text. Options several
+//! subcommands take are declared once, as groups in `export`'s words; a subcommand that means
+//! something else by one rewords it in its own `*_wording` function. Everything is validated
+//! into a `Config` (see config.rs) before any work starts.
 
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand};
+use clap::builder::Resettable;
+use clap::{Arg, Args, Parser, Subcommand};
 
 use crate::bounds;
 
@@ -166,66 +169,24 @@ pub struct VerifyArgs {
 }
 
 /// Where `verify --report` looks; the same flags, environment and config file as `export`.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
+#[command(mut_args(report_wording))]
 pub struct ReportArgs {
     /// Days the duration and coverage metrics cover, newest first (1 to 3660).
     #[arg(long, default_value_t = 7, value_name = "N", requires = "report", value_parser = |s: &str| bounds::REPORT_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
     pub days: u32,
 
-    /// IANA time zone of the days [default: the system's zone].
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_TZ",
-        value_name = "IANA_NAME",
-        requires = "report"
-    )]
-    pub tz: Option<String>,
+    #[command(flatten)]
+    pub zone: TzArgs,
 
-    /// Directory of the day files [default: ~/02luka/g/analytics].
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_OUT_DIR",
-        value_name = "DIR",
-        requires = "report"
-    )]
-    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub places: PlacesArgs,
 
-    /// Directory of the summaries, and of the report [default: ~/02luka/g/reports/parquet].
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_SUMMARY_DIR",
-        value_name = "DIR",
-        requires = "report"
-    )]
-    pub summary_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub sqlite: SqliteArgs,
 
-    /// SQLite database whose health is checked (opened read-only). The Redis URL comes from
-    /// PARQUET_EXPORTER_REDIS_URL or the config file.
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_SQLITE",
-        value_name = "PATH",
-        requires = "report"
-    )]
-    pub sqlite: Option<PathBuf>,
-
-    /// SQLite table [default: ops_atomic_heartbeats].
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_SQLITE_TABLE",
-        value_name = "NAME",
-        requires = "report"
-    )]
-    pub sqlite_table: Option<String>,
-
-    /// Redis stream key [default: ops:atomic:heartbeats].
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_REDIS_STREAM",
-        value_name = "KEY",
-        requires = "report"
-    )]
-    pub redis_stream: Option<String>,
+    #[command(flatten)]
+    pub stream: StreamArgs,
 
     /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
     #[arg(long, value_name = "PATH", requires = "report")]
@@ -242,24 +203,17 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(import_wording))]
 pub struct ImportArgs {
     /// Legacy Parquet exports and heartbeat reports (.md), or directories holding them.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// IANA time zone whose days the records are filed under [default: the system's zone].
-    #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]
-    pub tz: Option<String>,
+    #[command(flatten)]
+    pub zone: TzArgs,
 
-    /// Directory of the day files [default: ~/02luka/g/analytics].
-    #[arg(long, env = "PARQUET_EXPORTER_OUT_DIR", value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-
-    /// Directory for the import summary and rejects, outside --out-dir (the out dir itself or
-    /// a directory inside it is refused: the out dir holds day files only) [default:
-    /// ~/02luka/g/reports/parquet].
-    #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
-    pub summary_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub places: PlacesArgs,
 
     /// Report what would be written per day; write nothing.
     #[arg(long)]
@@ -269,10 +223,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Seconds to wait for another run's lock before giving up (exit 6), 0 to 86400
-    /// [default: 0].
-    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS", value_parser = |s: &str| bounds::LOCK_TIMEOUT.parse::<u64>(s), allow_negative_numbers = true)]
-    pub lock_timeout: Option<u64>,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 
     /// Refuse to publish a day file larger than this, in MB (0: no limit) [default: no limit;
     /// a file over the 5 MB target is published with a warning].
@@ -372,11 +324,23 @@ pub struct ExportArgs {
     pub catch_up: bool,
 
     /// Days --catch-up looks back over, ending yesterday, 1 to 3660 [default: 14].
-    #[arg(long, env = "PARQUET_EXPORTER_CATCH_UP_WINDOW", value_name = "DAYS", value_parser = |s: &str| bounds::CATCH_UP_WINDOW.parse::<u32>(s), allow_negative_numbers = true)]
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_CATCH_UP_WINDOW",
+        value_name = "DAYS",
+        value_parser = |s: &str| bounds::CATCH_UP_WINDOW.parse::<u32>(s),
+        allow_negative_numbers = true
+    )]
     pub catch_up_window: Option<u32>,
 
     /// Most days one --catch-up run exports, 1 to 3660 [default: 7]; the next run continues.
-    #[arg(long, env = "PARQUET_EXPORTER_MAX_DAYS", value_name = "N", value_parser = |s: &str| bounds::CATCH_UP_MAX_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_MAX_DAYS",
+        value_name = "N",
+        value_parser = |s: &str| bounds::CATCH_UP_MAX_DAYS.parse::<u32>(s),
+        allow_negative_numbers = true
+    )]
     pub max_days: Option<u32>,
 
     /// Replace the day's file with what the sources hold now, even records it held that no
@@ -390,10 +354,8 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
     pub max_size: Option<f64>,
 
-    /// Seconds to wait for another run's lock before giving up (exit 6), 0 to 86400
-    /// [default: 0].
-    #[arg(long, env = "PARQUET_EXPORTER_LOCK_TIMEOUT", value_name = "SECONDS", value_parser = |s: &str| bounds::LOCK_TIMEOUT.parse::<u64>(s), allow_negative_numbers = true)]
-    pub lock_timeout: Option<u64>,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 
     /// Take this date as today (for replays and tests): "yesterday" is the day before.
     #[arg(long, value_name = "YYYY-MM-DD", hide = true, value_parser = crate::hints::parse_date)]
@@ -412,87 +374,20 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with_all = ["date", "from", "catch_up"])]
     pub intraday: bool,
 
-    /// IANA time zone that defines the day, e.g. Asia/Bangkok [default: the system's zone].
-    #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]
-    pub tz: Option<String>,
+    #[command(flatten)]
+    pub zone: TzArgs,
 
-    /// Redis URL (redis://, rediss:// for TLS, unix:// or redis+unix://). Also
-    /// PARQUET_EXPORTER_REDIS_URL.
-    /// A URL with a password is refused here: put it in the environment or the config file,
-    /// or give the password alone in PARQUET_EXPORTER_REDIS_PASSWORD.
-    #[arg(long, value_name = "URL")]
-    pub redis_url: Option<String>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 
-    /// Redis stream key [default: ops:atomic:heartbeats].
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_STREAM", value_name = "KEY")]
-    pub redis_stream: Option<String>,
+    #[command(flatten)]
+    pub redis_read: RedisReadArgs,
 
-    /// PEM CA certificate to trust for rediss:// [default: the system's trust store].
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_CA_FILE", value_name = "PATH")]
-    pub redis_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub sqlite: SqliteArgs,
 
-    /// Minutes the stream's entry-ID range is widened on each side of the day, 1 to 1440
-    /// [default: 60]. A record stamped farther than this from its entry ID (the time Redis
-    /// received it) is rejected, so 0 would reject nearly every record: it is refused.
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_REDIS_MARGIN_MINUTES",
-        value_name = "MINUTES",
-        value_parser = |s: &str| bounds::REDIS_MARGIN_MINUTES.parse::<u32>(s),
-        allow_negative_numbers = true
-    )]
-    pub redis_margin_minutes: Option<u32>,
-
-    /// Entries fetched per XRANGE call at most, 1 to 100000 [default: 250]. For a Redis across
-    /// a network, where every call costs a round trip, raise it (e.g. 2000).
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE", value_name = "N", value_parser = |s: &str| bounds::REDIS_PAGE_SIZE.parse::<usize>(s), allow_negative_numbers = true)]
-    pub redis_page_size: Option<usize>,
-
-    /// Seconds the whole stream read may take before Redis counts as unreachable and the run
-    /// as partial, 1 to 86400 [default: 300]. Each reply also has 30 s, and each read 5 s.
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_TIMEOUT", value_name = "SECONDS", value_parser = |s: &str| bounds::REDIS_TIMEOUT.parse::<u64>(s), allow_negative_numbers = true)]
-    pub redis_timeout: Option<u64>,
-
-    /// SQLite database file (opened read-only).
-    #[arg(long, env = "PARQUET_EXPORTER_SQLITE", value_name = "PATH")]
-    pub sqlite: Option<PathBuf>,
-
-    /// SQLite table [default: ops_atomic_heartbeats].
-    #[arg(long, env = "PARQUET_EXPORTER_SQLITE_TABLE", value_name = "NAME")]
-    pub sqlite_table: Option<String>,
-
-    /// Directory for ops_atomic_YYYYMMDD.parquet (day files only), or an S3 (or
-    /// S3-compatible) prefix, s3://bucket/prefix, with credentials, region and endpoint from
-    /// the AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
-    /// AWS_ENDPOINT_URL) [default: ~/02luka/g/analytics].
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_OUT_DIR",
-        value_name = "DIR|s3://BUCKET/PREFIX"
-    )]
-    pub out_dir: Option<PathBuf>,
-
-    /// flat: ops_atomic_YYYYMMDD.parquet in the out dir; hive: under day=YYYY-MM-DD/, the
-    /// partition directories DuckDB, Trino, Spark and Athena read as a `day` column
-    /// [default: flat].
-    #[arg(
-        long,
-        env = "PARQUET_EXPORTER_LAYOUT",
-        value_enum,
-        value_name = "LAYOUT"
-    )]
-    pub layout: Option<LayoutKind>,
-
-    /// This exporter's name, for several exporters sharing one out dir or prefix: an
-    /// instance=NAME/ level (hive) or a .NAME suffix (flat), and written into the footer.
-    #[arg(long, env = "PARQUET_EXPORTER_INSTANCE", value_name = "NAME")]
-    pub instance: Option<String>,
-
-    /// Directory for parquet_export_summary_YYYYMMDD.md, the rejects and the run lock, outside
-    /// --out-dir (the out dir itself or a directory inside it is refused, exit 2: readers glob
-    /// the out dir for day files only) [default: ~/02luka/g/reports/parquet].
-    #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
-    pub summary_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub places: PlacesArgs<SchemeArgs>,
 
     /// Read, normalize, merge and build the batch, print what would be written; write nothing.
     #[arg(long, env = "PARQUET_EXPORTER_DRY")]
@@ -513,38 +408,24 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(simulate_wording))]
 pub struct SimulateArgs {
     /// Day to simulate, YYYY-MM-DD [default: yesterday in --tz].
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::hints::parse_date)]
     pub date: Option<NaiveDate>,
 
-    /// IANA time zone of the day [default: the system's zone].
-    #[arg(long, value_name = "IANA_NAME")]
-    pub tz: Option<String>,
+    #[command(flatten)]
+    pub zone: TzArgs,
 
     /// Hosts sending heartbeats, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "ops-mini")]
     pub hosts: Vec<String>,
 
-    /// SQLite file to write (created with the canonical table if needed).
-    #[arg(long, value_name = "PATH")]
-    pub sqlite: Option<PathBuf>,
+    #[command(flatten)]
+    pub sqlite: SqliteArgs,
 
-    /// SQLite table.
-    #[arg(long, default_value = "ops_atomic_heartbeats")]
-    pub sqlite_table: String,
-
-    /// Redis URL to XADD into (also PARQUET_EXPORTER_REDIS_URL).
-    #[arg(long, value_name = "URL")]
-    pub redis_url: Option<String>,
-
-    /// Redis stream key.
-    #[arg(long, default_value = "ops:atomic:heartbeats")]
-    pub redis_stream: String,
-
-    /// PEM CA certificate to trust for rediss://.
-    #[arg(long, env = "PARQUET_EXPORTER_REDIS_CA_FILE", value_name = "PATH")]
-    pub redis_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 
     /// Also write this many malformed records (at most 1000000), to see rejects at work.
     #[arg(long, default_value_t = 0, value_parser = |s: &str| bounds::SIMULATE_BAD.parse::<usize>(s))]
@@ -557,6 +438,246 @@ pub struct SimulateArgs {
     /// Take this instant as now (RFC 3339; for tests): today's beats stop at it.
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+// The option groups. Each is declared here once, in `export`'s words, and flattened into every
+// subcommand that takes it; the wording functions below adapt what a subcommand means by it.
+
+/// `--tz`: the zone whose days a command works with.
+#[derive(Debug, Args, Default, Clone)]
+pub struct TzArgs {
+    /// IANA time zone that defines the day, e.g. Asia/Bangkok [default: the system's zone].
+    #[arg(long, env = "PARQUET_EXPORTER_TZ", value_name = "IANA_NAME")]
+    pub tz: Option<String>,
+}
+
+/// Where the day files and the summaries are: `--out-dir` and `--summary-dir`, with
+/// `export`'s `--layout` and `--instance` between them (`S`); the other commands take those
+/// from the day files they find.
+#[derive(Debug, Args, Default, Clone)]
+pub struct PlacesArgs<S: Args = NoScheme> {
+    /// Directory for ops_atomic_YYYYMMDD.parquet (day files only), or an S3 (or
+    /// S3-compatible) prefix, s3://bucket/prefix, with credentials, region and endpoint from
+    /// the AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT_URL) [default: ~/02luka/g/analytics].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_OUT_DIR",
+        value_name = "DIR|s3://BUCKET/PREFIX"
+    )]
+    pub out_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub scheme: S,
+
+    /// Directory for parquet_export_summary_YYYYMMDD.md, the rejects and the run lock, outside
+    /// --out-dir (the out dir itself or a directory inside it is refused, exit 2: readers glob
+    /// the out dir for day files only) [default: ~/02luka/g/reports/parquet].
+    #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
+    pub summary_dir: Option<PathBuf>,
+}
+
+/// `--layout` and `--instance`: how `export` names and places day files.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SchemeArgs {
+    /// flat: ops_atomic_YYYYMMDD.parquet in the out dir; hive: under day=YYYY-MM-DD/, the
+    /// partition directories DuckDB, Trino, Spark and Athena read as a `day` column
+    /// [default: flat].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_LAYOUT",
+        value_enum,
+        value_name = "LAYOUT"
+    )]
+    pub layout: Option<LayoutKind>,
+
+    /// This exporter's name, for several exporters sharing one out dir or prefix: an
+    /// instance=NAME/ level (hive) or a .NAME suffix (flat), and written into the footer.
+    #[arg(long, env = "PARQUET_EXPORTER_INSTANCE", value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+/// The place of `--layout` and `--instance` in the commands that do not take them.
+#[derive(Debug, Args, Default, Clone)]
+#[group(skip)]
+pub struct NoScheme {}
+
+/// `--sqlite` and `--sqlite-table`: the archive.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SqliteArgs {
+    /// SQLite database file (opened read-only).
+    #[arg(
+        id = "sqlite",
+        long = "sqlite",
+        env = "PARQUET_EXPORTER_SQLITE",
+        value_name = "PATH"
+    )]
+    pub path: Option<PathBuf>,
+
+    /// SQLite table [default: ops_atomic_heartbeats].
+    #[arg(
+        id = "sqlite_table",
+        long = "sqlite-table",
+        env = "PARQUET_EXPORTER_SQLITE_TABLE",
+        value_name = "NAME"
+    )]
+    pub table: Option<String>,
+}
+
+/// `--redis-stream`: the one Redis flag `verify --report` takes too.
+#[derive(Debug, Args, Default, Clone)]
+pub struct StreamArgs {
+    /// Redis stream key [default: ops:atomic:heartbeats].
+    #[arg(
+        id = "redis_stream",
+        long = "redis-stream",
+        env = "PARQUET_EXPORTER_REDIS_STREAM",
+        value_name = "KEY"
+    )]
+    pub stream: Option<String>,
+}
+
+/// `--redis-url`, `--redis-stream` and `--redis-ca-file`: where the hot buffer is.
+#[derive(Debug, Args, Default, Clone)]
+pub struct RedisArgs {
+    /// Redis URL (redis://, rediss:// for TLS, unix:// or redis+unix://). Also
+    /// PARQUET_EXPORTER_REDIS_URL.
+    /// A URL with a password is refused here: put it in the environment or the config file,
+    /// or give the password alone in PARQUET_EXPORTER_REDIS_PASSWORD.
+    #[arg(id = "redis_url", long = "redis-url", value_name = "URL")]
+    pub url: Option<String>,
+
+    #[command(flatten)]
+    pub stream: StreamArgs,
+
+    /// PEM CA certificate to trust for rediss:// [default: the system's trust store].
+    #[arg(
+        id = "redis_ca_file",
+        long = "redis-ca-file",
+        env = "PARQUET_EXPORTER_REDIS_CA_FILE",
+        value_name = "PATH"
+    )]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How `export` reads the stream: the margin around the day, the page size and the time limit.
+#[derive(Debug, Args, Default, Clone)]
+pub struct RedisReadArgs {
+    /// Minutes the stream's entry-ID range is widened on each side of the day, 1 to 1440
+    /// [default: 60]. A record stamped farther than this from its entry ID (the time Redis
+    /// received it) is rejected, so 0 would reject nearly every record: it is refused.
+    #[arg(
+        id = "redis_margin_minutes",
+        long = "redis-margin-minutes",
+        env = "PARQUET_EXPORTER_REDIS_MARGIN_MINUTES",
+        value_name = "MINUTES",
+        value_parser = |s: &str| bounds::REDIS_MARGIN_MINUTES.parse::<u32>(s),
+        allow_negative_numbers = true
+    )]
+    pub margin_minutes: Option<u32>,
+
+    /// Entries fetched per XRANGE call at most, 1 to 100000 [default: 250]. For a Redis across
+    /// a network, where every call costs a round trip, raise it (e.g. 2000).
+    #[arg(
+        id = "redis_page_size",
+        long = "redis-page-size",
+        env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE",
+        value_name = "N",
+        value_parser = |s: &str| bounds::REDIS_PAGE_SIZE.parse::<usize>(s),
+        allow_negative_numbers = true
+    )]
+    pub page_size: Option<usize>,
+
+    /// Seconds the whole stream read may take before Redis counts as unreachable and the run
+    /// as partial, 1 to 86400 [default: 300]. Each reply also has 30 s, and each read 5 s.
+    #[arg(
+        id = "redis_timeout",
+        long = "redis-timeout",
+        env = "PARQUET_EXPORTER_REDIS_TIMEOUT",
+        value_name = "SECONDS",
+        value_parser = |s: &str| bounds::REDIS_TIMEOUT.parse::<u64>(s),
+        allow_negative_numbers = true
+    )]
+    pub timeout: Option<u64>,
+}
+
+/// `--lock-timeout`: how long a run that writes waits for another one.
+#[derive(Debug, Args, Default, Clone)]
+pub struct LockWaitArgs {
+    /// Seconds to wait for another run's lock before giving up (exit 6), 0 to 86400
+    /// [default: 0].
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_LOCK_TIMEOUT",
+        value_name = "SECONDS",
+        value_parser = |s: &str| bounds::LOCK_TIMEOUT.parse::<u64>(s),
+        allow_negative_numbers = true
+    )]
+    pub lock_timeout: Option<u64>,
+}
+
+/// The out dir as the commands that read or add to day files describe it.
+const DAY_FILES_DIR_HELP: &str = "Directory of the day files [default: ~/02luka/g/analytics]";
+
+/// `verify --report` looks at what `export` writes: the shared flags need --report, and say
+/// what the report does with them.
+fn report_wording(arg: Arg) -> Arg {
+    match arg.get_id().as_str() {
+        "tz" => arg.help("IANA time zone of the days [default: the system's zone]"),
+        "out_dir" => arg.value_name("DIR").help(DAY_FILES_DIR_HELP),
+        "summary_dir" => arg.help(
+            "Directory of the summaries, and of the report [default: ~/02luka/g/reports/parquet]",
+        ),
+        "sqlite" => arg.help(
+            "SQLite database whose health is checked (opened read-only). The Redis URL comes \
+             from PARQUET_EXPORTER_REDIS_URL or the config file",
+        ),
+        "sqlite_table" | "redis_stream" => arg,
+        _ => return arg,
+    }
+    .requires("report")
+}
+
+/// `import-legacy` files old records under the day files' days.
+fn import_wording(arg: Arg) -> Arg {
+    match arg.get_id().as_str() {
+        "tz" => arg.help(
+            "IANA time zone whose days the records are filed under [default: the system's zone]",
+        ),
+        "out_dir" => arg.value_name("DIR").help(DAY_FILES_DIR_HELP),
+        "summary_dir" => arg.help(
+            "Directory for the import summary and rejects, outside --out-dir (the out dir itself \
+             or a directory inside it is refused: the out dir holds day files only) [default: \
+             ~/02luka/g/reports/parquet]",
+        ),
+        _ => arg,
+    }
+}
+
+/// `simulate` writes the sources `export` reads: the shared flags say so, and of their
+/// environment variables only the CA file's is read.
+fn simulate_wording(arg: Arg) -> Arg {
+    match arg.get_id().as_str() {
+        "tz" => arg
+            .env(Resettable::Reset)
+            .help("IANA time zone of the day [default: the system's zone]"),
+        "sqlite" => arg
+            .env(Resettable::Reset)
+            .help("SQLite file to write (created with the canonical table if needed)"),
+        "sqlite_table" => arg
+            .env(Resettable::Reset)
+            .value_name("SQLITE_TABLE")
+            .default_value("ops_atomic_heartbeats")
+            .help("SQLite table"),
+        "redis_url" => arg.help("Redis URL to XADD into (also PARQUET_EXPORTER_REDIS_URL)"),
+        "redis_stream" => arg
+            .env(Resettable::Reset)
+            .value_name("REDIS_STREAM")
+            .default_value("ops:atomic:heartbeats")
+            .help("Redis stream key"),
+        "redis_ca_file" => arg.help("PEM CA certificate to trust for rediss://"),
+        _ => arg,
+    }
 }
 
 /// The completion script for `shell`, as clap_complete writes it, mended for bash: its case

@@ -10,7 +10,9 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::bounds;
-use crate::cli::{ExportArgs, ImportArgs, LayoutKind, ReportArgs};
+use crate::cli::{
+    ExportArgs, ImportArgs, LayoutKind, RedisReadArgs, ReportArgs, SqliteArgs, StreamArgs,
+};
 use crate::day::Day;
 use crate::names::{self, Layout};
 use crate::source::redis::{refuse_on_command_line, Target};
@@ -142,7 +144,7 @@ pub struct SqliteConfig {
 
 /// Which days a run exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub enum RunPlan {
     /// `--date`, or yesterday.
     Single,
     /// `--from … --to …`, inclusive.
@@ -155,7 +157,7 @@ pub enum Plan {
 pub struct Config {
     /// The day to export (for several days: the one being exported now).
     pub day: Day,
-    pub plan: Plan,
+    pub plan: RunPlan,
     /// Yesterday in the configured zone: the last complete day.
     pub yesterday: NaiveDate,
     pub lock_timeout: Duration,
@@ -327,7 +329,7 @@ fn resolve_plan(
     args: &ExportArgs,
     file: &FileConfig,
     yesterday: NaiveDate,
-) -> Result<(Plan, Option<NaiveDate>)> {
+) -> Result<(RunPlan, Option<NaiveDate>)> {
     // The environment's day or catch-up applies only when the command line chose neither:
     // a flag typed wins over a variable left in the environment.
     let typed = args.date.is_some() || args.from.is_some() || args.catch_up || args.intraday;
@@ -350,7 +352,7 @@ fn resolve_plan(
                     (to - from).num_days() + 1
                 )));
             }
-            Plan::Range(from, to)
+            RunPlan::Range(from, to)
         }
         (None, true) => {
             let max_days = args.max_days.unwrap_or(DEFAULT_MAX_DAYS);
@@ -366,9 +368,9 @@ fn resolve_plan(
                     "--catch-up-window must be from 1 to {MAX_WINDOW_DAYS} days, not {window}"
                 )));
             }
-            Plan::CatchUp { window, max_days }
+            RunPlan::CatchUp { window, max_days }
         }
-        (None, false) => Plan::Single,
+        (None, false) => RunPlan::Single,
     };
     Ok((plan, date))
 }
@@ -562,17 +564,21 @@ pub struct ImportConfig {
 impl ImportConfig {
     pub fn resolve(args: &ImportArgs, config: Option<&Path>) -> Result<ImportConfig> {
         let (file, _) = load_file(config)?;
-        let out_dir = dir_or_default(&args.out_dir, file.out_dir, DEFAULT_OUT_DIR)?;
-        let summary_dir = dir_or_default(&args.summary_dir, file.summary_dir, DEFAULT_SUMMARY_DIR)?;
+        let out_dir = dir_or_default(&args.places.out_dir, file.out_dir, DEFAULT_OUT_DIR)?;
+        let summary_dir = dir_or_default(
+            &args.places.summary_dir,
+            file.summary_dir,
+            DEFAULT_SUMMARY_DIR,
+        )?;
         summary_dir_outside(&out_dir, &summary_dir)?;
         Ok(ImportConfig {
             paths: args.paths.iter().cloned().map(expand).collect(),
-            tz: resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?,
+            tz: resolve_tz(args.zone.tz.as_deref().or(file.tz.as_deref()))?,
             out_dir,
             summary_dir,
             dry: args.dry,
             json: args.json,
-            lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
+            lock_timeout: lock_wait(args.lock.lock_timeout),
             max_bytes: max_bytes(args.max_size.or(file.max_size))?,
         })
     }
@@ -581,7 +587,7 @@ impl ImportConfig {
 impl Config {
     pub fn resolve(args: &ExportArgs, config: Option<&Path>) -> Result<Config> {
         let (file, _) = load_file(config)?;
-        let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
+        let tz = resolve_tz(args.zone.tz.as_deref().or(file.tz.as_deref()))?;
         let now = args.now.unwrap_or_else(Utc::now);
         let today = match args.today {
             Some(t) => t,
@@ -600,10 +606,10 @@ impl Config {
         // A day that has not ended would be exported as if complete, and catch-up would
         // never look at it again.
         let last_wanted = match plan {
-            Plan::Single if args.intraday => None,
-            Plan::Single => Some(day.date()),
-            Plan::Range(_, to) => Some(to),
-            Plan::CatchUp { .. } => None,
+            RunPlan::Single if args.intraday => None,
+            RunPlan::Single => Some(day.date()),
+            RunPlan::Range(_, to) => Some(to),
+            RunPlan::CatchUp { .. } => None,
         };
         if let Some(last) = last_wanted.filter(|d| *d >= today) {
             if args.dry {
@@ -617,7 +623,17 @@ impl Config {
             }
         }
 
-        let (redis, sqlite) = resolve_sources(args, &file)?;
+        let redis = resolve_redis(
+            redis_target(
+                args.redis.url.as_deref(),
+                args.redis.ca_file.as_deref(),
+                &file,
+            )?,
+            &args.redis.stream,
+            Some(&args.redis_read),
+            &file,
+        )?;
+        let sqlite = resolve_sqlite(&args.sqlite, &file)?;
         if redis.is_none() && sqlite.is_none() {
             return Err(usage(
                 "no source configured: give --sqlite PATH and/or --redis-url URL (or \
@@ -635,24 +651,25 @@ impl Config {
         }
         let max_bytes = max_bytes(args.max_size.or(file.max_size))?;
         let summary_dir = dir_or_default(
-            &args.summary_dir,
+            &args.places.summary_dir,
             file.summary_dir.clone(),
             DEFAULT_SUMMARY_DIR,
         )?;
         let out = OutDir::parse(dir_or_default(
-            &args.out_dir,
+            &args.places.out_dir,
             file.out_dir.clone(),
             DEFAULT_OUT_DIR,
         )?)?;
         if let OutDir::Local(dir) = &out {
             summary_dir_outside(dir, &summary_dir)?;
         }
-        let layout = resolve_layout(args.layout, args.instance.as_deref(), &file)?;
+        let scheme = &args.places.scheme;
+        let layout = resolve_layout(scheme.layout, scheme.instance.as_deref(), &file)?;
         Ok(Config {
             day,
             plan,
             yesterday,
-            lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
+            lock_timeout: lock_wait(args.lock.lock_timeout),
             redis,
             sqlite,
             out_dir: match &out {
@@ -705,17 +722,13 @@ impl ReportConfig {
         if args.days == 0 {
             return Err(usage("--days must be at least 1"));
         }
-        let tz = resolve_tz(args.tz.as_deref().or(file.tz.as_deref()))?;
-        let source_args = ExportArgs {
-            sqlite: args.sqlite.clone(),
-            sqlite_table: args.sqlite_table.clone(),
-            redis_stream: args.redis_stream.clone(),
-            ..Default::default()
-        };
-        let (redis, sqlite) = resolve_sources(&source_args, &file)?;
+        let tz = resolve_tz(args.zone.tz.as_deref().or(file.tz.as_deref()))?;
+        // The report has no Redis URL flag: the URL is the one `export` would read.
+        let redis = resolve_redis(redis_target(None, None, &file)?, &args.stream, None, &file)?;
+        let sqlite = resolve_sqlite(&args.sqlite, &file)?;
         let home = home().ok_or_else(|| usage("HOME is not set; the report looks under it"))?;
         let summary_dir = dir_or_default(
-            &args.summary_dir,
+            &args.places.summary_dir,
             file.summary_dir.clone(),
             DEFAULT_SUMMARY_DIR,
         )?;
@@ -724,7 +737,7 @@ impl ReportConfig {
             Some(p) => expand(p.to_path_buf()),
             None => summary_dir.join(names::verification(now.with_timezone(&tz).date_naive())),
         };
-        let out_dir = dir_or_default(&args.out_dir, file.out_dir.clone(), DEFAULT_OUT_DIR)?;
+        let out_dir = dir_or_default(&args.places.out_dir, file.out_dir.clone(), DEFAULT_OUT_DIR)?;
         local_only(&out_dir, "verify --report")?;
         Ok(ReportConfig {
             tz,
@@ -763,80 +776,97 @@ pub fn local_only(out_dir: &Path, command: &str) -> Result<()> {
     }
 }
 
-/// The Redis and SQLite sources from flags, environment and config file (either may be absent).
-pub fn resolve_sources(
-    args: &ExportArgs,
+/// Where Redis is, from the flags a command has (`url`, `ca_file`), the environment and the
+/// config file: a URL on the command line must not carry a password, and a variable set empty
+/// counts as unset. `None` when no URL is given anywhere.
+pub fn redis_target(
+    url: Option<&str>,
+    ca_file: Option<&Path>,
     file: &FileConfig,
-) -> Result<(Option<RedisConfig>, Option<SqliteConfig>)> {
-    let file = file.clone();
-    if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
+) -> Result<Option<Target>> {
+    if let Some(why) = url.and_then(refuse_on_command_line) {
         return Err(usage(why));
     }
-    let redis_url = args
-        .redis_url
-        .clone()
+    let url = url
+        .map(str::to_string)
         .or_else(|| env_nonempty(ENV_REDIS_URL))
-        .or(file.redis_url);
-    let redis = match redis_url {
-        None => None,
-        Some(url) => {
-            let page_size = args
-                .redis_page_size
-                .or(file.redis_page_size)
-                .unwrap_or(DEFAULT_PAGE_SIZE);
-            if page_size == 0 {
-                return Err(usage("--redis-page-size must be at least 1"));
-            }
-            Some(RedisConfig {
-                target: Target {
-                    url,
-                    password: env_nonempty(ENV_REDIS_PASSWORD).or(file.redis_password),
-                    ca_file: args
-                        .redis_ca_file
-                        .clone()
-                        .or(file.redis_ca_file)
-                        .map(expand),
-                },
-                stream: args
-                    .redis_stream
-                    .clone()
-                    .or(file.redis_stream)
-                    .unwrap_or_else(|| DEFAULT_STREAM.into()),
-                margin: Duration::from_secs(
-                    60 * u64::from(
-                        args.redis_margin_minutes
-                            .or(file.redis_margin_minutes)
-                            .unwrap_or(DEFAULT_MARGIN_MINUTES),
-                    ),
-                ),
-                page_size,
-                timeout: match args.redis_timeout.or(file.redis_timeout) {
-                    Some(0) => return Err(usage("--redis-timeout must be at least 1 second")),
-                    Some(s) => Duration::from_secs(s),
-                    None => DEFAULT_REDIS_TIMEOUT,
-                },
-            })
-        }
-    };
+        .or_else(|| file.redis_url.clone());
+    Ok(url.map(|url| Target {
+        url,
+        password: env_nonempty(ENV_REDIS_PASSWORD).or_else(|| file.redis_password.clone()),
+        ca_file: ca_file
+            .map(Path::to_path_buf)
+            .or_else(|| file.redis_ca_file.clone())
+            .map(expand),
+    }))
+}
 
-    let sqlite = match args.sqlite.clone().or(file.sqlite).map(expand) {
-        None => None,
-        Some(path) => {
-            let table = args
-                .sqlite_table
-                .clone()
-                .or(file.sqlite_table)
-                .unwrap_or_else(|| DEFAULT_TABLE.into());
-            if !valid_table_name(&table) {
-                return Err(usage(format!(
-                    "--sqlite-table {table:?} is empty or holds control characters"
-                )));
-            }
-            Some(SqliteConfig { path, table })
-        }
+/// The Redis source at `target`: the stream, and how the day is read from it (`read`: the
+/// flags of a command that has them; the config file's values or the defaults otherwise).
+fn resolve_redis(
+    target: Option<Target>,
+    stream: &StreamArgs,
+    read: Option<&RedisReadArgs>,
+    file: &FileConfig,
+) -> Result<Option<RedisConfig>> {
+    let Some(target) = target else {
+        return Ok(None);
     };
+    let page_size = read
+        .and_then(|r| r.page_size)
+        .or(file.redis_page_size)
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    if page_size == 0 {
+        return Err(usage("--redis-page-size must be at least 1"));
+    }
+    let margin_minutes = read
+        .and_then(|r| r.margin_minutes)
+        .or(file.redis_margin_minutes)
+        .unwrap_or(DEFAULT_MARGIN_MINUTES);
+    let timeout = match read.and_then(|r| r.timeout).or(file.redis_timeout) {
+        Some(0) => return Err(usage("--redis-timeout must be at least 1 second")),
+        Some(s) => Duration::from_secs(s),
+        None => DEFAULT_REDIS_TIMEOUT,
+    };
+    Ok(Some(RedisConfig {
+        target,
+        stream: stream
+            .stream
+            .clone()
+            .or_else(|| file.redis_stream.clone())
+            .unwrap_or_else(|| DEFAULT_STREAM.into()),
+        margin: Duration::from_secs(60 * u64::from(margin_minutes)),
+        page_size,
+        timeout,
+    }))
+}
 
-    Ok((redis, sqlite))
+/// The SQLite source from the flags, environment and config file, if one is given.
+fn resolve_sqlite(args: &SqliteArgs, file: &FileConfig) -> Result<Option<SqliteConfig>> {
+    let Some(path) = args
+        .path
+        .clone()
+        .or_else(|| file.sqlite.clone())
+        .map(expand)
+    else {
+        return Ok(None);
+    };
+    let table = args
+        .table
+        .clone()
+        .or_else(|| file.sqlite_table.clone())
+        .unwrap_or_else(|| DEFAULT_TABLE.into());
+    if !valid_table_name(&table) {
+        return Err(usage(format!(
+            "--sqlite-table {table:?} is empty or holds control characters"
+        )));
+    }
+    Ok(Some(SqliteConfig { path, table }))
+}
+
+/// `--lock-timeout` as a wait.
+fn lock_wait(seconds: Option<u64>) -> Duration {
+    Duration::from_secs(seconds.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -873,13 +903,14 @@ mod tests {
     }
 
     fn args() -> ExportArgs {
-        ExportArgs {
-            tz: Some("UTC".into()),
+        let mut a = ExportArgs {
             date: chrono::NaiveDate::from_ymd_opt(2025, 10, 30),
-            out_dir: Some("/o".into()),
-            summary_dir: Some("/s".into()),
             ..Default::default()
-        }
+        };
+        a.zone.tz = Some("UTC".into());
+        a.places.out_dir = Some("/o".into());
+        a.places.summary_dir = Some("/s".into());
+        a
     }
 
     fn file_with(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -909,7 +940,7 @@ mod tests {
         assert_eq!(s.path, PathBuf::from("/from/file.db"));
         assert_eq!(s.table, "t_file");
         let mut a = args();
-        a.sqlite = Some("/from/flag.db".into());
+        a.sqlite.path = Some("/from/flag.db".into());
         let c = Config::resolve(&a, Some(&cfg)).unwrap();
         assert_eq!(
             c.sqlite.as_ref().unwrap().path,
@@ -928,7 +959,7 @@ mod tests {
             "sqlite = \"/a.db\"\nout_dir = \"s3://ops-data/fleet\"\nlayout = \"hive\"\ninstance = \"site-b\"\n",
         );
         let mut a = args();
-        a.out_dir = None;
+        a.places.out_dir = None;
         let c = Config::resolve(&a, Some(&cfg)).unwrap();
         assert_eq!(
             c.out,
@@ -948,22 +979,22 @@ mod tests {
             PathBuf::from("/s/ops_atomic_20251030.parquet")
         );
         // The flag beats the file.
-        a.layout = Some(LayoutKind::Flat);
-        a.instance = Some("x".into());
+        a.places.scheme.layout = Some(LayoutKind::Flat);
+        a.places.scheme.instance = Some("x".into());
         let c = Config::resolve(&a, Some(&cfg)).unwrap();
         assert_eq!(
             c.show_day_file(),
             "s3://ops-data/fleet/ops_atomic_20251030.x.parquet"
         );
         for bad in ["a b", "../x", ""] {
-            a.instance = Some(bad.into());
+            a.places.scheme.instance = Some(bad.into());
             assert!(
                 is_usage(&Config::resolve(&a, Some(&cfg)).unwrap_err()),
                 "{bad:?}"
             );
         }
-        a.instance = None;
-        a.out_dir = Some("gs://bucket/x".into());
+        a.places.scheme.instance = None;
+        a.places.out_dir = Some("gs://bucket/x".into());
         let e = Config::resolve(&a, Some(&cfg)).unwrap_err();
         assert!(
             is_usage(&e) && e.to_string().contains("gs:// is not supported"),
@@ -974,7 +1005,7 @@ mod tests {
     #[test]
     fn password_on_the_command_line_is_refused() {
         let mut a = args();
-        a.redis_url = Some("redis://:hunter2@localhost".into());
+        a.redis.url = Some("redis://:hunter2@localhost".into());
         let (_d, cfg) = file_with("");
         let e = Config::resolve(&a, Some(&cfg)).unwrap_err();
         assert!(is_usage(&e));
@@ -1020,10 +1051,10 @@ mod tests {
     fn bad_inputs_are_usage_errors() {
         let (_d, cfg) = file_with("sqlite = \"/x.db\"\n");
         let mut a = args();
-        a.tz = Some("Mars/Olympus".into());
+        a.zone.tz = Some("Mars/Olympus".into());
         assert!(is_usage(&Config::resolve(&a, Some(&cfg)).unwrap_err()));
         let mut a = args();
-        a.sqlite_table = Some("t\nDROP".into());
+        a.sqlite.table = Some("t\nDROP".into());
         assert!(is_usage(&Config::resolve(&a, Some(&cfg)).unwrap_err()));
         let (_d, bad) = file_with("no_such_key = 1\n");
         let e = Config::resolve(&args(), Some(&bad)).unwrap_err();

@@ -13,7 +13,7 @@ use super::dirs::lock_and_clean;
 use super::schema::print_schema;
 use super::Exit;
 use crate::cli::ExportArgs;
-use crate::config::{Config, OutDir, Plan};
+use crate::config::{Config, OutDir, RunPlan};
 use crate::escape::plain;
 use crate::report::{RunReport, SourceState, Verdict};
 use crate::{export, schedule};
@@ -49,9 +49,9 @@ fn export_days(
     let cfg = Config::resolve(args, config_path)?;
     // Catch-up also knows which days were already empty: finding one empty again is no news.
     let (days, known_empty) = match &cfg.plan {
-        Plan::Single => (vec![cfg.day.date()], Default::default()),
-        Plan::Range(from, to) => (schedule::range_days(*from, *to), Default::default()),
-        Plan::CatchUp { window, max_days } => catch_up_days(&cfg, *window, *max_days)?,
+        RunPlan::Single => (vec![cfg.day.date()], Default::default()),
+        RunPlan::Range(from, to) => (schedule::range_days(*from, *to), Default::default()),
+        RunPlan::CatchUp { window, max_days } => catch_up_days(&cfg, *window, *max_days)?,
     };
     // A dry run creates nothing, not even the lock file.
     let (_lock, moved) = if cfg.dry {
@@ -62,7 +62,7 @@ fn export_days(
         let (lock, moved) = lock_and_clean(data_tree, &cfg.summary_dir, cfg.lock_timeout)?;
         (Some(lock), moved)
     };
-    if cfg.plan == Plan::Single {
+    if cfg.plan == RunPlan::Single {
         // The summary says what this run moved out of the data tree.
         let cfg = Config { moved, ..cfg };
         return export_one(&cfg, out);

@@ -8,26 +8,28 @@ use chrono::Utc;
 
 use super::Exit;
 use crate::cli::SimulateArgs;
-use crate::config::{self, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
+use crate::config::{self, UsageError, DEFAULT_STREAM, DEFAULT_TABLE};
+use crate::config::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::day::Day;
 use crate::simulate;
 use crate::source::redis::{refuse_on_command_line, Target};
 
 pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
-    let tz = config::resolve_tz(args.tz.as_deref())?;
+    let tz = config::resolve_tz(args.zone.tz.as_deref())?;
     let now = args.now.unwrap_or_else(Utc::now);
     let day = match args.date {
         Some(d) => Day::new(d, tz)?,
         None => Day::yesterday(now, tz)?,
     };
-    if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
+    if let Some(why) = args.redis.url.as_deref().and_then(refuse_on_command_line) {
         return Err(UsageError(why).into());
     }
     let redis_url = args
-        .redis_url
+        .redis
+        .url
         .clone()
         .or_else(|| std::env::var(ENV_REDIS_URL).ok().filter(|u| !u.is_empty()));
-    if args.sqlite.is_none() && redis_url.is_none() {
+    if args.sqlite.path.is_none() && redis_url.is_none() {
         return Err(
             UsageError("simulate needs --sqlite PATH and/or --redis-url URL".into()).into(),
         );
@@ -47,7 +49,7 @@ pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
     }
     // With both targets, mimic the real layout: the archive lags the last hour, the hot buffer
     // holds only the afternoon, so the day has SQLite-only, shared and Redis-only records.
-    let both = args.sqlite.is_some() && redis_url.is_some();
+    let both = args.sqlite.path.is_some() && redis_url.is_some();
     let (sqlite_beats, redis_beats): (Vec<_>, Vec<_>) = if both {
         let noon = day.start_ms() + 12 * 3_600_000;
         let last_hour = day.end_ms() - 3_600_000;
@@ -62,8 +64,9 @@ pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
     } else {
         (beats.clone(), beats.clone())
     };
-    if let Some(path) = &args.sqlite {
-        simulate::write_sqlite(path, &args.sqlite_table, &sqlite_beats)
+    if let Some(path) = &args.sqlite.path {
+        let table = args.sqlite.table.as_deref().unwrap_or(DEFAULT_TABLE);
+        simulate::write_sqlite(path, table, &sqlite_beats)
             .with_context(|| format!("simulating into {}", path.display()))?;
         writeln!(
             out,
@@ -72,23 +75,29 @@ pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
             day,
             day.tz().name(),
             path.display(),
-            args.sqlite_table
+            table
         )?;
     }
     if let Some(url) = redis_url {
         let target = Target {
             url,
             password: std::env::var(ENV_REDIS_PASSWORD).ok(),
-            ca_file: args.redis_ca_file.clone(),
+            ca_file: args.redis.ca_file.clone(),
         };
-        simulate::write_redis(&target, &args.redis_stream, &redis_beats)?;
+        let stream = args
+            .redis
+            .stream
+            .stream
+            .as_deref()
+            .unwrap_or(DEFAULT_STREAM);
+        simulate::write_redis(&target, stream, &redis_beats)?;
         writeln!(
             out,
             "wrote {} records for {} ({}) to Redis stream {}",
             redis_beats.len(),
             day,
             day.tz().name(),
-            args.redis_stream
+            stream
         )?;
     }
     Ok(Exit::Success)
