@@ -1,15 +1,18 @@
-//! Command line: the clap derive types. Doc comments here are the `--help` text. Options several
-//! subcommands take are declared once, as groups in `export`'s words; a subcommand that means
-//! something else by one rewords it in its own `*_wording` function. Everything is validated
-//! into a `Config` (see config.rs) before any work starts.
+//! Command line: the clap derive types. Doc comments here are the `--help` text, but for a
+//! text that shows a default: that one is built from `defaults`, the values config.rs resolves
+//! with. Options several subcommands take are declared once, as groups in `export`'s words; a
+//! subcommand that means something else by one rewords it in its own `*_wording` function.
+//! Everything is validated into a `Config` (see config.rs) before any work starts.
 
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use clap::builder::Resettable;
-use clap::{Arg, Args, Parser, Subcommand};
+use clap::{Arg, Args, Parser, Subcommand, ValueEnum};
 
 use crate::bounds;
+use crate::defaults::*;
+use crate::simulate::{DEFAULT_HOST, DEFAULT_SEED};
 
 pub const EXIT_CODES: &str = "\
 Exit status:
@@ -67,7 +70,7 @@ pub enum Command {
     /// Print the canonical SQLite DDL (table and `ts` index) that writers should create.
     SqliteDdl {
         /// Table name.
-        #[arg(long, default_value = "ops_atomic_heartbeats")]
+        #[arg(long, default_value = DEFAULT_TABLE)]
         table: String,
     },
     /// Write a realistic simulated day of heartbeats into a SQLite file and/or a Redis stream.
@@ -142,10 +145,14 @@ pub enum SystemdAction {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Files; directories, meaning every ops_atomic_*.parquet in them (flat or hive layout);
-    /// or s3://bucket/prefix, meaning every such object under it [default: the out dir, as
-    /// `export` resolves it: ~/02luka/g/analytics].
-    #[arg(value_name = "PATH")]
+    #[arg(
+        value_name = "PATH",
+        help = format!(
+            "Files; directories, meaning every ops_atomic_*.parquet in them (flat or hive \
+             layout); or s3://bucket/prefix, meaning every such object under it [default: the \
+             out dir, as `export` resolves it: ~/{DEFAULT_OUT_DIR}]"
+        )
+    )]
     pub paths: Vec<PathBuf>,
 
     /// Instead of checking PATHs, verify the whole deployment (binary, wrapper, schedule, day
@@ -173,7 +180,7 @@ pub struct VerifyArgs {
 #[command(mut_args(report_wording))]
 pub struct ReportArgs {
     /// Days the duration and coverage metrics cover, newest first (1 to 3660).
-    #[arg(long, default_value_t = 7, value_name = "N", requires = "report", value_parser = |s: &str| bounds::REPORT_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_REPORT_DAYS, value_name = "N", requires = "report", value_parser = |s: &str| bounds::REPORT_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
     pub days: u32,
 
     #[command(flatten)]
@@ -192,12 +199,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "PATH", requires = "report")]
     pub wrapper: Option<PathBuf>,
 
-    /// The wrapper's log file [default: ~/02luka/g/logs/parquet_exporter.log].
     #[arg(
         long,
         env = "PARQUET_EXPORTER_LOG",
         value_name = "PATH",
-        requires = "report"
+        requires = "report",
+        help = format!("The wrapper's log file [default: ~/{DEFAULT_LOG_FILE}]")
     )]
     pub log_file: Option<PathBuf>,
 }
@@ -234,12 +241,14 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Directory of the day files [default: --out-dir's default, ~/02luka/g/analytics].
-    #[arg(value_name = "DIR")]
+    #[arg(
+        value_name = "DIR",
+        help = format!("Directory of the day files [default: --out-dir's default, ~/{DEFAULT_OUT_DIR}]")
+    )]
     pub dir: Option<PathBuf>,
 
     /// Days shown, ending at the newest day file (1 to 3660).
-    #[arg(long, default_value_t = 30, value_name = "N", value_parser = |s: &str| bounds::REPORT_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_HISTORY_DAYS, value_name = "N", value_parser = |s: &str| bounds::REPORT_DAYS.parse::<u32>(s), allow_negative_numbers = true)]
     pub days: u32,
 
     /// Also write a picture of the same days (status counts and coverage per day) as SVG.
@@ -253,12 +262,12 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// TOML config file [default: ~/02luka/config/parquet_exporter.toml when it exists].
     #[arg(
         long,
         global = true,
         env = "PARQUET_EXPORTER_CONFIG",
-        value_name = "FILE"
+        value_name = "FILE",
+        help = format!("TOML config file [default: ~/{DEFAULT_CONFIG} when it exists]")
     )]
     pub config: Option<PathBuf>,
 
@@ -287,6 +296,17 @@ pub struct GlobalArgs {
 pub enum LayoutKind {
     Flat,
     Hive,
+}
+
+/// The layout when neither `--layout` nor the config file names one.
+pub const DEFAULT_LAYOUT: LayoutKind = LayoutKind::Flat;
+
+/// A value as it is typed on the command line.
+fn typed(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -323,23 +343,29 @@ pub struct ExportArgs {
     #[arg(long)]
     pub catch_up: bool,
 
-    /// Days --catch-up looks back over, ending yesterday, 1 to 3660 [default: 14].
     #[arg(
         long,
         env = "PARQUET_EXPORTER_CATCH_UP_WINDOW",
         value_name = "DAYS",
         value_parser = |s: &str| bounds::CATCH_UP_WINDOW.parse::<u32>(s),
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help = format!(
+            "Days --catch-up looks back over, ending yesterday, 1 to 3660 [default: \
+             {DEFAULT_CATCH_UP_WINDOW}]"
+        )
     )]
     pub catch_up_window: Option<u32>,
 
-    /// Most days one --catch-up run exports, 1 to 3660 [default: 7]; the next run continues.
     #[arg(
         long,
         env = "PARQUET_EXPORTER_MAX_DAYS",
         value_name = "N",
         value_parser = |s: &str| bounds::CATCH_UP_MAX_DAYS.parse::<u32>(s),
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help = format!(
+            "Most days one --catch-up run exports, 1 to 3660 [default: {DEFAULT_MAX_DAYS}]; the \
+             next run continues"
+        )
     )]
     pub max_days: Option<u32>,
 
@@ -397,12 +423,12 @@ pub struct ExportArgs {
     #[arg(long, env = "PARQUET_EXPORTER_JSON")]
     pub json: bool,
 
-    /// Rows per Arrow record batch [default: 8192].
     #[arg(
         long,
         env = "PARQUET_EXPORTER_BATCH_ROWS",
         value_name = "N",
-        hide_short_help = true
+        hide_short_help = true,
+        help = format!("Rows per Arrow record batch [default: {DEFAULT_BATCH_ROWS}]")
     )]
     pub batch_rows: Option<usize>,
 }
@@ -418,7 +444,7 @@ pub struct SimulateArgs {
     pub zone: TzArgs,
 
     /// Hosts sending heartbeats, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "ops-mini")]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_HOST)]
     pub hosts: Vec<String>,
 
     #[command(flatten)]
@@ -432,7 +458,7 @@ pub struct SimulateArgs {
     pub bad: usize,
 
     /// Seed for the pseudo-random statuses and durations (same seed, same day).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
 
     /// Take this instant as now (RFC 3339; for tests): today's beats stop at it.
@@ -456,38 +482,49 @@ pub struct TzArgs {
 /// from the day files they find.
 #[derive(Debug, Args, Default, Clone)]
 pub struct PlacesArgs<S: Args = NoScheme> {
-    /// Directory for ops_atomic_YYYYMMDD.parquet (day files only), or an S3 (or
-    /// S3-compatible) prefix, s3://bucket/prefix, with credentials, region and endpoint from
-    /// the AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
-    /// AWS_ENDPOINT_URL) [default: ~/02luka/g/analytics].
     #[arg(
         long,
         env = "PARQUET_EXPORTER_OUT_DIR",
-        value_name = "DIR|s3://BUCKET/PREFIX"
+        value_name = "DIR|s3://BUCKET/PREFIX",
+        help = format!(
+            "Directory for ops_atomic_YYYYMMDD.parquet (day files only), or an S3 (or \
+             S3-compatible) prefix, s3://bucket/prefix, with credentials, region and endpoint \
+             from the AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, \
+             AWS_ENDPOINT_URL) [default: ~/{DEFAULT_OUT_DIR}]"
+        )
     )]
     pub out_dir: Option<PathBuf>,
 
     #[command(flatten)]
     pub scheme: S,
 
-    /// Directory for parquet_export_summary_YYYYMMDD.md, the rejects and the run lock, outside
-    /// --out-dir (the out dir itself or a directory inside it is refused, exit 2: readers glob
-    /// the out dir for day files only) [default: ~/02luka/g/reports/parquet].
-    #[arg(long, env = "PARQUET_EXPORTER_SUMMARY_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_SUMMARY_DIR",
+        value_name = "DIR",
+        help = format!(
+            "Directory for parquet_export_summary_YYYYMMDD.md, the rejects and the run lock, \
+             outside --out-dir (the out dir itself or a directory inside it is refused, exit 2: \
+             readers glob the out dir for day files only) [default: ~/{DEFAULT_SUMMARY_DIR}]"
+        )
+    )]
     pub summary_dir: Option<PathBuf>,
 }
 
 /// `--layout` and `--instance`: how `export` names and places day files.
 #[derive(Debug, Args, Default, Clone)]
 pub struct SchemeArgs {
-    /// flat: ops_atomic_YYYYMMDD.parquet in the out dir; hive: under day=YYYY-MM-DD/, the
-    /// partition directories DuckDB, Trino, Spark and Athena read as a `day` column
-    /// [default: flat].
     #[arg(
         long,
         env = "PARQUET_EXPORTER_LAYOUT",
         value_enum,
-        value_name = "LAYOUT"
+        value_name = "LAYOUT",
+        help = format!(
+            "flat: ops_atomic_YYYYMMDD.parquet in the out dir; hive: under day=YYYY-MM-DD/, the \
+             partition directories DuckDB, Trino, Spark and Athena read as a `day` column \
+             [default: {}]",
+            typed(DEFAULT_LAYOUT)
+        )
     )]
     pub layout: Option<LayoutKind>,
 
@@ -514,12 +551,12 @@ pub struct SqliteArgs {
     )]
     pub path: Option<PathBuf>,
 
-    /// SQLite table [default: ops_atomic_heartbeats].
     #[arg(
         id = "sqlite_table",
         long = "sqlite-table",
         env = "PARQUET_EXPORTER_SQLITE_TABLE",
-        value_name = "NAME"
+        value_name = "NAME",
+        help = format!("SQLite table [default: {DEFAULT_TABLE}]")
     )]
     pub table: Option<String>,
 }
@@ -527,12 +564,12 @@ pub struct SqliteArgs {
 /// `--redis-stream`: the one Redis flag `verify --report` takes too.
 #[derive(Debug, Args, Default, Clone)]
 pub struct StreamArgs {
-    /// Redis stream key [default: ops:atomic:heartbeats].
     #[arg(
         id = "redis_stream",
         long = "redis-stream",
         env = "PARQUET_EXPORTER_REDIS_STREAM",
-        value_name = "KEY"
+        value_name = "KEY",
+        help = format!("Redis stream key [default: {DEFAULT_STREAM}]")
     )]
     pub stream: Option<String>,
 }
@@ -563,40 +600,50 @@ pub struct RedisArgs {
 /// How `export` reads the stream: the margin around the day, the page size and the time limit.
 #[derive(Debug, Args, Default, Clone)]
 pub struct RedisReadArgs {
-    /// Minutes the stream's entry-ID range is widened on each side of the day, 1 to 1440
-    /// [default: 60]. A record stamped farther than this from its entry ID (the time Redis
-    /// received it) is rejected, so 0 would reject nearly every record: it is refused.
     #[arg(
         id = "redis_margin_minutes",
         long = "redis-margin-minutes",
         env = "PARQUET_EXPORTER_REDIS_MARGIN_MINUTES",
         value_name = "MINUTES",
         value_parser = |s: &str| bounds::REDIS_MARGIN_MINUTES.parse::<u32>(s),
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help = format!(
+            "Minutes the stream's entry-ID range is widened on each side of the day, 1 to 1440 \
+             [default: {DEFAULT_MARGIN_MINUTES}]. A record stamped farther than this from its \
+             entry ID (the time Redis received it) is rejected, so 0 would reject nearly every \
+             record: it is refused"
+        )
     )]
     pub margin_minutes: Option<u32>,
 
-    /// Entries fetched per XRANGE call at most, 1 to 100000 [default: 250]. For a Redis across
-    /// a network, where every call costs a round trip, raise it (e.g. 2000).
     #[arg(
         id = "redis_page_size",
         long = "redis-page-size",
         env = "PARQUET_EXPORTER_REDIS_PAGE_SIZE",
         value_name = "N",
         value_parser = |s: &str| bounds::REDIS_PAGE_SIZE.parse::<usize>(s),
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help = format!(
+            "Entries fetched per XRANGE call at most, 1 to 100000 [default: \
+             {DEFAULT_PAGE_SIZE}]. For a Redis across a network, where every call costs a round \
+             trip, raise it (e.g. 2000)"
+        )
     )]
     pub page_size: Option<usize>,
 
-    /// Seconds the whole stream read may take before Redis counts as unreachable and the run
-    /// as partial, 1 to 86400 [default: 300]. Each reply also has 30 s, and each read 5 s.
     #[arg(
         id = "redis_timeout",
         long = "redis-timeout",
         env = "PARQUET_EXPORTER_REDIS_TIMEOUT",
         value_name = "SECONDS",
         value_parser = |s: &str| bounds::REDIS_TIMEOUT.parse::<u64>(s),
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help = format!(
+            "Seconds the whole stream read may take before Redis counts as unreachable and the \
+             run as partial, 1 to 86400 [default: {}]. Each reply also has 30 s, and each read \
+             5 s",
+            DEFAULT_REDIS_TIMEOUT.as_secs()
+        )
     )]
     pub timeout: Option<u64>,
 }
@@ -604,30 +651,34 @@ pub struct RedisReadArgs {
 /// `--lock-timeout`: how long a run that writes waits for another one.
 #[derive(Debug, Args, Default, Clone)]
 pub struct LockWaitArgs {
-    /// Seconds to wait for another run's lock before giving up (exit 6), 0 to 86400
-    /// [default: 0].
     #[arg(
         long,
         env = "PARQUET_EXPORTER_LOCK_TIMEOUT",
         value_name = "SECONDS",
         value_parser = |s: &str| bounds::LOCK_TIMEOUT.parse::<u64>(s),
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help = format!(
+            "Seconds to wait for another run's lock before giving up (exit 6), 0 to 86400 \
+             [default: {DEFAULT_LOCK_TIMEOUT_SECS}]"
+        )
     )]
     pub lock_timeout: Option<u64>,
 }
 
 /// The out dir as the commands that read or add to day files describe it.
-const DAY_FILES_DIR_HELP: &str = "Directory of the day files [default: ~/02luka/g/analytics]";
+fn day_files_dir_help() -> String {
+    format!("Directory of the day files [default: ~/{DEFAULT_OUT_DIR}]")
+}
 
 /// `verify --report` looks at what `export` writes: the shared flags need --report, and say
 /// what the report does with them.
 fn report_wording(arg: Arg) -> Arg {
     match arg.get_id().as_str() {
         "tz" => arg.help("IANA time zone of the days [default: the system's zone]"),
-        "out_dir" => arg.value_name("DIR").help(DAY_FILES_DIR_HELP),
-        "summary_dir" => arg.help(
-            "Directory of the summaries, and of the report [default: ~/02luka/g/reports/parquet]",
-        ),
+        "out_dir" => arg.value_name("DIR").help(day_files_dir_help()),
+        "summary_dir" => arg.help(format!(
+            "Directory of the summaries, and of the report [default: ~/{DEFAULT_SUMMARY_DIR}]"
+        )),
         "sqlite" => arg.help(
             "SQLite database whose health is checked (opened read-only). The Redis URL comes \
              from PARQUET_EXPORTER_REDIS_URL or the config file",
@@ -644,12 +695,12 @@ fn import_wording(arg: Arg) -> Arg {
         "tz" => arg.help(
             "IANA time zone whose days the records are filed under [default: the system's zone]",
         ),
-        "out_dir" => arg.value_name("DIR").help(DAY_FILES_DIR_HELP),
-        "summary_dir" => arg.help(
+        "out_dir" => arg.value_name("DIR").help(day_files_dir_help()),
+        "summary_dir" => arg.help(format!(
             "Directory for the import summary and rejects, outside --out-dir (the out dir itself \
              or a directory inside it is refused: the out dir holds day files only) [default: \
-             ~/02luka/g/reports/parquet]",
-        ),
+             ~/{DEFAULT_SUMMARY_DIR}]"
+        )),
         _ => arg,
     }
 }
@@ -667,13 +718,13 @@ fn simulate_wording(arg: Arg) -> Arg {
         "sqlite_table" => arg
             .env(Resettable::Reset)
             .value_name("SQLITE_TABLE")
-            .default_value("ops_atomic_heartbeats")
+            .default_value(DEFAULT_TABLE)
             .help("SQLite table"),
         "redis_url" => arg.help("Redis URL to XADD into (also PARQUET_EXPORTER_REDIS_URL)"),
         "redis_stream" => arg
             .env(Resettable::Reset)
             .value_name("REDIS_STREAM")
-            .default_value("ops:atomic:heartbeats")
+            .default_value(DEFAULT_STREAM)
             .help("Redis stream key"),
         "redis_ca_file" => arg.help("PEM CA certificate to trust for rediss://"),
         _ => arg,

@@ -12,29 +12,20 @@ use serde::Deserialize;
 use crate::bounds;
 use crate::cli::{
     ExportArgs, ImportArgs, LayoutKind, RedisReadArgs, ReportArgs, SqliteArgs, StreamArgs,
+    DEFAULT_LAYOUT,
 };
 use crate::day::Day;
+pub use crate::defaults::DEFAULT_CONFIG;
+use crate::defaults::{
+    DEFAULT_BATCH_ROWS, DEFAULT_CATCH_UP_WINDOW, DEFAULT_LOCK_TIMEOUT_SECS, DEFAULT_LOG_FILE,
+    DEFAULT_MARGIN_MINUTES, DEFAULT_MAX_DAYS, DEFAULT_OUT_DIR, DEFAULT_PAGE_SIZE,
+    DEFAULT_REDIS_TIMEOUT, DEFAULT_STREAM, DEFAULT_SUMMARY_DIR, DEFAULT_TABLE,
+};
 use crate::names::{self, Layout};
 use crate::source::redis::{refuse_on_command_line, Target};
 pub use crate::source::redis::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::source::sqlite::valid_table_name;
 use crate::store::BucketUrl;
-
-pub const DEFAULT_STREAM: &str = "ops:atomic:heartbeats";
-pub const DEFAULT_TABLE: &str = "ops_atomic_heartbeats";
-pub const DEFAULT_CONFIG: &str = "02luka/config/parquet_exporter.toml";
-pub const DEFAULT_OUT_DIR: &str = "02luka/g/analytics";
-pub const DEFAULT_SUMMARY_DIR: &str = "02luka/g/reports/parquet";
-/// The wrapper's log file under HOME (the wrapper's own default; PARQUET_EXPORTER_LOG).
-pub const DEFAULT_LOG_FILE: &str = "02luka/g/logs/parquet_exporter.log";
-const DEFAULT_MARGIN_MINUTES: u32 = 60;
-/// Small enough that a reply (about 80 KB) fits in a local socket's buffer, so Redis can serve
-/// the next window, asked for ahead, while this one is still being read; a page of 1,000 did
-/// not fit, and asking ahead then only made the reader wait.
-const DEFAULT_PAGE_SIZE: usize = 250;
-const DEFAULT_BATCH_ROWS: usize = 8192;
-const DEFAULT_MAX_DAYS: u32 = 7;
-const DEFAULT_CATCH_UP_WINDOW: u32 = 14;
 
 /// A problem with how the tool was invoked or configured (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -262,9 +253,9 @@ pub fn resolve_layout(
     instance: Option<&str>,
     file: &FileConfig,
 ) -> Result<Layout> {
-    let hive = match layout.or(file.layout) {
-        None | Some(LayoutKind::Flat) => false,
-        Some(LayoutKind::Hive) => true,
+    let hive = match layout.or(file.layout).unwrap_or(DEFAULT_LAYOUT) {
+        LayoutKind::Flat => false,
+        LayoutKind::Hive => true,
     };
     let instance = instance.or(file.instance.as_deref()).map(str::to_string);
     if let Some(i) = &instance {
@@ -313,10 +304,6 @@ pub fn load_file(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> 
     warn_if_others_can_read_secrets(&path, &file);
     Ok((file, Some(path)))
 }
-
-/// How long the whole stream read may take by default: a day of a thousand hosts reads in
-/// seconds, so minutes mean a server that has stopped answering.
-const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The longest `--catch-up-window`: ten years of days.
 const MAX_WINDOW_DAYS: u32 = 3660;
@@ -866,7 +853,7 @@ fn resolve_sqlite(args: &SqliteArgs, file: &FileConfig) -> Result<Option<SqliteC
 
 /// `--lock-timeout` as a wait.
 fn lock_wait(seconds: Option<u64>) -> Duration {
-    Duration::from_secs(seconds.unwrap_or(0))
+    Duration::from_secs(seconds.unwrap_or(DEFAULT_LOCK_TIMEOUT_SECS))
 }
 
 #[cfg(test)]
@@ -999,6 +986,41 @@ mod tests {
         assert!(
             is_usage(&e) && e.to_string().contains("gs:// is not supported"),
             "{e}"
+        );
+    }
+
+    /// What a run resolves to with nothing set: the defaults `--help` shows.
+    #[test]
+    fn with_nothing_set_a_run_takes_the_defaults() {
+        let (_d, cfg) = file_with("");
+        let mut a = args();
+        a.sqlite.path = Some("/a.db".into());
+        a.redis.url = Some("redis://localhost".into());
+        let c = Config::resolve(&a, Some(&cfg)).unwrap();
+        let redis = c.redis.unwrap();
+        assert_eq!(redis.stream, DEFAULT_STREAM);
+        assert_eq!(redis.page_size, DEFAULT_PAGE_SIZE);
+        assert_eq!(
+            redis.margin,
+            Duration::from_secs(60 * u64::from(DEFAULT_MARGIN_MINUTES))
+        );
+        assert_eq!(redis.timeout, DEFAULT_REDIS_TIMEOUT);
+        assert_eq!(c.sqlite.unwrap().table, DEFAULT_TABLE);
+        assert_eq!(c.batch_rows, DEFAULT_BATCH_ROWS);
+        assert_eq!(
+            c.lock_timeout,
+            Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECS)
+        );
+        assert!(!c.layout.hive && DEFAULT_LAYOUT == LayoutKind::Flat);
+        a.date = None;
+        a.catch_up = true;
+        let c = Config::resolve(&a, Some(&cfg)).unwrap();
+        assert_eq!(
+            c.plan,
+            RunPlan::CatchUp {
+                window: DEFAULT_CATCH_UP_WINDOW,
+                max_days: DEFAULT_MAX_DAYS
+            }
         );
     }
 

@@ -11,6 +11,7 @@ pub mod commands;
 pub(crate) mod config;
 pub(crate) mod contract;
 pub mod day;
+pub(crate) mod defaults;
 pub(crate) mod deployment;
 pub(crate) mod escape;
 pub(crate) mod export;

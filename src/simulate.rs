@@ -13,6 +13,11 @@ use crate::day::Day;
 use crate::source::redis::{connect, Target};
 use crate::source::sqlite::{ddl, quoted, valid_table_name};
 
+/// The host whose heartbeats are simulated when no hosts are named.
+pub const DEFAULT_HOST: &str = "ops-mini";
+/// The seed when none is given: without one, every run simulates the same day.
+pub const DEFAULT_SEED: u64 = 2;
+
 /// One simulated heartbeat, in writer terms.
 #[derive(Debug, Clone)]
 pub struct Beat {
@@ -91,7 +96,10 @@ pub fn beats(day: &Day, hosts: &[String], bad: usize, seed: u64) -> Vec<Beat> {
     let span = (day.end_ms() - day.start_ms()) as u64;
     for i in 0..bad {
         out.push(Beat {
-            host: hosts.first().cloned().unwrap_or_else(|| "ops-mini".into()),
+            host: hosts
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_HOST.into()),
             ts_ms: day.start_ms() + rng.below(span) as i64,
             status: if i % 2 == 0 { "degraded" } else { "healthy" },
             duration_ms: 0,

@@ -8,9 +8,9 @@ use chrono::Utc;
 
 use super::Exit;
 use crate::cli::SimulateArgs;
-use crate::config::{self, UsageError, DEFAULT_STREAM, DEFAULT_TABLE};
-use crate::config::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
+use crate::config::{self, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::day::Day;
+use crate::defaults::{DEFAULT_STREAM, DEFAULT_TABLE};
 use crate::simulate;
 use crate::source::redis::{refuse_on_command_line, Target};
 
