@@ -649,6 +649,29 @@ fn a_password_stays_out_of_argv_and_logs() {
     assert!(!summary.contains("s3cret-pw"));
 }
 
+/// An empty PARQUET_EXPORTER_REDIS_PASSWORD is no password, to `simulate` as to `export`:
+/// neither sends an empty one to a server that has none.
+#[test]
+fn an_empty_password_variable_is_no_password_to_simulate_or_export() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let redis = Redis::start();
+    let sim = run(exporter(h)
+        .args(["simulate", "--date", DAY, "--tz", TZ, "--hosts", "a"])
+        .args(["--redis-url", &redis.url()])
+        .env("PARQUET_EXPORTER_REDIS_PASSWORD", ""));
+    assert_eq!(sim.code, 0, "{}", sim.stderr);
+    assert!(
+        sim.stdout.contains("wrote 288 records for 2025-10-30"),
+        "{}",
+        sim.stdout
+    );
+    let out = run(common::export_cmd(h, TZ)
+        .args(["--date", DAY, "--redis-url", &redis.url()])
+        .env("PARQUET_EXPORTER_REDIS_PASSWORD", ""));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 #[test]
 fn export_reads_sqlite_while_a_writer_holds_a_transaction() {
     let (home, db) = home_with_archive();

@@ -8,11 +8,10 @@ use chrono::Utc;
 
 use super::Exit;
 use crate::cli::SimulateArgs;
-use crate::config::{self, UsageError, ENV_REDIS_PASSWORD, ENV_REDIS_URL};
+use crate::config::{self, FileConfig, UsageError};
 use crate::day::Day;
 use crate::defaults::{DEFAULT_STREAM, DEFAULT_TABLE};
 use crate::simulate;
-use crate::source::redis::{refuse_on_command_line, Target};
 
 pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
     let tz = config::resolve_tz(args.zone.tz.as_deref())?;
@@ -21,15 +20,14 @@ pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
         Some(d) => Day::new(d, tz)?,
         None => Day::yesterday(now, tz)?,
     };
-    if let Some(why) = args.redis.url.as_deref().and_then(refuse_on_command_line) {
-        return Err(UsageError(why).into());
-    }
-    let redis_url = args
-        .redis
-        .url
-        .clone()
-        .or_else(|| std::env::var(ENV_REDIS_URL).ok().filter(|u| !u.is_empty()));
-    if args.sqlite.path.is_none() && redis_url.is_none() {
+    // Validated as `export` validates it. The config file is not read: it names the Redis the
+    // exporter reads, which is no place for simulated days.
+    let redis = config::redis_target(
+        args.redis.url.as_deref(),
+        args.redis.ca_file.as_deref(),
+        &FileConfig::default(),
+    )?;
+    if args.sqlite.path.is_none() && redis.is_none() {
         return Err(
             UsageError("simulate needs --sqlite PATH and/or --redis-url URL".into()).into(),
         );
@@ -49,7 +47,7 @@ pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
     }
     // With both targets, mimic the real layout: the archive lags the last hour, the hot buffer
     // holds only the afternoon, so the day has SQLite-only, shared and Redis-only records.
-    let both = args.sqlite.path.is_some() && redis_url.is_some();
+    let both = args.sqlite.path.is_some() && redis.is_some();
     let (sqlite_beats, redis_beats): (Vec<_>, Vec<_>) = if both {
         let noon = day.start_ms() + 12 * 3_600_000;
         let last_hour = day.end_ms() - 3_600_000;
@@ -78,12 +76,7 @@ pub(super) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<Exit> {
             table
         )?;
     }
-    if let Some(url) = redis_url {
-        let target = Target {
-            url,
-            password: std::env::var(ENV_REDIS_PASSWORD).ok(),
-            ca_file: args.redis.ca_file.clone(),
-        };
+    if let Some(target) = redis {
         let stream = args
             .redis
             .stream
