@@ -17,7 +17,7 @@ use crate::escape::plain;
 use crate::export::{self, NoSourceError};
 use crate::report::{RunReport, Verdict};
 use crate::source::redis::{refuse_on_command_line, Target};
-use crate::{atomic, batch, import, launchd, names, schedule, simulate, source};
+use crate::{atomic, batch, import, names, schedule, service as launchd, simulate, source};
 
 /// The progress bar on stderr while one is drawn, so that log lines are written above it and
 /// never onto its line (`LogOut`).

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::config::ReportConfig;
 use crate::escape::{md_code, md_text};
+use crate::service::{self, launchd, systemd};
 use crate::source::redis::redact;
 use crate::verify::{self, human_size, VerifyReport};
-use crate::{batch, launchd, names, source};
+use crate::{batch, names, source};
 
 /// The heartbeat is live when the newest record is younger than this.
 pub const HEARTBEAT_MAX_AGE_MS: i64 = 10 * 60_000;
@@ -139,10 +140,10 @@ impl ScheduleKind {
     }
 
     /// Whether the service manager has it loaded; `None` when its command is not on PATH.
-    fn loaded(self) -> Option<launchd::Loaded> {
+    fn loaded(self) -> Option<service::Loaded> {
         match self {
             ScheduleKind::LaunchAgent => launchd::agent_loaded(),
-            ScheduleKind::SystemdTimer => launchd::timer_loaded(),
+            ScheduleKind::SystemdTimer => systemd::timer_loaded(),
         }
     }
 }
@@ -282,7 +283,7 @@ pub struct Facts {
     pub schedule: Schedule,
     /// Whether the service manager has the schedule loaded; `None` when its command is not on
     /// PATH (or nothing is installed), so nothing could be asked.
-    pub loaded: Option<launchd::Loaded>,
+    pub loaded: Option<service::Loaded>,
     pub out_dir: PathBuf,
     /// `history` over the out dir: each of the last `days` days, for the coverage.
     pub history: Vec<crate::history::HistoryDay>,
@@ -327,7 +328,7 @@ fn command_line() -> String {
 
 /// This machine's name, as `uname -n` says it.
 fn host_name() -> String {
-    launchd::run_bounded("uname", &["-n"])
+    service::run_bounded("uname", &["-n"])
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|h| !h.is_empty())
@@ -340,7 +341,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| format!("cannot find this binary: {e}"));
-    let found = launchd::Paths::discover(cfg.wrapper.as_deref(), cfg.config_file.as_deref())
+    let found = service::Paths::discover(cfg.wrapper.as_deref(), cfg.config_file.as_deref())
         .map_err(|e| format!("{e:#}"));
     let wrapper = found.clone().and_then(|p| match p.checkout_warning() {
         Some(w) => Err(w),
@@ -348,7 +349,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
     });
     let test_script = found.and_then(|p| test_script(&p));
     let plist = launchd::plist_path(&cfg.home);
-    let timer = cfg.home.join(launchd::SYSTEMD_TIMER);
+    let timer = cfg.home.join(systemd::SYSTEMD_TIMER);
     let schedule = if plist.exists() {
         Schedule::Installed {
             kind: ScheduleKind::LaunchAgent,
@@ -440,7 +441,7 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
             .or_else(|_| std::env::var("LOGNAME"))
             .ok()
             .or_else(|| {
-                launchd::run_bounded("id", &["-un"])
+                service::run_bounded("id", &["-un"])
                     .ok()
                     .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             })
@@ -468,8 +469,8 @@ fn executable(path: PathBuf) -> Result<PathBuf, String> {
 
 /// The runbook's test script, looked for where the install copies it: next to the wrapper the
 /// schedule runs.
-fn test_script(p: &launchd::Paths) -> Result<PathBuf, String> {
-    let name = launchd::TEST_SCRIPT;
+fn test_script(p: &service::Paths) -> Result<PathBuf, String> {
+    let name = service::TEST_SCRIPT;
     let path = p.wrapper.with_file_name(name);
     if p.wrapper_in_checkout {
         return Err(format!(
@@ -551,7 +552,7 @@ fn deployment(f: &Facts) -> Vec<Line> {
                     .map(|p| md_code(&p.display().to_string()))
                     .collect::<Vec<_>>()
                     .join(" and "),
-                crate::launchd::install_command()
+                service::install_command()
             ),
         ),
     });
