@@ -18,6 +18,7 @@ pub(crate) mod hints;
 pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod legacy;
+pub(crate) mod lock;
 pub(crate) mod man;
 pub(crate) mod merge;
 pub(crate) mod names;
