@@ -14,6 +14,7 @@ pub(crate) mod deployment;
 pub(crate) mod escape;
 pub(crate) mod export;
 pub mod fsio;
+pub(crate) mod gaps;
 pub(crate) mod hints;
 pub(crate) mod history;
 pub(crate) mod import;
