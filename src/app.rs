@@ -364,7 +364,8 @@ fn linger_advice(out: &mut impl Write) -> Result<()> {
         Some(false) => writeln!(
             out,
             "linger is off for {user}: the timer fires only while {user} is logged in. \
-             To run at 02:30 regardless: loginctl enable-linger {user}"
+             To run at {at} regardless: loginctl enable-linger {user}",
+            at = crate::service::daily_at_hhmm()
         )?,
         None => writeln!(
             out,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::ReportConfig;
 use crate::escape::{md_code, md_text};
-use crate::service::{self, launchd, systemd};
+use crate::service::{self, launchd, systemd, DAILY_AT};
 use crate::source::redis::redact;
 use crate::verify::{self, human_size, VerifyReport};
 use crate::{batch, names, source};
@@ -18,8 +18,8 @@ use crate::{batch, names, source};
 pub const HEARTBEAT_MAX_AGE_MS: i64 = 10 * 60_000;
 /// The export duration the ops team set as the target.
 pub const DURATION_TARGET_MS: u64 = 2_000;
-/// When the scheduled run has had time to write yesterday's file (it starts at 02:30).
-const SCHEDULE_DONE_BY: (u32, u32) = (3, 0);
+/// How long after `DAILY_AT` the scheduled run has had time to write yesterday's file.
+const SCHEDULE_RUN_MINUTES: i64 = 30;
 /// Heartbeats received over those expected, over the report's days: the ops team's target.
 pub const COVERAGE_TARGET_PCT: f64 = 95.0;
 /// Empty days in a row (files with no record) that make the frequency metric fail: one may be
@@ -619,14 +619,15 @@ fn no_files() -> String {
 }
 
 /// Every day from the first file to the last has one, and the last is as recent as the
-/// schedule allows (yesterday once the 02:30 run has had time to finish).
+/// schedule allows (yesterday once the daily run has had time to finish).
 fn frequency(f: &Facts) -> Metric {
-    let (h, m) = SCHEDULE_DONE_BY;
-    let done_by = NaiveTime::from_hms_opt(h, m, 0).expect("a valid time");
+    let (h, m) = DAILY_AT;
+    let done_by = NaiveTime::from_hms_opt(h, m, 0).expect("a valid time")
+        + chrono::Duration::minutes(SCHEDULE_RUN_MINUTES);
     let back = if f.local_time >= done_by { 1 } else { 2 };
     let expected = f.today - chrono::Days::new(back);
     // Finished days only: today's intraday file (and a missing day after the newest finished
-    // one, before the 02:30 run has written it) is the running day, not a day to count.
+    // one, before the daily run has written it) is the running day, not a day to count.
     let days: Vec<NaiveDate> = f
         .files
         .iter()
@@ -878,12 +879,13 @@ fn compression(f: &Facts) -> Metric {
     }
 }
 
-/// The installed schedule fires daily at 02:30.
+/// The installed schedule fires daily at `DAILY_AT`.
 fn schedule(f: &Facts) -> Metric {
+    let target = format!("{} daily, loaded", service::daily_at_hhmm());
     match &f.schedule {
         Schedule::None(_) => Metric {
             name: "Schedule",
-            target: "02:30 daily, loaded".into(),
+            target,
             actual: "no schedule installed".into(),
             mark: Mark::Missing,
         },
@@ -894,7 +896,7 @@ fn schedule(f: &Facts) -> Metric {
                         "{kind}: {}",
                         fires.iter().map(Fire::show).collect::<Vec<_>>().join(", ")
                     ),
-                    fires.len() == 1 && fires[0].is_daily_at(2, 30),
+                    fires.len() == 1 && fires[0].is_daily_at(DAILY_AT.0, DAILY_AT.1),
                 ),
                 Err(e) => (format!("{kind}: {}", md_text(e)), false),
             };
@@ -921,7 +923,7 @@ fn schedule(f: &Facts) -> Metric {
             };
             Metric {
                 name: "Schedule",
-                target: "02:30 daily, loaded".into(),
+                target,
                 actual: format!("{actual}; {said}"),
                 mark: if good && loaded {
                     Mark::Ok

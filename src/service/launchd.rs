@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use plist::{Dictionary, Value};
 
-use super::{checked, on_path, run_bounded, Job, Loaded, Paths, LABEL};
+use super::{checked, on_path, run_bounded, Job, Loaded, Paths, DAILY_AT, LABEL};
 
 impl Paths {
     pub fn plist_path(&self, job: Job) -> PathBuf {
@@ -39,8 +39,9 @@ pub fn agent(paths: &Paths, job: Job) -> Value {
     match job {
         Job::Daily => {
             let mut when = Dictionary::new();
-            when.insert("Hour".into(), Value::Integer(2.into()));
-            when.insert("Minute".into(), Value::Integer(30.into()));
+            let (hour, minute) = DAILY_AT;
+            when.insert("Hour".into(), Value::Integer(hour.into()));
+            when.insert("Minute".into(), Value::Integer(minute.into()));
             d.insert("StartCalendarInterval".into(), Value::Dictionary(when));
         }
         Job::Intraday => {
@@ -257,6 +258,19 @@ mod tests {
             rendered,
             "regenerate with PARQUET_EXPORTER_WRITE_PLIST=1 cargo test --lib shipped_plist"
         );
+    }
+
+    /// The shipped plist keeps its time as written, for people to read and copy: it must be
+    /// `DAILY_AT`, whatever renders the rest.
+    #[test]
+    fn the_shipped_plist_fires_at_daily_at() {
+        let shipped = include_str!("../../launchd/com.02luka.analytics.parquet.plist");
+        let v = Value::from_reader_xml(shipped.as_bytes()).unwrap();
+        let d = v.as_dictionary().unwrap();
+        let when = d["StartCalendarInterval"].as_dictionary().unwrap();
+        let (hour, minute) = DAILY_AT;
+        assert_eq!(when["Hour"].as_signed_integer(), Some(i64::from(hour)));
+        assert_eq!(when["Minute"].as_signed_integer(), Some(i64::from(minute)));
     }
 
     #[test]

@@ -14,14 +14,24 @@ pub mod systemd;
 pub use launchd::{install, render_plist, uninstall};
 pub use systemd::{linger, systemd_install, systemd_install_plan, systemd_uninstall, SystemdPlan};
 
+/// When the daily run fires, local time (hour, minute): the launchd agent, the systemd timer,
+/// the deployment report's check of the installed schedule and every text that names the time
+/// read it here, so they cannot disagree.
+pub const DAILY_AT: (u32, u32) = (2, 30);
+
+/// `DAILY_AT` as a clock shows it (`02:30`).
+pub fn daily_at_hhmm() -> String {
+    format!("{:02}:{:02}", DAILY_AT.0, DAILY_AT.1)
+}
+
 pub const LABEL: &str = "com.02luka.analytics.parquet";
 pub const INTRADAY_LABEL: &str = "com.02luka.analytics.parquet.intraday";
-/// How long the 02:30 run waits for another run's lock: the intraday run, every 10 minutes,
-/// fires at 02:30 too and must not make the day's complete export give up (exit 6).
+/// How long the daily run waits for another run's lock: the intraday run, every 10 minutes,
+/// fires at `DAILY_AT` too and must not make the day's complete export give up (exit 6).
 pub const DAILY_LOCK_WAIT_SECS: u64 = 900;
 
-/// Which scheduled job: the daily export (02:30, with catch-up) or the intraday export of the
-/// running day (every 10 minutes).
+/// Which scheduled job: the daily export (at `DAILY_AT`, with catch-up) or the intraday export
+/// of the running day (every 10 minutes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     Daily,
@@ -58,10 +68,10 @@ impl Job {
     }
 
     /// When it runs, in words.
-    pub fn when(self) -> &'static str {
+    pub fn when(self) -> String {
         match self {
-            Job::Daily => "daily at 02:30",
-            Job::Intraday => "every 10 minutes",
+            Job::Daily => format!("daily at {}", daily_at_hhmm()),
+            Job::Intraday => "every 10 minutes".into(),
         }
     }
 
@@ -298,5 +308,11 @@ pub(crate) mod tests {
             config: Some("/Users/ops/02luka/config/parquet_exporter.toml".into()),
             wrapper_in_checkout: false,
         }
+    }
+
+    #[test]
+    fn the_daily_time_reads_as_a_clock_shows_it() {
+        assert_eq!(daily_at_hhmm(), "02:30");
+        assert_eq!(Job::Daily.when(), "daily at 02:30");
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{checked, on_path, run_bounded, Job, Loaded, Paths};
+use super::{checked, daily_at_hhmm, on_path, run_bounded, Job, Loaded, Paths};
 
 /// Where `systemd install` puts the daily timer, under HOME.
 pub const SYSTEMD_TIMER: &str = ".config/systemd/user/parquet-exporter.timer";
@@ -107,8 +107,8 @@ Type=oneshot
     // The daily run catches up at boot what a powered-off night missed; a missed intraday run
     // is simply superseded by the next.
     let (calendar, persistent) = match job {
-        Job::Daily => ("*-*-* 02:30:00", true),
-        Job::Intraday => ("*-*-* *:00/10:00", false),
+        Job::Daily => (format!("*-*-* {}:00", daily_at_hhmm()), true),
+        Job::Intraday => ("*-*-* *:00/10:00".to_string(), false),
     };
     let timer = format!(
         "[Unit]
@@ -207,7 +207,7 @@ pub fn systemd_uninstall(paths: &Paths, job: Job) -> Result<Vec<PathBuf>> {
 }
 
 /// Whether systemd keeps this user's manager running while they are logged out (so that the
-/// 02:30 timer fires then): `loginctl show-user USER --property=Linger`. `None` when loginctl
+/// daily timer fires then): `loginctl show-user USER --property=Linger`. `None` when loginctl
 /// is missing or cannot tell.
 pub fn linger(user: &str) -> Option<bool> {
     if !on_path("loginctl") {
