@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use crate::batch;
 use crate::config::Config;
 use crate::day::Day;
+use crate::gaps::{gaps_and_health, local_time};
 use crate::merge::{MergeStats, Merged, Merger};
 use crate::record::{Source, Status};
 use crate::report::{
-    file_metadata, gaps_and_health, local_time, reject_reasons, timeline, Analysis, KeptBecause,
-    KeptFile, Outputs, RunReport, SourceReport, SourceState, Tally, Verdict,
+    file_metadata, reject_reasons, timeline, Analysis, KeptBecause, KeptFile, Outputs, RunReport,
+    SourceReport, SourceState, Tally, Verdict,
 };
 use crate::source::{
     self, redis as redis_source, Collector, Ingested, Reject, Shortfall, SourceError,

@@ -17,8 +17,8 @@ use serde::Serialize;
 use crate::batch;
 use crate::contract::footer;
 use crate::day::Day;
+use crate::gaps::gaps_of;
 use crate::record::Interner;
-use crate::report::gaps_of;
 use crate::{names, verify};
 
 #[derive(Debug, Clone, Default, Serialize)]

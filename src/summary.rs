@@ -491,7 +491,8 @@ pub fn render_import(r: &ImportReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{GapReport, SourceReport};
+    use crate::gaps::GapReport;
+    use crate::report::SourceReport;
     use crate::source::SourceCounts;
 
     fn report(verdict: Verdict) -> RunReport {
@@ -635,7 +636,7 @@ mod tests {
         r.sources[1].location = "redis://h stream `k`|\n# Heading".into();
         r.sources[1].error = Some("boom\n\n## Verdict: success | x".into());
         r.parquet = Some("/out/a`b|c\n.parquet".into());
-        r.gaps.longest.push(crate::report::Gap {
+        r.gaps.longest.push(crate::gaps::Gap {
             host: forged.into(),
             from: "f".into(),
             to: "t".into(),
@@ -667,7 +668,7 @@ mod tests {
     fn the_host_table_shows_the_20_worst_and_counts_the_rest() {
         let mut r = report(Verdict::Success);
         r.hosts_health = (0..25)
-            .map(|i| crate::report::HostHealth {
+            .map(|i| crate::gaps::HostHealth {
                 host: format!("h{i:02}"),
                 beats: 288 - (24 - i),
                 expected: 288,

@@ -126,7 +126,7 @@ mod tests {
         let home = |rel: &str| format!("~/{rel}");
         let date = chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap();
         let report = crate::names::verification(date).replace("20251030", "YYYYMMDD");
-        let wrapper = format!("{} next to this binary", crate::launchd::WRAPPER);
+        let wrapper = format!("{} next to this binary", crate::service::WRAPPER);
         let export = [
             ("date", "yesterday in --tz".to_string()),
             ("to", "yesterday".into()),

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::Exit;
 use crate::cli::{LaunchdAction, SystemdAction};
-use crate::launchd::{self, Job, Paths, SystemdPlan};
+use crate::service::{self, Job, Paths, SystemdPlan};
 
 pub(super) fn job_of(intraday: bool) -> Job {
     if intraday {
@@ -32,14 +32,14 @@ pub(super) fn run_launchd(
             if let Some(w) = paths.checkout_warning() {
                 tracing::warn!("{w}");
             }
-            write!(out, "{}", launchd::render_plist(&paths, job)?)?
+            write!(out, "{}", service::render_plist(&paths, job)?)?
         }
         LaunchdAction::Install => {
-            let p = launchd::install(&paths, job)?;
+            let p = service::install(&paths, job)?;
             writeln!(out, "installed and loaded {} ({})", p.display(), job.when())?;
         }
         LaunchdAction::Uninstall => {
-            let p = launchd::uninstall(&paths, job)?;
+            let p = service::uninstall(&paths, job)?;
             writeln!(out, "unloaded and removed {}", p.display())?;
         }
     }
@@ -55,7 +55,7 @@ pub(super) fn run_systemd(
     out: &mut impl Write,
 ) -> Result<Exit> {
     let paths = Paths::discover(wrapper, config_path)?;
-    let plan = launchd::systemd_install_plan(&paths, job)?;
+    let plan = service::systemd_install_plan(&paths, job)?;
     let show = |out: &mut dyn Write, plan: &SystemdPlan| -> Result<()> {
         for (path, text) in &plan.files {
             writeln!(out, "# {}\n{text}", path.display())?;
@@ -81,7 +81,7 @@ pub(super) fn run_systemd(
                 )?;
                 show(out, &plan)?;
             } else {
-                launchd::systemd_install(&plan)?;
+                service::systemd_install(&plan)?;
                 for (path, _) in &plan.files {
                     writeln!(out, "wrote {}", path.display())?;
                 }
@@ -95,7 +95,7 @@ pub(super) fn run_systemd(
             linger_advice(out)?;
         }
         SystemdAction::Uninstall => {
-            let removed = launchd::systemd_uninstall(&paths, job)?;
+            let removed = service::systemd_uninstall(&paths, job)?;
             for p in &removed {
                 writeln!(out, "removed {}", p.display())?;
             }
@@ -113,7 +113,7 @@ pub(super) fn run_systemd(
 /// would not.
 fn linger_advice(out: &mut impl Write) -> Result<()> {
     let user = std::env::var("USER").unwrap_or_default();
-    match launchd::linger(&user) {
+    match service::linger(&user) {
         Some(true) => writeln!(
             out,
             "linger is on for {user}: the timer fires while you are logged out"
@@ -121,7 +121,8 @@ fn linger_advice(out: &mut impl Write) -> Result<()> {
         Some(false) => writeln!(
             out,
             "linger is off for {user}: the timer fires only while {user} is logged in. \
-             To run at 02:30 regardless: loginctl enable-linger {user}"
+             To run at {at} regardless: loginctl enable-linger {user}",
+            at = service::daily_at_hhmm()
         )?,
         None => writeln!(
             out,

@@ -1,0 +1,330 @@
+//! A file's rows read back in two passes over disjoint columns, on two threads: ids and
+//! timestamps (order, uniqueness, day bounds), and every other column against the contract's
+//! values.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMillisecondType};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ProjectionMask;
+
+use super::footer::{as_views, unreadable, Failure};
+use crate::batch;
+use crate::day::Day;
+use crate::parallel;
+use crate::record::{AgentStatus, CheckStatus, Source, Status};
+
+/// Every row of the file at `path` checked, its suspect ids settled: the problems, the rows
+/// read against the footer's `num_rows` first.
+pub(super) fn row_problems(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    day: Option<Day>,
+    num_rows: i64,
+) -> Result<Vec<String>, Failure> {
+    let mut rows = read_rows(path, meta, day, num_rows)?;
+    if !rows.suspects.is_empty() {
+        rows.duplicate_ids = exact_duplicates(path, meta, &rows.suspects)?;
+    }
+    let mut problems = Vec::new();
+    if rows.seen as i64 != num_rows {
+        problems.push(format!(
+            "read {} rows but the footer says {}",
+            rows.seen, num_rows
+        ));
+    }
+    problems.extend(rows.into_problems());
+    Ok(problems)
+}
+
+/// Reads every row of the file, in two passes over disjoint columns on two threads: ids and
+/// timestamps (order, uniqueness, day bounds) here, the enumerated columns and the rest on a
+/// second thread. Every column is decoded, so a file that cannot be read fails either way.
+fn read_rows(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    day: Option<Day>,
+    num_rows: i64,
+) -> Result<RowChecks, Failure> {
+    let values = columns(path, &as_dictionaries(meta)?, &value_columns())?;
+    let ids = columns(path, &as_views(meta)?, &batch::cols(ID_COLUMNS))?;
+    let mut rows = RowChecks::new(day, num_rows);
+    let (value_pass, id_pass) = parallel::both(
+        move || -> Result<ValueChecks, Failure> {
+            let mut pass = ValueChecks::default();
+            for batch in values {
+                pass.batch(&batch.map_err(unreadable)?);
+            }
+            Ok(pass)
+        },
+        || -> Result<(), Failure> {
+            for batch in ids {
+                rows.batch(&batch.map_err(unreadable)?);
+            }
+            rows.find_suspects();
+            Ok(())
+        },
+    );
+    id_pass?;
+    let value_pass = value_pass?;
+    if value_pass.seen != rows.seen {
+        rows.problems.push(format!(
+            "read {} ids but {} rows of the other columns",
+            rows.seen, value_pass.seen
+        ));
+    }
+    rows.bad_values = value_pass.bad_values;
+    Ok(rows)
+}
+
+/// The footer of a schema-v1 file, read with its top-level string columns as dictionaries: a
+/// dictionary-encoded column comes back as its values and a key per row, so the value pass
+/// checks each distinct value once instead of copying and comparing a string per row. A
+/// column chunk that is not dictionary-encoded is read into a dictionary all the same.
+fn as_dictionaries(meta: &ArrowReaderMetadata) -> Result<ArrowReaderMetadata, Failure> {
+    let fields: Vec<Field> = batch::schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Dictionary(
+                Box::new(DataType::Int32),
+                Box::new(DataType::Utf8),
+            )),
+            // The checks map: its strings as views, never copied per row.
+            other => f.as_ref().clone().with_data_type(batch::view_type(other)),
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
+    ArrowReaderMetadata::try_new(meta.metadata().clone(), options).map_err(unreadable)
+}
+
+/// A reader of the `roots` columns of the file at `path`, whose footer `meta` holds. Each reader
+/// opens the file itself: a cloned handle would share one offset between two threads.
+fn columns(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    roots: &[usize],
+) -> Result<ParquetRecordBatchReader, Failure> {
+    let file = crate::fsio::open_regular(path)
+        .map_err(|e| Failure::of(format!("cannot open: {e}"), &e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
+    builder.with_projection(mask).build().map_err(unreadable)
+}
+
+/// Row-level checks, streamed batch by batch. Uniqueness keeps a 64-bit hash per id, not the
+/// id: a hash seen twice is a suspect that `exact_duplicates` settles by comparing the ids.
+/// The hashes are sorted once at the end rather than kept in a hash set: on a day of millions
+/// of rows a set's inserts miss the cache nearly every time, and a sort reads memory in order.
+struct RowChecks {
+    day: Option<Day>,
+    seen: usize,
+    last: Option<(i64, String)>,
+    ids: Vec<u64>,
+    suspects: HashSet<u64, IdHash>,
+    unsorted: usize,
+    duplicate_ids: usize,
+    outside_day: usize,
+    bad_values: BTreeMap<&'static str, usize>,
+    problems: Vec<String>,
+}
+
+type IdHash = foldhash::quality::FixedState;
+
+/// Schema-v1 columns of the id pass (`record_id`, `timestamp`, in that order) and of the value
+/// pass (the rest).
+const ID_COLUMNS: [&str; 2] = ["record_id", "timestamp"];
+
+fn value_columns() -> Vec<usize> {
+    let ids = batch::cols(ID_COLUMNS);
+    (0..batch::COLUMNS).filter(|c| !ids.contains(c)).collect()
+}
+
+fn id_hash(build: &IdHash, id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    build.hash_one(id)
+}
+
+/// How many ids whose hash is in `suspects` occur more than once: a second pass over the id
+/// column only.
+fn exact_duplicates(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    suspects: &HashSet<u64, IdHash>,
+) -> Result<usize, Failure> {
+    let build = IdHash::default();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for batch in columns(path, &as_views(meta)?, &[batch::col("record_id")])? {
+        let batch = batch.map_err(unreadable)?;
+        for id in batch.column(0).as_string_view().iter().flatten() {
+            if suspects.contains(&id_hash(&build, id)) {
+                *seen.entry(id.to_string()).or_default() += 1;
+            }
+        }
+    }
+    Ok(seen.values().map(|n| n - 1).sum())
+}
+
+impl RowChecks {
+    fn new(day: Option<Day>, num_rows: i64) -> Self {
+        // Sized from the footer, but not trusting a damaged one with a huge count: the vector
+        // grows past this as it must.
+        let expected = usize::try_from(num_rows).unwrap_or(0).min(1 << 24);
+        RowChecks {
+            day,
+            seen: 0,
+            last: None,
+            ids: Vec::with_capacity(expected),
+            suspects: HashSet::default(),
+            unsorted: 0,
+            duplicate_ids: 0,
+            outside_day: 0,
+            bad_values: BTreeMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// A batch of the id pass: `record_id` and `timestamp`, in that order.
+    fn batch(&mut self, batch: &RecordBatch) {
+        let ids = batch.column(0).as_string_view();
+        let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        let build = IdHash::default();
+        for i in 0..batch.num_rows() {
+            let (t, id) = (ts.value(i), ids.value(i));
+            match &mut self.last {
+                Some((lt, lid)) => {
+                    if (*lt, lid.as_str()) > (t, id) {
+                        self.unsorted += 1;
+                    }
+                    // One buffer for the previous id, reused row after row.
+                    *lt = t;
+                    lid.clear();
+                    lid.push_str(id);
+                }
+                None => self.last = Some((t, id.to_string())),
+            }
+            if let Some(d) = &self.day {
+                if !d.contains(t) {
+                    self.outside_day += 1;
+                }
+            }
+            self.ids.push(id_hash(&build, id));
+        }
+        self.seen += batch.num_rows();
+    }
+
+    /// The hashes seen more than once.
+    fn find_suspects(&mut self) {
+        self.ids.sort_unstable();
+        self.suspects = self
+            .ids
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        self.ids = Vec::new();
+    }
+
+    fn into_problems(mut self) -> Vec<String> {
+        if self.unsorted > 0 {
+            self.problems.push(format!(
+                "{} rows out of (timestamp, record_id) order",
+                self.unsorted
+            ));
+        }
+        if self.duplicate_ids > 0 {
+            self.problems
+                .push(format!("{} duplicate record_id values", self.duplicate_ids));
+        }
+        if self.outside_day > 0 {
+            self.problems.push(format!(
+                "{} timestamps outside the file's day",
+                self.outside_day
+            ));
+        }
+        for (name, n) in &self.bad_values {
+            self.problems
+                .push(format!("{n} values of {name} are not allowed values"));
+        }
+        self.problems
+    }
+}
+
+/// The value pass: every column but `record_id` and `timestamp` is decoded, and the
+/// enumerated ones are checked against the contract's values.
+#[derive(Default)]
+struct ValueChecks {
+    seen: usize,
+    bad_values: BTreeMap<&'static str, usize>,
+}
+
+impl ValueChecks {
+    fn batch(&mut self, batch: &RecordBatch) {
+        let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        let sources = Source::ALL.map(Source::as_str);
+        let enums: [(&'static str, &[&str]); 7] = [
+            ("status", &statuses),
+            ("redis_status", &CheckStatus::VALUES),
+            ("database_status", &CheckStatus::VALUES),
+            ("api_status", &CheckStatus::VALUES),
+            ("launchagent_optimizer", &AgentStatus::VALUES),
+            ("launchagent_digest", &AgentStatus::VALUES),
+            ("source", &sources),
+        ];
+        for (name, allowed) in enums {
+            let column = batch
+                .column_by_name(name)
+                .expect("the value pass reads every enumerated column")
+                .as_dictionary::<Int32Type>();
+            let not_allowed: Vec<bool> = column
+                .values()
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.is_none_or(|v| !allowed.contains(&v)))
+                .collect();
+            let bad = if column.null_count() == 0 && !not_allowed.contains(&true) {
+                0
+            } else {
+                column
+                    .keys()
+                    .iter()
+                    // A key outside the dictionary is not an allowed value either.
+                    .filter(|k| {
+                        k.is_none_or(|k| {
+                            usize::try_from(k)
+                                .ok()
+                                .and_then(|k| not_allowed.get(k))
+                                .is_none_or(|bad| *bad)
+                        })
+                    })
+                    .count()
+            };
+            if bad > 0 {
+                *self.bad_values.entry(name).or_default() += bad;
+            }
+        }
+        self.seen += batch.num_rows();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_passes_read_every_column_once() {
+        let ids = batch::cols(ID_COLUMNS);
+        let mut all: Vec<usize> = ids.iter().copied().chain(value_columns()).collect();
+        all.sort();
+        let schema = batch::schema();
+        assert_eq!(all, (0..schema.fields().len()).collect::<Vec<_>>());
+        // RowChecks::batch reads the projected ids and timestamps by position, in schema order.
+        assert!(ids[0] < ids[1], "record_id before timestamp in the schema");
+    }
+}
