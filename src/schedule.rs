@@ -13,9 +13,6 @@ use crate::names::Layout;
 use crate::target::Target;
 use crate::verify;
 
-/// The commands take the lock where they plan the days; it is `lock`'s, named here too.
-pub use crate::lock::{acquire, move_out_of_data_tree, LockBusy, RunLock};
-
 /// Whether a day's file holds the whole day, as far as catch-up can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayFile {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::escape::plain;
-use crate::{atomic, config, names, schedule};
+use crate::{atomic, config, lock, names};
 
 /// The folder `history` or `verify` reads: the one given, else the out dir as `export`
 /// resolves it. A folder that is not there is one line saying so and how to name another,
@@ -43,11 +43,11 @@ pub(super) fn lock_and_clean(
     data_tree: Option<&Path>,
     summary_dir: &Path,
     timeout: Duration,
-) -> Result<(schedule::RunLock, Vec<String>)> {
-    let lock = schedule::acquire(summary_dir, timeout)?;
-    let lock = match data_tree {
-        Some(out_dir) => lock.and_data_tree(out_dir, timeout)?,
-        None => lock,
+) -> Result<(lock::RunLock, Vec<String>)> {
+    let held = lock::acquire(summary_dir, timeout)?;
+    let held = match data_tree {
+        Some(out_dir) => held.and_data_tree(out_dir, timeout)?,
+        None => held,
     };
     // Holding the lock, no other run is writing here: any temp file of ours is a leftover of a
     // run that was killed. A summary dir belongs to one out dir (two out dirs sharing it would
@@ -65,10 +65,10 @@ pub(super) fn lock_and_clean(
         }
     }
     let moved = match data_tree {
-        Some(out_dir) => schedule::move_out_of_data_tree(out_dir, summary_dir)?,
+        Some(out_dir) => lock::move_out_of_data_tree(out_dir, summary_dir)?,
         None => Vec::new(),
     };
-    Ok((lock, moved))
+    Ok((held, moved))
 }
 
 /// The hive layout's day directories under `out_dir`, with or without an instance level.

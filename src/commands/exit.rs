@@ -4,8 +4,8 @@
 use crate::config::UsageError;
 use crate::deployment::DeploymentVerdict;
 use crate::export::NoSourceError;
+use crate::lock::LockBusy;
 use crate::report::{ImportOutcome, ImportReport, Verdict};
-use crate::schedule::LockBusy;
 
 /// Documented exit statuses (see `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
