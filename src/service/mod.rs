@@ -135,7 +135,7 @@ impl Paths {
             .with_context(|| format!("wrapper {}", wrapper.display()))?;
         let config = match config {
             Some(c) => Some(c.to_path_buf()),
-            None => Some(home.join(crate::config::DEFAULT_CONFIG)).filter(|c| c.exists()),
+            None => Some(home.join(crate::defaults::DEFAULT_CONFIG)).filter(|c| c.exists()),
         };
         Ok(Paths {
             binary,
