@@ -86,9 +86,8 @@ pub enum Command {
     Launchd {
         #[arg(value_enum)]
         action: LaunchdAction,
-        /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
-        #[arg(long, value_name = "PATH")]
-        wrapper: Option<PathBuf>,
+        #[command(flatten)]
+        wrapper: WrapperArgs,
         /// The second, optional agent instead: the intraday export of the running day every
         /// 10 minutes (StartInterval 600), for a dashboard that shows today.
         #[arg(long)]
@@ -109,9 +108,8 @@ pub enum Command {
     Systemd {
         #[arg(value_enum)]
         action: SystemdAction,
-        /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
-        #[arg(long, value_name = "PATH")]
-        wrapper: Option<PathBuf>,
+        #[command(flatten)]
+        wrapper: WrapperArgs,
         /// With install: show the files it would write and the commands it would run, and do
         /// nothing.
         #[arg(long)]
@@ -195,9 +193,8 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub stream: StreamArgs,
 
-    /// The wrapper script [default: run_parquet_exporter.sh next to this binary].
-    #[arg(long, value_name = "PATH", requires = "report")]
-    pub wrapper: Option<PathBuf>,
+    #[command(flatten)]
+    pub wrapper: WrapperArgs,
 
     #[arg(
         long,
@@ -648,6 +645,18 @@ pub struct RedisReadArgs {
     pub timeout: Option<u64>,
 }
 
+/// `--wrapper`: the script the schedule runs, for the commands that install or check it.
+#[derive(Debug, Args, Default, Clone)]
+pub struct WrapperArgs {
+    #[arg(
+        id = "wrapper",
+        long = "wrapper",
+        value_name = "PATH",
+        help = format!("The wrapper script [default: {WRAPPER} next to this binary]")
+    )]
+    pub path: Option<PathBuf>,
+}
+
 /// `--lock-timeout`: how long a run that writes waits for another one.
 #[derive(Debug, Args, Default, Clone)]
 pub struct LockWaitArgs {
@@ -683,7 +692,7 @@ fn report_wording(arg: Arg) -> Arg {
             "SQLite database whose health is checked (opened read-only). The Redis URL comes \
              from PARQUET_EXPORTER_REDIS_URL or the config file",
         ),
-        "sqlite_table" | "redis_stream" => arg,
+        "sqlite_table" | "redis_stream" | "wrapper" => arg,
         _ => return arg,
     }
     .requires("report")

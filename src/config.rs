@@ -730,7 +730,7 @@ impl ReportConfig {
             now,
             out_dir,
             summary_dir,
-            wrapper: args.wrapper.clone().map(expand),
+            wrapper: args.wrapper.path.clone().map(expand),
             config_file,
             log_file: args
                 .log_file

@@ -12,6 +12,8 @@ pub const DEFAULT_CONFIG: &str = "02luka/config/parquet_exporter.toml";
 pub const DEFAULT_OUT_DIR: &str = "02luka/g/analytics";
 /// The summary dir under HOME.
 pub const DEFAULT_SUMMARY_DIR: &str = "02luka/g/reports/parquet";
+/// The wrapper script, looked for next to the binary.
+pub const WRAPPER: &str = "run_parquet_exporter.sh";
 /// The wrapper's log file under HOME (the wrapper's own default; PARQUET_EXPORTER_LOG).
 pub const DEFAULT_LOG_FILE: &str = "02luka/g/logs/parquet_exporter.log";
 pub const DEFAULT_MARGIN_MINUTES: u32 = 60;

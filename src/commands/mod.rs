@@ -62,7 +62,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         }) => service::run_launchd(
             action,
             service::job_of(intraday),
-            wrapper.as_deref(),
+            wrapper.path.as_deref(),
             config_path,
             out,
         ),
@@ -74,7 +74,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<Exit> {
         }) => service::run_systemd(
             action,
             service::job_of(intraday),
-            (wrapper.as_deref(), dry),
+            (wrapper.path.as_deref(), dry),
             config_path,
             out,
         ),
@@ -126,7 +126,7 @@ mod tests {
         let home = |rel: &str| format!("~/{rel}");
         let date = chrono::NaiveDate::from_ymd_opt(2025, 10, 30).unwrap();
         let report = crate::names::verification(date).replace("20251030", "YYYYMMDD");
-        let wrapper = format!("{} next to this binary", crate::service::WRAPPER);
+        let wrapper = format!("{} next to this binary", WRAPPER);
         let export = [
             ("date", "yesterday in --tz".to_string()),
             ("to", "yesterday".into()),

@@ -83,7 +83,7 @@ impl Job {
         }
     }
 }
-pub const WRAPPER: &str = "run_parquet_exporter.sh";
+pub use crate::defaults::WRAPPER;
 /// The ops runbook's check of the newest day file, installed next to the wrapper.
 pub const TEST_SCRIPT: &str = "test_parquet_exporter.sh";
 const LOG_DIR: &str = "02luka/g/logs";
