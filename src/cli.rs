@@ -797,6 +797,57 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The wording functions find flags by id: each id they reword is one the subcommand has,
+    /// so that a renamed flag cannot silently lose its subcommand's words.
+    #[test]
+    fn the_wording_functions_name_flags_the_subcommands_have() {
+        let cli = Cli::command();
+        let reworded: [(&str, &[&str]); 3] = [
+            (
+                "verify",
+                &[
+                    "tz",
+                    "out_dir",
+                    "summary_dir",
+                    "sqlite",
+                    "sqlite_table",
+                    "redis_stream",
+                    "wrapper",
+                ],
+            ),
+            ("import-legacy", &["tz", "out_dir", "summary_dir"]),
+            (
+                "simulate",
+                &[
+                    "tz",
+                    "sqlite",
+                    "sqlite_table",
+                    "redis_url",
+                    "redis_stream",
+                    "redis_ca_file",
+                ],
+            ),
+        ];
+        let export = cli.find_subcommand("export").unwrap();
+        let help = |cmd: &clap::Command, id: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_id() == id)
+                .map(|a| (a.get_help().map(ToString::to_string), a.get_env().is_some()))
+        };
+        for (sub, ids) in reworded {
+            let cmd = cli.find_subcommand(sub).unwrap();
+            for id in ids {
+                let theirs = help(cmd, id).unwrap_or_else(|| panic!("{sub} has no {id}"));
+                let shared = help(export, id);
+                // Reworded, or (in the report) only made to need --report.
+                assert!(
+                    Some(&theirs) != shared.as_ref() || sub == "verify",
+                    "{sub} {id} reads as export's"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bare_flags_mean_export() {
         let cli = Cli::try_parse_from(["parquet-exporter", "--dry", "--sqlite", "x.db"]).unwrap();
