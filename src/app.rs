@@ -762,7 +762,7 @@ fn catch_up_days(
     let target = crate::target::Target::open(&cfg.out)?;
     let files = schedule::day_files(&target, &cfg.layout, &days)?;
     for (day, state) in &files {
-        if let schedule::DayFile::Short(why) = state {
+        if let Some(why) = state.short_why() {
             tracing::info!(%day, "day file is short ({why}); catch-up exports the day again if it is in the window");
         }
     }
