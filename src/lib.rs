@@ -21,6 +21,7 @@ pub(crate) mod launchd;
 pub(crate) mod legacy;
 pub(crate) mod man;
 pub(crate) mod merge;
+pub mod metrics;
 pub(crate) mod names;
 pub(crate) mod parallel;
 pub(crate) mod pause;
