@@ -241,8 +241,8 @@ families! {
         "Runs in a row of the job that exported a partial day.";
     SOURCE_STREAK = "parquet_exporter_source_consecutive_failed_runs",
         "Runs in a row of the job in which the source was unavailable or its stream missing.";
-    WINDOW_DAYS = "parquet_exporter_catch_up_days",
-        "Days of the catch-up window by what catch-up finds of them, after the last catch-up run.";
+    WINDOW_DAYS = "parquet_exporter_catch_up_dates",
+        "Dates of the catch-up window by what catch-up finds of them, after the last catch-up run.";
     INSTALLED = "parquet_exporter_schedule_installed",
         "1 when the job's launchd agent or systemd timer is installed for this user.";
 }
@@ -658,7 +658,7 @@ pub(crate) mod tests {
         assert!(
             text.contains("parquet_exporter_day_verdict{job=\"daily\",verdict=\"partial\"} 1\n")
         );
-        assert!(text.contains("parquet_exporter_catch_up_days{state=\"invalid\"} 0\n"));
+        assert!(text.contains("parquet_exporter_catch_up_dates{state=\"invalid\"} 0\n"));
         // An import covers days but exports none: no day lines of its own.
         assert!(!text.contains("parquet_exporter_day_rows{job=\"import\"}"));
         assert!(text.contains("parquet_exporter_day_start_timestamp_seconds{job=\"import\"}"));
