@@ -257,6 +257,24 @@ fn each_job_has_its_lines_and_catch_up_counts_its_window() {
         1.0,
         "only a catch-up run counts the window"
     );
+    // An hour later the host has sent nothing since 06:00: silent at the end of the data.
+    let out = run(export_cmd(h, TZ).args([
+        "--intraday",
+        "--now",
+        "2025-11-03T07:00:00Z",
+        "--sqlite",
+        "ops.db",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = checked(h);
+    let intraday = |family: &str| {
+        value(
+            &text,
+            &format!("parquet_exporter_{family}{{job=\"intraday\"}}"),
+        )
+    };
+    assert_eq!(intraday("day_hosts_silent"), 1.0, "{text}");
+    assert!(intraday("day_end_silence_seconds") > 3600.0, "{text}");
 
     let legacy = h.join("legacy");
     std::fs::create_dir(&legacy).unwrap();
