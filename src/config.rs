@@ -103,6 +103,7 @@ pub struct FileConfig {
     pub catch_up_window: Option<u32>,
     pub layout: Option<LayoutKind>,
     pub instance: Option<String>,
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -506,6 +507,36 @@ fn posix_fixed_offset(rule: &str) -> Option<String> {
         0 => "UTC".to_string(),
         h => format!("Etc/GMT{h:+}"),
     })
+}
+
+/// Where runs write their metrics for Prometheus, under HOME: a folder of its own, for
+/// node_exporter's textfile collector to read.
+pub const DEFAULT_METRICS_FILE: &str = "02luka/g/metrics/parquet_exporter.prom";
+/// The variable `--metrics-file` reads, which the schedules set.
+pub const ENV_METRICS_FILE: &str = "PARQUET_EXPORTER_METRICS_FILE";
+
+/// The metrics file: `given` (the flag or its variable), else the config file's
+/// `metrics_file`, else the ops layout's. `None` when set empty (the metrics are off) or
+/// without HOME. The config file is read quietly here: the run reports its problems itself,
+/// and a run that fails on them still writes its metrics, to the default file.
+pub fn metrics_file(given: Option<&Path>, config: Option<&Path>) -> Option<PathBuf> {
+    let chosen = match given {
+        Some(p) => Some(p.to_path_buf()),
+        None => match config {
+            Some(c) => Some(expand(c.to_path_buf())),
+            None => home()
+                .map(|h| h.join(DEFAULT_CONFIG))
+                .filter(|p| p.exists()),
+        }
+        .and_then(|p| crate::fsio::read_text(&p, crate::fsio::TEXT_LIMIT).ok())
+        .and_then(|t| toml::from_str::<FileConfig>(&t).ok())
+        .and_then(|f| f.metrics_file),
+    };
+    match chosen {
+        Some(p) if p.as_os_str().is_empty() => None,
+        Some(p) => Some(expand(p)),
+        None => home().map(|h| h.join(DEFAULT_METRICS_FILE)),
+    }
 }
 
 /// A directory from the flag (or its environment variable), else the config file, else the ops

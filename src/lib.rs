@@ -22,6 +22,7 @@ pub(crate) mod legacy;
 pub(crate) mod lock;
 pub(crate) mod man;
 pub(crate) mod merge;
+pub mod metrics;
 pub(crate) mod names;
 pub(crate) mod parallel;
 pub(crate) mod pause;
