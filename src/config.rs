@@ -2,6 +2,7 @@
 //! defaults, resolved once into a `Config` that the pipeline takes by reference.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -13,9 +14,10 @@ use crate::bounds;
 use crate::cli::{ExportArgs, ImportArgs, LayoutKind, ReportArgs};
 use crate::day::Day;
 use crate::names::{self, Layout};
-use crate::source::redis::{refuse_on_command_line, Target};
+use crate::source::redis::{refuse_on_command_line, RedisSource, Target};
 pub use crate::source::redis::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
-use crate::source::sqlite::valid_table_name;
+use crate::source::sqlite::{valid_table_name, SqliteSource};
+use crate::source::DaySource;
 use crate::store::BucketUrl;
 
 pub const DEFAULT_STREAM: &str = "ops:atomic:heartbeats";
@@ -125,21 +127,8 @@ impl FileConfig {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    pub target: Target,
-    pub stream: String,
-    pub margin: Duration,
-    pub page_size: usize,
-    /// The longest the whole stream read may take; past it the source is unreachable.
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SqliteConfig {
-    pub path: PathBuf,
-    pub table: String,
-}
+/// The configured sources, in the order the summary lists them.
+pub type Sources = Vec<Arc<dyn DaySource>>;
 
 /// Which days a run exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,8 +149,7 @@ pub struct Config {
     /// Yesterday in the configured zone: the last complete day.
     pub yesterday: NaiveDate,
     pub lock_timeout: Duration,
-    pub redis: Option<RedisConfig>,
-    pub sqlite: Option<SqliteConfig>,
+    pub sources: Sources,
     /// The local out dir; with a bucket (`out`), the summary dir, where the run's lock lives
     /// and its files are staged before they are uploaded.
     pub out_dir: PathBuf,
@@ -648,8 +636,8 @@ impl Config {
             }
         }
 
-        let (redis, sqlite) = resolve_sources(args, &file)?;
-        if redis.is_none() && sqlite.is_none() {
+        let sources = resolve_sources(args, &file)?;
+        if sources.is_empty() {
             return Err(usage(
                 "no source configured: give --sqlite PATH and/or --redis-url URL (or \
                  PARQUET_EXPORTER_SQLITE / PARQUET_EXPORTER_REDIS_URL, or sqlite / redis_url in \
@@ -684,8 +672,7 @@ impl Config {
             plan,
             yesterday,
             lock_timeout: Duration::from_secs(args.lock_timeout.unwrap_or(0)),
-            redis,
-            sqlite,
+            sources,
             out_dir: match &out {
                 OutDir::Local(dir) => dir.clone(),
                 OutDir::Bucket(_) => summary_dir.clone(),
@@ -716,8 +703,7 @@ pub struct ReportConfig {
     pub wrapper: Option<PathBuf>,
     pub config_file: Option<PathBuf>,
     pub log_file: PathBuf,
-    pub redis: Option<RedisConfig>,
-    pub sqlite: Option<SqliteConfig>,
+    pub sources: Sources,
     pub days: u32,
     pub max_bytes: Option<u64>,
     pub report_path: PathBuf,
@@ -743,7 +729,7 @@ impl ReportConfig {
             redis_stream: args.redis_stream.clone(),
             ..Default::default()
         };
-        let (redis, sqlite) = resolve_sources(&source_args, &file)?;
+        let sources = resolve_sources(&source_args, &file)?;
         let home = home().ok_or_else(|| usage("HOME is not set; the report looks under it"))?;
         let summary_dir = dir_or_default(
             &args.summary_dir,
@@ -770,8 +756,7 @@ impl ReportConfig {
                 .map(expand)
                 .unwrap_or_else(|| home.join(DEFAULT_LOG_FILE)),
             home,
-            redis,
-            sqlite,
+            sources,
             days: args.days,
             max_bytes: max_bytes(max_size_mb)?,
             report_path,
@@ -794,11 +779,9 @@ pub fn local_only(out_dir: &Path, command: &str) -> Result<()> {
     }
 }
 
-/// The Redis and SQLite sources from flags, environment and config file (either may be absent).
-pub fn resolve_sources(
-    args: &ExportArgs,
-    file: &FileConfig,
-) -> Result<(Option<RedisConfig>, Option<SqliteConfig>)> {
+/// The sources from flags, environment and config file (SQLite, then Redis; either may be
+/// absent).
+pub fn resolve_sources(args: &ExportArgs, file: &FileConfig) -> Result<Sources> {
     let file = file.clone();
     if let Some(why) = args.redis_url.as_deref().and_then(refuse_on_command_line) {
         return Err(usage(why));
@@ -818,7 +801,7 @@ pub fn resolve_sources(
             if page_size == 0 {
                 return Err(usage("--redis-page-size must be at least 1"));
             }
-            Some(RedisConfig {
+            Some(RedisSource {
                 target: Target {
                     url,
                     password: env_nonempty(ENV_REDIS_PASSWORD).or(file.redis_password),
@@ -863,16 +846,19 @@ pub fn resolve_sources(
                     "--sqlite-table {table:?} is empty or holds control characters"
                 )));
             }
-            Some(SqliteConfig { path, table })
+            Some(SqliteSource { path, table })
         }
     };
 
-    Ok((redis, sqlite))
+    let sqlite = sqlite.map(|s| Arc::new(s) as Arc<dyn DaySource>);
+    let redis = redis.map(|r| Arc::new(r) as Arc<dyn DaySource>);
+    Ok(sqlite.into_iter().chain(redis).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Source;
 
     #[test]
     fn a_summary_dir_in_the_data_tree_is_refused() {
@@ -936,17 +922,13 @@ mod tests {
     fn flag_beats_file_and_file_beats_default() {
         let (_d, cfg) = file_with("sqlite = \"/from/file.db\"\nsqlite_table = \"t_file\"\n");
         let c = Config::resolve(&args(), Some(&cfg)).unwrap();
-        let s = c.sqlite.unwrap();
-        assert_eq!(s.path, PathBuf::from("/from/file.db"));
-        assert_eq!(s.table, "t_file");
+        assert_eq!(c.sources[0].location(), "/from/file.db table t_file");
         let mut a = args();
         a.sqlite = Some("/from/flag.db".into());
         let c = Config::resolve(&a, Some(&cfg)).unwrap();
-        assert_eq!(
-            c.sqlite.as_ref().unwrap().path,
-            PathBuf::from("/from/flag.db")
-        );
-        assert!(c.redis.is_none());
+        assert_eq!(c.sources[0].location(), "/from/flag.db table t_file");
+        let origins: Vec<Source> = c.sources.iter().map(|s| s.origin()).collect();
+        assert_eq!(origins, [Source::Sqlite], "no Redis was configured");
         assert_eq!(
             c.parquet_path(),
             PathBuf::from("/o/ops_atomic_20251030.parquet")
@@ -1013,7 +995,11 @@ mod tests {
         // ... but from the config file it is fine.
         let (_d, cfg) = file_with("redis_url = \"redis://:hunter2@localhost\"\n");
         let c = Config::resolve(&args(), Some(&cfg)).unwrap();
-        assert_eq!(c.redis.unwrap().stream, DEFAULT_STREAM);
+        let redis = &c.sources[0];
+        assert_eq!(redis.origin(), Source::Redis);
+        assert!(redis
+            .location()
+            .ends_with(&format!("stream {DEFAULT_STREAM}")));
     }
 
     #[test]

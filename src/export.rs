@@ -12,14 +12,12 @@ use crate::config::Config;
 use crate::day::Day;
 use crate::gaps::{gaps_and_health, local_time};
 use crate::merge::{MergeStats, Merged, Merger};
-use crate::record::{Source, Status};
+use crate::record::Status;
 use crate::report::{
     file_metadata, reject_reasons, timeline, Analysis, KeptBecause, KeptFile, Outputs, RunReport,
     SourceReport, SourceState, Tally, Verdict,
 };
-use crate::source::{
-    self, redis as redis_source, Collector, Ingested, Reject, Shortfall, SourceError,
-};
+use crate::source::{Collector, Ingested, Reject, Shortfall, SourceError};
 use crate::store::{Changed, Expect};
 use crate::target::{Existing, Target};
 use crate::verify::{self, FileCheck};
@@ -79,51 +77,16 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         });
         Ok(())
     };
-    // Both sources at once, each into its own collector on its own thread: the read takes as
-    // long as the slower source, not the sum of both.
-    let (sqlite, redis) = parallel::both(
-        || {
-            cfg.sqlite.as_ref().map(|s| {
-                let t = Instant::now();
-                let mut c = Collector::new(day, Source::Sqlite);
-                let r = source::sqlite::read(&s.path, &s.table, day, &mut c).map(|()| c.finish());
-                tracing::debug!(elapsed = ?t.elapsed(), "read SQLite");
-                r
-            })
-        },
-        || {
-            cfg.redis.as_ref().map(|r| {
-                let t = Instant::now();
-                let mut c = Collector::new(day, Source::Redis);
-                let res = redis_source::read(
-                    &r.target,
-                    &r.stream,
-                    day,
-                    r.margin,
-                    r.page_size,
-                    r.timeout,
-                    &mut c,
-                )
-                .map(|()| c.finish());
-                tracing::debug!(elapsed = ?t.elapsed(), "read Redis");
-                res
-            })
-        },
-    );
-    if let (Some(s), Some(r)) = (&cfg.sqlite, sqlite) {
-        outcome(
-            "sqlite",
-            format!("{} table {}", s.path.display(), s.table),
-            r,
-        )?;
-    }
-    if let (Some(r), Some(res)) = (&cfg.redis, redis) {
-        let location = format!(
-            "{} stream {}",
-            redis_source::redact(&r.target.url),
-            r.stream
-        );
-        outcome("redis", location, res)?;
+    // Every source at once, each into its own collector on its own thread: the read takes as
+    // long as the slowest source, not the sum of all.
+    let results = parallel::each(&cfg.sources, |s| {
+        let t = Instant::now();
+        let r = Collector::read(s.as_ref(), day);
+        tracing::debug!(elapsed = ?t.elapsed(), source = s.origin().as_str(), "read");
+        r
+    });
+    for (s, r) in cfg.sources.iter().zip(results) {
+        outcome(s.origin().as_str(), s.location(), r)?;
     }
     if ingested.is_empty() {
         let why: Vec<String> = reports
@@ -273,11 +236,12 @@ struct MergedDay {
     carried: u64,
 }
 
-/// Merges what the sources yielded: one row per `record_id`, SQLite's copy winning; then the
-/// rows of the day's previous file (at `previous`) that no source holds any more, as they were.
+/// Merges what the sources yielded: one row per `record_id`, the copy of the source of highest
+/// precedence winning; then the rows of the day's previous file (at `previous`) that no source
+/// holds any more, as they were.
 fn merge(mut ingested: Vec<Ingested>, previous: Option<&Existing>) -> Result<MergedDay> {
-    // SQLite first so that Redis copies meet the archive's copy already in place.
-    ingested.sort_by_key(|i| i.source != Source::Sqlite);
+    // Highest precedence first, so that lesser copies meet the archive's copy already in place.
+    ingested.sort_by_key(|i| std::cmp::Reverse(i.precedence));
     let carried = match previous {
         Some(e) => {
             let sources: Vec<&crate::rows::Rows> = ingested.iter().map(|i| &i.records).collect();
@@ -292,10 +256,11 @@ fn merge(mut ingested: Vec<Ingested>, previous: Option<&Existing>) -> Result<Mer
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
     for i in ingested {
-        merger.extend(i.records);
+        merger.extend(i.records, i.precedence);
         rejects.extend(i.rejects);
     }
-    merger.extend(carried);
+    // Below every source: a carried row is one no source holds, so it meets no other copy.
+    merger.extend(carried, 0);
     let (rows, stats) = merger.into_sorted();
     Ok(MergedDay {
         rows,

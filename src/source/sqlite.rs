@@ -1,7 +1,7 @@
 //! SQLite source (the durable archive): opens the database read-only and selects the day with
 //! range conditions on `ts` that its index serves, tolerating a concurrent writer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -402,6 +402,36 @@ fn date_prefix_noon(t: &[u8]) -> Option<i64> {
     }
     let date = chrono::NaiveDate::parse_from_str(std::str::from_utf8(p).ok()?, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(12, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// The SQLite archive as a source: its file (opened read-only) and table.
+#[derive(Debug, Clone)]
+pub struct SqliteSource {
+    pub path: PathBuf,
+    pub table: String,
+}
+
+impl super::DaySource for SqliteSource {
+    fn origin(&self) -> Source {
+        Source::Sqlite
+    }
+
+    fn location(&self) -> String {
+        format!("{} table {}", self.path.display(), self.table)
+    }
+
+    /// The durable archive is the record of truth: its copy wins over the hot buffer's.
+    fn precedence(&self) -> u8 {
+        2
+    }
+
+    fn read_day(&self, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
+        read(&self.path, &self.table, day, sink)
+    }
+
+    fn newest(&self, now_ms: i64) -> anyhow::Result<super::Newest> {
+        newest_ms(&self.path, &self.table, now_ms)
+    }
 }
 
 #[cfg(test)]
