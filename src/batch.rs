@@ -13,6 +13,7 @@ use arrow::datatypes::{
     UInt8Type,
 };
 
+use crate::columns::{self, Col, Kind, COUNT};
 pub use crate::contract::SCHEMA_VERSION;
 use crate::record::{AgentStatus, CheckStatus, Interner, Record, Row, Source, Status};
 use crate::rows::RowRef;
@@ -21,27 +22,30 @@ use crate::rows::RowRef;
 const TS_TZ: &str = "UTC";
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        s("record_id", false),
-        s("report_type", false),
-        Field::new(
-            "timestamp",
-            DataType::Timestamp(TimeUnit::Millisecond, Some(TS_TZ.into())),
-            false,
-        ),
-        s("status", false),
-        Field::new("duration_ms", DataType::Int64, true),
-        s("host", true),
-        s("redis_status", false),
-        s("database_status", false),
-        s("api_status", false),
-        s("launchagent_optimizer", false),
-        s("launchagent_digest", false),
-        Field::new("checks", checks_type(), true),
-        s("source", false),
-    ]))
+    let fields: Vec<Field> = columns::COLUMNS
+        .iter()
+        .map(|c| Field::new(c.name, arrow_type(c.kind), c.nullable))
+        .collect();
+    Arc::new(Schema::new(fields))
 });
+
+/// Number of columns in schema v1.
+pub const COLUMNS: usize = COUNT;
+
+/// The Arrow type of a column of `kind`.
+fn arrow_type(kind: Kind) -> DataType {
+    match kind {
+        Kind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some(TS_TZ.into())),
+        Kind::Duration => DataType::Int64,
+        Kind::Checks => checks_type(),
+        Kind::Id
+        | Kind::ReportType
+        | Kind::Status
+        | Kind::Label
+        | Kind::Check(_)
+        | Kind::Source => DataType::Utf8,
+    }
+}
 
 /// The Arrow schema every export has, without file-level metadata.
 pub fn schema() -> SchemaRef {
@@ -69,14 +73,11 @@ fn checks_type() -> DataType {
     )
 }
 
-/// Number of columns in schema v1.
-pub const COLUMNS: usize = 13;
-
 /// Column builders for schema v1, or for some of its columns; `finish` empties them for the
 /// next batch.
 pub struct BatchBuilder {
     /// The columns this builder fills, by position in schema v1.
-    wanted: [bool; COLUMNS],
+    wanted: [bool; COUNT],
     record_id: StringBuilder,
     report_type: StringBuilder,
     timestamp: TimestampMillisecondBuilder,
@@ -96,12 +97,12 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     pub fn with_capacity(rows: usize) -> Self {
-        Self::of_columns(rows, &[true; COLUMNS])
+        Self::of_columns(rows, &[true; COUNT])
     }
 
     /// A builder that fills only the `wanted` columns (for encoding columns on separate
     /// threads); `finish_columns` gives them.
-    pub fn of_columns(rows: usize, wanted: &[bool; COLUMNS]) -> Self {
+    pub fn of_columns(rows: usize, wanted: &[bool; COUNT]) -> Self {
         let rows_if = |c: usize| if wanted[c] { rows } else { 0 };
         let s = |c| StringBuilder::with_capacity(rows_if(c), rows_if(c) * 8);
         let e = |c, values: &[&str]| Enumerated::new(rows_if(c), values);
@@ -201,7 +202,7 @@ impl BatchBuilder {
     /// values (which the encoder reads as the strings they stand for, into the same bytes),
     /// so that no string is copied per row only to be looked up again.
     pub fn finish_columns(&mut self) -> Vec<ArrayRef> {
-        let columns: [ArrayRef; COLUMNS] = [
+        let columns: [ArrayRef; COUNT] = [
             Arc::new(self.record_id.finish()),
             Arc::new(self.report_type.finish()),
             Arc::new(self.timestamp.finish()),
@@ -306,9 +307,7 @@ pub fn type_name(t: &DataType) -> String {
 /// The position of schema v1's column `name`: code names columns, never numbers, so a column
 /// added anywhere moves no one's reads.
 pub fn col(name: &str) -> usize {
-    schema()
-        .index_of(name)
-        .unwrap_or_else(|_| panic!("{name} is not a schema-v1 column"))
+    Col::by_name(name).unwrap_or_else(|| panic!("{name} is not a schema-v1 column")) as usize
 }
 
 /// The positions of schema v1's columns `names`.

@@ -16,6 +16,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::batch::{self, BatchBuilder};
+use crate::columns::{Col, Thread, COLUMNS, COUNT};
 use crate::parallel;
 use crate::rows::RowRef;
 
@@ -30,8 +31,8 @@ fn properties(metadata: Vec<(String, String)>, group_rows: usize) -> WriterPrope
         .set_max_row_group_row_count(Some(group_rows))
         .set_created_by(format!("parquet-exporter {}", env!("CARGO_PKG_VERSION")))
         // Unique per row: a dictionary would only add a page that never repeats.
-        .set_column_dictionary_enabled(ColumnPath::from("record_id"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
+        .set_column_dictionary_enabled(ColumnPath::from(Col::RecordId.name()), false)
+        .set_column_dictionary_enabled(ColumnPath::from(Col::Timestamp.name()), false)
         .set_key_value_metadata(Some(
             metadata
                 .into_iter()
@@ -41,22 +42,11 @@ fn properties(metadata: Vec<(String, String)>, group_rows: usize) -> WriterPrope
         .build()
 }
 
-/// Schema-v1 columns built and encoded on a second thread; the calling thread does the rest.
-/// A column chunk is encoded by one thread from the same batches `ArrowWriter` would have
-/// been given, so the file is the same bytes; the split only balances the two threads' work.
-const SECOND_THREAD: [&str; 7] = [
-    "report_type",
-    "status",
-    "redis_status",
-    "database_status",
-    "api_status",
-    "launchagent_optimizer",
-    "checks",
-];
-
-/// Whether schema-v1 column `c` is built on the second thread.
+/// Whether schema-v1 column `c` is built and encoded on the second thread (`columns::Thread`);
+/// the calling thread does the rest. A column chunk is encoded by one thread from the same
+/// batches `ArrowWriter` would have been given, so the file is the same bytes.
 fn on_second_thread(c: usize) -> bool {
-    SECOND_THREAD.iter().any(|name| batch::col(name) == c)
+    COLUMNS[c].thread == Thread::Second
 }
 
 /// A Parquet error whose cause is the output's I/O error, as that error: Parquet's wrapper
@@ -230,7 +220,7 @@ impl<'f> Part<'f> {
             }
             self.done += take;
             let mut leaves = writers.iter_mut();
-            let roots = (0..batch::COLUMNS).filter(|c| on_second_thread(*c) == self.second);
+            let roots = (0..COUNT).filter(|c| on_second_thread(*c) == self.second);
             for (root, array) in roots.zip(self.builder.finish_columns()) {
                 for leaf in compute_leaves(schema.field(root), &array)
                     .context("computing a column's levels")?

@@ -16,11 +16,10 @@ mod words;
 
 pub use self::classify::{classify, normalize, normalize_in, timestamp, Classified, Filed};
 pub use self::interner::Interner;
-pub use self::raw::{
-    cut, Excerpt, Fields, RawRecord, RawValue, EXCERPT_BYTES, EXCERPT_FIELDS, RECORD_FIELDS,
-};
+pub use self::raw::{cut, Excerpt, Fields, RawRecord, RawValue, EXCERPT_BYTES, EXCERPT_FIELDS};
 pub use self::reject::RejectReason;
 pub use self::words::{text_timestamp_ms, EPOCH_MS_RANGE};
+pub use crate::columns::RECORD_FIELDS;
 pub use crate::contract::{AgentStatus, CheckStatus, Source, Status};
 
 /// Extra checks of a record: (name, status), sorted by name. Shared: records with the same

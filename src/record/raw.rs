@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map as JsonMap, Value as Json};
 
 use super::RejectReason;
+use crate::columns::{COLUMNS, COUNT};
 use crate::contract::Source;
 
 /// One raw field value as a source delivered it, before any interpretation.
@@ -82,33 +83,16 @@ impl PartialEq for Fields {
     }
 }
 
-/// The record's own fields as sources name them (CONTRACT.md §1), extra checks aside.
-pub const RECORD_FIELDS: [&str; 11] = [
-    "record_id",
-    "report_type",
-    "timestamp",
-    "status",
-    "duration_ms",
-    "host",
-    "redis_status",
-    "database_status",
-    "api_status",
-    "launchagent_optimizer",
-    "launchagent_digest",
-];
-
-/// Field names a record usually has: a name read from a source as bytes is matched against
-/// these and borrowed, so a million records do not allocate a dozen names each.
-const KNOWN_NAMES: [&str; 14] = {
-    let mut names = [""; 14];
+/// Field names a record usually has (the columns' and a JSON entry's `json`): a name read from
+/// a source as bytes is matched against these and borrowed, so a million records do not
+/// allocate a dozen names each.
+const KNOWN_NAMES: [&str; COUNT + 1] = {
+    let mut names = ["json"; COUNT + 1];
     let mut i = 0;
-    while i < RECORD_FIELDS.len() {
-        names[i] = RECORD_FIELDS[i];
+    while i < COUNT {
+        names[i] = COLUMNS[i].name;
         i += 1;
     }
-    names[11] = "checks";
-    names[12] = "source";
-    names[13] = "json";
     names
 };
 
