@@ -4,6 +4,8 @@
 //! Arrow schema, the SQLite reader and its DDL, and the typed path's slots are all derived
 //! from `COLUMNS`, and code names a column by `Col`, never by its position.
 
+use crate::contract::{AgentStatus, CheckStatus, Source, Status, Vocabulary};
+
 /// A schema-v1 column. Its discriminant is its position in the file and in `COLUMNS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Col {
@@ -207,6 +209,23 @@ pub enum Vocab {
     Agent,
 }
 
+impl Vocab {
+    pub const fn values(self) -> &'static [&'static str] {
+        match self {
+            Vocab::Check => &CheckStatus::VALUES,
+            Vocab::Agent => &AgentStatus::VALUES,
+        }
+    }
+
+    /// The code of `unknown`: an absent check's value.
+    pub const fn unknown(self) -> u8 {
+        match self {
+            Vocab::Check => CheckStatus::Unknown as u8,
+            Vocab::Agent => AgentStatus::Unknown as u8,
+        }
+    }
+}
+
 /// A column of the archive's canonical table (`parquet-exporter sqlite-ddl`).
 #[derive(Debug, Clone, Copy)]
 pub struct SqliteColumn {
@@ -280,11 +299,47 @@ impl Col {
     pub fn by_name(name: &str) -> Option<Col> {
         Col::ALL.into_iter().find(|c| c.name() == name)
     }
+
+    /// An enumerated column's values, in code order.
+    pub const fn values(self) -> Option<&'static [&'static str]> {
+        match self.kind() {
+            Kind::Status => Some(&Status::VALUES),
+            Kind::Check(v) => Some(v.values()),
+            Kind::Source => Some(&Source::VALUES),
+            _ => None,
+        }
+    }
+
+    /// A fixed check's vocabulary.
+    pub const fn vocab(self) -> Option<Vocab> {
+        match self.kind() {
+            Kind::Check(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The place of a fixed check (a `Kind::Check` column) in `Fixed`.
+    pub const fn fixed_slot(self) -> usize {
+        let slot = FIXED_SLOTS[self as usize];
+        assert!(slot != NONE, "a fixed check is a Kind::Check column");
+        slot
+    }
+
+    /// The place of a `Kind::Label` column in `Labels`.
+    pub const fn label_slot(self) -> usize {
+        let slot = LABEL_SLOTS[self as usize];
+        assert!(slot != NONE, "a label is a Kind::Label column");
+        slot
+    }
 }
 
 /// Columns that the derived layouts hold side by side.
 #[derive(Clone, Copy)]
 enum Group {
+    /// `Kind::Check`: each as a byte, in `Fixed`.
+    Fixed,
+    /// `Kind::Label`: each as optional text, in `Labels`.
+    Label,
     /// Every column a source's record holds by name (all but the extra checks and `source`).
     Field,
 }
@@ -292,6 +347,8 @@ enum Group {
 impl Group {
     const fn holds(self, kind: Kind) -> bool {
         match self {
+            Group::Fixed => matches!(kind, Kind::Check(_)),
+            Group::Label => matches!(kind, Kind::Label),
             Group::Field => !matches!(kind, Kind::Checks | Kind::Source),
         }
     }
@@ -321,7 +378,38 @@ impl Group {
         assert!(n == N, "N is the group's length");
         out
     }
+
+    /// Each column's place among the group's, `NONE` for a column not of it.
+    const fn slots(self) -> [usize; COUNT] {
+        let mut out = [NONE; COUNT];
+        let (mut n, mut i) = (0, 0);
+        while i < COUNT {
+            if self.holds(COLUMNS[i].kind) {
+                out[i] = n;
+                n += 1;
+            }
+            i += 1;
+        }
+        out
+    }
 }
+
+/// No place: the column is not of the group.
+const NONE: usize = usize::MAX;
+const FIXED_SLOTS: [usize; COUNT] = Group::Fixed.slots();
+const LABEL_SLOTS: [usize; COUNT] = Group::Label.slots();
+
+/// Number of fixed checks.
+pub const FIXED: usize = Group::Fixed.len();
+/// The fixed checks, in file order (`Fixed`'s order).
+pub const FIXED_COLS: [Col; FIXED] = Group::Fixed.members();
+
+/// Number of label columns.
+pub const LABELS: usize = Group::Label.len();
+/// The label columns, in file order (`Labels`' order).
+pub const LABEL_COLS: [Col; LABELS] = Group::Label.members();
+/// The place of `host` in `Labels`.
+pub const HOST: usize = Col::Host.label_slot();
 
 /// The record's own fields as sources name them (CONTRACT.md §1), extra checks aside.
 pub const RECORD_FIELDS: [&str; Group::Field.len()] = {
@@ -340,6 +428,57 @@ pub fn field_col(name: &[u8]) -> Option<Col> {
     Col::ALL
         .into_iter()
         .find(|c| Group::Field.holds(c.kind()) && c.name().as_bytes() == name)
+}
+
+/// The values of the label columns (`LABEL_COLS`), null as `None`.
+pub type Labels<T> = [Option<T>; LABELS];
+
+/// A record's fixed checks (`FIXED_COLS`), each as its code in its column's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fixed(pub [u8; FIXED]);
+
+impl Default for Fixed {
+    /// Every check `unknown`, as a record without them has.
+    fn default() -> Self {
+        Fixed(FIXED_COLS.map(|c| c.vocab().expect("a fixed check has a vocabulary").unknown()))
+    }
+}
+
+impl Fixed {
+    /// Check `col`'s code.
+    pub fn code(&self, col: Col) -> u8 {
+        self.0[col.fixed_slot()]
+    }
+
+    /// Check `col`'s value as `V`, its column's vocabulary.
+    pub fn get<V: Vocabulary>(&self, col: Col) -> V {
+        debug_assert_eq!(
+            col.values(),
+            Some(V::VALUES),
+            "{col:?} holds another vocabulary"
+        );
+        V::from_code(self.code(col))
+    }
+
+    /// Check `col`'s value as written.
+    pub fn word(&self, col: Col) -> &'static str {
+        col.values().expect("a fixed check is enumerated")[self.code(col) as usize]
+    }
+
+    pub fn set<V: Vocabulary>(&mut self, col: Col, value: V) {
+        assert_eq!(
+            col.values(),
+            Some(V::VALUES),
+            "{col:?} holds another vocabulary"
+        );
+        self.0[col.fixed_slot()] = value.code();
+    }
+
+    /// `self` with check `col` set to `value`.
+    pub fn with<V: Vocabulary>(mut self, col: Col, value: V) -> Self {
+        self.set(col, value);
+        self
+    }
 }
 
 #[cfg(test)]
@@ -375,9 +514,46 @@ mod tests {
 
     #[test]
     fn derived_layouts_follow_the_table() {
+        assert_eq!(
+            FIXED_COLS,
+            [
+                Col::RedisStatus,
+                Col::DatabaseStatus,
+                Col::ApiStatus,
+                Col::LaunchagentOptimizer,
+                Col::LaunchagentDigest
+            ]
+        );
+        for (i, c) in FIXED_COLS.iter().enumerate() {
+            assert_eq!(c.fixed_slot(), i);
+        }
+        assert_eq!(LABEL_COLS.len(), LABELS);
+        for (i, c) in LABEL_COLS.iter().enumerate() {
+            assert_eq!(c.label_slot(), i);
+        }
         assert_eq!(RECORD_FIELDS[..], Col::ALL.map(Col::name)[..11]);
         assert_eq!(field_col(b"timestamp"), Some(Col::Timestamp));
         assert_eq!(field_col(b"checks"), None, "extra checks are not a field");
         assert_eq!(field_col(b"source"), None, "no source says where it is");
+    }
+
+    #[test]
+    fn fixed_checks_default_to_unknown_and_keep_their_vocabulary() {
+        let f = Fixed::default();
+        for c in FIXED_COLS {
+            assert_eq!(f.word(c), "unknown", "{c:?}");
+        }
+        let f = f
+            .with(Col::ApiStatus, CheckStatus::Error)
+            .with(Col::LaunchagentDigest, AgentStatus::NotLoaded);
+        assert_eq!(f.get::<CheckStatus>(Col::ApiStatus), CheckStatus::Error);
+        assert_eq!(f.word(Col::LaunchagentDigest), "not_loaded");
+        assert_eq!(f.get::<CheckStatus>(Col::RedisStatus), CheckStatus::Unknown);
+    }
+
+    #[test]
+    #[should_panic(expected = "another vocabulary")]
+    fn a_check_takes_only_its_own_vocabulary() {
+        Fixed::default().set(Col::LaunchagentOptimizer, CheckStatus::Ok);
     }
 }

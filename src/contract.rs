@@ -2,9 +2,21 @@
 //! record came from and the values of its enumerated fields. Every other module builds on
 //! these; this one depends on nothing of the crate.
 
-/// An enumerated column's values (`VALUES`, listed once for the writer, the reader and
-/// `verify`), for an enum whose `ALL` lists them in declaration order, with `as_str` and
-/// `parse` by them.
+/// The values of an enumerated column. A value is held as its code, its place in `VALUES`
+/// (which is its discriminant), so that compact stores keep a byte and a column's values are
+/// listed once for the writer, the reader and `verify`.
+pub trait Vocabulary: Copy {
+    /// Every value as written, in code order.
+    const VALUES: &'static [&'static str];
+
+    /// The value whose code is `code` (one of `VALUES`' places).
+    fn from_code(code: u8) -> Self;
+
+    fn code(self) -> u8;
+}
+
+/// `Vocabulary` for an enum whose `ALL` lists its values in declaration order, with `as_str`
+/// and `parse` by those values.
 macro_rules! vocabulary {
     ($t:ident, [$($value:literal),+ $(,)?]) => {
         impl $t {
@@ -16,6 +28,18 @@ macro_rules! vocabulary {
 
             pub fn parse(s: &str) -> Option<$t> {
                 Self::ALL.into_iter().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl Vocabulary for $t {
+            const VALUES: &'static [&'static str] = &$t::VALUES;
+
+            fn from_code(code: u8) -> Self {
+                $t::ALL[code as usize]
+            }
+
+            fn code(self) -> u8 {
+                self as u8
             }
         }
     };

@@ -8,11 +8,10 @@ use chrono::DateTime;
 use serde_json::Value as Json;
 
 use super::interner::CHECK_TEXTS;
-use super::words::{
-    agent_of, bare_word, check_of, lowercase, status_of, text_timestamp_ms, EPOCH_MS_RANGE,
-};
+use super::words::{bare_word, code_of, lowercase, status_of, text_timestamp_ms, EPOCH_MS_RANGE};
 use super::{derived_id, Checks, Interner, RawRecord, RawValue, Record, RejectReason};
-use crate::contract::{AgentStatus, CheckStatus, Status};
+use crate::columns::{Col, Fixed, FIXED_COLS, HOST, LABEL_COLS};
+use crate::contract::Status;
 use crate::day::Day;
 
 /// What became of one raw record for a given day.
@@ -82,10 +81,6 @@ fn show_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Field names that are part of the record itself, not extra checks.
-const FIXED_CHECKS: [&str; 3] = ["redis_status", "database_status", "api_status"];
-const AGENT_CHECKS: [&str; 2] = ["launchagent_optimizer", "launchagent_digest"];
-
 /// Normalizes `raw` on its own (tests, one-off imports); a source normalizing a day's records
 /// shares one `Interner` among them with `normalize_in`.
 pub fn normalize(raw: &RawRecord) -> Result<Record, RejectReason> {
@@ -114,17 +109,15 @@ fn normalize_parsed(
         return Err(RejectReason::InvalidUtf8(name.to_string()));
     }
     let ts_ms = ts?;
-    let status = status(raw.get("status").ok_or(RejectReason::MissingStatus)?)?;
-    let report_type = strings.intern(report_type(raw.get("report_type"))?);
-    let duration_ms = duration(raw.get("duration_ms"))?;
-    let host = text_or_absent(raw.get("host")).map(|h| strings.intern(&h));
+    let status = status(
+        raw.get(Col::Status.name())
+            .ok_or(RejectReason::MissingStatus)?,
+    )?;
+    let report_type = strings.intern(report_type(raw.get(Col::ReportType.name()))?);
+    let duration_ms = duration(raw.get(Col::DurationMs.name()))?;
+    let labels = LABEL_COLS.map(|c| text_or_absent(raw.get(c.name())).map(|l| strings.intern(&l)));
 
-    let [redis_status, database_status, api_status] =
-        FIXED_CHECKS.map(|name| check_status(name, raw.get(name)));
-    let [launchagent_optimizer, launchagent_digest] =
-        AGENT_CHECKS.map(|name| agent_status(name, raw.get(name)));
-
-    let record_id = match raw.get("record_id") {
+    let record_id = match raw.get(Col::RecordId.name()) {
         None => None,
         Some(RawValue::Text(s)) if s.trim().is_empty() => None,
         Some(RawValue::Text(s)) => Some(s.clone()),
@@ -133,7 +126,7 @@ fn normalize_parsed(
     };
     let record_id = record_id.unwrap_or_else(|| {
         let mut id = String::new();
-        derived_id(&mut id, &report_type, host.as_deref(), ts_ms);
+        derived_id(&mut id, &report_type, labels[HOST].as_deref(), ts_ms);
         id
     });
 
@@ -143,14 +136,28 @@ fn normalize_parsed(
         ts_ms,
         status,
         duration_ms,
-        host,
-        redis_status: redis_status?,
-        database_status: database_status?,
-        api_status: api_status?,
-        launchagent_optimizer: launchagent_optimizer?,
-        launchagent_digest: launchagent_digest?,
+        labels,
+        fixed: fixed(raw)?,
         checks: checks(raw, strings)?,
     })
+}
+
+/// The record's fixed checks: each a word of its vocabulary, `unknown` when absent or empty.
+/// The first check that is not is the reject.
+fn fixed(raw: &RawRecord) -> Result<Fixed, RejectReason> {
+    let mut fixed = Fixed::default();
+    for (slot, col) in FIXED_COLS.into_iter().enumerate() {
+        let (name, v) = (col.name(), raw.get(col.name()));
+        let vocab = col.vocab().expect("a fixed check has a vocabulary");
+        if let Some(word) = check_word(name, v)? {
+            fixed.0[slot] =
+                code_of(vocab, word.as_bytes()).ok_or_else(|| RejectReason::BadCheck {
+                    name: name.to_string(),
+                    value: v.map(RawValue::show).unwrap_or_default(),
+                })?;
+        }
+    }
+    Ok(fixed)
 }
 
 /// The record's extra checks, shared through `strings`. A `checks` text seen before (with no
@@ -288,25 +295,6 @@ fn check_word<'v>(
     }
 }
 
-fn check_status(name: &str, v: Option<&RawValue>) -> Result<CheckStatus, RejectReason> {
-    match check_word(name, v)?.as_deref() {
-        None => Ok(CheckStatus::Unknown),
-        Some(w) => check_of(w.as_bytes()).ok_or_else(|| RejectReason::BadCheck {
-            name: name.to_string(),
-            value: v.unwrap().show(),
-        }),
-    }
-}
-
-fn agent_status(name: &str, v: Option<&RawValue>) -> Result<AgentStatus, RejectReason> {
-    match check_word(name, v)?.as_deref() {
-        None => Ok(AgentStatus::Unknown),
-        Some(w) => agent_of(w.as_bytes()).ok_or_else(|| RejectReason::BadCheck {
-            name: name.to_string(),
-            value: v.unwrap().show(),
-        }),
-    }
-}
 /// Extra checks from whichever form the source used: flat `check.<name>` fields (Redis), a
 /// `checks` object (JSON entries), or `checks` as JSON text (SQLite's `checks_json` column).
 fn extra_checks(raw: &RawRecord) -> Result<BTreeMap<String, String>, RejectReason> {
@@ -380,7 +368,7 @@ fn insert_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::Source;
+    use crate::contract::{AgentStatus, CheckStatus, Source};
     use std::sync::Arc;
 
     #[test]
@@ -456,10 +444,16 @@ mod tests {
         assert_eq!(r.ts_ms, 1_761_852_343_068);
         assert_eq!(&*r.report_type, "heartbeat");
         assert_eq!(r.record_id, "heartbeat:-:1761852343068");
-        assert_eq!(r.host, None);
+        assert_eq!(r.host(), None);
         assert_eq!(r.duration_ms, None);
-        assert_eq!(r.redis_status, CheckStatus::Unknown);
-        assert_eq!(r.launchagent_digest, AgentStatus::Unknown);
+        assert_eq!(
+            r.fixed.get::<CheckStatus>(Col::RedisStatus),
+            CheckStatus::Unknown
+        );
+        assert_eq!(
+            r.fixed.get::<AgentStatus>(Col::LaunchagentDigest),
+            AgentStatus::Unknown
+        );
         assert!(r.checks.is_empty());
     }
 
@@ -586,13 +580,31 @@ mod tests {
             ("launchagent_digest", t("error")),
         ]))
         .unwrap();
-        assert_eq!(r.redis_status, CheckStatus::Ok);
-        assert_eq!(r.database_status, CheckStatus::Error);
-        assert_eq!(r.api_status, CheckStatus::Warn);
-        assert_eq!(r.launchagent_optimizer, AgentStatus::Loaded);
-        assert_eq!(r.launchagent_digest, AgentStatus::NotLoaded);
+        assert_eq!(
+            r.fixed.get::<CheckStatus>(Col::RedisStatus),
+            CheckStatus::Ok
+        );
+        assert_eq!(
+            r.fixed.get::<CheckStatus>(Col::DatabaseStatus),
+            CheckStatus::Error
+        );
+        assert_eq!(
+            r.fixed.get::<CheckStatus>(Col::ApiStatus),
+            CheckStatus::Warn
+        );
+        assert_eq!(
+            r.fixed.get::<AgentStatus>(Col::LaunchagentOptimizer),
+            AgentStatus::Loaded
+        );
+        assert_eq!(
+            r.fixed.get::<AgentStatus>(Col::LaunchagentDigest),
+            AgentStatus::NotLoaded
+        );
         let r = normalize(&with(&[("launchagent_digest", t("not_loaded"))])).unwrap();
-        assert_eq!(r.launchagent_digest, AgentStatus::NotLoaded);
+        assert_eq!(
+            r.fixed.get::<AgentStatus>(Col::LaunchagentDigest),
+            AgentStatus::NotLoaded
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub use self::interner::Interner;
 pub use self::raw::{cut, Excerpt, Fields, RawRecord, RawValue, EXCERPT_BYTES, EXCERPT_FIELDS};
 pub use self::reject::RejectReason;
 pub use self::words::{text_timestamp_ms, EPOCH_MS_RANGE};
-pub use crate::columns::RECORD_FIELDS;
+use crate::columns::HOST;
+pub use crate::columns::{Fixed, Labels, RECORD_FIELDS};
 pub use crate::contract::{AgentStatus, CheckStatus, Source, Status};
 
 /// Extra checks of a record: (name, status), sorted by name. Shared: records with the same
@@ -35,15 +36,23 @@ pub struct Record {
     pub ts_ms: i64,
     pub status: Status,
     pub duration_ms: Option<i64>,
-    pub host: Option<Arc<str>>,
-    pub redis_status: CheckStatus,
-    pub database_status: CheckStatus,
-    pub api_status: CheckStatus,
-    pub launchagent_optimizer: AgentStatus,
-    pub launchagent_digest: AgentStatus,
+    /// The label columns (`host`, …), shared through the `Interner`.
+    pub labels: Labels<Arc<str>>,
+    /// The fixed checks (`redis_status`, …).
+    pub fixed: Fixed,
     /// Extra checks, name → status, sorted by name, one per name; empty means none (written
     /// as a null map).
     pub checks: Checks,
+}
+
+impl Record {
+    pub fn host(&self) -> Option<&str> {
+        self.labels[HOST].as_deref()
+    }
+
+    pub fn host_mut(&mut self) -> &mut Option<Arc<str>> {
+        &mut self.labels[HOST]
+    }
 }
 
 /// A merged row: the winning copy of a record and where copies of it were found.

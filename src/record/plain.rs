@@ -3,8 +3,9 @@
 //! when the value is not in that plain form (then the general path judges the whole record,
 //! and gives the reject reason where there is one).
 
-use super::words::{agent_of, check_of, fast_rfc3339_ms, status_of, EPOCH_MS_RANGE};
-use crate::contract::{AgentStatus, CheckStatus, Status};
+use super::words::{code_of, fast_rfc3339_ms, status_of, EPOCH_MS_RANGE};
+use crate::columns::Vocab;
+use crate::contract::Status;
 
 /// `b` in ASCII lower case on the stack, when it is at most 16 bytes that all pass `ok`.
 fn lower<'w>(b: &[u8], buf: &'w mut [u8; 16], ok: impl Fn(u8) -> bool) -> Option<&'w [u8]> {
@@ -29,26 +30,16 @@ pub fn status(b: &[u8]) -> Option<Status> {
     })?)
 }
 
-/// `check_status`: empty (unknown), or printable ASCII with no space, which `trim` leaves
-/// whole.
-pub fn check(b: &[u8]) -> Option<CheckStatus> {
-    word(b, check_of, CheckStatus::Unknown)
-}
-
-/// `agent_status`, as `check`.
-pub fn agent(b: &[u8]) -> Option<AgentStatus> {
-    word(b, agent_of, AgentStatus::Unknown)
-}
-
-/// A check's word as `check_word` reads it, by `of`; `unknown` when empty.
-fn word<T>(b: &[u8], of: fn(&[u8]) -> Option<T>, unknown: T) -> Option<T> {
-    if let Some(s) = of(b) {
-        return Some(s);
+/// A fixed check's code in `vocab`, as the general path reads it (`check_word`): empty
+/// (unknown), or printable ASCII with no space, which `trim` leaves whole.
+pub fn fixed(vocab: Vocab, b: &[u8]) -> Option<u8> {
+    if let Some(code) = code_of(vocab, b) {
+        return Some(code);
     }
     let mut buf = [0; 16];
     match lower(b, &mut buf, |c| c.is_ascii_graphic())? {
-        b"" => Some(unknown),
-        w => of(w),
+        b"" => Some(vocab.unknown()),
+        w => code_of(vocab, w),
     }
 }
 

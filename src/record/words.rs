@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike};
 
+use crate::columns::Vocab;
 use crate::contract::{AgentStatus, CheckStatus, Status};
 
 /// A timestamp written as text, as UTC Unix milliseconds: digits are epoch milliseconds (within
@@ -119,7 +120,7 @@ pub(super) fn status_of(word: &[u8]) -> Option<Status> {
 }
 
 /// A fixed check's status a lowercase word names.
-pub(super) fn check_of(word: &[u8]) -> Option<CheckStatus> {
+fn check_of(word: &[u8]) -> Option<CheckStatus> {
     match word {
         b"unknown" => Some(CheckStatus::Unknown),
         b"ok" | b"pass" => Some(CheckStatus::Ok),
@@ -130,12 +131,20 @@ pub(super) fn check_of(word: &[u8]) -> Option<CheckStatus> {
 }
 
 /// A launch agent's status a lowercase word names.
-pub(super) fn agent_of(word: &[u8]) -> Option<AgentStatus> {
+fn agent_of(word: &[u8]) -> Option<AgentStatus> {
     match word {
         b"unknown" => Some(AgentStatus::Unknown),
         b"loaded" | b"ok" => Some(AgentStatus::Loaded),
         b"not_loaded" | b"error" => Some(AgentStatus::NotLoaded),
         _ => None,
+    }
+}
+
+/// The code of a fixed check's lowercase word in `vocab`.
+pub(super) fn code_of(vocab: Vocab, word: &[u8]) -> Option<u8> {
+    match vocab {
+        Vocab::Check => check_of(word).map(|s| s as u8),
+        Vocab::Agent => agent_of(word).map(|s| s as u8),
     }
 }
 

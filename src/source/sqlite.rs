@@ -609,7 +609,7 @@ CREATE INDEX IF NOT EXISTS "ops_atomic_heartbeats_ts" ON "ops_atomic_heartbeats"
                 read(&path, "t", &day, &mut c).unwrap();
                 let out = c.finish();
                 assert_eq!(out.counts.no_day, expect_no_day, "{decl}: no_day on {day}");
-                seen.extend(out.records.iter().map(|r| r.host.unwrap().to_string()));
+                seen.extend(out.records.iter().map(|r| r.host().unwrap().to_string()));
                 seen.extend(
                     out.rejects
                         .iter()
@@ -651,7 +651,7 @@ CREATE INDEX IF NOT EXISTS "ops_atomic_heartbeats_ts" ON "ops_atomic_heartbeats"
         let mut hosts: Vec<_> = out
             .records
             .iter()
-            .map(|r| r.host.unwrap().to_string())
+            .map(|r| r.host().unwrap().to_string())
             .collect();
         hosts.sort();
         assert_eq!(hosts, ["int-first-ms", "text-last-ms"]);

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use super::Collector;
-use crate::columns::{field_col, Col, COUNT};
-use crate::record::{plain, AgentStatus, CheckStatus, Filed, RawRecord};
+use crate::columns::{field_col, Col, Fixed, Labels, COUNT, FIXED_COLS, LABELS, LABEL_COLS};
+use crate::record::{plain, Filed, RawRecord};
 
 /// One value as a source holds it, borrowed. NULL and absent are the same to normalization.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -329,34 +329,27 @@ impl Collector<'_> {
             Some(Val::Int(_)) => return None,
             Some(v) => plain::duration(text(v)?)?,
         };
-        let host = match t.get(Col::Host) {
-            None => None,
-            Some(v) => match text(v)? {
-                b"" => None,
-                h => Some(std::str::from_utf8(h).ok()?),
-            },
-        };
+        let mut labels: Labels<&str> = [None; LABELS];
+        for (slot, c) in LABEL_COLS.into_iter().enumerate() {
+            labels[slot] = match t.get(c) {
+                None => None,
+                Some(v) => match text(v)? {
+                    b"" => None,
+                    l => Some(std::str::from_utf8(l).ok()?),
+                },
+            };
+        }
         let id = match t.get(Col::RecordId) {
             None => None,
             Some(v) => Some(std::str::from_utf8(text(v)?).ok()?).filter(|s| !s.trim().is_empty()),
         };
-        let check = |c: Col| match t.get(c) {
-            None => Some(CheckStatus::Unknown),
-            Some(v) => plain::check(text(v)?),
-        };
-        let agent = |c: Col| match t.get(c) {
-            None => Some(AgentStatus::Unknown),
-            Some(v) => plain::agent(text(v)?),
-        };
-        let fixed = [
-            check(Col::RedisStatus)?,
-            check(Col::DatabaseStatus)?,
-            check(Col::ApiStatus)?,
-        ];
-        let agents = [
-            agent(Col::LaunchagentOptimizer)?,
-            agent(Col::LaunchagentDigest)?,
-        ];
+        let mut fixed = Fixed::default();
+        for (slot, c) in FIXED_COLS.into_iter().enumerate() {
+            if let Some(v) = t.get(c) {
+                let vocab = c.vocab().expect("a fixed check has a vocabulary");
+                fixed.0[slot] = plain::fixed(vocab, text(v)?)?;
+            }
+        }
         let checks = self.sets.get(t.checks)?;
         self.out.counts.read += 1;
         self.out.records.push_parts(
@@ -364,10 +357,9 @@ impl Collector<'_> {
             report_type,
             ts,
             duration_ms,
-            host,
+            labels,
             status,
             fixed,
-            agents,
             checks,
             self.out.source,
         );
@@ -378,8 +370,9 @@ impl Collector<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::Vocab;
     use crate::day::Day;
-    use crate::record::{RawValue, Source, RECORD_FIELDS};
+    use crate::record::{RawValue, Source};
     use crate::source::redis::entry_record;
     use crate::source::{Collector, Ingested};
 
@@ -604,10 +597,15 @@ mod tests {
             put(&mut t, &mut raw, "duration_ms", d);
             let v = text(&mut p, HOSTS, true);
             put(&mut t, &mut raw, "host", v);
-            for (k, name) in RECORD_FIELDS.iter().enumerate().skip(6) {
-                let list: &[&[u8]] = &[p.of(CHECKS), CHECKS[if k < 9 { 0 } else { 10 }]];
+            for c in FIXED_COLS {
+                let known = CHECKS[if c.vocab() == Some(Vocab::Check) {
+                    0
+                } else {
+                    10
+                }];
+                let list: &[&[u8]] = &[p.of(CHECKS), known];
                 let v = text(&mut p, if plain { &list[1..] } else { list }, true);
-                put(&mut t, &mut raw, name, v);
+                put(&mut t, &mut raw, c.name(), v);
             }
             let v = match p.of(&[&0, &1, &2, &3, &4, &5, &6, &7]) {
                 0 if !plain => Some(Val::Int(3)),
@@ -757,8 +755,8 @@ mod tests {
             add(b"host", pick(&mut p, HOSTS, true));
             add(b"record_id", pick(&mut p, IDS, true));
             add(b"report_type", pick(&mut p, TYPES, true));
-            for name in &RECORD_FIELDS[6..] {
-                add(name.as_bytes(), pick(&mut p, CHECKS, true));
+            for c in FIXED_COLS {
+                add(c.name().as_bytes(), pick(&mut p, CHECKS, true));
             }
             for name in [&b"check.disk"[..], b"check.gpu", b"check.disk"] {
                 if p.of(&[&true, &false]) == &true {
