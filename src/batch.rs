@@ -1,5 +1,6 @@
-//! Schema v1 (CONTRACT.md §3) and the builder that turns merged rows into Arrow record batches,
-//! reusing its column builders from one batch to the next.
+//! Schema v1 (CONTRACT.md §3) in Arrow, from the column table (`columns`), and the builder that
+//! turns merged rows into Arrow record batches, reusing its column builders from one batch to
+//! the next.
 
 use std::sync::{Arc, LazyLock};
 

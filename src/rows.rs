@@ -1,6 +1,7 @@
 //! A day's normalized rows held column by column, in 64K-row chunks: ids in one string per
 //! chunk (ids in the contract's derived form as a flag, with no text), enumerated values as
-//! bytes, hosts, report types and extra-check sets as small indexes into per-store tables.
+//! bytes, labels (hosts), report types and extra-check sets as small indexes into per-store
+//! tables; which enumerated and label columns there are, the column table (`columns`) says.
 //! About 40 bytes a row instead of the ~170 of a `Row` and its heap parts (8 more for each
 //! id's hash, from the read until the merge), and no allocation per row.
 
