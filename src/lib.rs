@@ -7,6 +7,7 @@ pub(crate) mod batch;
 pub(crate) mod bounds;
 pub(crate) mod carry;
 pub mod cli;
+pub(crate) mod columns;
 pub(crate) mod config;
 pub(crate) mod contract;
 pub mod day;

@@ -367,6 +367,7 @@ fn fold(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::{Col, Fixed};
     use crate::record::{AgentStatus, CheckStatus, Record, Row, Status};
 
     /// One copy read from `from`, in reading order.
@@ -391,12 +392,13 @@ mod tests {
             ts_ms: ts,
             status,
             duration_ms: None,
-            host: None,
-            redis_status: CheckStatus::Ok,
-            database_status: CheckStatus::Ok,
-            api_status: CheckStatus::Ok,
-            launchagent_optimizer: AgentStatus::Loaded,
-            launchagent_digest: AgentStatus::Loaded,
+            labels: Default::default(),
+            fixed: Fixed::default()
+                .with(Col::RedisStatus, CheckStatus::Ok)
+                .with(Col::DatabaseStatus, CheckStatus::Ok)
+                .with(Col::ApiStatus, CheckStatus::Ok)
+                .with(Col::LaunchagentOptimizer, AgentStatus::Loaded)
+                .with(Col::LaunchagentDigest, AgentStatus::Loaded),
             checks: Default::default(),
         }
     }
@@ -600,7 +602,7 @@ mod tests {
             ("a", Some("h1"), "heartbeat", Source::Redis),
         ] {
             let mut r = rec(id, id.len() as i64 * 10, Status::Warnings);
-            r.host = host.map(Into::into);
+            *r.host_mut() = host.map(Into::into);
             r.report_type = report_type.into();
             add(&mut m, r, from);
         }
