@@ -209,6 +209,19 @@ pub enum Vocab {
     Agent,
 }
 
+impl Kind {
+    /// The values an enumerated column may hold; `None` for a column of free values.
+    pub const fn values(self) -> Option<&'static [&'static str]> {
+        match self {
+            Kind::Status => Some(&Status::VALUES),
+            Kind::Check(v) => Some(v.values()),
+            Kind::Source => Some(&Source::VALUES),
+            Kind::Id | Kind::ReportType | Kind::Timestamp | Kind::Duration => None,
+            Kind::Label | Kind::Checks => None,
+        }
+    }
+}
+
 impl Vocab {
     pub const fn values(self) -> &'static [&'static str] {
         match self {
