@@ -561,7 +561,7 @@ fn check_day_file(
     tally: &Tally,
     written: Option<atomic::Staged>,
     rejects: &[Reject],
-) -> Result<(Outputs, Staged)> {
+) -> Result<(Outputs, StagedDay)> {
     let mut outputs = Outputs {
         parquet: Some(cfg.show_day_file()),
         ..Default::default()
@@ -576,7 +576,7 @@ fn check_day_file(
         outputs.kept_existing = Some(k);
         outputs.bytes = Some(existing.bytes);
         outputs.readback = Some(existing.clone());
-        return Ok((outputs, Staged::default()));
+        return Ok((outputs, StagedDay::default()));
     }
     let file = written.expect("the day file is written unless an existing one is kept");
     let (file, mut check) = verify::check_staged(file, &cfg.parquet_path(), cfg.max_bytes)?;
@@ -596,7 +596,7 @@ fn check_day_file(
     };
     Ok((
         outputs,
-        Staged {
+        StagedDay {
             day: Some(file),
             rejects,
         },
@@ -606,7 +606,7 @@ fn check_day_file(
 /// What a run staged to publish: the day file (in the out dir, or for upload), and the
 /// rejects (beside the summary).
 #[derive(Default)]
-struct Staged {
+struct StagedDay {
     day: Option<atomic::Staged>,
     rejects: Option<atomic::Staged>,
 }
@@ -642,7 +642,7 @@ fn stage_picture(
 fn publish(
     cfg: &Config,
     target: &Target,
-    staged: Staged,
+    staged: StagedDay,
     picture: Option<atomic::Staged>,
     summary: atomic::Staged,
     expect: &Expect,

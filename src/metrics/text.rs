@@ -249,13 +249,13 @@ families! {
 
 /// One line of the file: a family, its labels and the value.
 #[derive(Debug, Clone, PartialEq)]
-struct Line {
+struct Sample {
     name: String,
     labels: Vec<(String, String)>,
     value: f64,
 }
 
-impl Line {
+impl Sample {
     fn label(&self, key: &str) -> Option<&str> {
         self.labels
             .iter()
@@ -265,7 +265,7 @@ impl Line {
 }
 
 /// The lines of `state`, family by family.
-fn lines(state: &MetricsState, version: &str, schema: &str) -> Vec<(&'static Family, Line)> {
+fn lines(state: &MetricsState, version: &str, schema: &str) -> Vec<(&'static Family, Sample)> {
     let mut out = Vec::new();
     let mut add = |f: &'static Family, labels: &[(&str, &str)], value: f64| {
         let labels = labels
@@ -274,7 +274,7 @@ fn lines(state: &MetricsState, version: &str, schema: &str) -> Vec<(&'static Fam
             .collect();
         out.push((
             f,
-            Line {
+            Sample {
                 name: f.name.to_string(),
                 labels,
                 value,
@@ -365,7 +365,7 @@ fn day_lines(
 
 /// The file's text for `state`: each family once, with its HELP and TYPE, then its lines.
 pub fn render(state: &MetricsState, version: &str, schema: &str) -> String {
-    let mut by_family: Vec<Vec<Line>> = vec![Vec::new(); FAMILIES.len()];
+    let mut by_family: Vec<Vec<Sample>> = vec![Vec::new(); FAMILIES.len()];
     for (f, line) in lines(state, version, schema) {
         if let Some(i) = FAMILIES.iter().position(|g| g.name == f.name) {
             by_family[i].push(line);
@@ -414,7 +414,7 @@ fn escape_label(s: &str) -> String {
 }
 
 /// One sample line, `name{k="v",...} value`; `None` for anything else.
-fn parse_line(line: &str) -> Option<Line> {
+fn parse_line(line: &str) -> Option<Sample> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
@@ -464,7 +464,7 @@ fn parse_line(line: &str) -> Option<Line> {
         rest = &body[end? + 1..];
     }
     let value = rest.split_whitespace().next()?.parse::<f64>().ok()?;
-    Some(Line {
+    Some(Sample {
         name: name.to_string(),
         labels,
         value,
@@ -499,7 +499,7 @@ pub fn parse(text: &str) -> MetricsState {
 }
 
 /// Puts one of a job's lines into `m`.
-fn read_job_line(m: &mut JobMetrics, line: &Line) {
+fn read_job_line(m: &mut JobMetrics, line: &Sample) {
     let v = line.value;
     let n = v.max(0.0) as u64;
     let name = line.name.as_str();
@@ -524,7 +524,7 @@ fn read_job_line(m: &mut JobMetrics, line: &Line) {
 }
 
 /// Puts one line of a job's last day into `d`.
-fn read_day_line(d: &mut DayMetrics, family: &Family, line: &Line) {
+fn read_day_line(d: &mut DayMetrics, family: &Family, line: &Sample) {
     let (v, n) = (line.value, line.value.max(0.0) as u64);
     match family.name {
         f if f == DAY_END.name => d.end_s = v,

@@ -358,7 +358,7 @@ fn read_pages(
             }
         }
     };
-    let mut plan = Plan::new(first, last, page);
+    let mut plan = Paging::new(first, last, page);
     // Sent, in order; their replies come back in this order.
     let mut sent = std::collections::VecDeque::with_capacity(3);
     let probe = plan.probe();
@@ -562,7 +562,7 @@ struct Window {
 /// window can be asked for before a reply is read (its start does not depend on the reply),
 /// and a reply is rarely full. The length follows the entries' density as it is read.
 #[derive(Debug)]
-struct Plan {
+struct Paging {
     first: i64,
     last: i64,
     page: usize,
@@ -570,9 +570,9 @@ struct Plan {
     len: i64,
 }
 
-impl Plan {
-    fn new(first: i64, last: i64, page: usize) -> Plan {
-        Plan {
+impl Paging {
+    fn new(first: i64, last: i64, page: usize) -> Paging {
+        Paging {
             first,
             last,
             page,
