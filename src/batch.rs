@@ -1,5 +1,6 @@
-//! Schema v1 (CONTRACT.md §3) and the builder that turns merged rows into Arrow record batches,
-//! reusing its column builders from one batch to the next.
+//! Schema v1 (CONTRACT.md §3) in Arrow, from the column table (`columns`), and the builder that
+//! turns merged rows into Arrow record batches, reusing its column builders from one batch to
+//! the next.
 
 use std::sync::{Arc, LazyLock};
 
@@ -13,35 +14,39 @@ use arrow::datatypes::{
     UInt8Type,
 };
 
+use crate::columns::{self, Col, Fixed, Kind, COUNT, FIXED_COLS, LABEL_COLS};
 pub use crate::contract::SCHEMA_VERSION;
-use crate::record::{AgentStatus, CheckStatus, Interner, Record, Row, Source, Status};
+use crate::record::{Interner, Record, Row, Source, Status};
 use crate::rows::RowRef;
 
 /// Timezone of the `timestamp` column: instants are stored in UTC.
 const TS_TZ: &str = "UTC";
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        s("record_id", false),
-        s("report_type", false),
-        Field::new(
-            "timestamp",
-            DataType::Timestamp(TimeUnit::Millisecond, Some(TS_TZ.into())),
-            false,
-        ),
-        s("status", false),
-        Field::new("duration_ms", DataType::Int64, true),
-        s("host", true),
-        s("redis_status", false),
-        s("database_status", false),
-        s("api_status", false),
-        s("launchagent_optimizer", false),
-        s("launchagent_digest", false),
-        Field::new("checks", checks_type(), true),
-        s("source", false),
-    ]))
+    let fields: Vec<Field> = columns::COLUMNS
+        .iter()
+        .map(|c| Field::new(c.name, arrow_type(c.kind), c.nullable))
+        .collect();
+    Arc::new(Schema::new(fields))
 });
+
+/// Number of columns in schema v1.
+pub const COLUMNS: usize = COUNT;
+
+/// The Arrow type of a column of `kind`.
+fn arrow_type(kind: Kind) -> DataType {
+    match kind {
+        Kind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some(TS_TZ.into())),
+        Kind::Duration => DataType::Int64,
+        Kind::Checks => checks_type(),
+        Kind::Id
+        | Kind::ReportType
+        | Kind::Status
+        | Kind::Label
+        | Kind::Check(_)
+        | Kind::Source => DataType::Utf8,
+    }
+}
 
 /// The Arrow schema every export has, without file-level metadata.
 pub fn schema() -> SchemaRef {
@@ -69,121 +74,119 @@ fn checks_type() -> DataType {
     )
 }
 
-/// Number of columns in schema v1.
-pub const COLUMNS: usize = 13;
-
 /// Column builders for schema v1, or for some of its columns; `finish` empties them for the
 /// next batch.
 pub struct BatchBuilder {
-    /// The columns this builder fills, by position in schema v1.
-    wanted: [bool; COLUMNS],
-    record_id: StringBuilder,
-    report_type: StringBuilder,
-    timestamp: TimestampMillisecondBuilder,
-    status: Enumerated,
-    duration_ms: Int64Builder,
-    host: StringBuilder,
-    redis_status: Enumerated,
-    database_status: Enumerated,
-    api_status: Enumerated,
-    launchagent_optimizer: Enumerated,
-    launchagent_digest: Enumerated,
-    checks: MapBuilder<StringBuilder, StringBuilder>,
-    source: Enumerated,
-    /// Where a derived `record_id` is written out.
-    id_buf: String,
+    /// The builders of the columns this builder fills, in schema order.
+    columns: Vec<ColumnBuilder>,
+}
+
+/// One column's builder, by the column's kind: each knows where in a row its value is, so a
+/// row is appended without looking a column up.
+enum ColumnBuilder {
+    /// `record_id`, with the buffer a derived id is written out in.
+    Id(StringBuilder, String),
+    ReportType(StringBuilder),
+    Timestamp(TimestampMillisecondBuilder),
+    Status(Enumerated),
+    Duration(Int64Builder),
+    /// A label, and its place in the row's labels.
+    Label(StringBuilder, usize),
+    /// A fixed check, and its place in the row's fixed checks.
+    Check(Enumerated, usize),
+    /// Boxed: far larger than the others.
+    Checks(Box<MapBuilder<StringBuilder, StringBuilder>>),
+    Source(Enumerated),
+}
+
+impl ColumnBuilder {
+    fn new(col: Col, rows: usize) -> Self {
+        let text = || StringBuilder::with_capacity(rows, rows * 8);
+        let values = || Enumerated::new(rows, col.values().expect("an enumerated column"));
+        match col.kind() {
+            Kind::Id => {
+                ColumnBuilder::Id(StringBuilder::with_capacity(rows, rows * 40), String::new())
+            }
+            Kind::ReportType => ColumnBuilder::ReportType(text()),
+            Kind::Timestamp => ColumnBuilder::Timestamp(
+                TimestampMillisecondBuilder::with_capacity(rows).with_timezone(TS_TZ),
+            ),
+            Kind::Status => ColumnBuilder::Status(values()),
+            Kind::Duration => ColumnBuilder::Duration(Int64Builder::with_capacity(rows)),
+            Kind::Label => ColumnBuilder::Label(text(), col.label_slot()),
+            Kind::Check(_) => ColumnBuilder::Check(values(), col.fixed_slot()),
+            Kind::Checks => ColumnBuilder::Checks(Box::new(MapBuilder::new(
+                Some(map_names()),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            ))),
+            Kind::Source => ColumnBuilder::Source(values()),
+        }
+    }
+
+    fn append(&mut self, r: &RowRef<'_>) {
+        match self {
+            ColumnBuilder::Id(ids, buf) => ids.append_value(r.record_id(buf)),
+            ColumnBuilder::ReportType(b) => b.append_value(r.report_type),
+            ColumnBuilder::Timestamp(b) => b.append_value(r.ts_ms),
+            ColumnBuilder::Status(e) => e.push(r.status as u8),
+            ColumnBuilder::Duration(b) => b.append_option(r.duration_ms),
+            ColumnBuilder::Label(b, slot) => b.append_option(r.labels[*slot]),
+            ColumnBuilder::Check(e, slot) => e.push(r.fixed.0[*slot]),
+            ColumnBuilder::Checks(b) => {
+                for (k, v) in r.checks {
+                    b.keys().append_value(k);
+                    b.values().append_value(v);
+                }
+                // Keys are never null here, so append cannot fail.
+                b.append(!r.checks.is_empty())
+                    .expect("map keys are never null");
+            }
+            ColumnBuilder::Source(e) => e.push(r.source as u8),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Id(b, _) | ColumnBuilder::ReportType(b) | ColumnBuilder::Label(b, _) => {
+                Arc::new(b.finish())
+            }
+            ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
+            ColumnBuilder::Duration(b) => Arc::new(b.finish()),
+            ColumnBuilder::Checks(b) => Arc::new(b.finish()),
+            ColumnBuilder::Status(e) | ColumnBuilder::Check(e, _) | ColumnBuilder::Source(e) => {
+                e.finish()
+            }
+        }
+    }
 }
 
 impl BatchBuilder {
     pub fn with_capacity(rows: usize) -> Self {
-        Self::of_columns(rows, &[true; COLUMNS])
+        Self::of_columns(rows, &[true; COUNT])
     }
 
     /// A builder that fills only the `wanted` columns (for encoding columns on separate
     /// threads); `finish_columns` gives them.
-    pub fn of_columns(rows: usize, wanted: &[bool; COLUMNS]) -> Self {
-        let rows_if = |c: usize| if wanted[c] { rows } else { 0 };
-        let s = |c| StringBuilder::with_capacity(rows_if(c), rows_if(c) * 8);
-        let e = |c, values: &[&str]| Enumerated::new(rows_if(c), values);
-        let (checks, agents) = (&CheckStatus::VALUES[..], &AgentStatus::VALUES[..]);
-        BatchBuilder {
-            wanted: *wanted,
-            record_id: StringBuilder::with_capacity(rows_if(0), rows_if(0) * 40),
-            report_type: s(1),
-            timestamp: TimestampMillisecondBuilder::with_capacity(rows_if(2)).with_timezone(TS_TZ),
-            status: e(3, &Status::ALL.map(Status::as_str)),
-            duration_ms: Int64Builder::with_capacity(rows_if(4)),
-            host: s(5),
-            redis_status: e(6, checks),
-            database_status: e(7, checks),
-            api_status: e(8, checks),
-            launchagent_optimizer: e(9, agents),
-            launchagent_digest: e(10, agents),
-            checks: MapBuilder::new(
-                Some(map_names()),
-                StringBuilder::new(),
-                StringBuilder::new(),
-            ),
-            source: e(12, &Source::ALL.map(Source::as_str)),
-            id_buf: String::new(),
-        }
+    pub fn of_columns(rows: usize, wanted: &[bool; COUNT]) -> Self {
+        let columns = Col::ALL
+            .into_iter()
+            .filter(|c| wanted[*c as usize])
+            .map(|c| ColumnBuilder::new(c, rows))
+            .collect();
+        BatchBuilder { columns }
     }
 
     pub fn append(&mut self, r: RowRef<'_>) {
-        let w = self.wanted;
-        if w[0] {
-            self.record_id.append_value(r.record_id(&mut self.id_buf));
-        }
-        if w[1] {
-            self.report_type.append_value(r.report_type);
-        }
-        if w[2] {
-            self.timestamp.append_value(r.ts_ms);
-        }
-        if w[3] {
-            self.status.push(r.status as u8);
-        }
-        if w[4] {
-            self.duration_ms.append_option(r.duration_ms);
-        }
-        if w[5] {
-            self.host.append_option(r.host);
-        }
-        if w[6] {
-            self.redis_status.push(r.redis_status as u8);
-        }
-        if w[7] {
-            self.database_status.push(r.database_status as u8);
-        }
-        if w[8] {
-            self.api_status.push(r.api_status as u8);
-        }
-        if w[9] {
-            self.launchagent_optimizer
-                .push(r.launchagent_optimizer as u8);
-        }
-        if w[10] {
-            self.launchagent_digest.push(r.launchagent_digest as u8);
-        }
-        if w[11] {
-            for (k, v) in r.checks {
-                self.checks.keys().append_value(k);
-                self.checks.values().append_value(v);
-            }
-            // Keys are never null here, so append cannot fail.
-            self.checks
-                .append(!r.checks.is_empty())
-                .expect("map keys are never null");
-        }
-        if w[12] {
-            self.source.push(r.source as u8);
+        for c in &mut self.columns {
+            c.append(&r);
         }
     }
 
     /// The rows appended since the last call, as one batch of schema v1. Only for a builder
     /// of every column.
     pub fn finish(&mut self) -> RecordBatch {
-        assert!(self.wanted.iter().all(|w| *w), "a batch needs every column");
+        assert_eq!(self.columns.len(), COUNT, "a batch needs every column");
         let columns = self
             .finish_columns()
             .into_iter()
@@ -201,26 +204,7 @@ impl BatchBuilder {
     /// values (which the encoder reads as the strings they stand for, into the same bytes),
     /// so that no string is copied per row only to be looked up again.
     pub fn finish_columns(&mut self) -> Vec<ArrayRef> {
-        let columns: [ArrayRef; COLUMNS] = [
-            Arc::new(self.record_id.finish()),
-            Arc::new(self.report_type.finish()),
-            Arc::new(self.timestamp.finish()),
-            self.status.finish(),
-            Arc::new(self.duration_ms.finish()),
-            Arc::new(self.host.finish()),
-            self.redis_status.finish(),
-            self.database_status.finish(),
-            self.api_status.finish(),
-            self.launchagent_optimizer.finish(),
-            self.launchagent_digest.finish(),
-            Arc::new(self.checks.finish()),
-            self.source.finish(),
-        ];
-        columns
-            .into_iter()
-            .zip(self.wanted)
-            .filter_map(|(c, wanted)| wanted.then_some(c))
-            .collect()
+        self.columns.iter_mut().map(ColumnBuilder::finish).collect()
     }
 }
 
@@ -306,9 +290,7 @@ pub fn type_name(t: &DataType) -> String {
 /// The position of schema v1's column `name`: code names columns, never numbers, so a column
 /// added anywhere moves no one's reads.
 pub fn col(name: &str) -> usize {
-    schema()
-        .index_of(name)
-        .unwrap_or_else(|_| panic!("{name} is not a schema-v1 column"))
+    Col::by_name(name).unwrap_or_else(|| panic!("{name} is not a schema-v1 column")) as usize
 }
 
 /// The positions of schema v1's columns `names`.
@@ -380,36 +362,33 @@ pub fn rows_from_batch(batch: &RecordBatch, strings: &mut Interner) -> Result<Ve
     if !is_v1(&batch.schema()) {
         return Err("not a schema-v1 batch".into());
     }
-    let text = |name: &str| Text::of(batch.column(col(name))).expect("schema v1 holds text here");
-    let (ids, types, statuses, hosts) = (
-        text("record_id"),
-        text("report_type"),
-        text("status"),
-        text("host"),
+    let column = |c: Col| batch.column(c as usize);
+    let text = |c: Col| Text::of(column(c)).expect("schema v1 holds text here");
+    let (ids, types, statuses, sources) = (
+        text(Col::RecordId),
+        text(Col::ReportType),
+        text(Col::Status),
+        text(Col::Source),
     );
-    let ts = batch
-        .column(col("timestamp"))
-        .as_primitive::<TimestampMillisecondType>();
-    let durations = batch.column(col("duration_ms")).as_primitive::<Int64Type>();
-    let checks = batch.column(col("checks")).as_map();
-    let sources = text("source");
-    let [redis, database, api, optimizer, digest] = [
-        "redis_status",
-        "database_status",
-        "api_status",
-        "launchagent_optimizer",
-        "launchagent_digest",
-    ]
-    .map(text);
-    let bad = |col: &str, v: &str| format!("{col} holds {v:?}, not a schema-v1 value");
+    let ts = column(Col::Timestamp).as_primitive::<TimestampMillisecondType>();
+    let durations = column(Col::DurationMs).as_primitive::<Int64Type>();
+    let checks = column(Col::Checks).as_map();
+    let labels = LABEL_COLS.map(text);
+    let fixed = FIXED_COLS.map(|c| (c, text(c), c.values().expect("a fixed check is enumerated")));
+    let bad = |c: Col, v: &str| format!("{} holds {v:?}, not a schema-v1 value", c.name());
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
-        let check = |c: Text, name: &str| {
-            CheckStatus::parse(c.value(i)).ok_or_else(|| bad(name, c.value(i)))
-        };
-        let agent = |c: Text, name: &str| {
-            AgentStatus::parse(c.value(i)).ok_or_else(|| bad(name, c.value(i)))
-        };
+        let status =
+            Status::parse(statuses.value(i)).ok_or_else(|| bad(Col::Status, statuses.value(i)))?;
+        let mut codes = Fixed::default();
+        for (slot, (c, t, values)) in fixed.iter().enumerate() {
+            let v = t.value(i);
+            let code = values
+                .iter()
+                .position(|w| *w == v)
+                .ok_or_else(|| bad(*c, v))?;
+            codes.0[slot] = code as u8;
+        }
         let mut extra = Vec::new();
         if checks.is_valid(i) {
             let entries = checks.value(i);
@@ -426,19 +405,14 @@ pub fn rows_from_batch(batch: &RecordBatch, strings: &mut Interner) -> Result<Ve
                 record_id: ids.value(i).to_string(),
                 report_type: strings.intern(types.value(i)),
                 ts_ms: ts.value(i),
-                status: Status::parse(statuses.value(i))
-                    .ok_or_else(|| bad("status", statuses.value(i)))?,
+                status,
                 duration_ms: durations.is_valid(i).then(|| durations.value(i)),
-                host: hosts.is_valid(i).then(|| strings.intern(hosts.value(i))),
-                redis_status: check(redis, "redis_status")?,
-                database_status: check(database, "database_status")?,
-                api_status: check(api, "api_status")?,
-                launchagent_optimizer: agent(optimizer, "launchagent_optimizer")?,
-                launchagent_digest: agent(digest, "launchagent_digest")?,
+                labels: labels.map(|l| l.is_valid(i).then(|| strings.intern(l.value(i)))),
+                fixed: codes,
                 checks: extra.into(),
             },
             source: Source::parse(sources.value(i))
-                .ok_or_else(|| bad("source", sources.value(i)))?,
+                .ok_or_else(|| bad(Col::Source, sources.value(i)))?,
         });
     }
     Ok(rows)
@@ -452,24 +426,27 @@ pub(crate) mod tests {
     use arrow::datatypes::TimestampMillisecondType;
 
     pub(crate) fn row(id: &str, ts: i64, checks: &[(&str, &str)]) -> Row {
+        let mut record = Record {
+            record_id: id.into(),
+            report_type: "heartbeat".into(),
+            ts_ms: ts,
+            status: Status::Warnings,
+            duration_ms: (ts % 2 == 0).then_some(ts),
+            labels: Default::default(),
+            fixed: Fixed::default()
+                .with(Col::RedisStatus, CheckStatus::Ok)
+                .with(Col::DatabaseStatus, CheckStatus::Warn)
+                .with(Col::ApiStatus, CheckStatus::Error)
+                .with(Col::LaunchagentOptimizer, AgentStatus::Loaded)
+                .with(Col::LaunchagentDigest, AgentStatus::NotLoaded),
+            checks: checks
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        };
+        *record.host_mut() = Some("mac-1".into());
         Row {
-            record: Record {
-                record_id: id.into(),
-                report_type: "heartbeat".into(),
-                ts_ms: ts,
-                status: Status::Warnings,
-                duration_ms: (ts % 2 == 0).then_some(ts),
-                host: Some("mac-1".into()),
-                redis_status: CheckStatus::Ok,
-                database_status: CheckStatus::Warn,
-                api_status: CheckStatus::Error,
-                launchagent_optimizer: AgentStatus::Loaded,
-                launchagent_digest: AgentStatus::NotLoaded,
-                checks: checks
-                    .iter()
-                    .map(|(k, v)| ((*k).into(), (*v).into()))
-                    .collect(),
-            },
+            record,
             source: Source::Both,
         }
     }
@@ -514,20 +491,20 @@ pub(crate) mod tests {
         }
         let batch = b.finish();
         assert_eq!(batch.num_rows(), 2);
-        let ts = batch.column(2).as_primitive::<TimestampMillisecondType>();
+        let column = |c: Col| batch.column(c as usize);
+        let ts = column(Col::Timestamp).as_primitive::<TimestampMillisecondType>();
         assert_eq!(ts.value(1), 2);
-        let dur = batch
-            .column(4)
-            .as_primitive::<arrow::datatypes::Int64Type>();
+        let dur = column(Col::DurationMs).as_primitive::<arrow::datatypes::Int64Type>();
         assert!(dur.is_null(0));
         assert_eq!(dur.value(1), 2);
-        let checks = batch.column(11).as_map();
+        let checks = column(Col::Checks).as_map();
         assert!(checks.is_valid(0));
         assert!(checks.is_null(1), "no extra checks is a null map");
         assert_eq!(checks.keys().as_string::<i32>().value(0), "disk");
-        assert_eq!(batch.column(12).as_string::<i32>().value(0), "both");
-        assert_eq!(batch.column(8).as_string::<i32>().value(0), "error");
-        assert_eq!(batch.column(10).as_string::<i32>().value(0), "not_loaded");
+        let text = |c: Col| column(c).as_string::<i32>().value(0).to_string();
+        assert_eq!(text(Col::Source), "both");
+        assert_eq!(text(Col::ApiStatus), "error");
+        assert_eq!(text(Col::LaunchagentDigest), "not_loaded");
         // Reused: a second batch starts empty.
         b.append(rows[0].view());
         assert_eq!(b.finish().num_rows(), 1);
@@ -546,7 +523,7 @@ pub(crate) mod tests {
     #[test]
     fn rows_read_back_from_a_batch_are_the_rows_written() {
         let mut rows = vec![row("a", 1, &[("disk", "ok"), ("x", "1")]), row("b", 2, &[])];
-        rows[1].record.host = None;
+        *rows[1].record.host_mut() = None;
         rows[1].source = Source::Legacy;
         let batch = batches(rows.iter().map(Row::view), 10).next().unwrap();
         let back = rows_from_batch(&batch, &mut Interner::default()).unwrap();

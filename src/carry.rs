@@ -121,6 +121,7 @@ pub fn missing_from_file(held: &mut Held, path: &Path) -> Result<Rows> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::{Col, Fixed};
     use crate::record::{AgentStatus, CheckStatus, Record, Source, Status};
 
     fn record(id: &str, ts: i64) -> Record {
@@ -130,12 +131,13 @@ mod tests {
             ts_ms: ts,
             status: Status::Healthy,
             duration_ms: None,
-            host: None,
-            redis_status: CheckStatus::Ok,
-            database_status: CheckStatus::Ok,
-            api_status: CheckStatus::Ok,
-            launchagent_optimizer: AgentStatus::Loaded,
-            launchagent_digest: AgentStatus::Loaded,
+            labels: Default::default(),
+            fixed: Fixed::default()
+                .with(Col::RedisStatus, CheckStatus::Ok)
+                .with(Col::DatabaseStatus, CheckStatus::Ok)
+                .with(Col::ApiStatus, CheckStatus::Ok)
+                .with(Col::LaunchagentOptimizer, AgentStatus::Loaded)
+                .with(Col::LaunchagentDigest, AgentStatus::Loaded),
             checks: Default::default(),
         }
     }

@@ -234,6 +234,9 @@ pub struct ImportArgs {
     /// a file over the 5 MB target is published with a warning].
     #[arg(long, env = "PARQUET_EXPORTER_MAX_SIZE", value_name = "MB")]
     pub max_size: Option<f64>,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +431,26 @@ pub struct ExportArgs {
         help = format!("Rows per Arrow record batch [default: {DEFAULT_BATCH_ROWS}]")
     )]
     pub batch_rows: Option<usize>,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Where a run reports to Prometheus (see docs/operations.md, "Metrics and alerts").
+#[derive(Debug, Args, Default, Clone)]
+pub struct MetricsArgs {
+    #[arg(
+        long,
+        env = "PARQUET_EXPORTER_METRICS_FILE",
+        value_name = "PATH",
+        value_parser = |s: &str| Ok::<PathBuf, std::convert::Infallible>(PathBuf::from(s)),
+        help = format!(
+            "The metrics file every run rewrites, for node_exporter's textfile collector (keep it \
+             in a folder of its own; an empty value turns the metrics off) [default: \
+             ~/{DEFAULT_METRICS_FILE}]"
+        )
+    )]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! defaults, resolved once into a `Config` that the pipeline takes by reference.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -17,13 +18,15 @@ use crate::cli::{
 use crate::day::Day;
 use crate::defaults::{
     DEFAULT_BATCH_ROWS, DEFAULT_CATCH_UP_WINDOW, DEFAULT_CONFIG, DEFAULT_LOCK_TIMEOUT_SECS,
-    DEFAULT_LOG_FILE, DEFAULT_MARGIN_MINUTES, DEFAULT_MAX_DAYS, DEFAULT_OUT_DIR, DEFAULT_PAGE_SIZE,
-    DEFAULT_REDIS_TIMEOUT, DEFAULT_STREAM, DEFAULT_SUMMARY_DIR, DEFAULT_TABLE,
+    DEFAULT_LOG_FILE, DEFAULT_MARGIN_MINUTES, DEFAULT_MAX_DAYS, DEFAULT_METRICS_FILE,
+    DEFAULT_OUT_DIR, DEFAULT_PAGE_SIZE, DEFAULT_REDIS_TIMEOUT, DEFAULT_STREAM, DEFAULT_SUMMARY_DIR,
+    DEFAULT_TABLE,
 };
 use crate::names::{self, Layout};
-use crate::source::redis::{refuse_on_command_line, Target};
+use crate::source::redis::{refuse_on_command_line, RedisSource, Target};
 pub use crate::source::redis::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
-use crate::source::sqlite::valid_table_name;
+use crate::source::sqlite::{valid_table_name, SqliteSource};
+use crate::source::DaySource;
 use crate::store::BucketUrl;
 
 /// A problem with how the tool was invoked or configured (exit status 2).
@@ -95,6 +98,7 @@ pub struct FileConfig {
     pub catch_up_window: Option<u32>,
     pub layout: Option<LayoutKind>,
     pub instance: Option<String>,
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -116,21 +120,8 @@ impl FileConfig {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    pub target: Target,
-    pub stream: String,
-    pub margin: Duration,
-    pub page_size: usize,
-    /// The longest the whole stream read may take; past it the source is unreachable.
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SqliteConfig {
-    pub path: PathBuf,
-    pub table: String,
-}
+/// The configured sources, in the order the summary lists them.
+pub type Sources = Vec<Arc<dyn DaySource>>;
 
 /// Which days a run exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,8 +142,7 @@ pub struct Config {
     /// Yesterday in the configured zone: the last complete day.
     pub yesterday: NaiveDate,
     pub lock_timeout: Duration,
-    pub redis: Option<RedisConfig>,
-    pub sqlite: Option<SqliteConfig>,
+    pub sources: Sources,
     /// The local out dir; with a bucket (`out`), the summary dir, where the run's lock lives
     /// and its files are staged before they are uploaded.
     pub out_dir: PathBuf,
@@ -496,6 +486,33 @@ fn posix_fixed_offset(rule: &str) -> Option<String> {
     })
 }
 
+/// The variable `--metrics-file` reads, which the schedules set.
+pub const ENV_METRICS_FILE: &str = "PARQUET_EXPORTER_METRICS_FILE";
+
+/// The metrics file: `given` (the flag or its variable), else the config file's
+/// `metrics_file`, else the ops layout's. `None` when set empty (the metrics are off) or
+/// without HOME. The config file is read quietly here: the run reports its problems itself,
+/// and a run that fails on them still writes its metrics, to the default file.
+pub fn metrics_file(given: Option<&Path>, config: Option<&Path>) -> Option<PathBuf> {
+    let chosen = match given {
+        Some(p) => Some(p.to_path_buf()),
+        None => match config {
+            Some(c) => Some(expand(c.to_path_buf())),
+            None => home()
+                .map(|h| h.join(DEFAULT_CONFIG))
+                .filter(|p| p.exists()),
+        }
+        .and_then(|p| crate::fsio::read_text(&p, crate::fsio::TEXT_LIMIT).ok())
+        .and_then(|t| toml::from_str::<FileConfig>(&t).ok())
+        .and_then(|f| f.metrics_file),
+    };
+    match chosen {
+        Some(p) if p.as_os_str().is_empty() => None,
+        Some(p) => Some(expand(p)),
+        None => home().map(|h| h.join(DEFAULT_METRICS_FILE)),
+    }
+}
+
 /// A directory from the flag (or its environment variable), else the config file, else the ops
 /// layout's default under HOME.
 fn dir_or_default(flag: &Option<PathBuf>, file: Option<PathBuf>, default: &str) -> Result<PathBuf> {
@@ -619,8 +636,8 @@ impl Config {
             Some(&args.redis_read),
             &file,
         )?;
-        let sqlite = resolve_sqlite(&args.sqlite, &file)?;
-        if redis.is_none() && sqlite.is_none() {
+        let sources = sources_of(resolve_sqlite(&args.sqlite, &file)?, redis);
+        if sources.is_empty() {
             return Err(usage(
                 "no source configured: give --sqlite PATH and/or --redis-url URL (or \
                  PARQUET_EXPORTER_SQLITE / PARQUET_EXPORTER_REDIS_URL, or sqlite / redis_url in \
@@ -656,8 +673,7 @@ impl Config {
             plan,
             yesterday,
             lock_timeout: lock_wait(args.lock.lock_timeout),
-            redis,
-            sqlite,
+            sources,
             out_dir: match &out {
                 OutDir::Local(dir) => dir.clone(),
                 OutDir::Bucket(_) => summary_dir.clone(),
@@ -688,8 +704,7 @@ pub struct ReportConfig {
     pub wrapper: Option<PathBuf>,
     pub config_file: Option<PathBuf>,
     pub log_file: PathBuf,
-    pub redis: Option<RedisConfig>,
-    pub sqlite: Option<SqliteConfig>,
+    pub sources: Sources,
     pub days: u32,
     pub max_bytes: Option<u64>,
     pub report_path: PathBuf,
@@ -711,7 +726,7 @@ impl ReportConfig {
         let tz = resolve_tz(args.zone.tz.as_deref().or(file.tz.as_deref()))?;
         // The report has no Redis URL flag: the URL is the one `export` would read.
         let redis = resolve_redis(redis_target(None, None, &file)?, &args.stream, None, &file)?;
-        let sqlite = resolve_sqlite(&args.sqlite, &file)?;
+        let sources = sources_of(resolve_sqlite(&args.sqlite, &file)?, redis);
         let home = home().ok_or_else(|| usage("HOME is not set; the report looks under it"))?;
         let summary_dir = dir_or_default(
             &args.places.summary_dir,
@@ -738,8 +753,7 @@ impl ReportConfig {
                 .map(expand)
                 .unwrap_or_else(|| home.join(DEFAULT_LOG_FILE)),
             home,
-            redis,
-            sqlite,
+            sources,
             days: args.days,
             max_bytes: max_bytes(max_size_mb)?,
             report_path,
@@ -794,7 +808,7 @@ fn resolve_redis(
     stream: &StreamArgs,
     read: Option<&RedisReadArgs>,
     file: &FileConfig,
-) -> Result<Option<RedisConfig>> {
+) -> Result<Option<RedisSource>> {
     let Some(target) = target else {
         return Ok(None);
     };
@@ -814,7 +828,7 @@ fn resolve_redis(
         Some(s) => Duration::from_secs(s),
         None => DEFAULT_REDIS_TIMEOUT,
     };
-    Ok(Some(RedisConfig {
+    Ok(Some(RedisSource {
         target,
         stream: stream
             .stream
@@ -828,7 +842,7 @@ fn resolve_redis(
 }
 
 /// The SQLite source from the flags, environment and config file, if one is given.
-fn resolve_sqlite(args: &SqliteArgs, file: &FileConfig) -> Result<Option<SqliteConfig>> {
+fn resolve_sqlite(args: &SqliteArgs, file: &FileConfig) -> Result<Option<SqliteSource>> {
     let Some(path) = args
         .path
         .clone()
@@ -847,7 +861,14 @@ fn resolve_sqlite(args: &SqliteArgs, file: &FileConfig) -> Result<Option<SqliteC
             "--sqlite-table {table:?} is empty or holds control characters"
         )));
     }
-    Ok(Some(SqliteConfig { path, table }))
+    Ok(Some(SqliteSource { path, table }))
+}
+
+/// The configured sources, SQLite then Redis, as the summary lists them.
+fn sources_of(sqlite: Option<SqliteSource>, redis: Option<RedisSource>) -> Sources {
+    let sqlite = sqlite.map(|s| Arc::new(s) as Arc<dyn DaySource>);
+    let redis = redis.map(|r| Arc::new(r) as Arc<dyn DaySource>);
+    sqlite.into_iter().chain(redis).collect()
 }
 
 /// `--lock-timeout` as a wait.
@@ -858,6 +879,7 @@ fn lock_wait(seconds: Option<u64>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Source;
 
     #[test]
     fn a_summary_dir_in_the_data_tree_is_refused() {
@@ -922,17 +944,13 @@ mod tests {
     fn flag_beats_file_and_file_beats_default() {
         let (_d, cfg) = file_with("sqlite = \"/from/file.db\"\nsqlite_table = \"t_file\"\n");
         let c = Config::resolve(&args(), Some(&cfg)).unwrap();
-        let s = c.sqlite.unwrap();
-        assert_eq!(s.path, PathBuf::from("/from/file.db"));
-        assert_eq!(s.table, "t_file");
+        assert_eq!(c.sources[0].location(), "/from/file.db table t_file");
         let mut a = args();
         a.sqlite.path = Some("/from/flag.db".into());
         let c = Config::resolve(&a, Some(&cfg)).unwrap();
-        assert_eq!(
-            c.sqlite.as_ref().unwrap().path,
-            PathBuf::from("/from/flag.db")
-        );
-        assert!(c.redis.is_none());
+        assert_eq!(c.sources[0].location(), "/from/flag.db table t_file");
+        let origins: Vec<Source> = c.sources.iter().map(|s| s.origin()).collect();
+        assert_eq!(origins, [Source::Sqlite], "no Redis was configured");
         assert_eq!(
             c.parquet_path(),
             PathBuf::from("/o/ops_atomic_20251030.parquet")
@@ -996,15 +1014,25 @@ mod tests {
         a.sqlite.path = Some("/a.db".into());
         a.redis.url = Some("redis://localhost".into());
         let c = Config::resolve(&a, Some(&cfg)).unwrap();
-        let redis = c.redis.unwrap();
-        assert_eq!(redis.stream, DEFAULT_STREAM);
+        let locations: Vec<String> = c.sources.iter().map(|s| s.location()).collect();
+        assert_eq!(
+            locations,
+            [
+                format!("/a.db table {DEFAULT_TABLE}"),
+                format!("redis://localhost stream {DEFAULT_STREAM}")
+            ]
+        );
+        let (file, _) = load_file(Some(&cfg)).unwrap();
+        let target = redis_target(a.redis.url.as_deref(), None, &file).unwrap();
+        let redis = resolve_redis(target, &a.redis.stream, Some(&a.redis_read), &file)
+            .unwrap()
+            .unwrap();
         assert_eq!(redis.page_size, DEFAULT_PAGE_SIZE);
         assert_eq!(
             redis.margin,
             Duration::from_secs(60 * u64::from(DEFAULT_MARGIN_MINUTES))
         );
         assert_eq!(redis.timeout, DEFAULT_REDIS_TIMEOUT);
-        assert_eq!(c.sqlite.unwrap().table, DEFAULT_TABLE);
         assert_eq!(c.batch_rows, DEFAULT_BATCH_ROWS);
         assert_eq!(
             c.lock_timeout,
@@ -1034,7 +1062,11 @@ mod tests {
         // ... but from the config file it is fine.
         let (_d, cfg) = file_with("redis_url = \"redis://:hunter2@localhost\"\n");
         let c = Config::resolve(&args(), Some(&cfg)).unwrap();
-        assert_eq!(c.redis.unwrap().stream, DEFAULT_STREAM);
+        let redis = &c.sources[0];
+        assert_eq!(redis.origin(), Source::Redis);
+        assert!(redis
+            .location()
+            .ends_with(&format!("stream {DEFAULT_STREAM}")));
     }
 
     #[test]

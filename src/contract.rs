@@ -2,6 +2,49 @@
 //! record came from and the values of its enumerated fields. Every other module builds on
 //! these; this one depends on nothing of the crate.
 
+/// The values of an enumerated column. A value is held as its code, its place in `VALUES`
+/// (which is its discriminant), so that compact stores keep a byte and a column's values are
+/// listed once for the writer, the reader and `verify`.
+pub trait Vocabulary: Copy {
+    /// Every value as written, in code order.
+    const VALUES: &'static [&'static str];
+
+    /// The value whose code is `code` (one of `VALUES`' places).
+    fn from_code(code: u8) -> Self;
+
+    fn code(self) -> u8;
+}
+
+/// `Vocabulary` for an enum whose `ALL` lists its values in declaration order, with `as_str`
+/// and `parse` by those values.
+macro_rules! vocabulary {
+    ($t:ident, [$($value:literal),+ $(,)?]) => {
+        impl $t {
+            pub const VALUES: [&'static str; $t::ALL.len()] = [$($value),+];
+
+            pub fn as_str(self) -> &'static str {
+                Self::VALUES[self as usize]
+            }
+
+            pub fn parse(s: &str) -> Option<$t> {
+                Self::ALL.into_iter().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl Vocabulary for $t {
+            const VALUES: &'static [&'static str] = &$t::VALUES;
+
+            fn from_code(code: u8) -> Self {
+                $t::ALL[code as usize]
+            }
+
+            fn code(self) -> u8 {
+                self as u8
+            }
+        }
+    };
+}
+
 /// Output schema version, written to every file's footer.
 pub const SCHEMA_VERSION: &str = "1";
 
@@ -136,20 +179,9 @@ pub enum Source {
 
 impl Source {
     pub const ALL: [Source; 4] = [Source::Redis, Source::Sqlite, Source::Both, Source::Legacy];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Redis => "redis",
-            Source::Sqlite => "sqlite",
-            Source::Both => "both",
-            Source::Legacy => "legacy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Source> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
 }
+
+vocabulary!(Source, ["redis", "sqlite", "both", "legacy"]);
 
 /// Overall verdict of a check run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -161,19 +193,9 @@ pub enum Status {
 
 impl Status {
     pub const ALL: [Status; 3] = [Status::Healthy, Status::Warnings, Status::Critical];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Healthy => "healthy",
-            Status::Warnings => "warnings",
-            Status::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
 }
+
+vocabulary!(Status, ["healthy", "warnings", "critical"]);
 
 /// Result of one of the three fixed service checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,17 +207,10 @@ pub enum CheckStatus {
 }
 
 impl CheckStatus {
-    pub const VALUES: [&'static str; 4] = ["ok", "warn", "error", "unknown"];
     pub const ALL: [CheckStatus; 4] = [Self::Ok, Self::Warn, Self::Error, Self::Unknown];
-
-    pub fn as_str(self) -> &'static str {
-        Self::VALUES[self as usize]
-    }
-
-    pub fn parse(s: &str) -> Option<CheckStatus> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
 }
+
+vocabulary!(CheckStatus, ["ok", "warn", "error", "unknown"]);
 
 /// State of one of the two fixed launch agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -206,17 +221,10 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
-    pub const VALUES: [&'static str; 3] = ["loaded", "not_loaded", "unknown"];
     pub const ALL: [AgentStatus; 3] = [Self::Loaded, Self::NotLoaded, Self::Unknown];
-
-    pub fn as_str(self) -> &'static str {
-        Self::VALUES[self as usize]
-    }
-
-    pub fn parse(s: &str) -> Option<AgentStatus> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
 }
+
+vocabulary!(AgentStatus, ["loaded", "not_loaded", "unknown"]);
 
 #[cfg(test)]
 mod tests {

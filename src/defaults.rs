@@ -16,6 +16,9 @@ pub const DEFAULT_SUMMARY_DIR: &str = "02luka/g/reports/parquet";
 pub const WRAPPER: &str = "run_parquet_exporter.sh";
 /// The wrapper's log file under HOME (the wrapper's own default; PARQUET_EXPORTER_LOG).
 pub const DEFAULT_LOG_FILE: &str = "02luka/g/logs/parquet_exporter.log";
+/// Where runs write their metrics for Prometheus, under HOME: a folder of its own, for
+/// node_exporter's textfile collector to read.
+pub const DEFAULT_METRICS_FILE: &str = "02luka/g/metrics/parquet_exporter.prom";
 pub const DEFAULT_MARGIN_MINUTES: u32 = 60;
 /// Small enough that a reply (about 80 KB) fits in a local socket's buffer, so Redis can serve
 /// the next window, asked for ahead, while this one is still being read; a page of 1,000 did

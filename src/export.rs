@@ -12,14 +12,12 @@ use crate::config::Config;
 use crate::day::Day;
 use crate::gaps::{gaps_and_health, local_time};
 use crate::merge::{MergeStats, Merged, Merger};
-use crate::record::{Source, Status};
+use crate::record::Status;
 use crate::report::{
     file_metadata, reject_reasons, timeline, Analysis, KeptBecause, KeptFile, Outputs, RunReport,
     SourceReport, SourceState, Tally, Verdict,
 };
-use crate::source::{
-    self, redis as redis_source, Collector, Ingested, Reject, Shortfall, SourceError,
-};
+use crate::source::{Collector, Ingested, Reject, Shortfall, SourceError};
 use crate::store::{Changed, Expect};
 use crate::target::{Existing, Target};
 use crate::verify::{self, FileCheck};
@@ -79,51 +77,16 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         });
         Ok(())
     };
-    // Both sources at once, each into its own collector on its own thread: the read takes as
-    // long as the slower source, not the sum of both.
-    let (sqlite, redis) = parallel::both(
-        || {
-            cfg.sqlite.as_ref().map(|s| {
-                let t = Instant::now();
-                let mut c = Collector::new(day, Source::Sqlite);
-                let r = source::sqlite::read(&s.path, &s.table, day, &mut c).map(|()| c.finish());
-                tracing::debug!(elapsed = ?t.elapsed(), "read SQLite");
-                r
-            })
-        },
-        || {
-            cfg.redis.as_ref().map(|r| {
-                let t = Instant::now();
-                let mut c = Collector::new(day, Source::Redis);
-                let res = redis_source::read(
-                    &r.target,
-                    &r.stream,
-                    day,
-                    r.margin,
-                    r.page_size,
-                    r.timeout,
-                    &mut c,
-                )
-                .map(|()| c.finish());
-                tracing::debug!(elapsed = ?t.elapsed(), "read Redis");
-                res
-            })
-        },
-    );
-    if let (Some(s), Some(r)) = (&cfg.sqlite, sqlite) {
-        outcome(
-            "sqlite",
-            format!("{} table {}", s.path.display(), s.table),
-            r,
-        )?;
-    }
-    if let (Some(r), Some(res)) = (&cfg.redis, redis) {
-        let location = format!(
-            "{} stream {}",
-            redis_source::redact(&r.target.url),
-            r.stream
-        );
-        outcome("redis", location, res)?;
+    // Every source at once, each into its own collector on its own thread: the read takes as
+    // long as the slowest source, not the sum of all.
+    let results = parallel::each(&cfg.sources, |s| {
+        let t = Instant::now();
+        let r = Collector::read(s.as_ref(), day);
+        tracing::debug!(elapsed = ?t.elapsed(), source = s.origin().as_str(), "read");
+        r
+    });
+    for (s, r) in cfg.sources.iter().zip(results) {
+        outcome(s.origin().as_str(), s.location(), r)?;
     }
     if ingested.is_empty() {
         let why: Vec<String> = reports
@@ -273,11 +236,12 @@ struct MergedDay {
     carried: u64,
 }
 
-/// Merges what the sources yielded: one row per `record_id`, SQLite's copy winning; then the
-/// rows of the day's previous file (at `previous`) that no source holds any more, as they were.
+/// Merges what the sources yielded: one row per `record_id`, the copy of the source of highest
+/// precedence winning; then the rows of the day's previous file (at `previous`) that no source
+/// holds any more, as they were.
 fn merge(mut ingested: Vec<Ingested>, previous: Option<&Existing>) -> Result<MergedDay> {
-    // SQLite first so that Redis copies meet the archive's copy already in place.
-    ingested.sort_by_key(|i| i.source != Source::Sqlite);
+    // Highest precedence first, so that lesser copies meet the archive's copy already in place.
+    ingested.sort_by_key(|i| std::cmp::Reverse(i.precedence));
     let carried = match previous {
         Some(e) => {
             let sources: Vec<&crate::rows::Rows> = ingested.iter().map(|i| &i.records).collect();
@@ -292,10 +256,11 @@ fn merge(mut ingested: Vec<Ingested>, previous: Option<&Existing>) -> Result<Mer
     let mut merger = Merger::new();
     let mut rejects: Vec<Reject> = Vec::new();
     for i in ingested {
-        merger.extend(i.records);
+        merger.extend(i.records, i.precedence);
         rejects.extend(i.rejects);
     }
-    merger.extend(carried);
+    // Below every source: a carried row is one no source holds, so it meets no other copy.
+    merger.extend(carried, 0);
     let (rows, stats) = merger.into_sorted();
     Ok(MergedDay {
         rows,
@@ -596,7 +561,7 @@ fn check_day_file(
     tally: &Tally,
     written: Option<atomic::Staged>,
     rejects: &[Reject],
-) -> Result<(Outputs, Staged)> {
+) -> Result<(Outputs, StagedDay)> {
     let mut outputs = Outputs {
         parquet: Some(cfg.show_day_file()),
         ..Default::default()
@@ -611,7 +576,7 @@ fn check_day_file(
         outputs.kept_existing = Some(k);
         outputs.bytes = Some(existing.bytes);
         outputs.readback = Some(existing.clone());
-        return Ok((outputs, Staged::default()));
+        return Ok((outputs, StagedDay::default()));
     }
     let file = written.expect("the day file is written unless an existing one is kept");
     let (file, mut check) = verify::check_staged(file, &cfg.parquet_path(), cfg.max_bytes)?;
@@ -631,7 +596,7 @@ fn check_day_file(
     };
     Ok((
         outputs,
-        Staged {
+        StagedDay {
             day: Some(file),
             rejects,
         },
@@ -641,7 +606,7 @@ fn check_day_file(
 /// What a run staged to publish: the day file (in the out dir, or for upload), and the
 /// rejects (beside the summary).
 #[derive(Default)]
-struct Staged {
+struct StagedDay {
     day: Option<atomic::Staged>,
     rejects: Option<atomic::Staged>,
 }
@@ -677,7 +642,7 @@ fn stage_picture(
 fn publish(
     cfg: &Config,
     target: &Target,
-    staged: Staged,
+    staged: StagedDay,
     picture: Option<atomic::Staged>,
     summary: atomic::Staged,
     expect: &Expect,

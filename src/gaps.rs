@@ -309,7 +309,7 @@ mod tests {
 
     fn on(host: &str, ms: i64, status: Status) -> Row {
         let mut r = row(&format!("{host}:{ms}"), ms, &[]);
-        r.record.host = Some(host.into());
+        *r.record.host_mut() = Some(host.into());
         r.record.status = status;
         r
     }
@@ -407,7 +407,7 @@ mod tests {
         // history reads the same gaps from a file's columns.
         let beats = rows
             .iter()
-            .map(|r| (r.record.host.as_deref().unwrap(), r.record.ts_ms));
+            .map(|r| (r.record.host().unwrap(), r.record.ts_ms));
         assert_eq!(g, gaps_of(beats, &day));
         assert_eq!((g.count, h.len()), (2, 2), "{g:?}");
     }
@@ -446,9 +446,7 @@ mod tests {
         // One host silent for 20 minutes: one gap, in the day's count and in its row alike.
         let quiet = "host-0007";
         let (first, last) = (s + 3_600_000, s + 3_600_000 + 20 * 60_000);
-        rows.retain(|r| {
-            r.record.host.as_deref() != Some(quiet) || !(first..last).contains(&r.record.ts_ms)
-        });
+        rows.retain(|r| r.record.host() != Some(quiet) || !(first..last).contains(&r.record.ts_ms));
         let (gaps, health) = gaps_and_health(rows.iter().map(Row::view), &day);
         assert_eq!(gaps.count, 1);
         let h = health.iter().find(|h| h.host == quiet).unwrap();
@@ -476,10 +474,7 @@ mod tests {
         let g = gaps_and_health(rows.iter().map(Row::view), &day).0;
 
         // Every gap, hosts in name order and each host's in time order, then a stable sort.
-        let mut hosts: Vec<&str> = rows
-            .iter()
-            .map(|r| r.record.host.as_deref().unwrap())
-            .collect();
+        let mut hosts: Vec<&str> = rows.iter().map(|r| r.record.host().unwrap()).collect();
         hosts.sort();
         hosts.dedup();
         let mut all = Vec::new();
@@ -488,7 +483,7 @@ mod tests {
             let mut prev: Option<i64> = None;
             let times = rows
                 .iter()
-                .filter(|r| r.record.host.as_deref() == Some(host))
+                .filter(|r| r.record.host() == Some(host))
                 .map(|r| r.record.ts_ms)
                 .chain([day.end_ms()]);
             for t in times {

@@ -301,7 +301,7 @@ fn import_day(
     // Legacy copies of a record (each legacy export repeats all earlier ones): the copy read
     // last wins.
     let mut merger = Merger::new();
-    merger.extend(work.copies.iter().collect());
+    merger.extend(work.copies.iter().collect(), 0);
     drop(work.copies);
     let (legacy_rows, stats) = merger.into_sorted();
     out.merged = stats.duplicates;

@@ -287,14 +287,8 @@ mod tests {
         assert_eq!(r.ts_ms, 1_763_014_295_578);
         assert_eq!(r.status.as_str(), "healthy");
         assert_eq!(r.duration_ms, Some(60));
-        assert_eq!(r.host, None);
-        let checks = [
-            r.redis_status.as_str(),
-            r.database_status.as_str(),
-            r.api_status.as_str(),
-            r.launchagent_optimizer.as_str(),
-            r.launchagent_digest.as_str(),
-        ];
+        assert_eq!(r.host(), None);
+        let checks = crate::columns::FIXED_COLS.map(|c| r.fixed.word(c));
         assert_eq!(checks, ["ok", "error", "warn", "loaded", "not_loaded"]);
     }
 

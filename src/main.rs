@@ -36,6 +36,8 @@ fn main() -> ExitCode {
             .init();
     }
 
+    // Taken before the run, which consumes the command line; written once its status is known.
+    let metrics = parquet_exporter::metrics::MetricsRun::of(&cli);
     let mut stdout = commands::ClosedPipeOk::new(std::io::stdout().lock());
     let exit = match commands::run(cli, &mut stdout) {
         Ok(exit) => exit,
@@ -47,9 +49,15 @@ fn main() -> ExitCode {
     };
     // Whatever is still buffered, written now: a closed pipe here is no failure either, but a
     // full disk is, or the report's last line would be lost without a word.
-    if let Err(e) = stdout.flush() {
-        report(json, Exit::Failed, &e.to_string());
-        return ExitCode::from(Exit::Failed as u8);
+    let exit = match stdout.flush() {
+        Err(e) => {
+            report(json, Exit::Failed, &e.to_string());
+            Exit::Failed
+        }
+        Ok(()) => exit,
+    };
+    if let Some(m) = metrics {
+        m.finish(exit as u8);
     }
     ExitCode::from(exit as u8)
 }

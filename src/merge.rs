@@ -1,5 +1,6 @@
-//! Merge: one row per `record_id` across both sources. SQLite (the durable archive) wins a
-//! conflict; within one source the copy read last wins. Pure; no I/O.
+//! Merge: one row per `record_id` across the sources. Of two copies that differ, the one from
+//! the source of higher precedence wins (SQLite, the durable archive, over Redis); within one
+//! source the copy read last wins. Pure; no I/O.
 
 use crate::parallel::both;
 use crate::record::Source;
@@ -21,6 +22,8 @@ pub struct MergeStats {
 pub struct Merger {
     /// One store per source, in reading order.
     parts: Vec<Rows>,
+    /// Each part's precedence: of two differing copies, the higher one's wins.
+    ranks: Vec<u8>,
 }
 
 /// Where a merged row is held, and the source it reports (`Both` when copies came from both).
@@ -97,20 +100,22 @@ impl Merger {
         Self::default()
     }
 
-    /// Adds a source's rows, in the order the source read them.
-    pub fn extend(&mut self, rows: Rows) {
+    /// Adds a source's rows, in the order the source read them, with the source's precedence
+    /// (`DaySource::precedence`).
+    pub fn extend(&mut self, rows: Rows, precedence: u8) {
         if !rows.is_empty() {
             assert!(
                 self.parts.len() < u8::MAX as usize,
                 "too many parts to merge"
             );
             self.parts.push(rows);
+            self.ranks.push(precedence);
         }
     }
 
     /// One row per record_id, in output order. Copies of an id are folded in reading order:
-    /// the archive's copy wins a conflict, a Redis copy never replaces a SQLite one, and within
-    /// one source the copy read last wins.
+    /// a copy of lower precedence never replaces one of higher (the archive's copy wins a
+    /// conflict), and within one precedence the copy read last wins.
     pub fn into_sorted(self) -> (Merged, MergeStats) {
         self.sorted(PARALLEL_MIN)
     }
@@ -121,6 +126,7 @@ impl Merger {
     /// before the other). The result does not depend on the split.
     fn sorted(self, parallel_min: usize) -> (Merged, MergeStats) {
         let mut parts = self.parts;
+        let ranks = &self.ranks;
         let n: usize = parts.iter().map(Rows::len).sum();
         let two = n >= parallel_min.max(2);
         // (hash, part << 32 | index): sorting the whole key keeps copies of an id in reading
@@ -141,7 +147,7 @@ impl Merger {
             let mid = partition(&mut keys, |k| k.0 >> 63 == 0);
             let (a, b) = keys.split_at_mut(mid);
             let ((mut marks, stats_a), (marks_b, stats_b)) =
-                both(|| fold_ids(&parts, a), || fold_ids(&parts, b));
+                both(|| fold_ids(&parts, ranks, a), || fold_ids(&parts, ranks, b));
             // Each position's key was in one half: at most one of the two marks is set.
             for (m, b) in marks.iter_mut().zip(marks_b) {
                 *m |= b;
@@ -154,7 +160,7 @@ impl Merger {
                 },
             )
         } else {
-            fold_ids(&parts, &mut keys)
+            fold_ids(&parts, ranks, &mut keys)
         };
         // The keys are spent: the winners are written over them.
         let mut won = 0;
@@ -244,7 +250,7 @@ const WON_BOTH: u8 = 2;
 
 /// Sorts hash keys and folds the copies of each id into its winner. Returns a mark per row
 /// position (counted through the parts in order) saying which rows won.
-fn fold_ids(parts: &[Rows], keys: &mut [(u64, u64)]) -> (Vec<u8>, MergeStats) {
+fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, MergeStats) {
     let mut stats = MergeStats::default();
     keys.sort_unstable();
     // Where each part's positions start.
@@ -292,7 +298,7 @@ fn fold_ids(parts: &[Rows], keys: &mut [(u64, u64)]) -> (Vec<u8>, MergeStats) {
             let (same, rest): (Vec<_>, Vec<_>) = copies
                 .iter()
                 .partition(|k| row(parts, **k).cmp_id(&row(parts, first)).is_eq());
-            let (kept, source) = fold(parts, &same, &mut stats);
+            let (kept, source) = fold(parts, ranks, &same, &mut stats);
             marks[at(kept)] = won(kept, source);
             copies = rest;
         }
@@ -304,7 +310,7 @@ fn fold_ids(parts: &[Rows], keys: &mut [(u64, u64)]) -> (Vec<u8>, MergeStats) {
     pairs.sort_unstable();
     for (a, b) in pairs {
         if row(parts, a).cmp_id(&row(parts, b)).is_eq() {
-            let (kept, source) = fold(parts, &[a, b], &mut stats);
+            let (kept, source) = fold(parts, ranks, &[a, b], &mut stats);
             marks[at(kept)] = won(kept, source);
         } else {
             // Two ids that merely hash alike: each is its own winner.
@@ -326,21 +332,30 @@ fn winner(ts_ms: i64, (part, index): (u32, u32), source: Source) -> (u64, u64) {
 }
 
 /// The copy that stands for an id, and the source its row reports, from its copies in reading
-/// order.
-fn fold(parts: &[Rows], copies: &[(u32, u32)], stats: &mut MergeStats) -> ((u32, u32), Source) {
+/// order. A differing copy replaces the kept one unless a copy equal to the kept one came from a
+/// source of higher precedence.
+fn fold(
+    parts: &[Rows],
+    ranks: &[u8],
+    copies: &[(u32, u32)],
+    stats: &mut MergeStats,
+) -> ((u32, u32), Source) {
     let row = |k| row(parts, k);
+    let rank = |(p, _): (u32, u32)| ranks[p as usize];
     let mut kept = copies[0];
+    let mut kept_rank = rank(kept);
     let mut source = row(kept).source;
     for &later in &copies[1..] {
         stats.duplicates += 1;
         let (k, l) = (row(kept), row(later));
         if !k.same_record(&l) {
             stats.conflicts += 1;
-            let kept_sqlite = matches!(source, Source::Sqlite | Source::Both);
-            // The archive is the record of truth; a Redis copy never replaces a SQLite one.
-            if l.source == Source::Sqlite || !kept_sqlite {
+            if rank(later) >= kept_rank {
                 kept = later;
+                kept_rank = rank(later);
             }
+        } else {
+            kept_rank = kept_rank.max(rank(later));
         }
         if source != l.source {
             source = Source::Both;
@@ -352,13 +367,22 @@ fn fold(parts: &[Rows], copies: &[(u32, u32)], stats: &mut MergeStats) -> ((u32,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::{Col, Fixed};
     use crate::record::{AgentStatus, CheckStatus, Record, Row, Status};
 
     /// One copy read from `from`, in reading order.
     fn add(m: &mut Merger, record: Record, from: Source) {
         let mut rows = Rows::new();
         rows.push(&record, from);
-        m.extend(rows);
+        m.extend(rows, rank(from));
+    }
+
+    /// The precedence the two sources give themselves (`DaySource::precedence`).
+    fn rank(from: Source) -> u8 {
+        match from {
+            Source::Sqlite => 2,
+            _ => 1,
+        }
     }
 
     fn rec(id: &str, ts: i64, status: Status) -> Record {
@@ -368,12 +392,13 @@ mod tests {
             ts_ms: ts,
             status,
             duration_ms: None,
-            host: None,
-            redis_status: CheckStatus::Ok,
-            database_status: CheckStatus::Ok,
-            api_status: CheckStatus::Ok,
-            launchagent_optimizer: AgentStatus::Loaded,
-            launchagent_digest: AgentStatus::Loaded,
+            labels: Default::default(),
+            fixed: Fixed::default()
+                .with(Col::RedisStatus, CheckStatus::Ok)
+                .with(Col::DatabaseStatus, CheckStatus::Ok)
+                .with(Col::ApiStatus, CheckStatus::Ok)
+                .with(Col::LaunchagentOptimizer, AgentStatus::Loaded)
+                .with(Col::LaunchagentDigest, AgentStatus::Loaded),
             checks: Default::default(),
         }
     }
@@ -496,7 +521,7 @@ mod tests {
                 if p == 2 {
                     rows.push(&rec("last", 0, Status::Warnings), from);
                 }
-                m.extend(rows);
+                m.extend(rows, rank(from));
             }
             m
         };
@@ -554,7 +579,7 @@ mod tests {
             (9, at(1, 1)),
             (9, at(1, 2)),
         ];
-        let (marks, stats) = fold_ids(&parts, &mut keys);
+        let (marks, stats) = fold_ids(&parts, &[2, 1], &mut keys);
         // Positions: a, c (SQLite), then b, c, d (Redis). c's SQLite copy wins its conflict
         // and reports both sources.
         assert_eq!(marks, [WON, WON_BOTH, WON, UNMARKED, WON]);
@@ -577,7 +602,7 @@ mod tests {
             ("a", Some("h1"), "heartbeat", Source::Redis),
         ] {
             let mut r = rec(id, id.len() as i64 * 10, Status::Warnings);
-            r.host = host.map(Into::into);
+            *r.host_mut() = host.map(Into::into);
             r.report_type = report_type.into();
             add(&mut m, r, from);
         }

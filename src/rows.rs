@@ -1,6 +1,7 @@
 //! A day's normalized rows held column by column, in 64K-row chunks: ids in one string per
 //! chunk (ids in the contract's derived form as a flag, with no text), enumerated values as
-//! bytes, hosts, report types and extra-check sets as small indexes into per-store tables.
+//! bytes, labels (hosts), report types and extra-check sets as small indexes into per-store
+//! tables; which enumerated and label columns there are, the column table (`columns`) says.
 //! About 40 bytes a row instead of the ~170 of a `Row` and its heap parts (8 more for each
 //! id's hash, from the read until the merge), and no allocation per row.
 
@@ -8,9 +9,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::columns::{Fixed, Labels, FIXED, HOST, LABELS};
 use crate::record::{
-    derived_id, derived_id_pieces, is_derived_id, AgentStatus, CheckStatus, Checks, Record, Row,
-    Source, Status,
+    derived_id, derived_id_pieces, is_derived_id, Checks, Record, Row, Source, Status,
 };
 
 /// A row's `record_id` as held.
@@ -31,18 +32,20 @@ pub struct RowRef<'a> {
     pub ts_ms: i64,
     pub status: Status,
     pub duration_ms: Option<i64>,
-    pub host: Option<&'a str>,
-    pub redis_status: CheckStatus,
-    pub database_status: CheckStatus,
-    pub api_status: CheckStatus,
-    pub launchagent_optimizer: AgentStatus,
-    pub launchagent_digest: AgentStatus,
+    /// The label columns (`host`, …).
+    pub labels: Labels<&'a str>,
+    /// The fixed checks (`redis_status`, …).
+    pub fixed: Fixed,
     /// Sorted by name; empty means none.
     pub checks: &'a [(Arc<str>, Arc<str>)],
     pub source: Source,
 }
 
 impl<'a> RowRef<'a> {
+    pub fn host(&self) -> Option<&'a str> {
+        self.labels[HOST]
+    }
+
     /// The `record_id`, written into `buf` when it is derived.
     pub fn record_id<'b>(self, buf: &'b mut String) -> &'b str
     where
@@ -52,7 +55,7 @@ impl<'a> RowRef<'a> {
             RecordId::Text(id) => id,
             RecordId::Derived => {
                 buf.clear();
-                derived_id(buf, self.report_type, self.host, self.ts_ms);
+                derived_id(buf, self.report_type, self.host(), self.ts_ms);
                 buf
             }
         }
@@ -66,7 +69,7 @@ impl<'a> RowRef<'a> {
             // copies); other pieces may too, so anything else is compared as text.
             (RecordId::Derived, RecordId::Derived)
                 if self.ts_ms == o.ts_ms
-                    && self.host == o.host
+                    && self.host() == o.host()
                     && self.report_type == o.report_type =>
             {
                 Ordering::Equal
@@ -87,7 +90,7 @@ impl<'a> RowRef<'a> {
         match self.id {
             RecordId::Text(id) => [id, "", "", "", ""],
             RecordId::Derived => {
-                derived_id_pieces(self.report_type, self.host, digits.format(self.ts_ms))
+                derived_id_pieces(self.report_type, self.host(), digits.format(self.ts_ms))
             }
         }
     }
@@ -100,12 +103,8 @@ impl<'a> RowRef<'a> {
             && self.ts_ms == o.ts_ms
             && self.status == o.status
             && self.duration_ms == o.duration_ms
-            && self.host == o.host
-            && self.redis_status == o.redis_status
-            && self.database_status == o.database_status
-            && self.api_status == o.api_status
-            && self.launchagent_optimizer == o.launchagent_optimizer
-            && self.launchagent_digest == o.launchagent_digest
+            && self.labels == o.labels
+            && self.fixed == o.fixed
             && self.checks == o.checks
     }
 
@@ -118,12 +117,8 @@ impl<'a> RowRef<'a> {
                 ts_ms: self.ts_ms,
                 status: self.status,
                 duration_ms: self.duration_ms,
-                host: self.host.map(Into::into),
-                redis_status: self.redis_status,
-                database_status: self.database_status,
-                api_status: self.api_status,
-                launchagent_optimizer: self.launchagent_optimizer,
-                launchagent_digest: self.launchagent_digest,
+                labels: self.labels.map(|l| l.map(Into::into)),
+                fixed: self.fixed,
                 checks: self.checks.into(),
             },
             source: self.source,
@@ -144,7 +139,7 @@ impl<'a> From<RowRef<'a>> for BeatRef<'a> {
     fn from(r: RowRef<'a>) -> Self {
         BeatRef {
             report_type: r.report_type,
-            host: r.host,
+            host: r.host(),
             ts_ms: r.ts_ms,
             status: r.status,
         }
@@ -160,12 +155,8 @@ impl Row {
             ts_ms: r.ts_ms,
             status: r.status,
             duration_ms: r.duration_ms,
-            host: r.host.as_deref(),
-            redis_status: r.redis_status,
-            database_status: r.database_status,
-            api_status: r.api_status,
-            launchagent_optimizer: r.launchagent_optimizer,
-            launchagent_digest: r.launchagent_digest,
+            labels: r.labels.each_ref().map(|l| l.as_deref()),
+            fixed: r.fixed,
             checks: &r.checks,
             source: self.source,
         }
@@ -174,8 +165,12 @@ impl Row {
 
 /// No duration: durations are never negative, so -1 cannot be a value.
 const NO_DURATION: i64 = -1;
-/// No host: table index 0 is never used for a string.
-const NO_HOST: u32 = 0;
+/// No label (no host): table index 0 is never used for a string.
+const NO_LABEL: u32 = 0;
+/// A row's codes: the fixed checks', then these two.
+const STATUS: usize = FIXED;
+const SOURCE: usize = FIXED + 1;
+const CODES: usize = FIXED + 2;
 /// Marks a derived id in `Chunk::id_ends`.
 const DERIVED: u32 = 1 << 31;
 
@@ -194,12 +189,12 @@ struct Chunk {
     id_ends: Vec<u32>,
     ts: Vec<i64>,
     duration: Vec<i64>,
-    /// Index into `Rows::strings`, `NO_HOST` for none.
-    host: Vec<u32>,
+    /// Each label's index into `Rows::strings`, `NO_LABEL` for none.
+    labels: Vec<[u32; LABELS]>,
     report_type: Vec<u32>,
-    /// status, redis, database, api, optimizer, digest, source: each as `v as u8`, read back
-    /// as its enum's `ALL[n]`.
-    codes: Vec<[u8; 7]>,
+    /// The fixed checks' codes (`Fixed`), then the status's and the source's (`STATUS`,
+    /// `SOURCE`): each as `v as u8`, read back as its enum's `ALL[n]`.
+    codes: Vec<[u8; CODES]>,
     /// Index into `Rows::sets`; set 0 is the empty one.
     checks: Vec<u32>,
     /// `id_hash` of the first rows' ids (see `Rows::hash_ids`).
@@ -213,7 +208,7 @@ impl Chunk {
             id_ends: Vec::with_capacity(rows),
             ts: Vec::with_capacity(rows),
             duration: Vec::with_capacity(rows),
-            host: Vec::with_capacity(rows),
+            labels: Vec::with_capacity(rows),
             report_type: Vec::with_capacity(rows),
             codes: Vec::with_capacity(rows),
             checks: Vec::with_capacity(rows),
@@ -240,7 +235,7 @@ impl Chunk {
 pub struct Rows {
     chunks: Vec<Chunk>,
     len: usize,
-    /// Report types and hosts; index 0 is the empty string (`NO_HOST`).
+    /// Report types and hosts; index 0 is the empty string (`NO_LABEL`).
     strings: Strings,
     /// The report type of the last row pushed: rows mostly repeat it.
     last_type: Option<u32>,
@@ -328,7 +323,7 @@ pub fn id_hash(id: &str) -> u64 {
 impl Rows {
     pub fn new() -> Self {
         let mut rows = Rows::default();
-        rows.strings.add(""); // index 0: NO_HOST
+        rows.strings.add(""); // index 0: NO_LABEL
         rows.sets.push(Checks::default());
         rows.set_index.insert(Checks::default(), 0);
         rows
@@ -361,10 +356,9 @@ impl Rows {
             &r.report_type,
             r.ts_ms,
             r.duration_ms,
-            r.host.as_deref(),
+            r.labels.each_ref().map(|l| l.as_deref()),
             r.status,
-            [r.redis_status, r.database_status, r.api_status],
-            [r.launchagent_optimizer, r.launchagent_digest],
+            r.fixed,
             set,
             source,
         );
@@ -381,14 +375,13 @@ impl Rows {
         report_type: &str,
         ts_ms: i64,
         duration_ms: Option<i64>,
-        host: Option<&str>,
+        labels: Labels<&str>,
         status: Status,
-        fixed: [CheckStatus; 3],
-        agents: [AgentStatus; 2],
+        fixed: Fixed,
         checks: u32,
         source: Source,
     ) {
-        let id = id.filter(|id| !is_derived_id(id, report_type, host, ts_ms));
+        let id = id.filter(|id| !is_derived_id(id, report_type, labels[HOST], ts_ms));
         let report_type = match self.last_type {
             Some(t) if self.strings.get(t) == report_type => t,
             _ => {
@@ -397,7 +390,7 @@ impl Rows {
                 t
             }
         };
-        let host = host.map_or(NO_HOST, |h| self.strings.index_of(h));
+        let labels = labels.map(|l| l.map_or(NO_LABEL, |l| self.strings.index_of(l)));
         if self.len.is_multiple_of(CHUNK) {
             let rows = if self.chunks.is_empty() { 0 } else { CHUNK };
             self.chunks.push(Chunk::with_capacity(rows));
@@ -419,17 +412,13 @@ impl Rows {
         c.id_ends.push(end);
         c.ts.push(ts_ms);
         c.duration.push(duration_ms.unwrap_or(NO_DURATION));
-        c.host.push(host);
+        c.labels.push(labels);
         c.report_type.push(report_type);
-        c.codes.push([
-            status as u8,
-            fixed[0] as u8,
-            fixed[1] as u8,
-            fixed[2] as u8,
-            agents[0] as u8,
-            agents[1] as u8,
-            source as u8,
-        ]);
+        let mut codes = [0; CODES];
+        codes[..FIXED].copy_from_slice(&fixed.0);
+        codes[STATUS] = status as u8;
+        codes[SOURCE] = source as u8;
+        c.codes.push(codes);
         c.checks.push(checks);
     }
 
@@ -480,18 +469,17 @@ impl Rows {
 
     pub fn source(&self, i: usize) -> Source {
         let (c, j) = self.at(i);
-        Source::ALL[c.codes[j][6] as usize]
+        Source::ALL[c.codes[j][SOURCE] as usize]
     }
 
     /// Row `i` as the summary's analysis reads it, without the rest of the row.
     pub fn beat(&self, i: usize) -> BeatRef<'_> {
         let (c, j) = self.at(i);
-        let h = c.host[j];
         BeatRef {
             report_type: self.strings.get(c.report_type[j]),
-            host: (h != NO_HOST).then(|| self.strings.get(h)),
+            host: self.label(c.labels[j][HOST]),
             ts_ms: c.ts[j],
-            status: Status::ALL[c.codes[j][0] as usize],
+            status: Status::ALL[c.codes[j][STATUS] as usize],
         }
     }
 
@@ -500,22 +488,22 @@ impl Rows {
         let (chunk, j) = self.at(i);
         let c = chunk.codes[j];
         let d = chunk.duration[j];
-        let h = chunk.host[j];
         RowRef {
             id: chunk.id(j),
             report_type: self.strings.get(chunk.report_type[j]),
             ts_ms: chunk.ts[j],
-            status: Status::ALL[c[0] as usize],
+            status: Status::ALL[c[STATUS] as usize],
             duration_ms: (d != NO_DURATION).then_some(d),
-            host: (h != NO_HOST).then(|| self.strings.get(h)),
-            redis_status: CheckStatus::ALL[c[1] as usize],
-            database_status: CheckStatus::ALL[c[2] as usize],
-            api_status: CheckStatus::ALL[c[3] as usize],
-            launchagent_optimizer: AgentStatus::ALL[c[4] as usize],
-            launchagent_digest: AgentStatus::ALL[c[5] as usize],
+            labels: chunk.labels[j].map(|l| self.label(l)),
+            fixed: Fixed(std::array::from_fn(|k| c[k])),
             checks: &self.sets[chunk.checks[j] as usize],
             source,
         }
+    }
+
+    /// The label held as `index`.
+    fn label(&self, index: u32) -> Option<&str> {
+        (index != NO_LABEL).then(|| self.strings.get(index))
     }
 
     pub fn get(&self, i: usize) -> RowRef<'_> {
@@ -540,26 +528,31 @@ impl<'a> FromIterator<&'a Row> for Rows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::Col;
+    use crate::record::{AgentStatus, CheckStatus};
 
     fn record(id: &str, host: Option<&str>, checks: &[(&str, &str)], duration: Option<i64>) -> Row {
+        let mut record = Record {
+            record_id: id.into(),
+            report_type: "heartbeat".into(),
+            ts_ms: 1_761_782_400_000,
+            status: Status::Critical,
+            duration_ms: duration,
+            labels: Default::default(),
+            fixed: Fixed::default()
+                .with(Col::RedisStatus, CheckStatus::Warn)
+                .with(Col::DatabaseStatus, CheckStatus::Unknown)
+                .with(Col::ApiStatus, CheckStatus::Error)
+                .with(Col::LaunchagentOptimizer, AgentStatus::NotLoaded)
+                .with(Col::LaunchagentDigest, AgentStatus::Unknown),
+            checks: checks
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        };
+        *record.host_mut() = host.map(Into::into);
         Row {
-            record: Record {
-                record_id: id.into(),
-                report_type: "heartbeat".into(),
-                ts_ms: 1_761_782_400_000,
-                status: Status::Critical,
-                duration_ms: duration,
-                host: host.map(Into::into),
-                redis_status: CheckStatus::Warn,
-                database_status: CheckStatus::Unknown,
-                api_status: CheckStatus::Error,
-                launchagent_optimizer: AgentStatus::NotLoaded,
-                launchagent_digest: AgentStatus::Unknown,
-                checks: checks
-                    .iter()
-                    .map(|(k, v)| ((*k).into(), (*v).into()))
-                    .collect(),
-            },
+            record,
             source: Source::Redis,
         }
     }
@@ -589,7 +582,7 @@ mod tests {
         assert!(!store.get(0).same_record(&store.get(3)));
         // Equal hosts and check sets are held once.
         let c = &store.chunks[0];
-        assert_eq!(c.host[0], c.host[2]);
+        assert_eq!(c.labels[0][HOST], c.labels[2][HOST]);
         assert_eq!(c.checks[0], c.checks[3]);
         assert_ne!(c.checks[0], c.checks[2]);
     }
@@ -640,7 +633,7 @@ mod tests {
                 format!("id-{i}")
             );
             assert_eq!(store.ts_ms(i), i as i64);
-            assert_eq!(store.get(i).host, Some("h"));
+            assert_eq!(store.get(i).host(), Some("h"));
         }
     }
 
@@ -676,7 +669,7 @@ mod tests {
             assert_eq!(store.get(i).to_row().record, *p, "row {i}");
         }
         // No host derives with "-".
-        r.host = None;
+        *r.host_mut() = None;
         r.record_id = "heartbeat:-:9".into();
         r.ts_ms = 9;
         store.push(&r, Source::Redis);
@@ -699,7 +692,7 @@ mod tests {
         for (rt, host, ts) in cases {
             let mut r = record("", host, &[], None).record;
             r.report_type = rt.into();
-            r.host = host.map(Into::into);
+            *r.host_mut() = host.map(Into::into);
             r.ts_ms = ts;
             // Each once as derived and once as the same text held as text.
             derived_id_into(&mut r);
@@ -728,6 +721,7 @@ mod tests {
 
     fn derived_id_into(r: &mut Record) {
         r.record_id.clear();
-        derived_id(&mut r.record_id, &r.report_type, r.host.as_deref(), r.ts_ms);
+        let host = r.host().map(str::to_string);
+        derived_id(&mut r.record_id, &r.report_type, host.as_deref(), r.ts_ms);
     }
 }

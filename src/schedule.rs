@@ -20,9 +20,22 @@ pub enum DayFile {
     /// A valid file whose footer says the sources held nothing for the day: looked at again
     /// (records may still arrive), but finding it empty again is no new failure.
     Empty,
-    /// The file fails `verify`'s checks, or its footer says partial, failed or incomplete:
-    /// why.
-    Short(String),
+    /// The file fails `verify`'s checks: the first problem found.
+    Invalid(String),
+    /// A valid file whose footer says the day is short of records (partial or incomplete).
+    Short(Verdict),
+}
+
+impl DayFile {
+    /// Why catch-up exports the day again, when it does for what the file is (not for its
+    /// absence).
+    pub fn short_why(&self) -> Option<String> {
+        match self {
+            DayFile::Complete | DayFile::Empty => None,
+            DayFile::Invalid(problem) => Some(format!("it fails verify: {problem}")),
+            DayFile::Short(v) => Some(format!("its footer says {v}")),
+        }
+    }
 }
 
 /// This exporter's day files in `target` (its `layout`, its instance) for the days in
@@ -51,12 +64,12 @@ pub fn day_files(
 fn judge(path: &Path) -> DayFile {
     let check = verify::check_file(path, None);
     if let Some(problem) = check.problems.first() {
-        return DayFile::Short(format!("it fails verify: {problem}"));
+        return DayFile::Invalid(problem.clone());
     }
     // A verdict this exporter does not write failed verify above.
     match check.footer_verdict() {
         Some(Verdict::Empty) => DayFile::Empty,
-        Some(v) if v.is_short() => DayFile::Short(format!("its footer says {v}")),
+        Some(v) if v.is_short() => DayFile::Short(v),
         _ => DayFile::Complete,
     }
 }
@@ -142,7 +155,7 @@ mod tests {
         use DayFile::*;
         let f = files(&[
             ("2025-10-26", Complete),
-            ("2025-10-27", Short("its footer says partial".into())),
+            ("2025-10-27", Short(Verdict::Partial)),
             ("2025-10-28", Complete),
             ("2030-01-01", Complete),
         ]);
@@ -179,7 +192,7 @@ mod tests {
         let found = day_files(&target, &Layout::default(), &all).unwrap();
         assert_eq!(found.len(), 1);
         assert!(
-            matches!(&found[&d("2025-10-30")], DayFile::Short(why) if why.contains("not a readable Parquet file")),
+            matches!(&found[&d("2025-10-30")], DayFile::Invalid(why) if why.contains("not a readable Parquet file")),
             "{found:?}"
         );
         let missing = Target::Dir(dir.path().join("missing"));

@@ -155,7 +155,8 @@ impl std::fmt::Display for BucketUrl {
 /// `AWS_ENDPOINT_URL`, ...), or the instance's role; never from the command line.
 pub struct Bucket {
     url: BucketUrl,
-    store: Arc<AmazonS3>,
+    /// Any object store: everything below speaks `ObjectStore`, and only `s3_store` knows S3.
+    store: Arc<dyn ObjectStore>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -214,34 +215,41 @@ fn no_such_bucket(e: &object_store::Error) -> bool {
     e.to_string().contains("<Code>NoSuchBucket</Code>")
 }
 
+/// The S3 (or S3-compatible) store of `url`, from the AWS environment, with this tool's retry
+/// and timeout limits. A store of another kind is one more such function.
+fn s3_store(url: &BucketUrl) -> Result<Arc<dyn ObjectStore>> {
+    // HTTPS through the rustls and ring already built for rediss://; set once per process
+    // (a second call finds it set, which is fine).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&url.bucket)
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: MAX_RETRIES,
+            retry_timeout: RETRY_TIMEOUT,
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(CONNECT_TIMEOUT)
+                .with_timeout(REQUEST_TIMEOUT),
+        );
+    // An S3-compatible store on plain HTTP (MinIO on a LAN, a test server) is allowed when
+    // its endpoint says so; AWS itself is always HTTPS.
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        if endpoint.starts_with("http://") {
+            builder = builder.with_allow_http(true);
+        }
+    }
+    let store: AmazonS3 = builder
+        .build()
+        .map_err(scrubbed)
+        .with_context(|| format!("configuring {url} from the AWS environment"))?;
+    Ok(Arc::new(store))
+}
+
 impl Bucket {
     pub fn open(url: &BucketUrl) -> Result<Bucket> {
-        // HTTPS through the rustls and ring already built for rediss://; set once per process
-        // (a second call finds it set, which is fine).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(&url.bucket)
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig::default(),
-                max_retries: MAX_RETRIES,
-                retry_timeout: RETRY_TIMEOUT,
-            })
-            .with_client_options(
-                ClientOptions::new()
-                    .with_connect_timeout(CONNECT_TIMEOUT)
-                    .with_timeout(REQUEST_TIMEOUT),
-            );
-        // An S3-compatible store on plain HTTP (MinIO on a LAN, a test server) is allowed when
-        // its endpoint says so; AWS itself is always HTTPS.
-        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-            if endpoint.starts_with("http://") {
-                builder = builder.with_allow_http(true);
-            }
-        }
-        let store = builder
-            .build()
-            .map_err(scrubbed)
-            .with_context(|| format!("configuring {url} from the AWS environment"))?;
+        let store = s3_store(url)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .enable_io()
@@ -249,7 +257,7 @@ impl Bucket {
             .context("starting the runtime for object-store requests")?;
         Ok(Bucket {
             url: url.clone(),
-            store: Arc::new(store),
+            store,
             rt,
         })
     }

@@ -329,7 +329,7 @@ mod tests {
                     day.start_ms() + i * 300_000 + 1_000,
                     &[],
                 );
-                r.record.host = Some((*host).into());
+                *r.record.host_mut() = Some((*host).into());
                 r.record.status = if i == 50 {
                     Status::Critical
                 } else {

@@ -16,6 +16,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::batch::{self, BatchBuilder};
+use crate::columns::{Col, Thread, COLUMNS, COUNT};
 use crate::parallel;
 use crate::rows::RowRef;
 
@@ -30,8 +31,8 @@ fn properties(metadata: Vec<(String, String)>, group_rows: usize) -> WriterPrope
         .set_max_row_group_row_count(Some(group_rows))
         .set_created_by(format!("parquet-exporter {}", env!("CARGO_PKG_VERSION")))
         // Unique per row: a dictionary would only add a page that never repeats.
-        .set_column_dictionary_enabled(ColumnPath::from("record_id"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
+        .set_column_dictionary_enabled(ColumnPath::from(Col::RecordId.name()), false)
+        .set_column_dictionary_enabled(ColumnPath::from(Col::Timestamp.name()), false)
         .set_key_value_metadata(Some(
             metadata
                 .into_iter()
@@ -41,22 +42,11 @@ fn properties(metadata: Vec<(String, String)>, group_rows: usize) -> WriterPrope
         .build()
 }
 
-/// Schema-v1 columns built and encoded on a second thread; the calling thread does the rest.
-/// A column chunk is encoded by one thread from the same batches `ArrowWriter` would have
-/// been given, so the file is the same bytes; the split only balances the two threads' work.
-const SECOND_THREAD: [&str; 7] = [
-    "report_type",
-    "status",
-    "redis_status",
-    "database_status",
-    "api_status",
-    "launchagent_optimizer",
-    "checks",
-];
-
-/// Whether schema-v1 column `c` is built on the second thread.
+/// Whether schema-v1 column `c` is built and encoded on the second thread (`columns::Thread`);
+/// the calling thread does the rest. A column chunk is encoded by one thread from the same
+/// batches `ArrowWriter` would have been given, so the file is the same bytes.
 fn on_second_thread(c: usize) -> bool {
-    SECOND_THREAD.iter().any(|name| batch::col(name) == c)
+    COLUMNS[c].thread == Thread::Second
 }
 
 /// A Parquet error whose cause is the output's I/O error, as that error: Parquet's wrapper
@@ -230,7 +220,7 @@ impl<'f> Part<'f> {
             }
             self.done += take;
             let mut leaves = writers.iter_mut();
-            let roots = (0..batch::COLUMNS).filter(|c| on_second_thread(*c) == self.second);
+            let roots = (0..COUNT).filter(|c| on_second_thread(*c) == self.second);
             for (root, array) in roots.zip(self.builder.finish_columns()) {
                 for leaf in compute_leaves(schema.field(root), &array)
                     .context("computing a column's levels")?
@@ -337,18 +327,24 @@ mod tests {
                     &[("disk", "ok"), ("n", "1")][..i as usize % 3],
                 );
                 if i % 4 == 0 {
-                    r.record.host = None;
+                    *r.record.host_mut() = None;
                 }
                 // Enumerated columns (encoded from dictionary arrays) with values in a
                 // different order in each, so each column's dictionary order is its own.
                 let at = |n: usize, k: usize| i as usize * k / 2 % n;
                 let (checks, agents) = (CheckStatus::ALL, AgentStatus::ALL);
                 r.record.status = Status::ALL[at(3, 1)];
-                r.record.redis_status = checks[at(4, 3)];
-                r.record.database_status = checks[(at(4, 1) + 2) % 4];
-                r.record.api_status = checks[3 - at(4, 1)];
-                r.record.launchagent_optimizer = agents[at(3, 5)];
-                r.record.launchagent_digest = agents[2 - at(3, 1)];
+                r.record.fixed.set(Col::RedisStatus, checks[at(4, 3)]);
+                r.record
+                    .fixed
+                    .set(Col::DatabaseStatus, checks[(at(4, 1) + 2) % 4]);
+                r.record.fixed.set(Col::ApiStatus, checks[3 - at(4, 1)]);
+                r.record
+                    .fixed
+                    .set(Col::LaunchagentOptimizer, agents[at(3, 5)]);
+                r.record
+                    .fixed
+                    .set(Col::LaunchagentDigest, agents[2 - at(3, 1)]);
                 r.source = Source::ALL[at(4, 1)];
                 r
             })
@@ -374,10 +370,10 @@ mod tests {
             );
             // And the values read back are the rows' own, not only the same as ArrowWriter's.
             let back = read_back(ours);
-            let text = |c: usize| -> Vec<String> {
+            let text = |c: Col| -> Vec<String> {
                 back.iter()
                     .flat_map(|b| {
-                        let col = b.column(c).as_string::<i32>();
+                        let col = b.column(c as usize).as_string::<i32>();
                         (0..col.len())
                             .map(|i| col.value(i).to_string())
                             .collect::<Vec<_>>()
@@ -387,13 +383,28 @@ mod tests {
             let want = |f: fn(&crate::record::Row) -> &'static str| -> Vec<String> {
                 rows.iter().map(|r| f(r).to_string()).collect()
             };
-            assert_eq!(text(3), want(|r| r.record.status.as_str()));
-            assert_eq!(text(6), want(|r| r.record.redis_status.as_str()));
-            assert_eq!(text(7), want(|r| r.record.database_status.as_str()));
-            assert_eq!(text(8), want(|r| r.record.api_status.as_str()));
-            assert_eq!(text(9), want(|r| r.record.launchagent_optimizer.as_str()));
-            assert_eq!(text(10), want(|r| r.record.launchagent_digest.as_str()));
-            assert_eq!(text(12), want(|r| r.source.as_str()));
+            assert_eq!(text(Col::Status), want(|r| r.record.status.as_str()));
+            assert_eq!(
+                text(Col::RedisStatus),
+                want(|r| r.record.fixed.word(Col::RedisStatus))
+            );
+            assert_eq!(
+                text(Col::DatabaseStatus),
+                want(|r| r.record.fixed.word(Col::DatabaseStatus))
+            );
+            assert_eq!(
+                text(Col::ApiStatus),
+                want(|r| r.record.fixed.word(Col::ApiStatus))
+            );
+            assert_eq!(
+                text(Col::LaunchagentOptimizer),
+                want(|r| r.record.fixed.word(Col::LaunchagentOptimizer))
+            );
+            assert_eq!(
+                text(Col::LaunchagentDigest),
+                want(|r| r.record.fixed.word(Col::LaunchagentDigest))
+            );
+            assert_eq!(text(Col::Source), want(|r| r.source.as_str()));
         }
     }
 

@@ -406,6 +406,7 @@ fn rerunning_a_day_gives_the_same_file() {
             .filter(|f| f != "ops.db")
             .collect::<Vec<_>>(),
         [
+            "02luka/g/metrics/parquet_exporter.prom",
             "out/ops_atomic_20251030.parquet",
             "reports/.parquet-exporter.lock",
             "reports/ops_atomic_20251030.rejects.ndjson",
@@ -501,8 +502,11 @@ fn no_reachable_source_writes_nothing() {
     assert!(out.stderr.contains("missing.db"));
     assert_eq!(
         files_under(home.path()),
-        ["02luka/g/reports/parquet/.parquet-exporter.lock"],
-        "only the run lock: no export, no summary"
+        [
+            "02luka/g/metrics/parquet_exporter.prom",
+            "02luka/g/reports/parquet/.parquet-exporter.lock"
+        ],
+        "only the run lock and the metrics of a failed run: no export, no summary"
     );
 }
 

@@ -383,6 +383,37 @@ fn a_second_scheme_in_one_folder_is_refused_and_fails_verify() {
     );
 }
 
+/// Each folder named to `verify` is an out dir of its own: a flat folder and a hive backup of
+/// the same day, or two machines' folders, hold one scheme and the same records each, and
+/// pass together; the same files in one folder fail.
+#[test]
+fn verify_of_two_folders_checks_each_folder_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    common::archive(h, "UTC", &[DAY]);
+    let export = |out: &str, args: &[&str]| {
+        let out = run(exporter(h)
+            .args(["--tz", "UTC", "--sqlite", "ops.db", "--date", DAY])
+            .args(["--out-dir", out, "--summary-dir", &format!("rep-{out}")])
+            .args(args));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    };
+    export("flat", &[]);
+    export("hive", &["--layout", "hive", "--instance", "b"]);
+    let out = run(exporter(h).args(["verify", "flat", "hive"]));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("Files: 2, valid: 2"), "{}", out.stdout);
+
+    std::fs::rename(h.join("hive/instance=b"), h.join("flat/instance=b")).unwrap();
+    let out = run(exporter(h).args(["verify", "flat"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("the folder mixes schemes"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// Two days of one instance that hold the same record (an id reused with another timestamp):
 /// every export is valid alone, but `verify` of the folder says readers would count it twice.
 #[test]

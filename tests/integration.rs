@@ -15,6 +15,7 @@ mod intraday;
 mod legacy;
 mod lifecycle;
 mod messages;
+mod metrics;
 mod newcomer;
 mod object_store;
 mod operator;

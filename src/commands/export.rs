@@ -118,6 +118,7 @@ fn export_each(
         });
         let exit = match day_cfg.and_then(|c| export::run(&c)) {
             Ok(report) => {
+                crate::metrics::note_day(&report);
                 tracing::info!(day = %date, verdict = report.verdict.as_str(), rows = report.rows, "day exported");
                 let known = known_empty.contains(date);
                 if known && report.verdict == Verdict::Empty {
@@ -160,6 +161,7 @@ fn export_each(
 fn export_one(cfg: &Config, out: &mut impl Write) -> Result<Exit> {
     tracing::info!(day = %cfg.day, tz = cfg.day.tz().name(), dry = cfg.dry, "export starting");
     let report = export::run(cfg)?;
+    crate::metrics::note_day(&report);
     tracing::info!(
         verdict = report.verdict.as_str(),
         rows = report.rows,
@@ -343,8 +345,9 @@ fn catch_up_days(
     let days = schedule::window(cfg.yesterday, window);
     let target = crate::target::Target::open(&cfg.out)?;
     let files = schedule::day_files(&target, &cfg.layout, &days)?;
+    crate::metrics::note_window(&days, &files);
     for (day, state) in &files {
-        if let schedule::DayFile::Short(why) = state {
+        if let Some(why) = state.short_why() {
             tracing::info!(%day, "day file is short ({why}); catch-up exports the day again if it is in the window");
         }
     }

@@ -24,6 +24,7 @@ pub(super) fn run(
         .then(|| lock_and_clean(Some(&cfg.out_dir), &cfg.summary_dir, cfg.lock_timeout))
         .transpose()?;
     let report = import::run(&cfg)?;
+    crate::metrics::note_import(&report);
     if cfg.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;

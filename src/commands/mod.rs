@@ -151,6 +151,7 @@ mod tests {
             ),
             ("summary_dir", home(DEFAULT_SUMMARY_DIR)),
             ("batch_rows", DEFAULT_BATCH_ROWS.to_string()),
+            ("metrics_file", home(DEFAULT_METRICS_FILE)),
         ];
         let mut want: Vec<(&str, &str, String)> = Vec::new();
         for sub in ["", "export"] {
@@ -179,6 +180,7 @@ mod tests {
                 "lock_timeout",
                 DEFAULT_LOCK_TIMEOUT_SECS.to_string(),
             ),
+            ("import-legacy", "metrics_file", home(DEFAULT_METRICS_FILE)),
             (
                 "import-legacy",
                 "max_size",

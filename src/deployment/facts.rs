@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::calendar::{plist_schedule, timer_schedule, Schedule, ScheduleKind};
 use crate::config::ReportConfig;
+use crate::record::Source;
 use crate::service::{self, launchd, systemd};
-use crate::source::redis::redact;
 use crate::verify::{self, VerifyReport};
 use crate::{names, source};
 
@@ -157,16 +157,17 @@ pub fn gather(cfg: &ReportConfig) -> Facts {
         Err(e) => Err(format!("no log at {}: {e}", cfg.log_file.display())),
     };
 
-    let redis = cfg.redis.as_ref().map(|r| Probe {
-        what: format!("{} stream {}", redact(&r.target.url), r.stream),
-        newest: source::redis::newest_entry_ms(&r.target, &r.stream, cfg.now.timestamp_millis())
-            .map_err(|e| format!("{e:#}")),
-    });
-    let sqlite = cfg.sqlite.as_ref().map(|s| Probe {
-        what: format!("{} table {}", s.path.display(), s.table),
-        newest: source::sqlite::newest_ms(&s.path, &s.table, cfg.now.timestamp_millis())
-            .map_err(|e| format!("{e:#}")),
-    });
+    // The report's form has a row per source the ops team runs: Redis, and the database.
+    let probe = |origin: Source| {
+        let s = cfg.sources.iter().find(|s| s.origin() == origin)?;
+        Some(Probe {
+            what: s.location(),
+            newest: s
+                .newest(cfg.now.timestamp_millis())
+                .map_err(|e| format!("{e:#}")),
+        })
+    };
+    let (redis, sqlite) = (probe(Source::Redis), probe(Source::Sqlite));
 
     Facts {
         now: cfg.now,

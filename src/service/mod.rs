@@ -99,6 +99,9 @@ pub struct Paths {
     /// The wrapper was found only in the source checkout this binary was built from: a
     /// schedule pointing there breaks when the clone is deleted or moved.
     pub wrapper_in_checkout: bool,
+    /// The metrics file the runs write, as this shell and the config file resolve it; `None`
+    /// when the metrics are off.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Paths {
@@ -137,12 +140,19 @@ impl Paths {
             Some(c) => Some(c.to_path_buf()),
             None => Some(home.join(crate::defaults::DEFAULT_CONFIG)).filter(|c| c.exists()),
         };
+        let metrics_file = crate::config::metrics_file(
+            std::env::var_os(crate::config::ENV_METRICS_FILE)
+                .map(PathBuf::from)
+                .as_deref(),
+            config.as_deref(),
+        );
         Ok(Paths {
             binary,
             wrapper,
             home,
             config,
             wrapper_in_checkout,
+            metrics_file,
         })
     }
 
@@ -196,6 +206,9 @@ impl Paths {
         ];
         if let Some(c) = &self.config {
             env.push(("PARQUET_EXPORTER_CONFIG", c.display().to_string()));
+        }
+        if let Some(m) = &self.metrics_file {
+            env.push((crate::config::ENV_METRICS_FILE, m.display().to_string()));
         }
         env
     }
@@ -307,6 +320,7 @@ pub(crate) mod tests {
             home: "/Users/ops".into(),
             config: Some("/Users/ops/02luka/config/parquet_exporter.toml".into()),
             wrapper_in_checkout: false,
+            metrics_file: Some("/Users/ops/02luka/g/metrics/parquet_exporter.prom".into()),
         }
     }
 

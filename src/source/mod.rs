@@ -1,5 +1,6 @@
 //! Sources: read one day's raw records from Redis and SQLite and classify them (record, reject,
-//! or another day's) as they arrive, so only normalized records are kept.
+//! or another day's) as they arrive, so only normalized records are kept. Each source is a
+//! `DaySource`; the export, the merge and the deployment report know sources only through it.
 
 pub mod redis;
 mod resp;
@@ -16,6 +17,28 @@ use crate::record::{
     classify, cut, Classified, Filed, Interner, RawRecord, RejectReason, Source, EXCERPT_BYTES,
 };
 use crate::rows::Rows;
+
+/// One configured source of heartbeat records. Adding a source is a type that implements this,
+/// in its own file, and the line in `config.rs` that builds it from the options.
+pub trait DaySource: Send + Sync + std::fmt::Debug {
+    /// The lineage value its records carry in the day file (docs/contract.md, "source").
+    fn origin(&self) -> Source;
+
+    /// Where it is, for the summary, the logs and errors; never a secret.
+    fn location(&self) -> String;
+
+    /// Its rank in the merge: of two copies of one record that differ, the copy from the
+    /// source of higher rank is the row (docs/contract.md, "Merge"). Ranks of the configured
+    /// sources differ.
+    fn precedence(&self) -> u8;
+
+    /// Reads the records of `day` (and what the read range brings beyond it) into `sink`.
+    fn read_day(&self, day: &Day, sink: &mut Collector) -> Result<(), SourceError>;
+
+    /// Its newest record at or before `now_ms`, and the first after it: the deployment
+    /// report's proof of life.
+    fn newest(&self, now_ms: i64) -> anyhow::Result<Newest>;
+}
 
 /// For the deployment report: a source's newest record at or before now, and the first one
 /// stamped after now (a clock ahead, or a bad record: no proof of life either way).
@@ -117,6 +140,8 @@ pub enum Shortfall {
 #[derive(Debug)]
 pub struct Ingested {
     pub source: Source,
+    /// The source's rank in the merge (`DaySource::precedence`).
+    pub precedence: u8,
     /// Normalized records, each tagged with this source, in reading order.
     pub records: Rows,
     pub rejects: Vec<Reject>,
@@ -143,6 +168,7 @@ impl<'d> Collector<'d> {
             sets: Default::default(),
             out: Ingested {
                 source,
+                precedence: 0,
                 records: Rows::new(),
                 rejects: Vec::new(),
                 counts: SourceCounts::default(),
@@ -187,5 +213,12 @@ impl<'d> Collector<'d> {
     pub fn finish(mut self) -> Ingested {
         self.hash_ids();
         self.out
+    }
+
+    /// Reads `day` from `source` into a collector of its own: what that source yielded.
+    pub fn read(source: &dyn DaySource, day: &Day) -> Result<Ingested, SourceError> {
+        let mut c = Collector::new(day, source.origin());
+        c.out.precedence = source.precedence();
+        source.read_day(day, &mut c).map(|()| c.finish())
     }
 }

@@ -1,37 +1,36 @@
 //! SQLite source (the durable archive): opens the database read-only and selects the day with
 //! range conditions on `ts` that its index serves, tolerating a concurrent writer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::typed::{field_index, CheckKey, Typed, Val};
+use super::typed::{CheckKey, Typed, Val};
 use super::{Collector, SourceError};
+use crate::columns::{Col, SqliteColumn, COLUMNS};
 use crate::day::Day;
 use crate::record::{text_timestamp_ms, Filed, RawRecord, RawValue, Source, EPOCH_MS_RANGE};
 
 /// How long a read waits for a writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Columns the exporter reads, by the field name each becomes. `ts` and `status` are required.
-const COLUMNS: [(&str, &str); 12] = [
-    ("record_id", "record_id"),
-    ("report_type", "report_type"),
-    ("ts", "timestamp"),
-    ("status", "status"),
-    ("duration_ms", "duration_ms"),
-    ("host", "host"),
-    ("redis_status", "redis_status"),
-    ("database_status", "database_status"),
-    ("api_status", "api_status"),
-    ("launchagent_optimizer", "launchagent_optimizer"),
-    ("launchagent_digest", "launchagent_digest"),
-    ("checks_json", "checks"),
-];
-const REQUIRED: [&str; 2] = ["ts", "status"];
+/// The columns the exporter reads (`columns::COLUMNS`' SQLite columns), in file order, with
+/// the schema column each becomes.
+fn read_columns() -> impl Iterator<Item = (&'static SqliteColumn, Col)> {
+    COLUMNS
+        .iter()
+        .filter_map(|c| c.sqlite.as_ref().map(|s| (s, c.col)))
+}
+
+/// Columns a table must have (`ts` and `status`).
+fn required() -> impl Iterator<Item = &'static str> {
+    read_columns()
+        .filter(|(s, _)| s.required)
+        .map(|(s, _)| s.name)
+}
 
 /// `name` as a quoted SQL identifier: keywords and any other characters work as table names,
 /// and nothing in the name can end the quote.
@@ -43,24 +42,24 @@ pub fn quoted(name: &str) -> String {
 pub fn ddl(table: &str) -> String {
     let index = quoted(&format!("{table}_ts"));
     let table = quoted(table);
-    format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-    record_id             TEXT,               -- optional; derived from report_type:host:ts when NULL
-    report_type           TEXT,               -- NULL means 'heartbeat'
-    ts                    INTEGER NOT NULL,   -- Unix epoch ms (UTC), or RFC 3339 TEXT with offset
-    status                TEXT NOT NULL,      -- healthy | warnings | critical
-    duration_ms           INTEGER,
-    host                  TEXT,
-    redis_status          TEXT,               -- ok | warn | error | unknown
-    database_status       TEXT,
-    api_status            TEXT,
-    launchagent_optimizer TEXT,               -- loaded | not_loaded | unknown
-    launchagent_digest    TEXT,
-    checks_json           TEXT                -- JSON object: extra check name -> status
-);
-CREATE INDEX IF NOT EXISTS {index} ON {table} (ts);
-"
-    )
+    let columns: Vec<&SqliteColumn> = read_columns().map(|(s, _)| s).collect();
+    let width = columns.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let mut out = format!("CREATE TABLE IF NOT EXISTS {table} (\n");
+    for (i, s) in columns.iter().enumerate() {
+        let not_null = if s.required { " NOT NULL" } else { "" };
+        let comma = if i + 1 < columns.len() { "," } else { "" };
+        let decl = format!("{}{not_null}{comma}", s.ty);
+        let line = match s.note {
+            "" => format!("    {:width$} {decl}", s.name),
+            note => format!("    {:width$} {decl:19} -- {note}", s.name),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        ");\nCREATE INDEX IF NOT EXISTS {index} ON {table} (ts);\n"
+    ));
+    out
 }
 
 /// A table name the exporter accepts: any name SQLite can hold (it is always quoted), but not
@@ -97,9 +96,14 @@ fn open(path: &Path) -> Result<Connection, SourceError> {
 /// text, not as time, so the text range is widened by more than any UTC offset and `classify`
 /// does the exact cut.
 fn day_query(table: &str, present: &[&str], locator: &str) -> String {
-    let cols: Vec<&str> = COLUMNS
-        .iter()
-        .map(|(c, _)| if present.contains(c) { *c } else { "NULL" })
+    let cols: Vec<&str> = read_columns()
+        .map(|(s, _)| {
+            if present.contains(&s.name) {
+                s.name
+            } else {
+                "NULL"
+            }
+        })
         .collect();
     let list = cols.join(", ");
     let table = quoted(table);
@@ -131,7 +135,11 @@ fn locator_of(conn: &Connection, table: &str) -> rusqlite::Result<String> {
 }
 
 /// The result column of `ts` in `day_query` (after the locator).
-const TS_COLUMN: usize = 3;
+fn ts_column() -> usize {
+    1 + read_columns()
+        .position(|(_, c)| c == Col::Timestamp)
+        .expect("the archive has a ts column")
+}
 
 fn columns_of(conn: &Connection, table: &str, path: &Path) -> Result<Vec<String>, SourceError> {
     let mut stmt = conn
@@ -171,8 +179,7 @@ fn table_columns(conn: &Connection, table: &str, path: &Path) -> Result<Vec<Stri
             path.display()
         )));
     }
-    let missing: Vec<&str> = REQUIRED
-        .into_iter()
+    let missing: Vec<&str> = required()
         .filter(|c| !present.iter().any(|p| p == c))
         .collect();
     if !missing.is_empty() {
@@ -211,18 +218,13 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         })
         .map_err(SourceError::Unavailable)?;
     let sql = day_query(table, &present, &locator);
-    // (result column, field name) of the columns the table has; column 0 is the rowid.
-    let wanted: Vec<(usize, &'static str)> = COLUMNS
-        .iter()
+    // (result column, schema column) of the columns the table has; column 0 is the locator.
+    let wanted: Vec<(usize, Col)> = read_columns()
         .enumerate()
-        .filter(|(_, (col, _))| present.contains(col))
-        .map(|(i, (_, field))| (i + 1, *field))
+        .filter(|(_, (s, _))| present.contains(&s.name))
+        .map(|(i, (_, col))| (i + 1, col))
         .collect();
-    // The same columns as the typed path's fields: `None` is `checks`.
-    let typed: Vec<(usize, Option<usize>)> = wanted
-        .iter()
-        .map(|&(i, field)| (i, field_index(field.as_bytes())))
-        .collect();
+    let ts_column = ts_column();
     let mut read = || -> anyhow::Result<()> {
         let mut stmt = conn.prepare(&sql)?;
         // Numbers outside the valid epoch range are on no day (and counted in `no_day`).
@@ -236,7 +238,7 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         // One record reused for every row: its field vector and locator keep their buffers.
         let mut raw = RawRecord::new(Source::Sqlite, String::new());
         while let Some(row) = rows.next()? {
-            let filed = match row.get_ref(TS_COLUMN)? {
+            let filed = match row.get_ref(ts_column)? {
                 // Where a text `ts` belongs when it cannot be read: its leading date. The
                 // widened range selects it on several days; that date picks one of them.
                 ValueRef::Text(t) => match date_prefix_noon(t) {
@@ -250,17 +252,17 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
                 _ => Filed::Selected,
             };
             let mut t = Typed::default();
-            for &(i, slot) in &typed {
+            for &(i, col) in &wanted {
                 let v = match row.get_ref(i)? {
                     ValueRef::Null => continue,
                     ValueRef::Integer(n) => Val::Int(n),
                     ValueRef::Text(b) => Val::Text(b),
                     ValueRef::Real(_) | ValueRef::Blob(_) => Val::Other,
                 };
-                match (slot, v) {
-                    (Some(k), v) => t.vals[k] = Some(v),
-                    (None, Val::Text(b)) => t.checks = CheckKey::Json(b),
-                    (None, _) => t.checks = CheckKey::Other,
+                match (col, v) {
+                    (Col::Checks, Val::Text(b)) => t.checks = CheckKey::Json(b),
+                    (Col::Checks, _) => t.checks = CheckKey::Other,
+                    (col, v) => t.vals[col as usize] = Some(v),
                 }
             }
             let (raw, wanted) = (&mut raw, &wanted);
@@ -285,7 +287,7 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
 fn raw_row<'r>(
     raw: &'r mut RawRecord,
     row: &rusqlite::Row,
-    wanted: &[(usize, &'static str)],
+    wanted: &[(usize, Col)],
 ) -> rusqlite::Result<&'r RawRecord> {
     raw.locator.clear();
     match row.get_ref(0)? {
@@ -299,7 +301,8 @@ fn raw_row<'r>(
             .push_str(&String::from_utf8_lossy(other.as_bytes()?)),
     }
     raw.fields.clear();
-    for &(i, field) in wanted {
+    for &(i, col) in wanted {
+        let field = col.name();
         match row.get_ref(i)? {
             ValueRef::Null => raw.fields.insert(field, RawValue::Null),
             ValueRef::Integer(n) => raw.fields.insert(field, RawValue::Int(n)),
@@ -404,6 +407,36 @@ fn date_prefix_noon(t: &[u8]) -> Option<i64> {
     Some(date.and_hms_opt(12, 0, 0)?.and_utc().timestamp_millis())
 }
 
+/// The SQLite archive as a source: its file (opened read-only) and table.
+#[derive(Debug, Clone)]
+pub struct SqliteSource {
+    pub path: PathBuf,
+    pub table: String,
+}
+
+impl super::DaySource for SqliteSource {
+    fn origin(&self) -> Source {
+        Source::Sqlite
+    }
+
+    fn location(&self) -> String {
+        format!("{} table {}", self.path.display(), self.table)
+    }
+
+    /// The durable archive is the record of truth: its copy wins over the hot buffer's.
+    fn precedence(&self) -> u8 {
+        2
+    }
+
+    fn read_day(&self, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
+        read(&self.path, &self.table, day, sink)
+    }
+
+    fn newest(&self, now_ms: i64) -> anyhow::Result<super::Newest> {
+        newest_ms(&self.path, &self.table, now_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +465,31 @@ mod tests {
             "Asia/Bangkok".parse().unwrap(),
         )
         .unwrap()
+    }
+
+    /// The canonical table as writers have it, byte for byte: `sqlite-ddl` prints it and
+    /// `simulate` creates it.
+    #[test]
+    fn the_ddl_is_the_canonical_text() {
+        assert_eq!(
+            ddl("ops_atomic_heartbeats"),
+            r#"CREATE TABLE IF NOT EXISTS "ops_atomic_heartbeats" (
+    record_id             TEXT,               -- optional; derived from report_type:host:ts when NULL
+    report_type           TEXT,               -- NULL means 'heartbeat'
+    ts                    INTEGER NOT NULL,   -- Unix epoch ms (UTC), or RFC 3339 TEXT with offset
+    status                TEXT NOT NULL,      -- healthy | warnings | critical
+    duration_ms           INTEGER,
+    host                  TEXT,
+    redis_status          TEXT,               -- ok | warn | error | unknown
+    database_status       TEXT,
+    api_status            TEXT,
+    launchagent_optimizer TEXT,               -- loaded | not_loaded | unknown
+    launchagent_digest    TEXT,
+    checks_json           TEXT                -- JSON object: extra check name -> status
+);
+CREATE INDEX IF NOT EXISTS "ops_atomic_heartbeats_ts" ON "ops_atomic_heartbeats" (ts);
+"#
+        );
     }
 
     #[test]
@@ -581,7 +639,7 @@ mod tests {
                 read(&path, "t", &day, &mut c).unwrap();
                 let out = c.finish();
                 assert_eq!(out.counts.no_day, expect_no_day, "{decl}: no_day on {day}");
-                seen.extend(out.records.iter().map(|r| r.host.unwrap().to_string()));
+                seen.extend(out.records.iter().map(|r| r.host().unwrap().to_string()));
                 seen.extend(
                     out.rejects
                         .iter()
@@ -623,7 +681,7 @@ mod tests {
         let mut hosts: Vec<_> = out
             .records
             .iter()
-            .map(|r| r.host.unwrap().to_string())
+            .map(|r| r.host().unwrap().to_string())
             .collect();
         hosts.sort();
         assert_eq!(hosts, ["int-first-ms", "text-last-ms"]);

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use super::Collector;
-use crate::record::{plain, AgentStatus, CheckStatus, Filed, RawRecord, RECORD_FIELDS};
+use crate::columns::{field_col, Col, Fixed, Labels, COUNT, FIXED_COLS, LABELS, LABEL_COLS};
+use crate::record::{plain, Filed, RawRecord};
 
 /// One value as a source holds it, borrowed. NULL and absent are the same to normalization.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,25 +31,18 @@ pub enum CheckKey<'a> {
     Other,
 }
 
-const RECORD_ID: usize = 0;
-const REPORT_TYPE: usize = 1;
-const TIMESTAMP: usize = 2;
-const STATUS: usize = 3;
-const DURATION: usize = 4;
-const HOST: usize = 5;
-const FIXED: [usize; 3] = [6, 7, 8];
-const AGENTS: [usize; 2] = [9, 10];
-
-/// A record's values by field, in the order of `RECORD_FIELDS`; `None` is absent or NULL.
+/// A record's values by column (`vals[col as usize]`, for the columns of `RECORD_FIELDS`);
+/// `None` is absent or NULL.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Typed<'a> {
-    pub vals: [Option<Val<'a>>; RECORD_FIELDS.len()],
+    pub vals: [Option<Val<'a>>; COUNT],
     pub checks: CheckKey<'a>,
 }
 
-/// The place of `name` in `RECORD_FIELDS`.
-pub fn field_index(name: &[u8]) -> Option<usize> {
-    RECORD_FIELDS.iter().position(|f| f.as_bytes() == name)
+impl<'a> Typed<'a> {
+    fn get(&self, col: Col) -> Option<Val<'a>> {
+        self.vals[col as usize]
+    }
 }
 
 impl<'a> Typed<'a> {
@@ -82,7 +76,7 @@ impl<'a> Typed<'a> {
                 }
                 continue;
             }
-            let slot = &mut t.vals[field_index(name)?];
+            let slot = &mut t.vals[field_col(name)? as usize];
             if slot.replace(Val::Text(value)).is_some() {
                 return None;
             }
@@ -98,23 +92,25 @@ impl<'a> Typed<'a> {
     fn json(&mut self, text: &'a [u8], key: &mut Vec<u8>) -> Option<()> {
         let mut j = Json { b: text, at: 0 };
         j.byte(b'{')?;
+        // One bit per column: a member named twice is the general path's to judge.
+        const _: () = assert!(COUNT <= 32, "a column's bit fits in `seen`");
         let mut seen = 0u32;
         if !j.next_is(b'}') {
             loop {
                 let name = j.string()?;
                 j.byte(b':')?;
-                let k = match name {
-                    b"checks" => RECORD_FIELDS.len(),
-                    other => field_index(other)?,
+                let col = match name {
+                    b"checks" => Col::Checks,
+                    other => field_col(other)?,
                 };
-                if seen & 1 << k != 0 {
+                if seen & 1 << col as u32 != 0 {
                     return None;
                 }
-                seen |= 1 << k;
-                if k == RECORD_FIELDS.len() {
+                seen |= 1 << col as u32;
+                if col == Col::Checks {
                     j.checks(key)?;
                 } else {
-                    self.vals[k] = j.value()?;
+                    self.vals[col as usize] = j.value()?;
                 }
                 if !j.next_is(b',') {
                     break;
@@ -306,7 +302,7 @@ impl Collector<'_> {
 
     /// `Some` when `t` was taken: as a row, or counted as another day's.
     fn typed(&mut self, t: &Typed, filed: Filed) -> Option<()> {
-        let ts = timestamp(t.vals[TIMESTAMP]?)?;
+        let ts = timestamp(t.get(Col::Timestamp)?)?;
         // As `classify`: one filed farther from its timestamp than the read's margin is a
         // reject, which the general path words.
         if let Filed::At {
@@ -322,38 +318,38 @@ impl Collector<'_> {
             self.out.counts.other_day += 1;
             return Some(());
         }
-        let status = plain::status(text(t.vals[STATUS]?)?)?;
-        let report_type = match t.vals[REPORT_TYPE] {
+        let status = plain::status(text(t.get(Col::Status)?)?)?;
+        let report_type = match t.get(Col::ReportType) {
             None => "heartbeat",
             Some(v) => plain::report_type(text(v)?)?,
         };
-        let duration_ms = match t.vals[DURATION] {
+        let duration_ms = match t.get(Col::DurationMs) {
             None => None,
             Some(Val::Int(d)) if d >= 0 => Some(d),
             Some(Val::Int(_)) => return None,
             Some(v) => plain::duration(text(v)?)?,
         };
-        let host = match t.vals[HOST] {
-            None => None,
-            Some(v) => match text(v)? {
-                b"" => None,
-                h => Some(std::str::from_utf8(h).ok()?),
-            },
-        };
-        let id = match t.vals[RECORD_ID] {
+        let mut labels: Labels<&str> = [None; LABELS];
+        for (slot, c) in LABEL_COLS.into_iter().enumerate() {
+            labels[slot] = match t.get(c) {
+                None => None,
+                Some(v) => match text(v)? {
+                    b"" => None,
+                    l => Some(std::str::from_utf8(l).ok()?),
+                },
+            };
+        }
+        let id = match t.get(Col::RecordId) {
             None => None,
             Some(v) => Some(std::str::from_utf8(text(v)?).ok()?).filter(|s| !s.trim().is_empty()),
         };
-        let check = |i: usize| match t.vals[i] {
-            None => Some(CheckStatus::Unknown),
-            Some(v) => plain::check(text(v)?),
-        };
-        let agent = |i: usize| match t.vals[i] {
-            None => Some(AgentStatus::Unknown),
-            Some(v) => plain::agent(text(v)?),
-        };
-        let fixed = [check(FIXED[0])?, check(FIXED[1])?, check(FIXED[2])?];
-        let agents = [agent(AGENTS[0])?, agent(AGENTS[1])?];
+        let mut fixed = Fixed::default();
+        for (slot, c) in FIXED_COLS.into_iter().enumerate() {
+            if let Some(v) = t.get(c) {
+                let vocab = c.vocab().expect("a fixed check has a vocabulary");
+                fixed.0[slot] = plain::fixed(vocab, text(v)?)?;
+            }
+        }
         let checks = self.sets.get(t.checks)?;
         self.out.counts.read += 1;
         self.out.records.push_parts(
@@ -361,10 +357,9 @@ impl Collector<'_> {
             report_type,
             ts,
             duration_ms,
-            host,
+            labels,
             status,
             fixed,
-            agents,
             checks,
             self.out.source,
         );
@@ -375,6 +370,7 @@ impl Collector<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::Vocab;
     use crate::day::Day;
     use crate::record::{RawValue, Source};
     use crate::source::redis::entry_record;
@@ -562,8 +558,8 @@ mod tests {
                     Some(Val::Text(b)) => raw.fields.insert_bytes(name, b),
                     Some(Val::Other) => raw.fields.insert(name, RawValue::Float(1.5)),
                 }
-                match field_index(name.as_bytes()) {
-                    Some(k) => t.vals[k] = v,
+                match field_col(name.as_bytes()) {
+                    Some(c) => t.vals[c as usize] = v,
                     None => {
                         t.checks = match v {
                             None => CheckKey::None,
@@ -601,10 +597,15 @@ mod tests {
             put(&mut t, &mut raw, "duration_ms", d);
             let v = text(&mut p, HOSTS, true);
             put(&mut t, &mut raw, "host", v);
-            for (k, name) in RECORD_FIELDS.iter().enumerate().skip(6) {
-                let list: &[&[u8]] = &[p.of(CHECKS), CHECKS[if k < 9 { 0 } else { 10 }]];
+            for c in FIXED_COLS {
+                let known = CHECKS[if c.vocab() == Some(Vocab::Check) {
+                    0
+                } else {
+                    10
+                }];
+                let list: &[&[u8]] = &[p.of(CHECKS), known];
                 let v = text(&mut p, if plain { &list[1..] } else { list }, true);
-                put(&mut t, &mut raw, name, v);
+                put(&mut t, &mut raw, c.name(), v);
             }
             let v = match p.of(&[&0, &1, &2, &3, &4, &5, &6, &7]) {
                 0 if !plain => Some(Val::Int(3)),
@@ -754,8 +755,8 @@ mod tests {
             add(b"host", pick(&mut p, HOSTS, true));
             add(b"record_id", pick(&mut p, IDS, true));
             add(b"report_type", pick(&mut p, TYPES, true));
-            for name in &RECORD_FIELDS[6..] {
-                add(name.as_bytes(), pick(&mut p, CHECKS, true));
+            for c in FIXED_COLS {
+                add(c.name().as_bytes(), pick(&mut p, CHECKS, true));
             }
             for name in [&b"check.disk"[..], b"check.gpu", b"check.disk"] {
                 if p.of(&[&true, &false]) == &true {

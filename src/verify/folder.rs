@@ -127,7 +127,11 @@ pub fn relative_files(dir: &Path, depth: usize) -> anyhow::Result<Vec<String>> {
 pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    for p in paths {
+    // Which folder each file came from: each directory named is an out dir of its own (two
+    // machines' folders, or a folder and its backup, may hold one scheme each and the same
+    // records); the files named one by one are taken together.
+    let mut folder_of: Vec<usize> = Vec::new();
+    for (n, p) in paths.iter().enumerate() {
         if p.is_dir() {
             let mut found: Vec<PathBuf> = match relative_files(p, 3) {
                 Ok(rels) => rels
@@ -144,22 +148,21 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
                 problems.push(format!("no ops_atomic_*.parquet file in {}", p.display()));
             }
             found.sort();
+            folder_of.extend(std::iter::repeat_n(n + 1, found.len()));
             files.extend(found);
         } else {
+            folder_of.push(0);
             files.push(p.clone());
         }
     }
     let checks: Vec<FileCheck> = files.iter().map(|f| check_file(f, max_bytes)).collect();
-    let placed: Vec<crate::scheme::Placed> = checks
-        .iter()
-        .map(|c| crate::scheme::Placed {
-            path: &c.path,
-            day: c.day.as_deref(),
-            timezone: c.timezone.as_deref(),
-        })
-        .collect();
-    problems.extend(crate::scheme::folder_problems(&placed));
-    problems.extend(shared_ids(&checks));
+    let mut folders: BTreeMap<usize, Vec<&FileCheck>> = BTreeMap::new();
+    for (c, f) in checks.iter().zip(&folder_of) {
+        folders.entry(*f).or_default().push(c);
+    }
+    for folder in folders.values() {
+        problems.extend(folder_problems(folder));
+    }
 
     let mut fingerprints: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for c in &checks {
@@ -190,6 +193,21 @@ pub fn verify_paths(paths: &[PathBuf], max_bytes: Option<u64>) -> VerifyReport {
     }
 }
 
+/// The problems of one folder's files together: a second scheme, overlapping hours, shared ids.
+fn folder_problems(checks: &[&FileCheck]) -> Vec<String> {
+    let placed: Vec<crate::scheme::Placed> = checks
+        .iter()
+        .map(|c| crate::scheme::Placed {
+            path: &c.path,
+            day: c.day.as_deref(),
+            timezone: c.timezone.as_deref(),
+        })
+        .collect();
+    let mut problems = crate::scheme::folder_problems(&placed);
+    problems.extend(shared_ids(checks));
+    problems
+}
+
 /// How many ids `shared_ids` holds at most (8 bytes each): beyond it, the check says it did
 /// not run rather than take the memory.
 const MAX_IDS: usize = 20_000_000;
@@ -197,7 +215,7 @@ const MAX_IDS: usize = 20_000_000;
 /// `verify`'s problem with day files of one instance that hold the same `record_id`: each
 /// record belongs to one day, so readers of the folder would count it twice. Ids are kept by
 /// hash; a hit is confirmed by reading the first file's ids again.
-fn shared_ids(checks: &[FileCheck]) -> Vec<String> {
+fn shared_ids(checks: &[&FileCheck]) -> Vec<String> {
     let mut by_instance: BTreeMap<Option<String>, Vec<&Path>> = BTreeMap::new();
     for c in checks.iter().filter(|c| c.ok()) {
         if let Some((_, layout)) = names::day_file_at(&c.path) {

@@ -16,9 +16,9 @@ use parquet::arrow::ProjectionMask;
 
 use super::footer::{as_views, unreadable, Failure};
 use crate::batch;
+use crate::columns::Col;
 use crate::day::Day;
 use crate::parallel;
-use crate::record::{AgentStatus, CheckStatus, Source, Status};
 
 /// Every row of the file at `path` checked, its suspect ids settled: the problems, the rows
 /// read against the footer's `num_rows` first.
@@ -266,17 +266,10 @@ struct ValueChecks {
 
 impl ValueChecks {
     fn batch(&mut self, batch: &RecordBatch) {
-        let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-        let sources = Source::ALL.map(Source::as_str);
-        let enums: [(&'static str, &[&str]); 7] = [
-            ("status", &statuses),
-            ("redis_status", &CheckStatus::VALUES),
-            ("database_status", &CheckStatus::VALUES),
-            ("api_status", &CheckStatus::VALUES),
-            ("launchagent_optimizer", &AgentStatus::VALUES),
-            ("launchagent_digest", &AgentStatus::VALUES),
-            ("source", &sources),
-        ];
+        // Every enumerated column of the table, with the values the contract allows.
+        let enums = Col::ALL
+            .into_iter()
+            .filter_map(|c| Some((c.name(), c.kind().values()?)));
         for (name, allowed) in enums {
             let column = batch
                 .column_by_name(name)

@@ -855,3 +855,126 @@ impl Drop for Proxy {
         self.stop();
     }
 }
+
+/// A program found on PATH under the first of `names` there is (Debian calls node_exporter
+/// `prometheus-node-exporter`, Homebrew `node_exporter`); the test fails with how to install
+/// it otherwise.
+pub fn program(names: &[&str], install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names
+        .iter()
+        .flat_map(|n| std::env::split_paths(&path).map(move |dir| dir.join(n)))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} must be installed ({install}; bash .ci/run does)",
+                names.join(" or ")
+            )
+        })
+}
+
+/// A server of this test's own (node_exporter, Prometheus) on a free port of 127.0.0.1, its
+/// output in a log file beside its data; stopped by its PID when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `cmd`, which listens on `port`, and waits until it accepts connections.
+    pub fn start(cmd: &mut Command, port: u16, log: &Path, what: &str) -> Server {
+        let out = File::create(log).unwrap();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        wait_for_port(port, &mut child, what);
+        Server {
+            child,
+            port,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// The end of what it logged, for a failure's message.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// GET `path` of this server: the status and the body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` from 127.0.0.1:`port` over HTTP/1.0 (a whole body, no chunks): the status and
+/// the body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+/// node_exporter with only its textfile collector, reading `dir`.
+pub fn node_exporter(dir: &Path, log: &Path) -> Server {
+    let bin = program(
+        &["node_exporter", "prometheus-node-exporter"],
+        "apt-get install -y prometheus-node-exporter, or brew install node_exporter",
+    );
+    let port = free_port();
+    Server::start(
+        Command::new(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!("--collector.textfile.directory={}", dir.display())),
+        port,
+        log,
+        "node_exporter",
+    )
+}
+
+/// Prometheus with `config`, its data in `data`.
+pub fn prometheus(config: &Path, data: &Path, log: &Path) -> Server {
+    let bin = program(
+        &["prometheus"],
+        "apt-get install -y prometheus, or brew install prometheus",
+    );
+    let port = free_port();
+    Server::start(
+        Command::new(bin)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+        port,
+        log,
+        "prometheus",
+    )
+}

@@ -358,7 +358,7 @@ fn read_pages(
             }
         }
     };
-    let mut plan = Plan::new(first, last, page);
+    let mut plan = Paging::new(first, last, page);
     // Sent, in order; their replies come back in this order.
     let mut sent = std::collections::VecDeque::with_capacity(3);
     let probe = plan.probe();
@@ -562,7 +562,7 @@ struct Window {
 /// window can be asked for before a reply is read (its start does not depend on the reply),
 /// and a reply is rarely full. The length follows the entries' density as it is read.
 #[derive(Debug)]
-struct Plan {
+struct Paging {
     first: i64,
     last: i64,
     page: usize,
@@ -570,9 +570,9 @@ struct Plan {
     len: i64,
 }
 
-impl Plan {
-    fn new(first: i64, last: i64, page: usize) -> Plan {
-        Plan {
+impl Paging {
+    fn new(first: i64, last: i64, page: usize) -> Paging {
+        Paging {
             first,
             last,
             page,
@@ -713,6 +713,50 @@ fn newest_at_or_before(conn: &mut Connection, key: &str, now_ms: i64) -> Result<
         }
     }
     Ok(None)
+}
+
+/// The Redis Stream as a source: the server, the stream key and how it is paged.
+#[derive(Debug, Clone)]
+pub struct RedisSource {
+    pub target: Target,
+    pub stream: String,
+    /// How far the entry-ID range is widened on each side of the day.
+    pub margin: Duration,
+    pub page_size: usize,
+    /// The longest the whole stream read may take; past it the source is unreachable.
+    pub timeout: Duration,
+}
+
+impl super::DaySource for RedisSource {
+    fn origin(&self) -> Source {
+        Source::Redis
+    }
+
+    fn location(&self) -> String {
+        format!("{} stream {}", redact(&self.target.url), self.stream)
+    }
+
+    /// The hot buffer: its copy of a record gives way to the archive's.
+    fn precedence(&self) -> u8 {
+        1
+    }
+
+    fn read_day(&self, day: &Day, sink: &mut Collector) -> Result<(), SourceError> {
+        let s = self;
+        read(
+            &s.target,
+            &s.stream,
+            day,
+            s.margin,
+            s.page_size,
+            s.timeout,
+            sink,
+        )
+    }
+
+    fn newest(&self, now_ms: i64) -> anyhow::Result<super::Newest> {
+        newest_entry_ms(&self.target, &self.stream, now_ms)
+    }
 }
 
 #[cfg(test)]
