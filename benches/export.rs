@@ -34,7 +34,7 @@ use chrono::NaiveDate;
 mod common;
 use parquet_exporter::day::Day;
 use parquet_exporter::simulate::{self, Beat};
-use parquet_exporter::source::redis::Target;
+use parquet_exporter::source::redis::RedisAddress;
 
 const TZ: &str = "UTC";
 const DATE: &str = "2025-10-30";
@@ -374,7 +374,7 @@ fn main() {
         let dir = tmp.path().join(n.to_string());
         std::fs::create_dir_all(&dir).unwrap();
         let (lo, hi) = (n * 2 / 5, n * 3 / 5);
-        let target = redis.as_ref().map(|r| Target {
+        let target = redis.as_ref().map(|r| RedisAddress {
             url: r.url(),
             password: None,
             ca_file: None,

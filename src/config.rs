@@ -23,7 +23,7 @@ use crate::defaults::{
     DEFAULT_TABLE,
 };
 use crate::names::{self, Layout};
-use crate::source::redis::{refuse_on_command_line, RedisSource, Target};
+use crate::source::redis::{refuse_on_command_line, RedisAddress, RedisSource};
 pub use crate::source::redis::{ENV_REDIS_PASSWORD, ENV_REDIS_URL};
 use crate::source::sqlite::{valid_table_name, SqliteSource};
 use crate::source::DaySource;
@@ -783,7 +783,7 @@ pub fn redis_target(
     url: Option<&str>,
     ca_file: Option<&Path>,
     file: &FileConfig,
-) -> Result<Option<Target>> {
+) -> Result<Option<RedisAddress>> {
     if let Some(why) = url.and_then(refuse_on_command_line) {
         return Err(usage(why));
     }
@@ -791,7 +791,7 @@ pub fn redis_target(
         .map(str::to_string)
         .or_else(|| env_nonempty(ENV_REDIS_URL))
         .or_else(|| file.redis_url.clone());
-    Ok(url.map(|url| Target {
+    Ok(url.map(|url| RedisAddress {
         url,
         password: env_nonempty(ENV_REDIS_PASSWORD).or_else(|| file.redis_password.clone()),
         ca_file: ca_file
@@ -804,7 +804,7 @@ pub fn redis_target(
 /// The Redis source at `target`: the stream, and how the day is read from it (`read`: the
 /// flags of a command that has them; the config file's values or the defaults otherwise).
 fn resolve_redis(
-    target: Option<Target>,
+    target: Option<RedisAddress>,
     stream: &StreamArgs,
     read: Option<&RedisReadArgs>,
     file: &FileConfig,

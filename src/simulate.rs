@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::contract::CADENCE_MS;
 use crate::day::Day;
-use crate::source::redis::{connect, Target};
+use crate::source::redis::{connect, RedisAddress};
 use crate::source::sqlite::{ddl, quoted, valid_table_name};
 
 /// The host whose heartbeats are simulated when no hosts are named.
@@ -177,7 +177,7 @@ pub fn write_sqlite(path: &Path, table: &str, beats: &[Beat]) -> Result<()> {
 
 /// XADDs `beats` to the stream with entry IDs at their timestamps, as a live writer would have.
 /// Every fourth entry is a JSON entry; the rest are flat.
-pub fn write_redis(target: &Target, stream: &str, beats: &[Beat]) -> Result<()> {
+pub fn write_redis(target: &RedisAddress, stream: &str, beats: &[Beat]) -> Result<()> {
     let mut conn = connect(target)?;
     // XADD with explicit IDs fails for every entry at or before the stream's last one: say so
     // once, before writing, instead of one error per entry.

@@ -8,16 +8,16 @@ pub const ENV_REDIS_PASSWORD: &str = "PARQUET_EXPORTER_REDIS_PASSWORD";
 /// Where and how to connect. The password comes from the URL or from `password` (an environment
 /// variable), never from the command line.
 #[derive(Clone)]
-pub struct Target {
+pub struct RedisAddress {
     pub url: String,
     pub password: Option<String>,
     /// PEM CA certificate(s) to trust for `rediss://` instead of the system's roots.
     pub ca_file: Option<std::path::PathBuf>,
 }
 
-impl std::fmt::Debug for Target {
+impl std::fmt::Debug for RedisAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target")
+        f.debug_struct("RedisAddress")
             .field("url", &redact(&self.url))
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("ca_file", &self.ca_file)
@@ -98,7 +98,7 @@ pub fn url_has_password(url: &str) -> bool {
     }
 }
 
-impl Target {
+impl RedisAddress {
     /// The passwords this target can send, as given and as redis-rs decodes them.
     fn secrets(&self) -> Vec<String> {
         let mut out: Vec<String> = self.password.iter().cloned().collect();
@@ -154,7 +154,7 @@ mod tests {
         assert!(!url_has_password("redis://u@h"));
         assert!(!url_has_password("redis://h:6379"));
         assert!(!url_has_password("unix:///tmp/r.sock?db=2"));
-        let t = Target {
+        let t = RedisAddress {
             url: "redis://:pw@h".into(),
             password: Some("x".into()),
             ca_file: None,
@@ -199,7 +199,7 @@ mod tests {
             );
             assert!(url_has_password(url), "{url} must be refused on argv");
         }
-        let t = Target {
+        let t = RedisAddress {
             url: "redis://u:Zq9%40Wv7@host".into(),
             password: Some("envSecret".into()),
             ca_file: None,

@@ -18,7 +18,8 @@ use crate::day::Day;
 use crate::record::{Filed, RawRecord, Source};
 
 pub use self::address::{
-    redact, refuse_on_command_line, url_has_password, Target, ENV_REDIS_PASSWORD, ENV_REDIS_URL,
+    redact, refuse_on_command_line, url_has_password, RedisAddress, ENV_REDIS_PASSWORD,
+    ENV_REDIS_URL,
 };
 #[cfg(test)]
 pub use self::entry::entry_record;
@@ -30,7 +31,7 @@ pub use super::resp::MAX_PAGE_SIZE;
 
 /// The target's URL parsed as redis-rs parses it, with the password from the environment when
 /// the URL has none.
-fn connection_info(target: &Target) -> Result<ConnectionInfo> {
+fn connection_info(target: &RedisAddress) -> Result<ConnectionInfo> {
     let mut info = target
         .url
         .as_str()
@@ -45,12 +46,12 @@ fn connection_info(target: &Target) -> Result<ConnectionInfo> {
     Ok(info)
 }
 
-pub fn connect(target: &Target) -> Result<Connection> {
+pub fn connect(target: &RedisAddress) -> Result<Connection> {
     client_connection(target, connection_info(target)?)
 }
 
 /// A connection through the redis crate (any URL, TLS included).
-fn client_connection(target: &Target, info: ConnectionInfo) -> Result<Connection> {
+fn client_connection(target: &RedisAddress, info: ConnectionInfo) -> Result<Connection> {
     let client = match &target.ca_file {
         None => Client::open(info),
         Some(ca) => {
@@ -78,7 +79,7 @@ fn client_connection(target: &Target, info: ConnectionInfo) -> Result<Connection
 /// Reads the entries of `key` whose IDs fall in the day widened by `margin`, `page` at a time.
 /// Errors come back with the target's secrets scrubbed out.
 pub fn read(
-    target: &Target,
+    target: &RedisAddress,
     key: &str,
     day: &Day,
     margin: Duration,
@@ -275,7 +276,7 @@ impl Head {
 
 /// A plain TCP or unix-socket connection with its own reply decoder, authenticated and on the
 /// URL's database; `None` for TLS, which the redis crate handles.
-fn connect_plain(target: &Target, info: &ConnectionInfo) -> Result<Option<Plain>> {
+fn connect_plain(target: &RedisAddress, info: &ConnectionInfo) -> Result<Option<Plain>> {
     let where_ = || format!("connecting to Redis at {}", redact(&target.url));
     let mut conn = match info.addr() {
         ConnectionAddr::Tcp(host, port) => Plain::tcp(host, *port, TIMEOUT).with_context(where_)?,
@@ -300,7 +301,7 @@ fn connect_plain(target: &Target, info: &ConnectionInfo) -> Result<Option<Plain>
 }
 
 fn read_stream(
-    target: &Target,
+    target: &RedisAddress,
     key: &str,
     day: &Day,
     margin: Duration,
@@ -646,7 +647,7 @@ impl Paging {
 /// export needs (XRANGE): windows reaching back from now, 5 minutes, an hour, a day, 30 days,
 /// each read in pages, and one entry after now. Errors come back with the target's secrets
 /// scrubbed out.
-pub fn newest_entry_ms(target: &Target, key: &str, now_ms: i64) -> Result<super::Newest> {
+pub fn newest_entry_ms(target: &RedisAddress, key: &str, now_ms: i64) -> Result<super::Newest> {
     let probe = || -> Result<super::Newest> {
         let mut conn = connect(target)?;
         let reply: Value = redis::cmd("XRANGE")
@@ -718,7 +719,7 @@ fn newest_at_or_before(conn: &mut Connection, key: &str, now_ms: i64) -> Result<
 /// The Redis Stream as a source: the server, the stream key and how it is paged.
 #[derive(Debug, Clone)]
 pub struct RedisSource {
-    pub target: Target,
+    pub target: RedisAddress,
     pub stream: String,
     /// How far the entry-ID range is widened on each side of the day.
     pub margin: Duration,
