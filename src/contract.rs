@@ -119,7 +119,11 @@ impl Verdict {
     /// Whether the file is known to be short of its day: a source could not be read, or the
     /// day was not over. Catch-up exports such a day again.
     pub fn is_short(self) -> bool {
-        matches!(self, Verdict::Partial | Verdict::Incomplete)
+        // Every verdict named: a new one is a decision whether catch-up exports its day again.
+        match self {
+            Verdict::Partial | Verdict::Incomplete => true,
+            Verdict::Success | Verdict::Empty | Verdict::Imported => false,
+        }
     }
 }
 
