@@ -453,25 +453,13 @@ pub(crate) mod tests {
 
     #[test]
     fn schema_v1_columns_in_order() {
+        // The table pins the names (columns.rs); the Arrow schema must follow it.
         let names: Vec<_> = schema().fields().iter().map(|f| f.name().clone()).collect();
-        assert_eq!(
-            names,
-            [
-                "record_id",
-                "report_type",
-                "timestamp",
-                "status",
-                "duration_ms",
-                "host",
-                "redis_status",
-                "database_status",
-                "api_status",
-                "launchagent_optimizer",
-                "launchagent_digest",
-                "checks",
-                "source"
-            ]
-        );
+        let table: Vec<String> = crate::columns::Col::ALL
+            .iter()
+            .map(|c| c.name().into())
+            .collect();
+        assert_eq!(names, table);
         let schema = schema();
         let nullable: Vec<_> = schema
             .fields()

@@ -121,8 +121,8 @@ pub fn missing_from_file(held: &mut Held, path: &Path) -> Result<Rows> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::{Col, Fixed};
-    use crate::record::{AgentStatus, CheckStatus, Record, Source, Status};
+    use crate::columns::Fixed;
+    use crate::record::{Record, Source, Status};
 
     fn record(id: &str, ts: i64) -> Record {
         Record {
@@ -132,12 +132,7 @@ mod tests {
             status: Status::Healthy,
             duration_ms: None,
             labels: Default::default(),
-            fixed: Fixed::default()
-                .with(Col::RedisStatus, CheckStatus::Ok)
-                .with(Col::DatabaseStatus, CheckStatus::Ok)
-                .with(Col::ApiStatus, CheckStatus::Ok)
-                .with(Col::LaunchagentOptimizer, AgentStatus::Loaded)
-                .with(Col::LaunchagentDigest, AgentStatus::Loaded),
+            fixed: Fixed::all_ok(),
             checks: Default::default(),
         }
     }

@@ -457,6 +457,19 @@ impl Default for Fixed {
     }
 }
 
+#[cfg(test)]
+impl Fixed {
+    /// Every service check `ok` and both agents `loaded`: a healthy beat's checks, for tests.
+    pub fn all_ok() -> Fixed {
+        Fixed::default()
+            .with(Col::RedisStatus, CheckStatus::Ok)
+            .with(Col::DatabaseStatus, CheckStatus::Ok)
+            .with(Col::ApiStatus, CheckStatus::Ok)
+            .with(Col::LaunchagentOptimizer, AgentStatus::Loaded)
+            .with(Col::LaunchagentDigest, AgentStatus::Loaded)
+    }
+}
+
 impl Fixed {
     /// Check `col`'s code.
     pub fn code(&self, col: Col) -> u8 {

@@ -367,8 +367,8 @@ fn fold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::{Col, Fixed};
-    use crate::record::{AgentStatus, CheckStatus, Record, Row, Status};
+    use crate::columns::Fixed;
+    use crate::record::{Record, Row, Status};
 
     /// One copy read from `from`, in reading order.
     fn add(m: &mut Merger, record: Record, from: Source) {
@@ -393,12 +393,7 @@ mod tests {
             status,
             duration_ms: None,
             labels: Default::default(),
-            fixed: Fixed::default()
-                .with(Col::RedisStatus, CheckStatus::Ok)
-                .with(Col::DatabaseStatus, CheckStatus::Ok)
-                .with(Col::ApiStatus, CheckStatus::Ok)
-                .with(Col::LaunchagentOptimizer, AgentStatus::Loaded)
-                .with(Col::LaunchagentDigest, AgentStatus::Loaded),
+            fixed: Fixed::all_ok(),
             checks: Default::default(),
         }
     }
