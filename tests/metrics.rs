@@ -575,3 +575,40 @@ fn prometheus_alerts_on_a_stale_success_through_node_exporter_and_not_after_a_fr
     let (_, page) = node.get("/metrics");
     assert!(page.contains("\nnode_textfile_scrape_error 0\n"), "{page}");
 }
+
+/// A metrics file path that names another file (the SQLite source, a day file) leaves that
+/// file as it is: the run warns, naming it and why, and exits as it would have.
+#[test]
+fn a_metrics_path_naming_another_file_leaves_that_file_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let base = |metrics: &str| {
+        let mut cmd = export_cmd(h, TZ);
+        cmd.args([
+            "--date",
+            "2025-10-30",
+            "--sqlite",
+            "ops.db",
+            "--metrics-file",
+            metrics,
+        ]);
+        cmd
+    };
+    let first = run(&mut base("m.prom"));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    for other in ["ops.db", "out/ops_atomic_20251030.parquet"] {
+        let before = std::fs::read(h.join(other)).unwrap();
+        let out = run(&mut base(other));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(std::fs::read(h.join(other)).unwrap(), before, "{other}");
+        assert!(
+            out.stderr
+                .contains(&format!("the metrics file {other} was not updated"))
+                && out.stderr.contains("left as it is")
+                && out.stderr.contains("the run's exit status (0) is unchanged"),
+            "{}",
+            out.stderr
+        );
+    }
+}

@@ -36,15 +36,17 @@ pub fn update(path: &Path, next: impl FnOnce(MetricsState) -> MetricsState) -> R
     // Holding the lock, a temp file of this name is a leftover of a killed run.
     crate::atomic::remove_stale_temps(dir, |t| t == name)?;
     let previous = match crate::fsio::read_text(path, READ_LIMIT) {
-        Ok(t) => text::parse(&t),
+        Ok(t) => match text::foreign_line(&t) {
+            None => text::parse(&t),
+            // Someone else's file (the SQLite source, a day file, a hand-made one) at the path
+            // the run was given: a typo in the flag must not destroy it.
+            Some(n) => anyhow::bail!(
+                "it holds other text than this exporter's metrics (line {n}), so it is left as it is"
+            ),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetricsState::default(),
-        Err(e) => {
-            tracing::warn!(
-                "the previous metrics file {} could not be read ({e}); its lines start afresh",
-                crate::escape::plain(&path.display().to_string())
-            );
-            MetricsState::default()
-        }
+        // Too big, not UTF-8, not a regular file or unreadable: nothing says it is ours.
+        Err(e) => anyhow::bail!("{e}, so it is left as it is"),
     };
     let body = text::render(
         &next(previous),
@@ -125,18 +127,38 @@ mod tests {
         );
     }
 
+    /// Only an absent or empty file, or one of this exporter's metrics, is replaced: a
+    /// mistyped `--metrics-file` naming the SQLite source or a day file leaves it as it is.
     #[test]
-    fn a_file_that_is_not_text_starts_afresh() {
+    fn a_file_that_is_not_this_exporters_metrics_is_left_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.prom");
-        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
-        let mut seen = None;
-        update(&path, |s| {
-            seen = Some(s.clone());
-            s
-        })
-        .unwrap();
-        assert_eq!(seen, Some(MetricsState::default()));
+        let big = format!("# {}\n", "x".repeat(READ_LIMIT as usize));
+        let others: [&[u8]; 5] = [
+            &[0xff, 0xfe, 0x00],
+            b"SQLite format 3\0",
+            b"PAR1",
+            b"# HELP node_load1 x\nnode_load1 0.5\n",
+            big.as_bytes(),
+        ];
+        for bytes in others {
+            std::fs::write(&path, bytes).unwrap();
+            let mut called = false;
+            let e = update(&path, |s| {
+                called = true;
+                s
+            })
+            .unwrap_err();
+            assert!(format!("{e:#}").contains("left as it is"), "{e:#}");
+            assert!(!called);
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        }
+        for ours in ["", "\n# a note\n\nparquet_exporter_last_run_exit_code{job=\"daily\"} 0\n"] {
+            std::fs::write(&path, ours).unwrap();
+            update(&path, with_run(5.0)).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains("{job=\"daily\"} 5\n"), "{text}");
+        }
     }
 
     #[test]

@@ -498,6 +498,15 @@ pub fn parse(text: &str) -> MetricsState {
     state
 }
 
+/// The first line (counting from 1) that is not this exporter's: every line of a file it
+/// wrote is empty, a `#` comment or a `parquet_exporter_` sample. `None` when all are.
+pub fn foreign_line(text: &str) -> Option<usize> {
+    text.lines()
+        .map(str::trim)
+        .position(|l| !(l.is_empty() || l.starts_with('#') || l.starts_with("parquet_exporter_")))
+        .map(|i| i + 1)
+}
+
 /// Puts one of a job's lines into `m`.
 fn read_job_line(m: &mut JobMetrics, line: &Sample) {
     let v = line.value;
