@@ -606,9 +606,70 @@ fn a_metrics_path_naming_another_file_leaves_that_file_alone() {
             out.stderr
                 .contains(&format!("the metrics file {other} was not updated"))
                 && out.stderr.contains("left as it is")
-                && out.stderr.contains("the run's exit status (0) is unchanged"),
+                && out
+                    .stderr
+                    .contains("the run's exit status (0) is unchanged"),
             "{}",
             out.stderr
         );
     }
+}
+
+/// Two instances on one machine: each writes its own default file, every series labelled with
+/// its name, and node_exporter serves both from one folder without a clash. One instance
+/// never takes over the other's file.
+#[test]
+fn instances_have_their_own_files_and_labels() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let base = |instance: &str| {
+        let mut cmd = export_cmd(h, TZ);
+        cmd.args([
+            "--date",
+            "2025-10-30",
+            "--sqlite",
+            "ops.db",
+            "--instance",
+            instance,
+        ]);
+        cmd
+    };
+    for i in ["site-a", "site-b"] {
+        let out = run(&mut base(i));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let dir = h.join("02luka/g/metrics");
+    assert!(!dir.join("parquet_exporter.prom").exists());
+    for i in ["site-a", "site-b"] {
+        let text = std::fs::read_to_string(dir.join(format!("parquet_exporter.{i}.prom"))).unwrap();
+        let series = format!(
+            "parquet_exporter_last_run_exit_code{{exporter_instance=\"{i}\",job=\"daily\"}}"
+        );
+        assert_eq!(value(&text, &series), 0.0, "{text}");
+        assert!(text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| l.contains(&format!("exporter_instance=\"{i}\""))));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let node = node_exporter(&dir, &work.path().join("node.log"));
+    let (status, page) = node.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(page.contains("\nnode_textfile_scrape_error 0\n"), "{page}");
+    for i in ["site-a", "site-b"] {
+        assert!(
+            page.contains(&format!(
+                "parquet_exporter_last_run_exit_code{{exporter_instance=\"{i}\",job=\"daily\"}} 0"
+            )),
+            "{page}"
+        );
+    }
+    // site-b pointed at site-a's file: not its own, left as it is.
+    let a = dir.join("parquet_exporter.site-a.prom");
+    let before = std::fs::read(&a).unwrap();
+    let out = run(base("site-b").arg("--metrics-file").arg(&a));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("left as it is"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&a).unwrap(), before);
 }

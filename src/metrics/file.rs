@@ -20,7 +20,12 @@ const READ_LIMIT: u64 = 1 << 20;
 /// Replaces the metrics file at `path` with `next` of what it says now, holding a lock on its
 /// folder so that two runs ending together (the daily run and a busy intraday one) cannot
 /// each write over the other's lines.
-pub fn update(path: &Path, next: impl FnOnce(MetricsState) -> MetricsState) -> Result<()> {
+/// The file's series carry `instance`'s label; a file of another instance's is not this run's.
+pub fn update(
+    path: &Path,
+    instance: Option<&str>,
+    next: impl FnOnce(MetricsState) -> MetricsState,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -36,7 +41,7 @@ pub fn update(path: &Path, next: impl FnOnce(MetricsState) -> MetricsState) -> R
     // Holding the lock, a temp file of this name is a leftover of a killed run.
     crate::atomic::remove_stale_temps(dir, |t| t == name)?;
     let previous = match crate::fsio::read_text(path, READ_LIMIT) {
-        Ok(t) => match text::foreign_line(&t) {
+        Ok(t) => match text::foreign_line(&t, instance) {
             None => text::parse(&t),
             // Someone else's file (the SQLite source, a day file, a hand-made one) at the path
             // the run was given: a typo in the flag must not destroy it.
@@ -52,6 +57,7 @@ pub fn update(path: &Path, next: impl FnOnce(MetricsState) -> MetricsState) -> R
         &next(previous),
         env!("CARGO_PKG_VERSION"),
         crate::contract::SCHEMA_VERSION,
+        instance,
     );
     crate::atomic::replace(path, |w| Ok(w.write_all(body.as_bytes())?))
 }
@@ -99,7 +105,7 @@ mod tests {
     fn the_file_is_replaced_whole_and_read_back_by_the_next_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics/parquet_exporter.prom");
-        update(&path, with_run(5.0)).unwrap();
+        update(&path, None, with_run(5.0)).unwrap();
         // A temp file a killed run left is cleaned up; another file of the folder is not.
         std::fs::write(
             dir.path().join("metrics/.parquet_exporter.prom.abc123.tmp"),
@@ -108,7 +114,7 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("metrics/other.prom"), "x").unwrap();
         let mut seen = None;
-        update(&path, |s| {
+        update(&path, None, |s| {
             seen = Some(s.jobs[&MetricsJob::Daily].last_run_s);
             with_run(7.0)(s)
         })
@@ -144,7 +150,7 @@ mod tests {
         for bytes in others {
             std::fs::write(&path, bytes).unwrap();
             let mut called = false;
-            let e = update(&path, |s| {
+            let e = update(&path, None, |s| {
                 called = true;
                 s
             })
@@ -153,9 +159,12 @@ mod tests {
             assert!(!called);
             assert_eq!(std::fs::read(&path).unwrap(), bytes);
         }
-        for ours in ["", "\n# a note\n\nparquet_exporter_last_run_exit_code{job=\"daily\"} 0\n"] {
+        for ours in [
+            "",
+            "\n# a note\n\nparquet_exporter_last_run_exit_code{job=\"daily\"} 0\n",
+        ] {
             std::fs::write(&path, ours).unwrap();
-            update(&path, with_run(5.0)).unwrap();
+            update(&path, None, with_run(5.0)).unwrap();
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(text.contains("{job=\"daily\"} 5\n"), "{text}");
         }
@@ -172,7 +181,7 @@ mod tests {
             drop(held);
         });
         let started = Instant::now();
-        update(&path, |s| s).unwrap();
+        update(&path, None, |s| s).unwrap();
         assert!(started.elapsed() >= Duration::from_millis(150));
         releaser.join().unwrap();
     }

@@ -363,10 +363,19 @@ fn day_lines(
     }
 }
 
-/// The file's text for `state`: each family once, with its HELP and TYPE, then its lines.
-pub fn render(state: &MetricsState, version: &str, schema: &str) -> String {
+/// The label naming the exporter instance on every series of a run that has one. Not
+/// `instance`: with `honor_labels: true` that would replace the scrape target's own label.
+pub const INSTANCE_LABEL: &str = "exporter_instance";
+
+/// The file's text for `state`: each family once, with its HELP and TYPE, then its lines,
+/// each labelled with `instance` when there is one.
+pub fn render(state: &MetricsState, version: &str, schema: &str, instance: Option<&str>) -> String {
     let mut by_family: Vec<Vec<Sample>> = vec![Vec::new(); FAMILIES.len()];
-    for (f, line) in lines(state, version, schema) {
+    for (f, mut line) in lines(state, version, schema) {
+        if let Some(i) = instance {
+            line.labels
+                .insert(0, (INSTANCE_LABEL.to_string(), i.to_string()));
+        }
         if let Some(i) = FAMILIES.iter().position(|g| g.name == f.name) {
             by_family[i].push(line);
         }
@@ -499,11 +508,22 @@ pub fn parse(text: &str) -> MetricsState {
 }
 
 /// The first line (counting from 1) that is not this exporter's: every line of a file it
-/// wrote is empty, a `#` comment or a `parquet_exporter_` sample. `None` when all are.
-pub fn foreign_line(text: &str) -> Option<usize> {
+/// wrote is empty, a `#` comment or a `parquet_exporter_` sample of this `instance` (the
+/// label's value, or no such label when there is none). `None` when all are.
+pub fn foreign_line(text: &str, instance: Option<&str>) -> Option<usize> {
+    let ours = |l: &str| {
+        if l.is_empty() || l.starts_with('#') {
+            return true;
+        }
+        if !l.starts_with("parquet_exporter_") {
+            return false;
+        }
+        // A damaged line of ours is still ours: `parse` leaves it out.
+        parse_line(l).is_none_or(|s| s.label(INSTANCE_LABEL) == instance)
+    };
     text.lines()
         .map(str::trim)
-        .position(|l| !(l.is_empty() || l.starts_with('#') || l.starts_with("parquet_exporter_")))
+        .position(|l| !ours(l))
         .map(|i| i + 1)
 }
 
@@ -633,15 +653,15 @@ pub(crate) mod tests {
     #[test]
     fn the_text_reads_back_as_the_state_it_was_written_from() {
         let state = sample_state();
-        let text = render(&state, "0.1.0", "1");
+        let text = render(&state, "0.1.0", "1", None);
         let back = parse(&text);
         assert_eq!(back, state, "{text}");
-        assert_eq!(render(&back, "0.1.0", "1"), text);
+        assert_eq!(render(&back, "0.1.0", "1", None), text);
     }
 
     #[test]
     fn every_family_has_help_and_type_once_and_every_line_a_value() {
-        let text = render(&sample_state(), "0.1.0", "1");
+        let text = render(&sample_state(), "0.1.0", "1", None);
         for f in FAMILIES {
             let helps = text.matches(&format!("# HELP {} ", f.name)).count();
             let types = text.matches(&format!("# TYPE {} gauge\n", f.name)).count();
@@ -671,6 +691,26 @@ pub(crate) mod tests {
         // An import covers days but exports none: no day lines of its own.
         assert!(!text.contains("parquet_exporter_day_rows{job=\"import\"}"));
         assert!(text.contains("parquet_exporter_day_start_timestamp_seconds{job=\"import\"}"));
+    }
+
+    /// With an instance, every series is labelled with it and reads back; a file of another
+    /// instance, or of none, is not this run's.
+    #[test]
+    fn an_instance_labels_every_series_and_owns_its_file() {
+        let state = sample_state();
+        let text = render(&state, "0.1.0", "1", Some("site-b"));
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(samples.len() > 50);
+        for l in &samples {
+            assert!(l.contains("{exporter_instance=\"site-b\""), "{l}");
+        }
+        assert_eq!(parse(&text), state);
+        assert_eq!(foreign_line(&text, Some("site-b")), None);
+        assert_eq!(foreign_line(&text, Some("site-a")), Some(3));
+        assert_eq!(foreign_line(&text, None), Some(3));
+        let plain = render(&state, "0.1.0", "1", None);
+        assert_eq!(foreign_line(&plain, None), None);
+        assert_eq!(foreign_line(&plain, Some("site-b")), Some(3));
     }
 
     /// A file damaged or edited by hand still gives what it holds of each job; the rest is
@@ -703,7 +743,7 @@ pub(crate) mod tests {
             .as_mut()
             .unwrap();
         day.rejects.insert("odd\"reason\\\n".into(), 2);
-        let text = render(&state, "0.1.0", "1");
+        let text = render(&state, "0.1.0", "1", None);
         assert!(
             text.contains("reason=\"odd\\\"reason\\\\\\n\"} 2"),
             "{text}"
