@@ -41,6 +41,15 @@ impl MetricsJob {
 /// 1 for the state the source was in, so that a query never depends on a line appearing.
 pub const SOURCE_STATES: [&str; 5] = ["ok", "unavailable", "trimmed", "unverified", "missing"];
 
+/// The sources a run can be configured with: the only `source` labels read back, so that a
+/// hand edit cannot grow the file's label sets run after run.
+fn known_source(s: &str) -> bool {
+    use crate::contract::Source;
+    [Source::Redis, Source::Sqlite]
+        .into_iter()
+        .any(|k| k.as_str() == s)
+}
+
 /// The reject reason codes (`record::RejectReason::code`): each gets a line, 0 when no record
 /// was rejected for it, so that sums over reasons and the last week's average see every day.
 pub const REJECT_REASONS: [&str; 12] = [
@@ -481,7 +490,8 @@ fn parse_line(line: &str) -> Option<Sample> {
 }
 
 /// What a previous file says, as far as this version reads it: lines it does not know (a
-/// family renamed since, a hand edit) are left out, and so leave the file with the next run.
+/// family renamed since, a hand edit, a label value outside the fixed lists) are left out, and
+/// so leave the file with the next run.
 pub fn parse(text: &str) -> MetricsState {
     let mut state = MetricsState::default();
     let mut window = BTreeMap::new();
@@ -540,7 +550,7 @@ fn read_job_line(m: &mut JobMetrics, line: &Sample) {
         _ if name == DAY_START.name => m.day_start_s = Some(v),
         _ if name == PARTIAL_STREAK.name => m.partial_streak = n,
         _ if name == SOURCE_STREAK.name => {
-            if let Some(s) = line.label("source") {
+            if let Some(s) = line.label("source").filter(|s| known_source(s)) {
                 m.source_streaks.insert(s.to_string(), n);
             }
         }
@@ -559,7 +569,8 @@ fn read_day_line(d: &mut DayMetrics, family: &Family, line: &Sample) {
         f if f == DAY_END.name => d.end_s = v,
         f if f == DAY_ROWS.name => d.rows = n,
         f if f == DAY_REJECTS.name => {
-            if let Some(r) = line.label("reason").filter(|_| n > 0) {
+            let known = |r: &&str| REJECT_REASONS.contains(r);
+            if let Some(r) = line.label("reason").filter(known).filter(|_| n > 0) {
                 d.rejects.insert(r.to_string(), n);
             }
         }
@@ -569,7 +580,7 @@ fn read_day_line(d: &mut DayMetrics, family: &Family, line: &Sample) {
         f if f == DAY_DURATION.name => d.duration_s = v,
         f if f == DAY_SOURCE.name => {
             if let (Some(source), Some(state)) = (line.label("source"), line.label("state")) {
-                if v == 1.0 {
+                if v == 1.0 && known_source(source) && SOURCE_STATES.contains(&state) {
                     d.sources.insert(source.to_string(), state.to_string());
                 }
             }
@@ -744,11 +755,32 @@ pub(crate) mod tests {
             .unwrap();
         day.rejects.insert("odd\"reason\\\n".into(), 2);
         let text = render(&state, "0.1.0", "1", None);
-        assert!(
-            text.contains("reason=\"odd\\\"reason\\\\\\n\"} 2"),
-            "{text}"
+        let line = text
+            .lines()
+            .find(|l| l.contains("reason=\"odd\\\"reason\\\\\\n\"} 2"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(
+            parse_line(line).unwrap().label("reason"),
+            Some("odd\"reason\\\n")
         );
-        assert_eq!(parse(&text), state);
+        // Read back, a reason of no reject code is left out.
+        assert_eq!(parse(&text), sample_state());
+    }
+
+    /// A hand-written file with label values outside the fixed lists: none survives a run.
+    #[test]
+    fn unknown_label_values_are_not_carried_forward() {
+        let known = render(&sample_state(), "0.1.0", "1", None);
+        let extra = "parquet_exporter_day_rejects{job=\"daily\",reason=\"made_up\"} 9\n\
+                     parquet_exporter_day_source_state{job=\"daily\",source=\"kafka\",state=\"ok\"} 1\n\
+                     parquet_exporter_day_source_state{job=\"daily\",source=\"redis\",state=\"sleepy\"} 1\n\
+                     parquet_exporter_source_consecutive_failed_runs{job=\"daily\",source=\"kafka\"} 4\n";
+        let state = parse(&format!("{known}{extra}"));
+        assert_eq!(state, sample_state());
+        let text = render(&state, "0.1.0", "1", None);
+        for gone in ["made_up", "kafka", "sleepy"] {
+            assert!(!text.contains(gone), "{text}");
+        }
     }
 
     /// The lists here are the enums' values: a new reject reason or source state gets its
