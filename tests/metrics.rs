@@ -673,3 +673,34 @@ fn instances_have_their_own_files_and_labels() {
     assert!(out.stderr.contains("left as it is"), "{}", out.stderr);
     assert_eq!(std::fs::read(&a).unwrap(), before);
 }
+
+/// A lone source that cannot be read fails the run with exit 5 (no source): each such run
+/// still counts in its failing streak, and a run that reads it resets the streak.
+#[test]
+fn a_lone_failing_source_counts_in_its_streak() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let url = format!("unix://{}/none.sock", h.display());
+    let streak = "parquet_exporter_source_consecutive_failed_runs{job=\"daily\",source=\"redis\"}";
+    for n in [1.0, 2.0] {
+        let out = run(export_cmd(h, TZ).args(["--date", "2025-10-30", "--redis-url", &url]));
+        assert_eq!(out.code, 5, "{}", out.stderr);
+        let text = checked(h);
+        assert_eq!(value(&text, streak), n, "{text}");
+    }
+    let out = run(export_cmd(h, TZ).args(["--date", "2025-10-30", "--sqlite", "ops.db"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = checked(h);
+    assert!(
+        !text.contains(streak),
+        "redis is not configured now: {text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "parquet_exporter_source_consecutive_failed_runs{job=\"daily\",source=\"sqlite\"}"
+        ),
+        0.0
+    );
+}

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cli::{Cli, Command, ExportArgs};
 
-pub use notes::{note_day, note_import, note_window};
+pub use notes::{note_day, note_import, note_unread, note_window};
 use outcome::RunFacts;
 use text::MetricsJob;
 
@@ -98,6 +98,7 @@ impl MetricsRun {
             last_day: notes.last_day,
             import_day_s: notes.import_day_s,
             window: notes.window.filter(|_| exit != BUSY),
+            unread: notes.unread,
             installed: installed(),
         };
         let instance = self.instance.as_deref();

@@ -183,12 +183,15 @@ pub struct RunFacts {
     /// The catch-up window before the run, when it was a catch-up run that got as far as
     /// exporting (a busy run's look is another run's work in progress).
     pub window: Option<WindowNote>,
+    /// Sources of a day that read none of them (exit 5), each a failure in its streak.
+    pub unread: Vec<&'static str>,
     /// Whether each schedule is installed now.
     pub installed: BTreeMap<MetricsJob, bool>,
 }
 
 /// `state` moved on by one run of `job`: its run lines replaced, its last success moved only by
-/// a success, its day and streaks only by a run that exported a day.
+/// a success, its day and partial streak only by a run that exported a day, its source streaks
+/// by a run that exported a day or read no source.
 pub fn apply(mut state: MetricsState, job: MetricsJob, run: &RunFacts) -> MetricsState {
     let m: &mut JobMetrics = state.jobs.entry(job).or_default();
     m.last_run_s = run.at_s;
@@ -210,9 +213,19 @@ pub fn apply(mut state: MetricsState, job: MetricsJob, run: &RunFacts) -> Metric
         } else {
             0
         };
+    }
+    // A run that read no source at all (exit 5) is the worst failure of each: it counts, or
+    // a lone source that is down would never raise its alert.
+    if !run.days.is_empty() || !run.unread.is_empty() {
+        let unread = run.unread.iter().map(|s| (*s, true));
         let mut failed: BTreeMap<String, bool> = BTreeMap::new();
-        for (source, down) in run.days.iter().flat_map(|d| d.sources.iter()) {
-            *failed.entry(source.to_string()).or_default() |= *down;
+        for (source, down) in run
+            .days
+            .iter()
+            .flat_map(|d| d.sources.iter().copied())
+            .chain(unread)
+        {
+            *failed.entry(source.to_string()).or_default() |= down;
         }
         let before = std::mem::take(&mut m.source_streaks);
         m.source_streaks = failed
@@ -330,6 +343,27 @@ mod tests {
             (daily.partial_streak, daily.source_streaks["redis"]),
             (0, 0)
         );
+    }
+
+    /// A lone source that is down fails every run with exit 5, exporting no day: its streak
+    /// still counts, and the first run that reads it resets it.
+    #[test]
+    fn a_run_that_read_no_source_counts_in_each_sources_streak() {
+        let unread = |at| RunFacts {
+            unread: vec!["redis"],
+            ..run(5, at, vec![])
+        };
+        let s = apply(MetricsState::default(), MetricsJob::Daily, &unread(1.0));
+        let s = apply(s, MetricsJob::Daily, &unread(2.0));
+        let daily = &s.jobs[&MetricsJob::Daily];
+        assert_eq!(daily.source_streaks["redis"], 2);
+        assert_eq!(daily.partial_streak, 0, "no day, no partial day");
+        let read = DayNote {
+            sources: vec![("redis", false)],
+            ..note("2025-10-30", WindowDay::Complete, false, false)
+        };
+        let s = apply(s, MetricsJob::Daily, &run(0, 3.0, vec![read]));
+        assert_eq!(s.jobs[&MetricsJob::Daily].source_streaks["redis"], 0);
     }
 
     #[test]

@@ -307,9 +307,10 @@ fn lines(state: &MetricsState, version: &str, schema: &str) -> Vec<(&'static Fam
         if let Some(d) = &m.day {
             day_lines(&mut add, j, d);
             add(&PARTIAL_STREAK, &[j], m.partial_streak as f64);
-            for (source, n) in &m.source_streaks {
-                add(&SOURCE_STREAK, &[j, ("source", source)], *n as f64);
-            }
+        }
+        // Also without a day: runs that read no source count before any day is exported.
+        for (source, n) in &m.source_streaks {
+            add(&SOURCE_STREAK, &[j, ("source", source)], *n as f64);
         }
     }
     if let Some(w) = &state.window {
