@@ -704,3 +704,67 @@ fn a_lone_failing_source_counts_in_its_streak() {
         0.0
     );
 }
+
+/// A run that keeps the day's existing file publishes nothing: the file figures are those of
+/// the file that stands. A partial daily run beside a complete file, and an intraday run under
+/// the day's complete file, both report the complete file.
+#[test]
+fn a_run_that_keeps_the_file_reports_the_file_that_stands() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let out = run(export_cmd(h, TZ).args(["--date", "2025-10-30", "--sqlite", "ops.db"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let url = format!("unix://{}/none.sock", h.display());
+    let out = run(export_cmd(h, TZ).args([
+        "--date",
+        "2025-10-30",
+        "--sqlite",
+        "ops.db",
+        "--redis-url",
+        &url,
+    ]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let text = checked(h);
+    let verdict = |job: &str, v: &str| {
+        value(
+            &text,
+            &format!("parquet_exporter_day_verdict{{job=\"{job}\",verdict=\"{v}\"}}"),
+        )
+    };
+    assert_eq!(verdict("daily", "success"), 1.0, "{text}");
+    assert_eq!(verdict("daily", "partial"), 0.0, "{text}");
+    assert_eq!(value(&text, &daily("day_rows")), 288.0);
+    // The run itself was partial: its source and streak say so.
+    assert_eq!(value(&text, &daily("consecutive_partial_runs")), 1.0);
+
+    let out = run(export_cmd(h, TZ).args([
+        "--intraday",
+        "--now",
+        "2025-10-30T06:00:00Z",
+        "--sqlite",
+        "ops.db",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = checked(h);
+    let verdict = |v: &str| {
+        value(
+            &text,
+            &format!("parquet_exporter_day_verdict{{job=\"intraday\",verdict=\"{v}\"}}"),
+        )
+    };
+    assert_eq!(
+        (verdict("success"), verdict("incomplete")),
+        (1.0, 0.0),
+        "{text}"
+    );
+    let intraday = |family: &str| {
+        value(
+            &text,
+            &format!("parquet_exporter_{family}{{job=\"intraday\"}}"),
+        )
+    };
+    assert_eq!(intraday("day_rows"), 288.0);
+    // The complete file's data ends at the day's end, not at the run's 06:00 cut.
+    assert_eq!(intraday("day_end_timestamp_seconds"), 1_761_868_800.0);
+}

@@ -71,8 +71,37 @@ pub fn day_start_s(r: &RunReport) -> Option<f64> {
     day_of(r).map(|d| d.start_ms() as f64 / 1000.0)
 }
 
-/// The figures of the day `r` reports.
+/// The figures of the day `r` reports. A run that kept the existing file published nothing:
+/// the file's own figures (rows, size, verdict, where its data ends) are then those of the
+/// file that stands, and the rest say what the run read.
 pub fn day_metrics(r: &RunReport) -> DayMetrics {
+    let mut d = read_figures(r);
+    if let Some(k) = &r.kept_existing {
+        d.rows = k.rows;
+        // A file that records no verdict (written before verdicts were) keeps the run's.
+        if let Some(v) = k.verdict.as_deref().and_then(|v| v.parse().ok()) {
+            d.verdict = v;
+        }
+        let whole_day = || {
+            let day = Day::new(r.day.parse().ok()?, r.timezone.parse().ok()?).ok()?;
+            Some(day.end_ms())
+        };
+        let cut = r.readback.as_ref().and_then(|c| c.covers_until.as_deref());
+        let end_ms = match cut {
+            Some(until) => chrono::DateTime::parse_from_rfc3339(until)
+                .ok()
+                .map(|t| t.timestamp_millis()),
+            None => whole_day(),
+        };
+        if let Some(end) = end_ms {
+            d.end_s = end as f64 / 1000.0;
+        }
+    }
+    d
+}
+
+/// The figures of what the run read of the day.
+fn read_figures(r: &RunReport) -> DayMetrics {
     let end_ms = day_of(r).map_or(0, |d| d.end_ms());
     let silences: Vec<f64> = r
         .hosts_health
