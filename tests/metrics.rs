@@ -768,3 +768,24 @@ fn a_run_that_keeps_the_file_reports_the_file_that_stands() {
     // The complete file's data ends at the day's end, not at the run's 06:00 cut.
     assert_eq!(intraday("day_end_timestamp_seconds"), 1_761_868_800.0);
 }
+
+/// The Debian steps keep node_exporter's own textfile folder (other collectors write there,
+/// and node_exporter refuses the flag twice): the metrics file goes into it, ARGS stay as
+/// they are.
+#[test]
+fn the_debian_steps_write_into_node_exporters_folder_and_keep_its_flags() {
+    let docs = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/operations.md"),
+    )
+    .unwrap();
+    assert!(
+        !docs.contains("s|^ARGS="),
+        "the steps must not replace ARGS"
+    );
+    assert!(!docs.contains("/etc/default/prometheus-node-exporter"));
+    assert!(
+        docs.contains("metrics_file = \"/var/lib/prometheus/node-exporter/parquet_exporter.prom\"")
+    );
+    assert!(docs.contains("setfacl -m u:$USER:rwx /var/lib/prometheus/node-exporter"));
+    assert!(docs.contains("$(brew --prefix)/etc/node_exporter.args"));
+}
