@@ -789,3 +789,33 @@ fn the_debian_steps_write_into_node_exporters_folder_and_keep_its_flags() {
     assert!(docs.contains("setfacl -m u:$USER:rwx /var/lib/prometheus/node-exporter"));
     assert!(docs.contains("$(brew --prefix)/etc/node_exporter.args"));
 }
+
+/// A path with a newline in it stays on one line of the warning, in the reason quoted from the
+/// system too, as the path itself is escaped.
+#[test]
+fn a_path_in_the_warnings_reason_is_escaped() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    std::fs::write(h.join("odd\nname.prom"), [0xff, 0xfe]).unwrap();
+    let out = run(export_cmd(h, TZ).args([
+        "--date",
+        "2025-10-30",
+        "--sqlite",
+        "ops.db",
+        "--metrics-file",
+        "odd\nname.prom",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("was not updated"))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(
+        line.contains("not UTF-8") && line.contains("is unchanged"),
+        "{line}"
+    );
+    assert_eq!(line.matches("odd\\u{a}name.prom").count(), 2, "{line}");
+    assert!(!out.stderr.contains("odd\nname"), "{}", out.stderr);
+}
