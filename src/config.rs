@@ -490,27 +490,51 @@ fn posix_fixed_offset(rule: &str) -> Option<String> {
 pub const ENV_METRICS_FILE: &str = "PARQUET_EXPORTER_METRICS_FILE";
 
 /// The metrics file: `given` (the flag or its variable), else the config file's
-/// `metrics_file`, else the ops layout's. `None` when set empty (the metrics are off) or
-/// without HOME. The config file is read quietly here: the run reports its problems itself,
-/// and a run that fails on them still writes its metrics, to the default file.
-pub fn metrics_file(given: Option<&Path>, config: Option<&Path>) -> Option<PathBuf> {
+/// `metrics_file`, else the ops layout's, named for `instance` when there is one so that two
+/// instances on one machine never share a default file. `None` when set empty (the metrics
+/// are off) or without HOME. The config file is read quietly here: the run reports its
+/// problems itself, and a run that fails on them still writes its metrics, to the default file.
+pub fn metrics_file(
+    given: Option<&Path>,
+    instance: Option<&str>,
+    config: Option<&Path>,
+) -> Option<PathBuf> {
     let chosen = match given {
         Some(p) => Some(p.to_path_buf()),
-        None => match config {
-            Some(c) => Some(expand(c.to_path_buf())),
-            None => home()
-                .map(|h| h.join(DEFAULT_CONFIG))
-                .filter(|p| p.exists()),
-        }
-        .and_then(|p| crate::fsio::read_text(&p, crate::fsio::TEXT_LIMIT).ok())
-        .and_then(|t| toml::from_str::<FileConfig>(&t).ok())
-        .and_then(|f| f.metrics_file),
+        None => quiet_file_config(config).and_then(|f| f.metrics_file),
     };
     match chosen {
         Some(p) if p.as_os_str().is_empty() => None,
         Some(p) => Some(expand(p)),
-        None => home().map(|h| h.join(DEFAULT_METRICS_FILE)),
+        None => home().map(|h| {
+            let file = h.join(DEFAULT_METRICS_FILE);
+            match instance {
+                Some(i) => file.with_file_name(format!("parquet_exporter.{i}.prom")),
+                None => file,
+            }
+        }),
     }
+}
+
+/// The instance a run's metrics are labelled with: `given` (the flag or its variable), else
+/// the config file's `instance`; a name the run would refuse is none (the run fails on it).
+pub fn metrics_instance(given: Option<&str>, config: Option<&Path>) -> Option<String> {
+    given
+        .map(str::to_string)
+        .or_else(|| quiet_file_config(config).and_then(|f| f.instance))
+        .filter(|i| names::valid_instance(i))
+}
+
+/// The config file named, else the default one if present, or `None` when it cannot be read.
+fn quiet_file_config(config: Option<&Path>) -> Option<FileConfig> {
+    match config {
+        Some(c) => Some(expand(c.to_path_buf())),
+        None => home()
+            .map(|h| h.join(DEFAULT_CONFIG))
+            .filter(|p| p.exists()),
+    }
+    .and_then(|p| crate::fsio::read_text(&p, crate::fsio::TEXT_LIMIT).ok())
+    .and_then(|t| toml::from_str::<FileConfig>(&t).ok())
 }
 
 /// A directory from the flag (or its environment variable), else the config file, else the ops

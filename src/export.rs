@@ -93,6 +93,8 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
             .iter()
             .map(|s| format!("{}: {}", s.name, s.error.as_deref().unwrap_or("?")))
             .collect();
+        // Every configured source failed: the metrics count this run in each one's streak.
+        crate::metrics::note_unread(reports.iter().map(|s| s.name));
         return Err(NoSourceError(why.join("; ")).into());
     }
     Ok((reports, ingested))

@@ -575,3 +575,247 @@ fn prometheus_alerts_on_a_stale_success_through_node_exporter_and_not_after_a_fr
     let (_, page) = node.get("/metrics");
     assert!(page.contains("\nnode_textfile_scrape_error 0\n"), "{page}");
 }
+
+/// A metrics file path that names another file (the SQLite source, a day file) leaves that
+/// file as it is: the run warns, naming it and why, and exits as it would have.
+#[test]
+fn a_metrics_path_naming_another_file_leaves_that_file_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let base = |metrics: &str| {
+        let mut cmd = export_cmd(h, TZ);
+        cmd.args([
+            "--date",
+            "2025-10-30",
+            "--sqlite",
+            "ops.db",
+            "--metrics-file",
+            metrics,
+        ]);
+        cmd
+    };
+    let first = run(&mut base("m.prom"));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    for other in ["ops.db", "out/ops_atomic_20251030.parquet"] {
+        let before = std::fs::read(h.join(other)).unwrap();
+        let out = run(&mut base(other));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(std::fs::read(h.join(other)).unwrap(), before, "{other}");
+        assert!(
+            out.stderr
+                .contains(&format!("the metrics file {other} was not updated"))
+                && out.stderr.contains("left as it is")
+                && out
+                    .stderr
+                    .contains("the run's exit status (0) is unchanged"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+/// Two instances on one machine: each writes its own default file, every series labelled with
+/// its name, and node_exporter serves both from one folder without a clash. One instance
+/// never takes over the other's file.
+#[test]
+fn instances_have_their_own_files_and_labels() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let base = |instance: &str| {
+        let mut cmd = export_cmd(h, TZ);
+        cmd.args([
+            "--date",
+            "2025-10-30",
+            "--sqlite",
+            "ops.db",
+            "--instance",
+            instance,
+        ]);
+        cmd
+    };
+    for i in ["site-a", "site-b"] {
+        let out = run(&mut base(i));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let dir = h.join("02luka/g/metrics");
+    assert!(!dir.join("parquet_exporter.prom").exists());
+    for i in ["site-a", "site-b"] {
+        let text = std::fs::read_to_string(dir.join(format!("parquet_exporter.{i}.prom"))).unwrap();
+        let series = format!(
+            "parquet_exporter_last_run_exit_code{{exporter_instance=\"{i}\",job=\"daily\"}}"
+        );
+        assert_eq!(value(&text, &series), 0.0, "{text}");
+        assert!(text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| l.contains(&format!("exporter_instance=\"{i}\""))));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let node = node_exporter(&dir, &work.path().join("node.log"));
+    let (status, page) = node.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(page.contains("\nnode_textfile_scrape_error 0\n"), "{page}");
+    for i in ["site-a", "site-b"] {
+        assert!(
+            page.contains(&format!(
+                "parquet_exporter_last_run_exit_code{{exporter_instance=\"{i}\",job=\"daily\"}} 0"
+            )),
+            "{page}"
+        );
+    }
+    // site-b pointed at site-a's file: not its own, left as it is.
+    let a = dir.join("parquet_exporter.site-a.prom");
+    let before = std::fs::read(&a).unwrap();
+    let out = run(base("site-b").arg("--metrics-file").arg(&a));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("left as it is"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&a).unwrap(), before);
+}
+
+/// A lone source that cannot be read fails the run with exit 5 (no source): each such run
+/// still counts in its failing streak, and a run that reads it resets the streak.
+#[test]
+fn a_lone_failing_source_counts_in_its_streak() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let url = format!("unix://{}/none.sock", h.display());
+    let streak = "parquet_exporter_source_consecutive_failed_runs{job=\"daily\",source=\"redis\"}";
+    for n in [1.0, 2.0] {
+        let out = run(export_cmd(h, TZ).args(["--date", "2025-10-30", "--redis-url", &url]));
+        assert_eq!(out.code, 5, "{}", out.stderr);
+        let text = checked(h);
+        assert_eq!(value(&text, streak), n, "{text}");
+    }
+    let out = run(export_cmd(h, TZ).args(["--date", "2025-10-30", "--sqlite", "ops.db"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = checked(h);
+    assert!(
+        !text.contains(streak),
+        "redis is not configured now: {text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "parquet_exporter_source_consecutive_failed_runs{job=\"daily\",source=\"sqlite\"}"
+        ),
+        0.0
+    );
+}
+
+/// A run that keeps the day's existing file publishes nothing: the file figures are those of
+/// the file that stands. A partial daily run beside a complete file, and an intraday run under
+/// the day's complete file, both report the complete file.
+#[test]
+fn a_run_that_keeps_the_file_reports_the_file_that_stands() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    let out = run(export_cmd(h, TZ).args(["--date", "2025-10-30", "--sqlite", "ops.db"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let url = format!("unix://{}/none.sock", h.display());
+    let out = run(export_cmd(h, TZ).args([
+        "--date",
+        "2025-10-30",
+        "--sqlite",
+        "ops.db",
+        "--redis-url",
+        &url,
+    ]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let text = checked(h);
+    let verdict = |job: &str, v: &str| {
+        value(
+            &text,
+            &format!("parquet_exporter_day_verdict{{job=\"{job}\",verdict=\"{v}\"}}"),
+        )
+    };
+    assert_eq!(verdict("daily", "success"), 1.0, "{text}");
+    assert_eq!(verdict("daily", "partial"), 0.0, "{text}");
+    assert_eq!(value(&text, &daily("day_rows")), 288.0);
+    // The run itself was partial: its source and streak say so.
+    assert_eq!(value(&text, &daily("consecutive_partial_runs")), 1.0);
+
+    let out = run(export_cmd(h, TZ).args([
+        "--intraday",
+        "--now",
+        "2025-10-30T06:00:00Z",
+        "--sqlite",
+        "ops.db",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = checked(h);
+    let verdict = |v: &str| {
+        value(
+            &text,
+            &format!("parquet_exporter_day_verdict{{job=\"intraday\",verdict=\"{v}\"}}"),
+        )
+    };
+    assert_eq!(
+        (verdict("success"), verdict("incomplete")),
+        (1.0, 0.0),
+        "{text}"
+    );
+    let intraday = |family: &str| {
+        value(
+            &text,
+            &format!("parquet_exporter_{family}{{job=\"intraday\"}}"),
+        )
+    };
+    assert_eq!(intraday("day_rows"), 288.0);
+    // The complete file's data ends at the day's end, not at the run's 06:00 cut.
+    assert_eq!(intraday("day_end_timestamp_seconds"), 1_761_868_800.0);
+}
+
+/// The Debian steps keep node_exporter's own textfile folder (other collectors write there,
+/// and node_exporter refuses the flag twice): the metrics file goes into it, ARGS stay as
+/// they are.
+#[test]
+fn the_debian_steps_write_into_node_exporters_folder_and_keep_its_flags() {
+    let docs = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/operations.md"),
+    )
+    .unwrap();
+    assert!(
+        !docs.contains("s|^ARGS="),
+        "the steps must not replace ARGS"
+    );
+    assert!(!docs.contains("/etc/default/prometheus-node-exporter"));
+    assert!(
+        docs.contains("metrics_file = \"/var/lib/prometheus/node-exporter/parquet_exporter.prom\"")
+    );
+    assert!(docs.contains("setfacl -m u:$USER:rwx /var/lib/prometheus/node-exporter"));
+    assert!(docs.contains("$(brew --prefix)/etc/node_exporter.args"));
+}
+
+/// A path with a newline in it stays on one line of the warning, in the reason quoted from the
+/// system too, as the path itself is escaped.
+#[test]
+fn a_path_in_the_warnings_reason_is_escaped() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    archive(h, TZ, &["2025-10-30"]);
+    std::fs::write(h.join("odd\nname.prom"), [0xff, 0xfe]).unwrap();
+    let out = run(export_cmd(h, TZ).args([
+        "--date",
+        "2025-10-30",
+        "--sqlite",
+        "ops.db",
+        "--metrics-file",
+        "odd\nname.prom",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("was not updated"))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(
+        line.contains("not UTF-8") && line.contains("is unchanged"),
+        "{line}"
+    );
+    assert_eq!(line.matches("odd\\u{a}name.prom").count(), 2, "{line}");
+    assert!(!out.stderr.contains("odd\nname"), "{}", out.stderr);
+}

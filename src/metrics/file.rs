@@ -20,7 +20,12 @@ const READ_LIMIT: u64 = 1 << 20;
 /// Replaces the metrics file at `path` with `next` of what it says now, holding a lock on its
 /// folder so that two runs ending together (the daily run and a busy intraday one) cannot
 /// each write over the other's lines.
-pub fn update(path: &Path, next: impl FnOnce(MetricsState) -> MetricsState) -> Result<()> {
+/// The file's series carry `instance`'s label; a file of another instance's is not this run's.
+pub fn update(
+    path: &Path,
+    instance: Option<&str>,
+    next: impl FnOnce(MetricsState) -> MetricsState,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -36,20 +41,23 @@ pub fn update(path: &Path, next: impl FnOnce(MetricsState) -> MetricsState) -> R
     // Holding the lock, a temp file of this name is a leftover of a killed run.
     crate::atomic::remove_stale_temps(dir, |t| t == name)?;
     let previous = match crate::fsio::read_text(path, READ_LIMIT) {
-        Ok(t) => text::parse(&t),
+        Ok(t) => match text::foreign_line(&t, instance) {
+            None => text::parse(&t),
+            // Someone else's file (the SQLite source, a day file, a hand-made one) at the path
+            // the run was given: a typo in the flag must not destroy it.
+            Some(n) => anyhow::bail!(
+                "it holds other text than this exporter's metrics (line {n}), so it is left as it is"
+            ),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetricsState::default(),
-        Err(e) => {
-            tracing::warn!(
-                "the previous metrics file {} could not be read ({e}); its lines start afresh",
-                crate::escape::plain(&path.display().to_string())
-            );
-            MetricsState::default()
-        }
+        // Too big, not UTF-8, not a regular file or unreadable: nothing says it is ours.
+        Err(e) => anyhow::bail!("{e}, so it is left as it is"),
     };
     let body = text::render(
         &next(previous),
         env!("CARGO_PKG_VERSION"),
         crate::contract::SCHEMA_VERSION,
+        instance,
     );
     crate::atomic::replace(path, |w| Ok(w.write_all(body.as_bytes())?))
 }
@@ -97,7 +105,7 @@ mod tests {
     fn the_file_is_replaced_whole_and_read_back_by_the_next_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics/parquet_exporter.prom");
-        update(&path, with_run(5.0)).unwrap();
+        update(&path, None, with_run(5.0)).unwrap();
         // A temp file a killed run left is cleaned up; another file of the folder is not.
         std::fs::write(
             dir.path().join("metrics/.parquet_exporter.prom.abc123.tmp"),
@@ -106,7 +114,7 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("metrics/other.prom"), "x").unwrap();
         let mut seen = None;
-        update(&path, |s| {
+        update(&path, None, |s| {
             seen = Some(s.jobs[&MetricsJob::Daily].last_run_s);
             with_run(7.0)(s)
         })
@@ -125,18 +133,41 @@ mod tests {
         );
     }
 
+    /// Only an absent or empty file, or one of this exporter's metrics, is replaced: a
+    /// mistyped `--metrics-file` naming the SQLite source or a day file leaves it as it is.
     #[test]
-    fn a_file_that_is_not_text_starts_afresh() {
+    fn a_file_that_is_not_this_exporters_metrics_is_left_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.prom");
-        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
-        let mut seen = None;
-        update(&path, |s| {
-            seen = Some(s.clone());
-            s
-        })
-        .unwrap();
-        assert_eq!(seen, Some(MetricsState::default()));
+        let big = format!("# {}\n", "x".repeat(READ_LIMIT as usize));
+        let others: [&[u8]; 5] = [
+            &[0xff, 0xfe, 0x00],
+            b"SQLite format 3\0",
+            b"PAR1",
+            b"# HELP node_load1 x\nnode_load1 0.5\n",
+            big.as_bytes(),
+        ];
+        for bytes in others {
+            std::fs::write(&path, bytes).unwrap();
+            let mut called = false;
+            let e = update(&path, None, |s| {
+                called = true;
+                s
+            })
+            .unwrap_err();
+            assert!(format!("{e:#}").contains("left as it is"), "{e:#}");
+            assert!(!called);
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        }
+        for ours in [
+            "",
+            "\n# a note\n\nparquet_exporter_last_run_exit_code{job=\"daily\"} 0\n",
+        ] {
+            std::fs::write(&path, ours).unwrap();
+            update(&path, None, with_run(5.0)).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains("{job=\"daily\"} 5\n"), "{text}");
+        }
     }
 
     #[test]
@@ -150,7 +181,7 @@ mod tests {
             drop(held);
         });
         let started = Instant::now();
-        update(&path, |s| s).unwrap();
+        update(&path, None, |s| s).unwrap();
         assert!(started.elapsed() >= Duration::from_millis(150));
         releaser.join().unwrap();
     }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cli::{Cli, Command, ExportArgs};
 
-pub use notes::{note_day, note_import, note_window};
+pub use notes::{note_day, note_import, note_unread, note_window};
 use outcome::RunFacts;
 use text::MetricsJob;
 
@@ -28,11 +28,16 @@ use text::MetricsJob;
 /// nothing, and the catch-up window it looked at is another run's work in progress.
 const BUSY: u8 = 6;
 
+/// The variable of `--instance` (`cli::ExportArgs::instance`), which an import reads too.
+const ENV_INSTANCE: &str = "PARQUET_EXPORTER_INSTANCE";
+
 /// A run that writes metrics when it ends.
 #[derive(Debug)]
 pub struct MetricsRun {
     job: MetricsJob,
     path: PathBuf,
+    /// The run's `--instance` (its variable, the config file's): a label on every series.
+    instance: Option<String>,
     /// `--now`, for replays: the run's time as the metrics say it.
     now: Option<DateTime<Utc>>,
     started: Instant,
@@ -48,9 +53,10 @@ impl MetricsRun {
             } else {
                 MetricsJob::Daily
             };
-            (job, a.metrics.metrics_file.clone(), a.dry, a.now)
+            let instance = a.instance.clone();
+            (job, a.metrics.metrics_file.clone(), a.dry, a.now, instance)
         };
-        let (job, given, dry, now) = match &cli.command {
+        let (job, given, dry, now, instance) = match &cli.command {
             None => export(&cli.export),
             Some(Command::Export(a)) => export(a),
             Some(Command::ImportLegacy(a)) => (
@@ -58,16 +64,22 @@ impl MetricsRun {
                 a.metrics.metrics_file.clone(),
                 a.dry,
                 None,
+                // An import takes no --instance; its variable still names the exporter whose
+                // metrics file it shares.
+                std::env::var(ENV_INSTANCE).ok(),
             ),
             Some(_) => return None,
         };
         if dry {
             return None;
         }
-        let path = crate::config::metrics_file(given.as_deref(), cli.global.config.as_deref())?;
+        let config = cli.global.config.as_deref();
+        let instance = crate::config::metrics_instance(instance.as_deref(), config);
+        let path = crate::config::metrics_file(given.as_deref(), instance.as_deref(), config)?;
         Some(MetricsRun {
             job,
             path,
+            instance,
             now,
             started: Instant::now(),
         })
@@ -86,9 +98,13 @@ impl MetricsRun {
             last_day: notes.last_day,
             import_day_s: notes.import_day_s,
             window: notes.window.filter(|_| exit != BUSY),
+            unread: notes.unread,
             installed: installed(),
         };
-        if let Err(e) = file::update(&self.path, |s| outcome::apply(s, self.job, &facts)) {
+        let instance = self.instance.as_deref();
+        if let Err(e) = file::update(&self.path, instance, |s| {
+            outcome::apply(s, self.job, &facts)
+        }) {
             tracing::warn!(
                 "the metrics file {} was not updated: {}; the run's exit status ({exit}) is unchanged",
                 crate::escape::plain(&self.path.display().to_string()),
@@ -173,6 +189,25 @@ mod tests {
         .unwrap();
         assert_eq!(m.path, PathBuf::from("/m/x.prom"));
         assert_eq!(m.now.map(|t| t.timestamp()), Some(1_761_868_800));
+    }
+
+    /// An instance's default file is named for it, so that two instances never share one.
+    #[test]
+    fn an_instance_has_its_own_default_file() {
+        let Some(home) = crate::config::home() else {
+            return;
+        };
+        let m = run_of(&["--instance", "site-b", "--config", "/nonexistent.toml"]).unwrap();
+        assert_eq!(m.instance.as_deref(), Some("site-b"));
+        assert_eq!(
+            m.path,
+            home.join("02luka/g/metrics/parquet_exporter.site-b.prom")
+        );
+        let m = run_of(&["--instance", "site-b", "--metrics-file", "/m/x.prom"]).unwrap();
+        assert_eq!(m.path, PathBuf::from("/m/x.prom"));
+        // A name the run refuses (it exits 2) labels nothing and names no file.
+        let m = run_of(&["--instance", "../x", "--config", "/nonexistent.toml"]).unwrap();
+        assert_eq!(m.instance, None);
     }
 
     /// `BUSY` is the busy status the exit-status table documents.

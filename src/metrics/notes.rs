@@ -20,6 +20,8 @@ pub struct RunNotes {
     pub last_day: Option<(f64, DayMetrics)>,
     pub import_day_s: Option<f64>,
     pub window: Option<WindowNote>,
+    /// The configured sources of each day that read none of them (exit 5).
+    pub unread: Vec<&'static str>,
 }
 
 static NOTES: Mutex<RunNotes> = Mutex::new(RunNotes {
@@ -27,6 +29,7 @@ static NOTES: Mutex<RunNotes> = Mutex::new(RunNotes {
     last_day: None,
     import_day_s: None,
     window: None,
+    unread: Vec::new(),
 });
 
 fn with(f: impl FnOnce(&mut RunNotes)) {
@@ -47,6 +50,12 @@ pub fn note_day(report: &RunReport) {
             n.last_day = Some((start, figures));
         }
     });
+}
+
+/// A day for which no configured source could be read (`sources`, each failed): it exported
+/// nothing, but each source's failing streak counts it.
+pub fn note_unread(sources: impl Iterator<Item = &'static str>) {
+    with(|n| n.unread.extend(sources));
 }
 
 /// The catch-up window's day files, as the run found them before exporting.

@@ -71,8 +71,37 @@ pub fn day_start_s(r: &RunReport) -> Option<f64> {
     day_of(r).map(|d| d.start_ms() as f64 / 1000.0)
 }
 
-/// The figures of the day `r` reports.
+/// The figures of the day `r` reports. A run that kept the existing file published nothing:
+/// the file's own figures (rows, size, verdict, where its data ends) are then those of the
+/// file that stands, and the rest say what the run read.
 pub fn day_metrics(r: &RunReport) -> DayMetrics {
+    let mut d = read_figures(r);
+    if let Some(k) = &r.kept_existing {
+        d.rows = k.rows;
+        // A file that records no verdict (written before verdicts were) keeps the run's.
+        if let Some(v) = k.verdict.as_deref().and_then(|v| v.parse().ok()) {
+            d.verdict = v;
+        }
+        let whole_day = || {
+            let day = Day::new(r.day.parse().ok()?, r.timezone.parse().ok()?).ok()?;
+            Some(day.end_ms())
+        };
+        let cut = r.readback.as_ref().and_then(|c| c.covers_until.as_deref());
+        let end_ms = match cut {
+            Some(until) => chrono::DateTime::parse_from_rfc3339(until)
+                .ok()
+                .map(|t| t.timestamp_millis()),
+            None => whole_day(),
+        };
+        if let Some(end) = end_ms {
+            d.end_s = end as f64 / 1000.0;
+        }
+    }
+    d
+}
+
+/// The figures of what the run read of the day.
+fn read_figures(r: &RunReport) -> DayMetrics {
     let end_ms = day_of(r).map_or(0, |d| d.end_ms());
     let silences: Vec<f64> = r
         .hosts_health
@@ -183,12 +212,15 @@ pub struct RunFacts {
     /// The catch-up window before the run, when it was a catch-up run that got as far as
     /// exporting (a busy run's look is another run's work in progress).
     pub window: Option<WindowNote>,
+    /// Sources of a day that read none of them (exit 5), each a failure in its streak.
+    pub unread: Vec<&'static str>,
     /// Whether each schedule is installed now.
     pub installed: BTreeMap<MetricsJob, bool>,
 }
 
 /// `state` moved on by one run of `job`: its run lines replaced, its last success moved only by
-/// a success, its day and streaks only by a run that exported a day.
+/// a success, its day and partial streak only by a run that exported a day, its source streaks
+/// by a run that exported a day or read no source.
 pub fn apply(mut state: MetricsState, job: MetricsJob, run: &RunFacts) -> MetricsState {
     let m: &mut JobMetrics = state.jobs.entry(job).or_default();
     m.last_run_s = run.at_s;
@@ -210,9 +242,19 @@ pub fn apply(mut state: MetricsState, job: MetricsJob, run: &RunFacts) -> Metric
         } else {
             0
         };
+    }
+    // A run that read no source at all (exit 5) is the worst failure of each: it counts, or
+    // a lone source that is down would never raise its alert.
+    if !run.days.is_empty() || !run.unread.is_empty() {
+        let unread = run.unread.iter().map(|s| (*s, true));
         let mut failed: BTreeMap<String, bool> = BTreeMap::new();
-        for (source, down) in run.days.iter().flat_map(|d| d.sources.iter()) {
-            *failed.entry(source.to_string()).or_default() |= *down;
+        for (source, down) in run
+            .days
+            .iter()
+            .flat_map(|d| d.sources.iter().copied())
+            .chain(unread)
+        {
+            *failed.entry(source.to_string()).or_default() |= down;
         }
         let before = std::mem::take(&mut m.source_streaks);
         m.source_streaks = failed
@@ -330,6 +372,27 @@ mod tests {
             (daily.partial_streak, daily.source_streaks["redis"]),
             (0, 0)
         );
+    }
+
+    /// A lone source that is down fails every run with exit 5, exporting no day: its streak
+    /// still counts, and the first run that reads it resets it.
+    #[test]
+    fn a_run_that_read_no_source_counts_in_each_sources_streak() {
+        let unread = |at| RunFacts {
+            unread: vec!["redis"],
+            ..run(5, at, vec![])
+        };
+        let s = apply(MetricsState::default(), MetricsJob::Daily, &unread(1.0));
+        let s = apply(s, MetricsJob::Daily, &unread(2.0));
+        let daily = &s.jobs[&MetricsJob::Daily];
+        assert_eq!(daily.source_streaks["redis"], 2);
+        assert_eq!(daily.partial_streak, 0, "no day, no partial day");
+        let read = DayNote {
+            sources: vec![("redis", false)],
+            ..note("2025-10-30", WindowDay::Complete, false, false)
+        };
+        let s = apply(s, MetricsJob::Daily, &run(0, 3.0, vec![read]));
+        assert_eq!(s.jobs[&MetricsJob::Daily].source_streaks["redis"], 0);
     }
 
     #[test]

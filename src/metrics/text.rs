@@ -41,6 +41,15 @@ impl MetricsJob {
 /// 1 for the state the source was in, so that a query never depends on a line appearing.
 pub const SOURCE_STATES: [&str; 5] = ["ok", "unavailable", "trimmed", "unverified", "missing"];
 
+/// The sources a run can be configured with: the only `source` labels read back, so that a
+/// hand edit cannot grow the file's label sets run after run.
+fn known_source(s: &str) -> bool {
+    use crate::contract::Source;
+    [Source::Redis, Source::Sqlite]
+        .into_iter()
+        .any(|k| k.as_str() == s)
+}
+
 /// The reject reason codes (`record::RejectReason::code`): each gets a line, 0 when no record
 /// was rejected for it, so that sums over reasons and the last week's average see every day.
 pub const REJECT_REASONS: [&str; 12] = [
@@ -298,9 +307,10 @@ fn lines(state: &MetricsState, version: &str, schema: &str) -> Vec<(&'static Fam
         if let Some(d) = &m.day {
             day_lines(&mut add, j, d);
             add(&PARTIAL_STREAK, &[j], m.partial_streak as f64);
-            for (source, n) in &m.source_streaks {
-                add(&SOURCE_STREAK, &[j, ("source", source)], *n as f64);
-            }
+        }
+        // Also without a day: runs that read no source count before any day is exported.
+        for (source, n) in &m.source_streaks {
+            add(&SOURCE_STREAK, &[j, ("source", source)], *n as f64);
         }
     }
     if let Some(w) = &state.window {
@@ -363,10 +373,19 @@ fn day_lines(
     }
 }
 
-/// The file's text for `state`: each family once, with its HELP and TYPE, then its lines.
-pub fn render(state: &MetricsState, version: &str, schema: &str) -> String {
+/// The label naming the exporter instance on every series of a run that has one. Not
+/// `instance`: with `honor_labels: true` that would replace the scrape target's own label.
+pub const INSTANCE_LABEL: &str = "exporter_instance";
+
+/// The file's text for `state`: each family once, with its HELP and TYPE, then its lines,
+/// each labelled with `instance` when there is one.
+pub fn render(state: &MetricsState, version: &str, schema: &str, instance: Option<&str>) -> String {
     let mut by_family: Vec<Vec<Sample>> = vec![Vec::new(); FAMILIES.len()];
-    for (f, line) in lines(state, version, schema) {
+    for (f, mut line) in lines(state, version, schema) {
+        if let Some(i) = instance {
+            line.labels
+                .insert(0, (INSTANCE_LABEL.to_string(), i.to_string()));
+        }
         if let Some(i) = FAMILIES.iter().position(|g| g.name == f.name) {
             by_family[i].push(line);
         }
@@ -472,7 +491,8 @@ fn parse_line(line: &str) -> Option<Sample> {
 }
 
 /// What a previous file says, as far as this version reads it: lines it does not know (a
-/// family renamed since, a hand edit) are left out, and so leave the file with the next run.
+/// family renamed since, a hand edit, a label value outside the fixed lists) are left out, and
+/// so leave the file with the next run.
 pub fn parse(text: &str) -> MetricsState {
     let mut state = MetricsState::default();
     let mut window = BTreeMap::new();
@@ -498,6 +518,26 @@ pub fn parse(text: &str) -> MetricsState {
     state
 }
 
+/// The first line (counting from 1) that is not this exporter's: every line of a file it
+/// wrote is empty, a `#` comment or a `parquet_exporter_` sample of this `instance` (the
+/// label's value, or no such label when there is none). `None` when all are.
+pub fn foreign_line(text: &str, instance: Option<&str>) -> Option<usize> {
+    let ours = |l: &str| {
+        if l.is_empty() || l.starts_with('#') {
+            return true;
+        }
+        if !l.starts_with("parquet_exporter_") {
+            return false;
+        }
+        // A damaged line of ours is still ours: `parse` leaves it out.
+        parse_line(l).is_none_or(|s| s.label(INSTANCE_LABEL) == instance)
+    };
+    text.lines()
+        .map(str::trim)
+        .position(|l| !ours(l))
+        .map(|i| i + 1)
+}
+
 /// Puts one of a job's lines into `m`.
 fn read_job_line(m: &mut JobMetrics, line: &Sample) {
     let v = line.value;
@@ -511,7 +551,7 @@ fn read_job_line(m: &mut JobMetrics, line: &Sample) {
         _ if name == DAY_START.name => m.day_start_s = Some(v),
         _ if name == PARTIAL_STREAK.name => m.partial_streak = n,
         _ if name == SOURCE_STREAK.name => {
-            if let Some(s) = line.label("source") {
+            if let Some(s) = line.label("source").filter(|s| known_source(s)) {
                 m.source_streaks.insert(s.to_string(), n);
             }
         }
@@ -530,7 +570,8 @@ fn read_day_line(d: &mut DayMetrics, family: &Family, line: &Sample) {
         f if f == DAY_END.name => d.end_s = v,
         f if f == DAY_ROWS.name => d.rows = n,
         f if f == DAY_REJECTS.name => {
-            if let Some(r) = line.label("reason").filter(|_| n > 0) {
+            let known = |r: &&str| REJECT_REASONS.contains(r);
+            if let Some(r) = line.label("reason").filter(known).filter(|_| n > 0) {
                 d.rejects.insert(r.to_string(), n);
             }
         }
@@ -540,7 +581,7 @@ fn read_day_line(d: &mut DayMetrics, family: &Family, line: &Sample) {
         f if f == DAY_DURATION.name => d.duration_s = v,
         f if f == DAY_SOURCE.name => {
             if let (Some(source), Some(state)) = (line.label("source"), line.label("state")) {
-                if v == 1.0 {
+                if v == 1.0 && known_source(source) && SOURCE_STATES.contains(&state) {
                     d.sources.insert(source.to_string(), state.to_string());
                 }
             }
@@ -624,15 +665,15 @@ pub(crate) mod tests {
     #[test]
     fn the_text_reads_back_as_the_state_it_was_written_from() {
         let state = sample_state();
-        let text = render(&state, "0.1.0", "1");
+        let text = render(&state, "0.1.0", "1", None);
         let back = parse(&text);
         assert_eq!(back, state, "{text}");
-        assert_eq!(render(&back, "0.1.0", "1"), text);
+        assert_eq!(render(&back, "0.1.0", "1", None), text);
     }
 
     #[test]
     fn every_family_has_help_and_type_once_and_every_line_a_value() {
-        let text = render(&sample_state(), "0.1.0", "1");
+        let text = render(&sample_state(), "0.1.0", "1", None);
         for f in FAMILIES {
             let helps = text.matches(&format!("# HELP {} ", f.name)).count();
             let types = text.matches(&format!("# TYPE {} gauge\n", f.name)).count();
@@ -662,6 +703,26 @@ pub(crate) mod tests {
         // An import covers days but exports none: no day lines of its own.
         assert!(!text.contains("parquet_exporter_day_rows{job=\"import\"}"));
         assert!(text.contains("parquet_exporter_day_start_timestamp_seconds{job=\"import\"}"));
+    }
+
+    /// With an instance, every series is labelled with it and reads back; a file of another
+    /// instance, or of none, is not this run's.
+    #[test]
+    fn an_instance_labels_every_series_and_owns_its_file() {
+        let state = sample_state();
+        let text = render(&state, "0.1.0", "1", Some("site-b"));
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(samples.len() > 50);
+        for l in &samples {
+            assert!(l.contains("{exporter_instance=\"site-b\""), "{l}");
+        }
+        assert_eq!(parse(&text), state);
+        assert_eq!(foreign_line(&text, Some("site-b")), None);
+        assert_eq!(foreign_line(&text, Some("site-a")), Some(3));
+        assert_eq!(foreign_line(&text, None), Some(3));
+        let plain = render(&state, "0.1.0", "1", None);
+        assert_eq!(foreign_line(&plain, None), None);
+        assert_eq!(foreign_line(&plain, Some("site-b")), Some(3));
     }
 
     /// A file damaged or edited by hand still gives what it holds of each job; the rest is
@@ -694,12 +755,33 @@ pub(crate) mod tests {
             .as_mut()
             .unwrap();
         day.rejects.insert("odd\"reason\\\n".into(), 2);
-        let text = render(&state, "0.1.0", "1");
-        assert!(
-            text.contains("reason=\"odd\\\"reason\\\\\\n\"} 2"),
-            "{text}"
+        let text = render(&state, "0.1.0", "1", None);
+        let line = text
+            .lines()
+            .find(|l| l.contains("reason=\"odd\\\"reason\\\\\\n\"} 2"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(
+            parse_line(line).unwrap().label("reason"),
+            Some("odd\"reason\\\n")
         );
-        assert_eq!(parse(&text), state);
+        // Read back, a reason of no reject code is left out.
+        assert_eq!(parse(&text), sample_state());
+    }
+
+    /// A hand-written file with label values outside the fixed lists: none survives a run.
+    #[test]
+    fn unknown_label_values_are_not_carried_forward() {
+        let known = render(&sample_state(), "0.1.0", "1", None);
+        let extra = "parquet_exporter_day_rejects{job=\"daily\",reason=\"made_up\"} 9\n\
+                     parquet_exporter_day_source_state{job=\"daily\",source=\"kafka\",state=\"ok\"} 1\n\
+                     parquet_exporter_day_source_state{job=\"daily\",source=\"redis\",state=\"sleepy\"} 1\n\
+                     parquet_exporter_source_consecutive_failed_runs{job=\"daily\",source=\"kafka\"} 4\n";
+        let state = parse(&format!("{known}{extra}"));
+        assert_eq!(state, sample_state());
+        let text = render(&state, "0.1.0", "1", None);
+        for gone in ["made_up", "kafka", "sleepy"] {
+            assert!(!text.contains(gone), "{text}");
+        }
     }
 
     /// The lists here are the enums' values: a new reject reason or source state gets its

@@ -140,10 +140,13 @@ impl Paths {
             Some(c) => Some(c.to_path_buf()),
             None => Some(home.join(crate::defaults::DEFAULT_CONFIG)).filter(|c| c.exists()),
         };
+        // The scheduled run sees the config file's instance, not this shell's variables.
+        let instance = crate::config::metrics_instance(None, config.as_deref());
         let metrics_file = crate::config::metrics_file(
             std::env::var_os(crate::config::ENV_METRICS_FILE)
                 .map(PathBuf::from)
                 .as_deref(),
+            instance.as_deref(),
             config.as_deref(),
         );
         Ok(Paths {
