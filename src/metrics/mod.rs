@@ -53,7 +53,7 @@ impl MetricsRun {
             } else {
                 MetricsJob::Daily
             };
-            let instance = a.instance.clone();
+            let instance = a.places.scheme.instance.clone();
             (job, a.metrics.metrics_file.clone(), a.dry, a.now, instance)
         };
         let (job, given, dry, now, instance) = match &cli.command {
