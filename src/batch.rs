@@ -1,4 +1,4 @@
-//! Schema v1 (CONTRACT.md §3) in Arrow, from the column table (`columns`), and the builder that
+//! Schema v1 (docs/contract.md, "Output schema v1") in Arrow, from the column table (`columns`), and the builder that
 //! turns merged rows into Arrow record batches, reusing its column builders from one batch to
 //! the next.
 

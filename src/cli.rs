@@ -445,9 +445,10 @@ pub struct MetricsArgs {
         value_name = "PATH",
         value_parser = |s: &str| Ok::<PathBuf, std::convert::Infallible>(PathBuf::from(s)),
         help = format!(
-            "The metrics file every run rewrites, for node_exporter's textfile collector (keep it \
-             in a folder of its own; an empty value turns the metrics off) [default: \
-             ~/{DEFAULT_METRICS_FILE}]"
+            "The metrics file every run rewrites, for node_exporter's textfile collector: in a \
+             folder of its own or node_exporter's textfile folder; an empty value turns the \
+             metrics off; with --instance NAME the default is parquet_exporter.NAME.prom \
+             [default: ~/{DEFAULT_METRICS_FILE}]"
         )
     )]
     pub metrics_file: Option<PathBuf>,

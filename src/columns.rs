@@ -1,4 +1,4 @@
-//! Schema v1's columns in one table (CONTRACT.md §3): each column's name, kind (which gives
+//! Schema v1's columns in one table (docs/contract.md, "Output schema v1"): each column's name, kind (which gives
 //! its Arrow type and how a source's value is read), nullability, SQLite column, enumerated
 //! values and the writer thread that encodes it. The record's fields, the rows' layout, the
 //! Arrow schema, the SQLite reader and its DDL, and the typed path's slots are all derived
@@ -176,7 +176,7 @@ pub struct Column {
 }
 
 /// What a column holds: its Arrow type, and the rule a source's value is read by
-/// (CONTRACT.md §1).
+/// (docs/contract.md, "Records").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `record_id`, a string: any non-empty text, derived from the record when it has none.
@@ -424,7 +424,7 @@ pub const LABEL_COLS: [Col; LABELS] = Group::Label.members();
 /// The place of `host` in `Labels`.
 pub const HOST: usize = Col::Host.label_slot();
 
-/// The record's own fields as sources name them (CONTRACT.md §1), extra checks aside.
+/// The record's own fields as sources name them (docs/contract.md, "Records"), extra checks aside.
 pub const RECORD_FIELDS: [&str; Group::Field.len()] = {
     let cols: [Col; Group::Field.len()] = Group::Field.members();
     let mut names = [""; Group::Field.len()];

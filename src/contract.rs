@@ -1,4 +1,4 @@
-//! The contract's vocabulary (CONTRACT.md): the schema version, the heartbeat cadence, where a
+//! The contract's vocabulary (docs/contract.md): the schema version, the heartbeat cadence, where a
 //! record came from and the values of its enumerated fields. Every other module builds on
 //! these; this one depends on nothing of the crate.
 
@@ -48,7 +48,7 @@ macro_rules! vocabulary {
 /// Output schema version, written to every file's footer.
 pub const SCHEMA_VERSION: &str = "1";
 
-/// The keys of a day file's footer metadata (CONTRACT.md §3), named once: the writer, the
+/// The keys of a day file's footer metadata (docs/contract.md, "Output schema v1"), named once: the writer, the
 /// import, verify, catch-up and history read and write them through these.
 pub mod footer {
     pub const SCHEMA_VERSION: &str = "ops_atomic.schema_version";
@@ -79,7 +79,7 @@ pub mod footer {
     }
 }
 
-/// A day file's verdict (`ops_atomic.verdict`, CONTRACT.md §3): what an export or an import
+/// A day file's verdict (`ops_atomic.verdict`, docs/contract.md "Output schema v1"): what an export or an import
 /// says of the day it wrote. The writers put `as_str` into the footer; the readers (verify,
 /// catch-up, history, the deployment report) parse it back with `FromStr`, so a verdict is
 /// spelled here once and a new one is a new variant the compiler walks every match through.

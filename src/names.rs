@@ -1,5 +1,5 @@
 //! The contract's file names, in one place: the day file, its rejects file and its summary
-//! (CONTRACT.md §3). Everything that writes, lists or checks these files asks here.
+//! (docs/contract.md, "Output schema v1"). Everything that writes, lists or checks these files asks here.
 
 use chrono::NaiveDate;
 

@@ -401,7 +401,7 @@ impl Rows {
             None => c.ids.len() as u32 | DERIVED,
             Some(id) => {
                 c.ids.push_str(id);
-                // Ids are any non-empty string (CONTRACT.md §1); only 64K ids of 32 KiB each
+                // Ids are any non-empty string (docs/contract.md, "Records"); only 64K ids of 32 KiB each
                 // overflow.
                 u32::try_from(c.ids.len())
                     .ok()

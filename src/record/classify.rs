@@ -1,5 +1,5 @@
 //! Normalization: the raw fields a source read into a schema-v1 record, or a reject with its
-//! reason, and the day the record belongs to, exactly as CONTRACT.md §1 describes.
+//! reason, and the day the record belongs to, exactly as docs/contract.md ("Records") describes.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! Record normalization: turns the raw fields a source read into a schema-v1 record or a reject
-//! with its reason, exactly as CONTRACT.md §1 describes. Pure functions only; no I/O.
+//! with its reason, exactly as docs/contract.md ("Records") describes. Pure functions only; no I/O.
 //!
 //! `raw` holds a record as read, `classify` judges it (with `words`, the values both paths read
 //! alike), `plain` reads values in their plain form for the typed path, `interner` shares the
@@ -62,7 +62,7 @@ pub struct Row {
     pub source: Source,
 }
 
-/// The id of a record that has none (CONTRACT.md §1), in pieces that join into it:
+/// The id of a record that has none (docs/contract.md, "Records"), in pieces that join into it:
 /// `<report_type>:<host or ->:<timestamp in Unix ms>`, with the timestamp already written out.
 pub fn derived_id_pieces<'s>(
     report_type: &'s str,

@@ -1,4 +1,4 @@
-//! Why a record could not be normalized (CONTRACT.md §1), as the rejects file and the summary
+//! Why a record could not be normalized (docs/contract.md, "Rejects"), as the rejects file and the summary
 //! name it.
 
 /// Why a record could not be normalized. The `code` groups reasons in the summary.

@@ -93,7 +93,7 @@ impl Reject {
     }
 
     /// The one place a reject is made, so every source's rejects keep a bounded excerpt of the
-    /// raw record (CONTRACT.md §3), whatever the size of its values.
+    /// raw record (docs/contract.md, "Rejects"), whatever the size of its values.
     pub fn new(raw: &RawRecord, reason: &RejectReason) -> Self {
         let excerpt = raw.excerpt();
         let text = reason.to_string();
