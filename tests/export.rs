@@ -1156,3 +1156,49 @@ fn tcp_with_an_acl_user_and_a_database_reads_what_the_socket_reads() {
     );
     assert!(!out.stderr.contains("Wr0ngPw") && !out.stdout.contains("Wr0ngPw"));
 }
+
+/// A day over one row group's 262,144 rows is written as several groups, so readers spread it
+/// over threads, and every group records the file's order (timestamp, then record_id), as
+/// pyarrow reads it. `verify` and a second run, which reads the file back, take it as one day.
+#[test]
+fn a_day_over_a_row_group_is_split_and_each_group_records_its_order() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // 940 hosts × 288 beats: 270,720 records, one group of 262,144 and one of the rest.
+    let hosts: Vec<String> = (0..940).map(|i| format!("h{i:03}")).collect();
+    let sim = run(exporter(h)
+        .args(["simulate", "--date", DAY, "--tz", "UTC"])
+        .args(["--sqlite", "ops.db", "--hosts", &hosts.join(",")]));
+    assert_eq!(sim.code, 0, "{}", sim.stderr);
+    let export = || run(common::export_cmd(h, "UTC").args(["--sqlite", "ops.db", "--date", DAY]));
+    let out = export();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let file = h.join("out/ops_atomic_20251030.parquet");
+    let script = format!(
+        "import pyarrow.parquet as pq\n\
+         m = pq.ParquetFile({:?}).metadata\n\
+         groups = [m.row_group(i) for i in range(m.num_row_groups)]\n\
+         print(m.num_rows, [g.num_rows for g in groups])\n\
+         print(set(tuple((c.column_index, c.descending) for c in g.sorting_columns) for g in groups))\n",
+        file.display().to_string()
+    );
+    let read = common::run_ok(
+        std::process::Command::new(common::python())
+            .arg("-c")
+            .arg(&script),
+    );
+    assert_eq!(read, "270720 [262144, 8576]\n{((2, False), (0, False))}\n");
+    let verify = run(exporter(h).args(["verify", "out"]));
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    let again = export();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        common::run_ok(
+            std::process::Command::new(common::python())
+                .arg("-c")
+                .arg(&script)
+        ),
+        read,
+        "a second run reads the groups back and keeps the day"
+    );
+}
