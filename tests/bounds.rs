@@ -81,34 +81,24 @@ fn hostile_redis(reply: Vec<u8>, close: bool) -> String {
 /// The exit status, output and peak RSS (MB) of an export of `DAY` from the archive in `home`
 /// and the Redis at `url`, run as the only child of a Python process that measures it.
 fn export_measured(home: &Path, url: &str) -> (i32, String, u64) {
-    let mut cmd = Command::new(common::python());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PARQUET_EXPORTER_") || k == "TZ" || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .arg("-c")
-        .arg(
-            "import resource, subprocess, sys\n\
-             r = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=60)\n\
-             print(r.returncode)\n\
-             print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n\
-             print(r.stdout + r.stderr)",
-        )
-        .arg(assert_cmd::cargo::cargo_bin("parquet-exporter"))
-        .args(["--tz", TZ, "--out-dir", "out", "--summary-dir", "rep"])
-        .args(["--sqlite", "ops.db", "--date", DAY, "--redis-timeout", "60"])
-        .env("PARQUET_EXPORTER_REDIS_URL", url)
-        .env("HOME", home)
-        .current_dir(home)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut lines = text.lines();
-    let code = lines.next().unwrap().parse().unwrap();
-    let mb = lines.next().unwrap().parse().unwrap();
-    (code, lines.collect::<Vec<_>>().join("\n"), mb)
+    common::peak_rss_mb_with(
+        home,
+        &[
+            "--tz",
+            TZ,
+            "--out-dir",
+            "out",
+            "--summary-dir",
+            "rep",
+            "--sqlite",
+            "ops.db",
+            "--date",
+            DAY,
+            "--redis-timeout",
+            "60",
+        ],
+        &[("PARQUET_EXPORTER_REDIS_URL", url)],
+    )
 }
 
 /// Exports `DAY` from an archive and from a hostile Redis answering XRANGE with `reply`:

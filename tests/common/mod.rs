@@ -686,19 +686,31 @@ pub fn mkfifo(path: &Path) {
 /// `parquet-exporter ARGS` in `home`, with its exit status, its output and its peak RSS in MB
 /// (the child's own, as `getrusage` counts it in a Python parent of its own).
 pub fn peak_rss_mb(home: &Path, args: &[&str]) -> (i32, String, u64) {
-    let out = Command::new(python())
+    peak_rss_mb_with(home, args, &[])
+}
+
+/// `peak_rss_mb` with `envs` set for the exporter, and nothing else of this process's
+/// `PARQUET_EXPORTER_*` settings. The run has 300 s at most: a deadline, not a measure.
+pub fn peak_rss_mb_with(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> (i32, String, u64) {
+    let mut cmd = Command::new(python());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PARQUET_EXPORTER_") || k == "TZ" || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
         .arg("-c")
         .arg(
             "import resource, subprocess, sys\n\
-             r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n\
+             r = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=300)\n\
              print(r.returncode)\n\
              print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n\
              print(r.stdout + r.stderr)",
         )
         .arg(assert_cmd::cargo::cargo_bin("parquet-exporter"))
         .args(args)
+        .envs(envs.iter().copied())
         .env("HOME", home)
-        .env_remove("TZ")
         .current_dir(home)
         .output()
         .unwrap();
