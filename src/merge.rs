@@ -12,6 +12,17 @@ pub struct MergeStats {
     pub duplicates: u64,
     /// Folded copies whose content differed from the row they were folded into.
     pub conflicts: u64,
+    /// Rows from parts of precedence 0 (the day's previous file) that no source holds: a
+    /// copy of precedence 0 is dropped, uncounted, where any source has the id.
+    pub carried: u64,
+}
+
+impl MergeStats {
+    pub fn add(&mut self, o: MergeStats) {
+        self.duplicates += o.duplicates;
+        self.conflicts += o.conflicts;
+        self.carried += o.carried;
+    }
 }
 
 /// Collects each source's rows as they were read, then merges by sorting small keys (a 64-bit
@@ -30,7 +41,7 @@ pub struct Merger {
 #[derive(Debug, Clone, Copy)]
 struct At {
     index: u32,
-    part: u8,
+    part: u16,
     source: Source,
 }
 
@@ -38,14 +49,14 @@ impl At {
     /// As one word, so a merge key's slot can hold a winner: the merge needs one buffer, not
     /// two (16 bytes a row less at its peak).
     fn pack(self) -> u64 {
-        self.index as u64 | (self.part as u64) << 32 | (self.source as u64) << 40
+        self.index as u64 | (self.part as u64) << 32 | (self.source as u64) << 48
     }
 
     fn unpack(v: u64) -> At {
         At {
             index: v as u32,
-            part: (v >> 32) as u8,
-            source: Source::ALL[(v >> 40) as u8 as usize],
+            part: (v >> 32) as u16,
+            source: Source::ALL[(v >> 48) as u8 as usize],
         }
     }
 }
@@ -105,7 +116,7 @@ impl Merger {
     pub fn extend(&mut self, rows: Rows, precedence: u8) {
         if !rows.is_empty() {
             assert!(
-                self.parts.len() < u8::MAX as usize,
+                self.parts.len() < u16::MAX as usize,
                 "too many parts to merge"
             );
             self.parts.push(rows);
@@ -117,14 +128,21 @@ impl Merger {
     /// a copy of lower precedence never replaces one of higher (the archive's copy wins a
     /// conflict), and within one precedence the copy read last wins.
     pub fn into_sorted(self) -> (Merged, MergeStats) {
-        self.sorted(PARALLEL_MIN)
+        self.sorted(PARALLEL_MIN, None)
+    }
+
+    /// `into_sorted`, adding the `id_hash` of every merged row to `won`: the ids a later
+    /// window must not hold again (see `window`).
+    pub fn into_sorted_hashed(self, won: &mut Vec<u64>) -> (Merged, MergeStats) {
+        self.sorted(PARALLEL_MIN, Some(won))
     }
 
     /// `into_sorted`, on two threads from `parallel_min` rows on. Each step splits its keys in
     /// two that need nothing from each other: the hashing by position, the folding by the
     /// hash's top bit (copies of an id hash alike), the final sort by time (all of one half
     /// before the other). The result does not depend on the split.
-    fn sorted(self, parallel_min: usize) -> (Merged, MergeStats) {
+    fn sorted(self, parallel_min: usize, won: Option<&mut Vec<u64>>) -> (Merged, MergeStats) {
+        let collect = won.is_some();
         let mut parts = self.parts;
         let ranks = &self.ranks;
         let n: usize = parts.iter().map(Rows::len).sum();
@@ -143,25 +161,26 @@ impl Merger {
         // Folding marks each winner by position; the winners are then gathered in one pass
         // through the rows in reading order, so a row with one copy (most of them) is never
         // looked up out of order for its timestamp.
-        let (marks, stats) = if two {
+        let (marks, stats, hashes) = if two {
             let mid = partition(&mut keys, |k| k.0 >> 63 == 0);
             let (a, b) = keys.split_at_mut(mid);
-            let ((mut marks, stats_a), (marks_b, stats_b)) =
-                both(|| fold_ids(&parts, ranks, a), || fold_ids(&parts, ranks, b));
+            let ((mut marks, mut stats, hashes_a), (marks_b, stats_b, hashes_b)) = both(
+                || fold_ids(&parts, ranks, a, collect),
+                || fold_ids(&parts, ranks, b, collect),
+            );
             // Each position's key was in one half: at most one of the two marks is set.
             for (m, b) in marks.iter_mut().zip(marks_b) {
                 *m |= b;
             }
-            (
-                marks,
-                MergeStats {
-                    duplicates: stats_a.duplicates + stats_b.duplicates,
-                    conflicts: stats_a.conflicts + stats_b.conflicts,
-                },
-            )
+            stats.add(stats_b);
+            (marks, stats, [hashes_a, hashes_b].concat())
         } else {
-            fold_ids(&parts, ranks, &mut keys)
+            fold_ids(&parts, ranks, &mut keys, collect)
         };
+        let (marks, mut stats, hashes) = (marks, stats, hashes);
+        if let Some(won) = won {
+            won.extend(hashes);
+        }
         // The keys are spent: the winners are written over them.
         let mut won = 0;
         let mut marks = marks.into_iter();
@@ -172,6 +191,9 @@ impl Merger {
                     WON => rows.source(i),
                     _ => Source::Both,
                 };
+                if ranks[p] == 0 {
+                    stats.carried += 1;
+                }
                 keys[won] = winner(rows.ts_ms(i), (p as u32, i as u32), source);
                 won += 1;
             }
@@ -250,8 +272,16 @@ const WON_BOTH: u8 = 2;
 
 /// Sorts hash keys and folds the copies of each id into its winner. Returns a mark per row
 /// position (counted through the parts in order) saying which rows won.
-fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, MergeStats) {
+fn fold_ids(
+    parts: &[Rows],
+    ranks: &[u8],
+    keys: &mut [(u64, u64)],
+    collect: bool,
+) -> (Vec<u8>, MergeStats, Vec<u64>) {
     let mut stats = MergeStats::default();
+    // Each winner's id hash, when asked for: one per distinct hash, plus one per id that
+    // merely hashes like another (which a later check then takes for a repeat: harmless).
+    let mut hashes = Vec::new();
     keys.sort_unstable();
     // Where each part's positions start.
     let mut starts = Vec::with_capacity(parts.len());
@@ -272,7 +302,7 @@ fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, 
         }
     };
     // Ids read twice, nearly always once from each source.
-    let mut pairs: Vec<((u32, u32), (u32, u32))> = Vec::new();
+    let mut pairs: Vec<Pair> = Vec::new();
     let mut run = 0;
     while run < keys.len() {
         let end = run
@@ -280,6 +310,9 @@ fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, 
                 .iter()
                 .take_while(|k| k.0 == keys[run].0)
                 .count();
+        if collect && end != run + 2 {
+            hashes.push(keys[run].0);
+        }
         if end == run + 1 {
             // Nearly every id has one copy (or two, the case below): no lookup, no allocation.
             marks[at(key_at(keys[run].1))] = WON;
@@ -288,7 +321,7 @@ fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, 
         }
         if end == run + 2 {
             // Two copies (one from each source): folded below, in reading order.
-            pairs.push((key_at(keys[run].1), key_at(keys[run + 1].1)));
+            pairs.push((key_at(keys[run].1), key_at(keys[run + 1].1), keys[run].0));
             run = end;
             continue;
         }
@@ -300,6 +333,9 @@ fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, 
                 .partition(|k| row(parts, **k).cmp_id(&row(parts, first)).is_eq());
             let (kept, source) = fold(parts, ranks, &same, &mut stats);
             marks[at(kept)] = won(kept, source);
+            if collect && !rest.is_empty() {
+                hashes.push(keys[run].0);
+            }
             copies = rest;
         }
         run = end;
@@ -308,24 +344,33 @@ fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, 
     // they are near the pair before (both sources read the day in time order). On a
     // million-row day with 200,000 pairs this took a sixth off the whole merge.
     pairs.sort_unstable();
-    for (a, b) in pairs {
+    for (a, b, hash) in pairs {
         if row(parts, a).cmp_id(&row(parts, b)).is_eq() {
             let (kept, source) = fold(parts, ranks, &[a, b], &mut stats);
             marks[at(kept)] = won(kept, source);
+            if collect {
+                hashes.push(hash);
+            }
         } else {
             // Two ids that merely hash alike: each is its own winner.
             marks[at(a)] = WON;
             marks[at(b)] = WON;
+            if collect {
+                hashes.extend([hash, hash]);
+            }
         }
     }
-    (marks, stats)
+    (marks, stats, hashes)
 }
+
+/// Two copies of an id (or of two ids that hash alike), and the hash.
+type Pair = ((u32, u32), (u32, u32), u64);
 
 /// A merge winner in a key's slot: its timestamp and where it is held.
 fn winner(ts_ms: i64, (part, index): (u32, u32), source: Source) -> (u64, u64) {
     let at = At {
         index,
-        part: part as u8,
+        part: part as u16,
         source,
     };
     (ts_ms as u64, at.pack())
@@ -342,10 +387,13 @@ fn fold(
 ) -> ((u32, u32), Source) {
     let row = |k| row(parts, k);
     let rank = |(p, _): (u32, u32)| ranks[p as usize];
-    let mut kept = copies[0];
+    // A copy of precedence 0 (the previous file's) stands only where no source has the id.
+    let sourced = copies.iter().any(|&c| rank(c) > 0);
+    let mut copies = copies.iter().copied().filter(|&c| !sourced || rank(c) > 0);
+    let mut kept = copies.next().expect("an id has a copy");
     let mut kept_rank = rank(kept);
     let mut source = row(kept).source;
-    for &later in &copies[1..] {
+    for later in copies {
         stats.duplicates += 1;
         let (k, l) = (row(kept), row(later));
         if !k.same_record(&l) {
@@ -421,7 +469,8 @@ mod tests {
             stats,
             MergeStats {
                 duplicates: 1,
-                conflicts: 0
+                conflicts: 0,
+                carried: 0,
             }
         );
     }
@@ -450,7 +499,8 @@ mod tests {
                 stats,
                 MergeStats {
                     duplicates: 1,
-                    conflicts: 1
+                    conflicts: 1,
+                    carried: 0,
                 }
             );
         }
@@ -469,7 +519,8 @@ mod tests {
             stats,
             MergeStats {
                 duplicates: 2,
-                conflicts: 1
+                conflicts: 1,
+                carried: 0,
             }
         );
     }
@@ -524,9 +575,9 @@ mod tests {
             .map(|i| id_hash(&format!("id-{i}")) >> 63 == 0)
             .collect();
         assert!(halves.contains(&true) && halves.contains(&false));
-        let (one, one_stats) = build(false).sorted(usize::MAX);
-        let (two, two_stats) = build(false).sorted(0);
-        let (pre, pre_stats) = build(true).sorted(0);
+        let (one, one_stats) = build(false).sorted(usize::MAX, None);
+        let (two, two_stats) = build(false).sorted(0, None);
+        let (pre, pre_stats) = build(true).sorted(0, None);
         assert_eq!(pre_stats, one_stats);
         assert_eq!(
             pre.iter().map(|r| r.to_row()).collect::<Vec<Row>>(),
@@ -574,7 +625,7 @@ mod tests {
             (9, at(1, 1)),
             (9, at(1, 2)),
         ];
-        let (marks, stats) = fold_ids(&parts, &[2, 1], &mut keys);
+        let (marks, stats, _) = fold_ids(&parts, &[2, 1], &mut keys, false);
         // Positions: a, c (SQLite), then b, c, d (Redis). c's SQLite copy wins its conflict
         // and reports both sources.
         assert_eq!(marks, [WON, WON_BOTH, WON, UNMARKED, WON]);
@@ -582,7 +633,8 @@ mod tests {
             stats,
             MergeStats {
                 duplicates: 1,
-                conflicts: 1
+                conflicts: 1,
+                carried: 0,
             }
         );
     }
