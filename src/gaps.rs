@@ -2,6 +2,7 @@
 //! order (pure): what the summary, `history` and the picture say of the cadence.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
@@ -61,18 +62,13 @@ pub struct HostHealth {
 /// Gaps in each host's heartbeat cadence from its first beat on (a silent end of the day included), and each
 /// host's heartbeat health, worst coverage first: heartbeat records only, in time order (as
 /// merged), read in one pass.
+#[cfg(test)]
 pub fn gaps_and_health<'a>(
     rows: impl IntoIterator<Item = impl Into<BeatRef<'a>>>,
     day: &Day,
 ) -> (GapReport, Vec<HostHealth>) {
     let mut beats = Beats::new(day);
-    for r in rows
-        .into_iter()
-        .map(Into::into)
-        .filter(|r: &BeatRef| r.report_type == "heartbeat")
-    {
-        beats.beat(r.host.unwrap_or("-"), r.ts_ms, r.status);
-    }
+    beats.add(rows);
     beats.finish()
 }
 
@@ -93,8 +89,8 @@ const GAPS_KEPT: usize = 1024;
 const GAPS_SHOWN: usize = 10;
 
 /// One host's heartbeats so far.
-struct HostRun<'a> {
-    host: &'a str,
+struct HostRun {
+    host: Arc<str>,
     first: i64,
     last: i64,
     beats: u64,
@@ -107,7 +103,7 @@ struct HostRun<'a> {
     critical: u64,
 }
 
-impl HostRun<'_> {
+impl HostRun {
     fn gap(&mut self, length: i64) {
         self.gaps += 1;
         self.longest = self.longest.max(length);
@@ -115,26 +111,27 @@ impl HostRun<'_> {
 }
 
 /// A gap: the host, and the beats (or day edges) it lies between.
-#[derive(Clone, Copy)]
-struct Silence<'a> {
-    host: &'a str,
+#[derive(Clone)]
+struct Silence {
+    host: Arc<str>,
     from: i64,
     to: i64,
 }
 
 /// Per-host state for heartbeats read in time order: memory grows with the hosts, not the rows,
-/// so the analysis beside the day file's writer holds no copy of the day.
-struct Beats<'a, 'd> {
+/// so the analysis beside the day file's writer holds no copy of the day, and takes the day a
+/// window at a time (`add`).
+pub struct Beats<'d> {
     day: &'d Day,
-    index: HashMap<&'a str, usize, foldhash::fast::FixedState>,
-    hosts: Vec<HostRun<'a>>,
+    index: HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
+    hosts: Vec<HostRun>,
     count: usize,
     missed: i64,
-    longest: Vec<Silence<'a>>,
+    longest: Vec<Silence>,
 }
 
-impl<'a, 'd> Beats<'a, 'd> {
-    fn new(day: &'d Day) -> Self {
+impl<'d> Beats<'d> {
+    pub fn new(day: &'d Day) -> Self {
         Beats {
             day,
             index: HashMap::default(),
@@ -145,12 +142,24 @@ impl<'a, 'd> Beats<'a, 'd> {
         }
     }
 
-    fn beat(&mut self, host: &'a str, t: i64, status: Status) {
+    /// Takes the next rows of the day, in time order; only heartbeats count.
+    pub fn add<'a>(&mut self, rows: impl IntoIterator<Item = impl Into<BeatRef<'a>>>) {
+        for r in rows
+            .into_iter()
+            .map(Into::into)
+            .filter(|r: &BeatRef| r.report_type == "heartbeat")
+        {
+            self.beat(r.host.unwrap_or("-"), r.ts_ms, r.status);
+        }
+    }
+
+    fn beat(&mut self, host: &str, t: i64, status: Status) {
         let i = match self.index.get(host) {
             Some(&i) => i,
             None => {
                 let i = self.hosts.len();
-                self.index.insert(host, i);
+                let host: Arc<str> = host.into();
+                self.index.insert(host.clone(), i);
                 self.hosts.push(HostRun {
                     host,
                     first: t,
@@ -168,7 +177,7 @@ impl<'a, 'd> Beats<'a, 'd> {
             }
         };
         if self.hosts[i].beats > 0 {
-            if let Some(length) = self.silence(host, self.hosts[i].last, t) {
+            if let Some(length) = self.silence(i, self.hosts[i].last, t) {
                 self.hosts[i].gap(length);
             }
         }
@@ -183,11 +192,12 @@ impl<'a, 'd> Beats<'a, 'd> {
     }
 
     /// Counts the silence from `from` to `to` if it is a gap, and returns its length then.
-    fn silence(&mut self, host: &'a str, from: i64, to: i64) -> Option<i64> {
+    fn silence(&mut self, i: usize, from: i64, to: i64) -> Option<i64> {
         let length = to - from;
         if length <= GAP_MS {
             return None;
         }
+        let host = self.hosts[i].host.clone();
         self.count += 1;
         self.missed += length / CADENCE_MS - 1;
         self.longest.push(Silence { host, from, to });
@@ -205,17 +215,17 @@ impl<'a, 'd> Beats<'a, 'd> {
             let len = |s: &Silence| s.to - s.from.max(start);
             len(b)
                 .cmp(&len(a))
-                .then_with(|| a.host.cmp(b.host))
+                .then_with(|| a.host.cmp(&b.host))
                 .then_with(|| a.from.cmp(&b.from))
         });
         self.longest.truncate(GAPS_SHOWN);
     }
 
-    fn finish(mut self) -> (GapReport, Vec<HostHealth>) {
+    pub fn finish(mut self) -> (GapReport, Vec<HostHealth>) {
         let (day, start, end) = (self.day, self.day.start_ms(), self.day.end_ms());
         // A host that goes quiet before the day ends is silent to the end.
         for i in 0..self.hosts.len() {
-            if let Some(length) = self.silence(self.hosts[i].host, self.hosts[i].last, end) {
+            if let Some(length) = self.silence(i, self.hosts[i].last, end) {
                 self.hosts[i].gap(length);
             }
         }

@@ -317,47 +317,85 @@ pub struct Timeline {
 }
 
 /// The timeline of `hosts` (in that order) over `day`.
+#[cfg(test)]
 pub fn timeline<'a>(
     rows: impl IntoIterator<Item = impl Into<BeatRef<'a>>>,
     day: &Day,
     hosts: &[&str],
 ) -> Timeline {
-    let len = day.end_ms() - day.start_ms();
-    let slots = (len as u64).div_ceil(CADENCE_MS as u64) as usize;
-    let hours = (0..(len as u64).div_ceil(3_600_000))
-        .map(|h| {
-            local_time(day, day.start_ms() + h as i64 * 3_600_000)
-                .get(11..13)
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
-    let index: HashMap<&str, usize, foldhash::fast::FixedState> =
-        hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
-    let mut cells = vec![vec![0u8; slots]; hosts.len()];
-    for r in rows
-        .into_iter()
-        .map(Into::into)
-        .filter(|r: &BeatRef| r.report_type == "heartbeat")
-    {
-        let Some(&h) = index.get(r.host.unwrap_or("-")) else {
-            continue;
-        };
-        let slot = ((r.ts_ms - day.start_ms()) / CADENCE_MS) as usize;
-        let level = match r.status {
-            Status::Healthy => 1,
-            Status::Warnings => 2,
-            Status::Critical => 3,
-        };
-        if let Some(c) = cells[h].get_mut(slot) {
-            *c = (*c).max(level);
+    let mut cells = TimelineCells::new(day);
+    cells.add(rows);
+    cells.finish(hosts)
+}
+
+/// Every host's slots, taken a window of the day at a time; which hosts are drawn is known
+/// only at the day's end. A host's slots take a byte each (288 a day).
+pub struct TimelineCells<'d> {
+    day: &'d Day,
+    slots: usize,
+    hosts: HashMap<Box<str>, Vec<u8>, foldhash::fast::FixedState>,
+}
+
+impl<'d> TimelineCells<'d> {
+    pub fn new(day: &'d Day) -> Self {
+        let len = day.end_ms() - day.start_ms();
+        TimelineCells {
+            day,
+            slots: (len as u64).div_ceil(CADENCE_MS as u64) as usize,
+            hosts: HashMap::default(),
         }
     }
-    Timeline {
-        slots,
-        hours,
-        hosts: hosts.iter().map(|h| h.to_string()).zip(cells).collect(),
-        hidden: 0,
+
+    /// Takes the next rows; only heartbeats count.
+    pub fn add<'a>(&mut self, rows: impl IntoIterator<Item = impl Into<BeatRef<'a>>>) {
+        let start = self.day.start_ms();
+        for r in rows
+            .into_iter()
+            .map(Into::into)
+            .filter(|r: &BeatRef| r.report_type == "heartbeat")
+        {
+            let host = r.host.unwrap_or("-");
+            let cells = match self.hosts.get_mut(host) {
+                Some(c) => c,
+                None => self.hosts.entry(host.into()).or_insert(vec![0; self.slots]),
+            };
+            let slot = ((r.ts_ms - start) / CADENCE_MS) as usize;
+            let level = match r.status {
+                Status::Healthy => 1,
+                Status::Warnings => 2,
+                Status::Critical => 3,
+            };
+            if let Some(c) = cells.get_mut(slot) {
+                *c = (*c).max(level);
+            }
+        }
+    }
+
+    /// The timeline of `hosts`, in that order.
+    pub fn finish(mut self, hosts: &[&str]) -> Timeline {
+        let day = self.day;
+        let len = day.end_ms() - day.start_ms();
+        let hours = (0..(len as u64).div_ceil(3_600_000))
+            .map(|h| {
+                local_time(day, day.start_ms() + h as i64 * 3_600_000)
+                    .get(11..13)
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        let slots = self.slots;
+        Timeline {
+            slots,
+            hours,
+            hosts: hosts
+                .iter()
+                .map(|h| {
+                    let cells = self.hosts.remove(*h).unwrap_or_else(|| vec![0; slots]);
+                    (h.to_string(), cells)
+                })
+                .collect(),
+            hidden: 0,
+        }
     }
 }
 

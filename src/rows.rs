@@ -422,6 +422,59 @@ impl Rows {
         c.checks.push(checks);
     }
 
+    /// Adds a copy of a row held elsewhere.
+    pub fn push_ref(&mut self, r: RowRef<'_>) {
+        let set = match self.set_index.get(r.checks) {
+            Some(&i) => i,
+            None => {
+                let i = self.sets.len() as u32;
+                let set: Checks = r.checks.into();
+                self.sets.push(set.clone());
+                self.set_index.insert(set, i);
+                i
+            }
+        };
+        let id = match r.id {
+            RecordId::Text(id) => Some(id),
+            RecordId::Derived => None,
+        };
+        let (ts, duration, labels) = (r.ts_ms, r.duration_ms, r.labels);
+        self.push_parts(
+            id,
+            r.report_type,
+            ts,
+            duration,
+            labels,
+            r.status,
+            r.fixed,
+            set,
+            r.source,
+        );
+    }
+
+    /// The least and the greatest timestamp held (`None` when empty).
+    pub fn ts_range(&self) -> Option<(i64, i64)> {
+        let all = self.chunks.iter().flat_map(|c| c.ts.iter().copied());
+        all.fold(None, |r, t| match r {
+            None => Some((t, t)),
+            Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
+        })
+    }
+
+    /// Splits the rows at timestamp `until`: those before it, and the rest, each in reading
+    /// order.
+    pub fn split_at_ts(self, until: i64) -> (Rows, Rows) {
+        let (mut before, mut rest) = (Rows::new(), Rows::new());
+        for r in self.iter() {
+            if r.ts_ms < until {
+                before.push_ref(r);
+            } else {
+                rest.push_ref(r);
+            }
+        }
+        (before, rest)
+    }
+
     /// Hashes the ids of the rows pushed since the last call. A source calls this as it
     /// reads (a reader waiting on Redis has the time), so the merge finds the hashes ready.
     pub fn hash_ids(&mut self) {
