@@ -58,6 +58,21 @@ pub enum SourceError {
     /// Reached, but not what the contract describes (missing table or column, wrong key type).
     #[error("{0:#}")]
     Invalid(anyhow::Error),
+    /// This machine could not do the read (it ran out of file descriptors): the run fails, and
+    /// the source is not reported as unavailable.
+    #[error("{0:#}")]
+    Local(anyhow::Error),
+}
+
+impl SourceError {
+    /// The same kind of failure, its error changed by `f`.
+    pub fn map(self, f: impl FnOnce(anyhow::Error) -> anyhow::Error) -> SourceError {
+        match self {
+            SourceError::Unavailable(e) => SourceError::Unavailable(f(e)),
+            SourceError::Invalid(e) => SourceError::Invalid(f(e)),
+            SourceError::Local(e) => SourceError::Local(f(e)),
+        }
+    }
 }
 
 /// A record that could not be normalized, as written to the rejects file.
@@ -151,6 +166,18 @@ pub struct Ingested {
     pub shortfall: Option<Shortfall>,
 }
 
+/// Rows a source hands on as it reads them, and its bound: no row it hands on later has a
+/// timestamp before it (see `window`).
+pub struct Part {
+    pub rows: Rows,
+    pub bound: i64,
+}
+
+/// Rows a streaming read gathers before it hands them on: half a store's chunk (`rows`), so
+/// that what a source adds before its next chance to hand on (a page, a few thousand rows)
+/// still fits the part's one chunk instead of opening a second one at full size.
+pub const PART_ROWS: usize = 1 << 15;
+
 /// Receives raw records from a source and keeps only what the day needs.
 pub struct Collector<'d> {
     day: &'d Day,
@@ -158,6 +185,10 @@ pub struct Collector<'d> {
     /// The typed path's check sets by the bytes they were read from.
     sets: typed::CheckSets,
     out: Ingested,
+    /// Where a streaming read hands its rows on; `None` keeps them all.
+    feed: Option<std::sync::mpsc::SyncSender<Part>>,
+    /// The receiver went away: the run stopped, and the read can too.
+    stopped: bool,
 }
 
 impl<'d> Collector<'d> {
@@ -174,6 +205,8 @@ impl<'d> Collector<'d> {
                 counts: SourceCounts::default(),
                 shortfall: None,
             },
+            feed: None,
+            stopped: false,
         }
     }
 
@@ -210,6 +243,29 @@ impl<'d> Collector<'d> {
         self.out.records.hash_ids();
     }
 
+    /// A point where the source can say its bound: no record it reads from here on has a
+    /// timestamp before `bound`. A streaming read hands its rows on here once enough wait.
+    pub fn flush(&mut self, bound: i64) {
+        self.hash_ids();
+        let Some(feed) = &self.feed else {
+            return;
+        };
+        if self.out.records.len() < PART_ROWS {
+            return;
+        }
+        let rows = std::mem::replace(&mut self.out.records, Rows::new());
+        // The remembered check sets are indexes into the store just handed on.
+        self.sets = Default::default();
+        if feed.send(Part { rows, bound }).is_err() {
+            self.stopped = true;
+        }
+    }
+
+    /// Whether the run stopped taking this read's rows: the source can stop reading.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
     pub fn finish(mut self) -> Ingested {
         self.hash_ids();
         self.out
@@ -219,6 +275,19 @@ impl<'d> Collector<'d> {
     pub fn read(source: &dyn DaySource, day: &Day) -> Result<Ingested, SourceError> {
         let mut c = Collector::new(day, source.origin());
         c.out.precedence = source.precedence();
+        source.read_day(day, &mut c).map(|()| c.finish())
+    }
+
+    /// Reads `day` from `source`, handing its rows on to `feed` as they are read (see
+    /// `flush`): what the source yielded, with the rows not yet handed on.
+    pub fn stream(
+        source: &dyn DaySource,
+        day: &Day,
+        feed: std::sync::mpsc::SyncSender<Part>,
+    ) -> Result<Ingested, SourceError> {
+        let mut c = Collector::new(day, source.origin());
+        c.out.precedence = source.precedence();
+        c.feed = Some(feed);
         source.read_day(day, &mut c).map(|()| c.finish())
     }
 }

@@ -107,10 +107,13 @@ fn day_query(table: &str, present: &[&str], locator: &str) -> String {
         .collect();
     let list = cols.join(", ");
     let table = quoted(table);
+    // The text rows first: the numeric rows that follow come in `ts` order (the index's), so
+    // each one read bounds every later one and the merge can hand the day on as it goes
+    // (`Collector::flush`); text compares as text, not as time, and bounds nothing.
     format!(
-        "SELECT {locator}, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 AND ts < '' \
+        "SELECT {locator}, {list} FROM {table} WHERE ts >= ?3 AND ts < ?4 \
          UNION ALL \
-         SELECT {locator}, {list} FROM {table} WHERE ts >= ?3 AND ts < ?4"
+         SELECT {locator}, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 AND ts < ''"
     )
 }
 
@@ -200,7 +203,33 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         )));
     }
     let conn = open(path)?;
-    let present = table_columns(&conn, table, path)?;
+    read_open(&conn, path, table, day, sink).map_err(|e| out_of_descriptors(&conn, e))
+}
+
+/// A read that failed because this machine ran out of file descriptors, as that: SQLite opens
+/// the file at the first statement and calls any failure to open it "unable to open database
+/// file", which would report the archive as unavailable (and the day as partial) when the fault
+/// is the machine's.
+fn out_of_descriptors(conn: &Connection, e: SourceError) -> SourceError {
+    // SAFETY: the handle is the open connection's, and reading its errno changes nothing.
+    let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+    match (e, errno) {
+        // EMFILE and ENFILE, on Linux and on macOS.
+        (SourceError::Unavailable(e), 23 | 24) => {
+            SourceError::Local(e.context(std::io::Error::from_raw_os_error(errno)))
+        }
+        (e, _) => e,
+    }
+}
+
+fn read_open(
+    conn: &Connection,
+    path: &Path,
+    table: &str,
+    day: &Day,
+    sink: &mut Collector,
+) -> Result<(), SourceError> {
+    let present = table_columns(conn, table, path)?;
     let present: Vec<&str> = present.iter().map(String::as_str).collect();
 
     let widen = 2 * 86_400_000; // more than any UTC offset, on both sides
@@ -209,7 +238,7 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
             .map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_default()
     };
-    let locator = locator_of(&conn, table)
+    let locator = locator_of(conn, table)
         .with_context(|| {
             format!(
                 "reading the primary key of table {table} in {}",
@@ -237,7 +266,16 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
         ])?;
         // One record reused for every row: its field vector and locator keep their buffers.
         let mut raw = RawRecord::new(Source::Sqlite, String::new());
+        let mut since_flush = 0u32;
         while let Some(row) = rows.next()? {
+            since_flush += 1;
+            if let (true, ValueRef::Integer(ts)) = (since_flush >= 4096, row.get_ref(ts_column)?) {
+                since_flush = 0;
+                sink.flush(ts);
+                if sink.stopped() {
+                    return Ok(());
+                }
+            }
             let filed = match row.get_ref(ts_column)? {
                 // Where a text `ts` belongs when it cannot be read: its leading date. The
                 // widened range selects it on several days; that date picks one of them.

@@ -89,10 +89,7 @@ pub fn read(
 ) -> Result<(), SourceError> {
     let scrub = |e: anyhow::Error| anyhow!(target.scrub(&format!("{e:#}")));
     let deadline = std::time::Instant::now() + timeout;
-    read_stream(target, key, day, margin, page, deadline, sink).map_err(|e| match e {
-        SourceError::Unavailable(e) => SourceError::Unavailable(scrub(e)),
-        SourceError::Invalid(e) => SourceError::Invalid(scrub(e)),
-    })
+    read_stream(target, key, day, margin, page, deadline, sink).map_err(|e| e.map(scrub))
 }
 
 /// What the page loop needs of a connection: send an encoded command, and read a reply as a
@@ -125,7 +122,7 @@ trait StreamConnection {
             SourceError::Unavailable(e) => {
                 SourceError::Unavailable(e.context(format!("XRANGE {key} - + COUNT 1")))
             }
-            SourceError::Invalid(e) => SourceError::Invalid(e),
+            e => e,
         })?;
         Ok((page.len() > 0)
             .then(|| std::str::from_utf8(page.entry(0).0).ok().and_then(id_ms))
@@ -357,6 +354,7 @@ fn read_pages(
             SourceError::Invalid(e) => {
                 SourceError::Invalid(e.context(format!("reading the reply to {what}")))
             }
+            SourceError::Local(e) => SourceError::Local(e.context(what)),
         }
     };
     let mut plan = Paging::new(first, last, page);
@@ -430,8 +428,16 @@ fn read_pages(
                 &mut checks,
             );
         }
-        // While the next page is on its way.
-        sink.hash_ids();
+        // While the next page is on its way. A row read later has an entry ID after this
+        // page's last, and a timestamp at most the margin before that ID's time.
+        let bound = match entries.len() {
+            0 => i64::MIN,
+            n => id_ms(ids_utf8(n - 1)?).map_or(i64::MIN, |ms| ms - margin),
+        };
+        sink.flush(bound);
+        if sink.stopped() {
+            return Ok(());
+        }
     }
     Ok(())
 }
