@@ -1,7 +1,8 @@
 //! The export run: read every configured source, merge, build batches, write the Parquet file,
 //! the rejects file and the summary, and report what happened.
 
-use std::collections::BTreeMap;
+mod gather;
+
 use std::io::Write;
 use std::time::Instant;
 
@@ -9,54 +10,51 @@ use anyhow::{Context, Result};
 
 use crate::batch;
 use crate::config::Config;
-use crate::day::Day;
-use crate::gaps::{gaps_and_health, local_time};
-use crate::merge::{MergeStats, Merged, Merger};
-use crate::record::Status;
+use crate::merge::{MergeStats, Merged};
 use crate::report::{
-    file_metadata, reject_reasons, timeline, Analysis, KeptBecause, KeptFile, Outputs, RunReport,
+    file_metadata, reject_reasons, Analysis, KeptBecause, KeptFile, Outputs, RunReport,
     SourceReport, SourceState, Tally, Verdict,
 };
-use crate::source::{Collector, Ingested, Reject, Shortfall, SourceError};
+use crate::source::{Ingested, Reject, Shortfall, SourceError};
 use crate::store::{Changed, Expect};
+use crate::stream::{self, Mode};
 use crate::target::{Existing, Target};
 use crate::verify::{self, FileCheck};
-use crate::{atomic, carry, parallel, summary, writer};
+use crate::window::Unfoldable;
+use crate::{atomic, summary, writer};
+use gather::{DayCounts, Gathered};
 
 /// No configured source could be read: nothing is written (exit status 5).
 #[derive(Debug, thiserror::Error)]
 #[error("no configured source could be read: {0}")]
 pub struct NoSourceError(pub String);
 
-/// Reads every configured source, concurrently. A source that is unavailable is reported, not
-/// fatal; one that is invalid fails the run.
-fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
-    let day = &cfg.day;
+/// Each source's report, from what its read gave, and every source's rejects. A source that
+/// is unavailable is reported, not fatal (an invalid one failed the read already); when none
+/// could be read, nothing is written (`NoSourceError`).
+fn source_reports(
+    cfg: &Config,
+    outcomes: Vec<Result<Ingested, SourceError>>,
+) -> Result<(Vec<SourceReport>, Vec<Reject>)> {
     let mut reports = Vec::new();
-    let mut ingested = Vec::new();
-    let mut outcome = |name, location: String, result: Result<Ingested, SourceError>| {
+    let mut rejects = Vec::new();
+    for (s, result) in cfg.sources.iter().zip(outcomes) {
+        let name = s.origin().as_str();
         let (state, error, counts) = match result {
             Ok(i) => {
-                let counts = i.counts;
-                let short = i.shortfall.clone();
-                ingested.push(i);
-                match short {
-                    Some(Shortfall::Trimmed(why)) => {
-                        tracing::warn!(source = name, "trimmed: {why}");
-                        (SourceState::Trimmed, Some(why), counts)
-                    }
-                    Some(Shortfall::Unverified(why)) => {
-                        tracing::warn!(source = name, "unverified: {why}");
-                        (SourceState::Unverified, Some(why), counts)
-                    }
-                    Some(Shortfall::Missing(why)) => {
-                        tracing::warn!(source = name, "missing: {why}");
-                        (SourceState::Missing, Some(why), counts)
-                    }
-                    None => (SourceState::Ok, None, counts),
+                rejects.extend(i.rejects);
+                let (state, why) = match i.shortfall {
+                    Some(Shortfall::Trimmed(why)) => (SourceState::Trimmed, Some(why)),
+                    Some(Shortfall::Unverified(why)) => (SourceState::Unverified, Some(why)),
+                    Some(Shortfall::Missing(why)) => (SourceState::Missing, Some(why)),
+                    None => (SourceState::Ok, None),
+                };
+                if let Some(why) = &why {
+                    tracing::warn!(source = name, "{}: {why}", state.as_str());
                 }
+                (state, why, i.counts)
             }
-            Err(SourceError::Unavailable(e)) => {
+            Err(e) => {
                 tracing::warn!(source = name, "unavailable: {e:#}");
                 (
                     SourceState::Unavailable,
@@ -64,31 +62,16 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
                     Default::default(),
                 )
             }
-            Err(SourceError::Invalid(e)) => {
-                return Err(e.context(format!("{name} source {location}")));
-            }
         };
         reports.push(SourceReport {
             name,
-            location,
+            location: s.location(),
             state,
             error,
             counts,
         });
-        Ok(())
-    };
-    // Every source at once, each into its own collector on its own thread: the read takes as
-    // long as the slowest source, not the sum of all.
-    let results = parallel::each(&cfg.sources, |s| {
-        let t = Instant::now();
-        let r = Collector::read(s.as_ref(), day);
-        tracing::debug!(elapsed = ?t.elapsed(), source = s.origin().as_str(), "read");
-        r
-    });
-    for (s, r) in cfg.sources.iter().zip(results) {
-        outcome(s.origin().as_str(), s.location(), r)?;
     }
-    if ingested.is_empty() {
+    if reports.iter().all(|r| r.state == SourceState::Unavailable) {
         let why: Vec<String> = reports
             .iter()
             .map(|s| format!("{}: {}", s.name, s.error.as_deref().unwrap_or("?")))
@@ -97,7 +80,7 @@ fn read_sources(cfg: &Config) -> Result<(Vec<SourceReport>, Vec<Ingested>)> {
         crate::metrics::note_unread(reports.iter().map(|s| s.name));
         return Err(NoSourceError(why.join("; ")).into());
     }
-    Ok((reports, ingested))
+    Ok((reports, rejects))
 }
 
 /// Runs the export for `cfg.day`, phase by phase: read → look at the day file already there →
@@ -143,25 +126,31 @@ fn backoff(tries: u32) -> std::time::Duration {
 /// One try of the export: see `run`.
 fn run_once(cfg: &Config, tries: u32) -> Result<RunReport> {
     let started = Instant::now();
-    let (sources, ingested) = read_sources(cfg)?;
-    crate::pause::at("read");
     let target = prepare_target(cfg)?;
-    let day = merge(ingested, previous(cfg, &target))?;
-    tracing::debug!(elapsed = ?started.elapsed(), rows = day.rows.len(), "merged");
-    let tally = tally(cfg, sources, &day, target.valid().map(|e| &e.check))?;
-    tracing::debug!(elapsed = ?started.elapsed(), "summarized");
+    let day = match stream_day(cfg, &target, Mode::Windows) {
+        Err(e) if e.downcast_ref::<Unfoldable>().is_some() => {
+            tracing::warn!("{e:#}: merging the day again as a whole");
+            stream_day(cfg, &target, Mode::WholeDay)?
+        }
+        done => done?,
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), rows = day.tally.rows, "read, merged and written");
+    crate::pause::at("read");
+    crate::pause::at("written");
+    let StreamedDay {
+        tally,
+        analysis,
+        rejects,
+        written,
+    } = day;
     let kept = kept_file(cfg, &target, &tally)
         .map(|k| (k, &target.valid().expect("a kept file is valid").check));
-    let (analysis, written) = write_day(cfg, &day.rows, &tally, kept.is_none())?;
-    tracing::debug!(elapsed = ?started.elapsed(), "written");
-    crate::pause::at("written");
-    // Freed before the read-back holds its own state.
-    drop(day.rows);
     if cfg.dry {
         let parts = (tally, analysis, Outputs::default());
         return Ok(assemble(cfg, parts, started));
     }
-    let (mut outputs, staged) = check_day_file(cfg, kept, &tally, written, &day.rejects)?;
+    let written = written.filter(|_| kept.is_none());
+    let (mut outputs, staged) = check_day_file(cfg, kept, &tally, written, &rejects)?;
     outputs.moved = cfg.moved.clone();
     tracing::debug!(elapsed = ?started.elapsed(), "read back");
     let target_ = target.target.expect("a real run has a target");
@@ -229,47 +218,89 @@ fn assemble(cfg: &Config, parts: (Tally, Analysis, Outputs), started: Instant) -
     RunReport::assemble(&cfg.day, instance, cfg.dry, parts, started.elapsed())
 }
 
-/// The day's rows, one per `record_id`, and every reject of every source.
-struct MergedDay {
-    rows: Merged,
-    stats: MergeStats,
+/// The day as read, merged and written: its tally and analysis, every source's rejects, and
+/// the day file staged (none for a dry run).
+struct StreamedDay {
+    tally: Tally,
+    analysis: Analysis,
     rejects: Vec<Reject>,
-    /// Rows of the day's previous file that no source holds any more.
-    carried: u64,
+    written: Option<atomic::Staged>,
 }
 
-/// Merges what the sources yielded: one row per `record_id`, the copy of the source of highest
-/// precedence winning; then the rows of the day's previous file (at `previous`) that no source
-/// holds any more, as they were.
-fn merge(mut ingested: Vec<Ingested>, previous: Option<&Existing>) -> Result<MergedDay> {
-    // Highest precedence first, so that lesser copies meet the archive's copy already in place.
-    ingested.sort_by_key(|i| std::cmp::Reverse(i.precedence));
-    let carried = match previous {
-        Some(e) => {
-            let sources: Vec<&crate::rows::Rows> = ingested.iter().map(|i| &i.records).collect();
-            let mut held = carry::Held::new(&sources);
-            carry::missing_from_file(&mut held, e.path()).with_context(|| {
-                format!("reading the day's existing file {}", e.check.path.display())
-            })?
-        }
-        None => crate::rows::Rows::new(),
-    };
-    let carried_n = carried.len() as u64;
-    let mut merger = Merger::new();
-    let mut rejects: Vec<Reject> = Vec::new();
-    for i in ingested {
-        merger.extend(i.records, i.precedence);
-        rejects.extend(i.rejects);
+/// Reads, merges and writes the day in one pass (`stream`): each merged window goes to the
+/// day file's writer and to the counts and analysis as it is ready. The file is staged beside
+/// its target; an error leaves nothing behind.
+fn stream_day(cfg: &Config, target: &Prepared, mode: Mode) -> Result<StreamedDay> {
+    let previous = previous(cfg, target);
+    if cfg.dry {
+        let (tally, analysis, rejects) =
+            read_and_write::<std::io::Sink>(cfg, previous, mode, None)?;
+        return Ok(StreamedDay {
+            tally,
+            analysis,
+            rejects,
+            written: None,
+        });
     }
-    // Below every source: a carried row is one no source holds, so it meets no other copy.
-    merger.extend(carried, 0);
-    let (rows, stats) = merger.into_sorted();
-    Ok(MergedDay {
-        rows,
-        stats,
+    let (mut done, mut failure) = (None, None);
+    let staged = atomic::stage(&cfg.parquet_path(), |w| {
+        match read_and_write(cfg, previous, mode, Some(w)) {
+            Ok(d) => done = Some(d),
+            // Kept as it is: the run's error is about a source or the merge, not the file.
+            Err(e) => failure = Some(e),
+        }
+        anyhow::ensure!(failure.is_none(), "stopped");
+        Ok(())
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let staged = staged?;
+    let (tally, analysis, rejects) = done.expect("read when staged");
+    Ok(StreamedDay {
+        tally,
+        analysis,
         rejects,
-        carried: carried_n,
+        written: Some(staged),
     })
+}
+
+/// `stream_day`'s pass, writing to `out` when given (a dry run builds the batches and checks
+/// them against schema v1 instead).
+fn read_and_write<W: Write + Send>(
+    cfg: &Config,
+    previous: Option<&Existing>,
+    mode: Mode,
+    out: Option<W>,
+) -> Result<(Tally, Analysis, Vec<Reject>)> {
+    let mut writer = out
+        .map(|w| writer::DayWriter::new(w, cfg.batch_rows))
+        .transpose()?;
+    let mut gathered = Gathered::new(&cfg.day);
+    let mut each = |m: Merged| -> Result<()> {
+        gathered.add(&m);
+        match writer.as_mut() {
+            Some(w) => w.write(std::sync::Arc::new(m)),
+            None => check_batches(&m, cfg.batch_rows),
+        }
+    };
+    let path = previous.map(|e| e.path());
+    let read = stream::read_day(&cfg.sources, path, &cfg.day, mode, &mut each)??;
+    let (reports, rejects) = source_reports(cfg, read.sources)?;
+    let (counts, analysis) = gathered.finish();
+    let tally = tally(
+        cfg,
+        reports,
+        &counts,
+        read.stats,
+        &rejects,
+        previous.map(|e| &e.check),
+    )?;
+    if let Some(w) = writer {
+        let metadata = file_metadata(&cfg.day, cfg.layout.instance.as_deref(), &tally);
+        w.finish(metadata)?;
+    }
+    Ok((tally, analysis, rejects))
 }
 
 /// What the sources and the merge say of the day: the counts, the statuses, the hosts and the
@@ -277,38 +308,40 @@ fn merge(mut ingested: Vec<Ingested>, previous: Option<&Existing>) -> Result<Mer
 fn tally(
     cfg: &Config,
     sources: Vec<SourceReport>,
-    day: &MergedDay,
+    counts: &DayCounts,
+    stats: MergeStats,
+    rejects: &[Reject],
     previous: Option<&FileCheck>,
 ) -> Result<Tally> {
-    let (statuses, hosts) = statuses_and_hosts(&day.rows);
     let read: u64 = sources.iter().map(|s| s.counts.read).sum();
     let verdict = if is_partial(&sources) {
         Verdict::Partial
     } else if cfg.intraday {
         // Every source read, but the day is not over: so far, however many rows.
         Verdict::Incomplete
-    } else if day.rows.len() as u64 == day.carried {
+    } else if counts.rows == stats.carried {
         // The sources had nothing for the day, whatever the previous file holds.
         Verdict::Empty
     } else {
         Verdict::Success
     };
+    let (first_timestamp, last_timestamp) = counts.first_and_last(&cfg.day);
     let tally = Tally {
         sources,
         read,
-        carried: day.carried,
+        carried: stats.carried,
         carried_from: previous
-            .filter(|_| day.carried > 0)
+            .filter(|_| stats.carried > 0)
             .and_then(|p| p.written_by.clone()),
-        rows: day.rows.len() as u64,
-        merged: day.stats.duplicates,
-        conflicts: day.stats.conflicts,
-        rejected: day.rejects.len() as u64,
-        reject_reasons: reject_reasons(&day.rejects),
-        statuses,
-        hosts,
-        first_timestamp: day.rows.first().map(|r| local_time(&cfg.day, r.ts_ms)),
-        last_timestamp: day.rows.last().map(|r| local_time(&cfg.day, r.ts_ms)),
+        rows: counts.rows,
+        merged: stats.duplicates,
+        conflicts: stats.conflicts,
+        rejected: rejects.len() as u64,
+        reject_reasons: reject_reasons(rejects),
+        statuses: counts.statuses(),
+        hosts: counts.hosts(),
+        first_timestamp,
+        last_timestamp,
         verdict,
     };
     anyhow::ensure!(
@@ -321,29 +354,6 @@ fn tally(
         tally.rejected
     );
     Ok(tally)
-}
-
-/// Rows per status, and the hosts seen. Counted by position and hashed by the interned
-/// pointer: per row, no string is built or compared (a million-row day made a String and a
-/// dozen comparisons per row here).
-fn statuses_and_hosts(rows: &Merged) -> (BTreeMap<String, u64>, Vec<String>) {
-    let mut counts = [0u64; Status::ALL.len()];
-    let mut seen: std::collections::HashSet<*const u8, foldhash::fast::FixedState> =
-        Default::default();
-    let mut hosts = std::collections::BTreeSet::new();
-    for b in rows.beats() {
-        counts[b.status as usize] += 1;
-        let host: &str = b.host.unwrap_or("-");
-        if seen.insert(host.as_ptr()) {
-            hosts.insert(host.to_string());
-        }
-    }
-    let statuses = Status::ALL
-        .iter()
-        .zip(counts)
-        .map(|(s, n)| (s.as_str().to_string(), n))
-        .collect();
-    (statuses, hosts.into_iter().collect())
 }
 
 /// Where the day's outputs go, and the day file already there.
@@ -511,36 +521,7 @@ fn cut_ms(c: &FileCheck) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-/// The per-host analysis (gaps, host health, timeline) on a second thread while this one
-/// writes the day file to a temp file: staged when `write` (nothing is written for a dry run,
-/// whose batches are built and checked against schema v1 instead, or when a fuller file is
-/// kept).
-fn write_day(
-    cfg: &Config,
-    rows: &Merged,
-    tally: &Tally,
-    write: bool,
-) -> Result<(Analysis, Option<atomic::Staged>)> {
-    let metadata = file_metadata(&cfg.day, cfg.layout.instance.as_deref(), tally);
-    let (analysis, written) = parallel::both(
-        || analyse(rows, &cfg.day),
-        || -> Result<_> {
-            if cfg.dry {
-                check_batches(rows, cfg.batch_rows)?;
-                return Ok(None);
-            }
-            if !write {
-                return Ok(None);
-            }
-            Ok(Some(atomic::stage(&cfg.parquet_path(), |w| {
-                writer::write_parquet(w, rows.iter(), metadata, cfg.batch_rows).map(|_| ())
-            })?))
-        },
-    );
-    Ok((analysis, written?))
-}
-
-/// Builds the batches exactly as a real run would, and checks they match schema v1.
+/// Builds a window's batches exactly as a real run would, and checks they match schema v1.
 fn check_batches(rows: &Merged, batch_rows: usize) -> Result<()> {
     let mut built = 0;
     for b in batch::batches(rows.iter(), batch_rows) {
@@ -689,21 +670,4 @@ fn is_partial(sources: &[SourceReport]) -> bool {
     );
     // A configured key that does not exist is a configuration to fix, whatever else was read.
     unavailable || missing || (short && !full)
-}
-
-/// Gaps, each host's health and the timeline of the hosts the summary shows.
-fn analyse(rows: &Merged, day: &Day) -> Analysis {
-    let (gaps, hosts_health) = gaps_and_health(rows.beats(), day);
-    let shown: Vec<&str> = hosts_health
-        .iter()
-        .take(summary::MAX_HOSTS)
-        .map(|h| h.host.as_str())
-        .collect();
-    let mut timeline = timeline(rows.beats(), day, &shown);
-    timeline.hidden = hosts_health.len() - shown.len();
-    Analysis {
-        gaps,
-        hosts_health,
-        timeline,
-    }
 }
