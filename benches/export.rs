@@ -3,6 +3,12 @@
 //! in time order; SQLite holds the first 60%, the Redis stream the last 60%, so 20% are in both,
 //! as when the archive lags and the hot buffer is trimmed).
 //!
+//! For every case that reads Redis, the table also gives redis-server's own time in XRANGE
+//! during each timed run (`CONFIG RESETSTAT` before the run, `cmdstat_xrange`'s `usec` from
+//! `INFO commandstats` after): `XRANGE s`, the median of those times, and `×XRANGE`, the median
+//! of the runs' wall time over their XRANGE time, which says how far the export is from the
+//! time the server alone needs to hand out the stream. Both are blank for SQLite only.
+//!
 //! `cargo bench --bench export`. Environment:
 //! - `BENCH_SIZES` records per day, comma-separated
 //!   [default: 288,100000,1000000,5000000,10000000]
@@ -161,6 +167,10 @@ struct Case {
 struct Sample {
     /// Each timed run's wall seconds, sorted.
     wall_s: Vec<f64>,
+    /// redis-server's seconds in XRANGE during each timed run, sorted; empty without Redis.
+    xrange_s: Vec<f64>,
+    /// Each timed run's wall time over its XRANGE time, sorted; empty without Redis.
+    per_xrange: Vec<f64>,
     peak_kib: Option<u64>,
     rows: u64,
     bytes: u64,
@@ -490,18 +500,34 @@ fn export_once(case: &Case, out: &Path) -> (f64, Option<u64>, serde_json::Value)
     (wall, peak, serde_json::from_slice(&output.stdout).unwrap())
 }
 
-/// Times `runs` runs of the case after a warm-up.
-fn measure(case: &Case, runs: usize, out: &Path) -> Sample {
+/// Times `runs` runs of the case after a warm-up; with `redis`, a case that reads it also has
+/// redis-server's XRANGE time of each run.
+fn measure(case: &Case, runs: usize, out: &Path, redis: Option<&common::Redis>) -> Sample {
     std::fs::create_dir_all(out).unwrap();
     export_once(case, out); // warm-up: page cache, Redis
+    let mut clock = case
+        .redis
+        .as_ref()
+        .and(redis)
+        .map(|r| CommandClock(r.conn()));
     let mut s = Sample {
         wall_s: Vec::new(),
+        xrange_s: Vec::new(),
+        per_xrange: Vec::new(),
         peak_kib: None,
         rows: 0,
         bytes: 0,
     };
     for _ in 0..runs {
+        if let Some(c) = clock.as_mut() {
+            c.reset();
+        }
         let (wall, peak, report) = export_once(case, out);
+        if let Some(c) = clock.as_mut() {
+            let x = c.seconds("xrange");
+            s.xrange_s.push(x);
+            s.per_xrange.push(wall / x);
+        }
         s.wall_s.push(wall);
         s.peak_kib = s.peak_kib.max(peak);
         s.rows = report["rows"].as_u64().unwrap();
@@ -513,7 +539,9 @@ fn measure(case: &Case, runs: usize, out: &Path) -> Sample {
         };
         assert_eq!(report["verdict"], want);
     }
-    s.wall_s.sort_by(f64::total_cmp);
+    for v in [&mut s.wall_s, &mut s.xrange_s, &mut s.per_xrange] {
+        v.sort_by(f64::total_cmp);
+    }
     s
 }
 
@@ -530,8 +558,8 @@ fn remove_day_files(out: &Path) {
 }
 
 const HEADER: &str = "\
-| source   | records   | rows      | median s | best s   |  records/s | peak MiB | file MB  | bytes/row |
-|----------|----------:|----------:|---------:|---------:|-----------:|---------:|---------:|----------:|";
+| source   | records   | rows      | median s | best s   |  records/s | peak MiB | file MB  | bytes/row | XRANGE s | ×XRANGE |
+|----------|----------:|----------:|---------:|---------:|-----------:|---------:|---------:|----------:|---------:|--------:|";
 
 fn print_row(case: &Case, s: &Sample) {
     let median_s = median(&s.wall_s).unwrap();
@@ -540,8 +568,10 @@ fn print_row(case: &Case, s: &Sample) {
         (false, true) => "+r",
         (false, false) => "",
     };
+    let blank_or =
+        |v: Option<f64>, places: usize| v.map_or(String::new(), |v| format!("{v:.places$}"));
     println!(
-        "| {:<8} | {:>9} | {:>9} | {:>8.3} | {:>8.3} | {:>10.0} | {:>8} | {:>8.2} | {:>9.1} |",
+        "| {:<8} | {:>9} | {:>9} | {:>8.3} | {:>8.3} | {:>10.0} | {:>8} | {:>8.2} | {:>9.1} | {:>8} | {:>7} |",
         format!("{}{suffix}", case.mode),
         case.records,
         s.rows,
@@ -552,19 +582,21 @@ fn print_row(case: &Case, s: &Sample) {
             .map_or("?".to_string(), |k| format!("{:.1}", k as f64 / 1024.0)),
         s.bytes as f64 / 1e6,
         s.bytes as f64 / s.rows.max(1) as f64,
+        blank_or(median(&s.xrange_s), 4),
+        blank_or(median(&s.per_xrange), 2),
     );
 }
 
 /// Times the case and prints its rows: a new day, then with `BENCH_AGAIN` a re-export over
 /// the day's file, and with `BENCH_INTRADAY` the 23:59 intraday run. The new day's median.
-fn run_case(case: &mut Case, cfg: &Config, dir: &Path) -> f64 {
+fn run_case(case: &mut Case, cfg: &Config, dir: &Path, redis: Option<&common::Redis>) -> f64 {
     let out = dir.join(format!("out-{}", case.mode));
-    let s = measure(case, cfg.runs, &out);
+    let s = measure(case, cfg.runs, &out, redis);
     print_row(case, &s);
     if cfg.again {
         // The same day exported again over its file, which is read and carried over.
         case.again = true;
-        let sr = measure(case, cfg.runs, &out);
+        let sr = measure(case, cfg.runs, &out, redis);
         print_row(case, &sr);
         case.again = false;
     }
@@ -574,7 +606,7 @@ fn run_case(case: &mut Case, cfg: &Config, dir: &Path) -> f64 {
         case.intraday = true;
         case.again = true;
         let out = dir.join(format!("out-{}-intraday", case.mode));
-        let si = measure(case, cfg.runs, &out);
+        let si = measure(case, cfg.runs, &out, redis);
         print_row(case, &si);
         case.intraday = false;
         case.again = false;
@@ -765,7 +797,7 @@ fn main() {
         std::fs::create_dir_all(&dir).unwrap();
         let compare_here = cfg.compare && Some(n) == largest;
         for mut case in seed(n, &cfg.modes, &dir, redis, compare_here) {
-            let median_s = run_case(&mut case, &cfg, &dir);
+            let median_s = run_case(&mut case, &cfg, &dir, redis);
             if case.mode == "both" {
                 // Kept for the comparisons, which time it again in turn with others.
                 boths.push((n, median_s, case));
