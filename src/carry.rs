@@ -12,7 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::batch;
 use crate::record::{Interner, Row};
 use crate::rows::Rows;
-use crate::source::{Part, PART_ROWS};
+use crate::source::Part;
 use crate::verify;
 
 /// Every row of a schema-v1 day file that passed `verify`'s checks, with the strings shared
@@ -33,8 +33,9 @@ pub fn read_rows(path: &Path, strings: &mut Interner) -> Result<Vec<Row>> {
 
 /// Hands the rows of the valid day file at `path` on to `feed`, in the file's order (by
 /// timestamp, as `verify` checked), with the `source` each had. In the merge they rank below
-/// every source: a row stands only where no source has its id (`merge`, precedence 0).
-pub fn stream_file(path: &Path, feed: &SyncSender<Part>) -> Result<()> {
+/// every source: a row stands only where no source has its id (`merge`, precedence 0). Parts of
+/// `part_rows` rows.
+pub fn stream_file(path: &Path, feed: &SyncSender<Part>, part_rows: usize) -> Result<()> {
     let reading = || format!("reading {}", path.display());
     let (file, _, views) =
         verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -50,7 +51,7 @@ pub fn stream_file(path: &Path, feed: &SyncSender<Part>) -> Result<()> {
             last = r.record.ts_ms;
             rows.push(&r.record, r.source);
         }
-        if rows.len() >= PART_ROWS {
+        if rows.len() >= part_rows {
             let part = std::mem::replace(&mut rows, Rows::new());
             if feed
                 .send(Part {

@@ -12,12 +12,26 @@ use anyhow::Result;
 
 use crate::day::Day;
 use crate::merge::{MergeStats, Merged};
-use crate::source::{Collector, DaySource, Ingested, Part, SourceError};
+use crate::source::{Collector, DaySource, Ingested, Part, SourceError, PART_ROWS};
 use crate::window::{Unfoldable, Windows};
 
 /// Merged rows waiting before the feeds' common bound, past which they are handed on: about a
 /// row group's worth, so a window costs one merge's fixed work per few hundred thousand rows.
 const WINDOW_ROWS: usize = 1 << 18;
+
+/// Windows of this many rows instead, and parts an eighth of that, so that a test's day of a
+/// few thousand records is streamed in many windows. Not documented for users.
+const WINDOW_ROWS_VAR: &str = "PARQUET_EXPORTER_WINDOW_ROWS";
+
+/// The rows a window waits for, and the rows each feed hands on at a time.
+fn sizes() -> (usize, usize) {
+    let window = std::env::var(WINDOW_ROWS_VAR)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(WINDOW_ROWS);
+    (window, (window / 8).clamp(1, PART_ROWS))
+}
 
 /// Parts a feed may have read ahead of the merge: with `source::PART_ROWS` rows each, a feed
 /// that runs ahead holds at most this many parts in the channel and one being filled.
@@ -49,6 +63,7 @@ pub fn read_day(
     each: &mut dyn FnMut(Merged) -> Result<()>,
 ) -> Result<Result<Read, Unfoldable>> {
     let feeds = sources.len() + usize::from(previous.is_some());
+    let (window_rows, part_rows) = sizes();
     std::thread::scope(|scope| {
         let mut channels: Vec<Receiver<Part>> = Vec::with_capacity(feeds);
         let mut readers = Vec::with_capacity(sources.len());
@@ -56,13 +71,13 @@ pub fn read_day(
             let (tx, rx) = sync_channel(AHEAD);
             channels.push(rx);
             readers.push(Some(
-                scope.spawn(move || Collector::stream(s.as_ref(), day, tx)),
+                scope.spawn(move || Collector::stream(s.as_ref(), day, tx, part_rows)),
             ));
         }
         let file = previous.map(|path| {
             let (tx, rx) = sync_channel(AHEAD);
             channels.push(rx);
-            scope.spawn(move || crate::carry::stream_file(path, &tx))
+            scope.spawn(move || crate::carry::stream_file(path, &tx, part_rows))
         });
         let ranks: Vec<u8> = sources
             .iter()
@@ -70,7 +85,7 @@ pub fn read_day(
             .chain(previous.map(|_| 0))
             .collect();
         let mut windows = match mode {
-            Mode::Windows => Windows::new(feeds, WINDOW_ROWS),
+            Mode::Windows => Windows::new(feeds, window_rows),
             Mode::WholeDay => Windows::whole_day(feeds),
         };
         let mut outcomes: Vec<Option<Result<Ingested, SourceError>>> =

@@ -25,6 +25,7 @@ mod reliability;
 mod report;
 mod runbook;
 mod schedule;
+mod streamed;
 mod tls;
 mod two_writers;
 mod units;

@@ -173,7 +173,7 @@ pub struct Part {
     pub bound: i64,
 }
 
-/// Rows a streaming read gathers before it hands them on: half a store's chunk (`rows`), so
+/// Rows a streaming read gathers before it hands them on, at most: half a store's chunk (`rows`), so
 /// that what a source adds before its next chance to hand on (a page, a few thousand rows)
 /// still fits the part's one chunk instead of opening a second one at full size.
 pub const PART_ROWS: usize = 1 << 15;
@@ -189,6 +189,8 @@ pub struct Collector<'d> {
     feed: Option<std::sync::mpsc::SyncSender<Part>>,
     /// The receiver went away: the run stopped, and the read can too.
     stopped: bool,
+    /// Rows a streaming read gathers before it hands them on.
+    part_rows: usize,
 }
 
 impl<'d> Collector<'d> {
@@ -207,6 +209,7 @@ impl<'d> Collector<'d> {
             },
             feed: None,
             stopped: false,
+            part_rows: PART_ROWS,
         }
     }
 
@@ -250,7 +253,7 @@ impl<'d> Collector<'d> {
         let Some(feed) = &self.feed else {
             return;
         };
-        if self.out.records.len() < PART_ROWS {
+        if self.out.records.len() < self.part_rows {
             return;
         }
         let rows = std::mem::replace(&mut self.out.records, Rows::new());
@@ -278,16 +281,18 @@ impl<'d> Collector<'d> {
         source.read_day(day, &mut c).map(|()| c.finish())
     }
 
-    /// Reads `day` from `source`, handing its rows on to `feed` as they are read (see
-    /// `flush`): what the source yielded, with the rows not yet handed on.
+    /// Reads `day` from `source`, handing its rows on to `feed` about `part_rows` at a time as
+    /// they are read (see `flush`): what the source yielded, with the rows not yet handed on.
     pub fn stream(
         source: &dyn DaySource,
         day: &Day,
         feed: std::sync::mpsc::SyncSender<Part>,
+        part_rows: usize,
     ) -> Result<Ingested, SourceError> {
         let mut c = Collector::new(day, source.origin());
         c.out.precedence = source.precedence();
         c.feed = Some(feed);
+        c.part_rows = part_rows;
         source.read_day(day, &mut c).map(|()| c.finish())
     }
 }

@@ -266,11 +266,8 @@ fn read_open(
         ])?;
         // One record reused for every row: its field vector and locator keep their buffers.
         let mut raw = RawRecord::new(Source::Sqlite, String::new());
-        let mut since_flush = 0u32;
         while let Some(row) = rows.next()? {
-            since_flush += 1;
-            if let (true, ValueRef::Integer(ts)) = (since_flush >= 4096, row.get_ref(ts_column)?) {
-                since_flush = 0;
+            if let ValueRef::Integer(ts) = row.get_ref(ts_column)? {
                 sink.flush(ts);
                 if sink.stopped() {
                     return Ok(());
