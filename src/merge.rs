@@ -4,7 +4,7 @@
 
 use crate::parallel::both;
 use crate::record::Source;
-use crate::rows::{id_hash, BeatRef, RowRef, Rows};
+use crate::rows::{id_hash, BeatRef, RecordId, RowRef, Rows};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MergeStats {
@@ -79,6 +79,15 @@ impl Merged {
         self.parts[a.part as usize].get_as(a.index as usize, a.source)
     }
 
+    /// Each row's id and timestamp, in output order: what a merge window checks of its rows.
+    pub fn ids(&self) -> impl Iterator<Item = (RecordId<'_>, i64)> + '_ {
+        self.order.iter().map(|&a| {
+            let a = At::unpack(a);
+            let rows = &self.parts[a.part as usize];
+            (rows.id(a.index as usize), rows.ts_ms(a.index as usize))
+        })
+    }
+
     /// The rows in output order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RowRef<'_>> + Clone + '_ {
         self.order.iter().map(|a| self.at(*a))
@@ -128,21 +137,14 @@ impl Merger {
     /// a copy of lower precedence never replaces one of higher (the archive's copy wins a
     /// conflict), and within one precedence the copy read last wins.
     pub fn into_sorted(self) -> (Merged, MergeStats) {
-        self.sorted(PARALLEL_MIN, None)
-    }
-
-    /// `into_sorted`, adding the `id_hash` of every merged row to `won`: the ids a later
-    /// window must not hold again (see `window`).
-    pub fn into_sorted_hashed(self, won: &mut Vec<u64>) -> (Merged, MergeStats) {
-        self.sorted(PARALLEL_MIN, Some(won))
+        self.sorted(PARALLEL_MIN)
     }
 
     /// `into_sorted`, on two threads from `parallel_min` rows on. Each step splits its keys in
     /// two that need nothing from each other: the hashing by position, the folding by the
     /// hash's top bit (copies of an id hash alike), the final sort by time (all of one half
     /// before the other). The result does not depend on the split.
-    fn sorted(self, parallel_min: usize, won: Option<&mut Vec<u64>>) -> (Merged, MergeStats) {
-        let collect = won.is_some();
+    fn sorted(self, parallel_min: usize) -> (Merged, MergeStats) {
         let mut parts = self.parts;
         let ranks = &self.ranks;
         let n: usize = parts.iter().map(Rows::len).sum();
@@ -161,26 +163,20 @@ impl Merger {
         // Folding marks each winner by position; the winners are then gathered in one pass
         // through the rows in reading order, so a row with one copy (most of them) is never
         // looked up out of order for its timestamp.
-        let (marks, stats, hashes) = if two {
+        let (marks, mut stats) = if two {
             let mid = partition(&mut keys, |k| k.0 >> 63 == 0);
             let (a, b) = keys.split_at_mut(mid);
-            let ((mut marks, mut stats, hashes_a), (marks_b, stats_b, hashes_b)) = both(
-                || fold_ids(&parts, ranks, a, collect),
-                || fold_ids(&parts, ranks, b, collect),
-            );
+            let ((mut marks, mut stats), (marks_b, stats_b)) =
+                both(|| fold_ids(&parts, ranks, a), || fold_ids(&parts, ranks, b));
             // Each position's key was in one half: at most one of the two marks is set.
             for (m, b) in marks.iter_mut().zip(marks_b) {
                 *m |= b;
             }
             stats.add(stats_b);
-            (marks, stats, [hashes_a, hashes_b].concat())
+            (marks, stats)
         } else {
-            fold_ids(&parts, ranks, &mut keys, collect)
+            fold_ids(&parts, ranks, &mut keys)
         };
-        let (marks, mut stats, hashes) = (marks, stats, hashes);
-        if let Some(won) = won {
-            won.extend(hashes);
-        }
         // The keys are spent: the winners are written over them.
         let mut won = 0;
         let mut marks = marks.into_iter();
@@ -272,16 +268,8 @@ const WON_BOTH: u8 = 2;
 
 /// Sorts hash keys and folds the copies of each id into its winner. Returns a mark per row
 /// position (counted through the parts in order) saying which rows won.
-fn fold_ids(
-    parts: &[Rows],
-    ranks: &[u8],
-    keys: &mut [(u64, u64)],
-    collect: bool,
-) -> (Vec<u8>, MergeStats, Vec<u64>) {
+fn fold_ids(parts: &[Rows], ranks: &[u8], keys: &mut [(u64, u64)]) -> (Vec<u8>, MergeStats) {
     let mut stats = MergeStats::default();
-    // Each winner's id hash, when asked for: one per distinct hash, plus one per id that
-    // merely hashes like another (which a later check then takes for a repeat: harmless).
-    let mut hashes = Vec::new();
     keys.sort_unstable();
     // Where each part's positions start.
     let mut starts = Vec::with_capacity(parts.len());
@@ -302,7 +290,7 @@ fn fold_ids(
         }
     };
     // Ids read twice, nearly always once from each source.
-    let mut pairs: Vec<Pair> = Vec::new();
+    let mut pairs: Vec<((u32, u32), (u32, u32))> = Vec::new();
     let mut run = 0;
     while run < keys.len() {
         let end = run
@@ -310,9 +298,6 @@ fn fold_ids(
                 .iter()
                 .take_while(|k| k.0 == keys[run].0)
                 .count();
-        if collect && end != run + 2 {
-            hashes.push(keys[run].0);
-        }
         if end == run + 1 {
             // Nearly every id has one copy (or two, the case below): no lookup, no allocation.
             marks[at(key_at(keys[run].1))] = WON;
@@ -321,7 +306,7 @@ fn fold_ids(
         }
         if end == run + 2 {
             // Two copies (one from each source): folded below, in reading order.
-            pairs.push((key_at(keys[run].1), key_at(keys[run + 1].1), keys[run].0));
+            pairs.push((key_at(keys[run].1), key_at(keys[run + 1].1)));
             run = end;
             continue;
         }
@@ -333,9 +318,6 @@ fn fold_ids(
                 .partition(|k| row(parts, **k).cmp_id(&row(parts, first)).is_eq());
             let (kept, source) = fold(parts, ranks, &same, &mut stats);
             marks[at(kept)] = won(kept, source);
-            if collect && !rest.is_empty() {
-                hashes.push(keys[run].0);
-            }
             copies = rest;
         }
         run = end;
@@ -344,27 +326,18 @@ fn fold_ids(
     // they are near the pair before (both sources read the day in time order). On a
     // million-row day with 200,000 pairs this took a sixth off the whole merge.
     pairs.sort_unstable();
-    for (a, b, hash) in pairs {
+    for (a, b) in pairs {
         if row(parts, a).cmp_id(&row(parts, b)).is_eq() {
             let (kept, source) = fold(parts, ranks, &[a, b], &mut stats);
             marks[at(kept)] = won(kept, source);
-            if collect {
-                hashes.push(hash);
-            }
         } else {
             // Two ids that merely hash alike: each is its own winner.
             marks[at(a)] = WON;
             marks[at(b)] = WON;
-            if collect {
-                hashes.extend([hash, hash]);
-            }
         }
     }
-    (marks, stats, hashes)
+    (marks, stats)
 }
-
-/// Two copies of an id (or of two ids that hash alike), and the hash.
-type Pair = ((u32, u32), (u32, u32), u64);
 
 /// A merge winner in a key's slot: its timestamp and where it is held.
 fn winner(ts_ms: i64, (part, index): (u32, u32), source: Source) -> (u64, u64) {
@@ -575,9 +548,9 @@ mod tests {
             .map(|i| id_hash(&format!("id-{i}")) >> 63 == 0)
             .collect();
         assert!(halves.contains(&true) && halves.contains(&false));
-        let (one, one_stats) = build(false).sorted(usize::MAX, None);
-        let (two, two_stats) = build(false).sorted(0, None);
-        let (pre, pre_stats) = build(true).sorted(0, None);
+        let (one, one_stats) = build(false).sorted(usize::MAX);
+        let (two, two_stats) = build(false).sorted(0);
+        let (pre, pre_stats) = build(true).sorted(0);
         assert_eq!(pre_stats, one_stats);
         assert_eq!(
             pre.iter().map(|r| r.to_row()).collect::<Vec<Row>>(),
@@ -625,7 +598,7 @@ mod tests {
             (9, at(1, 1)),
             (9, at(1, 2)),
         ];
-        let (marks, stats, _) = fold_ids(&parts, &[2, 1], &mut keys, false);
+        let (marks, stats) = fold_ids(&parts, &[2, 1], &mut keys);
         // Positions: a, c (SQLite), then b, c, d (Redis). c's SQLite copy wins its conflict
         // and reports both sources.
         assert_eq!(marks, [WON, WON_BOTH, WON, UNMARKED, WON]);

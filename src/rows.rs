@@ -452,6 +452,37 @@ impl Rows {
         );
     }
 
+    /// Moves the rows from `at` on into a store of their own.
+    fn split_off(&mut self, at: usize) -> Rows {
+        let mut rest = Rows::new();
+        for i in at..self.len {
+            rest.push_ref(self.get(i));
+        }
+        let (c, j) = (at / CHUNK, at % CHUNK);
+        self.chunks.truncate(c + 1);
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            let ids_end = match j {
+                0 => 0,
+                _ => (chunk.id_ends[j - 1] & !DERIVED) as usize,
+            };
+            chunk.ids.truncate(ids_end);
+            chunk.id_ends.truncate(j);
+            chunk.ts.truncate(j);
+            chunk.duration.truncate(j);
+            chunk.labels.truncate(j);
+            chunk.report_type.truncate(j);
+            chunk.codes.truncate(j);
+            chunk.checks.truncate(j);
+            chunk.hash.truncate(j);
+            if j == 0 {
+                self.chunks.pop();
+            }
+        }
+        self.len = at;
+        self.hashed = self.hashed.min(at);
+        rest
+    }
+
     /// The least and the greatest timestamp held (`None` when empty).
     pub fn ts_range(&self) -> Option<(i64, i64)> {
         let all = self.chunks.iter().flat_map(|c| c.ts.iter().copied());
@@ -462,8 +493,14 @@ impl Rows {
     }
 
     /// Splits the rows at timestamp `until`: those before it, and the rest, each in reading
-    /// order.
-    pub fn split_at_ts(self, until: i64) -> (Rows, Rows) {
+    /// order. Where the rest are the last rows (a source read in time order), only they are
+    /// copied.
+    pub fn split_at_ts(mut self, until: i64) -> (Rows, Rows) {
+        let first_late = (0..self.len).find(|&i| self.ts_ms(i) >= until);
+        if let Some(at) = first_late.filter(|&at| (at..self.len).all(|i| self.ts_ms(i) >= until)) {
+            let rest = self.split_off(at);
+            return (self, rest);
+        }
         let (mut before, mut rest) = (Rows::new(), Rows::new());
         for r in self.iter() {
             if r.ts_ms < until {
@@ -513,6 +550,12 @@ impl Rows {
     pub fn last_checks(&self) -> Option<u32> {
         let c = self.chunks.last()?;
         c.checks.last().copied()
+    }
+
+    /// Row `i`'s `record_id` as held.
+    pub fn id(&self, i: usize) -> RecordId<'_> {
+        let (c, j) = self.at(i);
+        c.id(j)
     }
 
     pub fn ts_ms(&self, i: usize) -> i64 {
@@ -776,5 +819,49 @@ mod tests {
         r.record_id.clear();
         let host = r.host().map(str::to_string);
         derived_id(&mut r.record_id, &r.report_type, host.as_deref(), r.ts_ms);
+    }
+
+    #[test]
+    fn rows_split_at_a_time_keep_every_value_in_reading_order() {
+        // Sorted rows (the rest copied off the end) and unsorted ones (both halves copied),
+        // across a chunk boundary, with text and derived ids, hosts and check sets.
+        for sorted in [true, false] {
+            let n = CHUNK + 40;
+            let rows: Vec<Row> = (0..n)
+                .map(|i| {
+                    let id = if i % 3 == 0 {
+                        format!("id-{i}")
+                    } else {
+                        String::new()
+                    };
+                    let host = format!("h{}", i % 5);
+                    let mut r = record(&id, Some(&host), &[("disk", ["ok", "warn"][i % 2])], None);
+                    let t = if sorted {
+                        i as i64
+                    } else {
+                        ((i * 7919) % n) as i64
+                    };
+                    r.record.ts_ms = 1_761_782_400_000 + t;
+                    if id.is_empty() {
+                        let mut derived = String::new();
+                        derived_id(&mut derived, "heartbeat", Some(&host), r.record.ts_ms);
+                        r.record.record_id = derived;
+                    }
+                    r
+                })
+                .collect();
+            // Inside a chunk, at a chunk's first row, and before every row.
+            for cut in [n - 30, CHUNK, 0] {
+                let store: Rows = rows.iter().collect();
+                let until = 1_761_782_400_000 + cut as i64;
+                let (before, rest) = store.split_at_ts(until);
+                let owned = |r: &Rows| r.iter().map(RowRef::to_row).collect::<Vec<_>>();
+                let (want_before, want_rest): (Vec<Row>, Vec<Row>) =
+                    rows.iter().cloned().partition(|r| r.record.ts_ms < until);
+                assert_eq!(owned(&before), want_before, "sorted {sorted}, cut {cut}");
+                assert_eq!(owned(&rest), want_rest, "sorted {sorted}, cut {cut}");
+                assert_eq!(rest.len(), n - cut);
+            }
+        }
     }
 }

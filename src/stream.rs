@@ -28,9 +28,11 @@ fn sizes() -> (usize, usize) {
     let window = std::env::var(WINDOW_ROWS_VAR)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(WINDOW_ROWS);
-    (window, (window / 8).clamp(1, PART_ROWS))
+        .filter(|n| *n > 0);
+    match window {
+        Some(w) => (w, (w / 8).clamp(1, PART_ROWS)),
+        None => (WINDOW_ROWS, PART_ROWS),
+    }
 }
 
 /// Parts a feed may have read ahead of the merge: with `source::PART_ROWS` rows each, a feed

@@ -9,7 +9,7 @@
 //! folded any more: the caller then merges the day again as a whole (`Windows::whole_day`).
 
 use crate::merge::{MergeStats, Merged, Merger};
-use crate::rows::Rows;
+use crate::rows::{id_hash, RecordId, Rows};
 
 /// Why the day must be merged again as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,8 +39,11 @@ pub struct Windows {
     done_to: i64,
     /// Feeds some of whose rows were handed on.
     handed: Vec<bool>,
-    /// The `id_hash` of every row handed on, for `Unfoldable::Repeated`.
+    /// The `id_hash` of every row handed on whose id is given as text, for
+    /// `Unfoldable::Repeated` (see `note_ids`).
     hashes: Vec<u64>,
+    /// A row handed on whose text id names another timestamp (`note_ids`).
+    odd: bool,
     stats: MergeStats,
     window_rows: usize,
     /// Whether windows can follow one another (a whole day's one window needs no check).
@@ -56,6 +59,7 @@ impl Windows {
             done_to: i64::MIN,
             handed: vec![false; feeds],
             hashes: Vec::new(),
+            odd: false,
             stats: MergeStats::default(),
             window_rows,
             windowed: true,
@@ -106,6 +110,18 @@ impl Windows {
         if self.waiting_rows < self.window_rows || bound <= self.done_to {
             return None;
         }
+        // Rows waiting after the bound (a text-stamped part read ahead, a source ahead of
+        // the others) do not count: a window holds about `window_rows` rows handed on.
+        let before: usize = (self.waiting.iter())
+            .map(|w| match (w.hi < bound, w.lo < bound) {
+                (true, _) => w.rows.len(),
+                (false, true) => w.rows.len() / 2,
+                (false, false) => 0,
+            })
+            .sum();
+        if before < self.window_rows {
+            return None;
+        }
         self.window(bound)
     }
 
@@ -113,10 +129,26 @@ impl Windows {
     pub fn finish(mut self) -> Result<(Option<Merged>, MergeStats), Unfoldable> {
         let last = self.window(i64::MAX);
         self.hashes.sort_unstable();
-        if self.hashes.windows(2).any(|w| w[0] == w[1]) {
+        if self.odd || self.hashes.windows(2).any(|w| w[0] == w[1]) {
             return Err(Unfoldable::Repeated);
         }
         Ok((last, self.stats))
+    }
+
+    /// Keeps what tells whether a later window holds an id of this one. Copies of an id with
+    /// one timestamp always meet in one window, so only ids that can have copies at other
+    /// timestamps need keeping: an id given as text (its hash). An id the contract derives
+    /// names its row's own timestamp (`report_type:host:ts`), so another copy of it either
+    /// has that timestamp too, or is a text id naming a timestamp not its own: such an id
+    /// makes the whole day merge again. On a day of derived ids (the usual) nothing is kept.
+    fn note_ids(&mut self, merged: &Merged) {
+        for (id, ts) in merged.ids() {
+            if let RecordId::Text(id) = id {
+                self.hashes.push(id_hash(id));
+                let named = id.rsplit_once(':').and_then(|(_, t)| t.parse::<i64>().ok());
+                self.odd |= named.is_some_and(|t| t != ts);
+            }
+        }
     }
 
     fn window(&mut self, bound: i64) -> Option<Merged> {
@@ -144,11 +176,10 @@ impl Windows {
         self.waiting = kept;
         self.waiting_rows = self.waiting.iter().map(|w| w.rows.len()).sum();
         self.done_to = bound;
-        let (merged, stats) = if self.windowed {
-            merger.into_sorted_hashed(&mut self.hashes)
-        } else {
-            merger.into_sorted()
-        };
+        let (merged, stats) = merger.into_sorted();
+        if self.windowed {
+            self.note_ids(&merged);
+        }
         self.stats.add(stats);
         (merged.len() > 0).then_some(merged)
     }
