@@ -16,7 +16,9 @@ const HOSTS: i64 = 8;
 const EVERY: i64 = 300_000;
 
 /// A beat: (record_id, host, ts, status).
-fn beats() -> Vec<(String, String, i64, &'static str)> {
+type Beat = (String, String, i64, &'static str);
+
+fn beats() -> Vec<Beat> {
     let mut out = Vec::new();
     for h in 0..HOSTS {
         let host = format!("h{h}");
@@ -57,7 +59,7 @@ fn seed(h: &Path, redis: &Redis) -> usize {
         ));
     }
     common::sqlite_db(&h.join("ops.db"), &format!("BEGIN;\n{sql}COMMIT;"));
-    let mut entries: Vec<(i64, &(String, String, i64, &str))> = all
+    let mut entries: Vec<(i64, &Beat)> = all
         .iter()
         .filter(|b| b.2 >= START + 8 * 3_600_000)
         .enumerate()
