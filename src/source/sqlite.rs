@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
@@ -90,12 +91,13 @@ fn open(path: &Path) -> Result<Connection, SourceError> {
     Ok(conn)
 }
 
-/// The SELECT for one day, each row led by `locator` (`locator_of`): two index range scans, one over numeric `ts` and one over TEXT `ts`.
-/// SQLite orders every number before every text (`ts < ''` keeps the first scan to numbers, even
-/// where the column's TEXT affinity would compare the bounds as text). RFC 3339 text compares as
-/// text, not as time, so the text range is widened by more than any UTC offset and `classify`
-/// does the exact cut.
-fn day_query(table: &str, present: &[&str], locator: &str) -> String {
+/// The two SELECTs of one day, each row led by `locator` (`locator_of`): index range scans in
+/// `ts` order, one over numeric `ts` and one over TEXT `ts`. SQLite orders every number before
+/// every text (`ts < ''` keeps the first scan to numbers, even where the column's TEXT affinity
+/// would compare the bounds as text). RFC 3339 text compares as text, not as time, so the text
+/// range is widened by more than any UTC offset and `classify` does the exact cut. Both take
+/// their range as `?1`, `?2`.
+fn day_queries(table: &str, present: &[&str], locator: &str) -> [String; 2] {
     let cols: Vec<&str> = read_columns()
         .map(|(s, _)| {
             if present.contains(&s.name) {
@@ -107,14 +109,29 @@ fn day_query(table: &str, present: &[&str], locator: &str) -> String {
         .collect();
     let list = cols.join(", ");
     let table = quoted(table);
-    // The text rows first: the numeric rows that follow come in `ts` order (the index's), so
-    // each one read bounds every later one and the merge can hand the day on as it goes
-    // (`Collector::flush`); text compares as text, not as time, and bounds nothing.
-    format!(
-        "SELECT {locator}, {list} FROM {table} WHERE ts >= ?3 AND ts < ?4 \
-         UNION ALL \
-         SELECT {locator}, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 AND ts < ''"
-    )
+    [
+        format!(
+            "SELECT {locator}, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 AND ts < '' \
+             ORDER BY ts"
+        ),
+        format!("SELECT {locator}, {list} FROM {table} WHERE ts >= ?1 AND ts < ?2 ORDER BY ts"),
+    ]
+}
+
+/// Where a row's `ts` puts it in time, to read the two scans in step: a number is its ms; RFC
+/// 3339 text its instant. Other text comes first (it bounds nothing); the scans' order holds
+/// for text of one UTC offset, and where it does not, the merge notices a late row and merges
+/// the day again whole.
+fn time_key(ts: ValueRef<'_>) -> i64 {
+    match ts {
+        ValueRef::Integer(n) => n,
+        ValueRef::Real(f) => f as i64,
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(i64::MIN, |t| t.timestamp_millis()),
+        ValueRef::Null | ValueRef::Blob(_) => i64::MIN,
+    }
 }
 
 /// What names a row in the rejects: its rowid, or in a `WITHOUT ROWID` table (which has none)
@@ -206,6 +223,45 @@ pub fn read(path: &Path, table: &str, day: &Day, sink: &mut Collector) -> Result
     read_open(&conn, path, table, day, sink).map_err(|e| out_of_descriptors(&conn, e))
 }
 
+/// One row of the day's scans into the sink: its values as they are, for the typed path.
+fn take_row(
+    row: &rusqlite::Row,
+    ts_column: usize,
+    wanted: &[(usize, Col)],
+    raw: &mut RawRecord,
+    sink: &mut Collector,
+) -> anyhow::Result<()> {
+    let filed = match row.get_ref(ts_column)? {
+        // Where a text `ts` belongs when it cannot be read: its leading date. The widened range
+        // selects it on several days; that date picks one of them.
+        ValueRef::Text(t) => match date_prefix_noon(t) {
+            Some(at_ms) => Filed::At {
+                at_ms,
+                max_drift_ms: None,
+            },
+            // No leading date: on no day, and counted in `no_day`.
+            None => return Ok(()),
+        },
+        _ => Filed::Selected,
+    };
+    let mut t = Typed::default();
+    for &(i, col) in wanted {
+        let v = match row.get_ref(i)? {
+            ValueRef::Null => continue,
+            ValueRef::Integer(n) => Val::Int(n),
+            ValueRef::Text(b) => Val::Text(b),
+            ValueRef::Real(_) | ValueRef::Blob(_) => Val::Other,
+        };
+        match (col, v) {
+            (Col::Checks, Val::Text(b)) => t.checks = CheckKey::Json(b),
+            (Col::Checks, _) => t.checks = CheckKey::Other,
+            (col, v) => t.vals[col as usize] = Some(v),
+        }
+    }
+    sink.push_typed(&t, filed, move || raw_row(raw, row, wanted))?;
+    Ok(())
+}
+
 /// A read that failed because this machine ran out of file descriptors, as that: SQLite opens
 /// the file at the first statement and calls any failure to open it "unable to open database
 /// file", which would report the archive as unavailable (and the day as partial) when the fault
@@ -246,7 +302,7 @@ fn read_open(
             )
         })
         .map_err(SourceError::Unavailable)?;
-    let sql = day_query(table, &present, &locator);
+    let [numbers, texts] = day_queries(table, &present, &locator);
     // (result column, schema column) of the columns the table has; column 0 is the locator.
     let wanted: Vec<(usize, Col)> = read_columns()
         .enumerate()
@@ -255,55 +311,52 @@ fn read_open(
         .collect();
     let ts_column = ts_column();
     let mut read = || -> anyhow::Result<()> {
-        let mut stmt = conn.prepare(&sql)?;
+        let (mut numbers, mut texts) = (conn.prepare(&numbers)?, conn.prepare(&texts)?);
         // Numbers outside the valid epoch range are on no day (and counted in `no_day`).
         let valid = EPOCH_MS_RANGE;
-        let mut rows = stmt.query(rusqlite::params![
+        let mut numbers = numbers.query(rusqlite::params![
             day.start_ms().clamp(valid.start, valid.end),
             day.end_ms().clamp(valid.start, valid.end),
+        ])?;
+        let mut texts = texts.query(rusqlite::params![
             text_bound(day.start_ms() - widen),
             text_bound(day.end_ms() + widen),
         ])?;
         // One record reused for every row: its field vector and locator keep their buffers.
         let mut raw = RawRecord::new(Source::Sqlite, String::new());
-        while let Some(row) = rows.next()? {
-            if let ValueRef::Integer(ts) = row.get_ref(ts_column)? {
-                sink.flush(ts);
-                if sink.stopped() {
-                    return Ok(());
-                }
-            }
-            let filed = match row.get_ref(ts_column)? {
-                // Where a text `ts` belongs when it cannot be read: its leading date. The
-                // widened range selects it on several days; that date picks one of them.
-                ValueRef::Text(t) => match date_prefix_noon(t) {
-                    Some(at_ms) => Filed::At {
-                        at_ms,
-                        max_drift_ms: None,
-                    },
-                    // No leading date: on no day, and counted in `no_day`.
-                    None => continue,
-                },
-                _ => Filed::Selected,
+        let key = |rows: &rusqlite::Rows| -> rusqlite::Result<Option<i64>> {
+            rows.get()
+                .map(|r| r.get_ref(ts_column).map(time_key))
+                .transpose()
+        };
+        numbers.advance()?;
+        texts.advance()?;
+        let (mut next_number, mut next_text) = (key(&numbers)?, key(&texts)?);
+        // The two scans read in step, the earlier row first: each row's time then bounds
+        // every later row's, and the merge hands the day on as it goes (`Collector::flush`).
+        loop {
+            let from_numbers = match (next_number, next_text) {
+                (None, None) => break,
+                (Some(n), Some(t)) => n <= t,
+                (n, _) => n.is_some(),
             };
-            let mut t = Typed::default();
-            for &(i, col) in &wanted {
-                let v = match row.get_ref(i)? {
-                    ValueRef::Null => continue,
-                    ValueRef::Integer(n) => Val::Int(n),
-                    ValueRef::Text(b) => Val::Text(b),
-                    ValueRef::Real(_) | ValueRef::Blob(_) => Val::Other,
-                };
-                match (col, v) {
-                    (Col::Checks, Val::Text(b)) => t.checks = CheckKey::Json(b),
-                    (Col::Checks, _) => t.checks = CheckKey::Other,
-                    (col, v) => t.vals[col as usize] = Some(v),
-                }
+            let (rows, at) = match from_numbers {
+                true => (&mut numbers, next_number),
+                false => (&mut texts, next_text),
+            };
+            sink.flush(at.expect("a row is next"));
+            if sink.stopped() {
+                return Ok(());
             }
-            let (raw, wanted) = (&mut raw, &wanted);
-            sink.push_typed(&t, filed, move || raw_row(raw, row, wanted))?;
+            let row = rows.get().expect("a row is next");
+            take_row(row, ts_column, &wanted, &mut raw, sink)?;
+            rows.advance()?;
+            match from_numbers {
+                true => next_number = key(&numbers)?,
+                false => next_text = key(&texts)?,
+            }
         }
-        drop(rows);
+        drop((numbers, texts));
         let ts_nullable: bool = conn.query_row(
             "SELECT \"notnull\" = 0 FROM pragma_table_info(?1) WHERE lower(name) = 'ts'",
             [table],
@@ -486,12 +539,13 @@ mod tests {
             bail!("no table {table}");
         }
         let present: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let mut stmt = conn.prepare(&format!(
-            "EXPLAIN QUERY PLAN {}",
-            day_query(table, &present, &locator_of(conn, table)?)
-        ))?;
-        let rows = stmt.query_map(rusqlite::params![0, 1, "a", "b"], |r| r.get::<_, String>(3))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut plan = Vec::new();
+        for sql in day_queries(table, &present, &locator_of(conn, table)?) {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let rows = stmt.query_map(rusqlite::params![0, 1], |r| r.get::<_, String>(3))?;
+            plan.extend(rows.collect::<Result<Vec<_>, _>>()?);
+        }
+        Ok(plan)
     }
 
     fn day() -> Day {
