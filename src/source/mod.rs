@@ -191,6 +191,8 @@ pub struct Collector<'d> {
     stopped: bool,
     /// Rows a streaming read gathers before it hands them on.
     part_rows: usize,
+    /// Time spent waiting for the merge to take a part, since `take_waited`.
+    waited: std::time::Duration,
 }
 
 impl<'d> Collector<'d> {
@@ -210,6 +212,7 @@ impl<'d> Collector<'d> {
             feed: None,
             stopped: false,
             part_rows: PART_ROWS,
+            waited: std::time::Duration::ZERO,
         }
     }
 
@@ -259,9 +262,17 @@ impl<'d> Collector<'d> {
         let rows = std::mem::replace(&mut self.out.records, Rows::new());
         // The remembered check sets are indexes into the store just handed on.
         self.sets = Default::default();
+        let started = std::time::Instant::now();
         if feed.send(Part { rows, bound }).is_err() {
             self.stopped = true;
         }
+        self.waited += started.elapsed();
+    }
+
+    /// How long the read waited on the merge since the last call: a source's time limit is
+    /// for the source, and does not count the time the merge kept it waiting.
+    pub fn take_waited(&mut self) -> std::time::Duration {
+        std::mem::take(&mut self.waited)
     }
 
     /// Whether the run stopped taking this read's rows: the source can stop reading.

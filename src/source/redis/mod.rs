@@ -105,6 +105,9 @@ trait StreamConnection {
     /// (an ACL without XINFO, an old Redis): the caller then asks XRANGE alone.
     fn stream_info(&mut self, key: &str) -> Result<StreamInfo, SourceError>;
 
+    /// Moves the read's deadline to `to` (later: the read waited on the merge meanwhile).
+    fn extend_deadline(&mut self, _to: std::time::Instant) {}
+
     /// The millisecond of the stream's first entry (`XRANGE key - + COUNT 1`), `None` when it
     /// has none.
     fn first_entry_ms(&mut self, key: &str) -> Result<Option<i64>, SourceError> {
@@ -194,6 +197,10 @@ impl StreamConnection for Connection {
 }
 
 impl StreamConnection for Plain {
+    fn extend_deadline(&mut self, to: std::time::Instant) {
+        self.set_deadline(to);
+    }
+
     fn send(&mut self, packed: &[u8]) -> Result<(), SourceError> {
         Plain::send(self, packed)
             .context("sending a command")
@@ -328,7 +335,7 @@ fn read_pages(
     day: &Day,
     margin: Duration,
     page: usize,
-    deadline: std::time::Instant,
+    mut deadline: std::time::Instant,
     sink: &mut Collector,
 ) -> Result<(), SourceError> {
     let margin = margin.as_millis() as i64;
@@ -437,6 +444,11 @@ fn read_pages(
         sink.flush(bound);
         if sink.stopped() {
             return Ok(());
+        }
+        let waited = sink.take_waited();
+        if !waited.is_zero() {
+            deadline += waited;
+            conn.extend_deadline(deadline);
         }
     }
     Ok(())
@@ -1056,5 +1068,38 @@ mod tests {
             bad_in + 1,
             "nothing is read after the bad page"
         );
+    }
+
+    #[test]
+    fn time_spent_waiting_on_the_merge_does_not_count_against_the_read_limit() {
+        let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
+        let mut conn = FakeStream::steady(20, 300_000);
+        // A merge that takes each part 100 ms after it is offered: ten pages wait a second.
+        let (tx, rx) = std::sync::mpsc::sync_channel(0);
+        let merge = std::thread::spawn(move || {
+            let mut parts = 0;
+            while rx.recv().is_ok() {
+                parts += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            parts
+        });
+        let mut sink = Collector::new(&day, Source::Redis);
+        sink.feed = Some(tx);
+        sink.part_rows = 1;
+        let limit = std::time::Instant::now() + Duration::from_millis(500);
+        let r = read_pages(
+            &mut conn,
+            "k",
+            &day,
+            Duration::from_secs(0),
+            2,
+            limit,
+            &mut sink,
+        );
+        drop(sink);
+        let parts = merge.join().unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        assert!(parts >= 6, "{parts} parts");
     }
 }
