@@ -152,11 +152,16 @@ fn a_day_goes_from_intraday_files_to_the_complete_file() {
     // the complete day's summary and rejects, and says so, forced or not.
     let complete_summary = summary(h);
     let rejects_before = files_under(&h.join("rep"));
+    // Nothing is even staged beside it: its folder is not touched.
+    let folder = h.join(FILE).parent().unwrap().to_path_buf();
+    let touched = || std::fs::metadata(&folder).unwrap().modified().unwrap();
+    let folder_before = touched();
     for force in [&[][..], &["--force"][..]] {
         let args = [&["--intraday", "--now", "2025-10-30T23:50:00Z"][..], force].concat();
         let out = export(h, &args);
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(std::fs::read(h.join(FILE)).unwrap(), complete);
+        assert_eq!(touched(), folder_before, "{force:?}");
         assert_eq!(summary(h), complete_summary, "{force:?}");
         assert_eq!(files_under(&h.join("rep")), rejects_before, "{force:?}");
         let said = format!("{}{}", out.stdout, out.stderr);

@@ -232,7 +232,9 @@ struct StreamedDay {
 /// its target; an error leaves nothing behind.
 fn stream_day(cfg: &Config, target: &Prepared, mode: Mode) -> Result<StreamedDay> {
     let previous = previous(cfg, target);
-    if cfg.dry {
+    // A file that stands whatever this run reads is not written again (an intraday run that
+    // finds the day's complete file, or a later cut).
+    if cfg.dry || stands_anyway(cfg, target) {
         let (tally, analysis, rejects) =
             read_and_write::<std::io::Sink>(cfg, previous, mode, None)?;
         return Ok(StreamedDay {
@@ -265,6 +267,14 @@ fn stream_day(cfg: &Config, target: &Prepared, mode: Mode) -> Result<StreamedDay
     })
 }
 
+/// Whether the day's existing file stands whatever the sources hold (see `kept_file`).
+fn stands_anyway(cfg: &Config, target: &Prepared) -> bool {
+    let later_cut = |e: &Existing| {
+        !cfg.force && cfg.intraday && cut_ms(&e.check).is_some_and(|t| t > cfg.day.end_ms())
+    };
+    target.complete_kept || target.valid().is_some_and(later_cut)
+}
+
 /// `stream_day`'s pass, writing to `out` when given (a dry run builds the batches and checks
 /// them against schema v1 instead).
 fn read_and_write<W: Write + Send>(
@@ -281,7 +291,8 @@ fn read_and_write<W: Write + Send>(
         gathered.add(&m);
         match writer.as_mut() {
             Some(w) => w.write(std::sync::Arc::new(m)),
-            None => check_batches(&m, cfg.batch_rows),
+            None if cfg.dry => check_batches(&m, cfg.batch_rows),
+            None => Ok(()),
         }
     };
     let path = previous.map(|e| e.path());
