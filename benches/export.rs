@@ -23,7 +23,8 @@
 //! - `BENCH_INTRADAY=1` also times each case as the intraday export at 23:59 (`--intraday`
 //!   with the clock there): what one 10-minute run costs at the end of the day, when it
 //!   re-reads the most; its row's source is suffixed `+i`.
-//! - `BENCH_COMPARE=1` also time, on the same records of the largest size, DuckDB's NDJSON →
+//! - `BENCH_COMPARE=1` also time, on the same records of the 1M-record day (the largest size
+//!   when it is not benched), DuckDB's NDJSON →
 //!   Parquet conversion and a pyarrow pipeline (sorted, typed, SNAPPY), with the Python in
 //!   `PARQUET_EXPORTER_TEST_PYTHON` or `target/ci-venv/bin/python`, and print the ratios:
 //!   of the medians, and the median of the ratios of `BENCH_RUNS` turns that time the
@@ -791,11 +792,15 @@ fn main() {
     println!("{HEADER}");
     // The two-source cases, kept for the comparisons: (records, median wall s, case).
     let mut boths: Vec<(usize, f64, Case)> = Vec::new();
-    let largest = cfg.sizes.iter().copied().max();
+    // The targets compare the 1M-record day; without it, the largest.
+    let compared = match cfg.sizes.contains(&1_000_000) {
+        true => Some(1_000_000),
+        false => cfg.sizes.iter().copied().max(),
+    };
     for &n in &cfg.sizes {
         let dir = tmp.path().join(n.to_string());
         std::fs::create_dir_all(&dir).unwrap();
-        let compare_here = cfg.compare && Some(n) == largest;
+        let compare_here = cfg.compare && Some(n) == compared;
         for mut case in seed(n, &cfg.modes, &dir, redis, compare_here) {
             let median_s = run_case(&mut case, &cfg, &dir, redis);
             if case.mode == "both" {
