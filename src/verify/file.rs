@@ -549,6 +549,48 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn duplicate_ids_are_counted_exactly_whether_or_not_they_name_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |id: &str, t: i64| row(id, t, &[]);
+        // (rows in file order, duplicates): ids naming their own time side by side; text ids;
+        // an id naming another row's time; and the same out of order.
+        let cases = [
+            (
+                vec![
+                    at("heartbeat:h:1", 1),
+                    at("heartbeat:h:1", 1),
+                    at("heartbeat:h:1", 1),
+                ],
+                2,
+            ),
+            (vec![at("a", 1), at("heartbeat:h:2", 2), at("a", 3)], 1),
+            (
+                vec![at("heartbeat:h:1", 1), at("x", 2), at("heartbeat:h:1", 3)],
+                1,
+            ),
+            (
+                vec![
+                    at("heartbeat:h:2", 2),
+                    at("heartbeat:h:1", 1),
+                    at("heartbeat:h:2", 2),
+                ],
+                1,
+            ),
+            (vec![at("heartbeat:h:1", 1), at("heartbeat:h:2", 2)], 0),
+        ];
+        for (i, (rows, want)) in cases.iter().enumerate() {
+            let name = format!("ops_atomic_1970010{}.parquet", i + 1);
+            let c = check_file_unsized(&write(dir.path(), &name, rows, kv(rows.len())));
+            let dups = c
+                .problems
+                .iter()
+                .find(|p| p.contains("duplicate record_id"));
+            let got = dups.map_or(0, |p| p.split(' ').next().unwrap().parse().unwrap());
+            assert_eq!(got, *want, "case {i}: {:?}", c.problems);
+        }
+    }
+
+    #[test]
     fn values_outside_the_contract_are_counted_per_column() {
         use arrow::array::{ArrayRef, StringArray};
         use std::sync::Arc;

@@ -29,9 +29,19 @@ pub(super) fn row_problems(
     num_rows: i64,
 ) -> Result<Vec<String>, Failure> {
     let mut rows = read_rows(path, meta, day, num_rows)?;
-    if !rows.suspects.is_empty() {
-        rows.duplicate_ids = exact_duplicates(path, meta, &rows.suspects)?;
+    // An id that names its own row's time was not hashed: its copies are found next to it,
+    // which holds in a sorted file where no id names another row's time. Otherwise every id
+    // is hashed, in a pass of its own.
+    let every_id = rows.unsorted > 0 || rows.names_another_time;
+    if every_id {
+        rows.ids = id_hashes(path, meta, true)?;
+        rows.adjacent = 0;
+        rows.find_suspects();
     }
+    if !rows.suspects.is_empty() {
+        rows.duplicate_ids = exact_duplicates(path, meta, &rows.suspects, every_id)?;
+    }
+    rows.duplicate_ids += rows.adjacent;
     let mut problems = Vec::new();
     if rows.seen as i64 != num_rows {
         problems.push(format!(
@@ -119,15 +129,22 @@ fn columns(
 }
 
 /// Row-level checks, streamed batch by batch. Uniqueness keeps a 64-bit hash per id, not the
-/// id: a hash seen twice is a suspect that `exact_duplicates` settles by comparing the ids.
+/// id, and only of ids that do not name their own row's time (most do: the contract's derived
+/// form, `report_type:host:ts`); a hash seen twice is a suspect that `exact_duplicates`
+/// settles by comparing the ids.
 /// The hashes are sorted once at the end rather than kept in a hash set: on a day of millions
 /// of rows a set's inserts miss the cache nearly every time, and a sort reads memory in order.
 struct RowChecks {
     day: Option<Day>,
     seen: usize,
     last: Option<(i64, String)>,
+    /// Hashes of the ids that do not name their own row's time.
     ids: Vec<u64>,
     suspects: HashSet<u64, IdHash>,
+    /// Copies of an id that names its row's time, found next to each other.
+    adjacent: usize,
+    /// An id names the time of another row than its own.
+    names_another_time: bool,
     unsorted: usize,
     duplicate_ids: usize,
     outside_day: usize,
@@ -151,37 +168,71 @@ fn id_hash(build: &IdHash, id: &str) -> u64 {
     build.hash_one(id)
 }
 
-/// How many ids whose hash is in `suspects` occur more than once: a second pass over the id
-/// column only.
+/// The time an id in the contract's derived form names (`report_type:host:ts`), if it is one.
+fn named_time(id: &str) -> Option<i64> {
+    id.rsplit_once(':').and_then(|(_, t)| t.parse().ok())
+}
+
+/// The ids and timestamps of the file, a batch at a time, to `each` (id, timestamp).
+fn each_id(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    mut each: impl FnMut(&str, i64),
+) -> Result<(), Failure> {
+    for batch in columns(path, &as_views(meta)?, &batch::cols(ID_COLUMNS))? {
+        let batch = batch.map_err(unreadable)?;
+        let ids = batch.column(0).as_string_view();
+        let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        for i in 0..batch.num_rows() {
+            each(ids.value(i), ts.value(i));
+        }
+    }
+    Ok(())
+}
+
+/// The hash of every id (`all`), or of every id that does not name its own row's time.
+fn id_hashes(path: &Path, meta: &ArrowReaderMetadata, all: bool) -> Result<Vec<u64>, Failure> {
+    let build = IdHash::default();
+    let mut hashes = Vec::new();
+    each_id(path, meta, |id, t| {
+        if all || named_time(id) != Some(t) {
+            hashes.push(id_hash(&build, id));
+        }
+    })?;
+    Ok(hashes)
+}
+
+/// How many ids whose hash is in `suspects` occur more than once (among every id, or among
+/// those that do not name their own row's time): a second pass over the ids.
 fn exact_duplicates(
     path: &Path,
     meta: &ArrowReaderMetadata,
     suspects: &HashSet<u64, IdHash>,
+    every_id: bool,
 ) -> Result<usize, Failure> {
     let build = IdHash::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for batch in columns(path, &as_views(meta)?, &[batch::col("record_id")])? {
-        let batch = batch.map_err(unreadable)?;
-        for id in batch.column(0).as_string_view().iter().flatten() {
-            if suspects.contains(&id_hash(&build, id)) {
-                *seen.entry(id.to_string()).or_default() += 1;
-            }
+    each_id(path, meta, |id, t| {
+        if (every_id || named_time(id) != Some(t)) && suspects.contains(&id_hash(&build, id)) {
+            *seen.entry(id.to_string()).or_default() += 1;
         }
-    }
+    })?;
     Ok(seen.values().map(|n| n - 1).sum())
 }
 
 impl RowChecks {
     fn new(day: Option<Day>, num_rows: i64) -> Self {
         // Sized from the footer, but not trusting a damaged one with a huge count: the vector
-        // grows past this as it must.
-        let expected = usize::try_from(num_rows).unwrap_or(0).min(1 << 24);
+        // grows past this as it must (most ids name their own row's time, and are not kept).
+        let expected = usize::try_from(num_rows).unwrap_or(0).min(1 << 16);
         RowChecks {
             day,
             seen: 0,
             last: None,
             ids: Vec::with_capacity(expected),
             suspects: HashSet::default(),
+            adjacent: 0,
+            names_another_time: false,
             unsorted: 0,
             duplicate_ids: 0,
             outside_day: 0,
@@ -197,10 +248,16 @@ impl RowChecks {
         let build = IdHash::default();
         for i in 0..batch.num_rows() {
             let (t, id) = (ts.value(i), ids.value(i));
+            let named = named_time(id);
+            let own_time = named == Some(t);
+            self.names_another_time |= named.is_some() && !own_time;
             match &mut self.last {
                 Some((lt, lid)) => {
                     if (*lt, lid.as_str()) > (t, id) {
                         self.unsorted += 1;
+                    }
+                    if own_time && (*lt, lid.as_str()) == (t, id) {
+                        self.adjacent += 1;
                     }
                     // One buffer for the previous id, reused row after row.
                     *lt = t;
@@ -214,7 +271,9 @@ impl RowChecks {
                     self.outside_day += 1;
                 }
             }
-            self.ids.push(id_hash(&build, id));
+            if !own_time {
+                self.ids.push(id_hash(&build, id));
+            }
         }
         self.seen += batch.num_rows();
     }
