@@ -661,8 +661,8 @@ pub struct RedisReadArgs {
         allow_negative_numbers = true,
         help = format!(
             "Seconds the whole stream read may take before Redis counts as unreachable and the \
-             run as partial, 1 to 86400 [default: {}]. Each reply also has 30 s, and each read \
-             5 s",
+             run as partial, 1 to 86400 [default: {}], not counting its waits for the merge. \
+             Each reply also has 30 s, and each read 5 s",
             DEFAULT_REDIS_TIMEOUT.as_secs()
         )
     )]
