@@ -386,7 +386,7 @@ fn fold(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::columns::Fixed;
     use crate::record::{Record, Row, Status};
@@ -406,7 +406,8 @@ mod tests {
         }
     }
 
-    fn rec(id: &str, ts: i64, status: Status) -> Record {
+    /// A heartbeat record with every fixed check ok.
+    pub(crate) fn rec(id: &str, ts: i64, status: Status) -> Record {
         Record {
             record_id: id.into(),
             report_type: "heartbeat".into(),

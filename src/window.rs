@@ -188,21 +188,8 @@ impl Windows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::Fixed;
+    use crate::merge::tests::rec;
     use crate::record::{Record, Row, Source, Status};
-
-    fn rec(id: &str, ts: i64, status: Status) -> Record {
-        Record {
-            record_id: id.into(),
-            report_type: "heartbeat".into(),
-            ts_ms: ts,
-            status,
-            duration_ms: None,
-            labels: Default::default(),
-            fixed: Fixed::all_ok(),
-            checks: Default::default(),
-        }
-    }
 
     fn rows(records: &[Record], from: Source) -> Rows {
         let mut r = Rows::new();
