@@ -441,17 +441,28 @@ fn read_pages(
             0 => i64::MIN,
             n => id_ms(ids_utf8(n - 1)?).map_or(i64::MIN, |ms| ms - margin),
         };
-        sink.flush(bound);
-        if sink.stopped() {
+        if !hand_on(sink, bound, conn, &mut deadline) {
             return Ok(());
-        }
-        let waited = sink.take_waited();
-        if !waited.is_zero() {
-            deadline += waited;
-            conn.extend_deadline(deadline);
         }
     }
     Ok(())
+}
+
+/// Hands the rows read so far on at `bound`, and moves the read's deadline on by the time it
+/// waited for the merge to take them. `false` when the run stopped taking rows.
+fn hand_on(
+    sink: &mut Collector,
+    bound: i64,
+    conn: &mut impl StreamConnection,
+    deadline: &mut std::time::Instant,
+) -> bool {
+    sink.flush(bound);
+    let waited = sink.take_waited();
+    if !waited.is_zero() {
+        *deadline += waited;
+        conn.extend_deadline(*deadline);
+    }
+    !sink.stopped()
 }
 
 /// Whether there is a stream to read, and how much of the day it still holds: a missing key
