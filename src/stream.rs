@@ -106,12 +106,15 @@ pub fn read_day(
                 Err(_) => {
                     open[f] = false;
                     bounds[f] = i64::MAX;
-                    if f < sources.len() {
-                        let handle = readers[f].take().expect("joined once");
-                        let outcome = handle.join().expect("a source's reader panicked");
-                        finished(&mut windows, f, ranks[f], outcome, &mut outcomes[f])
-                    } else {
-                        Ok(())
+                    // The previous file's reader has no outcome to take: it is joined below.
+                    match readers.get_mut(f).and_then(Option::take) {
+                        Some(reader) => {
+                            let outcome = reader.join().expect("a source's reader panicked");
+                            let slot = &mut outcomes[f];
+                            let source = sources[f].as_ref();
+                            finished(&mut windows, f, ranks[f], outcome, slot, source)?
+                        }
+                        None => Ok(()),
                     }
                 }
             };
@@ -121,16 +124,6 @@ pub fn read_day(
             if let Some(m) = windows.advance(*bounds.iter().min().expect("a feed")) {
                 tracing::debug!(rows = m.len(), "window");
                 each(m)?;
-            }
-            if let Some(Some(Err(SourceError::Invalid(_) | SourceError::Local(_)))) =
-                outcomes.get(f)
-            {
-                let Some(Err(SourceError::Invalid(e) | SourceError::Local(e))) = outcomes[f].take()
-                else {
-                    unreachable!("matched above")
-                };
-                let s = &sources[f];
-                return Err(e.context(format!("{} source {}", s.origin().as_str(), s.location())));
             }
         }
         if let Some(file) = file {
@@ -151,26 +144,36 @@ pub fn read_day(
     })
 }
 
-/// A source's reader ended: its last rows join the merge, or, when it failed, what it left
-/// waiting leaves it.
+/// A source's reader ended: its last rows join the merge, or, when it was unavailable, what it
+/// left waiting leaves it. A source that is invalid, or that this machine could not read,
+/// fails the run (`Err`), named.
 fn finished(
     windows: &mut Windows,
     feed: usize,
     rank: u8,
     outcome: Result<Ingested, SourceError>,
     slot: &mut Option<Result<Ingested, SourceError>>,
-) -> Result<(), Unfoldable> {
+    source: &dyn DaySource,
+) -> Result<Result<(), Unfoldable>> {
     let outcome = match outcome {
         Ok(mut i) => {
             let rows = std::mem::take(&mut i.records);
-            windows.add(feed, rank, rows)?;
+            if let Err(e) = windows.add(feed, rank, rows) {
+                return Ok(Err(e));
+            }
             Ok(i)
         }
+        Err(SourceError::Invalid(e) | SourceError::Local(e)) => {
+            let at = format!("{} source {}", source.origin().as_str(), source.location());
+            return Err(e.context(at));
+        }
         Err(e) => {
-            windows.drop_feed(feed)?;
+            if let Err(e) = windows.drop_feed(feed) {
+                return Ok(Err(e));
+            }
             Err(e)
         }
     };
     *slot = Some(outcome);
-    Ok(())
+    Ok(Ok(()))
 }
