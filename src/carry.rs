@@ -18,17 +18,34 @@ use crate::verify;
 /// Every row of a schema-v1 day file that passed `verify`'s checks, with the strings shared
 /// through `strings`.
 pub fn read_rows(path: &Path, strings: &mut Interner) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    each_batch(path, strings, |batch| {
+        rows.extend(batch);
+        true
+    })?;
+    Ok(rows)
+}
+
+/// The rows of the day file at `path` a batch at a time, in the file's order, to `each` until
+/// it says to stop.
+fn each_batch(
+    path: &Path,
+    strings: &mut Interner,
+    mut each: impl FnMut(Vec<Row>) -> bool,
+) -> Result<()> {
+    let reading = || format!("reading {}", path.display());
     let (file, _, views) =
         verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views)
         .build()
-        .with_context(|| format!("reading {}", path.display()))?;
-    let mut rows = Vec::new();
+        .with_context(reading)?;
     for b in reader {
-        let b = b.with_context(|| format!("reading {}", path.display()))?;
-        rows.extend(batch::rows_from_batch(&b, strings).map_err(anyhow::Error::msg)?);
+        let b = b.with_context(reading)?;
+        if !each(batch::rows_from_batch(&b, strings).map_err(anyhow::Error::msg)?) {
+            break;
+        }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Hands the rows of the valid day file at `path` on to `feed`, in the file's order (by
@@ -36,35 +53,24 @@ pub fn read_rows(path: &Path, strings: &mut Interner) -> Result<Vec<Row>> {
 /// every source: a row stands only where no source has its id (`merge`, precedence 0). Parts of
 /// `part_rows` rows.
 pub fn stream_file(path: &Path, feed: &SyncSender<Part>, part_rows: usize) -> Result<()> {
-    let reading = || format!("reading {}", path.display());
-    let (file, _, views) =
-        verify::open_for_reading(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, views)
-        .build()
-        .with_context(reading)?;
-    let mut strings = Interner::default();
     let mut rows = Rows::new();
     let mut last = i64::MIN;
-    for b in reader {
-        let b = b.with_context(reading)?;
-        for r in batch::rows_from_batch(&b, &mut strings).map_err(anyhow::Error::msg)? {
+    each_batch(path, &mut Interner::default(), |batch| {
+        for r in batch {
             last = r.record.ts_ms;
             rows.push(&r.record, r.source);
         }
-        if rows.len() >= part_rows {
-            let part = std::mem::replace(&mut rows, Rows::new());
-            if feed
-                .send(Part {
-                    rows: part,
-                    bound: last,
-                })
-                .is_err()
-            {
-                // The run stopped; it says why.
-                return Ok(());
-            }
+        if rows.len() < part_rows {
+            return true;
         }
-    }
+        let part = std::mem::replace(&mut rows, Rows::new());
+        // A closed channel: the run stopped, and says why.
+        feed.send(Part {
+            rows: part,
+            bound: last,
+        })
+        .is_ok()
+    })?;
     let _ = feed.send(Part {
         rows,
         bound: i64::MAX,
