@@ -802,26 +802,11 @@ mod tests {
                 rows.iter().map(|r| f(r).to_string()).collect()
             };
             assert_eq!(text(Col::Status), want(|r| r.record.status.as_str()));
-            assert_eq!(
-                text(Col::RedisStatus),
-                want(|r| r.record.fixed.word(Col::RedisStatus))
-            );
-            assert_eq!(
-                text(Col::DatabaseStatus),
-                want(|r| r.record.fixed.word(Col::DatabaseStatus))
-            );
-            assert_eq!(
-                text(Col::ApiStatus),
-                want(|r| r.record.fixed.word(Col::ApiStatus))
-            );
-            assert_eq!(
-                text(Col::LaunchagentOptimizer),
-                want(|r| r.record.fixed.word(Col::LaunchagentOptimizer))
-            );
-            assert_eq!(
-                text(Col::LaunchagentDigest),
-                want(|r| r.record.fixed.word(Col::LaunchagentDigest))
-            );
+            for c in crate::columns::FIXED_COLS {
+                let words: Vec<String> =
+                    rows.iter().map(|r| r.record.fixed.word(c).into()).collect();
+                assert_eq!(text(c), words, "{}", c.name());
+            }
             assert_eq!(text(Col::Source), want(|r| r.source.as_str()));
         }
     }
