@@ -1085,20 +1085,22 @@ mod tests {
     fn time_spent_waiting_on_the_merge_does_not_count_against_the_read_limit() {
         let day = Day::new("2025-10-30".parse().unwrap(), "UTC".parse().unwrap()).unwrap();
         let mut conn = FakeStream::steady(20, 300_000);
-        // A merge that takes each part 100 ms after it is offered: ten pages wait a second.
+        // A merge that takes each part 400 ms after it is offered: ten pages wait four seconds,
+        // twice the limit, while reading twenty entries takes microseconds, so the outcome
+        // does not hang on how busy the machine is.
         let (tx, rx) = std::sync::mpsc::sync_channel(0);
         let merge = std::thread::spawn(move || {
             let mut parts = 0;
             while rx.recv().is_ok() {
                 parts += 1;
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(400));
             }
             parts
         });
         let mut sink = Collector::new(&day, Source::Redis);
         sink.feed = Some(tx);
         sink.part_rows = 1;
-        let limit = std::time::Instant::now() + Duration::from_millis(500);
+        let limit = std::time::Instant::now() + Duration::from_secs(2);
         let r = read_pages(
             &mut conn,
             "k",
